@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs INNER_HOOK inside the analysis guest over ssh, with the guest's host key pinned (no TOFU).
+# Values come from the generated prelude: GUEST_HOST GUEST_PORT GUEST_USER GUEST_PRIVATE_KEY
+# GUEST_KNOWN_HOSTS GUEST_JUMP_HOST GUEST_DOMAIN LIBVIRT_URI ON_GUEST_GONE INNER_HOOK.
+# Our stdin (a secret, if the hook takes one) is handed to the inner hook unchanged.
+set -euo pipefail
+
+guest_is_gone() {
+  # The domain is gone, or exists but is not running, or its pinned key/known_hosts were removed with it.
+  [[ ! -r "$GUEST_PRIVATE_KEY" || ! -r "$GUEST_KNOWN_HOSTS" ]] && return 0
+  local state
+  state=$(virsh -c "$LIBVIRT_URI" domstate "$GUEST_DOMAIN" 2>/dev/null) || return 0
+  [[ "$state" != running* ]]
+}
+
+if [[ "$ON_GUEST_GONE" == succeed ]] && guest_is_gone; then
+  echo "forensic-lab: guest '$GUEST_DOMAIN' is gone; nothing to undo inside it" >&2
+  exit 0
+fi
+
+ssh_options=(
+  -o BatchMode=yes
+  -o IdentitiesOnly=yes
+  -o StrictHostKeyChecking=yes
+  -o "UserKnownHostsFile=$GUEST_KNOWN_HOSTS"
+  -o GlobalKnownHostsFile=/dev/null
+  -o ConnectTimeout=20
+  -o ServerAliveInterval=10
+  -o ServerAliveCountMax=3
+  -o LogLevel=ERROR
+  -i "$GUEST_PRIVATE_KEY"
+  -p "$GUEST_PORT"
+)
+if [[ -n "$GUEST_JUMP_HOST" ]]; then
+  ssh_options+=(-J "$GUEST_JUMP_HOST")
+fi
+
+# ssh joins its arguments into one string for the remote shell: quote the script as one bash word.
+exec ssh "${ssh_options[@]}" "$GUEST_USER@$GUEST_HOST" -- "bash -c $(printf '%q' "$INNER_HOOK") forensic-lab-hook"

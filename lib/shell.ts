@@ -1,0 +1,122 @@
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+
+/**
+ * Hooks are static bash scripts. Every value they need reaches them through a generated prelude of
+ * `readonly NAME='value'` lines, quoted here and nowhere else, so no value is ever spliced into script
+ * text: a folder called `$(rm -rf /)` stays a folder name.
+ */
+export type HookValue = string | number | boolean | readonly string[];
+
+const NAME = /^[A-Z][A-Z0-9_]*$/;
+
+/** Quotes one word for bash: single quotes, with each embedded `'` written as `'\''`. */
+export function shellQuote(word: string): string {
+  if (word.includes("\0")) throw new Error("a shell value cannot contain a NUL byte");
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+function renderValue(value: HookValue): string {
+  if (Array.isArray(value)) return `(${(value as readonly string[]).map((v) => shellQuote(String(v))).join(" ")})`;
+  if (typeof value === "boolean") return value ? "'true'" : "'false'";
+  return shellQuote(String(value));
+}
+
+/** `readonly NAME='value'` lines (arrays become bash arrays), sorted so the text is stable across runs. */
+export function renderPrelude(values: Readonly<Record<string, HookValue>>): string {
+  return Object.keys(values)
+    .sort()
+    .map((name) => {
+      if (!NAME.test(name)) throw new Error(`hook value name '${name}' must match ${NAME}`);
+      const value = values[name];
+      if (value === undefined || value === null) throw new Error(`hook value '${name}' is undefined`);
+      return `readonly ${name}=${renderValue(value)}`;
+    })
+    .join("\n");
+}
+
+const scriptCache = new Map<string, string>();
+
+/** Reads a hook file once; the path is absolute or relative to the repository root. */
+export function readHook(scriptPath: string): string {
+  const absolute = path.isAbsolute(scriptPath) ? scriptPath : path.join(REPO_ROOT, scriptPath);
+  let text = scriptCache.get(absolute);
+  if (text === undefined) {
+    text = fs.readFileSync(absolute, "utf8");
+    scriptCache.set(absolute, text);
+  }
+  return text;
+}
+
+export const REPO_ROOT = path.resolve(__dirname, fs.existsSync(path.resolve(__dirname, "../package.json")) ? ".." : "../..");
+
+/**
+ * The text a hook runs as: shebang, the quoted prelude, then the static script body (its own shebang
+ * dropped). Plain strings only; see `hookCommand` for Pulumi inputs.
+ */
+export function renderHook(scriptPath: string, values: Readonly<Record<string, HookValue>>): string {
+  const body = readHook(scriptPath).replace(/^#![^\n]*\n/, "");
+  const name = path.relative(REPO_ROOT, path.isAbsolute(scriptPath) ? scriptPath : path.join(REPO_ROOT, scriptPath));
+  return `#!/usr/bin/env bash\n# forensic-lab hook: ${name}\n# --- values (generated, quoted) ---\n${renderPrelude(values)}\n# --- static hook ---\n${body}`;
+}
+
+/** `renderHook` over Pulumi inputs: resolves every value, then renders. */
+export function hookCommand(
+  scriptPath: string,
+  values: Readonly<Record<string, pulumi.Input<HookValue>>>,
+): pulumi.Output<string> {
+  return pulumi.output(values as Record<string, pulumi.Input<HookValue>>).apply((resolved) =>
+    renderHook(scriptPath, resolved as Record<string, HookValue>),
+  );
+}
+
+/**
+ * How the host reaches a running AnalysisGuest's sshd. The host key is pinned in `knownHostsPath`
+ * before the first connection: there is no trust-on-first-use anywhere in the lab.
+ */
+export interface GuestConnection {
+  /** Address of the guest's sshd as seen from the libvirt host; loopback for user networking. */
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  /** Host path of the per-case private key. */
+  readonly privateKeyPath: string;
+  /** Host path of a known_hosts file holding exactly the guest's host key. */
+  readonly knownHostsPath: string;
+  /** `user@host[:port]` of a remote libvirt host to jump through (qemu+ssh:// URIs); empty when local. */
+  readonly jumpHost: string;
+  /** libvirt domain name: lets hooks tell "guest gone" from "ssh broken". */
+  readonly domainName: string;
+  readonly libvirtUri: string;
+}
+
+export const IN_GUEST_WRAPPER = "lib/hooks/in-guest.sh";
+
+/**
+ * A hook that runs inside the guest. The host runs `lib/hooks/in-guest.sh`, which opens ssh with the
+ * pinned host key and runs the rendered inner hook with bash; the command's stdin (secrets) flows
+ * through to the inner hook. `onGuestGone`: `fail` for create hooks; `succeed` for delete hooks, where a
+ * guest that no longer exists means there is nothing left to undo.
+ */
+export function inGuestCommand(
+  guest: pulumi.Input<GuestConnection>,
+  scriptPath: string,
+  values: Readonly<Record<string, pulumi.Input<HookValue>>>,
+  onGuestGone: "fail" | "succeed",
+): pulumi.Output<string> {
+  return pulumi.all([pulumi.output(guest), hookCommand(scriptPath, values)]).apply(([g, inner]) =>
+    renderHook(IN_GUEST_WRAPPER, {
+      GUEST_HOST: g.host,
+      GUEST_PORT: g.port,
+      GUEST_USER: g.user,
+      GUEST_PRIVATE_KEY: g.privateKeyPath,
+      GUEST_KNOWN_HOSTS: g.knownHostsPath,
+      GUEST_JUMP_HOST: g.jumpHost,
+      GUEST_DOMAIN: g.domainName,
+      LIBVIRT_URI: g.libvirtUri,
+      ON_GUEST_GONE: onGuestGone,
+      INNER_HOOK: inner,
+    }),
+  );
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// Runs jest with the given arguments, then prints the one plain closing line CI reads
+// ("N passed, M failed"), counted from jest's JSON results, and exits non-zero on any failure.
+// Guest tests boot real VMs: files run one at a time (--runInBand) so two guests never fight for cores.
+"use strict";
+const { spawnSync } = require("child_process");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+
+const resultsFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "forensic-lab-jest-")), "results.json");
+const guest = process.argv.includes("guest");
+const args = [
+  require.resolve("jest/bin/jest"),
+  "--json",
+  `--outputFile=${resultsFile}`,
+  ...(guest ? ["--runInBand"] : []),
+  ...process.argv.slice(2),
+];
+const run = spawnSync(process.execPath, args, { stdio: "inherit", cwd: path.resolve(__dirname, "..") });
+
+let passed = 0;
+let failed = 0;
+try {
+  const results = JSON.parse(fs.readFileSync(resultsFile, "utf8"));
+  passed = results.numPassedTests;
+  // A suite that fails to load has no failed *tests*; count it so a broken file can never pass.
+  failed = results.numFailedTests + results.numRuntimeErrorTestSuites;
+} catch (err) {
+  console.error(`run-jest: no jest results (${err.message})`);
+  failed += 1;
+}
+if (passed + failed === 0) {
+  console.error("run-jest: no test ran");
+  failed = 1;
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(run.status === 0 && failed === 0 ? 0 : 1);

@@ -1,0 +1,142 @@
+/**
+ * The one mocks helper: runs a Pulumi program without the engine (`pulumi.runtime.setMocks`, preview
+ * off) and records every registered resource with its inputs, parent, dependencies and options, so tests
+ * can assert the resource graph and the order `pulumi destroy` would undo it in.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as settings from "@pulumi/pulumi/runtime/settings";
+import * as rpc from "@pulumi/pulumi/runtime/rpc";
+
+export interface RecordedResource {
+  readonly urn: string;
+  readonly type: string;
+  readonly name: string;
+  readonly custom: boolean;
+  /** Inputs as the program sent them, secrets unwrapped. */
+  readonly inputs: Record<string, any>;
+  /** Inputs exactly as serialized on the wire: secrets still wrapped, to prove they were marked. */
+  readonly wireInputs: Record<string, any>;
+  readonly parent: string;
+  /** URNs this resource depends on: explicit `dependsOn` plus every input's property dependencies. */
+  readonly dependencies: readonly string[];
+  readonly deletedWith: string;
+  readonly deleteBeforeReplace: boolean;
+  readonly additionalSecretOutputs: readonly string[];
+  readonly replaceOnChanges: readonly string[];
+}
+
+export interface MockRun {
+  readonly resources: RecordedResource[];
+  byType(type: string): RecordedResource[];
+  byName(name: string): RecordedResource;
+  /** URNs in an order the engine may create them in (dependencies and parents first). */
+  createOrder(): string[];
+  /** URNs in the order `pulumi destroy` undoes them: the reverse of `createOrder`. */
+  destroyOrder(): string[];
+}
+
+export type OutputsFor = (args: pulumi.runtime.MockResourceArgs) => Record<string, any> | undefined;
+
+/**
+ * Sets up mocks and a recorder. `outputsFor` lets a test give custom resources (commands) the outputs
+ * their real create hooks would print; by default a resource's outputs are its inputs.
+ */
+export async function setupMocks(options: {
+  project?: string;
+  stack?: string;
+  config?: Record<string, string>;
+  secretKeys?: string[];
+  outputsFor?: OutputsFor;
+} = {}): Promise<MockRun> {
+  const resources: RecordedResource[] = [];
+  let counter = 0;
+  if (options.config) {
+    // The engine passes config to the program the same way.
+    process.env.PULUMI_CONFIG = JSON.stringify(options.config);
+    process.env.PULUMI_CONFIG_SECRET_KEYS = JSON.stringify(options.secretKeys ?? []);
+    pulumi.runtime.resetOptions(process.env.PULUMI_PROJECT ?? "");
+  }
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const state = { ...args.inputs, ...(options.outputsFor?.(args) ?? {}) };
+        return { id: args.custom ? `${args.name}-id-${++counter}` : undefined, state };
+      },
+      call(args) {
+        return args.inputs;
+      },
+    },
+    options.project ?? "forensic-lab",
+    options.stack ?? "test",
+    false,
+  );
+
+  const monitor = settings.getMonitor() as any;
+  const original = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req: any, callback: any) => {
+    const type: string = req.getType();
+    const name: string = req.getName();
+    const parent: string = req.getParent();
+    const urn: string = monitor.newUrn(parent, type, name);
+    const propertyDependencies: string[] = [];
+    req.getPropertydependenciesMap().forEach((deps: any) => propertyDependencies.push(...deps.getUrnsList()));
+    resources.push({
+      urn,
+      type,
+      name,
+      custom: req.getCustom(),
+      inputs: rpc.deserializeProperties(req.getObject()),
+      wireInputs: req.getObject()?.toJavaScript() ?? {},
+      parent,
+      dependencies: [...new Set([...req.getDependenciesList(), ...propertyDependencies])],
+      deletedWith: req.getDeletedwith(),
+      deleteBeforeReplace: req.getDeletebeforereplace(),
+      additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+      replaceOnChanges: req.getReplaceonchangesList(),
+    });
+    return original(req, callback);
+  };
+
+  const run: MockRun = {
+    resources,
+    byType: (type) => resources.filter((r) => r.type === type),
+    byName(name) {
+      const found = resources.filter((r) => r.name === name);
+      if (found.length !== 1) throw new Error(`expected one resource named '${name}', found ${found.length}`);
+      return found[0];
+    },
+    createOrder: () => topologicalOrder(resources),
+    destroyOrder: () => topologicalOrder(resources).reverse(),
+  };
+  return run;
+}
+
+/** Kahn's algorithm over parent and dependency edges, ties broken by registration order. */
+export function topologicalOrder(resources: readonly RecordedResource[]): string[] {
+  const known = new Set(resources.map((r) => r.urn));
+  const before = new Map<string, Set<string>>();
+  for (const r of resources) {
+    const preds = new Set<string>([r.parent, ...r.dependencies].filter((u) => u && known.has(u)));
+    before.set(r.urn, preds);
+  }
+  const order: string[] = [];
+  const done = new Set<string>();
+  while (order.length < resources.length) {
+    const next = resources.find((r) => !done.has(r.urn) && [...before.get(r.urn)!].every((u) => done.has(u)));
+    if (!next) throw new Error("dependency cycle among registered resources");
+    done.add(next.urn);
+    order.push(next.urn);
+  }
+  return order;
+}
+
+/** Resolves an Output in a test (mocks resolve them; `undefined` means unknown at preview). */
+export function valueOf<T>(output: pulumi.Output<T> | pulumi.Input<T>): Promise<T> {
+  return new Promise((resolve) => pulumi.output(output).apply((v) => resolve(v as T)));
+}
+
+/** Waits until every registered resource has been sent to the (mock) monitor. */
+export async function settle(): Promise<void> {
+  // Each registration hops through a few promise turns; a couple of macrotask turns drain them all.
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+}
