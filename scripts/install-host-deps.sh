@@ -13,7 +13,7 @@ packages=(
   # Evidence volume erase on the host (no device-mapper needed for header work).
   cryptsetup-bin
   # Tests: hook linting, evidence generation (partition tables, NTFS, ext4), the libguestfs comparison.
-  shellcheck fdisk ntfs-3g sshfs libguestfs-tools
+  shellcheck fdisk ntfs-3g sshfs libguestfs-tools jq
 )
 
 missing=()

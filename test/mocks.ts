@@ -51,10 +51,8 @@ export async function setupMocks(options: {
   const resources: RecordedResource[] = [];
   let counter = 0;
   if (options.config) {
-    // The engine passes config to the program the same way.
-    process.env.PULUMI_CONFIG = JSON.stringify(options.config);
-    process.env.PULUMI_CONFIG_SECRET_KEYS = JSON.stringify(options.secretKeys ?? []);
-    pulumi.runtime.resetOptions(process.env.PULUMI_PROJECT ?? "");
+    // What the engine hands a program: `ns:key` -> string (objects JSON-encoded), plus the secret keys.
+    pulumi.runtime.setAllConfig(options.config, options.secretKeys ?? []);
   }
   await pulumi.runtime.setMocks(
     {
