@@ -8,14 +8,29 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 
+// `--selectProjects` swallows every word after it in jest's parser, so test paths given after it would be
+// taken for project names: keep only real project names there and pass the rest as test path patterns.
+const PROJECTS = new Set(["unit", "guest"]);
+const userArgs = process.argv.slice(2);
+const projects = [];
+const rest = [];
+for (let i = 0; i < userArgs.length; i++) {
+  if (userArgs[i] === "--selectProjects") {
+    while (i + 1 < userArgs.length && PROJECTS.has(userArgs[i + 1])) projects.push(userArgs[++i]);
+  } else {
+    rest.push(userArgs[i]);
+  }
+}
+
 const resultsFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "forensic-lab-jest-")), "results.json");
-const guest = process.argv.includes("guest");
+const guest = projects.length === 0 || projects.includes("guest");
 const args = [
   require.resolve("jest/bin/jest"),
   "--json",
   `--outputFile=${resultsFile}`,
   ...(guest ? ["--runInBand"] : []),
-  ...process.argv.slice(2),
+  ...rest,
+  ...(projects.length ? ["--selectProjects", ...projects] : []),
 ];
 const run = spawnSync(process.execPath, args, { stdio: "inherit", cwd: path.resolve(__dirname, "..") });
 

@@ -1,0 +1,88 @@
+import { execFileSync, spawnSync } from "child_process";
+import * as fc from "fast-check";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parseHookResult, renderHook, renderPrelude, shellQuote } from "./shell";
+
+const hostile = [
+  "plain",
+  "with space",
+  "it's quoted",
+  `"double" and 'single'`,
+  "$(touch /tmp/forensic-lab-pwned)",
+  "`touch /tmp/forensic-lab-pwned`",
+  "${HOME} $HOME \\ backslash",
+  "new\nline",
+  "glob * ? [a]",
+  "; rm -rf / #",
+  "",
+];
+
+/** Runs bash with a prelude and prints each named value NUL-separated, so tests compare exact bytes. */
+function roundTrip(values: Record<string, string>): string[] {
+  const names = Object.keys(values).sort();
+  const script = `${renderPrelude(values)}\nprintf '%s\\0' ${names.map((n) => `"$${n}"`).join(" ")}`;
+  const out = execFileSync("/bin/bash", ["-c", script], { encoding: "utf8" });
+  return out.split("\0").slice(0, -1);
+}
+
+describe("prelude quoting", () => {
+  afterAll(() => fs.rmSync("/tmp/forensic-lab-pwned", { force: true }));
+
+  test("hostile values reach bash byte for byte and nothing is executed", () => {
+    const values = Object.fromEntries(hostile.map((v, i) => [`VALUE_${i}`, v]));
+    const sorted = Object.keys(values).sort().map((k) => values[k]);
+    expect(roundTrip(values)).toEqual(sorted);
+    expect(fs.existsSync("/tmp/forensic-lab-pwned")).toBe(false);
+  });
+
+  test("arbitrary strings survive (property)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: "binary" }).filter((s) => !s.includes("\0")), { minLength: 1, maxLength: 5 }), (words) => {
+        const values = Object.fromEntries(words.map((w, i) => [`W${i}`, w]));
+        const sorted = Object.keys(values).sort().map((k) => values[k]);
+        expect(roundTrip(values)).toEqual(sorted);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  test("arrays become bash arrays, numbers and booleans strings", () => {
+    const script = `${renderPrelude({ LIST: ["a b", "$(x)", "c'd"], COUNT: 3, FLAG: true })}\nprintf '%s|' "\${#LIST[@]}" "\${LIST[@]}" "$COUNT" "$FLAG"`;
+    expect(execFileSync("/bin/bash", ["-c", script], { encoding: "utf8" })).toBe("3|a b|$(x)|c'd|3|true|");
+  });
+
+  test("values are readonly: a hook cannot silently overwrite its inputs", () => {
+    const r = spawnSync("/bin/bash", ["-c", `${renderPrelude({ TARGET: "/mnt/x" })}\nTARGET=/\necho "$TARGET"`], { encoding: "utf8" });
+    expect(r.stderr).toMatch(/TARGET: readonly variable/);
+  });
+
+  test("rejects names that are not UPPER_CASE identifiers and NUL bytes", () => {
+    expect(() => renderPrelude({ "bad-name": "x" })).toThrow(/must match/);
+    expect(() => renderPrelude({ lower: "x" })).toThrow(/must match/);
+    expect(() => shellQuote("a\0b")).toThrow(/NUL/);
+  });
+});
+
+describe("renderHook", () => {
+  test("prelude goes before the static body, whose own shebang is dropped", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hook-"));
+    const file = path.join(dir, "echo.sh");
+    fs.writeFileSync(file, '#!/usr/bin/env bash\nset -euo pipefail\nprintf "%s" "$GREETING"\n');
+    const text = renderHook(file, { GREETING: "it's $(here)" });
+    expect(text.startsWith("#!/usr/bin/env bash\n")).toBe(true);
+    expect(text.match(/^#!/gm)).toHaveLength(1);
+    expect(execFileSync("/bin/bash", ["-c", text], { encoding: "utf8" })).toBe("it's $(here)");
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe("parseHookResult", () => {
+  test("takes the last marker line", () => {
+    expect(parseHookResult('noise\nFORENSIC_LAB_RESULT {"a":1}\nFORENSIC_LAB_RESULT {"a":2}\ntrailing')).toEqual({ a: 2 });
+  });
+  test("says so when the hook printed none", () => {
+    expect(() => parseHookResult("nothing here")).toThrow(/no 'FORENSIC_LAB_RESULT' line/);
+  });
+});
