@@ -18,11 +18,16 @@ if [[ "$ON_GUEST_GONE" == succeed ]] && guest_is_gone; then
   exit 0
 fi
 
+# ssh splits UserKnownHostsFile at white space; reach the pinned file through a link with a plain name.
+link_dir=$(mktemp -d)
+trap 'rm -rf "$link_dir"' EXIT
+ln -s "$GUEST_KNOWN_HOSTS" "$link_dir/known_hosts"
+
 ssh_options=(
   -o BatchMode=yes
   -o IdentitiesOnly=yes
   -o StrictHostKeyChecking=yes
-  -o "UserKnownHostsFile=$GUEST_KNOWN_HOSTS"
+  -o "UserKnownHostsFile=$link_dir/known_hosts"
   -o GlobalKnownHostsFile=/dev/null
   -o ConnectTimeout=20
   -o ServerAliveInterval=10
@@ -36,4 +41,4 @@ if [[ -n "$GUEST_JUMP_HOST" ]]; then
 fi
 
 # ssh joins its arguments into one string for the remote shell: quote the script as one bash word.
-exec ssh "${ssh_options[@]}" "$GUEST_USER@$GUEST_HOST" -- "bash -c $(printf '%q' "$INNER_HOOK") forensic-lab-hook"
+ssh "${ssh_options[@]}" "$GUEST_USER@$GUEST_HOST" -- "bash -c $(printf '%q' "$INNER_HOOK") forensic-lab-hook"
