@@ -1,0 +1,373 @@
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import type * as pulumiType from "@pulumi/pulumi";
+import { closest, unknownKeyHint } from "./did-you-mean";
+import { parseLibvirtUri } from "./libvirt-uri";
+import {
+  DEFAULT_MOUNT_ROOT,
+  DEFAULT_STATE_ROOT,
+  KNOWN_KEYS,
+  caseConfigSchema,
+  type RawCaseConfig,
+} from "./schema";
+import type {
+  CaseConfig,
+  ConfigIssue,
+  EvidenceVolumeConfig,
+  GuestConfig,
+  ImageConfig,
+  PartitionConfig,
+} from "./types";
+
+/** The config namespace: the Pulumi project name. */
+export const NAMESPACE = "forensic-lab";
+export const PASSPHRASE_KEY = "evidenceVolumePassphrase";
+/** Short passphrases are guessable offline against a copied container, whatever the KDF. */
+export const MIN_PASSPHRASE_LENGTH = 12;
+
+const SET_PASSPHRASE = `pulumi config set --secret ${PASSPHRASE_KEY}`;
+
+/**
+ * Everything wrong with a stack's config, one issue per line: `<file>: <key>: <what and how to fix>`.
+ * Thrown before any resource is registered. The Pulumi Node.js runtime prints errors that carry its
+ * RunError marker without a stack trace; a config mistake is the examiner's to fix, not a crash.
+ */
+export class ConfigError extends Error {
+  readonly issues: ConfigIssue[];
+  readonly warnings: ConfigIssue[];
+  readonly file: string;
+
+  constructor(file: string, issues: ConfigIssue[], warnings: ConfigIssue[] = []) {
+    super(issues.map((issue) => formatIssue(file, issue)).join("\n"));
+    this.name = "ConfigError";
+    this.file = file;
+    this.issues = issues;
+    this.warnings = warnings;
+    // `pulumi.RunError.isInstance` looks for this field (it works across SDK copies); set it here so
+    // this module need not load the Pulumi SDK, which the CLI does not otherwise need.
+    Object.defineProperty(this, "__pulumiRunError", { value: true, enumerable: false });
+  }
+}
+
+/** `<file>: <key>: <message>`, or `<file>: <message>` for a problem with the file itself. */
+export function formatIssue(file: string, issue: ConfigIssue): string {
+  return issue.key === "" ? `${file}: ${issue.message}` : `${file}: ${issue.key}: ${issue.message}`;
+}
+
+/** `["images", 1, "path"]` -> `forensic-lab:images[1].path`. */
+export function configKey(segments: readonly PropertyKey[]): string {
+  let key = NAMESPACE + ":";
+  segments.forEach((segment, i) => {
+    if (typeof segment === "number") key += `[${segment}]`;
+    else key += (i === 0 ? "" : ".") + String(segment);
+  });
+  return key;
+}
+
+/**
+ * The guest's ssh port when the stack does not set one: 22000 + (the first 32 bits of
+ * sha256(caseId), big-endian) mod 10000, so 22000..31999. Stable for a case across runs and hosts,
+ * below Linux's ephemeral range (32768..60999) so outgoing connections never hold it, and different
+ * for most pairs of cases (two cases collide with probability 1/10000: set `guest.sshPort` then).
+ */
+export function deriveSshPort(caseId: string): number {
+  return 22000 + (createHash("sha256").update(caseId, "utf8").digest().readUInt32BE(0) % 10000);
+}
+
+export interface ParseSource {
+  /** The stack file, as it should appear in messages (`stacks/Pulumi.case-42.yaml`). */
+  readonly file: string;
+  /** Keys whose value is a Pulumi secret, with or without the `forensic-lab:` prefix. */
+  readonly secretKeys: ReadonlySet<string>;
+  /** The program needs the passphrase (error if missing); check-config only warns. */
+  readonly requirePassphrase: boolean;
+  /** Check that image files exist and are regular files (off for stacks describing another machine). */
+  readonly checkFiles: boolean;
+}
+
+/**
+ * Validates one case's raw config (keys without the namespace; objects as YAML gives them or as JSON
+ * text as the engine gives them) and resolves every default. Throws `ConfigError` listing every issue.
+ */
+export function parseCaseConfig(raw: Record<string, unknown>, source: ParseSource): CaseConfig {
+  const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  const isSecret = (key: string) => source.secretKeys.has(key) || source.secretKeys.has(`${NAMESPACE}:${key}`);
+
+  // Secrets are taken out before zod sees anything: no message can ever echo one.
+  const input: Record<string, unknown> = {};
+  const secretElsewhere = new Set<string>();
+  for (const [key, value] of Object.entries(raw)) {
+    if (key === PASSPHRASE_KEY) continue;
+    if (isSecret(key)) {
+      secretElsewhere.add(key);
+      issues.push({
+        key: configKey([key]),
+        message: `is stored as a secret, but only ${PASSPHRASE_KEY} is secret; set it in plain text (pulumi config set without --secret)`,
+      });
+      continue;
+    }
+    input[key] = value;
+  }
+  const passphrase = checkPassphrase(raw[PASSPHRASE_KEY], isSecret(PASSPHRASE_KEY), source.requirePassphrase, issues, warnings);
+
+  const parsed = caseConfigSchema({ checkFiles: source.checkFiles }).safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      if (secretElsewhere.has(String(issue.path[0]))) continue;
+      if (issue.code === "unrecognized_keys") {
+        const known = knownKeysAt(issue.path);
+        for (const unknown of issue.keys) {
+          issues.push({ key: configKey([...issue.path, unknown]), message: `unknown key; ${unknownKeyHint(unknown, known)}` });
+        }
+      } else {
+        issues.push({ key: configKey(issue.path), message: issue.message });
+      }
+    }
+    throw new ConfigError(source.file, issues, warnings);
+  }
+
+  const config = resolve(parsed.data, source, issues, warnings);
+  if (issues.length > 0) throw new ConfigError(source.file, issues, warnings);
+  return {
+    ...config,
+    evidenceVolumePassphrase: passphrase === undefined ? undefined : secretOutput(passphrase),
+    warnings,
+  };
+}
+
+/**
+ * Picks this project's keys out of a full config map (`forensic-lab:caseId` -> `caseId`). Other
+ * namespaces belong to other packages and are ignored, except near-misses of ours (`forensic_lab:`),
+ * which are typos that would otherwise silently drop a setting.
+ */
+export function selectNamespace(full: Record<string, unknown>): { raw: Record<string, unknown>; issues: ConfigIssue[] } {
+  const raw: Record<string, unknown> = {};
+  const issues: ConfigIssue[] = [];
+  for (const [fullKey, value] of Object.entries(full)) {
+    const colon = fullKey.indexOf(":");
+    if (colon < 0) {
+      issues.push({ key: fullKey, message: `has no namespace; write '${NAMESPACE}:${fullKey}'` });
+      continue;
+    }
+    const namespace = fullKey.slice(0, colon);
+    const name = fullKey.slice(colon + 1);
+    if (namespace === NAMESPACE) raw[name] = value;
+    else if (closest(namespace, [NAMESPACE]) !== undefined) {
+      issues.push({ key: fullKey, message: `unknown namespace '${namespace}'; did you mean '${NAMESPACE}:${name}'?` });
+    }
+  }
+  return { raw, issues };
+}
+
+function knownKeysAt(at: readonly PropertyKey[]): readonly string[] {
+  if (at.length === 0) return KNOWN_KEYS.top;
+  if (at[0] === "guest") return KNOWN_KEYS.guest;
+  if (at[0] === "evidenceVolume") return KNOWN_KEYS.evidenceVolume;
+  if (at[0] === "images") return at.length >= 4 ? KNOWN_KEYS.partition : KNOWN_KEYS.image;
+  return [];
+}
+
+/** The passphrase, checked without ever putting it into a message. */
+function checkPassphrase(
+  value: unknown,
+  secret: boolean,
+  required: boolean,
+  issues: ConfigIssue[],
+  warnings: ConfigIssue[],
+): string | undefined {
+  const key = configKey([PASSPHRASE_KEY]);
+  if (value === undefined || value === null) {
+    if (required) {
+      issues.push({ key, message: `is not set; set it with \`${SET_PASSPHRASE}\` (pipe it on stdin, not as an argument)` });
+    } else {
+      // Stack files are committed before anyone runs `pulumi config set --secret`; only the program insists.
+      warnings.push({ key, message: `is not set yet; set it with \`${SET_PASSPHRASE}\` before \`pulumi up\`` });
+    }
+    return undefined;
+  }
+  if (!secret) {
+    issues.push({
+      key,
+      message: `is in plain text; remove it from the stack file and set it with \`${SET_PASSPHRASE}\` (pipe it on stdin)`,
+    });
+    return undefined;
+  }
+  if (typeof value !== "string") {
+    // A `secure:` value in a stack file: encrypted, and only the Pulumi engine can decrypt it.
+    if (required) {
+      issues.push({ key, message: "is encrypted in the stack file; only a Pulumi program run by the engine can read it" });
+    }
+    return undefined;
+  }
+  if (value.length < MIN_PASSPHRASE_LENGTH) {
+    issues.push({ key, message: `is shorter than ${MIN_PASSPHRASE_LENGTH} characters; set a longer one with \`${SET_PASSPHRASE}\`` });
+    return undefined;
+  }
+  if (/[\0\r\n]/.test(value)) {
+    issues.push({ key, message: `must be one line (it contains a line break or NUL byte); set it again with \`${SET_PASSPHRASE}\`` });
+    return undefined;
+  }
+  return value;
+}
+
+/** The Pulumi SDK is loaded only when there is a decrypted passphrase to wrap: inside a program. */
+function secretOutput(value: string): pulumiType.Output<string> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const pulumi = require("@pulumi/pulumi") as typeof pulumiType;
+  return pulumi.secret(value);
+}
+
+type Resolved = Omit<CaseConfig, "evidenceVolumePassphrase" | "warnings">;
+
+function resolve(raw: RawCaseConfig, source: ParseSource, issues: ConfigIssue[], warnings: ConfigIssue[]): Resolved {
+  const parsedUri = parseLibvirtUri(raw.libvirtUri);
+  if ("problem" in parsedUri) throw new Error(`unreachable: libvirtUri passed the schema: ${parsedUri.problem}`);
+  const stateDir = raw.stateDir ?? `${DEFAULT_STATE_ROOT}/${raw.caseId}`;
+
+  const { sshPort, isolatedNetwork, network, ...guestRest } = raw.guest;
+  const guestBase = {
+    ...guestRest,
+    sshPort: sshPort ?? deriveSshPort(raw.caseId),
+    sshPortSource: sshPort === undefined ? ("derived" as const) : ("configured" as const),
+  };
+  const guest: GuestConfig =
+    network === "libvirt-isolated"
+      ? { ...guestBase, network, isolatedNetwork: isolatedNetwork as string }
+      : { ...guestBase, network };
+
+  const { backend, path: volumePath, volumeGroup, ...volumeRest } = raw.evidenceVolume;
+  const evidenceVolume: EvidenceVolumeConfig =
+    backend === "lvm"
+      ? { ...volumeRest, backend, volumeGroup: volumeGroup as string }
+      : { ...volumeRest, backend, path: volumePath ?? `${stateDir}/evidence.luks` };
+
+  const images: ImageConfig[] = raw.images.map((image) => {
+    const mountRoot = `${DEFAULT_MOUNT_ROOT}/${image.name}`;
+    const partitions: ImageConfig["partitions"] =
+      image.partitions === "all"
+        ? "all"
+        : image.partitions.map((entry): PartitionConfig => {
+            const spec = typeof entry === "number" ? { number: entry } : entry;
+            return {
+              number: spec.number,
+              mountPoint: spec.mountPoint ?? `${mountRoot}/p${spec.number}`,
+              options: spec.options ?? [],
+            };
+          });
+    return { name: image.name, path: image.path, format: image.format, transfer: image.transfer, mountRoot, partitions };
+  });
+
+  checkMountPoints(raw, images, issues);
+
+  if (evidenceVolume.backend === "file") {
+    const clash = images.findIndex((image) => image.path === evidenceVolume.path);
+    if (clash >= 0) {
+      issues.push({
+        key: configKey(["evidenceVolume", "path"]),
+        message: `is the image file of images[${clash}] ('${evidenceVolume.path}'); destroy would erase it, choose another path`,
+      });
+    }
+  }
+
+  if (evidenceVolume.fastKdfForTestsOnly) {
+    warnings.push({
+      key: configKey(["evidenceVolume", "fastKdfForTestsOnly"]),
+      message: "is true: the LUKS key derivation is weakened for tests; never use this for a real case",
+    });
+  }
+  const stackName = /^Pulumi\.(.+)\.ya?ml$/.exec(path.basename(source.file))?.[1];
+  if (stackName !== undefined && stackName !== raw.caseId) {
+    warnings.push({
+      key: configKey(["caseId"]),
+      message: `'${raw.caseId}' differs from the stack name '${stackName}'; name each stack after its case (one stack, one case)`,
+    });
+  }
+  if (source.checkFiles && parsedUri.host.kind === "local" && !fs.existsSync(guest.imageDir)) {
+    warnings.push({
+      key: configKey(["guest", "imageDir"]),
+      message: `'${guest.imageDir}' does not exist yet; build the guest image with guest-image/build.sh`,
+    });
+  }
+
+  return {
+    caseId: raw.caseId,
+    examiner: raw.examiner,
+    libvirtUri: raw.libvirtUri,
+    libvirtHost: parsedUri.host,
+    stateDir,
+    guest,
+    evidenceVolume,
+    images,
+  };
+}
+
+interface MountClaim {
+  /** A mount point, or for `partitions: all` the folder all of that image's mount points lie under. */
+  readonly point: string;
+  readonly key: string;
+  readonly owner: string;
+}
+
+/** Two mounts may neither share a folder nor nest: one would hide the other, or block its unmount. */
+function checkMountPoints(raw: RawCaseConfig, images: readonly ImageConfig[], issues: ConfigIssue[]): void {
+  const claims: MountClaim[] = [];
+  images.forEach((image, i) => {
+    if (image.partitions === "all") {
+      claims.push({
+        point: image.mountRoot,
+        key: configKey(["images", i, "partitions"]),
+        owner: `the partitions of images[${i}] (all, under '${image.mountRoot}')`,
+      });
+      return;
+    }
+    const entries = raw.images[i].partitions;
+    image.partitions.forEach((partition, j) => {
+      const entry = entries === "all" ? undefined : entries[j];
+      const explicit = typeof entry === "object" && entry.mountPoint !== undefined;
+      claims.push({
+        point: partition.mountPoint,
+        key: configKey(["images", i, "partitions", j, ...(explicit ? ["mountPoint"] : [])]),
+        owner: `images[${i}] partition ${partition.number}`,
+      });
+    });
+  });
+
+  const inside = (inner: string, outer: string) => inner.startsWith(`${outer}/`);
+  claims.forEach((claim, b) => {
+    for (const earlier of claims.slice(0, b)) {
+      let message: string | undefined;
+      if (claim.point === earlier.point) {
+        message = `'${claim.point}' is also the mount point of ${earlier.owner}; every partition needs its own mount point`;
+      } else if (inside(claim.point, earlier.point)) {
+        message = `'${claim.point}' lies inside '${earlier.point}' (${earlier.owner}); mount points must not nest`;
+      } else if (inside(earlier.point, claim.point)) {
+        message = `'${claim.point}' contains '${earlier.point}' (${earlier.owner}); mount points must not nest`;
+      }
+      if (message !== undefined) {
+        issues.push({ key: claim.key, message });
+        break;
+      }
+    }
+  });
+}
+
+/**
+ * `parseCaseConfig` over a full config map (`forensic-lab:caseId`, `pulumi:...`), as the engine and
+ * stack files hold it; namespace mistakes are reported together with everything else.
+ */
+export function parseNamespacedConfig(full: Record<string, unknown>, source: ParseSource): CaseConfig {
+  const { raw, issues: prior } = selectNamespace(full);
+  let config: CaseConfig;
+  try {
+    config = parseCaseConfig(raw, source);
+  } catch (err) {
+    if (err instanceof ConfigError && prior.length > 0) {
+      throw new ConfigError(source.file, [...prior, ...err.issues], err.warnings);
+    }
+    throw err;
+  }
+  if (prior.length > 0) throw new ConfigError(source.file, prior, [...config.warnings]);
+  return config;
+}

@@ -1,0 +1,389 @@
+/**
+ * The zod schema of one case's stack config (keys without the `forensic-lab:` namespace). It checks
+ * shape, types, ranges and the rules within one object (lvm needs a volume group, an isolated network
+ * needs its name, partition numbers are unique); `parse.ts` resolves defaults that depend on other keys
+ * and checks what spans images (mount points, names). Every message is written for the examiner:
+ * what is wrong, what was found, how to fix it.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { z } from "zod";
+import { parseLibvirtUri } from "./libvirt-uri";
+import { mountOptionProblem, splitMountOptions } from "./mount-options";
+import { IMAGE_FORMATS } from "./types";
+
+export const DEFAULT_LIBVIRT_URI = "qemu:///system";
+export const DEFAULT_STATE_ROOT = "/var/lib/forensic-lab/cases";
+export const DEFAULT_GUEST_IMAGE_DIR = "/var/lib/forensic-lab/guest-image/current";
+export const DEFAULT_MOUNT_ROOT = "/mnt/forensic";
+
+export const CASE_ID = /^[a-z][a-z0-9-]{2,39}$/;
+export const IMAGE_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+/** lvm(8) "VALID NAMES": letters, digits, `+ _ . -`, not starting with `-`, not `.` or `..`, at most 127. */
+const VOLUME_GROUP = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/;
+/** libvirt network names: no `/`; kept to a conservative, shell- and XML-safe set. */
+const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** Where custom mount points may live in the guest: never over its own system folders, /case or /evidence. */
+const MOUNT_AREAS = ["/mnt", "/media"];
+
+/** How a value reads in a message: text quoted, lists and mappings by kind, never a long dump. */
+export function show(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "an empty value";
+  if (typeof value === "string") return `'${value.length > 80 ? `${value.slice(0, 77)}...` : value}'`;
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a mapping";
+  return String(value);
+}
+const got = (value: unknown) => `(got ${show(value)})`;
+
+type IssueLike = { readonly input?: unknown; readonly code?: string };
+
+/** A message for "missing" when the key is absent, another for "present but wrong". */
+function requiredOr(missing: string, wrong: (input: unknown) => string) {
+  return (iss: IssueLike) => (iss.input === undefined ? missing : wrong(iss.input));
+}
+
+function oneOf(values: readonly string[]): string {
+  const quoted = values.map((v) => `'${v}'`);
+  return quoted.length <= 2 ? quoted.join(" or ") : `${quoted.slice(0, -1).join(", ")} or ${quoted[quoted.length - 1]}`;
+}
+
+function choice<const T extends readonly [string, ...string[]]>(values: T, hint?: (input: unknown) => string | undefined) {
+  return z.enum(values, {
+    error: (iss: IssueLike) => {
+      const extra = hint?.(iss.input);
+      return `must be ${oneOf(values)} ${got(iss.input)}${extra ? `; ${extra}` : ""}`;
+    },
+  });
+}
+
+function wholeNumber(min: number, max: number, unit: string, hint?: string) {
+  const message = (iss: IssueLike) =>
+    `must be a whole number${unit} from ${min} to ${max} ${got(iss.input)}${hint ? `; ${hint}` : ""}`;
+  return z.number({ error: message }).int({ error: message }).min(min, { error: message }).max(max, { error: message });
+}
+
+const flag = () => z.boolean({ error: (iss: IssueLike) => `must be true or false ${got(iss.input)}` });
+
+/** Why `p` is not a clean absolute path, or `undefined`. */
+export function absolutePathProblem(p: string): string | undefined {
+  if (p === "") return "must not be empty";
+  if (p.includes("\0")) return "must not contain a NUL byte";
+  if (!p.startsWith("/")) return `must be absolute ${got(p)}`;
+  if (p.split("/").includes("..")) return `must not contain '..' ${got(p)}`;
+  const plain = path.posix.normalize(p).replace(/(.)\/$/, "$1");
+  if (plain !== p) return `must be written plainly as '${plain}' ${got(p)}`;
+  return undefined;
+}
+
+function absolutePath(hint: string, opts: { folder?: boolean } = {}) {
+  return z
+    .string({ error: requiredOr(`is required; ${hint}`, (input) => `must be a path ${got(input)}; ${hint}`) })
+    .superRefine((p, ctx) => {
+      const problem = absolutePathProblem(p) ?? (opts.folder && p === "/" ? "must not be '/'" : undefined);
+      if (problem) ctx.addIssue({ code: "custom", message: `${problem}; ${hint}` });
+    });
+}
+
+/** Accepts objects as the Pulumi engine hands them to a program: JSON text. An empty YAML value is "not set". */
+function decoded<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => {
+    if (value === null) return undefined;
+    if (typeof value === "string" && /^\s*[[{]/.test(value)) {
+      try {
+        return JSON.parse(value) as unknown;
+      } catch {
+        return value;
+      }
+    }
+    return value;
+  }, schema);
+}
+
+const mapping = (what: string) => (iss: IssueLike) =>
+  iss.code === "invalid_type" ? `must be a mapping of ${what} ${got(iss.input)}` : undefined;
+
+// ---------------------------------------------------------------------------------------------------
+
+const guestShape = {
+  imageDir: absolutePath("give the folder guest-image/build.sh wrote (vmlinuz, initrd.img, rootfs.qcow2)", {
+    folder: true,
+  }).default(DEFAULT_GUEST_IMAGE_DIR),
+  memoryMiB: wholeNumber(512, 65536, " of MiB").default(2048),
+  vcpus: wholeNumber(1, 64, "").default(2),
+  network: choice(["user-restricted", "libvirt-isolated"] as const).default("user-restricted"),
+  isolatedNetwork: z
+    .string({ error: (iss: IssueLike) => `must be a libvirt network name ${got(iss.input)}` })
+    .regex(NETWORK_NAME, {
+      error: (iss: IssueLike) =>
+        `must be a libvirt network name (letters, digits, '_', '.', '-') ${got(iss.input)}`,
+    })
+    .optional(),
+  accelerator: choice(["auto", "kvm", "tcg"] as const).default("auto"),
+  sshPort: wholeNumber(1024, 65535, "", "leave it out to derive a port from caseId").optional(),
+  examinerUid: wholeNumber(1000, 60000, "", "the mounts belong to this unprivileged examiner account").default(1000),
+};
+
+const guestSchema = z.strictObject(guestShape, { error: mapping("guest settings") }).superRefine((g, ctx) => {
+  if (g.network === "libvirt-isolated" && g.isolatedNetwork === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["isolatedNetwork"],
+      message: "is required with network: libvirt-isolated; name a libvirt network that has no <forward>",
+    });
+  }
+  if (g.network === "user-restricted" && g.isolatedNetwork !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["isolatedNetwork"],
+      message: "only applies to network: libvirt-isolated; remove it or set network: libvirt-isolated",
+    });
+  }
+  if (g.isolatedNetwork === "default") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["isolatedNetwork"],
+      message:
+        "names libvirt's 'default' network, which forwards to the outside (NAT); define an isolated network (no <forward>) and name it here",
+    });
+  }
+});
+
+const evidenceVolumeShape = {
+  backend: choice(["file", "lvm"] as const).default("file"),
+  path: absolutePath("give the full path of the LUKS container file").optional(),
+  volumeGroup: z
+    .string({ error: (iss: IssueLike) => `must be an LVM volume group name ${got(iss.input)}` })
+    .superRefine((vg, ctx) => {
+      if (!VOLUME_GROUP.test(vg) || vg === "." || vg === "..") {
+        ctx.addIssue({
+          code: "custom",
+          message: `is not a valid LVM volume group name ${got(vg)}; use letters, digits and '+_.-', not starting with '-'`,
+        });
+      }
+    })
+    .optional(),
+  sizeGiB: (() => {
+    const message = (iss: IssueLike) => `must be a number of GiB greater than 0 and at most 16384 ${got(iss.input)}`;
+    return z.number({ error: message }).gt(0, { error: message }).max(16384, { error: message });
+  })().default(20),
+  retain: flag().default(false),
+  fastKdfForTestsOnly: flag().default(false),
+};
+
+const evidenceVolumeSchema = z
+  .strictObject(evidenceVolumeShape, { error: mapping("evidence volume settings") })
+  .superRefine((v, ctx) => {
+    if (v.backend === "lvm" && v.volumeGroup === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["volumeGroup"],
+        message: "is required with backend: lvm; name the LVM volume group on the libvirt host",
+      });
+    }
+    if (v.backend === "lvm" && v.path !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["path"],
+        message: "only applies to backend: file; an lvm volume is a logical volume in volumeGroup, remove path",
+      });
+    }
+    if (v.backend === "file" && v.volumeGroup !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["volumeGroup"],
+        message: "only applies to backend: lvm; remove it or set backend: lvm",
+      });
+    }
+  });
+
+const mountOptions = z.unknown().transform((value, ctx) => {
+  const split = splitMountOptions(value);
+  if ("problem" in split) {
+    ctx.addIssue({ code: "custom", message: `${split.problem} ${got(value)}` });
+    return z.NEVER;
+  }
+  for (const option of split.options) {
+    const problem = mountOptionProblem(option);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }
+  return split.options;
+});
+
+const mountPoint = absolutePath("give an absolute folder in the guest under /mnt or /media").superRefine((p, ctx) => {
+  if (absolutePathProblem(p) === undefined && !MOUNT_AREAS.some((area) => p.startsWith(`${area}/`))) {
+    ctx.addIssue({
+      code: "custom",
+      message: `must lie under /mnt or /media ${got(p)}; evidence must not cover the guest's own folders`,
+    });
+  }
+});
+
+const partitionNumber = wholeNumber(1, 128, "", "partitions are numbered from 1 as in the partition table");
+
+const partitionShape = {
+  number: partitionNumber,
+  mountPoint: mountPoint.optional(),
+  options: mountOptions.optional(),
+};
+
+const partitionEntry = z.union([partitionNumber, z.strictObject(partitionShape)], {
+  error: (iss: IssueLike) =>
+    iss.code === "invalid_union"
+      ? `must be a partition number or a mapping {number, mountPoint, options} ${got(iss.input)}`
+      : undefined,
+});
+
+const partitions = z.union([z.literal("all"), z.array(partitionEntry).min(1)], {
+  error: (iss: IssueLike) =>
+    iss.code === "invalid_union" || (iss.code === "too_small" && Array.isArray(iss.input))
+      ? `must be 'all' or a list of partition numbers or {number, mountPoint, options} ${got(iss.input)}`
+      : undefined,
+});
+
+export interface SchemaOptions {
+  /** Check that image files exist and are regular files. */
+  readonly checkFiles: boolean;
+}
+
+function imageShape() {
+  return {
+    name: z
+      .string({
+        error: requiredOr("is required; give the image a short name such as 'win7'", (input) => `must be text ${got(input)}`),
+      })
+      .regex(IMAGE_NAME, {
+        error: (iss: IssueLike) =>
+          `must be 1-32 characters: a lowercase letter or digit, then lowercase letters, digits or '-' ${got(iss.input)}`,
+      }),
+    path: absolutePath("give the full path of the top image file"),
+    format: choice(IMAGE_FORMATS, (input) =>
+      input === "vhd" ? "qemu calls VHD 'vpc'" : "leave it out to detect the format from the file's magic",
+    ).optional(),
+    transfer: choice(["sshfs", "scp"] as const).default("sshfs"),
+    partitions: partitions.default("all"),
+  };
+}
+
+function imageSchema(options: SchemaOptions) {
+  return z.strictObject(imageShape(), { error: mapping("image settings") }).superRefine((image, ctx) => {
+    if (image.partitions !== "all") {
+      const seen = new Map<number, number>();
+      image.partitions.forEach((entry, index) => {
+        const n = typeof entry === "number" ? entry : entry.number;
+        const first = seen.get(n);
+        if (first !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["partitions", index],
+            message: `partition ${n} is listed twice (also partitions[${first}]); list each partition once`,
+          });
+        } else {
+          seen.set(n, index);
+        }
+      });
+    }
+    if (options.checkFiles) {
+      const problem = imageFileProblem(image.path);
+      if (problem) ctx.addIssue({ code: "custom", path: ["path"], message: problem });
+    }
+  });
+}
+
+/** Why the top image file cannot be used, or `undefined`. Reads metadata only, never the contents. */
+export function imageFileProblem(file: string): string | undefined {
+  const hint = "give the full path of the top image file";
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return `no such file '${file}'; ${hint}`;
+    if (code === "EACCES") return `cannot be read ('${file}': permission denied)`;
+    return `cannot be examined ('${file}': ${code ?? String(err)})`;
+  }
+  if (stat.isDirectory()) {
+    return `is a directory ('${file}'), not an image file; ${hint} (for VMware: the newest snapshot's .vmdk)`;
+  }
+  if (!stat.isFile()) return `is not a regular file ('${file}'); ${hint}`;
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+  } catch {
+    return `cannot be read ('${file}': permission denied)`;
+  }
+  return undefined;
+}
+
+/** Keys of each object in the config, for "did you mean" (top level includes the passphrase). */
+export const KNOWN_KEYS = {
+  top: ["caseId", "examiner", "libvirtUri", "stateDir", "guest", "evidenceVolume", "evidenceVolumePassphrase", "images"],
+  guest: Object.keys(guestShape),
+  evidenceVolume: Object.keys(evidenceVolumeShape),
+  image: Object.keys(imageShape()),
+  partition: Object.keys(partitionShape),
+} as const;
+
+/** The whole schema (without the passphrase, which never goes through zod so it is never echoed). */
+export function caseConfigSchema(options: SchemaOptions) {
+  return z.strictObject({
+    caseId: z
+      .string({
+        error: requiredOr(
+          "is required; name the case, e.g. 'case-42' (it names the libvirt domain and the case's files)",
+          (input) => `must be text ${got(input)}`,
+        ),
+      })
+      .regex(CASE_ID, {
+        error: (iss: IssueLike) =>
+          `must be 3-40 characters: a lowercase letter, then lowercase letters, digits or '-' ${got(iss.input)}`,
+      }),
+    examiner: z
+      .string({
+        error: requiredOr("is required; the examiner's name goes into the custody log", (input) => `must be text ${got(input)}`),
+      })
+      .superRefine((name, ctx) => {
+        if (name.trim() === "") ctx.addIssue({ code: "custom", message: "must not be empty; the examiner's name goes into the custody log" });
+        // eslint-disable-next-line no-control-regex
+        else if (/[\u0000-\u001f\u007f]/.test(name)) ctx.addIssue({ code: "custom", message: "must be one line of text without control characters" });
+        else if (name.length > 200) ctx.addIssue({ code: "custom", message: `must be at most 200 characters (got ${name.length})` });
+      }),
+    libvirtUri: z
+      .string({ error: (iss: IssueLike) => `must be a libvirt URI ${got(iss.input)}` })
+      .superRefine((uri, ctx) => {
+        const parsed = parseLibvirtUri(uri);
+        if ("problem" in parsed) ctx.addIssue({ code: "custom", message: parsed.problem });
+      })
+      .default(DEFAULT_LIBVIRT_URI),
+    stateDir: absolutePath("give an absolute folder for the case's state (keys, overlay, logs)", { folder: true }).optional(),
+    guest: decoded(guestSchema.prefault({})),
+    evidenceVolume: decoded(evidenceVolumeSchema.prefault({})),
+    images: decoded(
+      z
+        .array(imageSchema(options), {
+          error: requiredOr(
+            "is required; list at least one image (name, path of the top image file)",
+            (input) => `must be a list of images ${got(input)}`,
+          ),
+        })
+        .min(1, { error: "must list at least one image (name, path of the top image file)" })
+        .superRefine((images, ctx) => {
+          const seen = new Map<string, number>();
+          images.forEach((image, index) => {
+            const first = seen.get(image.name);
+            if (first !== undefined) {
+              ctx.addIssue({
+                code: "custom",
+                path: [index, "name"],
+                message: `'${image.name}' is already the name of images[${first}]; image names must be unique`,
+              });
+            } else {
+              seen.set(image.name, index);
+            }
+          });
+        }),
+    ),
+  });
+}
+
+export type RawCaseConfig = z.output<ReturnType<typeof caseConfigSchema>>;

@@ -1,0 +1,133 @@
+import type * as pulumi from "@pulumi/pulumi";
+
+/**
+ * One case's configuration, validated and fully resolved: every default applied, every derived value
+ * (stateDir, the evidence volume file, the guest's ssh port, mount points) filled in. Components read
+ * this and never look at raw config. Made by `parseCaseConfig`, `loadStackFile` and
+ * `loadCaseConfigFromPulumi` (`lib/config`).
+ */
+export interface CaseConfig {
+  /** `^[a-z][a-z0-9-]{2,39}$`. Names the libvirt domain and the case's files. */
+  readonly caseId: string;
+  /** Free text (one line), recorded in the custody log. */
+  readonly examiner: string;
+  /** @default "qemu:///system" */
+  readonly libvirtUri: string;
+  /** Where `libvirtUri` points, parsed. */
+  readonly libvirtHost: LibvirtHost;
+  /** Absolute. @default `/var/lib/forensic-lab/cases/<caseId>` */
+  readonly stateDir: string;
+  readonly guest: GuestConfig;
+  readonly evidenceVolume: EvidenceVolumeConfig;
+  /**
+   * The evidence volume's LUKS passphrase as a Pulumi secret Output, never a plain string, so it cannot
+   * reach a log by accident. Always set when parsed with `requirePassphrase: true` (the program);
+   * `undefined` when read from a stack file, whose `secure:` value only the Pulumi engine can decrypt.
+   */
+  readonly evidenceVolumePassphrase: pulumi.Output<string> | undefined;
+  /** At least one; names unique. */
+  readonly images: readonly ImageConfig[];
+  /** Findings that do not stop the lab (a passphrase still to be set, a weak test KDF). */
+  readonly warnings: readonly ConfigIssue[];
+}
+
+/** A config problem: `key` is the full key path (`forensic-lab:images[1].path`), or "" for the file itself. */
+export interface ConfigIssue {
+  readonly key: string;
+  readonly message: string;
+}
+
+export type LibvirtHost =
+  | { readonly kind: "local"; readonly mode: "system" | "session" }
+  | {
+      readonly kind: "ssh";
+      readonly user: string | undefined;
+      readonly host: string;
+      readonly port: number | undefined;
+      /** `[user@]host[:port]`, the form `ssh -J` and `GuestConnection.jumpHost` take. */
+      readonly jumpHost: string;
+    };
+
+export type GuestNetwork = "user-restricted" | "libvirt-isolated";
+export type Accelerator = "auto" | "kvm" | "tcg";
+
+interface GuestCommon {
+  /** Absolute folder with `vmlinuz`, `initrd.img`, `rootfs.qcow2`. @default "/var/lib/forensic-lab/guest-image/current" */
+  readonly imageDir: string;
+  /** 512..65536. @default 2048 */
+  readonly memoryMiB: number;
+  /** 1..64. @default 2 */
+  readonly vcpus: number;
+  /** @default "auto": KVM where it works, QEMU software emulation otherwise. */
+  readonly accelerator: Accelerator;
+  /**
+   * Host port (on the libvirt host's loopback) forwarded to the guest's sshd, 1024..65535.
+   * @default derived from caseId: `deriveSshPort(caseId)`, 22000..31999.
+   */
+  readonly sshPort: number;
+  /** Whether `sshPort` came from the stack (`configured`) or from `deriveSshPort` (`derived`). */
+  readonly sshPortSource: "configured" | "derived";
+  /** uid/gid in the guest owning the read-only mounts, 1000..60000. @default 1000 */
+  readonly examinerUid: number;
+}
+
+export type GuestConfig = GuestCommon &
+  (
+    | { readonly network: "user-restricted" }
+    | {
+        readonly network: "libvirt-isolated";
+        /** A libvirt network without `<forward>`. */
+        readonly isolatedNetwork: string;
+      }
+  );
+
+interface EvidenceVolumeCommon {
+  /** > 0, <= 16384. @default 20 */
+  readonly sizeGiB: number;
+  /** Keep the volume on destroy. @default false: destroy crypto-erases it. */
+  readonly retain: boolean;
+  /** Weak PBKDF for CI/test stacks only, never for real cases. @default false */
+  readonly fastKdfForTestsOnly: boolean;
+}
+
+export type EvidenceVolumeConfig = EvidenceVolumeCommon &
+  (
+    | {
+        readonly backend: "file";
+        /** Absolute path of the LUKS container file. @default `<stateDir>/evidence.luks` */
+        readonly path: string;
+      }
+    | {
+        readonly backend: "lvm";
+        /** The LVM volume group (on the libvirt host) the case's logical volume is made in. */
+        readonly volumeGroup: string;
+      }
+  );
+
+export const IMAGE_FORMATS = ["vmdk", "qcow2", "raw", "vdi", "vhdx", "vpc"] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+export type TransferMode = "sshfs" | "scp";
+
+export interface ImageConfig {
+  /** `^[a-z0-9][a-z0-9-]{0,31}$`, unique within the case. */
+  readonly name: string;
+  /** Absolute path of the top image file on the machine running Pulumi; `inspect` finds the rest. */
+  readonly path: string;
+  /** `undefined`: detected from the file's magic by `inspect`. */
+  readonly format: ImageFormat | undefined;
+  /** @default "sshfs" */
+  readonly transfer: TransferMode;
+  /** Folder in the guest under which default mount points `p<N>` lie: `/mnt/forensic/<name>`. */
+  readonly mountRoot: string;
+  /** "all", or the listed partitions with mount points resolved. @default "all" */
+  readonly partitions: "all" | readonly PartitionConfig[];
+}
+
+export interface PartitionConfig {
+  /** 1..128. */
+  readonly number: number;
+  /** Absolute, in the guest. @default `<mountRoot>/p<number>` */
+  readonly mountPoint: string;
+  /** Extra mount options, added to the lab's read-only ones; never removing any. @default [] */
+  readonly options: readonly string[];
+}
