@@ -1,0 +1,238 @@
+/**
+ * ImageTransfer without the engine: argument validation, the resource graph, and that every value
+ * reaches the hooks through the quoted prelude (a hostile folder name stays data).
+ */
+import { execFileSync } from "child_process";
+import * as pulumi from "@pulumi/pulumi";
+import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
+import { GuestConnection, shellQuote } from "../../lib/shell";
+import { setupMocks, settle, valueOf, MockRun } from "../../test/mocks";
+import { ImageTransferArgs, TransferManifest, validateArgs } from "./args";
+import { ImageTransfer } from "./ImageTransfer";
+import { pinnedChainOptions, planTransfer } from "./plan";
+
+/** A hook value exactly as bash sees it: evaluates the text's generated prelude and prints one name. */
+function preludeValue(text: string, name: string): string {
+  const prelude = text.slice(text.indexOf("# --- values"), text.lastIndexOf("# --- static hook ---"));
+  return execFileSync("/bin/bash", ["-c", `${prelude}\nprintf '%s' "$${name}"`], { encoding: "utf8" });
+}
+
+const hostile = `/ev/base 'q' "d" $(touch /tmp/pwned)`;
+const sha = (c: string) => c.repeat(64);
+
+const manifest: TransferManifest = {
+  format: "vmdk",
+  chain: [
+    { path: "/ev/snapshots/Win7-000002.vmdk", format: "vmdk", extents: [{ path: "/ev/snapshots/Win7-000002-s001.vmdk" }] },
+    { path: "/ev/snapshots/Win7-000001.vmdk", format: "vmdk", extents: [{ path: "/ev/snapshots/Win7-000001-s001.vmdk" }] },
+    { path: `${hostile}/Win7.vmdk`, format: "vmdk", extents: [{ path: `${hostile}/Win7-s001.vmdk` }, { path: `${hostile}/Win7-s002.vmdk` }] },
+  ],
+  files: [
+    { path: "/ev/snapshots/Win7-000002.vmdk", size: 512, sha256: sha("a") },
+    { path: "/ev/snapshots/Win7-000002-s001.vmdk", size: 65536, sha256: sha("b") },
+    { path: "/ev/snapshots/Win7-000001.vmdk", size: 512, sha256: sha("c") },
+    { path: "/ev/snapshots/Win7-000001-s001.vmdk", size: 65536, sha256: sha("d") },
+    { path: `${hostile}/Win7.vmdk`, size: 512 },
+    { path: `${hostile}/Win7-s001.vmdk`, size: 1 << 20 },
+    { path: `${hostile}/Win7-s002.vmdk`, size: 1 << 20 },
+  ],
+};
+
+const guest: GuestConnection = {
+  host: "127.0.0.1",
+  port: 2222,
+  user: "root",
+  privateKeyPath: "/var/lib/forensic-lab/case-1/id_ed25519",
+  knownHostsPath: "/var/lib/forensic-lab/case-1/known_hosts",
+  jumpHost: "",
+  domainName: "forensic-case-1",
+  libvirtUri: "qemu:///system",
+};
+
+function args(overrides: Partial<Record<keyof ImageTransferArgs, unknown>> = {}): ImageTransferArgs {
+  return {
+    guest,
+    imageName: "win7",
+    manifest,
+    mode: "sshfs",
+    readOnly: true,
+    hashed: true,
+    custodyLogPath: "/var/lib/forensic-lab/case-1/custody.jsonl",
+    examiner: "Erika Mustermann",
+    ...overrides,
+  } as ImageTransferArgs;
+}
+
+/** What the hooks would print: host hashes per file, then the transfer's result. */
+function hookOutputs(a: pulumi.runtime.MockResourceArgs): Record<string, unknown> | undefined {
+  if (a.type !== LOCAL_COMMAND) return undefined;
+  const files = planTransfer(manifest, "/evidence/win7").files;
+  if (a.name.endsWith("-host-hash")) {
+    return { stdout: `log\nFORENSIC_LAB_RESULT ${JSON.stringify({ files: files.map((f, i) => ({ path: f.hostPath, sha256: sha(String(i)) })) })}\n` };
+  }
+  const result = files.map((f, i) => ({ path: f.hostPath, guestPath: f.guestPath, hostSha256: sha(String(i)), guestSha256: sha(String(i)) }));
+  return { stdout: `FORENSIC_LAB_RESULT ${JSON.stringify({ files: result })}\n` };
+}
+
+async function build(overrides: Partial<Record<keyof ImageTransferArgs, unknown>> = {}): Promise<{ run: MockRun; transfer: ImageTransfer }> {
+  const run = await setupMocks({ outputsFor: hookOutputs });
+  const transfer = new ImageTransfer("win7", args(overrides));
+  await settle();
+  return { run, transfer };
+}
+
+describe("validation", () => {
+  const cases: [string, Partial<Record<keyof ImageTransferArgs, unknown>>, RegExp][] = [
+    ["readOnly must be the literal true", { readOnly: false }, /^ImageTransfer readOnly: must be the literal true/],
+    ["hashed must be the literal true", { hashed: false }, /^ImageTransfer hashed: must be the literal true/],
+    ["image names are one safe path segment", { imageName: "../etc" }, /^ImageTransfer imageName: must match/],
+    ["image names have no spaces", { imageName: "win 7" }, /^ImageTransfer imageName:/],
+    ["mode is sshfs or scp", { mode: "nfs" }, /^ImageTransfer mode:/],
+    ["guestRoot is absolute", { guestRoot: "evidence/x" }, /^ImageTransfer guestRoot: must be an absolute path/],
+    ["guestRoot is not /", { guestRoot: "/" }, /^ImageTransfer guestRoot: must not be '\/'/],
+    ["guestRoot is normalised", { guestRoot: "/case/../etc" }, /^ImageTransfer guestRoot: must be normalised/],
+    ["custodyLogPath is absolute", { custodyLogPath: "custody.jsonl" }, /^ImageTransfer custodyLogPath: must be an absolute path/],
+    ["examiner is named", { examiner: "" }, /^ImageTransfer examiner: must name who examines/],
+    ["examiner has no control characters", { examiner: "a\nb" }, /^ImageTransfer examiner: must not contain control characters/],
+    ["manifest paths are absolute", { manifest: { ...manifest, chain: [{ path: "x.vmdk", format: "vmdk" }] } }, /^ImageTransfer manifest\.chain\[0\]\.path: must be an absolute path/],
+    ["manifest formats are known", { manifest: { ...manifest, format: "iso" } }, /^ImageTransfer manifest\.format:/],
+    ["manifest hashes are hex", { manifest: { ...manifest, files: [{ path: "/a", size: 1, sha256: "xyz" }] } }, /^ImageTransfer manifest\.files\[0\]\.sha256: must be 64 lower-case hex digits/],
+  ];
+  test.each(cases)("%s", (_name, overrides, message) => {
+    expect(() => validateArgs(args(overrides))).toThrow(message);
+  });
+
+  test("the layout refuses chains it cannot lay out faithfully", () => {
+    const missing = { ...manifest, files: manifest.files.slice(1) };
+    expect(() => planTransfer(missing, "/e")).toThrow("ImageTransfer manifest.chain[0].path: '/ev/snapshots/Win7-000002.vmdk' is not in manifest.files");
+    const elsewhere = {
+      ...manifest,
+      chain: [{ ...manifest.chain[0], extents: [{ path: "/other/Win7-000002-s001.vmdk" }] }],
+      files: [...manifest.files, { path: "/other/Win7-000002-s001.vmdk", size: 1 }],
+    };
+    expect(() => planTransfer(elsewhere, "/e")).toThrow(/extents\[0\]\.path: '\/other\/Win7-000002-s001\.vmdk' is not in the folder of its descriptor/);
+    const twice = { ...manifest, files: [...manifest.files, manifest.files[0]] };
+    expect(() => planTransfer(twice, "/e")).toThrow(/manifest\.files\[7\]\.path: .* is listed twice/);
+  });
+
+  test("a bad arg fails the component before any child exists", async () => {
+    const run = await setupMocks();
+    expect(() => new ImageTransfer("bad", args({ readOnly: "yes" }))).toThrow(/readOnly: must be the literal true/);
+    await settle();
+    expect(run.byType(LOCAL_COMMAND)).toEqual([]);
+  });
+
+  test("defaults: guestRoot by mode, stateDir next to the custody log", () => {
+    expect(validateArgs(args()).guestRoot).toBe("/evidence/win7");
+    expect(validateArgs(args({ mode: "scp" })).guestRoot).toBe("/case/images/win7");
+    expect(validateArgs(args()).stateDir).toBe("/var/lib/forensic-lab/case-1");
+  });
+});
+
+describe("layout", () => {
+  test("one folder per host folder, names kept, top layer's folder first", () => {
+    const plan = planTransfer(manifest, "/evidence/win7");
+    expect(plan.folders.map((f) => [f.hostFolder, f.guestFolder])).toEqual([
+      ["/ev/snapshots", "/evidence/win7/layer-folders/0"],
+      [hostile, "/evidence/win7/layer-folders/1"],
+    ]);
+    expect(plan.guestChain).toEqual([
+      { path: "/evidence/win7/layer-folders/0/Win7-000002.vmdk", format: "vmdk" },
+      { path: "/evidence/win7/layer-folders/0/Win7-000001.vmdk", format: "vmdk" },
+      { path: "/evidence/win7/layer-folders/1/Win7.vmdk", format: "vmdk" },
+    ]);
+    expect(plan.files.map((f) => f.guestPath)).toContain("/evidence/win7/layer-folders/1/Win7-s002.vmdk");
+    expect(plan.files).toHaveLength(manifest.files.length);
+  });
+
+  test("pinned chain: each backing named explicitly, the base has none, read-only throughout", () => {
+    const options = pinnedChainOptions(planTransfer(manifest, "/e").guestChain);
+    expect(options).toEqual({
+      driver: "vmdk",
+      "read-only": true,
+      file: { driver: "file", filename: "/e/layer-folders/0/Win7-000002.vmdk", "read-only": true },
+      backing: {
+        driver: "vmdk",
+        "read-only": true,
+        file: { driver: "file", filename: "/e/layer-folders/0/Win7-000001.vmdk", "read-only": true },
+        backing: {
+          driver: "vmdk",
+          "read-only": true,
+          file: { driver: "file", filename: "/e/layer-folders/1/Win7.vmdk", "read-only": true },
+          backing: null,
+        },
+      },
+    });
+    expect(pinnedChainOptions([{ path: "/e/d.raw", format: "raw" }])).not.toHaveProperty("backing");
+    expect(() => pinnedChainOptions([{ path: "/e/a.vdi", format: "vdi" }, { path: "/e/b.vdi", format: "vdi" }])).toThrow(/a vdi layer cannot have a backing file/);
+  });
+});
+
+describe("resource graph", () => {
+  test.each(["sshfs", "scp"] as const)("%s: host hash, then the transfer, both children of the component", async (mode) => {
+    const { run } = await build({ mode });
+    const component = run.byType(TYPE.ImageTransfer);
+    expect(component).toHaveLength(1);
+    expect(component[0].inputs).toMatchObject({ mode, readOnly: true, hashed: true, imageName: "win7", guest });
+    const hash = run.byName("win7-host-hash");
+    const transfer = run.byName(`win7-${mode}`);
+    expect(run.byType(LOCAL_COMMAND)).toHaveLength(2);
+    for (const r of [hash, transfer]) {
+      expect(r.parent).toBe(component[0].urn);
+      expect(r.inputs.interpreter).toEqual(["/bin/bash", "-c"]);
+    }
+    expect(transfer.dependencies).toContain(hash.urn);
+    expect(transfer.deleteBeforeReplace).toBe(true);
+    expect(run.destroyOrder().indexOf(transfer.urn)).toBeLessThan(run.destroyOrder().indexOf(hash.urn));
+  });
+
+  test("outputs: the guest chain top first, hashes per file", async () => {
+    const { transfer } = await build();
+    expect(await valueOf(transfer.guestTopPath)).toBe("/evidence/win7/layer-folders/0/Win7-000002.vmdk");
+    expect((await valueOf(transfer.guestChain)).map((l) => l.path)).toEqual(planTransfer(manifest, "/evidence/win7").guestChain.map((l) => l.path));
+    const hashes = await valueOf(transfer.hashes);
+    expect(hashes).toHaveLength(7);
+    expect(hashes[4]).toEqual({ path: `${hostile}/Win7.vmdk`, guestPath: "/evidence/win7/layer-folders/1/Win7.vmdk", hostSha256: sha("4"), guestSha256: sha("4") });
+  });
+});
+
+describe("hook text", () => {
+  test("values only through the prelude: the hostile folder appears exactly as quoted there", async () => {
+    const { run } = await build();
+    const hash = run.byName("win7-host-hash").inputs.create as string;
+    expect(hash).toContain(shellQuote(`${hostile}/Win7.vmdk`));
+    // Outside quoting, the raw text never shows up: nothing is spliced.
+    const unquoted = hash.replace(/'(?:[^']|'\\'')*'/g, "''");
+    expect(unquoted).not.toContain("$(touch");
+    expect(hash).toContain("# forensic-lab hook: components/image-transfer/host-hash.sh");
+  });
+
+  test("the sshfs hooks carry the host hashes and the nested guest hooks, the delete text needs no hashes", async () => {
+    const { run } = await build();
+    const transfer = run.byName("win7-sshfs");
+    const create = transfer.inputs.create as string;
+    const del = transfer.inputs.delete as string;
+    expect(create).toContain("readonly ACTION='start'");
+    expect(create).toContain(sha("6"));
+    expect(create).toContain("guest-sshfs-mount.sh");
+    expect(create).toContain("sshfs-pipe.sh");
+    expect(del).toContain("readonly ACTION='stop'");
+    expect(del).not.toContain(sha("6"));
+    const unmount = preludeValue(del, "GUEST_UNMOUNT_HOOK");
+    expect(unmount).toContain("# forensic-lab hook: lib/hooks/in-guest.sh");
+    expect(unmount).toContain("readonly ON_GUEST_GONE='succeed'");
+    expect(preludeValue(unmount, "INNER_HOOK")).toContain("# forensic-lab hook: components/image-transfer/guest-unmount.sh");
+    expect(preludeValue(preludeValue(create, "GUEST_HASH_HOOK"), "ON_GUEST_GONE")).toBe("fail");
+  });
+
+  test("the scp hooks: receive with the host hashes, remove tolerates a gone guest", async () => {
+    const { run } = await build({ mode: "scp" });
+    const transfer = run.byName("win7-scp");
+    expect(transfer.inputs.create).toContain("readonly ACTION='copy'");
+    expect(transfer.inputs.create).toContain("guest-receive.sh");
+    expect(transfer.inputs.create).toContain("/case/images/win7/layer-folders/1/Win7-s001.vmdk");
+    const remove = preludeValue(transfer.inputs.delete, "GUEST_REMOVE_HOOK");
+    expect(preludeValue(remove, "ON_GUEST_GONE")).toBe("succeed");
+    expect(preludeValue(preludeValue(remove, "INNER_HOOK"), "GUEST_ROOT")).toBe("/case/images/win7");
+  });
+});

@@ -1,0 +1,101 @@
+import * as pulumi from "@pulumi/pulumi";
+import { hookResource } from "../../lib/command";
+import { parseHookResult } from "../../lib/shell";
+import { TYPE } from "../../lib/tokens";
+import { ImageTransferArgs, ValidatedArgs, validateArgs } from "./args";
+import { hostHashHooks, transferHooks } from "./hooks";
+import { GuestLayer, planTransfer, TransferPlan } from "./plan";
+
+export { ImageTransferArgs } from "./args";
+export { GuestLayer, pinnedChainFilename, pinnedChainOptions } from "./plan";
+
+/** One file's hashes: on the host before, and as the guest read it after. They are always equal. */
+export interface FileHashes {
+  readonly path: string;
+  readonly guestPath: string;
+  readonly hostSha256: string;
+  readonly guestSha256: string;
+}
+
+/**
+ * Brings one image's files from the host into the analysis guest, read-only and hashed:
+ *
+ * - `sshfs`: the guest mounts each host folder with `sshfs -o passive,ro`, fed by a jailed, read-only
+ *   `sftp-server` through the host's own ssh session; the guest never opens a connection.
+ * - `scp`: the files are streamed onto the encrypted case storage, kept sparse, renamed into place only
+ *   when their hash matches, then made 0444 and immutable; an interrupted copy resumes.
+ *
+ * Every file is hashed on the host (`<name>-host-hash`) and in the guest (`<name>-sshfs`/`<name>-scp`),
+ * and any difference stops the transfer; every step is a line in the case's custody log. Outputs the
+ * chain with guest paths (`guestChain`, top first), which NbdAttachment pins explicitly, because the
+ * parent hints inside the images may name paths on the machine the evidence came from.
+ */
+export class ImageTransfer extends pulumi.ComponentResource {
+  /** Top first, guest paths and formats: pin the backing chain with these (`pinnedChainOptions`). */
+  public readonly guestChain: pulumi.Output<GuestLayer[]>;
+  public readonly guestTopPath: pulumi.Output<string>;
+  /** Host and guest sha256 of every file. */
+  public readonly hashes: pulumi.Output<FileHashes[]>;
+  public readonly guestRoot: string;
+  public readonly mode: "sshfs" | "scp";
+
+  constructor(name: string, args: ImageTransferArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    // Only the contract the policy pack reads goes in as the component's inputs (the manifest can be large).
+    super(
+      TYPE.ImageTransfer,
+      name,
+      {
+        guest: args.guest,
+        imageName: args.imageName,
+        mode: args.mode,
+        readOnly: args.readOnly,
+        hashed: args.hashed,
+        guestRoot: args.guestRoot,
+        custodyLogPath: args.custodyLogPath,
+        examiner: args.examiner,
+      },
+      opts,
+    );
+    let validated: ValidatedArgs;
+    let plan: TransferPlan;
+    try {
+      validated = validateArgs(args);
+      plan = planTransfer(validated.manifest, validated.guestRoot);
+    } catch (err) {
+      throw new pulumi.ResourceError((err as Error).message, this);
+    }
+    this.guestRoot = validated.guestRoot;
+    this.mode = validated.mode;
+
+    const hashHooks = hostHashHooks(validated, plan);
+    const hostHash = hookResource(`${name}-host-hash`, hashHooks, { parent: this });
+    const hostSha256 = hostHash.stdout.apply((stdout) => {
+      const { files } = parseHookResult<{ files: { path: string; sha256: string }[] }>(stdout);
+      return plan.files.map((f, i) => {
+        if (files[i]?.path !== f.hostPath) throw new Error(`${name}-host-hash: no hash for '${f.hostPath}'`);
+        return files[i].sha256;
+      });
+    });
+
+    // deleteBeforeReplace: two generations of one transfer would fight over the same mount points/copies.
+    const transfer = hookResource(`${name}-${validated.mode}`, transferHooks(args.guest, validated, plan, hostSha256), {
+      parent: this,
+      deleteBeforeReplace: true,
+    });
+
+    this.hashes = transfer.stdout.apply((stdout) => parseHookResult<{ files: FileHashes[] }>(stdout).files.map(
+      ({ path, guestPath, hostSha256: host, guestSha256: guestHash }) => ({ path, guestPath, hostSha256: host, guestSha256: guestHash }),
+    ));
+    // Derived from the transfer's output so that whoever opens the chain waits for the files to be there.
+    this.guestChain = transfer.stdout.apply(() => plan.guestChain.map((l) => ({ ...l })));
+    this.guestTopPath = this.guestChain.apply((chain) => chain[0].path);
+
+    this.registerOutputs({
+      guestChain: this.guestChain,
+      guestTopPath: this.guestTopPath,
+      hashes: this.hashes,
+      guestRoot: this.guestRoot,
+      mode: this.mode,
+    });
+  }
+}

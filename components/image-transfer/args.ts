@@ -1,0 +1,106 @@
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { GuestConnection } from "../../lib/shell";
+
+/** Image formats the lab opens; the NbdAttachment passes the same names to `qemu-nbd --format`. */
+export const IMAGE_FORMATS = ["vmdk", "qcow2", "raw", "vdi", "vhdx", "vpc"] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+const absolutePath = z
+  .string()
+  .min(1)
+  .refine((p) => path.isAbsolute(p), "must be an absolute path")
+  .refine((p) => !p.includes("\0") && !/[\n\r]/.test(p), "must not contain NUL or line breaks")
+  .refine((p) => path.posix.normalize(p) === p && (p === "/" || !p.endsWith("/")), "must be normalised (no '..', '//' or trailing '/')");
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex digits");
+
+/**
+ * The part of `lib/inspect`'s manifest a transfer reads. Other fields pass through untouched, so the
+ * inspector can grow without breaking this component.
+ */
+export const manifestSchema = z.looseObject({
+  format: z.enum(IMAGE_FORMATS),
+  chain: z
+    .array(
+      z.looseObject({
+        path: absolutePath,
+        format: z.enum(IMAGE_FORMATS),
+        extents: z.array(z.looseObject({ path: absolutePath })).optional(),
+      }),
+    )
+    .min(1, "must name at least the top layer"),
+  files: z
+    .array(z.looseObject({ path: absolutePath, size: z.number().int().nonnegative(), sha256: sha256.optional() }))
+    .min(1, "must list at least one file"),
+});
+
+/** A manifest as `inspectImage` returns it (top layer first, absolute host paths). */
+export type TransferManifest = z.infer<typeof manifestSchema>;
+
+/** Image names become guest folder and resource names: one plain path segment. */
+export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export interface ImageTransferArgs {
+  /** The analysis guest the files go to (from `AnalysisGuest.connection`). */
+  readonly guest: pulumi.Input<GuestConnection>;
+  /** Names the image in guest paths, custody lines and state files: letters, digits, `.`, `_`, `-`. */
+  readonly imageName: string;
+  /** What `inspectImage` found: the chain (top first) and every file it needs, absolute host paths. */
+  readonly manifest: TransferManifest;
+  /** `sshfs`: the guest reads the host files through a read-only sftp stream; `scp`: copies onto `/case`. */
+  readonly mode: "sshfs" | "scp";
+  /** Always `true`: evidence reaches the guest read-only (sftp-server `-R` / immutable 0444 copies). */
+  readonly readOnly: true;
+  /** Always `true`: every file is hashed on the host before and in the guest after, and compared. */
+  readonly hashed: true;
+  /**
+   * Guest folder the image's files appear under.
+   * @default `/evidence/<imageName>` for sshfs, `/case/images/<imageName>` for scp (the encrypted case storage)
+   */
+  readonly guestRoot?: string;
+  /** Host path of the case's custody log (JSON lines, appended to). */
+  readonly custodyLogPath: string;
+  /** Who is examining: written into every custody line. */
+  readonly examiner: string;
+  /**
+   * Host folder for this case's runtime state (sftp pipe pid files, fifos, sftp jails).
+   * @default the folder of `custodyLogPath`
+   */
+  readonly stateDir?: string;
+}
+
+export const argsSchema = z.object({
+  imageName: z.string().regex(SAFE_NAME, `must match ${SAFE_NAME} (one path segment: letters, digits, '.', '_', '-')`),
+  manifest: manifestSchema,
+  mode: z.enum(["sshfs", "scp"]),
+  readOnly: z.literal(true, { error: "must be the literal true: evidence only ever reaches the guest read-only" }),
+  hashed: z.literal(true, { error: "must be the literal true: every file is hashed on the host and in the guest" }),
+  guestRoot: absolutePath.refine((p) => p !== "/", "must not be '/'").optional(),
+  custodyLogPath: absolutePath,
+  examiner: z
+    .string()
+    .min(1, "must name who examines")
+    .refine((s) => !/[\0-\x1f\x7f]/.test(s), "must not contain control characters"),
+  stateDir: absolutePath.optional(),
+});
+
+/** Validated args with defaults applied. */
+export type ValidatedArgs = z.infer<typeof argsSchema> & { guestRoot: string; stateDir: string };
+
+/** Validates args; the error names the field (`manifest.chain[1].path: must be an absolute path`). */
+export function validateArgs(args: Omit<ImageTransferArgs, "guest">): ValidatedArgs {
+  const parsed = argsSchema.safeParse(args);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue.path.length > 0 ? issue.path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)).join("") : "args";
+    throw new Error(`ImageTransfer ${where}: ${issue.message}`);
+  }
+  const v = parsed.data;
+  return {
+    ...v,
+    guestRoot: v.guestRoot ?? (v.mode === "sshfs" ? `/evidence/${v.imageName}` : `/case/images/${v.imageName}`),
+    stateDir: v.stateDir ?? path.dirname(v.custodyLogPath),
+  };
+}

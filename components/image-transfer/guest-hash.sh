@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# In the guest: hashes the image's files as the guest sees them, one read each (sha256sum), and prints
+# the hashes. The host compares them with its own and keeps the custody log.
+# For sshfs it first waits until every mount in WAIT_MOUNTS answers (the host has just started the sftp
+# pipes); with MISSING_OK=true (scp resume) a file that is not there is reported as null, not an error.
+# Values: PATHS WAIT_MOUNTS WAIT_SECONDS MISSING_OK.
+set -euo pipefail
+
+deadline=$((SECONDS + WAIT_SECONDS))
+for mount_point in "${WAIT_MOUNTS[@]}"; do
+  # A mount left by a dropped session answers stat with "Transport endpoint is not connected" until the
+  # new pipe replaces it; only a live sshfs mount counts.
+  until findmnt --mountpoint "$mount_point" --types fuse.sshfs >/dev/null && stat -- "$mount_point/." >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      echo "image-transfer: sshfs mount '$mount_point' did not come up within ${WAIT_SECONDS}s" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+done
+
+results=()
+for path in "${PATHS[@]}"; do
+  sha256=""
+  if [[ -e "$path" ]]; then
+    sha256=$(sha256sum <"$path")
+    sha256=${sha256%% *}
+  elif [[ "$MISSING_OK" != true ]]; then
+    echo "image-transfer: '$path' is not there in the guest" >&2
+    exit 1
+  fi
+  results+=("$(jq -cn --arg path "$path" --arg sha256 "$sha256" '{$path, sha256: (if $sha256 == "" then null else $sha256 end)}')")
+done
+
+printf 'FORENSIC_LAB_RESULT %s\n' "$(printf '%s\n' "${results[@]}" | jq -cs '{files: .}')"

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Hashes every file of the image on the host, one streamed read each, before anything reaches the guest.
+# A hash from `inspect` (MANIFEST_SHA256, '' when it did not hash) must match: evidence that changed
+# since it was inspected is not transferred. Each hash is a custody line. Running it again re-hashes,
+# which is a new, logged check, and changes nothing.
+# Values: IMAGE_NAME HOST_FILES MANIFEST_SIZES MANIFEST_SHA256 CUSTODY_LOG EXAMINER.
+set -euo pipefail
+umask 077
+
+# One JSON line per custody event, appended under a lock (several images log into one file).
+custody() {
+  local event=$1 side=$2 file=$3 sha256=$4 guest_path=${5:-} detail=${6:-} line
+  line=$(jq -cn --arg time "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" --arg action "$event" --arg side "$side" \
+    --arg image "$IMAGE_NAME" --arg file "$file" --arg sha256 "$sha256" --arg who "$EXAMINER" \
+    --arg guestPath "$guest_path" --arg detail "$detail" \
+    '{$time, $action, $image, $file, sha256: (if $sha256 == "" then null else $sha256 end), $who, $side}
+     + (if $guestPath == "" then {} else {$guestPath} end) + (if $detail == "" then {} else {$detail} end)')
+  mkdir -p -- "$(dirname -- "$CUSTODY_LOG")"
+  { flock 9; printf '%s\n' "$line" >&9; } 9>>"$CUSTODY_LOG"
+}
+
+results=()
+for i in "${!HOST_FILES[@]}"; do
+  file=${HOST_FILES[i]}
+  if [[ ! -f "$file" ]]; then
+    echo "image-transfer: $IMAGE_NAME: evidence file '$file' is missing or not a regular file" >&2
+    exit 1
+  fi
+  size=$(stat -c %s -- "$file")
+  if [[ "$size" != "${MANIFEST_SIZES[i]}" ]]; then
+    echo "image-transfer: $IMAGE_NAME: '$file' is $size bytes, the manifest says ${MANIFEST_SIZES[i]}: it changed since inspection" >&2
+    exit 1
+  fi
+  sha256=$(sha256sum <"$file")
+  sha256=${sha256%% *}
+  expected=${MANIFEST_SHA256[i]}
+  if [[ -n "$expected" && "$sha256" != "$expected" ]]; then
+    custody host-hash-mismatch host "$file" "$sha256" "" "manifest sha256 $expected"
+    echo "image-transfer: $IMAGE_NAME: '$file' hashes to $sha256, the manifest says $expected: it changed since inspection" >&2
+    exit 1
+  fi
+  custody host-hash host "$file" "$sha256" "" "$(stat -c 'size %s, modified %y' -- "$file")"
+  results+=("$(jq -cn --arg path "$file" --arg sha256 "$sha256" --argjson size "$size" '{$path, $sha256, $size}')")
+done
+
+printf 'FORENSIC_LAB_RESULT %s\n' "$(printf '%s\n' "${results[@]}" | jq -cs '{files: .}')"

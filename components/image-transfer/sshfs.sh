@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# sshfs mode, host side. ACTION=start: one background sftp pipe per host folder (sshfs-pipe.sh; a live
+# one is reused), then the guest hashes every file through its mount and the hashes must equal the
+# host's. Anything short of that stops what was started: Pulumi records no half-made transfer, so
+# nothing may be left running. ACTION=stop: unmount in the guest (which ends each pipe by itself), then
+# stop any pipe still there and remove its fifo, pid file and jail. Both are safe to run twice.
+# Values: ACTION IMAGE_NAME STATE_DIR PID_FILES FIFOS JAIL_DIRS LOG_FILES HOST_FILES GUEST_PATHS
+#         GUEST_UNMOUNT_HOOK CUSTODY_LOG EXAMINER; for start also PIPES HOST_SHA256 GUEST_HASH_HOOK.
+set -euo pipefail
+umask 077
+
+# One JSON line per custody event, appended under a lock (several images log into one file).
+custody() {
+  local event=$1 side=$2 file=$3 sha256=$4 guest_path=${5:-} detail=${6:-} line
+  line=$(jq -cn --arg time "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" --arg action "$event" --arg side "$side" \
+    --arg image "$IMAGE_NAME" --arg file "$file" --arg sha256 "$sha256" --arg who "$EXAMINER" \
+    --arg guestPath "$guest_path" --arg detail "$detail" \
+    '{$time, $action, $image, $file, sha256: (if $sha256 == "" then null else $sha256 end), $who, $side}
+     + (if $guestPath == "" then {} else {$guestPath} end) + (if $detail == "" then {} else {$detail} end)')
+  mkdir -p -- "$(dirname -- "$CUSTODY_LOG")"
+  { flock 9; printf '%s\n' "$line" >&9; } 9>>"$CUSTODY_LOG"
+}
+
+proc_start_time() { # field 22 of /proc/PID/stat, read after the command name, which may hold spaces
+  local stat fields
+  stat=$(<"/proc/$1/stat")
+  read -ra fields <<<"${stat##*) }"
+  printf '%s\n' "${fields[19]}"
+}
+
+# A pid file names a live pipe only if that pid still has the start time recorded with it.
+pipe_pid() {
+  local pid start
+  read -r pid start 2>/dev/null <"${PID_FILES[$1]}" || return 1
+  [[ "$pid" =~ ^[0-9]+$ && "$(proc_start_time "$pid" 2>/dev/null)" == "$start" ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+hook_result() { sed -n 's/^FORENSIC_LAB_RESULT //p' | tail -n 1; }
+
+stop_pipe() {
+  local n=$1 pid _
+  if pid=$(pipe_pid "$n"); then
+    # After the unmount the session ends by itself; give it a moment, then stop its process group.
+    for _ in {1..25}; do pipe_pid "$n" >/dev/null || break; sleep 0.2; done
+    if pipe_pid "$n" >/dev/null; then
+      kill -TERM -- "-$pid" 2>/dev/null || true
+      for _ in {1..25}; do pipe_pid "$n" >/dev/null || break; sleep 0.2; done
+      if pipe_pid "$n" >/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
+    fi
+  fi
+  rm -f -- "${PID_FILES[n]}" "${FIFOS[n]}"
+  # Only this namespace's view: the jail's binds lived in the pipe's private one and died with it.
+  rm -rf --one-file-system -- "${JAIL_DIRS[n]}"
+}
+
+# Sets UNMOUNTED to the guest hook's result ('' when the guest is gone). A failed unmount keeps the
+# pipes up: killing the server under a busy mount would only leave the guest a dead one.
+stop_all() {
+  local n
+  if ! UNMOUNTED=$(bash -c "$GUEST_UNMOUNT_HOOK" forensic-lab-guest </dev/null | hook_result); then
+    echo "image-transfer: $IMAGE_NAME: unmounting in the guest failed; the sftp pipes stay up" >&2
+    return 1
+  fi
+  for n in "${!PID_FILES[@]}"; do stop_pipe "$n"; done
+  rmdir -- "$STATE_DIR" 2>/dev/null || true
+}
+
+if [[ "$ACTION" == stop ]]; then
+  stop_all
+  detail="unmounted; sftp pipes stopped"
+  [[ -n "$UNMOUNTED" ]] || detail="guest gone; sftp pipes stopped"
+  for i in "${!HOST_FILES[@]}"; do custody guest-unmount guest "${HOST_FILES[i]}" "" "${GUEST_PATHS[i]}" "$detail"; done
+  exit 0
+fi
+
+finished=false
+on_exit() {
+  if [[ "$finished" != true ]]; then
+    echo "image-transfer: $IMAGE_NAME: stopping the sshfs transfer after the failure above" >&2
+    stop_all || echo "image-transfer: $IMAGE_NAME: cleanup failed too; run the delete hook" >&2
+  fi
+}
+trap on_exit EXIT
+
+mkdir -p -- "$STATE_DIR"
+started=()
+reused=()
+for n in "${!PIPES[@]}"; do
+  if pipe_pid "$n" >/dev/null; then reused+=("$n"); continue; fi
+  rm -f -- "${PID_FILES[n]}"
+  # setsid: its own session and process group, so stop_pipe reaches every process of it; unshare: a
+  # private mount namespace for the jail; all three standard streams away from Pulumi's pipes.
+  setsid unshare --mount --propagation private -- bash -c "${PIPES[n]}" forensic-lab-sftp-pipe \
+    </dev/null >>"${LOG_FILES[n]}" 2>&1 &
+  launched=$!
+  for _ in {1..50}; do
+    pipe_pid "$n" >/dev/null && break
+    if ! kill -0 "$launched" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  if ! pipe_pid "$n" >/dev/null; then
+    echo "image-transfer: $IMAGE_NAME: the sftp pipe for '${JAIL_DIRS[n]}' did not start; its log says:" >&2
+    tail -n 5 -- "${LOG_FILES[n]}" >&2 || true
+    exit 1
+  fi
+  started+=("$n")
+done
+
+if ! guest=$(bash -c "$GUEST_HASH_HOOK" forensic-lab-guest </dev/null | hook_result) || [[ -z "$guest" ]]; then
+  echo "image-transfer: $IMAGE_NAME: the guest could not hash its sshfs view; sftp pipe logs:" >&2
+  for log_file in "${LOG_FILES[@]}"; do tail -n 5 -- "$log_file" >&2 || true; done
+  exit 1
+fi
+
+results=()
+for i in "${!HOST_FILES[@]}"; do
+  file=${HOST_FILES[i]} guest_path=${GUEST_PATHS[i]}
+  guest_sha256=$(jq -r --argjson i "$i" '.files[$i].sha256 // ""' <<<"$guest")
+  if [[ "$guest_sha256" != "${HOST_SHA256[i]}" ]]; then
+    custody guest-hash-mismatch guest "$file" "$guest_sha256" "$guest_path" "host sha256 ${HOST_SHA256[i]}"
+    echo "image-transfer: $IMAGE_NAME: the guest reads '$guest_path' as sha256 '$guest_sha256', the host file '$file' is ${HOST_SHA256[i]}" >&2
+    exit 1
+  fi
+  custody guest-verify guest "$file" "$guest_sha256" "$guest_path" "sshfs, read-only"
+  results+=("$(jq -cn --arg path "$file" --arg guestPath "$guest_path" --arg sha256 "$guest_sha256" \
+    '{$path, $guestPath, hostSha256: $sha256, guestSha256: $sha256}')")
+done
+finished=true
+
+printf 'FORENSIC_LAB_RESULT %s\n' "$(printf '%s\n' "${results[@]}" | jq -cs \
+  --argjson started "$(jq -cn '$ARGS.positional | map(tonumber)' --args "${started[@]}")" \
+  --argjson reused "$(jq -cn '$ARGS.positional | map(tonumber)' --args "${reused[@]}")" \
+  '{files: ., pipesStarted: $started, pipesReused: $reused}')"
