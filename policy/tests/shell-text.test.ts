@@ -1,0 +1,190 @@
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { execFileSync } from "child_process";
+import * as fc from "fast-check";
+import { renderHook, shellQuote } from "../../lib/shell";
+import { writeCapability } from "../lib/evidence-writes";
+import { decodedTexts, invocationsIn, parseRenderedHook, parseScript, resolveWord, wordsIn } from "../lib/shell-text";
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-shell-text-"));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function hookFile(body: string): string {
+  const file = path.join(dir, `hook-${Math.random().toString(36).slice(2)}.sh`);
+  fs.writeFileSync(file, `#!/usr/bin/env bash\nset -euo pipefail\n${body}\n`);
+  return file;
+}
+
+const commands = (text: string) => invocationsIn(text).map((i) => `${i.program}: ${i.args.map((a) => a.text).join(" ")}`);
+
+describe("parseRenderedHook", () => {
+  it("reads back every value renderHook wrote, hostile ones included", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }).filter((s) => !s.includes("\0")), fc.array(fc.string().filter((s) => !s.includes("\0"))), (scalar, list) => {
+        const hook = parseRenderedHook(renderHook(hookFile("true"), { SCALAR: scalar, LIST: list, FLAG: true, PORT: 2222 }));
+        expect(hook?.values.get("SCALAR")).toBe(scalar);
+        expect(hook?.values.get("LIST")).toEqual(list);
+        expect(hook?.values.get("FLAG")).toBe("true");
+        expect(hook?.values.get("PORT")).toBe("2222");
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("agrees with bash on what the prelude holds", () => {
+    const value = "it's $(rm -rf /) `x` \\ \"q\"\nline2";
+    const text = renderHook(hookFile('printf "%s" "$V"'), { V: value });
+    expect(execFileSync("bash", ["-c", text], { encoding: "utf8" })).toBe(value);
+    expect(parseRenderedHook(text)?.values.get("V")).toBe(value);
+  });
+
+  it("returns undefined for text that is not a rendered hook", () => {
+    expect(parseRenderedHook("#!/usr/bin/env bash\nmount /dev/sda1 /mnt\n")).toBeUndefined();
+    const rendered = renderHook(hookFile("true"), { A: "x" });
+    expect(parseRenderedHook(rendered.replace("readonly A='x'", "A=x"))).toBeUndefined();
+    expect(parseRenderedHook(rendered.replace("readonly A='x'", "readonly A='x"))).toBeUndefined();
+  });
+});
+
+describe("parseScript", () => {
+  it("splits commands on separators, drops comments and redirection targets, removes quotes", () => {
+    const script = [
+      "# mount -o rw /dev/sda1 /mnt",
+      'if ! findmnt --source "$DEV" >/dev/null 2>&1; then mount -o "ro,${OPTS}" "$DEV" /mnt/p1 || exit 1; fi # mount -w',
+      "echo 'mount failed' >&2",
+    ].join("\n");
+    const words = parseScript(script).map((c) => c.words.map((w) => resolveWord(w, new Map([["DEV", "/dev/nbd0p1"]])).text));
+    expect(words).toEqual([
+      ["if", "!", "findmnt", "--source", "/dev/nbd0p1"],
+      ["then", "mount", "-o", "ro,${OPTS}", "/dev/nbd0p1", "/mnt/p1"],
+      ["exit", "1"],
+      ["fi"],
+      ["echo", "mount failed"],
+    ]);
+  });
+
+  it("reads command substitutions, backticks, process substitutions and here-documents as scripts", () => {
+    const script = [
+      'dev=$(losetup -f --show "$IMG")',
+      'echo "`mount -w /a /b`" <(qemu-nbd -c /dev/nbd1 x.raw)',
+      "bash <<EOF",
+      "mount /dev/sdb1 /mnt",
+      "EOF",
+      "echo after",
+    ].join("\n");
+    expect(commands(script)).toEqual([
+      "losetup: -f --show $IMG",
+      "mount: -w /a /b",
+      "qemu-nbd: -c /dev/nbd1 x.raw",
+      "echo: `mount -w /a /b` <(qemu-nbd -c /dev/nbd1 x.raw)",
+      "bash: ",
+      "mount: /dev/sdb1 /mnt",
+      "echo: after",
+    ]);
+  });
+
+  it("never throws on broken input", () => {
+    fc.assert(
+      fc.property(fc.string(), (text) => {
+        parseScript(text);
+        invocationsIn(text);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe("invocationsIn", () => {
+  it("finds the program behind keywords, assignments and wrappers", () => {
+    const script = 'LC_ALL=C sudo -u root timeout 30 env X=1 /usr/bin/mount -o ro /dev/x /y\nexec \\qemu-nbd -r -c /dev/nbd0 a\nif ! command losetup -r -f x; then :; fi';
+    expect(commands(script)).toEqual(["mount: -o ro /dev/x /y", "qemu-nbd: -r -c /dev/nbd0 a", "losetup: -r -f x", ":: "]);
+  });
+
+  it("opens the in-guest wrapper's INNER_HOOK and substitutes the inner prelude's constants", () => {
+    const inner = renderHook(hookFile('qemu-nbd --read-only --format="$FORMAT" --connect="$DEVICE" "$IMAGE"'), {
+      FORMAT: "vmdk",
+      DEVICE: "/dev/nbd0",
+      IMAGE: "/evidence/it's.vmdk",
+    });
+    const outer = renderHook(hookFile('ssh guest -- "bash -c $(printf %q "$INNER_HOOK")"'), { INNER_HOOK: inner });
+    expect(commands(outer)).toContain("qemu-nbd: --read-only --format=vmdk --connect=/dev/nbd0 /evidence/it's.vmdk");
+  });
+
+  it("reads command strings given to bash -c, eval and ssh", () => {
+    const script = "bash -ec 'mount /dev/sda1 /mnt'\neval \"losetup -f x\"\nssh -p 22 -i key root@guest qemu-nbd -c /dev/nbd0 x";
+    expect(commands(script)).toEqual(
+      expect.arrayContaining(["mount: /dev/sda1 /mnt", "losetup: -f x", "qemu-nbd: -c /dev/nbd0 x"]),
+    );
+  });
+});
+
+describe("wordsIn and decodedTexts", () => {
+  it("wordsIn leaves comments out and puts prelude values in", () => {
+    const text = renderHook(hookFile("# noload\nmount -o \"ro,$OPTS\" /dev/x /y"), { OPTS: "norecovery" });
+    const words = wordsIn(text);
+    expect(words).toContain("ro,norecovery");
+    expect(words).toContain("norecovery");
+    expect(words.join(" ")).not.toContain("noload");
+  });
+
+  it("decodedTexts shows a quoted value as bash would see it", () => {
+    const secret = "pa'ss phrase";
+    const text = renderHook(hookFile("true"), { INNER_HOOK: renderHook(hookFile("true"), { P: secret }) });
+    expect(text.includes(secret)).toBe(false);
+    expect(decodedTexts(text).some((t) => t.includes(secret))).toBe(true);
+    expect(shellQuote(secret)).toBe("'pa'\\''ss phrase'");
+  });
+});
+
+describe("writeCapability", () => {
+  const why = (line: string) => invocationsIn(line).map(writeCapability)[0];
+
+  it.each([
+    ["mount", undefined],
+    ["mount -l -t ext4", undefined],
+    ["mount -o ro,noload /dev/nbd0p1 /mnt/p1", undefined],
+    ["mount -r /dev/nbd0p1 /mnt/p1", undefined],
+    ["mount --read-only /dev/nbd0p1 /mnt/p1", undefined],
+    ["mount -o remount,ro /mnt/p1", undefined],
+    ["mount --make-rprivate /mnt", undefined],
+    ["mount /dev/nbd0p1 /mnt/p1", "has no literal read-only flag (-r, --read-only, -o ro)"],
+    ["mount -o noload /dev/nbd0p1 /mnt/p1", "has no literal read-only flag (-r, --read-only, -o ro)"],
+    ["mount -o ro,rw /dev/nbd0p1 /mnt/p1", "carries the write-enabling option 'rw'"],
+    ["mount -w -o ro /dev/nbd0p1 /mnt/p1", "asks for read-write (-w/--rw)"],
+    ["mount --bind /evidence /mnt/x", "has no literal read-only flag (-r, --read-only, -o ro)"],
+    ["ntfs-3g -o ro,norecover /dev/nbd0p1 /mnt/p1", undefined],
+    ["ntfs-3g -o remove_hiberfile,ro /dev/nbd0p1 /mnt/p1", "carries the write-enabling option 'remove_hiberfile'"],
+    ["ntfs-3g /dev/nbd0p1 /mnt/p1", "has no literal read-only flag (-o ro)"],
+    ["mount.ntfs-3g /dev/nbd0p1 /mnt/p1 -o ro", undefined],
+    ["sshfs -o passive,ro :/evidence /evidence/img", undefined],
+    ["sshfs -o passive :/evidence /evidence/img", "has no literal read-only flag (-o ro)"],
+    ["qemu-nbd --read-only --format=vmdk --connect=/dev/nbd0 x.vmdk", undefined],
+    ["qemu-nbd -rc /dev/nbd0 -f raw x.raw", undefined],
+    ["qemu-nbd -c /dev/nbd0 -f raw x.raw", "exports the image writable (no -r/--read-only)"],
+    ["qemu-nbd --disconnect /dev/nbd0", undefined],
+    ["qemu-nbd -d /dev/nbd0", undefined],
+    ["losetup -r -f --show x.raw", undefined],
+    ["losetup -fr --show x.raw", undefined],
+    ["losetup -f --show x.raw", "attaches a loop device writable (no -r/--read-only)"],
+    ["losetup -d /dev/loop0", undefined],
+    ["losetup -f", undefined],
+    ["guestmount -a x.vmdk -i --ro /mnt", undefined],
+    ["guestmount -a x.vmdk -i /mnt", "has no --ro"],
+    ["kpartx -av /dev/loop0", "adds partition mappings writable (no -r)"],
+    ["kpartx -arv /dev/loop0", undefined],
+    ["qemu-img info --output=json x.vmdk", undefined],
+    ["qemu-img commit x.vmdk", "modifies the image (qemu-img commit)"],
+    ["qemu-img check -r all x.qcow2", "repairs the image (qemu-img check -r)"],
+    ["qemu-img snapshot -l x.qcow2", undefined],
+    ["ntfsfix -n /dev/nbd0p1", undefined],
+    ["ntfsfix /dev/nbd0p1", "repairs the NTFS volume (no -n/--no-action)"],
+    ["e2fsck -fn /dev/nbd0p1", undefined],
+    ["fsck.ext4 -p /dev/nbd0p1", "may repair the filesystem (no -n/-N)"],
+    ["mkfs.ext4 /dev/nbd0p1", "creates a filesystem"],
+    ["blockdev --setrw /dev/nbd0", "makes the device writable (blockdev --setrw)"],
+    ["umount /mnt/p1", undefined],
+  ])("%s", (line, expected) => {
+    expect(why(line)).toBe(expected);
+  });
+});
