@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Creates the evidence volume's backing store on the libvirt host: a sparse file (file backend) or a
+# logical volume (lvm backend). An existing one is adopted only if it is ours: the size sizeGiB asks for,
+# and blank or already LUKS. Anything else is somebody's data and stays untouched.
+# Values: BACKEND (file|lvm) BACKING_PATH SIZE_BYTES VOLUME_GROUP LV_NAME LV_TAG.
+set -euo pipefail
+
+fail() {
+  echo "forensic-lab: evidence volume: $*" >&2
+  exit 1
+}
+
+# The signature blkid finds (filesystem, LUKS, partition table), empty when the store is blank.
+signature_of() {
+  local rc=0 found
+  found=$(blkid -p -o value -s TYPE -s PTTYPE -- "$1") || rc=$?
+  case $rc in
+    0) echo "${found%%$'\n'*}" ;;
+    2) echo "" ;;
+    8) echo "several signatures" ;;
+    *) fail "blkid could not probe $1 (exit $rc)" ;;
+  esac
+}
+
+# Version and cipher of an existing LUKS header (read from the header only; no device-mapper needed).
+luks_facts() {
+  local dump version cipher
+  dump=$(cryptsetup luksDump -- "$1")
+  version=$(awk -F'[: \t]+' '$1 == "Version" { print $2; exit }' <<<"$dump")
+  if [[ $version == 1 ]]; then
+    cipher=$(awk -F':[ \t]+' '$1 == "Cipher name" { n = $2 } $1 == "Cipher mode" { m = $2 } END { print n "-" m }' <<<"$dump")
+  else
+    cipher=$(awk '$1 == "cipher:" { print $2; exit }' <<<"$dump")
+  fi
+  jq -cn --argjson version "$version" --arg cipher "$cipher" '{version: $version, cipher: $cipher}'
+}
+
+adopt_or_refuse() {
+  local signature
+  signature=$(signature_of "$BACKING_PATH")
+  if [[ -n $signature && $signature != crypto_LUKS ]]; then
+    fail "$BACKING_PATH holds $signature data, not an evidence volume; refusing to adopt it"
+  fi
+}
+
+created=false
+case $BACKEND in
+  file)
+    if [[ -L $BACKING_PATH ]]; then
+      fail "path: $BACKING_PATH is a symbolic link; give the file's real path"
+    elif [[ -e $BACKING_PATH ]]; then
+      [[ -f $BACKING_PATH ]] || fail "path: $BACKING_PATH exists and is not a regular file"
+      size=$(stat -c %s -- "$BACKING_PATH")
+      ((size == SIZE_BYTES)) ||
+        fail "path: $BACKING_PATH has $size bytes, sizeGiB asks for $SIZE_BYTES; resizing an evidence volume is not supported"
+      adopt_or_refuse
+    else
+      folder=$(dirname -- "$BACKING_PATH")
+      [[ -d $folder ]] || fail "path: folder $folder does not exist"
+      # Sparse, and readable by root only: the file holds case data, encrypted or not yet.
+      (umask 077 && truncate -s "$SIZE_BYTES" -- "$BACKING_PATH")
+      created=true
+    fi
+    ;;
+  lvm)
+    vgs -- "$VOLUME_GROUP" >/dev/null 2>&1 || fail "volumeGroup: no LVM volume group '$VOLUME_GROUP' on this host"
+    if lvs -- "$VOLUME_GROUP/$LV_NAME" >/dev/null 2>&1; then
+      tags=$(lvs --noheadings -o lv_tags -- "$VOLUME_GROUP/$LV_NAME")
+      [[ ,${tags// /}, == *",$LV_TAG,"* ]] ||
+        fail "$VOLUME_GROUP/$LV_NAME exists but was not made by forensic-lab (no tag $LV_TAG); refusing to adopt it"
+      size=$(lvs --noheadings --nosuffix --units b -o lv_size -- "$VOLUME_GROUP/$LV_NAME")
+      ((size == SIZE_BYTES)) ||
+        fail "$VOLUME_GROUP/$LV_NAME has ${size// /} bytes, sizeGiB asks for $SIZE_BYTES; resizing an evidence volume is not supported"
+      lvchange --activate y -- "$VOLUME_GROUP/$LV_NAME"
+      adopt_or_refuse
+    else
+      lvcreate --yes --wipesignatures y --zero y --addtag "$LV_TAG" \
+        --size "${SIZE_BYTES}b" --name "$LV_NAME" -- "$VOLUME_GROUP" >/dev/null
+      created=true
+    fi
+    ;;
+  *) fail "backend: '$BACKEND' is neither file nor lvm" ;;
+esac
+
+luks=null
+if cryptsetup isLuks -- "$BACKING_PATH"; then
+  luks=$(luks_facts "$BACKING_PATH")
+fi
+echo "FORENSIC_LAB_RESULT $(jq -cn --arg path "$BACKING_PATH" --argjson size "$SIZE_BYTES" \
+  --argjson created "$created" --argjson luks "$luks" \
+  '{backingPath: $path, sizeBytes: $size, created: $created, luks: $luks}')"

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Crypto-erases and removes the evidence volume's backing store on the libvirt host, or leaves it closed
+# and intact when RETAIN is true. Erasing means: `cryptsetup erase` destroys every keyslot (the volume key
+# is gone, so the data area is noise to anyone, passphrase or not), then the whole header area is zeroed
+# so nothing even says a LUKS volume was here, then the file or logical volume is removed.
+# Runs after the guest is gone; a store that is already gone is nothing to undo.
+# Values: BACKEND (file|lvm) BACKING_PATH VOLUME_GROUP LV_NAME LV_TAG RETAIN.
+set -euo pipefail
+
+# LUKS2's default header (both binary headers, JSON areas and keyslots) ends at 16 MiB; LUKS1's at 2 MiB.
+readonly MIN_HEADER_BYTES=$((16 * 1024 * 1024))
+
+fail() {
+  echo "forensic-lab: evidence volume: $*" >&2
+  exit 1
+}
+
+result() {
+  echo "FORENSIC_LAB_RESULT $(jq -cn --arg path "$BACKING_PATH" --argjson erased "$1" --argjson removed "$2" \
+    --argjson wiped "$3" '{backingPath: $path, erased: $erased, removed: $removed, headerBytesWiped: $wiped}')"
+}
+
+# Where the encrypted data starts: everything before it is header. Read before the keyslots go.
+luks_header_bytes() {
+  local dump version
+  dump=$(cryptsetup luksDump -- "$1")
+  version=$(awk -F'[: \t]+' '$1 == "Version" { print $2; exit }' <<<"$dump")
+  if [[ $version == 1 ]]; then
+    echo $(($(awk -F':[ \t]+' '$1 == "Payload offset" { print $2; exit }' <<<"$dump") * 512))
+  else
+    cryptsetup luksDump --dump-json-metadata -- "$1" | jq '[.segments[].offset | tonumber] | min'
+  fi
+}
+
+# Processes (a guest's QEMU above all) that still hold the file open.
+holders_of_file() {
+  local target fd
+  target=$(readlink -f -- "$1")
+  for fd in /proc/[0-9]*/fd/*; do
+    if [[ $(readlink -- "$fd" 2>/dev/null) == "$target" ]]; then
+      local pid=${fd#/proc/}
+      echo "${pid%%/*}"
+    fi
+  done | sort -un | tr '\n' ' '
+}
+
+case $BACKEND in
+  file)
+    if [[ ! -e $BACKING_PATH && ! -L $BACKING_PATH ]]; then
+      echo "forensic-lab: evidence volume $BACKING_PATH is already gone" >&2
+      result false false 0
+      exit 0
+    fi
+    [[ -f $BACKING_PATH && ! -L $BACKING_PATH ]] || fail "$BACKING_PATH is not a regular file; not erasing it"
+    ;;
+  lvm)
+    if ! lvs -- "$VOLUME_GROUP/$LV_NAME" >/dev/null 2>&1; then
+      echo "forensic-lab: evidence volume $VOLUME_GROUP/$LV_NAME is already gone" >&2
+      result false false 0
+      exit 0
+    fi
+    tags=$(lvs --noheadings -o lv_tags -- "$VOLUME_GROUP/$LV_NAME")
+    [[ ,${tags// /}, == *",$LV_TAG,"* ]] ||
+      fail "$VOLUME_GROUP/$LV_NAME was not made by forensic-lab (no tag $LV_TAG); not erasing it"
+    ;;
+  *) fail "backend: '$BACKEND' is neither file nor lvm" ;;
+esac
+
+if [[ $RETAIN == true ]]; then
+  [[ $BACKEND == lvm ]] && lvchange --activate n -- "$VOLUME_GROUP/$LV_NAME"
+  echo "forensic-lab: evidence volume $BACKING_PATH retained (closed, intact)" >&2
+  result false false 0
+  exit 0
+fi
+
+if [[ $BACKEND == lvm ]]; then
+  lvchange --activate y -- "$VOLUME_GROUP/$LV_NAME"
+  open=$(lvs --noheadings -o lv_device_open -- "$VOLUME_GROUP/$LV_NAME")
+  [[ -z ${open// /} ]] || fail "$BACKING_PATH is still in use (a LUKS mapping or a guest holds it); close it first"
+else
+  holders=$(holders_of_file "$BACKING_PATH")
+  [[ -z $holders ]] || fail "$BACKING_PATH is still open by process ${holders% } (a running guest?); stop it first"
+fi
+
+erased=false
+wipe_bytes=$MIN_HEADER_BYTES
+if cryptsetup isLuks -- "$BACKING_PATH"; then
+  header_bytes=$(luks_header_bytes "$BACKING_PATH")
+  ((header_bytes > wipe_bytes)) && wipe_bytes=$header_bytes
+  cryptsetup erase --batch-mode -- "$BACKING_PATH"
+  erased=true
+fi
+# Zero the header area even when no valid header was found: a format cut short leaves a partial one.
+if [[ $BACKEND == lvm ]]; then
+  size=$(blockdev --getsize64 -- "$BACKING_PATH")
+else
+  size=$(stat -c %s -- "$BACKING_PATH")
+fi
+((wipe_bytes > size)) && wipe_bytes=$size
+dd if=/dev/zero of="$BACKING_PATH" bs=1M count="$wipe_bytes" iflag=count_bytes conv=notrunc,fsync status=none
+
+if cryptsetup isLuks -- "$BACKING_PATH" || [[ $(blkid -p -o value -s TYPE -- "$BACKING_PATH" || true) == crypto_LUKS ]]; then
+  fail "$BACKING_PATH still carries a LUKS header after erase; not removing it"
+fi
+
+if [[ $BACKEND == lvm ]]; then
+  lvremove --yes -- "$VOLUME_GROUP/$LV_NAME" >/dev/null
+else
+  rm -f -- "$BACKING_PATH"
+fi
+result "$erased" true "$wipe_bytes"

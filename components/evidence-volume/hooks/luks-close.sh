@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Closes the evidence volume's LUKS mapping (host for lvm, guest for file). Already closed is fine; a
+# mapping still in use is an error (its holder, a mount or a guest, must go first).
+# Values: MAPPER_NAME.
+set -euo pipefail
+
+if ! cryptsetup status -- "$MAPPER_NAME" >/dev/null 2>&1; then
+  echo "forensic-lab: mapping $MAPPER_NAME is already closed" >&2
+  echo 'FORENSIC_LAB_RESULT {"closed":false}'
+  exit 0
+fi
+# A guest's QEMU may take a moment to release the device after the domain is destroyed.
+for attempt in $(seq 10); do
+  rc=0
+  cryptsetup close -- "$MAPPER_NAME" || rc=$?
+  ((rc == 0)) && break
+  if ((rc != 5 || attempt == 10)); then
+    echo "forensic-lab: evidence volume: cannot close mapping $MAPPER_NAME (cryptsetup exit $rc)" >&2
+    exit 1
+  fi
+  sleep 1
+done
+echo 'FORENSIC_LAB_RESULT {"closed":true}'

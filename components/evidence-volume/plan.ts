@@ -1,0 +1,218 @@
+/**
+ * The pure half of EvidenceVolume: argument validation and the values each hook gets. The component
+ * (`index.ts`) only wires these into commands, so tests can check every decision without an engine.
+ */
+import { z } from "zod";
+import type { HookValue } from "../../lib/shell";
+
+/** What every new volume is formatted as. An existing volume is reported as found, never changed. */
+export const LUKS_FORMAT = { type: "luks2", version: 2, cipher: "aes-xts-plain64", keyBits: 512 } as const;
+
+/** The disk serial the guest attaches the evidence volume with, and the path that gives it in the guest. */
+export const EVIDENCE_DISK_SERIAL = "forensic-evidence";
+export const GUEST_EVIDENCE_DEVICE = `/dev/disk/by-id/virtio-${EVIDENCE_DISK_SERIAL}`;
+
+/** Where the decrypted case storage is mounted in the guest, and who owns a freshly made filesystem. */
+export const CASE_MOUNT_POINT = "/case";
+export const CASE_OWNER = "examiner";
+
+/** LVM tag on every logical volume the lab creates: the delete hook erases only volumes carrying it. */
+export const LV_TAG = "forensic-lab-evidence";
+
+export const HOOKS = {
+  backingCreate: "components/evidence-volume/hooks/backing-create.sh",
+  backingDelete: "components/evidence-volume/hooks/backing-delete.sh",
+  luksOpen: "components/evidence-volume/hooks/luks-open.sh",
+  luksClose: "components/evidence-volume/hooks/luks-close.sh",
+  storageMount: "components/evidence-volume/hooks/storage-mount.sh",
+  storageUmount: "components/evidence-volume/hooks/storage-umount.sh",
+} as const;
+
+export type EvidenceBackend = "file" | "lvm";
+
+/** The disk an AnalysisGuest attaches (serial `forensic-evidence`): a plain file, or a block device. */
+export interface EvidenceDisk {
+  readonly path: string;
+  readonly type: "file" | "block";
+}
+
+const GIB = 1024 ** 3;
+const MAX_SIZE_GIB = 64 * 1024;
+
+const caseId = z
+  .string({ error: "must be a string" })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, {
+    error: "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (it names the LV and the LUKS mapping)",
+  });
+const plainBoolean = () => z.boolean({ error: "must be a plain boolean (not an Output), so policies can read it at preview" });
+
+const common = {
+  caseId,
+  sizeGiB: z
+    .number({ error: "must be a plain number of GiB" })
+    .int({ error: "must be a whole number of GiB" })
+    .min(1, { error: "must be at least 1 GiB" })
+    .max(MAX_SIZE_GIB, { error: `must be at most ${MAX_SIZE_GIB} GiB` }),
+  encrypted: z.literal(true, { error: "must be the literal true: evidence volumes are always encrypted" }),
+  retain: plainBoolean().default(false),
+  fastKdfForTestsOnly: plainBoolean().default(false),
+  libvirtUri: z
+    .string({ error: "must be a string" })
+    .regex(/^qemu(\+unix)?:\/\/\/(system|session)(\?.*)?$/, {
+      error: "must be a local libvirt URI (qemu:///system); volumes on remote libvirt hosts are not supported yet",
+    })
+    .default("qemu:///system"),
+  // Checked by the component itself: it must stay an Output to stay secret.
+  passphrase: z.unknown(),
+};
+
+const schema = z.discriminatedUnion(
+  "backend",
+  [
+    z
+      .object({
+        ...common,
+        backend: z.literal("file"),
+        path: z
+          .string({ error: "must be a string (the evidence volume file)" })
+          .regex(/^\/[^\0]*[^/]$/, { error: "must be an absolute file path" }),
+      })
+      .strict(),
+    z
+      .object({
+        ...common,
+        backend: z.literal("lvm"),
+        volumeGroup: z
+          .string({ error: "must be a string (the LVM volume group)" })
+          .regex(/^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/, { error: "must be an LVM volume group name" }),
+      })
+      .strict(),
+  ],
+  { error: "must be 'file' or 'lvm'" },
+);
+
+export interface VolumePlan {
+  readonly caseId: string;
+  readonly backend: EvidenceBackend;
+  readonly sizeBytes: number;
+  readonly retain: boolean;
+  readonly fastKdf: boolean;
+  readonly libvirtUri: string;
+  /** The sparse file, or the logical volume's `/dev/<vg>/<lv>` path. */
+  readonly backingPath: string;
+  /** `forensic-<caseId>`: the LV's name and the LUKS mapping's, on the host (lvm) or in the guest (file). */
+  readonly mapperName: string;
+  /** Empty for the file backend. */
+  readonly volumeGroup: string;
+  readonly lvName: string;
+  /** Where `cryptsetup open` runs: below the guest (lvm) or inside it (file). */
+  readonly luksWhere: "host" | "guest";
+  /** What the guest attaches. */
+  readonly disk: EvidenceDisk;
+}
+
+/** Validates the arguments; throws an Error whose one-line message names the field and what is wrong. */
+export function planVolume(args: unknown): VolumePlan {
+  const parsed = schema.safeParse(args);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.path.length > 0 ? issue.path.join(".") : "args";
+    const message =
+      issue.code === "unrecognized_keys"
+        ? `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")} for backend '${(args as { backend?: unknown }).backend}'`
+        : issue.message;
+    throw new Error(issue.code === "unrecognized_keys" ? message : `${field}: ${message}`);
+  }
+  const a = parsed.data;
+  const mapperName = `forensic-${a.caseId}`;
+  const base = {
+    caseId: a.caseId,
+    backend: a.backend,
+    sizeBytes: a.sizeGiB * GIB,
+    retain: a.retain,
+    fastKdf: a.fastKdfForTestsOnly,
+    libvirtUri: a.libvirtUri,
+    mapperName,
+  };
+  if (a.backend === "file") {
+    return { ...base, backingPath: a.path, volumeGroup: "", lvName: "", luksWhere: "guest", disk: { path: a.path, type: "file" } };
+  }
+  return {
+    ...base,
+    backingPath: `/dev/${a.volumeGroup}/${mapperName}`,
+    volumeGroup: a.volumeGroup,
+    lvName: mapperName,
+    luksWhere: "host",
+    disk: { path: `/dev/mapper/${mapperName}`, type: "block" },
+  };
+}
+
+type Values = Record<string, HookValue>;
+
+/** backing-create.sh / backing-delete.sh (host). */
+export function backingValues(plan: VolumePlan): { create: Values; delete: Values } {
+  const where = {
+    BACKEND: plan.backend,
+    BACKING_PATH: plan.backingPath,
+    VOLUME_GROUP: plan.volumeGroup,
+    LV_NAME: plan.lvName,
+    LV_TAG,
+  };
+  return { create: { ...where, SIZE_BYTES: plan.sizeBytes }, delete: { ...where, RETAIN: plan.retain } };
+}
+
+/** luks-open.sh / luks-close.sh, on the host (lvm: the LV) or in the guest (file: the attached disk). */
+export function luksValues(plan: VolumePlan): { open: Values; close: Values } {
+  return {
+    open: {
+      DEVICE: plan.luksWhere === "host" ? plan.backingPath : GUEST_EVIDENCE_DEVICE,
+      MAPPER_NAME: plan.mapperName,
+      VOLUME_NAME: plan.backingPath,
+      LUKS_TYPE: LUKS_FORMAT.type,
+      LUKS_CIPHER: LUKS_FORMAT.cipher,
+      LUKS_KEY_BITS: LUKS_FORMAT.keyBits,
+      FAST_KDF: plan.fastKdf,
+    },
+    close: { MAPPER_NAME: plan.mapperName },
+  };
+}
+
+/** storage-mount.sh / storage-umount.sh (guest). */
+export function storageValues(plan: VolumePlan): { mount: Values; umount: Values } {
+  return {
+    mount: {
+      // The guest sees the decrypted device directly (lvm), or opens it itself (file).
+      DEVICE: plan.luksWhere === "host" ? GUEST_EVIDENCE_DEVICE : `/dev/mapper/${plan.mapperName}`,
+      MOUNT_POINT: CASE_MOUNT_POINT,
+      OWNER: CASE_OWNER,
+    },
+    umount: { MOUNT_POINT: CASE_MOUNT_POINT },
+  };
+}
+
+/** What backing-create.sh prints. `luks` is the header found on an existing volume, null when blank. */
+export interface BackingResult {
+  readonly backingPath: string;
+  readonly sizeBytes: number;
+  readonly created: boolean;
+  readonly luks: { readonly version: number; readonly cipher: string } | null;
+}
+
+/** What luks-open.sh prints. */
+export interface LuksOpenResult {
+  readonly mapperPath: string;
+  readonly luksVersion: number;
+  readonly cipher: string;
+  readonly keyBits: number;
+  readonly formatted: boolean;
+  readonly opened: boolean;
+}
+
+/** What storage-mount.sh prints. */
+export interface StorageMountResult {
+  readonly mountPoint: string;
+  readonly device: string;
+  readonly filesystem: string;
+  readonly formatted: boolean;
+  readonly mounted: boolean;
+}
