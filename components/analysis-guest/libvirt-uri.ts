@@ -1,0 +1,45 @@
+/**
+ * Where the guest's libvirt runs. Local (`qemu:///system`): every file and the guest's port forward are
+ * on this machine. Remote (`qemu+ssh://user@host[:port]/system`): virsh talks to the remote daemon, the
+ * hooks do their file work there through `ssh user@host`, and the host reaches the guest's sshd (which
+ * listens on the *remote* loopback) with `ssh -J user@host[:port]`.
+ */
+export interface LibvirtTarget {
+  /** The URI as given; handed to `virsh -c`. */
+  readonly uri: string;
+  /** `user@host` (or `host`) for `ssh` file operations on the libvirt host; empty when local. */
+  readonly sshTarget: string;
+  /** ssh port of the libvirt host; 22 when the URI names none, 0 when local. */
+  readonly sshPort: number;
+  /** `user@host[:port]` for `ssh -J`; empty when local. */
+  readonly jumpHost: string;
+}
+
+const LOCAL_URI = "qemu:///system";
+// Conservative on purpose: these words end up as ssh arguments, so nothing may look like an option.
+const USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
+const HOST = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
+const REMOTE = /^qemu\+ssh:\/\/(?:([^@/?#]*)@)?([^:/?#]*)(?::([^/?#]*))?\/system$/;
+
+/** Parses a libvirt URI, or throws an error naming `field` and what is wrong. */
+export function parseLibvirtUri(uri: string, field = "libvirtUri"): LibvirtTarget {
+  if (uri === LOCAL_URI) return { uri, sshTarget: "", sshPort: 0, jumpHost: "" };
+  const match = REMOTE.exec(uri);
+  if (!match) {
+    throw new Error(
+      `${field}: '${uri}' is not supported; use '${LOCAL_URI}' or 'qemu+ssh://user@host[:port]/system' (no query parameters)`,
+    );
+  }
+  const [, user, host, portText] = match;
+  if (user !== undefined && !USER.test(user)) throw new Error(`${field}: '${user}' is not a valid user name`);
+  if (!HOST.test(host)) throw new Error(`${field}: '${host}' is not a host name or IPv4 address`);
+  let sshPort = 22;
+  if (portText !== undefined) {
+    sshPort = Number(portText);
+    if (!/^[0-9]{1,5}$/.test(portText) || sshPort < 1 || sshPort > 65535) {
+      throw new Error(`${field}: '${portText}' is not a TCP port`);
+    }
+  }
+  const sshTarget = user === undefined ? host : `${user}@${host}`;
+  return { uri, sshTarget, sshPort, jumpHost: portText === undefined ? sshTarget : `${sshTarget}:${sshPort}` };
+}
