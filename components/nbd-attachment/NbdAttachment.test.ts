@@ -1,0 +1,174 @@
+/**
+ * NbdAttachment without an engine: literal args, the pinned image spec, how values reach the hooks
+ * (through the quoted prelude only), replacement options and outputs. The hooks run for real in a guest
+ * in components/partition-mount/nbd-and-mounts.guest.test.ts.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { GuestConnection, RESULT_MARKER } from "../../lib/shell";
+import { arrayValue as array, innerHook, scalarValue as scalar, splitHook as split, staticBody } from "./hook-text";
+import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
+import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
+import type { NbdAttachment as NbdAttachmentClass, NbdAttachmentArgs } from "./NbdAttachment";
+import { ATTACH_HOOK, DETACH_HOOK, imageSpec } from "./NbdAttachment";
+
+const PWNED = path.join(os.tmpdir(), "forensic-lab-nbd-unit-pwned");
+const HOSTILE_TOP = `/case/images/win 7/it's "$(touch ${PWNED})"-000002.vmdk`;
+const MIDDLE = "/case/images/win 7/win7-000001.vmdk";
+const BASE = "/case/images/win 7/base/win7.vmdk";
+
+const guest: GuestConnection = {
+  host: "127.0.0.1",
+  port: 2222,
+  user: "root",
+  privateKeyPath: "/var/lib/forensic-lab/case-1/id_ed25519",
+  knownHostsPath: "/var/lib/forensic-lab/case-1/known_hosts",
+  jumpHost: "",
+  domainName: "nbd-unit",
+  libvirtUri: "qemu:///system",
+};
+
+const attachResult = {
+  device: "/dev/nbd3",
+  sectorSize: 512,
+  label: "dos",
+  partitions: [
+    { number: 1, node: "/dev/nbd3p1", startSector: 2048, sizeSectors: 32768, type: "7", byteOffset: 1048576, sectorSize: 512 },
+    { number: 2, node: "/dev/nbd3p2", startSector: 34816, sizeSectors: 96256, type: "83", byteOffset: 17825792, sectorSize: 512 },
+  ],
+};
+function hookStdout(args: pulumi.runtime.MockResourceArgs): Record<string, string> | undefined {
+  if (args.type !== LOCAL_COMMAND) return undefined;
+  const create = String(args.inputs.create ?? "");
+  if (create.includes(ATTACH_HOOK)) return { stdout: `attaching\n${RESULT_MARKER}${JSON.stringify(attachResult)}` };
+  return undefined;
+}
+
+let run: MockRun;
+let attachment: NbdAttachmentClass;
+let NbdAttachment: typeof NbdAttachmentClass;
+
+const goodArgs = (): NbdAttachmentArgs => ({
+  guest,
+  imagePath: HOSTILE_TOP,
+  format: "vmdk",
+  backingChain: [
+    { path: MIDDLE, format: "vmdk" },
+    { path: BASE, format: "vmdk" },
+  ],
+  readOnly: true,
+});
+
+beforeAll(async () => {
+  fs.rmSync(PWNED, { force: true });
+  run = await setupMocks({ outputsFor: hookStdout });
+  ({ NbdAttachment } = await import("./NbdAttachment"));
+  // The path arrives as an Output, as it does from ImageTransfer.
+  attachment = new NbdAttachment("win7", { ...goodArgs(), imagePath: pulumi.output(HOSTILE_TOP) });
+  await settle();
+});
+
+afterAll(() => fs.rmSync(PWNED, { force: true }));
+
+describe("imageSpec", () => {
+  test("names every layer's driver, pins each backing file, ends in backing null, all read-only", () => {
+    const spec = imageSpec("vmdk", "/g/top.vmdk", [
+      { path: "/g/mid.vmdk", format: "vmdk" },
+      { path: "/g/base.vmdk", format: "vmdk" },
+    ]);
+    expect(spec.startsWith("json:")).toBe(true);
+    expect(JSON.parse(spec.slice(5))).toEqual({
+      driver: "vmdk",
+      "read-only": true,
+      file: { driver: "file", filename: "/g/top.vmdk" },
+      backing: {
+        driver: "vmdk",
+        "read-only": true,
+        file: { driver: "file", filename: "/g/mid.vmdk" },
+        backing: { driver: "vmdk", "read-only": true, file: { driver: "file", filename: "/g/base.vmdk" }, backing: null },
+      },
+    });
+  });
+
+  test("a single-layer format gets no backing key (raw, vdi, vhdx and vpc drivers refuse it)", () => {
+    expect(JSON.parse(imageSpec("raw", "/g/disk.img", []).slice(5))).toEqual({
+      driver: "raw",
+      "read-only": true,
+      file: { driver: "file", filename: "/g/disk.img" },
+    });
+  });
+
+  test("a layer that cannot have a parent but is given one is refused", () => {
+    expect(() => imageSpec("raw", "/g/top.img", [{ path: "/g/base.img", format: "raw" }])).toThrow(/raw layer .* cannot have a backing file/);
+  });
+});
+
+describe("NbdAttachment args", () => {
+  test.each([
+    ["readOnly false", { readOnly: false }, /readOnly: must be the literal true/],
+    ["an unknown format", { format: "iso" }, /format: /],
+    ["maxPartitions 0", { maxPartitions: 0 }, /maxPartitions: /],
+    ["maxPartitions 2.5", { maxPartitions: 2.5 }, /maxPartitions: /],
+  ])("%s is a ResourceError naming the field", (_what, change, message) => {
+    const args = { ...goodArgs(), ...change } as unknown as NbdAttachmentArgs;
+    let caught: unknown;
+    try {
+      new NbdAttachment(`bad-${String(_what).replace(/\W+/g, "-")}`, args);
+    } catch (err) {
+      caught = err;
+    }
+    expect(pulumi.ResourceError.isInstance(caught)).toBe(true);
+    expect((caught as Error).message).toMatch(message);
+  });
+});
+
+describe("NbdAttachment resources", () => {
+  test("one attach command, child of the component, deleted before it is replaced", () => {
+    const component = run.byName("win7");
+    expect(component.type).toBe(TYPE.NbdAttachment);
+    expect(component.inputs.readOnly).toBe(true);
+    expect(component.inputs.format).toBe("vmdk");
+    const attach = run.byName("win7-attach");
+    expect(attach.type).toBe(LOCAL_COMMAND);
+    expect(attach.parent).toBe(component.urn);
+    expect(attach.deleteBeforeReplace).toBe(true);
+    expect(attach.replaceOnChanges).toEqual(["create"]);
+    expect(attach.inputs.interpreter).toEqual(["/bin/bash", "-c"]);
+  });
+
+  test("create runs attach.sh in the guest; the path reaches it only through the quoted prelude", () => {
+    const create = String(run.byName("win7-attach").inputs.create);
+    expect(scalar(create, "ON_GUEST_GONE")).toBe("fail");
+    expect(scalar(create, "GUEST_DOMAIN")).toBe("nbd-unit");
+    const inner = innerHook(create);
+    // The static part is the hook file byte for byte: nothing was spliced into it.
+    expect(split(inner).body).toBe(staticBody(ATTACH_HOOK));
+    expect(split(inner).body).not.toContain("win 7");
+    const layers = [HOSTILE_TOP, MIDDLE, BASE];
+    expect(array(inner, "LAYER_PATHS")).toEqual(layers);
+    expect(array(inner, "LAYER_FORMATS")).toEqual(["vmdk", "vmdk", "vmdk"]);
+    expect(scalar(inner, "IMAGE_FORMAT")).toBe("vmdk");
+    expect(scalar(inner, "MAX_PARTITIONS")).toBe("16");
+    expect(scalar(inner, "IMAGE_SPEC")).toBe(imageSpec("vmdk", HOSTILE_TOP, [
+      { path: MIDDLE, format: "vmdk" },
+      { path: BASE, format: "vmdk" },
+    ]));
+    expect(fs.existsSync(PWNED)).toBe(false);
+  });
+
+  test("delete runs detach.sh with the same spec, and a guest that is gone counts as detached", () => {
+    const attach = run.byName("win7-attach");
+    const del = String(attach.inputs.delete);
+    expect(scalar(del, "ON_GUEST_GONE")).toBe("succeed");
+    const inner = innerHook(del);
+    expect(split(inner).body).toBe(staticBody(DETACH_HOOK));
+    expect(scalar(inner, "IMAGE_SPEC")).toBe(scalar(innerHook(String(attach.inputs.create)), "IMAGE_SPEC"));
+  });
+
+  test("outputs come from the hook's result line", async () => {
+    expect(await valueOf(attachment.nbdDevice)).toBe("/dev/nbd3");
+    expect(await valueOf(attachment.partitions)).toEqual(attachResult.partitions);
+  });
+});

@@ -1,0 +1,185 @@
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { hookResource } from "../../lib/command";
+import { GuestConnection, inGuestCommand, parseHookResult } from "../../lib/shell";
+import { TYPE } from "../../lib/tokens";
+
+/** The formats `inspect` reports and qemu-nbd is told (`--format`); the same union as lib/inspect's. */
+export const IMAGE_FORMATS = ["vmdk", "qcow2", "raw", "vdi", "vhdx", "vpc"] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+export const ATTACH_HOOK = "components/nbd-attachment/attach.sh";
+export const DETACH_HOOK = "components/nbd-attachment/detach.sh";
+
+/** One layer below the top, as the guest sees it. */
+export interface BackingLayer {
+  /** Absolute guest path of the layer's file (its descriptor, for a split vmdk). */
+  readonly path: string;
+  readonly format: ImageFormat;
+}
+
+export interface NbdAttachmentArgs {
+  /** The analysis guest (from `AnalysisGuest.connection`). */
+  readonly guest: pulumi.Input<GuestConnection>;
+  /** Absolute guest path of the image's top file (a snapshot's descriptor, or the only file). */
+  readonly imagePath: pulumi.Input<string>;
+  /** Format of the top file, as `inspect` found it. Passed to qemu; never probed. */
+  readonly format: ImageFormat;
+  /**
+   * Every layer below the top, top first, with guest paths. Each layer's backing file is pinned to the
+   * next one here, so parent hints written on another machine (an absolute `parentFileNameHint`) never
+   * decide what is read, and no evidence file is edited. The create hook checks that each layer declares
+   * a parent exactly when this list gives it one.
+   * @default [] (the image is a single layer)
+   */
+  readonly backingChain?: pulumi.Input<pulumi.Input<BackingLayer>[]>;
+  /** Always `true`: qemu-nbd `--read-only`, and the kernel devices are set read-only too. */
+  readonly readOnly: true;
+  /**
+   * `max_part` when this attachment loads the nbd module (partitions per device). An already loaded
+   * module is used as it is, unless it was loaded with `max_part=0` (then no partition would appear).
+   * @default 16
+   */
+  readonly maxPartitions?: number;
+}
+
+/** One entry of the partition table (`sfdisk --json`), with the byte offset worked out. */
+export interface NbdPartition {
+  readonly number: number;
+  /** Guest device node, e.g. `/dev/nbd0p2`. */
+  readonly node: string;
+  readonly startSector: number;
+  readonly sizeSectors: number;
+  /** MBR type (`7`, `83`, ...) or GPT type GUID, as sfdisk prints it. */
+  readonly type: string;
+  /** `startSector × sectorSize`: where the partition starts inside the disk. */
+  readonly byteOffset: number;
+  readonly sectorSize: number;
+}
+
+/** What the create hook prints. */
+export interface AttachResult {
+  readonly device: string;
+  readonly sectorSize: number;
+  /** `dos`, `gpt`, ...; null when the disk has no partition table. */
+  readonly label: string | null;
+  readonly partitions: NbdPartition[];
+}
+
+/** Formats whose QEMU driver can have a backing file; the others are always a single layer. */
+const LAYERED_FORMATS: ReadonlySet<ImageFormat> = new Set<ImageFormat>(["vmdk", "qcow2"]);
+
+const guestPath = z
+  .string()
+  .refine((p) => path.posix.isAbsolute(p), "must be an absolute guest path")
+  .refine((p) => !/[\0\n\r]/.test(p), "must not contain NUL or line breaks")
+  .refine((p) => path.posix.normalize(p) === p && !p.endsWith("/"), "must be normalised (no '..', '//' or trailing '/')");
+
+const formatSchema = z.enum(IMAGE_FORMATS);
+
+const literalArgsSchema = z.object({
+  format: formatSchema,
+  readOnly: z.literal(true, { error: "must be the literal true: evidence is only ever attached read-only" }),
+  maxPartitions: z.number().int().min(1).max(255).default(16),
+});
+
+const chainSchema = z.object({
+  imagePath: guestPath,
+  backingChain: z.array(z.object({ path: guestPath, format: formatSchema })),
+});
+
+function describe(error: z.ZodError, prefix: string): string {
+  return error.issues.map((i) => `${prefix}${i.path.length ? "." + i.path.join(".") : ""}: ${i.message}`).join("; ");
+}
+
+/**
+ * The `json:` pseudo-filename qemu opens: every layer names its driver (nothing is probed) and its
+ * backing file explicitly (the base gets `backing: null`), each node read-only. The create and delete
+ * hooks both match the running qemu-nbd by this exact string, so it must be built in one place.
+ */
+export function imageSpec(format: ImageFormat, imagePath: string, backingChain: readonly BackingLayer[]): string {
+  const layers: BackingLayer[] = [{ path: imagePath, format }, ...backingChain];
+  let below: Record<string, unknown> | null = null;
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const layer = layers[i];
+    const node: Record<string, unknown> = {
+      driver: layer.format,
+      "read-only": true,
+      file: { driver: "file", filename: layer.path },
+    };
+    if (below !== null) {
+      if (!LAYERED_FORMATS.has(layer.format)) {
+        throw new Error(`a ${layer.format} layer ('${layer.path}') cannot have a backing file, but backingChain lists one below it`);
+      }
+      node.backing = below;
+    } else if (LAYERED_FORMATS.has(layer.format)) {
+      node.backing = null;
+    }
+    below = node;
+  }
+  return `json:${JSON.stringify(below)}`;
+}
+
+/**
+ * Serves one evidence image, read-only, as `/dev/nbdN` inside the analysis guest: `qemu-nbd --read-only
+ * --format=<fmt>` on a pinned chain (see `imageSpec`), the kernel devices set read-only, the partition
+ * table read back. Delete disconnects and checks the kernel really let go (size 0) and qemu-nbd is gone.
+ */
+export class NbdAttachment extends pulumi.ComponentResource {
+  /** `/dev/nbdN` in the guest. */
+  public readonly nbdDevice: pulumi.Output<string>;
+  /** The disk's partition table; empty when it has none. */
+  public readonly partitions: pulumi.Output<NbdPartition[]>;
+
+  constructor(name: string, args: NbdAttachmentArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super(TYPE.NbdAttachment, name, { guest: args.guest, format: args.format, readOnly: args.readOnly, imagePath: args.imagePath }, opts);
+    const literal = literalArgsSchema.safeParse({ format: args.format, readOnly: args.readOnly, maxPartitions: args.maxPartitions });
+    if (!literal.success) throw new pulumi.ResourceError(`NbdAttachment '${name}': ${describe(literal.error, "")}`, this);
+    const { format, maxPartitions } = literal.data;
+
+    // Paths may be Outputs (ImageTransfer's guest chain): they are checked as soon as they are known.
+    const layers = pulumi
+      .all([args.imagePath, pulumi.output(args.backingChain ?? [])])
+      .apply(([imagePath, backingChain]) => {
+        const parsed = chainSchema.safeParse({ imagePath, backingChain });
+        if (!parsed.success) throw new pulumi.ResourceError(`NbdAttachment '${name}': ${describe(parsed.error, "")}`, this);
+        const chain = parsed.data.backingChain as BackingLayer[];
+        let spec: string;
+        try {
+          spec = imageSpec(format, parsed.data.imagePath, chain);
+        } catch (err) {
+          throw new pulumi.ResourceError(`NbdAttachment '${name}': ${(err as Error).message}`, this);
+        }
+        return { spec, paths: [parsed.data.imagePath, ...chain.map((l) => l.path)], formats: [format, ...chain.map((l) => l.format)] };
+      });
+
+    const spec = layers.apply((l) => l.spec);
+    // deleteBeforeReplace: a new generation must not attach the same image while the old one still
+    // holds it. replaceOnChanges: a changed create hook must detach the old image, not merely re-run.
+    const attach = hookResource(
+      `${name}-attach`,
+      {
+        create: inGuestCommand(
+          args.guest,
+          ATTACH_HOOK,
+          {
+            IMAGE_SPEC: spec,
+            IMAGE_FORMAT: format,
+            LAYER_PATHS: layers.apply((l) => l.paths),
+            LAYER_FORMATS: layers.apply((l) => l.formats),
+            MAX_PARTITIONS: maxPartitions,
+          },
+          "fail",
+        ),
+        delete: inGuestCommand(args.guest, DETACH_HOOK, { IMAGE_SPEC: spec }, "succeed"),
+      },
+      { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["create"] },
+    );
+
+    const result = attach.stdout.apply((stdout) => parseHookResult<AttachResult>(stdout));
+    this.nbdDevice = result.apply((r) => r.device);
+    this.partitions = result.apply((r) => r.partitions);
+    this.registerOutputs({ nbdDevice: this.nbdDevice, partitions: this.partitions });
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * PartitionMount without an engine: literal args (readOnly, forbidden options, mount point rules), how
+ * values reach the hooks (through the quoted prelude only), the resource graph (mount after attach,
+ * undone in reverse) and replacement options. The hooks run for real in a guest in
+ * nbd-and-mounts.guest.test.ts.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { GuestConnection, RESULT_MARKER } from "../../lib/shell";
+import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
+import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
+import { arrayValue as array, innerHook, scalarValue as scalar, splitHook as split, staticBody } from "../nbd-attachment/hook-text";
+import { ATTACH_HOOK } from "../nbd-attachment/NbdAttachment";
+import type { PartitionMount as PartitionMountClass } from "./PartitionMount";
+import { MOUNT_HOOK, UMOUNT_HOOK } from "./PartitionMount";
+
+const guest: GuestConnection = {
+  host: "127.0.0.1",
+  port: 2222,
+  user: "root",
+  privateKeyPath: "/var/lib/forensic-lab/case-1/id_ed25519",
+  knownHostsPath: "/var/lib/forensic-lab/case-1/known_hosts",
+  jumpHost: "",
+  domainName: "nbd-unit",
+  libvirtUri: "qemu:///system",
+};
+
+const attachResult = { device: "/dev/nbd3", sectorSize: 512, label: "dos", partitions: [] };
+const mountResult = {
+  mounts: [
+    { partition: 1, device: "/dev/nbd3p1", mountPoint: "/mnt/forensic/win7/p1", filesystem: "ntfs", vfsType: "fuseblk", options: ["ro", "nosuid", "nodev", "noexec"] },
+  ],
+  skipped: [],
+};
+
+function hookStdout(args: pulumi.runtime.MockResourceArgs): Record<string, string> | undefined {
+  if (args.type !== LOCAL_COMMAND) return undefined;
+  const create = String(args.inputs.create ?? "");
+  if (create.includes(ATTACH_HOOK)) return { stdout: `${RESULT_MARKER}${JSON.stringify(attachResult)}` };
+  if (create.includes(MOUNT_HOOK)) return { stdout: `mounting\n${RESULT_MARKER}${JSON.stringify(mountResult)}` };
+  return undefined;
+}
+
+let run: MockRun;
+let mount: PartitionMountClass;
+let PartitionMount: typeof PartitionMountClass;
+
+beforeAll(async () => {
+  run = await setupMocks({ outputsFor: hookStdout });
+  const { NbdAttachment } = await import("../nbd-attachment/NbdAttachment");
+  ({ PartitionMount } = await import("./PartitionMount"));
+  const attachment = new NbdAttachment("win7", { guest, imagePath: "/case/images/win7/win7.vmdk", format: "vmdk", readOnly: true });
+  mount = new PartitionMount("win7-p1", {
+    guest,
+    nbdDevice: attachment.nbdDevice,
+    partition: 1,
+    mountPoint: "/mnt/forensic/win7/p1",
+    readOnly: true,
+    extraOptions: ["noatime"],
+  });
+  await settle();
+});
+
+describe("PartitionMount args", () => {
+  const base = { guest, nbdDevice: "/dev/nbd0", readOnly: true as const };
+  test.each([
+    ["readOnly false", { partition: 1, mountPoint: "/mnt/forensic/x/p1", readOnly: false }, /readOnly: must be the literal true/],
+    ["rw", { partition: 1, mountPoint: "/mnt/forensic/x/p1", extraOptions: ["rw"] }, /'rw' is refused/],
+    ["remount", { partition: 1, mountPoint: "/mnt/forensic/x/p1", extraOptions: ["remount"] }, /'remount' is refused/],
+    ["suid", { partition: 1, mountPoint: "/mnt/forensic/x/p1", extraOptions: ["noatime", "suid"] }, /extraOptions\.1: 'suid' is refused/],
+    ["dev", { partition: 1, mountPoint: "/mnt/forensic/x/p1", extraOptions: ["dev"] }, /'dev' is refused/],
+    ["exec", { partition: 1, mountPoint: "/mnt/forensic/x/p1", extraOptions: ["exec"] }, /'exec' is refused/],
+    ["recover", { partition: 1, mountPoint: "/mnt/forensic/x/p1", extraOptions: ["recover"] }, /'recover' is refused/],
+    ["force", { partition: 1, mountPoint: "/mnt/forensic/x/p1", extraOptions: ["force"] }, /'force' is refused/],
+    ["uid=0", { partition: 1, mountPoint: "/mnt/forensic/x/p1", extraOptions: ["uid=0"] }, /'uid=0' is refused/],
+    ["two options in one", { partition: 1, mountPoint: "/mnt/forensic/x/p1", extraOptions: ["noatime,rw"] }, /no commas or spaces/],
+    ["a relative mount point", { partition: 1, mountPoint: "mnt/x/p1" }, /mountPoint: must be an absolute guest path/],
+    ["a mount point with ..", { partition: 1, mountPoint: "/mnt/forensic/../etc" }, /mountPoint: must be normalised/],
+    ["a shallow mount point", { partition: 1, mountPoint: "/mnt/p1" }, /mountPoint: must lie at least 3 folders deep/],
+    ["a system folder", { partition: 1, mountPoint: "/etc/forensic/p1" }, /mountPoint: must not lie under a system folder/],
+    ["all without mountRoot", { partition: "all" }, /mountRoot: is required with partition "all"/],
+    ["all with mountPoint", { partition: "all", mountRoot: "/mnt/forensic/x", mountPoint: "/mnt/forensic/x/p1" }, /mountPoint: is for one partition/],
+    ["a number with mountRoot", { partition: 2, mountRoot: "/mnt/forensic/x" }, /mountPoint: is required.*mountRoot: is for partition "all"/],
+    ["partition 0", { partition: 0, mountPoint: "/mnt/forensic/x/p0" }, /partition: /],
+  ])("%s is a ResourceError naming the field", (what, change, message) => {
+    let caught: unknown;
+    try {
+      new PartitionMount(`bad-${what.replace(/\W+/g, "-")}`, { ...base, ...change } as never);
+    } catch (err) {
+      caught = err;
+    }
+    expect(pulumi.ResourceError.isInstance(caught)).toBe(true);
+    expect((caught as Error).message).toMatch(message);
+  });
+
+  test("harmless additions are accepted", () => {
+    expect(
+      () => new PartitionMount("ok-opts", { ...base, partition: "all", mountRoot: "/mnt/forensic/ok", extraOptions: ["noatime", "iocharset=utf8", "norecovery"] }),
+    ).not.toThrow();
+  });
+});
+
+describe("PartitionMount resources", () => {
+  test("one mount command, deleted before it is replaced, that depends on the attachment", () => {
+    const component = run.byName("win7-p1");
+    expect(component.type).toBe(TYPE.PartitionMount);
+    expect(component.inputs.readOnly).toBe(true);
+    expect(component.inputs.partition).toBe(1);
+    expect(component.inputs.extraOptions).toEqual(["noatime"]);
+    const cmd = run.byName("win7-p1-mount");
+    expect(cmd.parent).toBe(component.urn);
+    expect(cmd.deleteBeforeReplace).toBe(true);
+    expect(cmd.replaceOnChanges).toEqual(["create"]);
+    expect(cmd.dependencies).toContain(run.byName("win7-attach").urn);
+  });
+
+  test("create and delete get the device and mount point through the prelude", () => {
+    const cmd = run.byName("win7-p1-mount");
+    const create = innerHook(String(cmd.inputs.create));
+    expect(split(create).body).toBe(staticBody(MOUNT_HOOK));
+    expect(scalar(create, "NBD_DEVICE")).toBe("/dev/nbd3");
+    expect(scalar(create, "PARTITION")).toBe("1");
+    expect(scalar(create, "MOUNT_POINT")).toBe("/mnt/forensic/win7/p1");
+    expect(array(create, "EXTRA_OPTIONS")).toEqual(["noatime"]);
+    expect(scalar(create, "EXAMINER_UID")).toBe("1000");
+    const del = String(cmd.inputs.delete);
+    expect(scalar(del, "ON_GUEST_GONE")).toBe("succeed");
+    const inner = innerHook(del);
+    expect(split(inner).body).toBe(staticBody(UMOUNT_HOOK));
+    expect(scalar(inner, "LAZY_UNMOUNT")).toBe("false");
+  });
+
+  test("pulumi destroy unmounts before it disconnects", () => {
+    const order = run.destroyOrder();
+    expect(order.indexOf(run.byName("win7-p1-mount").urn)).toBeLessThan(order.indexOf(run.byName("win7-attach").urn));
+  });
+
+  test("outputs come from the hook's result line", async () => {
+    expect(await valueOf(mount.mounts)).toEqual(mountResult.mounts);
+  });
+});
