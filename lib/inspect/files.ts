@@ -1,0 +1,188 @@
+/**
+ * File access for inspection: stat before open (a FIFO or device is never opened), open read-only and
+ * non-blocking, keep access times untouched where the kernel allows it, and read only the byte ranges a
+ * caller names. Paths are joined the way qemu joins them and never realpath'd; only `dir/..` steps whose
+ * `dir` is a real folder are folded, so a symlinked folder keeps its physical meaning.
+ */
+import { constants, promises as fsp, Stats } from "fs";
+import * as path from "path";
+import { InspectError } from "./errors";
+
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+// O_NOATIME needs the file's owner or CAP_FOWNER; without it open() fails with EPERM and we retry plainly.
+const NOATIME = constants.O_NOATIME ?? 0;
+
+/** Why a path is not a regular file, in the words an examiner expects. */
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isBlockDevice()) return "a block device";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+function describeErrno(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case "ENOENT":
+      return "no such file";
+    case "ENOTDIR":
+      return "no such file (a folder in its path is not a folder)";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "ELOOP":
+      return "too many levels of symbolic links";
+    case "ENAMETOOLONG":
+      return "file name too long";
+    case "EIO":
+      return "input/output error";
+    default:
+      return `cannot read (${err.code ?? err.message})`;
+  }
+}
+
+function isErrno(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === "string";
+}
+
+/** `role` says why the file is needed, e.g. "parent of /x/snap.vmdk"; it is appended to errors. */
+function withRole(problem: string, role: string | undefined): string {
+  return role ? `${problem} (${role})` : problem;
+}
+
+/** stat() that turns every failure, and anything but a regular file, into an InspectError. */
+export async function statRegular(file: string, role?: string): Promise<Stats> {
+  let st: Stats;
+  try {
+    st = await fsp.stat(file);
+  } catch (err) {
+    if (isErrno(err)) throw new InspectError(file, withRole(describeErrno(err), role));
+    throw err;
+  }
+  if (!st.isFile()) throw new InspectError(file, withRole(`is ${kindOf(st)}, not a regular file`, role));
+  return st;
+}
+
+/** Identity of a file across names (hard links, symlinks, `a/../a`): device and inode. */
+export function identity(st: Stats): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+/** An open, verified regular file: read fixed ranges, then close. */
+export class ImageFile {
+  private constructor(
+    readonly path: string,
+    readonly size: number,
+    readonly id: string,
+    private readonly handle: fsp.FileHandle,
+  ) {}
+
+  static async open(file: string, role?: string): Promise<ImageFile> {
+    const st = await statRegular(file, role);
+    let handle: fsp.FileHandle;
+    try {
+      handle = await openQuietly(file);
+    } catch (err) {
+      if (isErrno(err)) throw new InspectError(file, withRole(describeErrno(err), role));
+      throw err;
+    }
+    try {
+      // Whatever was stat'ed must be what got opened: a swap in between is refused, not followed.
+      const opened = await handle.stat();
+      if (!opened.isFile() || identity(opened) !== identity(st)) {
+        throw new InspectError(file, withRole("changed while being inspected", role));
+      }
+      return new ImageFile(file, opened.size, identity(opened), handle);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  /** Up to `length` bytes from `offset`; shorter only at end of file. */
+  async read(offset: number, length: number): Promise<Buffer> {
+    const want = Math.max(0, Math.min(length, this.size - offset));
+    const buffer = Buffer.alloc(want);
+    let done = 0;
+    try {
+      while (done < want) {
+        const { bytesRead } = await this.handle.read(buffer, done, want - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+    } catch (err) {
+      if (isErrno(err)) throw new InspectError(this.path, describeErrno(err));
+      throw err;
+    }
+    return done === want ? buffer : buffer.subarray(0, done);
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+async function openQuietly(file: string): Promise<fsp.FileHandle> {
+  if (NOATIME) {
+    try {
+      return await fsp.open(file, OPEN_FLAGS | NOATIME);
+    } catch (err) {
+      if (!isErrno(err) || err.code !== "EPERM") throw err;
+    }
+  }
+  return fsp.open(file, OPEN_FLAGS);
+}
+
+/** Runs `work` with the file open and always closes it. */
+export async function withImageFile<T>(file: string, role: string | undefined, work: (f: ImageFile) => Promise<T>): Promise<T> {
+  const image = await ImageFile.open(file, role);
+  try {
+    return await work(image);
+  } finally {
+    await image.close();
+  }
+}
+
+/**
+ * Resolves a name found in an image the way qemu does: absolute names as they are, relative names
+ * against the folder of the file that holds them. Then tidies the text: `//` and `/./` go, and `dir/..`
+ * folds only when `dir` is a real folder (lstat), because after a symlinked folder `..` means the
+ * link target's parent and folding it would name another file.
+ */
+export class PathResolver {
+  private readonly realDirs = new Map<string, boolean>();
+
+  async resolve(baseDir: string, name: string): Promise<string> {
+    const joined = name.startsWith("/") ? name : `${baseDir}/${name}`;
+    const out: string[] = [];
+    for (const part of joined.split("/")) {
+      if (part === "" || part === ".") continue;
+      if (part === ".." && out.length === 0) continue; // `/..` is `/`
+      if (part === ".." && out[out.length - 1] !== ".." && (await this.isRealDir(`/${out.join("/")}`))) {
+        out.pop();
+        continue;
+      }
+      out.push(part);
+    }
+    return `/${out.join("/")}`;
+  }
+
+  /** The folder holding a file, for resolving the names written inside it. */
+  dirOf(file: string): string {
+    return path.posix.dirname(file);
+  }
+
+  private async isRealDir(dir: string): Promise<boolean> {
+    let known = this.realDirs.get(dir);
+    if (known === undefined) {
+      try {
+        known = (await fsp.lstat(dir)).isDirectory();
+      } catch {
+        known = false;
+      }
+      this.realDirs.set(dir, known);
+    }
+    return known;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Format by content, never by file name. Each format announces itself by a magic value at a fixed
+ * offset, except raw, which has none: raw is only assumed when a partition table is where a disk keeps
+ * it, or when the caller says so.
+ */
+import type { ImageFormat } from "./types";
+
+/** What the first bytes of a file say it is. */
+export type Signature =
+  | { kind: "vmdk-sparse" } // "KDMV": hosted sparse extent, maybe with an embedded descriptor
+  | { kind: "vmdk-cowd" } // "COWD": ESX vmfsSparse extent
+  | { kind: "vmdk-sesparse" } // ESXi seSparse extent
+  | { kind: "vmdk-descriptor" } // text descriptor (comments, then version=)
+  | { kind: "qcow2" }
+  | { kind: "vdi" }
+  | { kind: "vhdx" }
+  | { kind: "vpc"; footerAtEnd: boolean }
+  | { kind: "partition-table"; table: "MBR" | "GPT" }
+  | { kind: "unsupported"; name: string }
+  | { kind: "unknown" };
+
+/** Bytes read from the start of a file to recognise it; also the most a descriptor sniff looks at. */
+export const PROBE_BYTES = 64 * 1024;
+
+const UNSUPPORTED: ReadonlyArray<[offset: number, magic: Buffer, name: string]> = [
+  [0, Buffer.from("QED\0", "latin1"), "QED"],
+  [0, Buffer.from("LUKS\xba\xbe", "latin1"), "a LUKS container"],
+  [0, Buffer.from("WithoutFreeSpace", "latin1"), "Parallels"],
+  [0, Buffer.from("WithouFreSpacExt", "latin1"), "Parallels"],
+  [0, Buffer.from("Bochs Virtual HD Image", "latin1"), "Bochs"],
+];
+
+function startsWith(buf: Buffer, offset: number, magic: Buffer | string): boolean {
+  const bytes = typeof magic === "string" ? Buffer.from(magic, "latin1") : magic;
+  return buf.length >= offset + bytes.length && buf.subarray(offset, offset + bytes.length).equals(bytes);
+}
+
+/**
+ * `head`: the first PROBE_BYTES (or the whole file); `tail`: the last 512 bytes, where a fixed VHD
+ * keeps its only footer.
+ */
+export function identify(head: Buffer, tail: Buffer): Signature {
+  if (startsWith(head, 0, "KDMV")) return { kind: "vmdk-sparse" };
+  if (startsWith(head, 0, "COWD")) return { kind: "vmdk-cowd" };
+  if (head.length >= 8 && head.readBigUInt64LE(0) === 0xcafebaben) return { kind: "vmdk-sesparse" };
+  if (startsWith(head, 0, "QFI\xfb")) {
+    return head.length >= 8 && head.readUInt32BE(4) === 1 ? { kind: "unsupported", name: "qcow version 1" } : { kind: "qcow2" };
+  }
+  if (head.length >= 0x48 && head.readUInt32LE(0x40) === 0xbeda107f) return { kind: "vdi" };
+  if (startsWith(head, 0, "vhdxfile")) return { kind: "vhdx" };
+  if (startsWith(head, 0, "conectix")) return { kind: "vpc", footerAtEnd: false };
+  for (const [offset, magic, name] of UNSUPPORTED) {
+    if (startsWith(head, offset, magic)) return { kind: "unsupported", name };
+  }
+  if (looksLikeDescriptor(head)) return { kind: "vmdk-descriptor" };
+  if (tail.length === 512 && startsWith(tail, 0, "conectix")) return { kind: "vpc", footerAtEnd: true };
+  if (startsWith(head, 512, "EFI PART")) return { kind: "partition-table", table: "GPT" };
+  if (head.length >= 512 && head[510] === 0x55 && head[511] === 0xaa) return { kind: "partition-table", table: "MBR" };
+  return { kind: "unknown" };
+}
+
+/**
+ * A VMDK text descriptor starts with comment or blank lines and then `version=`, as qemu's probe
+ * requires. A file that is only comments as far as we look (no NUL, starting with `#`) is also taken
+ * for a descriptor, so an oversized one is reported as "too large" rather than "unrecognised".
+ */
+function looksLikeDescriptor(head: Buffer): boolean {
+  if (head.length === 0 || head.includes(0)) return false;
+  const text = head.toString("latin1");
+  let pos = 0;
+  while (pos < text.length) {
+    let end = text.indexOf("\n", pos);
+    if (end < 0) end = text.length;
+    const line = text.slice(pos, end).replace(/^[ \t\r]+/, "");
+    if (line.startsWith("version")) return /^version\s*=/.test(line);
+    if (line !== "" && !line.startsWith("#")) return false;
+    pos = end + 1;
+  }
+  return text.startsWith("#");
+}
+
+/** Which format a signature proves, if any. */
+export function formatOf(sig: Signature): ImageFormat | null {
+  switch (sig.kind) {
+    case "vmdk-sparse":
+    case "vmdk-cowd":
+    case "vmdk-sesparse":
+    case "vmdk-descriptor":
+      return "vmdk";
+    case "qcow2":
+    case "vdi":
+    case "vhdx":
+    case "vpc":
+      return sig.kind;
+    case "partition-table":
+      return "raw";
+    default:
+      return null;
+  }
+}
+
+/** For messages: what the content looks like. */
+export function describeSignature(sig: Signature): string {
+  switch (sig.kind) {
+    case "vmdk-sparse":
+      return "a VMDK sparse extent (KDMV)";
+    case "vmdk-cowd":
+      return "a VMDK vmfsSparse extent (COWD)";
+    case "vmdk-sesparse":
+      return "a VMDK seSparse extent";
+    case "vmdk-descriptor":
+      return "a VMDK descriptor";
+    case "qcow2":
+      return "qcow2 (magic QFI\\xfb)";
+    case "vdi":
+      return "VDI (signature 0xbeda107f)";
+    case "vhdx":
+      return "VHDX (signature vhdxfile)";
+    case "vpc":
+      return sig.footerAtEnd ? "a fixed VHD (conectix footer at the end)" : "VHD (signature conectix)";
+    case "partition-table":
+      return `a raw disk (${sig.table} partition table)`;
+    case "unsupported":
+      return sig.name;
+    case "unknown":
+      return "unrecognised content";
+  }
+}
