@@ -481,7 +481,7 @@ export interface Invocation {
   readonly program: string;
   readonly args: readonly ResolvedWord[];
   readonly line: number;
-  /** The command as written, for messages. */
+  /** The command as written from its program (or wrapper) on, for messages. */
   readonly text: string;
 }
 
@@ -491,11 +491,12 @@ export interface Invocation {
  */
 export function invocationOf(command: SimpleCommand, values: ReadonlyMap<string, PreludeValue>): Invocation | undefined {
   const words = command.words.map((w) => resolveWord(w, values));
-  const text = words.map((w) => w.text).join(" ");
   let k = 0;
+  let text = "";
   for (;;) {
     while (k < words.length && words[k].known && (KEYWORDS.has(words[k].text) || /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/.test(words[k].text))) k++;
     if (k >= words.length) return undefined;
+    text ||= words.slice(k).map((w) => w.text).join(" ");
     const program = programName(words[k]);
     if (program === undefined) return undefined;
     const prefix = PREFIX_COMMANDS[program];
@@ -528,8 +529,8 @@ function programName(word: ResolvedWord): string | undefined {
 
 /**
  * Every simple command of a hook text, with the prelude constants that apply to it. Rendered hooks are
- * opened (including any prelude value that is itself a rendered hook, like the in-guest wrapper's
- * `INNER_HOOK`); text that is not a rendered hook is read as a bare script. Command strings passed to
+ * opened (including any prelude value or array item that is itself a rendered hook, like the in-guest
+ * wrapper's `INNER_HOOK`); text that is not a rendered hook is read as a bare script. Command strings passed to
  * `bash -c`, `sh -c`, `eval` and `ssh` are read as scripts too when they are known.
  */
 export function invocationsIn(text: string): Invocation[] {
@@ -547,7 +548,9 @@ function collect(text: string, inherited: ReadonlyMap<string, PreludeValue>, fou
   const values = hook ? hook.values : inherited;
   if (hook) {
     for (const value of hook.values.values()) {
-      if (typeof value === "string" && parseRenderedHook(value)) collect(value, new Map(), found, depth + 1);
+      for (const item of typeof value === "string" ? [value] : value) {
+        if (parseRenderedHook(item)) collect(item, new Map(), found, depth + 1);
+      }
     }
   }
   for (const command of parseScript(hook ? hook.body : text)) {
@@ -591,13 +594,17 @@ export function wordsIn(text: string): string[] {
     const values = hook ? hook.values : inherited;
     if (hook) {
       for (const value of hook.values.values()) {
-        if (typeof value !== "string") words.push(...value);
-        else if (parseRenderedHook(value)) visit(value, new Map(), depth + 1);
-        else words.push(value);
+        for (const item of typeof value === "string" ? [value] : value) {
+          if (parseRenderedHook(item)) visit(item, new Map(), depth + 1);
+          else words.push(item);
+        }
       }
     }
+    // A nested hook is visited on its own above; substituted into `"$INNER_HOOK"` it would bring its
+    // comments along.
+    const scalars = new Map([...values].filter(([, v]) => typeof v !== "string" || !parseRenderedHook(v)));
     for (const command of parseScript(hook ? hook.body : t)) {
-      for (const w of command.words) words.push(resolveWord(w, values).text);
+      for (const w of command.words) words.push(resolveWord(w, scalars).text);
     }
   };
   visit(text, new Map(), 0);

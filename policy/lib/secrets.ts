@@ -1,0 +1,23 @@
+import { Secret } from "@pulumi/policy";
+
+/**
+ * Whether an input was marked secret by the program. Validations cannot tell: @pulumi/policy hands them
+ * plain values (pulumi/pulumi-policy#241). Remediations get the values through a secrets-preserving
+ * proxy that only intercepts property reads, so the property's own descriptor still holds the
+ * `Secret` wrapper. Undefined when the property is absent.
+ */
+export function isSecretInput(props: object, key: string): boolean | undefined {
+  const descriptor = Object.getOwnPropertyDescriptor(props, key);
+  if (descriptor === undefined || descriptor.value === undefined) return undefined;
+  return descriptor.value instanceof Secret;
+}
+
+/** Secrets shorter than this would match ordinary text by accident ("on", "yes"). */
+export const MIN_SECRET_LENGTH = 4;
+
+/** The strings to look for: the value, and each of its lines when it has several (stdin often ends in "\n"). */
+export function secretNeedles(value: unknown): string[] {
+  if (typeof value !== "string") return [];
+  const candidates = [value.replace(/\r?\n$/, ""), ...value.split(/\r?\n/)];
+  return [...new Set(candidates.filter((c) => c.length >= MIN_SECRET_LENGTH))];
+}

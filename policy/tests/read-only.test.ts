@@ -1,0 +1,189 @@
+/**
+ * Evidence is only ever read: NbdAttachment, PartitionMount and ImageTransfer args, and the text of
+ * every command that could touch evidence. Each case starts from the safe lab and changes one thing.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { evidenceCommandsReadOnly } from "../policies/evidence-commands-read-only";
+import { imageTransferReadOnly } from "../policies/image-transfer-read-only";
+import { nbdAttachmentReadOnly } from "../policies/nbd-attachment-read-only";
+import { partitionMountReadOnly } from "../policies/partition-mount-read-only";
+import { renderHook } from "../../lib/shell";
+import { TYPE } from "../../lib/tokens";
+import { LabResource, inGuestText, messages, resource, safeLab } from "./fixtures";
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-read-only-"));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** A hook script of its own, for a case whose text the real hooks would never produce. */
+function hook(body: string): string {
+  const file = path.join(dir, `hook-${Math.random().toString(36).slice(2)}.sh`);
+  fs.writeFileSync(file, `#!/usr/bin/env bash\nset -euo pipefail\n${body}\n`);
+  return file;
+}
+
+let lab: LabResource[];
+beforeEach(async () => {
+  lab = await safeLab();
+});
+
+describe("nbd-attachment-read-only", () => {
+  const policy = nbdAttachmentReadOnly;
+
+  it("passes the safe lab", async () => {
+    expect(await messages(policy, lab)).toEqual([]);
+  });
+
+  it("fails readOnly: false", async () => {
+    resource(lab, "disk-nbd").props.readOnly = false;
+    expect(await messages(policy, lab)).toEqual(["disk-nbd: readOnly must be the literal true, got false: qemu-nbd would export the image writable"]);
+  });
+
+  it("fails a readOnly only known during deployment", async () => {
+    const nbd = resource(lab, "disk-nbd");
+    Object.assign(nbd, { unknownKeys: ["readOnly"] });
+    expect(await messages(policy, lab)).toEqual(["disk-nbd: readOnly must be the literal true, not a value computed during deployment"]);
+  });
+
+  it("fails a format that is not named or not one the lab opens", async () => {
+    resource(lab, "disk-nbd").props.format = "auto";
+    expect(await messages(policy, lab)).toEqual([
+      `disk-nbd: format must be one of 'vmdk', 'qcow2', 'raw', 'vdi', 'vhdx', 'vpc', got "auto": a probed format lets a crafted raw image pose as qcow2 and name a backing file`,
+    ]);
+    delete resource(lab, "disk-nbd").props.format;
+    expect(await messages(policy, lab)).toEqual([
+      `disk-nbd: format must be one of 'vmdk', 'qcow2', 'raw', 'vdi', 'vhdx', 'vpc', got undefined: a probed format lets a crafted raw image pose as qcow2 and name a backing file`,
+    ]);
+  });
+
+  it("fails an attach hook that lets qemu-nbd probe the format", async () => {
+    resource(lab, "disk-nbd-attach").props.create = await inGuestText(hook('qemu-nbd --read-only --connect=/dev/nbd0 "$IMAGE"'), { IMAGE: "/evidence/disk/disk.vmdk" });
+    expect(await messages(policy, lab)).toEqual([
+      "disk-nbd-attach: create hook runs `qemu-nbd --read-only --connect=/dev/nbd0 /evidence/disk/disk.vmdk` without --format, so qemu-nbd probes the image",
+    ]);
+  });
+
+  it("fails an attach hook naming a format the lab does not open", async () => {
+    resource(lab, "disk-nbd-attach").props.create = await inGuestText(hook('qemu-nbd -r -f "$FORMAT" -c /dev/nbd0 x'), { FORMAT: "qed" });
+    expect(await messages(policy, lab)).toEqual(["disk-nbd-attach: create hook runs qemu-nbd with --format=qed, which is not one of vmdk, qcow2, raw, vdi, vhdx, vpc"]);
+  });
+});
+
+describe("partition-mount-read-only", () => {
+  const policy = partitionMountReadOnly;
+
+  it("passes the safe lab", async () => {
+    expect(await messages(policy, lab)).toEqual([]);
+  });
+
+  it("fails readOnly: false", async () => {
+    resource(lab, "disk-p1").props.readOnly = false;
+    expect(await messages(policy, lab)).toEqual(["disk-p1: readOnly must be the literal true, got false: the partition would be mounted writable"]);
+  });
+
+  it.each([
+    ["rw", "extraOptions must not contain 'rw': it mounts the evidence read-write"],
+    ["remount", "extraOptions must not contain 'remount': it can turn the read-only mount writable later"],
+    ["recover", "extraOptions must not contain 'recover': it lets ntfs-3g replay the NTFS log file onto the evidence"],
+    ["force", "extraOptions must not contain 'force': it makes ntfs-3g mount a volume Windows left hibernated or unclean"],
+    ["suid", "extraOptions must not contain 'suid': it honours set-uid programs from the evidence"],
+    ["dev", "extraOptions must not contain 'dev': it opens device files from the evidence"],
+    ["noatime,exec", "extraOptions must not contain 'exec': it runs programs from the evidence"],
+  ])("fails extraOptions [%s]", async (option, message) => {
+    resource(lab, "disk-p1").props.extraOptions = [option];
+    expect(await messages(policy, lab)).toEqual([`disk-p1: ${message}`]);
+  });
+
+  it("fails extraOptions that are not a list of strings", async () => {
+    resource(lab, "disk-p1").props.extraOptions = "noatime";
+    expect(await messages(policy, lab)).toEqual([`disk-p1: extraOptions must be a list of strings, got "noatime"`]);
+  });
+
+  it("fails a mount hook without the journal-safe options, and comments do not count", async () => {
+    resource(lab, "disk-p1-mount").props.create = await inGuestText(
+      hook('# noload norecovery nologreplay norecover\nmount -o "ro,$HARDENING" "$NODE" /mnt/forensic/disk/p1'),
+      { HARDENING: "nodev,nosuid,noexec", NODE: "/dev/nbd0p1" },
+    );
+    expect(await messages(policy, lab)).toEqual([
+      "disk-p1-mount: create hook mounts without noload, norecovery, nologreplay, norecover: the hook must pick ro plus the journal-safe option for each filesystem and nodev,nosuid,noexec",
+    ]);
+  });
+});
+
+describe("evidence-commands-read-only", () => {
+  const policy = evidenceCommandsReadOnly;
+
+  it("passes the safe lab, whose case-storage mount is read-write by design", async () => {
+    expect(await messages(policy, lab)).toEqual([]);
+  });
+
+  it("fails a partition mount without ro, read inside the in-guest wrapper", async () => {
+    resource(lab, "disk-p1-mount").props.create = await inGuestText(hook('mount -o "noload,nodev,nosuid,noexec" "$NODE" "$TARGET"'), {
+      NODE: "/dev/nbd0p1",
+      TARGET: "/mnt/forensic/disk/p1",
+    });
+    expect(await messages(policy, lab)).toEqual([
+      "disk-p1-mount: create hook runs `mount -o noload,nodev,nosuid,noexec /dev/nbd0p1 /mnt/forensic/disk/p1`, which has no literal read-only flag (-r, --read-only, -o ro)",
+    ]);
+  });
+
+  it("fails qemu-nbd without --read-only, wherever in the hook it hides", async () => {
+    resource(lab, "disk-nbd-attach").props.create = await inGuestText(hook('dev=$(echo /dev/nbd0)\nif true; then sudo qemu-nbd --format=vmdk -c "$dev" "$IMAGE"; fi'), {
+      IMAGE: "/evidence/disk/disk.vmdk",
+    });
+    expect(await messages(policy, lab)).toEqual([
+      "disk-nbd-attach: create hook runs `sudo qemu-nbd --format=vmdk -c $dev /evidence/disk/disk.vmdk`, which exports the image writable (no -r/--read-only)",
+    ]);
+  });
+
+  it("fails losetup without -r in an ImageTransfer hook", async () => {
+    resource(lab, "disk-transfer-sshfs").props.delete = renderHook(hook('losetup -f --show "$IMAGE"'), { IMAGE: "/srv/evidence/disk.raw" });
+    expect(await messages(policy, lab)).toEqual([
+      "disk-transfer-sshfs: delete hook runs `losetup -f --show /srv/evidence/disk.raw`, which attaches a loop device writable (no -r/--read-only)",
+    ]);
+  });
+
+  it("checks commands parented anywhere but the case storage and the guest", async () => {
+    lab.push({
+      type: "command:local:Command",
+      name: "stray",
+      parent: "case-42",
+      props: { create: "ntfs-3g /dev/nbd0p1 /mnt/x" },
+    });
+    lab.push({
+      type: "command:local:Command",
+      name: "volume-extra",
+      parent: "case-42-volume",
+      props: { create: "mount -o rw /dev/mapper/case-42 /case" },
+    });
+    expect(await messages(policy, lab)).toEqual(["stray: create hook runs `ntfs-3g /dev/nbd0p1 /mnt/x`, which has no literal read-only flag (-o ro)"]);
+  });
+
+  it("fails a command whose interpreter is not bash", async () => {
+    resource(lab, "disk-p1-mount").props.interpreter = ["/usr/bin/python3", "-c"];
+    expect(await messages(policy, lab)).toEqual([`disk-p1-mount: interpreter ["/usr/bin/python3","-c"] is not bash: the policy can only read shell hooks`]);
+  });
+});
+
+describe("image-transfer-read-only", () => {
+  const policy = imageTransferReadOnly;
+
+  it("passes the safe lab", async () => {
+    expect(await messages(policy, lab)).toEqual([]);
+  });
+
+  it("fails readOnly: false and a mode other than sshfs or scp", async () => {
+    Object.assign(resource(lab, "disk-transfer").props, { readOnly: false, mode: "nfs" });
+    expect(await messages(policy, lab)).toEqual([
+      "disk-transfer: readOnly must be the literal true, got false: the guest could write back to the original image",
+      `disk-transfer: mode must be one of 'sshfs', 'scp', got "nfs": no other transfer keeps the original out of the guest's reach`,
+    ]);
+  });
+
+  it("ignores other resource types", async () => {
+    expect(resource(lab, "disk-transfer").type).toBe(TYPE.ImageTransfer);
+    resource(lab, "disk-nbd").props.mode = "nfs";
+    expect(await messages(policy, lab)).toEqual([]);
+  });
+});
