@@ -32,16 +32,12 @@ luks_header_bytes() {
   fi
 }
 
-# Processes (a guest's QEMU above all) that still hold the file open.
+# Processes (a guest's QEMU above all) that hold the file open: any fd on the same inode. Processes come
+# and go while find walks /proc, so its complaints and exit status say nothing.
 holders_of_file() {
-  local target fd
-  target=$(readlink -f -- "$1")
-  for fd in /proc/[0-9]*/fd/*; do
-    if [[ $(readlink -- "$fd" 2>/dev/null) == "$target" ]]; then
-      local pid=${fd#/proc/}
-      echo "${pid%%/*}"
-    fi
-  done | sort -un | tr '\n' ' '
+  local fds
+  fds=$(find -L /proc/[0-9]*/fd -maxdepth 1 -samefile "$1" 2>/dev/null || true)
+  [[ -z $fds ]] || sed -E 's|^/proc/([0-9]+)/.*|\1|' <<<"$fds" | sort -un | tr '\n' ' '
 }
 
 case $BACKEND in
