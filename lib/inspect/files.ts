@@ -146,24 +146,33 @@ export async function withImageFile<T>(file: string, role: string | undefined, w
 
 /**
  * Resolves a name found in an image the way qemu does: absolute names as they are, relative names
- * against the folder of the file that holds them. Then tidies the text: `//` and `/./` go, and `dir/..`
- * folds only when `dir` is a real folder (lstat), because after a symlinked folder `..` means the
- * link target's parent and folding it would name another file.
+ * against the folder of the file that holds them. The result is normalised text (no `//`, `.` or
+ * `..`) and is not realpath'd: symlinks the examiner chose stay in the path. Each `..` is folded only
+ * where that names the same file the kernel would open: after a real folder it is folded as text;
+ * after a symlinked folder the kernel goes to the link target's parent, so that folder is resolved
+ * (realpath) first; after something missing or not a folder it stays, and opening the path fails as
+ * it would for qemu.
  */
 export class PathResolver {
-  private readonly realDirs = new Map<string, boolean>();
+  private readonly folders = new Map<string, string | "dir" | "unusable">();
 
   async resolve(baseDir: string, name: string): Promise<string> {
     const joined = name.startsWith("/") ? name : `${baseDir}/${name}`;
-    const out: string[] = [];
+    let out: string[] = [];
     for (const part of joined.split("/")) {
       if (part === "" || part === ".") continue;
-      if (part === ".." && out.length === 0) continue; // `/..` is `/`
-      if (part === ".." && out[out.length - 1] !== ".." && (await this.isRealDir(`/${out.join("/")}`))) {
-        out.pop();
+      if (part !== "..") {
+        out.push(part);
         continue;
       }
-      out.push(part);
+      if (out.length === 0) continue; // `/..` is `/`
+      const folder = out[out.length - 1] === ".." ? "unusable" : await this.folder(`/${out.join("/")}`);
+      if (folder === "unusable") {
+        out.push("..");
+        continue;
+      }
+      if (folder !== "dir") out = folder.split("/").filter((p) => p !== "");
+      out.pop();
     }
     return `/${out.join("/")}`;
   }
@@ -173,15 +182,19 @@ export class PathResolver {
     return path.posix.dirname(file);
   }
 
-  private async isRealDir(dir: string): Promise<boolean> {
-    let known = this.realDirs.get(dir);
+  /** "dir" for a real folder, its realpath for a symlink to a folder, "unusable" otherwise. */
+  private async folder(dir: string): Promise<string | "dir" | "unusable"> {
+    let known = this.folders.get(dir);
     if (known === undefined) {
       try {
-        known = (await fsp.lstat(dir)).isDirectory();
+        const st = await fsp.lstat(dir);
+        if (st.isDirectory()) known = "dir";
+        else if (st.isSymbolicLink() && (await fsp.stat(dir)).isDirectory()) known = await fsp.realpath(dir);
+        else known = "unusable";
       } catch {
-        known = false;
+        known = "unusable";
       }
-      this.realDirs.set(dir, known);
+      this.folders.set(dir, known);
     }
     return known;
   }
