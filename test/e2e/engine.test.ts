@@ -80,6 +80,8 @@ test("create order respects dependencies and outputs flow into dependents' input
   // The component is recorded as the children's parent; children are named `${component}-<step>`.
   const pair = run.resources.find((r) => r.name === "pair")!;
   expect(pair.custom).toBe(false);
+  // Its registerOutputs are kept, as the engine keeps a component's outputs in the state.
+  expect(pair.outputs).toEqual({ second: "second" });
   expect(run.resources.find((r) => r.name === "pair-second")!.parent).toBe(pair.urn);
   expect(run.log.map((s) => s.op)).toEqual(COMMANDS.map(() => "create"));
 });
@@ -234,6 +236,10 @@ test("a program that fails before registering anything fails the run with its me
   const err = await upFails(opts);
   expect(err.message).toMatch(/^program failed: .*toy:workDir/);
   expect(err.run!.resources).toEqual([]);
+});
+
+test("a missing program file is a one-line error", async () => {
+  await expect(up(path.join(workDir, "nope.ts"), options())).rejects.toThrow(`${path.join(workDir, "nope.ts")}: no such program file`);
 });
 
 test("a state from another stack is refused", async () => {

@@ -22,6 +22,7 @@
  */
 import { fork } from "child_process";
 import * as crypto from "crypto";
+import * as fs from "fs";
 import * as path from "path";
 import { pathToFileURL } from "url";
 import { LOCAL_COMMAND } from "../../lib/tokens";
@@ -187,6 +188,7 @@ function passphraseOf(opts: CommonOptions): string {
  * fails, the program fails, or the run was interrupted.
  */
 export async function up(program: string, opts: UpOptions): Promise<EngineRun> {
+  if (!fs.existsSync(program)) throw new Error(`${program}: no such program file`);
   const project = opts.project ?? DEFAULT_PROJECT;
   const workDir = path.resolve(opts.workDir ?? path.dirname(program));
   const passphrase = passphraseOf(opts);
@@ -278,6 +280,9 @@ function runProgram(program: string, project: string, opts: UpOptions, workDir: 
           ({ resourceId, outputs }) => reply({ kind: "registered", id: message.id, resourceId, outputs }),
           (err: Error) => reply({ kind: "rejected", id: message.id, message: err.message }),
         );
+        break;
+      case "outputs":
+        deployment.componentOutputs(message.urn, message.outputs);
         break;
       case "done":
         outcome ??= { outputs: message.outputs };
@@ -552,6 +557,12 @@ class Deployment {
     } finally {
       this.slots.give();
     }
+  }
+
+  /** A component's `registerOutputs`, recorded with it (the engine keeps them in the state too). */
+  componentOutputs(urn: string, wireOutputs: WireMap): void {
+    const resource = this.results.get(urn);
+    if (resource && !resource.custom) this.results.set(urn, { ...resource, wireOutputs, outputs: revealMap(wireOutputs) });
   }
 
   /** Components and providers: nothing to run, the engine only records them. */

@@ -96,6 +96,12 @@ async function run(start: StartMessage): Promise<void> {
     }
   };
 
+  const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
+  monitor.registerResourceOutputs = (req: resproto.RegisterResourceOutputsRequest, callback: (err: any, res?: any) => void) => {
+    send({ kind: "outputs", urn: req.getUrn(), outputs: (req.getOutputs()?.toJavaScript() ?? {}) as WireMap });
+    registerOutputs(req, callback);
+  };
+
   // Like Pulumi's Node.js language host: the module's exports are the stack outputs; a default
   // export that is a function is called and its result used instead.
   const exported = require(path.resolve(start.program));

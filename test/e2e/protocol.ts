@@ -40,6 +40,8 @@ export interface StartMessage {
 /** Child -> parent. */
 export type HostMessage =
   | { readonly kind: "register"; readonly id: number; readonly registration: Registration }
+  /** A component's `registerOutputs`: kept in the state like the engine keeps them. */
+  | { readonly kind: "outputs"; readonly urn: string; readonly outputs: WireMap }
   | { readonly kind: "done"; readonly outputs: WireMap }
   | { readonly kind: "failed"; readonly message: string };
 
