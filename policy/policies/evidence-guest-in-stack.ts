@@ -42,7 +42,7 @@ export const evidenceGuestInStack: StackValidationPolicy = {
       allKnown &&= guestKnown;
       if (guestKnown && names.length === 0) {
         reportViolation(
-          `AnalysisGuest '${guest.name}': none of its commands carries a libvirt domain XML, so neither its domain name nor its isolation can be checked`,
+          "none of its commands carries a libvirt domain XML, so neither its domain name nor its isolation can be checked",
           guest.urn,
         );
       }
@@ -55,7 +55,7 @@ export const evidenceGuestInStack: StackValidationPolicy = {
         const hook = readInGuestHook(text);
         if (hook.ok && !domains.has(hook.domain)) {
           reportViolation(
-            `${command.name}: ${step} hook runs in guest domain '${hook.domain}', which no AnalysisGuest in this stack defines (defined: ${known})`,
+            `${step} hook runs in guest domain '${hook.domain}', which no AnalysisGuest in this stack defines (defined: ${known})`,
             command.urn,
           );
         }

@@ -16,7 +16,8 @@ export const guestMemoryLimit: ResourceValidationPolicy = {
   },
   validateResource: (args, reportViolation) => {
     if (args.type !== TYPE.AnalysisGuest) return;
-    const { maxMemoryGiB } = args.getConfig<GuestMemoryLimitConfig>();
+    // The engine fills schema defaults in; the fallback keeps the documented default without it.
+    const maxMemoryGiB = args.getConfig<Partial<GuestMemoryLimitConfig>>().maxMemoryGiB ?? 16;
     const memory = peek(args.props, "memoryMiB");
     if (memory.known && typeof memory.value === "number" && memory.value > maxMemoryGiB * 1024) {
       reportViolation(

@@ -70,7 +70,7 @@ export const noSecretInCommandText: StackValidationPolicy = {
       for (const { where, texts } of exposedTexts(command)) {
         const sources = new Set(secrets.filter((s) => texts.some((t) => t.includes(s.needle))).map((s) => s.source));
         for (const source of sources) {
-          reportViolation(`${command.name}: its ${where} contains the ${source}; secrets reach hooks only on stdin`, command.urn);
+          reportViolation(`its ${where} contains the ${source}; secrets reach hooks only on stdin`, command.urn);
         }
       }
     }
