@@ -65,8 +65,12 @@ export function identify(head: Buffer, tail: Buffer): Signature {
  * for a descriptor, so an oversized one is reported as "too large" rather than "unrecognised".
  */
 function looksLikeDescriptor(head: Buffer): boolean {
-  if (head.length === 0 || head.includes(0)) return false;
-  const text = head.toString("latin1");
+  // Descriptors are often padded to a sector with NULs (qemu-img writes snapshot descriptors that way):
+  // text, then nothing but NULs. A NUL followed by more text is binary.
+  const firstNul = head.indexOf(0);
+  if (firstNul >= 0 && head.subarray(firstNul).some((byte) => byte !== 0)) return false;
+  const text = head.subarray(0, firstNul >= 0 ? firstNul : head.length).toString("latin1");
+  if (text.length === 0) return false;
   let pos = 0;
   while (pos < text.length) {
     let end = text.indexOf("\n", pos);

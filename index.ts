@@ -1,0 +1,26 @@
+/**
+ * forensic-lab: the lab for one case, from its stack config (`stacks/Pulumi.<case>.yaml`).
+ *
+ * Config is validated and every image inspected before any resource is registered, so a typo or a
+ * broken snapshot chain stops `pulumi up` with a message naming the stack file and key, and nothing
+ * half-made is left behind.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { Case } from "./components/case/Case";
+import { inspectImages } from "./components/case/inspect-images";
+import { formatIssue, loadCaseConfigFromPulumi, stackFileName } from "./lib/config";
+
+export = async () => {
+  const stackFile = stackFileName(pulumi.getStack());
+  const config = loadCaseConfigFromPulumi();
+  for (const warning of config.warnings) pulumi.log.warn(formatIssue(stackFile, warning));
+  const manifests = await inspectImages(config, stackFile);
+
+  const lab = new Case(config.caseId, { config, manifests });
+
+  return {
+    caseId: lab.caseId,
+    examiner: lab.examiner,
+    evidence: lab.evidence,
+  };
+};
