@@ -42,8 +42,9 @@ function describeErrno(err: NodeJS.ErrnoException): string {
   }
 }
 
+// By shape, not `instanceof Error`: errors from fs may come from another realm (jest's sandbox, vm).
 function isErrno(err: unknown): err is NodeJS.ErrnoException {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === "string";
+  return typeof err === "object" && err !== null && typeof (err as NodeJS.ErrnoException).code === "string";
 }
 
 /** `role` says why the file is needed, e.g. "parent of /x/snap.vmdk"; it is appended to errors. */

@@ -223,7 +223,11 @@ async function inspectVmdk(ctx: LayerContext): Promise<LayerResult> {
   if (header.descriptorOffset !== 1) {
     throw new InspectError(file.path, `embedded descriptor starts at sector ${header.descriptorOffset}, but qemu reads it at sector 1`);
   }
-  const descriptor = parseDescriptor(await descriptorText(), true);
+  const embeddedText = await descriptorText();
+  if (embeddedText.replace(/[\0\s]/g, "") === "") {
+    throw new InspectError(file.path, "is a sparse extent without a descriptor of its own: open the descriptor (.vmdk) that lists it");
+  }
+  const descriptor = parseDescriptor(embeddedText, true);
   const createType = descriptor.createType ?? (header.compressed ? "streamOptimized" : "monolithicSparse");
   const extents: ExtentInfo[] = [{ path: file.path, access: "RW", sectors: header.capacity, type: "SPARSE" }];
   return vmdkResult(ctx, descriptor, createType, extents, [{ path: file.path, size: file.size }], header.capacity);
