@@ -125,11 +125,11 @@ export function parseCaseConfig(raw: Record<string, unknown>, source: ParseSourc
         issues.push({ key: configKey(issue.path), message: issue.message });
       }
     }
-    throw new ConfigError(source.file, issues, warnings);
+    throw new ConfigError(source.file, inKeyOrder(issues), warnings);
   }
 
   const config = resolve(parsed.data, source, issues, warnings);
-  if (issues.length > 0) throw new ConfigError(source.file, issues, warnings);
+  if (issues.length > 0) throw new ConfigError(source.file, inKeyOrder(issues), warnings);
   return {
     ...config,
     evidenceVolumePassphrase: passphrase === undefined ? undefined : secretOutput(passphrase),
@@ -159,6 +159,16 @@ export function selectNamespace(full: Record<string, unknown>): { raw: Record<st
     }
   }
   return { raw, issues };
+}
+
+/** Issues grouped by top-level key in the documented order (stable within a key), unknown keys last. */
+function inKeyOrder(issues: ConfigIssue[]): ConfigIssue[] {
+  const rank = (issue: ConfigIssue) => {
+    const top = /^[^:]+:([A-Za-z]+)/.exec(issue.key)?.[1] ?? "";
+    const index = (KNOWN_KEYS.top as readonly string[]).indexOf(top);
+    return index < 0 ? KNOWN_KEYS.top.length : index;
+  };
+  return issues.map((issue, i) => ({ issue, i })).sort((a, b) => rank(a.issue) - rank(b.issue) || a.i - b.i).map((x) => x.issue);
 }
 
 function knownKeysAt(at: readonly PropertyKey[]): readonly string[] {
@@ -246,16 +256,15 @@ function resolve(raw: RawCaseConfig, source: ParseSource, issues: ConfigIssue[],
   const images: ImageConfig[] = raw.images.map((image) => {
     const mountRoot = `${DEFAULT_MOUNT_ROOT}/${image.name}`;
     const partitions: ImageConfig["partitions"] =
-      image.partitions === "all"
+      image.partitions === undefined
         ? "all"
-        : image.partitions.map((entry): PartitionConfig => {
-            const spec = typeof entry === "number" ? { number: entry } : entry;
-            return {
+        : image.partitions.map(
+            (spec): PartitionConfig => ({
               number: spec.number,
               mountPoint: spec.mountPoint ?? `${mountRoot}/p${spec.number}`,
               options: spec.options ?? [],
-            };
-          });
+            }),
+          );
     return { name: image.name, path: image.path, format: image.format, transfer: image.transfer, mountRoot, partitions };
   });
 
@@ -324,8 +333,7 @@ function checkMountPoints(raw: RawCaseConfig, images: readonly ImageConfig[], is
     }
     const entries = raw.images[i].partitions;
     image.partitions.forEach((partition, j) => {
-      const entry = entries === "all" ? undefined : entries[j];
-      const explicit = typeof entry === "object" && entry.mountPoint !== undefined;
+      const explicit = entries?.[j]?.mountPoint !== undefined;
       claims.push({
         point: partition.mountPoint,
         key: configKey(["images", i, "partitions", j, ...(explicit ? ["mountPoint"] : [])]),

@@ -228,19 +228,26 @@ const partitionShape = {
   options: mountOptions.optional(),
 };
 
-const partitionEntry = z.union([partitionNumber, z.strictObject(partitionShape)], {
-  error: (iss: IssueLike) =>
-    iss.code === "invalid_union"
-      ? `must be a partition number or a mapping {number, mountPoint, options} ${got(iss.input)}`
-      : undefined,
-});
+// No z.union here: when every option of a union fails, zod reports one vague "invalid input" and drops
+// the precise nested issues (a forbidden mount option). The shapes are normalised instead: a bare
+// number is the mapping {number}, and 'all' is the same as leaving partitions out.
+const partitionEntry = z.preprocess(
+  (value) => (typeof value === "number" ? { number: value } : value),
+  z.strictObject(partitionShape, {
+    error: (iss: IssueLike) =>
+      iss.code === "invalid_type"
+        ? `must be a partition number or a mapping {number, mountPoint, options} ${got(iss.input)}`
+        : undefined,
+  }),
+);
 
-const partitions = z.union([z.literal("all"), z.array(partitionEntry).min(1)], {
-  error: (iss: IssueLike) =>
-    iss.code === "invalid_union" || (iss.code === "too_small" && Array.isArray(iss.input))
-      ? `must be 'all' or a list of partition numbers or {number, mountPoint, options} ${got(iss.input)}`
-      : undefined,
-});
+const partitionsMessage = (iss: IssueLike) =>
+  `must be 'all' or a list of partition numbers or {number, mountPoint, options} ${got(iss.input)}`;
+/** `undefined` means all partitions. */
+const partitions = z.preprocess(
+  (value) => (value === "all" ? undefined : value),
+  z.array(partitionEntry, { error: partitionsMessage }).min(1, { error: partitionsMessage }).optional(),
+);
 
 export interface SchemaOptions {
   /** Check that image files exist and are regular files. */
@@ -262,16 +269,15 @@ function imageShape() {
       input === "vhd" ? "qemu calls VHD 'vpc'" : "leave it out to detect the format from the file's magic",
     ).optional(),
     transfer: choice(["sshfs", "scp"] as const).default("sshfs"),
-    partitions: partitions.default("all"),
+    partitions,
   };
 }
 
 function imageSchema(options: SchemaOptions) {
   return z.strictObject(imageShape(), { error: mapping("image settings") }).superRefine((image, ctx) => {
-    if (image.partitions !== "all") {
+    if (image.partitions !== undefined) {
       const seen = new Map<number, number>();
-      image.partitions.forEach((entry, index) => {
-        const n = typeof entry === "number" ? entry : entry.number;
+      image.partitions.forEach(({ number: n }, index) => {
         const first = seen.get(n);
         if (first !== undefined) {
           ctx.addIssue({

@@ -41,11 +41,12 @@ export function readStackConfig(file: string): { config: Record<string, unknown>
     const code = (err as NodeJS.ErrnoException).code;
     fail(code === "ENOENT" ? "no such file; give the path of a stack file such as stacks/Pulumi.<case>.yaml" : `cannot be read (${code ?? String(err)})`);
   }
-  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     const issues: ConfigIssue[] = doc.errors.map((e) => {
       const at = e.linePos?.[0];
-      return { key: "", message: `${at ? `line ${at.line}, column ${at.col}: ` : ""}not valid YAML: ${e.message.split("\n")[0]}` };
+      const what = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+      return { key: "", message: `${at ? `line ${at.line}, column ${at.col}: ` : ""}not valid YAML: ${what}` };
     });
     throw new ConfigError(file, issues);
   }
