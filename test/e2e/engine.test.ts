@@ -238,6 +238,15 @@ test("a program that fails before registering anything fails the run with its me
   expect(err.run!.resources).toEqual([]);
 });
 
+test("a program that dies half way fails the run; what completed is kept and can be destroyed", async () => {
+  const err = await upFails(options({ toy: { crashAfterA: "true" } }));
+  expect(err.message).toBe("program failed: toy program crashed after a");
+  const state = stateOf(err.run!);
+  expect(state.resources.map((r) => r.name)).toContain("a");
+  await destroy(state, { secretsPassphrase: PASSPHRASE });
+  expect(deleted().sort()).toEqual(state.resources.filter((r) => r.custom).map((r) => r.name).sort());
+});
+
 test("a missing program file is a one-line error", async () => {
   await expect(up(path.join(workDir, "nope.ts"), options())).rejects.toThrow(`${path.join(workDir, "nope.ts")}: no such program file`);
 });

@@ -26,7 +26,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { pathToFileURL } from "url";
 import { LOCAL_COMMAND } from "../../lib/tokens";
-import { CommandFailed, CommandInputs, parseDuration, runLocalCommand } from "./local-command";
+import { CommandInputs, parseDuration, runLocalCommand } from "./local-command";
 import type { EngineMessage, HostMessage, Registration } from "./protocol";
 import { Sealer, SecretsProviderState, WireMap, assertKnown, containsSecret, reveal, revealMap, secretValue } from "./wire";
 
@@ -144,6 +144,8 @@ export interface UpOptions extends CommonOptions {
   previous?: EngineState;
   /** Re-run the create hook of every command whose inputs did not change (proves hooks idempotent). */
   forceRerun?: boolean;
+  /** The program's own console output (Pulumi shows it as diagnostics). Default: kept only for errors. */
+  onProgramOutput?(text: string): void;
   /** Simulates an interrupted `up`: no new create/update hook starts after this many have started. */
   interruptAfterHooks?: number;
   /** Steps running at once. Default: unbounded, as `pulumi up`. */
@@ -202,18 +204,19 @@ export async function up(program: string, opts: UpOptions): Promise<EngineRun> {
   const sealer = previous?.sealer ?? Sealer.create(passphrase);
   const deployment = new Deployment(opts, workDir, previous);
 
-  let programError: Error | undefined;
-  let wireOutputs: WireMap | undefined;
+  let wireOutputs: WireMap = {};
   try {
     wireOutputs = await runProgram(path.resolve(program), project, opts, workDir, deployment);
   } catch (err) {
-    programError = err as Error;
+    // Like the engine when the program dies: what is running finishes, nothing new starts.
+    deployment.halt(new Halt("failed", `program failed: ${(err as Error).message}`));
   }
   await deployment.settled();
-  if (!deployment.halted && !programError) await deployment.deleteLeftovers();
+  if (!deployment.halted) await deployment.deleteLeftovers();
 
   const halt = deployment.halted;
-  const outputs = halt || programError ? (previous?.outputs ?? {}) : wireOutputs!;
+  // A failed update keeps the stack's previous outputs.
+  const outputs = halt ? (previous?.outputs ?? {}) : wireOutputs;
   const run: EngineRun = {
     project,
     stack: opts.stack,
@@ -225,7 +228,6 @@ export async function up(program: string, opts: UpOptions): Promise<EngineRun> {
   };
   sealers.set(run, sealer);
   if (halt) throw new EngineError(halt.message, halt.kind, run.log, run);
-  if (programError) throw new EngineError(`program failed: ${programError.message}`, "failed", run.log, run);
   return run;
 }
 
@@ -268,7 +270,10 @@ function runProgram(program: string, project: string, opts: UpOptions, workDir: 
   });
   // The program's console output, kept for the error message when the host dies without a word.
   let output = "";
-  const keep = (chunk: Buffer) => (output = (output + chunk.toString("utf8")).slice(-8000));
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString("utf8")).slice(-8000);
+    opts.onProgramOutput?.(chunk.toString("utf8"));
+  };
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
 
@@ -433,7 +438,7 @@ async function deleteResource(
 }
 
 function failureText(hook: Hook, err: unknown): string {
-  return err instanceof CommandFailed ? `${hook} failed: ${err.message}` : `${hook} failed: ${(err as Error).message}`;
+  return `${hook} failed: ${(err as Error).message}`;
 }
 
 class Halt {
@@ -520,7 +525,8 @@ class Deployment {
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
 
-  private halt(halt: Halt): void {
+  /** Stops the deployment: steps in flight finish, no new one starts; the first reason is kept. */
+  halt(halt: Halt): void {
     if (this.halted) return;
     this.halted = halt;
     // Like the engine: steps in flight finish, nothing new starts, then the program is stopped.

@@ -71,6 +71,7 @@ export class Lab {
         secretsPassphrase: this.opts.secretsPassphrase,
         hookTimeoutMs: HOOK_TIMEOUT_MS,
         onStep: this.printStep,
+        onProgramOutput: (text) => text.trimEnd().split("\n").forEach((line) => this.opts.print(`    | ${line}`)),
         ...extra,
       });
       this.save(stateOf(this.run));
