@@ -19,10 +19,11 @@
 set -euo pipefail
 umask 077
 
-proc_start_time() { # field 22 of /proc/PID/stat, read after the command name, which may hold spaces
+proc_start_time() { # field 22 of /proc/PID/stat (after the command name, which may hold spaces); fails for a zombie
   local stat fields
   stat=$(<"/proc/$1/stat")
   read -ra fields <<<"${stat##*) }"
+  [[ "${fields[0]}" != Z ]] || return 1
   printf '%s\n' "${fields[19]}"
 }
 

@@ -21,10 +21,11 @@ custody() {
   { flock 9; printf '%s\n' "$line" >&9; } 9>>"$CUSTODY_LOG"
 }
 
-proc_start_time() { # field 22 of /proc/PID/stat, read after the command name, which may hold spaces
+proc_start_time() { # field 22 of /proc/PID/stat (after the command name, which may hold spaces); fails for a zombie
   local stat fields
   stat=$(<"/proc/$1/stat")
   read -ra fields <<<"${stat##*) }"
+  [[ "${fields[0]}" != Z ]] || return 1
   printf '%s\n' "${fields[19]}"
 }
 
@@ -49,7 +50,7 @@ stop_pipe() {
       if pipe_pid "$n" >/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
     fi
   fi
-  rm -f -- "${PID_FILES[n]}" "${FIFOS[n]}"
+  rm -f -- "${PID_FILES[n]}" "${FIFOS[n]}" "${LOG_FILES[n]}"
   # Only this namespace's view: the jail's binds lived in the pipe's private one and died with it.
   rm -rf --one-file-system -- "${JAIL_DIRS[n]}"
 }

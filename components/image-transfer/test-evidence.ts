@@ -10,7 +10,12 @@ import * as fs from "fs";
 import * as path from "path";
 import { TransferManifest } from "./args";
 
-export const HOSTILE_FOLDER = `base 'quoted' "double" $(touch /tmp/forensic-lab-pwned) \`x\``;
+/**
+ * The base's folder: spaces, quotes, command substitution. No double quote: a vmdk descriptor cannot
+ * carry one in its parentFileNameHint (QEMU cuts the name there), so the snapshot's folder has those.
+ */
+export const HOSTILE_FOLDER = `base 'quoted' $(touch /tmp/forensic-lab-pwned) \`x\``;
+export const SNAPSHOT_FOLDER = `snapshots "double" 'single' $(id)`;
 
 export interface ChainEvidence {
   readonly manifest: TransferManifest;
@@ -44,7 +49,7 @@ export function manifestOf(top: string, hash = true): TransferManifest {
 /** Base (3 GiB virtual, two 2 GiB-max extents) plus one snapshot; writes only whole 64 KiB grains. */
 export function makeChainEvidence(dir: string): ChainEvidence {
   const baseDir = path.join(dir, HOSTILE_FOLDER);
-  const snapDir = path.join(dir, "snapshots");
+  const snapDir = path.join(dir, SNAPSHOT_FOLDER);
   fs.mkdirSync(baseDir, { recursive: true });
   fs.mkdirSync(snapDir, { recursive: true });
   const base = path.join(baseDir, "Win7.vmdk");

@@ -1,0 +1,120 @@
+/**
+ * The host side of hashing and the custody log, run for real with bash against real files: the hash
+ * step, its refusals, and the release lines on destroy.
+ */
+import { spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { TransferManifest, validateArgs } from "./args";
+import { hostHashHooks } from "./hooks";
+import { planTransfer } from "./plan";
+import { HOSTILE_FOLDER, makeChainEvidence, SNAPSHOT_FOLDER } from "./test-evidence";
+
+let dir: string;
+let manifest: TransferManifest;
+let custodyLog: string;
+
+function hooksFor(m: TransferManifest) {
+  const args = validateArgs({ imageName: "win7", manifest: m, mode: "sshfs", readOnly: true, hashed: true, custodyLogPath: custodyLog, examiner: "Erika 'E.' Mustermann" });
+  return hostHashHooks(args, planTransfer(args.manifest, args.guestRoot));
+}
+
+function bash(text: string) {
+  return spawnSync("/bin/bash", ["-c", text], { encoding: "utf8", timeout: 60_000 });
+}
+
+function custodyLines(): any[] {
+  return fs.readFileSync(custodyLog, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+}
+
+const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "image-transfer host hash "));
+  manifest = makeChainEvidence(path.join(dir, "evidence")).manifest;
+});
+
+beforeEach(() => {
+  custodyLog = path.join(dir, `case ${crypto.randomUUID()}`, "custody.jsonl");
+});
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync("/tmp/forensic-lab-pwned", { force: true });
+});
+
+test("hashes every file once, matches the manifest, logs one custody line per file", () => {
+  const r = bash(hooksFor(manifest).create);
+  expect(r.stderr).toBe("");
+  expect(r.status).toBe(0);
+  const result = JSON.parse(r.stdout.trim().split("\n").pop()!.replace(/^FORENSIC_LAB_RESULT /, ""));
+  expect(result.files.map((f: any) => f.path)).toEqual(planTransfer(manifest, "/e").files.map((f) => f.hostPath));
+  for (const f of result.files) expect(f.sha256).toBe(sha256(f.path));
+  expect(result.files.some((f: any) => f.path.includes(HOSTILE_FOLDER))).toBe(true);
+
+  const lines = custodyLines();
+  expect(lines).toHaveLength(manifest.files.length);
+  for (const [i, line] of lines.entries()) {
+    expect(line).toMatchObject({ action: "host-hash", image: "win7", side: "host", who: "Erika 'E.' Mustermann", file: result.files[i].path, sha256: result.files[i].sha256 });
+    expect(line.detail).toMatch(/^size \d+, modified \d{4}-/);
+    expect(Date.parse(line.time)).not.toBeNaN();
+  }
+  expect(fs.existsSync("/tmp/forensic-lab-pwned")).toBe(false);
+  expect((fs.statSync(custodyLog).mode & 0o777).toString(8)).toBe("600");
+});
+
+test("running it again changes nothing but adds a second, logged check", () => {
+  const hooks = hooksFor(manifest);
+  const first = bash(hooks.create);
+  const second = bash(hooks.create);
+  expect(second.status).toBe(0);
+  expect(second.stdout).toBe(first.stdout);
+  expect(custodyLines()).toHaveLength(2 * manifest.files.length);
+});
+
+test("works without manifest hashes (inspect did not hash)", () => {
+  const unhashed = { ...manifest, files: manifest.files.map(({ sha256: _s, ...f }) => f) };
+  expect(bash(hooksFor(unhashed).create).status).toBe(0);
+});
+
+test("a file whose hash differs from the manifest is refused, by name, and the refusal is logged", () => {
+  const changed = { ...manifest, files: manifest.files.map((f, i) => (i === 2 ? { ...f, sha256: "0".repeat(64) } : f)) };
+  const r = bash(hooksFor(changed).create);
+  expect(r.status).toBe(1);
+  const name = planTransfer(manifest, "/e").files[2].hostPath;
+  expect(r.stderr).toContain(`'${name}' hashes to ${sha256(name)}, the manifest says ${"0".repeat(64)}: it changed since inspection`);
+  expect(r.stdout).not.toContain("FORENSIC_LAB_RESULT");
+  const last = custodyLines().pop();
+  expect(last).toMatchObject({ action: "host-hash-mismatch", file: name, sha256: sha256(name) });
+});
+
+test("a size that differs from the manifest is refused before hashing", () => {
+  const changed = { ...manifest, files: manifest.files.map((f, i) => (i === 0 ? { ...f, size: f.size + 1 } : f)) };
+  const r = bash(hooksFor(changed).create);
+  expect(r.status).toBe(1);
+  expect(r.stderr).toMatch(/is \d+ bytes, the manifest says \d+: it changed since inspection/);
+});
+
+test("a missing file is refused by name", () => {
+  const gone = { ...manifest, files: [...manifest.files, { path: path.join(dir, "evidence", "nope.vmdk"), size: 1 }] };
+  const r = bash(hooksFor(gone).create);
+  expect(r.status).toBe(1);
+  expect(r.stderr).toContain(`evidence file '${path.join(dir, "evidence", "nope.vmdk")}' is missing or not a regular file`);
+});
+
+test("release: one line per file, a missing file is logged and not an error", () => {
+  const extra = path.join(dir, "evidence", SNAPSHOT_FOLDER, "extra.bin");
+  fs.writeFileSync(extra, "x");
+  const m = { ...manifest, files: [...manifest.files, { path: extra, size: 1 }] };
+  fs.rmSync(extra);
+  const r = bash(hooksFor(m).delete);
+  expect(r.stderr).toBe("");
+  expect(r.status).toBe(0);
+  const lines = custodyLines();
+  expect(lines).toHaveLength(m.files.length);
+  expect(lines.every((l) => l.action === "host-release" && l.side === "host")).toBe(true);
+  expect(lines[0].detail).toMatch(/^size \d+, modified /);
+  expect(lines.find((l) => l.file === extra).detail).toBe("missing on the host at release");
+});

@@ -1,0 +1,97 @@
+/**
+ * Runs a transfer's hooks the way `pulumi up`/`destroy` would, without the engine: the same rendering
+ * functions the component uses, then bash. Tests drive it against a loopback stand-in or a real guest.
+ */
+import { spawn, SpawnSyncReturns } from "child_process";
+import * as fs from "fs";
+import { GuestConnection, parseHookResult } from "../../lib/shell";
+import { valueOf } from "../../test/mocks";
+import { ImageTransferArgs, ValidatedArgs, validateArgs } from "./args";
+import { hostHashHooks, transferHooks } from "./hooks";
+import { planTransfer, TransferPlan } from "./plan";
+
+export type HookRun = Pick<SpawnSyncReturns<string>, "status" | "stdout" | "stderr"> & { seconds: number; pid: number };
+
+/** Runs a hook text with bash; `onStart` sees the bash pid (to find and kill its ssh, say). */
+export function runHook(text: string, onStart?: (pid: number) => void, timeoutMs = 900_000): Promise<HookRun> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn("/bin/bash", ["-c", text], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", reject);
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr, seconds: (Date.now() - started) / 1000, pid: child.pid! });
+    });
+    if (onStart) onStart(child.pid!);
+  });
+}
+
+export interface TransferDriver {
+  readonly args: ValidatedArgs;
+  readonly plan: TransferPlan;
+  hostHash(): Promise<HookRun>;
+  create(onStart?: (pid: number) => void): Promise<HookRun>;
+  destroy(): Promise<HookRun>;
+  release(): Promise<HookRun>;
+}
+
+export function transferDriver(guest: GuestConnection, input: Omit<ImageTransferArgs, "guest">): TransferDriver {
+  const args = validateArgs(input);
+  const plan = planTransfer(args.manifest, args.guestRoot);
+  const hashHooks = hostHashHooks(args, plan);
+  let hostSha256: string[] | undefined;
+  const hostHash = async () => {
+    const r = await runHook(hashHooks.create);
+    if (r.status === 0) hostSha256 = parseHookResult<{ files: { sha256: string }[] }>(r.stdout).files.map((f) => f.sha256);
+    return r;
+  };
+  return {
+    args,
+    plan,
+    hostHash,
+    async create(onStart) {
+      if (!hostSha256) {
+        const r = await hostHash();
+        if (r.status !== 0) throw new Error(`host hash failed: ${r.stderr}`);
+      }
+      return runHook(await valueOf(transferHooks(guest, args, plan, hostSha256!).create), onStart);
+    },
+    async destroy() {
+      return runHook(await valueOf(transferHooks(guest, args, plan, []).delete));
+    },
+    release: () => runHook(hashHooks.delete),
+  };
+}
+
+/** Pids of the descendants of `root` (walks /proc). */
+export function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => (children.get(pid) ?? []).forEach((c) => (out.push(c), walk(c)));
+  walk(root);
+  return out;
+}
+
+/** argv of a process, or [] when it is gone. */
+export function argvOf(pid: number): string[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * Both transfer modes end to end against a loopback stand-in guest (a real sshd on 127.0.0.1, in-guest
+ * hooks running on this host as root): the host side runs exactly as with a real guest (pinned ssh,
+ * jailed read-only sftp-server, background pipes, resume), in seconds. `transfer.guest.test.ts` repeats
+ * the essentials in a real analysis guest.
+ */
+import { execFileSync, spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parseHookResult } from "../../lib/shell";
+import { TransferManifest } from "./args";
+import { valueOf } from "../../test/mocks";
+import { transferHooks, pipeStatePaths } from "./hooks";
+import { pinnedChainFilename } from "./plan";
+import { argvOf, descendants, HookRun, runHook, transferDriver, TransferDriver } from "./test-driver";
+import { makeChainEvidence, makeRawEvidence } from "./test-evidence";
+import { LoopbackGuest, startLoopbackGuest } from "./test-loopback";
+
+jest.setTimeout(300_000);
+
+let dir: string;
+let guest: LoopbackGuest;
+let chain: TransferManifest;
+let chainTop: string;
+let custodyLog: string;
+let stateDir: string;
+const drivers: TransferDriver[] = [];
+
+const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+/** Running (a zombie waiting for its reaper counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+const custody = (): any[] => fs.readFileSync(custodyLog, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const mountsUnder = (root: string) =>
+  fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.split(" ")[4]?.startsWith(root.replace(/ /g, "\\040")));
+
+function driver(mode: "sshfs" | "scp", manifest: TransferManifest, imageName = `win7-${mode}`): TransferDriver {
+  const d = transferDriver(guest.connection, {
+    imageName,
+    manifest,
+    mode,
+    readOnly: true,
+    hashed: true,
+    guestRoot: path.join(dir, `guest root 'g' $(x)`, mode, imageName),
+    custodyLogPath: custodyLog,
+    examiner: "examiner-1",
+    stateDir,
+  });
+  drivers.push(d);
+  return d;
+}
+
+function expectOk(r: HookRun): void {
+  if (r.status !== 0) throw new Error(`hook failed (${r.status}): ${r.stderr}`);
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "image-transfer loopback "));
+  custodyLog = path.join(dir, "case state", "custody.jsonl");
+  stateDir = path.join(dir, "case state");
+  const evidence = makeChainEvidence(path.join(dir, "evidence"));
+  chain = evidence.manifest;
+  chainTop = evidence.top;
+  guest = await startLoopbackGuest(path.join(dir, "guest"));
+});
+
+afterAll(async () => {
+  for (const d of drivers) await d.destroy();
+  guest?.stop();
+  for (const line of mountsUnder(dir)) {
+    execFileSync("fusermount3", ["-u", "-z", line.split(" ")[4].replace(/\\040/g, " ")]);
+  }
+  spawnSync("chattr", ["-R", "-i", dir]);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync("/tmp/forensic-lab-pwned", { force: true });
+});
+
+describe("scp", () => {
+  test("copies every file, hashes equal, 0444 root immutable, chain opens pinned, custody logged", async () => {
+    const d = driver("scp", chain);
+    const r = await d.create();
+    expectOk(r);
+    const { files } = parseHookResult<{ files: any[] }>(r.stdout);
+    expect(files).toHaveLength(chain.files.length);
+    for (const [i, f] of d.plan.files.entries()) {
+      expect(files[i]).toEqual({ path: f.hostPath, guestPath: f.guestPath, hostSha256: sha256(f.hostPath), guestSha256: sha256(f.hostPath), copied: true });
+      const st = fs.statSync(f.guestPath);
+      expect([st.uid, st.gid, (st.mode & 0o7777).toString(8)]).toEqual([0, 0, "444"]);
+      expect(execFileSync("lsattr", ["-d", f.guestPath], { encoding: "utf8" })).toMatch(/^[^ ]*i[^ ]* /);
+    }
+    const lines = custody().filter((l) => l.image === "win7-scp");
+    expect(lines.filter((l) => l.action === "host-hash")).toHaveLength(chain.files.length);
+    expect(lines.filter((l) => l.action === "guest-copy" && l.side === "guest")).toHaveLength(chain.files.length);
+    expect(fs.existsSync("/tmp/forensic-lab-pwned")).toBe(false);
+    // The top's parent hint is the host's absolute path; pinned, the chain opens from the copies alone
+    // and reads exactly like the original chain. (`qemu-img info` cannot take backing options: it opens
+    // images with BDRV_O_NO_BACKING and walks the hints itself.)
+    const pinned = pinnedChainFilename(d.plan.guestChain);
+    expect(execFileSync("qemu-img", ["compare", "-F", "vmdk", pinned, chainTop], { encoding: "utf8" })).toContain("Images are identical");
+    const depths = JSON.parse(execFileSync("qemu-img", ["map", "--output=json", pinned], { encoding: "utf8" })).filter((m: any) => m.data).map((m: any) => m.depth);
+    expect(new Set(depths)).toEqual(new Set([0, 1]));
+  });
+
+  test("create again: nothing is copied twice", async () => {
+    const d = driver("scp", chain);
+    const inodes = d.plan.files.map((f) => fs.statSync(f.guestPath).ino);
+    const r = await d.create();
+    expectOk(r);
+    expect(parseHookResult<{ files: any[] }>(r.stdout).files.every((f) => f.copied === false)).toBe(true);
+    expect(d.plan.files.map((f) => fs.statSync(f.guestPath).ino)).toEqual(inodes);
+  });
+
+  test("a copy that changed in the guest is refused by name", async () => {
+    const d = driver("scp", chain);
+    const victim = d.plan.files[0].guestPath;
+    execFileSync("chattr", ["-i", victim]);
+    fs.chmodSync(victim, 0o644);
+    fs.appendFileSync(victim, "tampered");
+    const r = await d.create();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`the guest copy '${victim}' hashes to`);
+    expect(custody().pop()).toMatchObject({ action: "guest-hash-mismatch", guestPath: victim });
+  });
+
+  test("delete removes the copies and their folders; twice is fine", async () => {
+    const d = driver("scp", chain);
+    expectOk(await d.destroy());
+    expect(fs.existsSync(d.args.guestRoot)).toBe(false);
+    expect(custody().filter((l) => l.action === "guest-remove").length).toBeGreaterThanOrEqual(chain.files.length);
+    expectOk(await d.destroy());
+  });
+
+  test("a copy cut off half way (ssh killed) resumes and converges", async () => {
+    const raw = makeRawEvidence(path.join(dir, "raw evidence"), 192).manifest;
+    const two = { ...raw, files: [...raw.files, ...chain.files.slice(0, 1)] };
+    const d = driver("scp", two, "raw-scp");
+    let killed = false;
+    const first = await d.create((bashPid) => {
+      const partial = path.join(path.dirname(d.plan.files[0].guestPath), `.${path.basename(d.plan.files[0].guestPath)}.partial`);
+      const poll = setInterval(() => {
+        const size = fs.existsSync(partial) ? fs.statSync(partial).size : 0;
+        if (size < 16 << 20) return;
+        clearInterval(poll);
+        for (const pid of descendants(bashPid)) {
+          const argv = argvOf(pid);
+          if (argv[0] === "ssh" && argv.includes(String(guest.connection.port))) {
+            process.kill(pid, "SIGKILL");
+            killed = true;
+          }
+        }
+      }, 5);
+    });
+    expect(killed).toBe(true);
+    expect(first.status).not.toBe(0);
+    expect(first.stderr).toContain("run again to resume");
+    expect(fs.existsSync(d.plan.files[0].guestPath)).toBe(false);
+
+    const second = await d.create();
+    expectOk(second);
+    for (const f of d.plan.files) expect(sha256(f.guestPath)).toBe(sha256(f.hostPath));
+    // Sparse stays sparse: the raw image's 16 MiB hole is not allocated in the copy.
+    expect(fs.statSync(d.plan.files[0].guestPath).blocks * 512).toBeLessThan(d.plan.files[0].size - (15 << 20)); // 16 MiB hole, less extent-tree blocks
+    expect(fs.readdirSync(path.dirname(d.plan.files[0].guestPath)).filter((n) => n.endsWith(".partial"))).toEqual([]);
+    const actions = custody().filter((l) => l.image === "raw-scp" && l.side === "guest").map((l) => l.action);
+    expect(actions).toContain("guest-copy-failed");
+    expect(actions.filter((a) => a === "guest-copy")).toHaveLength(2);
+    expectOk(await d.destroy());
+  });
+});
+
+describe("sshfs", () => {
+  const pipePids = (d: TransferDriver) =>
+    pipeStatePaths(stateDir, d.args.imageName, d.plan.folders.length).pidFiles.map((file) =>
+      fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8").split(" ")[0]) : 0,
+    );
+
+  test("one read-only mount per folder, served by a jailed sftp-server as nobody; hashes equal", async () => {
+    const d = driver("sshfs", chain);
+    const r = await d.create();
+    expectOk(r);
+    const result = parseHookResult<{ files: any[]; pipesStarted: number[]; pipesReused: number[] }>(r.stdout);
+    expect(result.pipesStarted).toEqual([0, 1]);
+    for (const [i, f] of d.plan.files.entries()) {
+      expect(result.files[i]).toEqual({ path: f.hostPath, guestPath: f.guestPath, hostSha256: sha256(f.hostPath), guestSha256: sha256(f.hostPath) });
+      expect((fs.statSync(f.guestPath).mode & 0o777).toString(8)).toBe("444");
+    }
+    for (const folder of d.plan.folders) {
+      expect(execFileSync("findmnt", ["-n", "-o", "FSTYPE,OPTIONS", "-M", folder.guestFolder], { encoding: "utf8" })).toMatch(/^fuse\.sshfs +ro,/);
+      // Only the manifest's files are visible, nothing else of the host folder.
+      expect(fs.readdirSync(folder.guestFolder).sort()).toEqual(folder.files.map((f) => path.basename(f.hostPath)).sort());
+    }
+    expect(() => fs.writeFileSync(d.plan.files[0].guestPath, "x")).toThrow(/EROFS|EACCES|EPERM/);
+
+    const servers = pipePids(d).flatMap((pid) => descendants(pid)).filter((pid) => argvOf(pid)[0]?.endsWith("sftp-server"));
+    expect(servers).toHaveLength(2);
+    for (const pid of servers) {
+      const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+      expect(status).toMatch(/^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
+      expect(status).toMatch(/^CapEff:\s+0000000000000004$/m); // CAP_DAC_READ_SEARCH only
+      expect(fs.readdirSync(`/proc/${pid}/root`).sort()).toEqual(["dev", "etc", "evidence", "lib", "lib64", "usr"].filter((e) => fs.existsSync(`/proc/${pid}/root/${e}`)));
+      expect(fs.existsSync(`/proc/${pid}/root/root`)).toBe(false);
+    }
+    const lines = custody().filter((l) => l.image === "win7-sshfs" && l.action === "guest-verify");
+    expect(lines).toHaveLength(chain.files.length);
+    expect(lines[0]).toMatchObject({ side: "guest", who: "examiner-1", detail: "sshfs, read-only" });
+  });
+
+  test("create again reuses the live pipes: no second mount", async () => {
+    const d = driver("sshfs", chain);
+    const before = pipePids(d);
+    const r = await d.create();
+    expectOk(r);
+    expect(parseHookResult<any>(r.stdout)).toMatchObject({ pipesStarted: [], pipesReused: [0, 1] });
+    expect(pipePids(d)).toEqual(before);
+    for (const folder of d.plan.folders) expect(mountsUnder(folder.guestFolder)).toHaveLength(1);
+  });
+
+  test("a dropped session (ssh killed) is replaced on the next create", async () => {
+    const d = driver("sshfs", chain);
+    const [pipe] = pipePids(d);
+    const ssh = descendants(pipe).filter((pid) => argvOf(pid)[0] === "ssh");
+    expect(ssh).toHaveLength(1);
+    process.kill(ssh[0], "SIGKILL");
+    for (let i = 0; i < 50 && alive(pipe); i++) await new Promise((res) => setTimeout(res, 100));
+    expect(alive(pipe)).toBe(false);
+    const r = await d.create();
+    expectOk(r);
+    expect(parseHookResult<any>(r.stdout)).toMatchObject({ pipesStarted: [0], pipesReused: [1] });
+    for (const folder of d.plan.folders) expect(mountsUnder(folder.guestFolder)).toHaveLength(1);
+    expect(sha256(d.plan.files[0].guestPath)).toBe(sha256(d.plan.files[0].hostPath));
+  });
+
+  test("delete unmounts, stops every pipe, leaves no fifo, pid file or jail; twice is fine", async () => {
+    const d = driver("sshfs", chain);
+    const pids = pipePids(d);
+    const all = pids.flatMap((p) => [p, ...descendants(p)]);
+    expectOk(await d.destroy());
+    expect(mountsUnder(d.args.guestRoot)).toEqual([]);
+    expect(fs.existsSync(d.args.guestRoot)).toBe(false);
+    expect(all.filter(alive).map((pid) => argvOf(pid).join(" "))).toEqual([]);
+    expect(fs.existsSync(path.join(stateDir, "image-transfer", d.args.imageName))).toBe(false);
+    expect(custody().filter((l) => l.image === "win7-sshfs" && l.action === "guest-unmount")).toHaveLength(chain.files.length);
+    expectOk(await d.destroy());
+  });
+
+  test("a hash that differs in the guest stops the transfer and leaves nothing running", async () => {
+    const d = driver("sshfs", chain, "win7-bad");
+    // Hand the transfer hashes the files do not have: the guest's (true) hashes must then be refused.
+    const wrong = d.plan.files.map(() => "0".repeat(64));
+    const r = await runHook(await valueOf(transferHooks(guest.connection, d.args, d.plan, wrong).create));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`the guest reads '${d.plan.files[0].guestPath}' as sha256 '${sha256(d.plan.files[0].hostPath)}'`);
+    expect(mountsUnder(d.args.guestRoot)).toEqual([]);
+    expect(fs.existsSync(path.join(stateDir, "image-transfer", "win7-bad"))).toBe(false);
+  });
+});
