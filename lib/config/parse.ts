@@ -224,7 +224,6 @@ function checkPassphrase(
 
 /** The Pulumi SDK is loaded only when there is a decrypted passphrase to wrap: inside a program. */
 function secretOutput(value: string): pulumiType.Output<string> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const pulumi = require("@pulumi/pulumi") as typeof pulumiType;
   return pulumi.secret(value);
 }

@@ -350,7 +350,6 @@ export function caseConfigSchema(options: SchemaOptions) {
       })
       .superRefine((name, ctx) => {
         if (name.trim() === "") ctx.addIssue({ code: "custom", message: "must not be empty; the examiner's name goes into the custody log" });
-        // eslint-disable-next-line no-control-regex
         else if (/[\u0000-\u001f\u007f]/.test(name)) ctx.addIssue({ code: "custom", message: "must be one line of text without control characters" });
         else if (name.length > 200) ctx.addIssue({ code: "custom", message: `must be at most 200 characters (got ${name.length})` });
       }),

@@ -1,0 +1,101 @@
+/**
+ * `loadCaseConfigFromPulumi` as a program sees it: config handed over by the (mock) engine, converted
+ * from the shipped stack files by `test/support/stack-config.ts`.
+ */
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { setupMocks, settle, valueOf } from "../../test/mocks";
+import { engineConfigFromStackFile, TEST_PASSPHRASE, type EngineConfig } from "../../test/support/stack-config";
+import { ConfigError } from "./parse";
+import { loadCaseConfigFromPulumi } from "./pulumi";
+import { loadStackFile } from "./stack-file";
+
+const root = path.resolve(__dirname, "../..");
+const ciStack = path.join(root, "stacks/Pulumi.case-ci.yaml");
+
+async function loadWith(engine: EngineConfig) {
+  const run = await setupMocks({ project: engine.project, stack: engine.stack, config: engine.config, secretKeys: engine.secretKeys });
+  return { run, load: () => loadCaseConfigFromPulumi({ checkFiles: false }) };
+}
+
+function errorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error("expected a ConfigError, loading succeeded");
+}
+
+describe("loadCaseConfigFromPulumi", () => {
+  test("the engine's view of the CI stack: objects as JSON text, the passphrase as a secret", () => {
+    const engine = engineConfigFromStackFile(ciStack);
+    expect(engine.stack).toBe("case-ci");
+    expect(engine.config["forensic-lab:caseId"]).toBe("case-ci");
+    expect(JSON.parse(engine.config["forensic-lab:images"])).toHaveLength(2);
+    expect(engine.config["forensic-lab:evidenceVolumePassphrase"]).toBe(TEST_PASSPHRASE);
+    expect(engine.secretKeys).toEqual(["forensic-lab:evidenceVolumePassphrase"]);
+  });
+
+  test("resolves the same config as check-config reads from the file, plus the secret passphrase", async () => {
+    const { run, load } = await loadWith(engineConfigFromStackFile(ciStack));
+    const config = load();
+    const fromFile = loadStackFile(ciStack, { checkFiles: false });
+    const { evidenceVolumePassphrase, warnings, ...rest } = config;
+    const { evidenceVolumePassphrase: none, warnings: fileWarnings, ...restFromFile } = fromFile;
+    expect(rest).toEqual(restFromFile);
+    expect(none).toBeUndefined();
+    // The file has no passphrase yet (a warning there); the engine has one (no warning here).
+    expect(fileWarnings.map((w) => w.key)).toEqual(["forensic-lab:evidenceVolumePassphrase", "forensic-lab:evidenceVolume.fastKdfForTestsOnly"]);
+    expect(warnings.map((w) => w.key)).toEqual(["forensic-lab:evidenceVolume.fastKdfForTestsOnly"]);
+
+    expect(await valueOf(evidenceVolumePassphrase)).toBe(TEST_PASSPHRASE);
+    expect(await pulumi.isSecret(evidenceVolumePassphrase)).toBe(true);
+    await settle();
+    expect(run.resources).toEqual([]);
+  });
+
+  test("a passphrase the engine does not mark secret is refused, naming the stack file", async () => {
+    const engine = engineConfigFromStackFile(ciStack);
+    const { load } = await loadWith({ ...engine, secretKeys: [] });
+    const err = errorOf(load);
+    expect(err.message).toBe(
+      "stacks/Pulumi.case-ci.yaml: forensic-lab:evidenceVolumePassphrase: is in plain text; remove it from the stack file and set it with `pulumi config set --secret evidenceVolumePassphrase` (pipe it on stdin)",
+    );
+    expect(err.message).not.toContain(TEST_PASSPHRASE);
+    expect(pulumi.RunError.isInstance(err)).toBe(true);
+  });
+
+  test("the program insists on the passphrase that check-config only warns about", async () => {
+    const { load } = await loadWith(engineConfigFromStackFile(ciStack, { setPassphrase: false }));
+    expect(errorOf(load).message).toBe(
+      "stacks/Pulumi.case-ci.yaml: forensic-lab:evidenceVolumePassphrase: is not set; set it with `pulumi config set --secret evidenceVolumePassphrase` (pipe it on stdin, not as an argument)",
+    );
+  });
+
+  test("other namespaces pass through untouched; a broken value names the stack's file and key", async () => {
+    const engine = engineConfigFromStackFile(path.join(root, "stacks/Pulumi.case-demo.yaml"));
+    const config = {
+      ...engine.config,
+      "aws:region": "eu-central-1",
+      "forensic-lab:guest": JSON.stringify({ vcpus: 0 }),
+    };
+    const { run, load } = await loadWith({ ...engine, config });
+    expect(errorOf(load).message).toBe("stacks/Pulumi.case-demo.yaml: forensic-lab:guest.vcpus: must be a whole number from 1 to 64 (got 0)");
+    await settle();
+    expect(run.resources).toEqual([]);
+  });
+
+  test("checkFiles is on by default inside the program", async () => {
+    const engine = engineConfigFromStackFile(ciStack);
+    const images = [{ name: "gone", path: "/nonexistent/forensic-lab/gone.vmdk" }];
+    await setupMocks({ project: engine.project, stack: engine.stack, config: { ...engine.config, "forensic-lab:images": JSON.stringify(images) }, secretKeys: engine.secretKeys });
+    expect(errorOf(() => loadCaseConfigFromPulumi()).issues).toEqual([
+      {
+        key: "forensic-lab:images[0].path",
+        message: "no such file '/nonexistent/forensic-lab/gone.vmdk'; give the full path of the top image file",
+      },
+    ]);
+  });
+});
