@@ -73,7 +73,7 @@ type TrackedKey = (typeof TRACKED_KEYS)[number];
 /**
  * Parses descriptor text. `text` is latin1-decoded bytes (one char per byte), so names keep their exact
  * bytes until `decodeName` checks them. `embedded`: the descriptor inside a monolithic sparse file,
- * whose own extent lines qemu ignores (the file is the extent) and which may omit createType.
+ * whose extent lines and other text qemu ignores (the file is the extent) and which may omit createType.
  */
 export function parseDescriptor(rawText: string, embedded: boolean): VmdkDescriptor {
   const nul = rawText.indexOf("\0");
@@ -94,7 +94,12 @@ export function parseDescriptor(rawText: string, embedded: boolean): VmdkDescrip
       continue;
     }
     const kv = KEY_VALUE.exec(line);
-    if (!kv) throw new DescriptorError(`line ${lineNo} is neither a setting, an extent nor a comment: ${quoteValue(line)}`);
+    if (!kv) {
+      // qemu reads nothing from an embedded descriptor but CID, parentCID and the parent hint; the
+      // rest (an extent line naming the file itself, wrapped by a newline in its name) is not ours to judge.
+      if (embedded) continue;
+      throw new DescriptorError(`line ${lineNo} is neither a setting, an extent nor a comment: ${quoteValue(line)}`);
+    }
     const key = kv[1] as TrackedKey;
     if (!(TRACKED_KEYS as readonly string[]).includes(key)) continue;
     const previous = values.get(key);
