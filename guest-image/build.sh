@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds the analysis guest image offline from Debian packages, without mounting anything on the host:
-# mmdebstrap (unshare mode) -> rootfs folder configured by customize.sh -> mkfs.ext4 -d -> qcow2, plus the
-# kernel and initrd for direct kernel boot and a manifest.
+# mmdebstrap (unshare mode) -> rootfs folder configured by essential.sh and customize.sh -> mkfs.ext4 -d
+# -> qcow2, plus the kernel and initrd for direct kernel boot and a manifest.
 #
 # Usage: guest-image/build.sh [OUT_ROOT]      (default /var/lib/forensic-lab/guest-image)
 #   Writes OUT_ROOT/<key>/{rootfs.qcow2,vmlinuz,initrd.img,manifest.json} and points OUT_ROOT/current at it.
-#   <key> hashes this script, customize.sh, packages.txt, rootfs/ and the apt sources: a build is made
-#   only when one of them changes, otherwise the existing complete build is reused. Concurrent runs
+#   <key> hashes this script, essential.sh, customize.sh, packages.txt, rootfs/ and the apt sources: a
+#   build is made only when one of them changes, else the existing complete build is reused. Concurrent runs
 #   wait for each other (flock) and a build appears only complete (made in a temp folder, then renamed).
 #   The image folder is the last line of stdout; progress goes to stderr.
 # Environment:
@@ -39,7 +39,7 @@ done
 key=$(
   {
     tar -C "$HERE" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=go-w \
-      -cf - build.sh customize.sh packages.txt rootfs
+      -cf - build.sh essential.sh customize.sh packages.txt rootfs
     cat "$APT_SOURCES"
   } | sha256sum | cut -c1-16
 )
@@ -70,11 +70,6 @@ mapfile -t packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$HERE/packages.t
 ((${#packages[@]} > 0)) || die "packages.txt lists no package"
 include=$(IFS=,; echo "${packages[*]}")
 
-# Before the kernel's initramfs is made: no resume device to wait for. mmdebstrap runs the hook with sh
-# and the rootfs as "$1", so the single quotes are for that shell, not this one.
-# shellcheck disable=SC2016
-readonly NO_RESUME_HOOK='mkdir -p "$1/etc/initramfs-tools/conf.d" && echo RESUME=none >"$1/etc/initramfs-tools/conf.d/resume"'
-
 log "building image $KEY from $APT_SOURCES (${#packages[@]} packages)"
 # essential + the listed packages: no apt in the guest (nothing to update from, no apt timers).
 SOURCE_DATE_EPOCH=$EPOCH mmdebstrap \
@@ -89,7 +84,7 @@ SOURCE_DATE_EPOCH=$EPOCH mmdebstrap \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-exclude=/usr/share/doc/*' \
   --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-  --essential-hook="$NO_RESUME_HOOK" \
+  --essential-hook="$HERE/essential.sh" \
   --customize-hook="$HERE/customize.sh" \
   --quiet \
   "$SUITE" "$rootfs" "$APT_SOURCES" >&2

@@ -43,6 +43,8 @@ masked=(
 for unit in "${masked[@]}"; do
   ln -sfn /dev/null "$systemd_dir/$unit"
 done
+# No display manager, no graphical target: boot to multi-user and stop there.
+ln -sfn /lib/systemd/system/multi-user.target "$systemd_dir/default.target"
 
 # An empty rule file of the same name overrides lvm2's udev rule that auto-activates volume groups found
 # on new disks (evidence). Fail loudly if lvm2 renames it, rather than silently activating again.
