@@ -21,3 +21,15 @@ export function secretNeedles(value: unknown): string[] {
   const candidates = [value.replace(/\r?\n$/, ""), ...value.split(/\r?\n/)];
   return [...new Set(candidates.filter((c) => c.length >= MIN_SECRET_LENGTH))];
 }
+
+/**
+ * Thrown by a remediation to stop the deployment. The analyzer server forwards an error's stack, so
+ * the stack is the message alone: the examiner reads one line saying what to fix, not a trace.
+ */
+export class DeploymentStop extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DeploymentStop";
+    this.stack = message;
+  }
+}

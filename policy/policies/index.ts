@@ -14,6 +14,9 @@ import { noSecretInCommandText } from "./no-secret-in-command-text";
 import { partitionMountReadOnly } from "./partition-mount-read-only";
 import { passphraseIsSecret } from "./passphrase-is-secret";
 
+/** The pack's name, as `pulumi preview --policy-pack` reports it. */
+export const POLICY_PACK_NAME = "forensic-lab";
+
 /** Every policy of the pack, mandatory ones first. `policy/index.ts` serves them; tests run them directly. */
 export const policies: Policies = [
   nbdAttachmentReadOnly,

@@ -1,7 +1,7 @@
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPE } from "../../lib/tokens";
 import { isCommandType } from "../lib/resources";
-import { isSecretInput } from "../lib/secrets";
+import { DeploymentStop, isSecretInput } from "../lib/secrets";
 
 /**
  * The only place @pulumi/policy lets a policy see whether an input is secret is a remediation (see
@@ -15,12 +15,12 @@ export const passphraseIsSecret: ResourceValidationPolicy = {
   enforcementLevel: "remediate",
   remediateResource: (args) => {
     if (args.type === TYPE.EvidenceVolume && isSecretInput(args.props, "passphrase") === false) {
-      throw new Error(
+      throw new DeploymentStop(
         `EvidenceVolume '${args.name}': passphrase is not a Pulumi secret, so it would be stored in plain text: set it with 'pulumi config set --secret' or wrap it in pulumi.secret()`,
       );
     }
     if (isCommandType(args.type) && isSecretInput(args.props, "stdin") === false) {
-      throw new Error(`command '${args.name}': stdin is not a Pulumi secret, so what it carries would be stored in plain text: pass it through hookResource, which wraps it in pulumi.secret()`);
+      throw new DeploymentStop(`command '${args.name}': stdin is not a Pulumi secret, so what it carries would be stored in plain text: pass it through hookResource, which wraps it in pulumi.secret()`);
     }
     return undefined;
   },

@@ -22,7 +22,8 @@ import {
   StackValidationPolicy,
 } from "@pulumi/policy";
 import { specialSecretSig, specialSigKey, unknownValue } from "@pulumi/pulumi/runtime/rpc";
-import { policies as allPolicies } from "../../policy/policies";
+import { POLICY_PACK_NAME, policies as allPolicies } from "../../policy/policies";
+import { version as POLICY_PACK_VERSION } from "../../policy/package.json";
 import { isUnknownValueError, unknownCheckingProxy } from "../../policy/lib/unknowns";
 import { RecordedResource } from "../mocks";
 
@@ -192,7 +193,9 @@ export async function runPolicies(recorded: readonly RecordedResource[], runOpti
       } catch (err) {
         if (err instanceof NotApplicable) return;
         if (isUnknownValueError(err)) {
-          add({ policy: policy.name, enforcementLevel: "advisory", message: `can't run policy '${policy.name}' during preview: ${err.message}`, urn });
+          // Word for word what the analyzer server says.
+          const from = `policy '${policy.name}' from policy pack '${POLICY_PACK_NAME}@v${POLICY_PACK_VERSION}'`;
+          add({ policy: policy.name, enforcementLevel: "advisory", message: `can't run ${from} during preview: ${err.message}`, urn });
           return;
         }
         throw err;
