@@ -168,7 +168,8 @@ describe("CID consistency", () => {
   test("text descriptor whose parentCID is not the parent's CID", async () => {
     const chain = vmdkSnapshotChain(folder(), { depth: 1, size: "3G", baseSubformat: "twoGbMaxExtentSparse", snapshotSubformat: "twoGbMaxExtentSparse" });
     const text = fs.readFileSync(chain.top, "latin1");
-    const baseCid = /^CID=(\w+)$/m.exec(fs.readFileSync(chain.layers[1], "latin1"))![1];
+    // qemu writes CIDs without leading zeros; the manifest always has eight digits.
+    const baseCid = /^CID=(\w+)$/m.exec(fs.readFileSync(chain.layers[1], "latin1"))![1].padStart(8, "0");
     fs.writeFileSync(chain.top, text.replace(/^parentCID=\w+$/m, "parentCID=0badf00d"));
     // qemu opens this without complaint and only fails when it writes; inspect refuses up front.
     qemuImg(["info", "-f", "vmdk", chain.top]);
