@@ -124,6 +124,11 @@ export function parseScript(script: string): SimpleCommand[] {
   return out;
 }
 
+/**
+ * One pass over a script: words are built from quoted and unquoted pieces, simple commands end at
+ * newlines and `;`, `&`, `|`, `(`, `)`. Nested scripts (substitutions, here-documents) get a lexer of
+ * their own writing into the same list, so their commands come before the command that contains them.
+ */
 class Lexer {
   private i = 0;
   private line: number;
@@ -160,7 +165,7 @@ class Lexer {
       } else if (c === "#" && !this.inWord) {
         while (this.i < s.length && s[this.i] !== "\n") this.i++;
       } else if (c === "&" && next === ">") {
-        this.redirect(next === ">" && s[this.i + 2] === ">" ? 3 : 2);
+        this.redirect(s[this.i + 2] === ">" ? 3 : 2);
       } else if (c === ";" || c === "&" || c === "|") {
         this.endCommand();
         this.i += next === c || (c === "|" && next === "&") ? 2 : 1;
@@ -529,9 +534,10 @@ function programName(word: ResolvedWord): string | undefined {
 
 /**
  * Every simple command of a hook text, with the prelude constants that apply to it. Rendered hooks are
- * opened (including any prelude value or array item that is itself a rendered hook, like the in-guest
- * wrapper's `INNER_HOOK`); text that is not a rendered hook is read as a bare script. Command strings passed to
- * `bash -c`, `sh -c`, `eval` and `ssh` are read as scripts too when they are known.
+ * opened, and so is any prelude value or array item that is itself a rendered hook (the in-guest
+ * wrapper's `INNER_HOOK`, ImageTransfer's `PIPES`); text that is not a rendered hook is read as a bare
+ * script. Command strings passed to `bash -c`, `sh -c`, `eval` and `ssh` are read as scripts too when
+ * they are known.
  */
 export function invocationsIn(text: string): Invocation[] {
   const found: Invocation[] = [];

@@ -2,7 +2,6 @@
  * @pulumi/policy throws `UnknownValueError` when a policy touches a value unknown during preview, and
  * exports the class and its proxy at run time, but its typings leave them out (marked internal).
  */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const runtime = require("@pulumi/policy") as {
   UnknownValueError: new (...args: never[]) => Error;
   unknownCheckingProxy<T extends object>(value: T): T;

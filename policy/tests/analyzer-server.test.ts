@@ -13,9 +13,7 @@ import { Violation, runPolicies, withEngineUrns } from "../../test/support/polic
 import { policies } from "../policies";
 import { CONNECTION, LabResource, build, inGuestText, resource, safeLab } from "./fixtures";
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const pb = require("@pulumi/pulumi/proto/analyzer_pb");
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { AnalyzerClient } = require("@pulumi/pulumi/proto/analyzer_grpc_pb");
 
 const REPO = path.resolve(__dirname, "../..");

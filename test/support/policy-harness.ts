@@ -29,7 +29,6 @@ import { RecordedResource } from "../mocks";
 
 // @pulumi/policy's decoder is internal (no typings); using it keeps the harness's view of secrets and
 // unknowns identical to the analyzer server's.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { deserializeProperties } = require("@pulumi/policy/deserialize") as {
   deserializeProperties(struct: { toJavaScript(): Record<string, unknown> }, proxySecrets: boolean): Record<string, any>;
 };
