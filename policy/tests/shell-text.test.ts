@@ -188,3 +188,35 @@ describe("writeCapability", () => {
     expect(why(line)).toBe(expected);
   });
 });
+
+describe("a write-capable mount cannot hide from the reader", () => {
+  // Every way of writing the same `mount /dev/nbd0p1 /mnt/x` that bash would still run as mount.
+  const spellings = fc.constantFrom("mount", "'mount'", '"mount"', "m'o'unt", "\\mount", "/usr/bin/mount", '"$TOOL"');
+  const prefixes = fc.constantFrom("", "sudo ", "sudo -u root ", "env LC_ALL=C ", "timeout 30 ", "exec ", "command ", "LANG=C ", "nice -n 5 ", "! ");
+  const wrappers = fc.constantFrom(
+    (c: string) => c,
+    (c: string) => `if true; then ${c}; fi`,
+    (c: string) => `x=$(${c})`,
+    (c: string) => `echo "\`${c}\`"`,
+    (c: string) => `for d in a; do ${c} || true; done`,
+    (c: string) => `f() { ${c}; }`,
+    (c: string) => `cat <(${c})`,
+    (c: string) => `bash -c ${shellQuote(c)}`,
+    (c: string) => `eval ${shellQuote(c)}`,
+    (c: string) => `bash <<'EOF'\n${c}\nEOF`,
+    (c: string) => `true && ${c} 2>/dev/null >&2`,
+  );
+
+  it("finds it however it is spelled, prefixed and wrapped, inside an in-guest inner hook too", () => {
+    fc.assert(
+      fc.property(spellings, prefixes, wrappers, fc.boolean(), (spelling, prefix, wrap, inGuest) => {
+        const script = wrap(`${prefix}${spelling} /dev/nbd0p1 /mnt/x`);
+        const inner = renderHook(hookFile(script), { TOOL: "mount" });
+        const text = inGuest ? renderHook(hookFile('ssh guest -- "bash -c $(printf %q "$INNER_HOOK")"'), { INNER_HOOK: inner }) : inner;
+        const reasons = invocationsIn(text).map(writeCapability).filter((r) => r !== undefined);
+        expect(reasons).toContain("has no literal read-only flag (-r, --read-only, -o ro)");
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
