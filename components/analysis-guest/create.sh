@@ -7,7 +7,7 @@
 # through `ssh LIBVIRT_SSH_TARGET` when LIBVIRT_URI is remote.
 # Values (prelude): DOMAIN_NAME LIBVIRT_URI LIBVIRT_SSH_TARGET LIBVIRT_SSH_PORT STATE_DIR KEYS_DIR
 #   PRIVATE_KEY HOST_KEY KNOWN_HOSTS DISKS_DIR OVERLAY SEED KERNEL INITRD CONSOLE_LOG IMAGE_DIR
-#   DOMAIN_XML_KVM DOMAIN_XML_TCG DETECT_ACCELERATOR_HOOK NETWORK_MODE LIBVIRT_NETWORK EVIDENCE_PATH
+#   DOMAIN_XML_KVM DOMAIN_XML_TCG DETECT_ACCELERATOR_HOOK NETWORK_MODE ISOLATED_NETWORK EVIDENCE_PATH
 #   EVIDENCE_TYPE GUEST_HOST GUEST_PORT GUEST_USER JUMP_HOST BOOT_TIMEOUT_SECONDS
 set -euo pipefail
 
@@ -56,12 +56,12 @@ check_image() {
 check_network() {
   [[ "$NETWORK_MODE" == libvirt-isolated ]] || return 0
   local xml
-  xml=$(virsh_ net-dumpxml "$LIBVIRT_NETWORK") || die "libvirtNetwork: no libvirt network '$LIBVIRT_NETWORK'"
+  xml=$(virsh_ net-dumpxml "$ISOLATED_NETWORK") || die "isolatedNetwork: no libvirt network '$ISOLATED_NETWORK'"
   if grep -q '<forward' <<<"$xml"; then
-    die "libvirtNetwork: '$LIBVIRT_NETWORK' has a <forward> element; an analysis guest needs an isolated network"
+    die "isolatedNetwork: '$ISOLATED_NETWORK' has a <forward> element; an analysis guest needs an isolated network"
   fi
-  virsh_ net-info "$LIBVIRT_NETWORK" | grep -Eq '^Active:[[:space:]]+yes' ||
-    die "libvirtNetwork: '$LIBVIRT_NETWORK' is not active (virsh net-start $LIBVIRT_NETWORK)"
+  virsh_ net-info "$ISOLATED_NETWORK" | grep -Eq '^Active:[[:space:]]+yes' ||
+    die "isolatedNetwork: '$ISOLATED_NETWORK' is not active (virsh net-start $ISOLATED_NETWORK)"
 }
 
 check_evidence() {

@@ -51,6 +51,18 @@ const QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0";
 const NIC_PCI_ADDRESS = "bus=pcie.0,addr=0x10";
 const SERIAL = /^[A-Za-z0-9_.+-]{1,20}$/;
 
+/**
+ * xmlbuilder2 escapes `<`, `>` and quotes but leaves an `&` alone when it starts something entity-like
+ * (`&amp;`, `&lt;`), so a path holding `&lt;` would reach libvirt as `<`. Every value goes through
+ * here first: an `&` made `&amp;` is then written as is and read back as the `&` it was.
+ */
+function x(value: string): string {
+  return value.replace(/&/g, "&amp;");
+}
+function xattrs(attributes: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(attributes).map(([k, v]) => [k, x(v)]));
+}
+
 /** `restrict=on` isolates the guest; the one forward listens on the libvirt host's loopback only. */
 export function userNetdev(sshPort: number): string {
   return `user,id=forensicnet,net=${GUEST_NETWORK_CIDR},ipv6=off,restrict=on,hostfwd=tcp:127.0.0.1:${sshPort}-:22`;
@@ -64,16 +76,16 @@ export function userNetdev(sshPort: number): string {
 export function domainXml(spec: DomainSpec, accelerator: Accelerator): string {
   const doc = create({ version: "1.0" });
   const domain = doc.ele("domain", { type: accelerator === "kvm" ? "kvm" : "qemu", "xmlns:qemu": QEMU_NS });
-  domain.ele("name").txt(spec.name);
+  domain.ele("name").txt(x(spec.name));
   domain.ele("description").txt("forensic-lab analysis guest: evidence is examined read-only inside");
   domain.ele("memory", { unit: "MiB" }).txt(String(spec.memoryMiB));
   domain.ele("vcpu").txt(String(spec.vcpus));
 
   const os = domain.ele("os");
   os.ele("type", { arch: "x86_64", machine: "q35" }).txt("hvm");
-  os.ele("kernel").txt(spec.kernelPath);
-  os.ele("initrd").txt(spec.initrdPath);
-  os.ele("cmdline").txt(spec.cmdline);
+  os.ele("kernel").txt(x(spec.kernelPath));
+  os.ele("initrd").txt(x(spec.initrdPath));
+  os.ele("cmdline").txt(x(spec.cmdline));
 
   const features = domain.ele("features");
   features.ele("acpi");
@@ -106,11 +118,11 @@ export function domainXml(spec: DomainSpec, accelerator: Accelerator): string {
   devices.ele("controller", { type: "usb", model: "none" });
   if (spec.network.mode === "libvirt-isolated") {
     const nic = devices.ele("interface", { type: "network" });
-    nic.ele("source", { network: spec.network.networkName });
+    nic.ele("source", xattrs({ network: spec.network.networkName }));
     nic.ele("model", { type: "virtio" });
   }
   const serial = devices.ele("serial", { type: "pty" });
-  serial.ele("log", { file: spec.consoleLogPath, append: "off" });
+  serial.ele("log", xattrs({ file: spec.consoleLogPath, append: "off" }));
   serial.ele("target", { port: "0" });
   devices.ele("console", { type: "pty" }).ele("target", { type: "serial", port: "0" });
   devices.ele("memballoon", { model: "none" });
@@ -123,7 +135,7 @@ export function domainXml(spec: DomainSpec, accelerator: Accelerator): string {
       "-device",
       `virtio-net-pci,netdev=forensicnet,${NIC_PCI_ADDRESS}`,
     ]) {
-      commandline.ele(QEMU_NS, "qemu:arg", { value: arg });
+      commandline.ele(QEMU_NS, "qemu:arg", xattrs({ value: arg }));
     }
   }
   return doc.end({ prettyPrint: true });
@@ -145,8 +157,8 @@ function addDisk(
   }
   const element = devices.ele("disk", { type: disk.type, device: "disk" });
   element.ele("driver", { name: "qemu", type: options.format, ...(options.cache ? { cache: options.cache } : {}) });
-  element.ele("source", disk.type === "file" ? { file: disk.path } : { dev: disk.path });
+  element.ele("source", xattrs(disk.type === "file" ? { file: disk.path } : { dev: disk.path }));
   element.ele("target", { dev: target, bus: "virtio" });
   if (options.readOnly) element.ele("readonly");
-  if (options.serial !== undefined) element.ele("serial").txt(options.serial);
+  if (options.serial !== undefined) element.ele("serial").txt(x(options.serial));
 }

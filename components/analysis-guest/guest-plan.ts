@@ -1,5 +1,5 @@
 import * as path from "path";
-import { GuestConnection, HookValue, renderHook } from "../../lib/shell";
+import { GuestConnection, HookValue, renderHook, shellQuote } from "../../lib/shell";
 import { Accelerator, DiskSpec, domainXml, DomainSpec, ExtraDiskSpec, GUEST_ADDRESS } from "./domain-xml";
 import { parseLibvirtUri } from "./libvirt-uri";
 
@@ -21,7 +21,8 @@ export interface GuestSettings {
   readonly sshPort: number;
   readonly accelerator: "auto" | Accelerator;
   readonly network: "user-restricted" | "libvirt-isolated";
-  readonly libvirtNetwork: string;
+  /** The libvirt network of `libvirt-isolated`; empty otherwise. */
+  readonly isolatedNetwork: string;
   readonly libvirtUri: string;
   readonly bootTimeoutSeconds: number;
   readonly evidenceDisk?: DiskSpec;
@@ -96,7 +97,7 @@ export function planGuest(settings: GuestSettings): GuestPlan {
     ...(settings.evidenceDisk ? { evidenceDisk: settings.evidenceDisk } : {}),
     ...(settings.extraDisks?.length ? { extraDisks: settings.extraDisks } : {}),
     network: isolated
-      ? { mode: "libvirt-isolated", networkName: settings.libvirtNetwork }
+      ? { mode: "libvirt-isolated", networkName: settings.isolatedNetwork }
       : { mode: "user-restricted", sshPort: settings.sshPort },
   };
   const connection: GuestConnection = {
@@ -150,7 +151,7 @@ export function planGuest(settings: GuestSettings): GuestPlan {
         PVM_MODULE,
       }),
       NETWORK_MODE: settings.network,
-      LIBVIRT_NETWORK: settings.libvirtNetwork,
+      ISOLATED_NETWORK: settings.isolatedNetwork,
       EVIDENCE_PATH: settings.evidenceDisk?.path ?? "",
       EVIDENCE_TYPE: settings.evidenceDisk?.type ?? "",
       GUEST_HOST: connection.host,
@@ -180,5 +181,5 @@ export function sshCommandFor(connection: GuestConnection): string {
     ...(connection.jumpHost ? ["-J", connection.jumpHost] : []),
     `${connection.user}@${connection.host}`,
   ];
-  return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(" ");
+  return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : shellQuote(w))).join(" ");
 }

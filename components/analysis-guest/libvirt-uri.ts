@@ -1,5 +1,5 @@
 /**
- * Where the guest's libvirt runs. Local (`qemu:///system`): every file and the guest's port forward are
+ * Where the guest's libvirt runs. Local (`qemu:///system`, `qemu:///session`): every file and the guest's port forward are
  * on this machine. Remote (`qemu+ssh://user@host[:port]/system`): virsh talks to the remote daemon, the
  * hooks do their file work there through `ssh user@host`, and the host reaches the guest's sshd (which
  * listens on the *remote* loopback) with `ssh -J user@host[:port]`.
@@ -15,24 +15,30 @@ export interface LibvirtTarget {
   readonly jumpHost: string;
 }
 
-const LOCAL_URI = "qemu:///system";
+const LOCAL_URIS = ["qemu:///system", "qemu:///session"];
 // Conservative on purpose: these words end up as ssh arguments, so nothing may look like an option.
 const USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
 const HOST = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
-const REMOTE = /^qemu\+ssh:\/\/(?:([^@/?#]*)@)?([^:/?#]*)(?::([^/?#]*))?\/system$/;
+const IPV6 = /^\[([0-9A-Fa-f:.]+)\]$/;
+const REMOTE = /^qemu\+ssh:\/\/(?:([^@/?#]*)@)?(\[[^\]/]*\]|[^:/?#]*)(?::([^/?#]*))?\/system(\?.*)?$/;
 
 /** Parses a libvirt URI, or throws an error naming `field` and what is wrong. */
 export function parseLibvirtUri(uri: string, field = "libvirtUri"): LibvirtTarget {
-  if (uri === LOCAL_URI) return { uri, sshTarget: "", sshPort: 0, jumpHost: "" };
+  if (LOCAL_URIS.includes(uri)) return { uri, sshTarget: "", sshPort: 0, jumpHost: "" };
   const match = REMOTE.exec(uri);
   if (!match) {
     throw new Error(
-      `${field}: '${uri}' is not supported; use '${LOCAL_URI}' or 'qemu+ssh://user@host[:port]/system' (no query parameters)`,
+      `${field}: '${uri}' is not supported; use qemu:///system or qemu+ssh://[user@]host[:port]/system`,
     );
   }
-  const [, user, host, portText] = match;
+  const [, user, host, portText, query] = match;
+  if (query !== undefined) {
+    // The hooks' own ssh (file work, -J to the guest) could not honour keyfile= and friends.
+    throw new Error(`${field}: '${uri}' has query parameters; configure ssh for that host in ~/.ssh/config instead`);
+  }
   if (user !== undefined && !USER.test(user)) throw new Error(`${field}: '${user}' is not a valid user name`);
-  if (!HOST.test(host)) throw new Error(`${field}: '${host}' is not a host name or IPv4 address`);
+  const ipv6 = IPV6.exec(host);
+  if (!ipv6 && !HOST.test(host)) throw new Error(`${field}: '${host}' is not a host name or IP address`);
   let sshPort = 22;
   if (portText !== undefined) {
     sshPort = Number(portText);
@@ -40,6 +46,8 @@ export function parseLibvirtUri(uri: string, field = "libvirtUri"): LibvirtTarge
       throw new Error(`${field}: '${portText}' is not a TCP port`);
     }
   }
-  const sshTarget = user === undefined ? host : `${user}@${host}`;
-  return { uri, sshTarget, sshPort, jumpHost: portText === undefined ? sshTarget : `${sshTarget}:${sshPort}` };
+  const at = user === undefined ? "" : `${user}@`;
+  // ssh takes a bare IPv6 address as its destination; -J wants it in brackets when a port follows.
+  const sshTarget = `${at}${ipv6 ? ipv6[1] : host}`;
+  return { uri, sshTarget, sshPort, jumpHost: portText === undefined ? sshTarget : `${at}${host}:${sshPort}` };
 }

@@ -1,0 +1,157 @@
+/**
+ * The analysis guest's host hooks, run for real with bash: accelerator detection against fake sysfs and
+ * device paths, and the delete hook against a stand-in `virsh` (real libvirt is exercised by
+ * analysis-guest.guest.test.ts). Files are real files in a temporary folder.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { renderHook } from "../../lib/shell";
+import { run } from "../../test/guest/harness";
+import { DELETE_HOOK, DETECT_ACCELERATOR_HOOK, planGuest } from "./guest-plan";
+
+let scratch: string;
+beforeEach(() => {
+  scratch = fs.mkdtempSync(path.join(os.tmpdir(), "analysis-guest-hooks-"));
+});
+afterEach(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+describe("detect-accelerator.sh", () => {
+  const detect = (accelerator: string, kvmDevice: string, pvmModule: string) =>
+    run(["/bin/bash", "-c", renderHook(DETECT_ACCELERATOR_HOOK, { ACCELERATOR: accelerator, KVM_DEVICE: kvmDevice, PVM_MODULE: pvmModule })]);
+  // /dev/null is a character device like /dev/kvm; a folder stands in for /sys/module/kvm_pvm.
+  const charDevice = "/dev/null";
+  const absent = () => path.join(scratch, "absent");
+  const pvm = () => {
+    fs.mkdirSync(path.join(scratch, "kvm_pvm"));
+    return path.join(scratch, "kvm_pvm");
+  };
+
+  test.each([
+    ["auto", "real KVM", "kvm", () => [charDevice, absent()]],
+    ["auto", "kvm_pvm", "tcg", () => [charDevice, pvm()]],
+    ["auto", "no /dev/kvm", "tcg", () => [absent(), absent()]],
+    ["tcg", "real KVM", "tcg", () => [charDevice, absent()]],
+    ["kvm", "kvm_pvm", "kvm", () => [charDevice, pvm()]],
+  ])("%s on a host with %s -> %s", async (accelerator, _host, expected, paths) => {
+    const [kvmDevice, pvmModule] = paths();
+    const r = await detect(accelerator, kvmDevice, pvmModule);
+    expect(r).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" });
+  });
+
+  test("kvm forced on a host without /dev/kvm fails and says what to do", async () => {
+    const r = await detect("kvm", absent(), absent());
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/accelerator: 'kvm' is forced but this libvirt host has no .*absent; use 'auto' or 'tcg'/);
+  });
+
+  test("an unknown accelerator is refused", async () => {
+    const r = await detect("hvf", charDevice, absent());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("accelerator: 'hvf' is not one of auto, kvm, tcg");
+  });
+});
+
+describe("delete.sh", () => {
+  // A stand-in virsh: domains listed in $FAKE/domains, state in $FAKE/state, every call logged.
+  const FAKE_VIRSH = `#!/usr/bin/env bash
+set -euo pipefail
+echo "$*" >>"$FAKE/calls"
+shift 3 # -q -c URI
+case "$1" in
+  list) [[ ! -e "$FAKE/list-fails" ]] || { echo "error: failed to connect to the hypervisor" >&2; exit 1; }; cat "$FAKE/domains" ;;
+  domstate) cat "$FAKE/state" ;;
+  destroy) echo "shut off" >"$FAKE/state" ;;
+  undefine) [[ ! -e "$FAKE/undefine-fails" ]] || { echo "error: Requested operation is not valid" >&2; exit 1; }; : >"$FAKE/domains" ;;
+  *) echo "unexpected virsh $*" >&2; exit 2 ;;
+esac
+`;
+
+  function setup(domainState: string | undefined) {
+    const fake = path.join(scratch, "fake");
+    fs.mkdirSync(path.join(fake, "bin"), { recursive: true });
+    fs.writeFileSync(path.join(fake, "bin", "virsh"), FAKE_VIRSH, { mode: 0o755 });
+    const plan = planGuest({
+      caseId: `unit-${path.basename(scratch).slice(-6).toLowerCase()}`,
+      stateDir: path.join(scratch, "case"),
+      imageDir: "/nonexistent",
+      memoryMiB: 1024,
+      vcpus: 1,
+      sshPort: 40022,
+      accelerator: "auto",
+      network: "user-restricted",
+      isolatedNetwork: "",
+      libvirtUri: "qemu:///system",
+      bootTimeoutSeconds: 60,
+    });
+    fs.writeFileSync(path.join(fake, "domains"), domainState ? `${plan.domainName}\nforensic-someone-else\n` : "forensic-someone-else\n");
+    fs.writeFileSync(path.join(fake, "state"), domainState ?? "");
+    for (const file of [plan.privateKeyPath, plan.hostKeyPath, plan.knownHostsPath, plan.domain.overlayPath, plan.domain.seedPath, plan.domain.kernelPath]) {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, "x");
+    }
+    const env = { ...process.env, FAKE: fake, PATH: `${path.join(fake, "bin")}:${process.env.PATH}` };
+    const deleteHook = () => run(["/bin/bash", "-c", renderHook(DELETE_HOOK, plan.deleteValues)], { env });
+    const calls = () => fs.readFileSync(path.join(fake, "calls"), "utf8").trim().split("\n");
+    return { fake, plan, deleteHook, calls };
+  }
+
+  test("a running domain is destroyed and undefined, then its disks and keys go; twice is fine", async () => {
+    const { plan, deleteHook, calls } = setup("running");
+    const first = await deleteHook();
+    expect(first.code).toBe(0);
+    expect(calls()).toEqual([
+      "-q -c qemu:///system list --all --name",
+      `-q -c qemu:///system domstate ${plan.domainName}`,
+      `-q -c qemu:///system destroy ${plan.domainName}`,
+      `-q -c qemu:///system undefine ${plan.domainName}`,
+    ]);
+    expect(fs.existsSync(plan.stateDir)).toBe(false);
+    const second = await deleteHook();
+    expect(second.code).toBe(0);
+    expect(second.stderr).toContain("no domain; nothing to stop");
+  });
+
+  test("a shut-off domain is only undefined", async () => {
+    const { plan, deleteHook, calls } = setup("shut off");
+    expect((await deleteHook()).code).toBe(0);
+    expect(calls()).not.toContain(`-q -c qemu:///system destroy ${plan.domainName}`);
+    expect(calls()).toContain(`-q -c qemu:///system undefine ${plan.domainName}`);
+  });
+
+  test("nothing there at all is success; another domain is never touched", async () => {
+    const { plan, deleteHook, calls, fake } = setup(undefined);
+    fs.rmSync(plan.stateDir, { recursive: true });
+    const r = await deleteHook();
+    expect(r.code).toBe(0);
+    expect(calls()).toEqual(["-q -c qemu:///system list --all --name"]);
+    expect(fs.readFileSync(path.join(fake, "domains"), "utf8")).toBe("forensic-someone-else\n");
+  });
+
+  test("files that are not the guest's stay, and so does the state folder holding them", async () => {
+    const { plan, deleteHook } = setup("running");
+    fs.writeFileSync(path.join(plan.stateDir, "evidence.luks"), "not ours");
+    expect((await deleteHook()).code).toBe(0);
+    expect(fs.readdirSync(plan.stateDir)).toEqual(["evidence.luks"]);
+  });
+
+  test("libvirt unreachable is a failure, and nothing is removed", async () => {
+    const { plan, deleteHook, fake } = setup("running");
+    fs.writeFileSync(path.join(fake, "list-fails"), "");
+    const r = await deleteHook();
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("cannot list domains at qemu:///system");
+    expect(fs.existsSync(plan.domain.overlayPath)).toBe(true);
+    expect(fs.existsSync(plan.privateKeyPath)).toBe(true);
+  });
+
+  test("an undefine that fails while the domain is still there is a failure", async () => {
+    const { plan, deleteHook, fake } = setup("running");
+    fs.writeFileSync(path.join(fake, "undefine-fails"), "");
+    const r = await deleteHook();
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("virsh undefine failed");
+    expect(fs.existsSync(plan.domain.overlayPath)).toBe(true);
+  });
+});
