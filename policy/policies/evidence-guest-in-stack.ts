@@ -2,7 +2,7 @@ import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { TYPE } from "../../lib/tokens";
 import { readInGuestHook } from "../lib/in-guest";
 import { domainNames } from "../lib/isolation";
-import { commandTexts, isCommandType } from "../lib/resources";
+import { commandTexts, isCommandType, peek } from "../lib/resources";
 import { isUnknownValueError } from "../lib/unknowns";
 
 const IN_GUEST_COMPONENTS: readonly string[] = [TYPE.NbdAttachment, TYPE.PartitionMount];
@@ -50,6 +50,15 @@ export const evidenceGuestInStack: StackValidationPolicy = {
     // Until every guest's text is known (preview), a missing domain may just be unknown yet.
     if (!allKnown) return;
     const known = domains.size > 0 ? [...domains].map((d) => `'${d}'`).join(", ") : "none";
+    // The components' own `guest` input, where the props show it (the engine gives stack policies a
+    // component's registered outputs, which may leave it out; the hooks above are checked regardless).
+    for (const component of args.resources.filter((r) => IN_GUEST_COMPONENTS.includes(r.type))) {
+      const guest = peek(component.props, "guest");
+      const domain = guest.known ? (guest.value as { domainName?: unknown } | undefined)?.domainName : undefined;
+      if (typeof domain === "string" && domain !== "" && !domains.has(domain)) {
+        reportViolation(`guest names domain '${domain}', which no AnalysisGuest in this stack defines (defined: ${known})`, component.urn);
+      }
+    }
     for (const command of commands.filter((c) => IN_GUEST_COMPONENTS.includes(c.parent?.type ?? ""))) {
       for (const { step, text } of knownTexts(command) ?? []) {
         const hook = readInGuestHook(text);

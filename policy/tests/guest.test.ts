@@ -108,11 +108,19 @@ describe("evidence-guest-in-stack", () => {
     ]);
   });
 
+  it("fails a component whose guest input names another domain", async () => {
+    resource(lab, "disk-nbd").props.guest = { ...CONNECTION, domainName: "forensic-other" };
+    expect(await messages(policy, lab)).toEqual([
+      "disk-nbd: guest names domain 'forensic-other', which no AnalysisGuest in this stack defines (defined: 'forensic-case-42')",
+    ]);
+  });
+
   it("fails in-guest hooks in a stack without any AnalysisGuest", async () => {
     lab = lab.filter((r) => !r.name.startsWith("case-42-guest"));
     const found = await messages(policy, lab);
     expect(found).toContain("disk-nbd-attach: create hook runs in guest domain 'forensic-case-42', which no AnalysisGuest in this stack defines (defined: none)");
-    expect(found).toHaveLength(4);
+    expect(found).toContain("disk-p1: guest names domain 'forensic-case-42', which no AnalysisGuest in this stack defines (defined: none)");
+    expect(found).toHaveLength(6);
   });
 
   it("fails a guest whose commands carry no domain XML", async () => {
