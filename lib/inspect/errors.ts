@@ -17,6 +17,12 @@ export class InspectError extends Error {
   }
 }
 
+/**
+ * A problem in the content of the file being read (a header field, a descriptor line). Parsers throw
+ * it without knowing the file's name; the walk turns it into an InspectError naming the file.
+ */
+export class FormatError extends Error {}
+
 // C0 and C1 controls, DEL, and the Unicode line/paragraph separators some terminals honour.
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 

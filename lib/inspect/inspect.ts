@@ -3,16 +3,16 @@
  * or data file, its parent from the descriptor or header. Reads only descriptors and fixed-size headers.
  * Nothing is executed and nothing but regular files is opened.
  */
-import { InspectError, displayPath, quoteValue } from "./errors";
+import { FormatError, InspectError, displayPath, quoteValue } from "./errors";
 import { ImageFile, PathResolver, identity, statRegular, withImageFile } from "./files";
 import { PROBE_BYTES, Signature, describeSignature, formatOf, identify } from "./probe";
-import { Qcow2Error, readQcow2Header } from "./qcow2";
+import { readQcow2Header } from "./qcow2";
 import { IMAGE_FORMATS, type ExtentInfo, type FileInfo, type ImageFormat, type ImageManifest, type LayerInfo } from "./types";
-import { VdiError, readVdiVirtualSize } from "./vdi";
-import { DESCRIPTOR_LIMIT, DescriptorError, NO_PARENT_CID, TEXT_CREATE_TYPES, VmdkDescriptor, parseDescriptor } from "./vmdk-descriptor";
-import { HeaderError, SparseHeader, readCowdHeader, readKdmvHeader, readSeSparseHeader } from "./vmdk-sparse";
-import { VhdxError, readVhdxVirtualSize } from "./vhdx";
-import { VpcError, readVpcVirtualSize } from "./vpc";
+import { readVdiVirtualSize } from "./vdi";
+import { DESCRIPTOR_LIMIT, NO_PARENT_CID, TEXT_CREATE_TYPES, VmdkDescriptor, parseDescriptor } from "./vmdk-descriptor";
+import { SparseHeader, readCowdHeader, readKdmvHeader, readSeSparseHeader } from "./vmdk-sparse";
+import { readVhdxVirtualSize } from "./vhdx";
+import { readVpcVirtualSize } from "./vpc";
 
 /** Deeper than this is not a real snapshot chain (VMware stops far earlier); it is refused. */
 export const MAX_CHAIN_DEPTH = 1000;
@@ -123,9 +123,7 @@ async function inspectLayer(request: LayerRequest, resolver: PathResolver, seen:
           return single(ctx, "raw", file.size);
       }
     } catch (err) {
-      if (err instanceof DescriptorError || err instanceof HeaderError || err instanceof Qcow2Error || err instanceof VdiError || err instanceof VhdxError || err instanceof VpcError) {
-        throw new InspectError(file.path, err.message);
-      }
+      if (err instanceof FormatError) throw new InspectError(file.path, err.message);
       throw err;
     }
   });
@@ -293,13 +291,13 @@ async function readSparseExtentHeader(extent: ImageFile, type: string, role: str
     if (type === "SESPARSE") return await readSeSparseHeader(extent);
     if (magic.startsWith("KDMV")) {
       const header = await readKdmvHeader(extent);
-      if (header.capacity === 0) throw new HeaderError("holds a descriptor, not extent data");
+      if (header.capacity === 0) throw new FormatError("holds a descriptor, not extent data");
       return header;
     }
     if (magic.startsWith("COWD")) return await readCowdHeader(extent);
-    throw new HeaderError(`is not a sparse extent (no KDMV or COWD signature)`);
+    throw new FormatError(`is not a sparse extent (no KDMV or COWD signature)`);
   } catch (err) {
-    if (err instanceof HeaderError) throw new InspectError(extent.path, `${err.message} (${role})`);
+    if (err instanceof FormatError) throw new InspectError(extent.path, `${err.message} (${role})`);
     throw err;
   }
 }

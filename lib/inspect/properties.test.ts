@@ -71,7 +71,8 @@ async function outcome(file: string, format?: ImageFormat): Promise<ImageManifes
     tally.refused++;
     return err;
   } finally {
-    expect(Date.now() - started).toBeLessThan(2000);
+    // Generous: CI machines share their cores. A hang (a FIFO opened, a loop not caught) is far beyond it.
+    expect(Date.now() - started).toBeLessThan(5000);
     fs.rmSync(file, { force: true });
   }
 }

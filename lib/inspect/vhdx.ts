@@ -4,9 +4,8 @@
  * CRC-32C checked where the format checksums them), never the BAT or payload blocks. Differencing
  * VHDX (a parent locator) is refused, as qemu refuses it.
  */
+import { FormatError } from "./errors";
 import type { ImageFile } from "./files";
-
-export class VhdxError extends Error {}
 
 const KiB = 1024;
 const HEADER_OFFSETS = [64 * KiB, 128 * KiB];
@@ -64,13 +63,13 @@ export async function readVhdxVirtualSize(file: ImageFile): Promise<number> {
       validHeaders++;
     }
   }
-  if (validHeaders === 0) throw new VhdxError("no valid VHDX header (both copies damaged)");
+  if (validHeaders === 0) throw new FormatError("no valid VHDX header (both copies damaged)");
 
   const regions = await file.read(REGION_TABLE_OFFSET, TABLE_SIZE);
-  if (regions.length < TABLE_SIZE || regions.toString("latin1", 0, 4) !== "regi") throw new VhdxError("VHDX region table missing");
-  if (!checksummed(regions)) throw new VhdxError("VHDX region table checksum is wrong");
+  if (regions.length < TABLE_SIZE || regions.toString("latin1", 0, 4) !== "regi") throw new FormatError("VHDX region table missing");
+  if (!checksummed(regions)) throw new FormatError("VHDX region table checksum is wrong");
   const regionCount = regions.readUInt32LE(8);
-  if (regionCount > MAX_REGION_ENTRIES) throw new VhdxError(`VHDX region table has ${regionCount} entries (at most ${MAX_REGION_ENTRIES})`);
+  if (regionCount > MAX_REGION_ENTRIES) throw new FormatError(`VHDX region table has ${regionCount} entries (at most ${MAX_REGION_ENTRIES})`);
   let metadata: { offset: number; length: number } | null = null;
   let hasBat = false;
   for (let i = 0; i < regionCount; i++) {
@@ -80,49 +79,49 @@ export async function readVhdxVirtualSize(file: ImageFile): Promise<number> {
     const length = entry.readUInt32LE(24);
     const required = entry.readUInt32LE(28) & 1;
     if (id === METADATA_REGION) {
-      if (metadata) throw new VhdxError("VHDX has two metadata regions");
+      if (metadata) throw new FormatError("VHDX has two metadata regions");
       metadata = { offset, length };
     } else if (id === BAT_REGION) {
-      if (hasBat) throw new VhdxError("VHDX has two BAT regions");
+      if (hasBat) throw new FormatError("VHDX has two BAT regions");
       hasBat = true;
     } else if (required) {
-      throw new VhdxError("VHDX has a required region this reader does not know");
+      throw new FormatError("VHDX has a required region this reader does not know");
     }
   }
-  if (!metadata || !hasBat) throw new VhdxError("VHDX region table lacks the metadata or BAT region");
-  if (metadata.offset + metadata.length > file.size) throw new VhdxError("VHDX metadata region lies beyond the end of the file");
+  if (!metadata || !hasBat) throw new FormatError("VHDX region table lacks the metadata or BAT region");
+  if (metadata.offset + metadata.length > file.size) throw new FormatError("VHDX metadata region lies beyond the end of the file");
 
   const table = await file.read(metadata.offset, Math.min(TABLE_SIZE, metadata.length));
-  if (table.length < 32 || table.toString("latin1", 0, 8) !== "metadata") throw new VhdxError("VHDX metadata table missing");
+  if (table.length < 32 || table.toString("latin1", 0, 8) !== "metadata") throw new FormatError("VHDX metadata table missing");
   const entryCount = table.readUInt16LE(10);
-  if (32 + entryCount * 32 > table.length) throw new VhdxError(`VHDX metadata table has too many entries (${entryCount})`);
+  if (32 + entryCount * 32 > table.length) throw new FormatError(`VHDX metadata table has too many entries (${entryCount})`);
   const items = new Map<string, { offset: number; length: number }>();
   for (let i = 0; i < entryCount; i++) {
     const entry = table.subarray(32 + i * 32, 64 + i * 32);
     const id = entry.subarray(0, 16).toString("hex");
-    if (items.has(id)) throw new VhdxError("VHDX metadata item appears twice");
+    if (items.has(id)) throw new FormatError("VHDX metadata item appears twice");
     items.set(id, { offset: entry.readUInt32LE(16), length: entry.readUInt32LE(20) });
   }
 
   const item = async (id: string, bytes: number, name: string): Promise<Buffer> => {
     const where = items.get(id);
-    if (!where) throw new VhdxError(`VHDX metadata lacks the ${name} item`);
+    if (!where) throw new FormatError(`VHDX metadata lacks the ${name} item`);
     const data = await file.read(metadata!.offset + where.offset, bytes);
-    if (data.length < bytes || where.length < bytes) throw new VhdxError(`VHDX ${name} item is truncated`);
+    if (data.length < bytes || where.length < bytes) throw new FormatError(`VHDX ${name} item is truncated`);
     return data;
   };
   const params = await item(FILE_PARAMETERS, 8, "file parameters");
   const blockSize = params.readUInt32LE(0);
   if (params.readUInt32LE(4) & 2 || items.has(PARENT_LOCATOR)) {
-    throw new VhdxError("differencing VHDX (parent locator), not supported by qemu");
+    throw new FormatError("differencing VHDX (parent locator), not supported by qemu");
   }
   if (blockSize < 1024 * KiB || blockSize > 256 * 1024 * KiB || (blockSize & (blockSize - 1)) !== 0) {
-    throw new VhdxError(`invalid VHDX block size ${blockSize}`);
+    throw new FormatError(`invalid VHDX block size ${blockSize}`);
   }
   const logicalSectorSize = (await item(LOGICAL_SECTOR_SIZE, 4, "logical sector size")).readUInt32LE(0);
-  if (logicalSectorSize !== 512 && logicalSectorSize !== 4096) throw new VhdxError(`invalid VHDX logical sector size ${logicalSectorSize}`);
+  if (logicalSectorSize !== 512 && logicalSectorSize !== 4096) throw new FormatError(`invalid VHDX logical sector size ${logicalSectorSize}`);
   const size = (await item(VIRTUAL_DISK_SIZE, 8, "virtual disk size")).readBigUInt64LE(0);
-  if (size > BigInt(64) * BigInt(1024 ** 4)) throw new VhdxError(`VHDX virtual size ${size} is over the format's 64 TiB`);
+  if (size > BigInt(64) * BigInt(1024 ** 4)) throw new FormatError(`VHDX virtual size ${size} is over the format's 64 TiB`);
   // qemu counts whole 512-byte sectors. (qemu-img cannot make 4 KiB-sector VHDX to check older
   // releases against, which divided by the logical sector size instead.)
   return Number(size / 512n) * 512;

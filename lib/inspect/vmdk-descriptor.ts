@@ -5,7 +5,7 @@
  * 10 KiB), because qemu, not this parser, will open the chain: where the two would disagree about the
  * parent or the type, the descriptor is refused rather than reported one way and opened another.
  */
-import { quoteValue } from "./errors";
+import { FormatError, quoteValue } from "./errors";
 import type { ExtentAccess } from "./types";
 
 /** A VMDK descriptor is small (VMware writes a few hundred bytes); qemu reads at most 1 MiB of one. */
@@ -61,9 +61,6 @@ export interface VmdkDescriptor {
   extents: DescriptorExtent[];
 }
 
-/** A problem in descriptor text; the caller names the file. */
-export class DescriptorError extends Error {}
-
 const MAX_SECTORS = Math.floor(Number.MAX_SAFE_INTEGER / 512);
 const KEY_VALUE = /^([A-Za-z][A-Za-z0-9._]*)\s*=\s*(.*?)\s*$/;
 const EXTENT = /^(RW|RDONLY|NOACCESS)\s+(\d+)\s+([A-Za-z]+)(?:\s+"([^"]*)"(?:\s+(\d+))?)?\s*$/;
@@ -80,7 +77,7 @@ export function parseDescriptor(rawText: string, embedded: boolean): VmdkDescrip
   // A UTF-8 byte order mark (latin1-decoded) is not part of the first line.
   const text = (nul >= 0 ? rawText.slice(0, nul) : rawText).replace(/^\xef\xbb\xbf/, "");
   if (nul >= 0 && !embedded && /[^\0]/.test(rawText.slice(nul))) {
-    throw new DescriptorError("binary data in a text descriptor (NUL byte followed by more data)");
+    throw new FormatError("binary data in a text descriptor (NUL byte followed by more data)");
   }
   const values = new Map<TrackedKey, { value: string; line: number }>();
   const extents: DescriptorExtent[] = [];
@@ -98,28 +95,28 @@ export function parseDescriptor(rawText: string, embedded: boolean): VmdkDescrip
       // qemu reads nothing from an embedded descriptor but CID, parentCID and the parent hint; the
       // rest (an extent line naming the file itself, wrapped by a newline in its name) is not ours to judge.
       if (embedded) continue;
-      throw new DescriptorError(`line ${lineNo} is neither a setting, an extent nor a comment: ${quoteValue(line)}`);
+      throw new FormatError(`line ${lineNo} is neither a setting, an extent nor a comment: ${quoteValue(line)}`);
     }
     const key = kv[1] as TrackedKey;
     if (!(TRACKED_KEYS as readonly string[]).includes(key)) continue;
     const previous = values.get(key);
-    if (previous) throw new DescriptorError(`${key} appears twice (lines ${previous.line} and ${lineNo})`);
+    if (previous) throw new FormatError(`${key} appears twice (lines ${previous.line} and ${lineNo})`);
     values.set(key, { value: unquote(kv[2], key, lineNo), line: lineNo });
   }
 
   const version = values.get("version");
-  if (!version) throw new DescriptorError("no version= line: not a VMDK descriptor");
-  if (!/^[123]$/.test(version.value)) throw new DescriptorError(`unsupported descriptor version ${quoteValue(version.value)} (line ${version.line})`);
+  if (!version) throw new FormatError("no version= line: not a VMDK descriptor");
+  if (!/^[123]$/.test(version.value)) throw new FormatError(`unsupported descriptor version ${quoteValue(version.value)} (line ${version.line})`);
   const cid = requireHex(values, "CID");
   const parentCid = requireHex(values, "parentCID");
   const createType = values.get("createType")?.value ?? null;
-  if (!embedded && createType === null) throw new DescriptorError("no createType= line");
+  if (!embedded && createType === null) throw new FormatError("no createType= line");
 
   const hint = values.get("parentFileNameHint");
   let parentHint: string | null = null;
   if (hint) {
-    if (hint.value === "") throw new DescriptorError(`parentFileNameHint is empty (line ${hint.line})`);
-    if (hint.value.length > PARENT_HINT_MAX) throw new DescriptorError(`parentFileNameHint is longer than ${PARENT_HINT_MAX} bytes (line ${hint.line})`);
+    if (hint.value === "") throw new FormatError(`parentFileNameHint is empty (line ${hint.line})`);
+    if (hint.value.length > PARENT_HINT_MAX) throw new FormatError(`parentFileNameHint is longer than ${PARENT_HINT_MAX} bytes (line ${hint.line})`);
     parentHint = decodeName(hint.value, `parentFileNameHint (line ${hint.line})`);
   }
   // qemu takes an embedded descriptor's type from the sparse header, not from the text.
@@ -131,51 +128,51 @@ export function parseDescriptor(rawText: string, embedded: boolean): VmdkDescrip
 function unquote(value: string, key: string, line: number): string {
   if (!value.startsWith('"')) return value;
   const close = value.indexOf('"', 1);
-  if (close < 0) throw new DescriptorError(`${key}: unterminated quote (line ${line})`);
-  if (value.slice(close + 1).trim() !== "") throw new DescriptorError(`${key}: text after the closing quote (line ${line})`);
+  if (close < 0) throw new FormatError(`${key}: unterminated quote (line ${line})`);
+  if (value.slice(close + 1).trim() !== "") throw new FormatError(`${key}: text after the closing quote (line ${line})`);
   return value.slice(1, close);
 }
 
 function requireHex(values: Map<TrackedKey, { value: string; line: number }>, key: "CID" | "parentCID"): number {
   const entry = values.get(key);
-  if (!entry) throw new DescriptorError(`no ${key}= line`);
+  if (!entry) throw new FormatError(`no ${key}= line`);
   const digits = entry.value.replace(/^0x/i, "");
   if (!/^[0-9a-fA-F]{1,8}$/.test(digits)) {
-    throw new DescriptorError(`${key} ${quoteValue(entry.value)} is not a 32-bit hex number (line ${entry.line})`);
+    throw new FormatError(`${key} ${quoteValue(entry.value)} is not a 32-bit hex number (line ${entry.line})`);
   }
   return parseInt(digits, 16);
 }
 
 function parseExtentLine(line: string, lineNo: number): DescriptorExtent {
   const m = EXTENT.exec(line);
-  if (!m) throw new DescriptorError(`line ${lineNo}: malformed extent line ${quoteValue(line)}`);
+  if (!m) throw new FormatError(`line ${lineNo}: malformed extent line ${quoteValue(line)}`);
   const [, access, sectorText, type, rawName, offsetText] = m;
   const where = `extent on line ${lineNo}`;
   const sectors = Number(sectorText);
   if (!Number.isSafeInteger(sectors) || sectors <= 0 || sectors > MAX_SECTORS) {
-    throw new DescriptorError(`${where}: size ${quoteValue(sectorText)} sectors is out of range`);
+    throw new FormatError(`${where}: size ${quoteValue(sectorText)} sectors is out of range`);
   }
   if (type === "ZERO") {
-    if (rawName !== undefined) throw new DescriptorError(`${where}: a ZERO extent has no file`);
+    if (rawName !== undefined) throw new FormatError(`${where}: a ZERO extent has no file`);
     return { access: access as ExtentAccess, sectors, type, fileName: null, offsetSectors: 0, line: lineNo };
   }
   if (KNOWN_UNSUPPORTED_TYPES[type]) {
-    throw new DescriptorError(`${where}: type ${type} (${KNOWN_UNSUPPORTED_TYPES[type]}) cannot be read by qemu`);
+    throw new FormatError(`${where}: type ${type} (${KNOWN_UNSUPPORTED_TYPES[type]}) cannot be read by qemu`);
   }
-  if (!FILE_EXTENT_TYPES.has(type)) throw new DescriptorError(`${where}: unknown extent type ${quoteValue(type)}`);
-  if (rawName === undefined || rawName === "") throw new DescriptorError(`${where}: no file name`);
+  if (!FILE_EXTENT_TYPES.has(type)) throw new FormatError(`${where}: unknown extent type ${quoteValue(type)}`);
+  if (rawName === undefined || rawName === "") throw new FormatError(`${where}: no file name`);
   if (rawName.length > QEMU_EXTENT_NAME_MAX) {
-    throw new DescriptorError(`${where}: file name longer than ${QEMU_EXTENT_NAME_MAX} bytes (qemu would skip the extent)`);
+    throw new FormatError(`${where}: file name longer than ${QEMU_EXTENT_NAME_MAX} bytes (qemu would skip the extent)`);
   }
   let offsetSectors = 0;
   if (type === "FLAT") {
-    if (offsetText === undefined) throw new DescriptorError(`${where}: a FLAT extent needs a start offset`);
+    if (offsetText === undefined) throw new FormatError(`${where}: a FLAT extent needs a start offset`);
     offsetSectors = Number(offsetText);
     if (!Number.isSafeInteger(offsetSectors) || offsetSectors + sectors > MAX_SECTORS) {
-      throw new DescriptorError(`${where}: offset ${quoteValue(offsetText)} is out of range`);
+      throw new FormatError(`${where}: offset ${quoteValue(offsetText)} is out of range`);
     }
   } else if (offsetText !== undefined) {
-    throw new DescriptorError(`${where}: a ${type} extent takes no offset`);
+    throw new FormatError(`${where}: a ${type} extent takes no offset`);
   }
   return {
     access: access as ExtentAccess,
@@ -194,7 +191,7 @@ function decodeName(latin1: string, where: string): string {
   try {
     return UTF8.decode(Buffer.from(latin1, "latin1"));
   } catch {
-    throw new DescriptorError(`${where}: file name is not valid UTF-8`);
+    throw new FormatError(`${where}: file name is not valid UTF-8`);
   }
 }
 
@@ -207,19 +204,19 @@ function decodeName(latin1: string, where: string): string {
 function checkQemuReadsTheSame(text: string, parsed: { createType: string | null | undefined; parentHint: string | null }): void {
   const head = text.slice(0, QEMU_DESC_SIZE);
   const qemuHint = quotedAfter(head, "parentFileNameHint");
-  if (qemuHint === "unterminated") throw new DescriptorError("qemu cannot read parentFileNameHint (no closing quote in the first 10 KiB)");
+  if (qemuHint === "unterminated") throw new FormatError("qemu cannot read parentFileNameHint (no closing quote in the first 10 KiB)");
   if (qemuHint !== parsed.parentHint) {
-    throw new DescriptorError(
+    throw new FormatError(
       `ambiguous parent: qemu would read parentFileNameHint as ${qemuHint === null ? "absent" : quoteValue(qemuHint)}, the descriptor line says ${parsed.parentHint === null ? "none" : quoteValue(parsed.parentHint)}`,
     );
   }
   for (const key of ["CID", "parentCID"]) {
-    if (!qemuReadsHex(head, key)) throw new DescriptorError(`qemu cannot read ${key} (it expects ${key}=<hex> in the first 10 KiB)`);
+    if (!qemuReadsHex(head, key)) throw new FormatError(`qemu cannot read ${key} (it expects ${key}=<hex> in the first 10 KiB)`);
   }
   if (parsed.createType !== undefined) {
     const qemuType = quotedAfter(text, "createType");
     if (qemuType !== parsed.createType && !(qemuType === "unterminated" && parsed.createType === null)) {
-      throw new DescriptorError(
+      throw new FormatError(
         `ambiguous createType: qemu would read ${typeof qemuType === "string" && qemuType !== "unterminated" ? quoteValue(qemuType) : "none"}, the descriptor line says ${parsed.createType === null ? "none" : quoteValue(parsed.createType)}`,
       );
     }

@@ -4,9 +4,8 @@
  * qemu, the footer's current size for Hyper-V, disk2vhd, XenServer and qemu's `qem2`, and for any image
  * whose geometry is the CHS maximum.
  */
+import { FormatError } from "./errors";
 import type { ImageFile } from "./files";
-
-export class VpcError extends Error {}
 
 const FOOTER = 512;
 const FIXED = 2;
@@ -25,34 +24,34 @@ function checksumOk(footer: Buffer): boolean {
 }
 
 export async function readVpcVirtualSize(file: ImageFile, footerAtEnd: boolean): Promise<number> {
-  if (file.size < FOOTER) throw new VpcError("file too small for a VHD footer");
+  if (file.size < FOOTER) throw new FormatError("file too small for a VHD footer");
   const footer = await file.read(footerAtEnd ? file.size - FOOTER : 0, FOOTER);
-  if (footer.toString("latin1", 0, 8) !== "conectix") throw new VpcError("not a VHD image (no conectix footer)");
+  if (footer.toString("latin1", 0, 8) !== "conectix") throw new FormatError("not a VHD image (no conectix footer)");
   const diskType = footer.readUInt32BE(60);
-  if (footerAtEnd && diskType !== FIXED) throw new VpcError("VHD footer at the end of the file but the disk is not fixed");
-  if (!checksumOk(footer)) throw new VpcError("VHD footer checksum is wrong");
-  if (diskType === DIFFERENCING) throw new VpcError("differencing VHD (parent by locator), not supported by qemu");
-  if (diskType !== FIXED && diskType !== DYNAMIC) throw new VpcError(`unknown VHD disk type ${diskType}`);
+  if (footerAtEnd && diskType !== FIXED) throw new FormatError("VHD footer at the end of the file but the disk is not fixed");
+  if (!checksumOk(footer)) throw new FormatError("VHD footer checksum is wrong");
+  if (diskType === DIFFERENCING) throw new FormatError("differencing VHD (parent by locator), not supported by qemu");
+  if (diskType !== FIXED && diskType !== DYNAMIC) throw new FormatError(`unknown VHD disk type ${diskType}`);
 
   const currentSize = footer.readBigUInt64BE(48);
   let sectors = footer.readUInt16BE(56) * footer[58] * footer[59];
   const creator = footer.toString("latin1", 28, 32);
   if (CURRENT_SIZE_CREATORS.includes(creator) || sectors === MAX_GEOMETRY) {
-    if (currentSize / 512n > BigInt(MAX_SECTORS)) throw new VpcError(`VHD size ${currentSize} is too large`);
+    if (currentSize / 512n > BigInt(MAX_SECTORS)) throw new FormatError(`VHD size ${currentSize} is too large`);
     sectors = Number(currentSize / 512n);
   }
-  if (sectors > MAX_SECTORS) throw new VpcError(`VHD size of ${sectors} sectors is too large`);
+  if (sectors > MAX_SECTORS) throw new FormatError(`VHD size of ${sectors} sectors is too large`);
 
   if (diskType === DYNAMIC) {
     const dataOffset = footer.readBigUInt64BE(16);
-    if (dataOffset > BigInt(file.size)) throw new VpcError("VHD dynamic header lies beyond the end of the file");
+    if (dataOffset > BigInt(file.size)) throw new FormatError("VHD dynamic header lies beyond the end of the file");
     const dyn = await file.read(Number(dataOffset), 1024);
-    if (dyn.length < 40 || dyn.toString("latin1", 0, 8) !== "cxsparse") throw new VpcError("VHD dynamic header missing (no cxsparse)");
+    if (dyn.length < 40 || dyn.toString("latin1", 0, 8) !== "cxsparse") throw new FormatError("VHD dynamic header missing (no cxsparse)");
     const maxTableEntries = dyn.readUInt32BE(28);
     const blockSize = dyn.readUInt32BE(32);
-    if (blockSize < 512 || (blockSize & (blockSize - 1)) !== 0) throw new VpcError(`invalid VHD block size ${blockSize}`);
-    if (maxTableEntries * blockSize < sectors * 512) throw new VpcError("VHD block table too small for the disk size");
-    if (maxTableEntries > 0x1fffffff) throw new VpcError(`VHD block table too large (${maxTableEntries} entries)`);
+    if (blockSize < 512 || (blockSize & (blockSize - 1)) !== 0) throw new FormatError(`invalid VHD block size ${blockSize}`);
+    if (maxTableEntries * blockSize < sectors * 512) throw new FormatError("VHD block table too small for the disk size");
+    if (maxTableEntries > 0x1fffffff) throw new FormatError(`VHD block table too large (${maxTableEntries} entries)`);
   }
   return sectors * 512;
 }
