@@ -19,6 +19,7 @@ import {
   vmdkSnapshotChain,
   writeCowdExtent,
   writeRawDisk,
+  writeSeSparseExtent,
 } from "../../test/support/image-chains";
 
 let root: string;
@@ -154,6 +155,19 @@ describe("VMDK subformats made by qemu-img", () => {
     const m = await expectAgreement(path.join(dir, "snap.vmdk"), "vmdk");
     expect(m.chain.map((l) => l.createType)).toEqual(["vmfsSparse", "vmfs"]);
     expect(m.files.map((f) => path.basename(f.path))).toEqual(["snap.vmdk", "snap-delta.vmdk", "base.vmdk", "base-flat.vmdk"]);
+  });
+
+  test("seSparse snapshot (SESPARSE extent) over a monolithicFlat base", async () => {
+    const dir = folder("sesparse");
+    qemuImg(["create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", path.join(dir, "base.vmdk"), "32M"]);
+    const baseCid = /^CID=(\w+)$/m.exec(fs.readFileSync(path.join(dir, "base.vmdk"), "latin1"))![1];
+    writeSeSparseExtent(path.join(dir, "snap-sesparse.vmdk"), 65536);
+    fs.writeFileSync(
+      path.join(dir, "snap.vmdk"),
+      vmdkDescriptor({ cid: "33333333", parentCid: baseCid, createType: "seSparse", parentHint: "base.vmdk", extents: ['RW 65536 SESPARSE "snap-sesparse.vmdk"'] }),
+    );
+    const m = await expectAgreement(path.join(dir, "snap.vmdk"), "vmdk");
+    expect(m.chain[0].extents).toEqual([{ path: path.join(dir, "snap-sesparse.vmdk"), access: "RW", sectors: 65536, type: "SESPARSE" }]);
   });
 
   test("RW, RDONLY, NOACCESS and ZERO extents: size is what qemu reads, every file is listed", async () => {

@@ -233,6 +233,33 @@ export function writeCowdExtent(file: string, sectors: number, granularity = 1):
 }
 
 /**
+ * An ESXi seSparse extent qemu-img will open: const header (sector 0), clean volatile header
+ * (sector 1), an all-zero grain directory (nothing allocated). qemu-img cannot create these.
+ */
+export function writeSeSparseExtent(file: string, sectors: number): void {
+  const sectorsPerDirEntry = 4096 * 8; // 4096 grain table entries of 8-sector grains
+  const dirSectors = Math.max(1, Math.ceil((Math.ceil(sectors / sectorsPerDirEntry) * 8) / 512));
+  const constHeader = Buffer.alloc(512);
+  const fields: Array<[number, bigint]> = [
+    [0, 0xcafebaben], // magic
+    [8, 0x0000000200000001n], // version
+    [16, BigInt(sectors)], // capacity
+    [24, 8n], // grain size (sectors)
+    [32, 64n], // grain table size (sectors)
+    [80, 1n], // volatile header offset (sectors)
+    [88, 1n], // volatile header size
+    [128, 2n], // grain directory offset
+    [136, BigInt(dirSectors)], // grain directory size (sectors)
+    [144, BigInt(2 + dirSectors)], // grain tables offset
+    [192, BigInt(2 + dirSectors)], // grains offset
+  ];
+  for (const [offset, value] of fields) constHeader.writeBigUInt64LE(value, offset);
+  const volatileHeader = Buffer.alloc(512);
+  volatileHeader.writeBigUInt64LE(0xcafecafen, 0);
+  fs.writeFileSync(file, Buffer.concat([constHeader, volatileHeader, Buffer.alloc(dirSectors * 512)]));
+}
+
+/**
  * Turns a qemu-made sparse VMDK into the layout VMware's streaming writers use: the header's grain
  * directory offset set to "in the footer" (all ones), then footer marker, footer (the real header) and
  * end-of-stream marker appended. The front header's capacity is halved, so a reader that ignores the
