@@ -247,6 +247,11 @@ test("a program that dies half way fails the run; what completed is kept and can
   expect(deleted().sort()).toEqual(state.resources.filter((r) => r.custom).map((r) => r.name).sort());
 });
 
+test("a program exported as a function: its result is the stack outputs", async () => {
+  const run = await up(path.join(__dirname, "fixtures", "function-export.ts"), { stack: "fn", config: {}, secretKeys: [], workDir });
+  expect(run.outputs).toEqual({ greeting: "hello" });
+});
+
 test("a missing program file is a one-line error", async () => {
   await expect(up(path.join(workDir, "nope.ts"), options())).rejects.toThrow(`${path.join(workDir, "nope.ts")}: no such program file`);
 });

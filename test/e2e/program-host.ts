@@ -102,10 +102,11 @@ async function run(start: StartMessage): Promise<void> {
     registerOutputs(req, callback);
   };
 
-  // Like Pulumi's Node.js language host: the module's exports are the stack outputs; a default
-  // export that is a function is called and its result used instead.
+  // Like Pulumi's Node.js language host: the module's exports are the stack outputs, unless the
+  // module is a function (`export = async () => {...}`) or default-exports one: then its result is.
   const exported = require(path.resolve(start.program));
-  const result = typeof exported?.default === "function" ? await exported.default() : exported;
+  const main = typeof exported === "function" ? exported : typeof exported?.default === "function" ? exported.default : undefined;
+  const result = main ? await main() : exported;
   const outputs = (await rpc.serializeProperties("stack outputs", result ?? {})) as WireMap;
   // Every registration answered (the SDK's own drain; internal, so not in its typings).
   await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
