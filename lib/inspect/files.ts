@@ -101,9 +101,19 @@ export class ImageFile {
     }
   }
 
+  /** The first bytes read from offset 0, kept: headers and embedded descriptors are mostly inside. */
+  private head: Buffer | null = null;
+
   /** Up to `length` bytes from `offset`; shorter only at end of file. */
   async read(offset: number, length: number): Promise<Buffer> {
     const want = Math.max(0, Math.min(length, this.size - offset));
+    if (this.head && offset + want <= this.head.length) return this.head.subarray(offset, offset + want);
+    const bytes = await this.readFromDisk(offset, want);
+    if (offset === 0 && (this.head === null || bytes.length > this.head.length)) this.head = bytes;
+    return bytes;
+  }
+
+  private async readFromDisk(offset: number, want: number): Promise<Buffer> {
     const buffer = Buffer.alloc(want);
     let done = 0;
     try {

@@ -5,7 +5,7 @@
  */
 import { FormatError, InspectError, displayPath, quoteValue } from "./errors";
 import { ImageFile, PathResolver, identity, statRegular, withImageFile } from "./files";
-import { PROBE_BYTES, Signature, describeSignature, formatOf, identify } from "./probe";
+import { PROBE_BYTES, Signature, describeSignature, formatOf, identify, needsTail } from "./probe";
 import { readQcow2Header } from "./qcow2";
 import { IMAGE_FORMATS, type ExtentInfo, type FileInfo, type ImageFormat, type ImageManifest, type LayerInfo } from "./types";
 import { readVdiVirtualSize } from "./vdi";
@@ -103,8 +103,8 @@ async function inspectLayer(request: LayerRequest, resolver: PathResolver, seen:
     if (file.size === 0) throw new InspectError(file.path, withRole("empty file (0 bytes)", request.role));
 
     const head = await file.read(0, PROBE_BYTES);
-    const tail = file.size >= SECTOR ? await file.read(file.size - SECTOR, SECTOR) : Buffer.alloc(0);
-    const sig = identify(head, tail);
+    let sig = identify(head, null);
+    if (needsTail(sig) && file.size >= SECTOR) sig = identify(head, await file.read(file.size - SECTOR, SECTOR));
     const format = decideFormat(file.path, sig, request);
     const ctx: LayerContext = { file, head, sig, resolver, request };
     try {

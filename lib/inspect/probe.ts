@@ -37,9 +37,9 @@ function startsWith(buf: Buffer, offset: number, magic: Buffer | string): boolea
 
 /**
  * `head`: the first PROBE_BYTES (or the whole file); `tail`: the last 512 bytes, where a fixed VHD
- * keeps its only footer.
+ * keeps its only footer (null when not read yet: see `needsTail`).
  */
-export function identify(head: Buffer, tail: Buffer): Signature {
+export function identify(head: Buffer, tail: Buffer | null): Signature {
   if (startsWith(head, 0, "KDMV")) return { kind: "vmdk-sparse" };
   if (startsWith(head, 0, "COWD")) return { kind: "vmdk-cowd" };
   if (head.length >= 8 && head.readBigUInt64LE(0) === 0xcafebaben) return { kind: "vmdk-sesparse" };
@@ -53,7 +53,7 @@ export function identify(head: Buffer, tail: Buffer): Signature {
     if (startsWith(head, offset, magic)) return { kind: "unsupported", name };
   }
   if (looksLikeDescriptor(head)) return { kind: "vmdk-descriptor" };
-  if (tail.length === 512 && startsWith(tail, 0, "conectix")) return { kind: "vpc", footerAtEnd: true };
+  if (tail !== null && tail.length === 512 && startsWith(tail, 0, "conectix")) return { kind: "vpc", footerAtEnd: true };
   if (startsWith(head, 512, "EFI PART")) return { kind: "partition-table", table: "GPT" };
   if (head.length >= 512 && head[510] === 0x55 && head[511] === 0xaa) return { kind: "partition-table", table: "MBR" };
   return { kind: "unknown" };
@@ -81,6 +81,11 @@ function looksLikeDescriptor(head: Buffer): boolean {
     pos = end + 1;
   }
   return text.startsWith("#");
+}
+
+/** Whether the last sector could change the verdict (a fixed VHD looks like raw data from the front). */
+export function needsTail(sig: Signature): boolean {
+  return sig.kind === "partition-table" || sig.kind === "unknown";
 }
 
 /** Which format a signature proves, if any. */

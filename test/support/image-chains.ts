@@ -123,7 +123,8 @@ export function deepVmdkChain(root: string, depth: number, options: { size?: str
   const descriptorSectors = Number(template.readBigUInt64LE(36));
   const embedded = template.toString("latin1", 512, 512 + descriptorSectors * 512).replace(/\0+$/, "");
   const capacity = Number(template.readBigUInt64LE(12));
-  let parentCid = /^CID=([0-9a-f]{8})$/m.exec(embedded)![1];
+  // qemu writes CIDs without leading zeros.
+  let parentCid = /^CID=([0-9a-f]+)$/m.exec(embedded)![1].padStart(8, "0");
   let parent = first.top;
   const layers = [...first.layers];
   for (let i = 2; i <= depth; i++) {
