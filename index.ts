@@ -17,10 +17,38 @@ export = async () => {
   const manifests = await inspectImages(config, stackFile);
 
   const lab = new Case(config.caseId, { config, manifests });
+  const { guest, volume } = lab;
 
   return {
     caseId: lab.caseId,
     examiner: lab.examiner,
     evidence: lab.evidence,
+    custodyLog: lab.custodyLogPath,
+    guest: {
+      domain: guest.domainName,
+      ssh: guest.sshCommand,
+      hostKey: guest.hostKey,
+      address: guest.address,
+      accelerator: guest.accelerator,
+    },
+    evidenceVolume: {
+      backingPath: volume.backingPath,
+      luksVersion: volume.luksVersion,
+      cipher: volume.cipher,
+      retained: volume.retained,
+    },
+    images: Object.fromEntries(
+      Object.entries(lab.images).map(([name, image]) => [
+        name,
+        {
+          transfer: image.transfer.mode,
+          guestTop: image.transfer.guestTopPath,
+          hashes: image.transfer.hashes,
+          nbdDevice: image.attachment.nbdDevice,
+          partitions: image.attachment.partitions,
+          mounts: pulumi.all(image.mounts.map((m) => m.mounts)).apply((all) => all.flat()),
+        },
+      ]),
+    ),
   };
 };

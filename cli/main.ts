@@ -6,7 +6,7 @@ const USAGE = `usage:
   forensic-lab inspect <top image> [--json] [--hash] [--format <fmt>]
       List every file an image needs (descriptors, extents, snapshot parents), reading only
       descriptors and fixed-size headers, never disk contents.
-  forensic-lab check-config <stack file>
+  forensic-lab check-config <stack file> [--skip-file-checks]
       Validate a case's stack config (stacks/Pulumi.<case>.yaml) before 'pulumi up'.`;
 
 type Command = (args: string[]) => Promise<number>;

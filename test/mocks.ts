@@ -78,6 +78,7 @@ export async function setupMocks(options: {
     const urn: string = monitor.newUrn(parent, type, name);
     const propertyDependencies: string[] = [];
     req.getPropertydependenciesMap().forEach((deps: any) => propertyDependencies.push(...deps.getUrnsList()));
+    registrations++;
     resources.push({
       urn,
       type,
@@ -133,8 +134,23 @@ export function valueOf<T>(output: pulumi.Output<T> | pulumi.Input<T>): Promise<
   return new Promise((resolve) => pulumi.output(output).apply((v) => resolve(v as T)));
 }
 
-/** Waits until every registered resource has been sent to the (mock) monitor. */
-export async function settle(): Promise<void> {
-  // Each registration hops through a few promise turns; a couple of macrotask turns drain them all.
-  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+let registrations = 0;
+
+/**
+ * Waits until every resource the program will register has reached the (mock) monitor. A resource
+ * whose inputs wait on another's outputs registers only after that one resolved, several hops later,
+ * so wait for the count to stay still a while rather than for a fixed number of turns.
+ */
+export async function settle(quietMs = 150): Promise<void> {
+  let seen = -1;
+  let quietSince = Date.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 10));
+    if (registrations !== seen) {
+      seen = registrations;
+      quietSince = Date.now();
+    } else if (Date.now() - quietSince >= quietMs) {
+      return;
+    }
+  }
 }

@@ -1,11 +1,17 @@
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import type { CaseConfig } from "../../lib/config";
+import type { CaseConfig, ImageConfig } from "../../lib/config";
 import type { ImageManifest } from "../../lib/inspect";
 import { TYPE } from "../../lib/tokens";
+import { AnalysisGuest } from "../analysis-guest/AnalysisGuest";
+import { EvidenceVolume } from "../evidence-volume";
+import { ImageTransfer } from "../image-transfer/ImageTransfer";
+import { NbdAttachment } from "../nbd-attachment/NbdAttachment";
+import { PartitionMount } from "../partition-mount/PartitionMount";
 
 export interface CaseArgs {
-  /** The validated, resolved stack config (`loadCaseConfigFromPulumi`). */
-  readonly config: CaseConfig;
+  /** The validated, resolved stack config (`loadCaseConfigFromPulumi`); carries the passphrase as a secret. */
+  readonly config: CaseConfig & { readonly evidenceVolumePassphrase: pulumi.Output<string> };
   /** What `inspect` found for each image, by image name: the file set the lab works from. */
   readonly manifests: Readonly<Record<string, ImageManifest>>;
 }
@@ -21,15 +27,30 @@ export interface EvidenceSummary {
   readonly files: ImageManifest["files"];
 }
 
+/** Everything the lab did with one image, for the stack outputs. */
+export interface ImageLab {
+  readonly transfer: ImageTransfer;
+  readonly attachment: NbdAttachment;
+  readonly mounts: PartitionMount[];
+}
+
 /**
- * The lab for one case: everything `pulumi up` builds for it hangs below this component, and
- * `pulumi destroy` removes it in reverse.
+ * The lab for one case. Children in create order, each waiting for what it needs:
+ * EvidenceVolume (host side) -> AnalysisGuest (attaches the volume) -> case storage opened in the guest
+ * -> per image: ImageTransfer -> NbdAttachment -> PartitionMount(s).
+ * `pulumi destroy` walks the same graph backwards: umount, disconnect, drop transfers, close the case
+ * storage, stop and undefine the guest, erase the volume.
  */
 export class Case extends pulumi.ComponentResource {
   public readonly caseId: string;
   public readonly examiner: string;
   /** Per image: format, virtual size, chain (top first) and every file with its size. */
   public readonly evidence: pulumi.Output<EvidenceSummary[]>;
+  public readonly volume: EvidenceVolume;
+  public readonly guest: AnalysisGuest;
+  public readonly images: Readonly<Record<string, ImageLab>>;
+  /** Host path of the custody log (JSON lines: time, action, file, sha256, who). */
+  public readonly custodyLogPath: string;
 
   constructor(name: string, args: CaseArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super(TYPE.Case, name, { caseId: args.config.caseId, examiner: args.config.examiner }, opts);
@@ -37,23 +58,128 @@ export class Case extends pulumi.ComponentResource {
     for (const image of config.images) {
       if (!manifests[image.name]) throw new pulumi.ResourceError(`no manifest for image '${image.name}'`, this);
     }
-
     this.caseId = config.caseId;
     this.examiner = config.examiner;
-    this.evidence = pulumi.output(
-      config.images.map((image) => {
-        const manifest = manifests[image.name];
-        return {
-          name: image.name,
-          top: manifest.chain[0].path,
-          format: manifest.format,
-          virtualSize: manifest.virtualSize,
-          transfer: image.transfer,
-          chain: manifest.chain,
-          files: manifest.files,
-        };
-      }),
+    this.custodyLogPath = path.posix.join(config.stateDir, "custody.jsonl");
+    this.evidence = pulumi.output(config.images.map((image) => summarize(image, manifests[image.name])));
+
+    const volumeConfig = config.evidenceVolume;
+    this.volume = new EvidenceVolume(
+      `${name}-volume`,
+      {
+        caseId: config.caseId,
+        backend: volumeConfig.backend,
+        ...(volumeConfig.backend === "file" ? { path: volumeConfig.path } : { volumeGroup: volumeConfig.volumeGroup }),
+        sizeGiB: volumeConfig.sizeGiB,
+        passphrase: config.evidenceVolumePassphrase,
+        encrypted: true,
+        retain: volumeConfig.retain,
+        fastKdfForTestsOnly: volumeConfig.fastKdfForTestsOnly,
+        libvirtUri: config.libvirtUri,
+      },
+      { parent: this },
     );
-    this.registerOutputs({ caseId: this.caseId, examiner: this.examiner, evidence: this.evidence });
+
+    const guestConfig = config.guest;
+    this.guest = new AnalysisGuest(
+      `${name}-guest`,
+      {
+        caseId: config.caseId,
+        stateDir: config.stateDir,
+        imageDir: guestConfig.imageDir,
+        memoryMiB: guestConfig.memoryMiB,
+        vcpus: guestConfig.vcpus,
+        sshPort: guestConfig.sshPort,
+        accelerator: guestConfig.accelerator,
+        network: guestConfig.network,
+        ...(guestConfig.network === "libvirt-isolated" ? { isolatedNetwork: guestConfig.isolatedNetwork } : {}),
+        libvirtUri: config.libvirtUri,
+        // The backend decides the disk kind: a file for `file`, the host's LUKS mapping for `lvm`.
+        evidenceDisk: { path: this.volume.disk.apply((d) => d.path), type: volumeConfig.backend === "lvm" ? "block" : "file" },
+      },
+      // Ordered after the volume through `evidenceDisk` (an output of its host side). Not `dependsOn:
+      // volume`: that waits for every child of the volume, including the storage opened in this guest.
+      { parent: this },
+    );
+    const storage = this.volume.openIn(this.guest.connection, { dependsOn: [this.guest] });
+
+    const images: Record<string, ImageLab> = {};
+    for (const image of config.images) {
+      images[image.name] = this.examineImage(name, image, manifests[image.name], config, storage.resource);
+    }
+    this.images = images;
+
+    this.registerOutputs({
+      caseId: this.caseId,
+      examiner: this.examiner,
+      evidence: this.evidence,
+      custodyLogPath: this.custodyLogPath,
+    });
   }
+
+  /** Transfer, attach and mount one image, each step waiting for the one before through its outputs. */
+  private examineImage(
+    name: string,
+    image: ImageConfig,
+    manifest: ImageManifest,
+    config: CaseConfig,
+    caseStorage: pulumi.Resource,
+  ): ImageLab {
+    const guest = this.guest.connection;
+    const transfer = new ImageTransfer(
+      `${name}-${image.name}-transfer`,
+      {
+        guest,
+        imageName: image.name,
+        manifest,
+        mode: image.transfer,
+        readOnly: true,
+        hashed: true,
+        custodyLogPath: this.custodyLogPath,
+        examiner: config.examiner,
+        stateDir: config.stateDir,
+      },
+      // scp copies land on the case storage; sshfs mounts need the guest only, but a transfer that
+      // outlives the storage would hold files open when it closes.
+      { parent: this, dependsOn: [caseStorage] },
+    );
+
+    const attachment = new NbdAttachment(
+      `${name}-${image.name}-nbd`,
+      {
+        guest,
+        imagePath: transfer.guestTopPath,
+        format: manifest.format,
+        backingChain: transfer.guestChain.apply((chain) => chain.slice(1)),
+        readOnly: true,
+      },
+      { parent: this, dependsOn: [transfer] },
+    );
+
+    const mountArgs = { guest, nbdDevice: attachment.nbdDevice, readOnly: true as const, examinerUid: config.guest.examinerUid, examinerGid: config.guest.examinerUid };
+    const mounts =
+      image.partitions === "all"
+        ? [new PartitionMount(`${name}-${image.name}-mount`, { ...mountArgs, partition: "all", mountRoot: image.mountRoot }, { parent: this, dependsOn: [attachment] })]
+        : image.partitions.map(
+            (p) =>
+              new PartitionMount(
+                `${name}-${image.name}-p${p.number}-mount`,
+                { ...mountArgs, partition: p.number, mountPoint: p.mountPoint, extraOptions: [...p.options] },
+                { parent: this, dependsOn: [attachment] },
+              ),
+          );
+    return { transfer, attachment, mounts };
+  }
+}
+
+function summarize(image: ImageConfig, manifest: ImageManifest): EvidenceSummary {
+  return {
+    name: image.name,
+    top: manifest.chain[0].path,
+    format: manifest.format,
+    virtualSize: manifest.virtualSize,
+    transfer: image.transfer,
+    chain: manifest.chain,
+    files: manifest.files,
+  };
 }
