@@ -10,7 +10,7 @@ import * as path from "path";
 import { inspectImage } from "../lib/inspect";
 import { LOCAL_COMMAND, TYPE } from "../lib/tokens";
 import { RecordedResource, setupMocks, settle, valueOf } from "./mocks";
-import { fakeHookOutputs } from "./support/fake-hooks";
+import { ensureEvidence, runProgram } from "./support/run-program";
 import { engineConfigFromStackFile, TEST_PASSPHRASE } from "./support/stack-config";
 
 const root = path.resolve(__dirname, "..");
@@ -20,37 +20,6 @@ const stackFiles = fs
   .readdirSync(path.join(root, "stacks"))
   .filter((f) => /^Pulumi\..+\.ya?ml$/.test(f))
   .map((f) => path.join("stacks", f));
-
-/** Each stack's evidence, made where the stack expects it (what `npm run demo` does too). */
-function ensureEvidence(stackFile: string): void {
-  const { config } = engineConfigFromStackFile(path.join(root, stackFile));
-  const images = JSON.parse(config["forensic-lab:images"]) as { path: string }[];
-  for (const image of images) {
-    const evidenceDir = path.dirname(path.dirname(image.path));
-    execFileSync("bash", [path.join(root, "scripts/make-evidence.sh"), evidenceDir], { stdio: "pipe" });
-  }
-}
-
-async function runProgram(stackFile: string, overrides: Record<string, string> = {}) {
-  const engine = engineConfigFromStackFile(path.join(root, stackFile));
-  const caseId = engine.config["forensic-lab:caseId"];
-  const images = JSON.parse(engine.config["forensic-lab:images"]) as { name: string; path: string; transfer?: string }[];
-  const fakes = await Promise.all(
-    images.map(async (image) => ({
-      name: image.name,
-      manifest: await inspectImage(image.path),
-      guestRoot: image.transfer === "scp" ? `/case/images/${image.name}` : `/evidence/${image.name}`,
-    })),
-  );
-  const run = await setupMocks({ ...engine, config: { ...engine.config, ...overrides }, outputsFor: fakeHookOutputs(caseId, fakes) });
-  let program: () => Promise<Record<string, unknown>>;
-  jest.isolateModules(() => {
-    program = require("../index");
-  });
-  const outputs = await program!();
-  await settle();
-  return { run, outputs };
-}
 
 describe.each(stackFiles)("%s", (stackFile) => {
   beforeAll(() => ensureEvidence(stackFile), 300_000);
