@@ -106,7 +106,7 @@ async function inspectLayer(request: LayerRequest, resolver: PathResolver, seen:
     let sig = identify(head, null);
     if (needsTail(sig) && file.size >= SECTOR) sig = identify(head, await file.read(file.size - SECTOR, SECTOR));
     const format = decideFormat(file.path, sig, request);
-    const ctx: LayerContext = { file, head, sig, resolver, request };
+    const ctx: LayerContext = { file, sig, resolver, request };
     try {
       switch (format) {
         case "vmdk":
@@ -143,6 +143,7 @@ function decideFormat(file: string, sig: Signature, request: LayerRequest): Imag
   }
   const found = formatOf(sig);
   if (declared === "raw") {
+    if (sig.kind === "vmdk-descriptor" && !sig.certain) return "raw";
     if (found !== null && found !== "raw") throw new InspectError(file, withRole(`expected raw (${request.declaredBy}), but the file is ${describeSignature(sig)}`, request.role));
     return "raw";
   }
@@ -161,7 +162,6 @@ function decideFormat(file: string, sig: Signature, request: LayerRequest): Imag
 
 interface LayerContext {
   file: ImageFile;
-  head: Buffer;
   sig: Signature;
   resolver: PathResolver;
   request: LayerRequest;
@@ -204,7 +204,7 @@ async function inspectVmdk(ctx: LayerContext): Promise<LayerResult> {
     if (file.size > DESCRIPTOR_LIMIT) {
       throw new InspectError(file.path, `descriptor too large (${file.size} bytes; a VMDK descriptor is at most ${DESCRIPTOR_LIMIT / 1024 / 1024} MiB)`);
     }
-    const text = (file.size <= ctx.head.length ? ctx.head : await file.read(0, file.size)).toString("latin1");
+    const text = (await file.read(0, file.size)).toString("latin1");
     return textDescriptorLayer(ctx, parseDescriptor(text, false));
   }
 

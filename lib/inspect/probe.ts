@@ -10,7 +10,8 @@ export type Signature =
   | { kind: "vmdk-sparse" } // "KDMV": hosted sparse extent, maybe with an embedded descriptor
   | { kind: "vmdk-cowd" } // "COWD": ESX vmfsSparse extent
   | { kind: "vmdk-sesparse" } // ESXi seSparse extent
-  | { kind: "vmdk-descriptor" } // text descriptor (comments, then version=)
+  // Text descriptor. `certain`: a `version=` line was seen; otherwise only comments so far.
+  | { kind: "vmdk-descriptor"; certain: boolean }
   | { kind: "qcow2" }
   | { kind: "vdi" }
   | { kind: "vhdx" }
@@ -19,8 +20,12 @@ export type Signature =
   | { kind: "unsupported"; name: string }
   | { kind: "unknown" };
 
-/** Bytes read from the start of a file to recognise it; also the most a descriptor sniff looks at. */
-export const PROBE_BYTES = 64 * 1024;
+/**
+ * Bytes read from the start of a file to recognise it: sectors 0 and 1 hold every magic, the MBR
+ * signature and the GPT header. For a raw disk nothing more is ever read; other formats read their
+ * own headers on top, and a text descriptor is read whole.
+ */
+export const PROBE_BYTES = 1024;
 
 const UNSUPPORTED: ReadonlyArray<[offset: number, magic: Buffer, name: string]> = [
   [0, Buffer.from("QED\0", "latin1"), "QED"],
@@ -52,7 +57,8 @@ export function identify(head: Buffer, tail: Buffer | null): Signature {
   for (const [offset, magic, name] of UNSUPPORTED) {
     if (startsWith(head, offset, magic)) return { kind: "unsupported", name };
   }
-  if (looksLikeDescriptor(head)) return { kind: "vmdk-descriptor" };
+  const descriptor = looksLikeDescriptor(head);
+  if (descriptor) return { kind: "vmdk-descriptor", certain: descriptor === "certain" };
   if (tail !== null && tail.length === 512 && startsWith(tail, 0, "conectix")) return { kind: "vpc", footerAtEnd: true };
   if (startsWith(head, 512, "EFI PART")) return { kind: "partition-table", table: "GPT" };
   if (head.length >= 512 && head[510] === 0x55 && head[511] === 0xaa) return { kind: "partition-table", table: "MBR" };
@@ -61,10 +67,11 @@ export function identify(head: Buffer, tail: Buffer | null): Signature {
 
 /**
  * A VMDK text descriptor starts with comment or blank lines and then `version=`, as qemu's probe
- * requires. A file that is only comments as far as we look (no NUL, starting with `#`) is also taken
- * for a descriptor, so an oversized one is reported as "too large" rather than "unrecognised".
+ * requires ("certain"). A file that is only comments as far as we look (no NUL, starting with `#`)
+ * may be one ("maybe"): it is read as a descriptor, so an oversized one is reported as "too large"
+ * rather than "unrecognised", but it does not stand in the way of an explicit raw.
  */
-function looksLikeDescriptor(head: Buffer): boolean {
+function looksLikeDescriptor(head: Buffer): "certain" | "maybe" | false {
   // Descriptors are often padded to a sector with NULs (qemu-img writes snapshot descriptors that way):
   // text, then nothing but NULs. A NUL followed by more text is binary.
   const firstNul = head.indexOf(0);
@@ -76,11 +83,11 @@ function looksLikeDescriptor(head: Buffer): boolean {
     let end = text.indexOf("\n", pos);
     if (end < 0) end = text.length;
     const line = text.slice(pos, end).replace(/^[ \t\r]+/, "");
-    if (line.startsWith("version")) return /^version\s*=/.test(line);
+    if (line.startsWith("version")) return /^version\s*=/.test(line) ? "certain" : false;
     if (line !== "" && !line.startsWith("#")) return false;
     pos = end + 1;
   }
-  return text.startsWith("#");
+  return text.startsWith("#") ? "maybe" : false;
 }
 
 /** Whether the last sector could change the verdict (a fixed VHD looks like raw data from the front). */

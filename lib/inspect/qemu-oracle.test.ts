@@ -327,6 +327,14 @@ describe("single-file formats, recognised by content", () => {
     expect(m.virtualSize).toBe(3 * 1024 * 1024 + 512);
   });
 
+  test("raw data that starts like a comment is raw when raw is given explicitly", async () => {
+    const dir = folder("raw-text");
+    const file = path.join(dir, "notes.dd");
+    fs.writeFileSync(file, `# not a descriptor\n${"x".repeat(2000)}`);
+    fs.truncateSync(file, 1024 * 1024);
+    await expectAgreement(file, "raw", { explicit: true });
+  });
+
   test("raw disk without a partition table when raw is given explicitly", async () => {
     const dir = folder("raw-explicit");
     const file = path.join(dir, "partition.dd");
