@@ -319,7 +319,7 @@ describe("single-file formats, recognised by content", () => {
     await expectAgreement(file, "vpc");
   });
 
-  test.each([["MBR"], ["GPT"]] as const)("raw disk with an %s", async (table) => {
+  test.each([["MBR"], ["GPT"]] as const)("raw disk with a partition table (%s)", async (table) => {
     const dir = folder(`raw-${table}`);
     const file = path.join(dir, "disk.dd");
     writeRawDisk(file, 3 * 1024 * 1024 + 512, table);

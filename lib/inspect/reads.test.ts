@@ -102,3 +102,26 @@ test("qcow2 over raw: the qcow2 header cluster, the raw file's first sectors", a
     [size - 512, size],
   ]);
 });
+
+test("the library starts no process: no child_process in its sources, none called while inspecting", async () => {
+  const sources = fs.readdirSync(__dirname).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"));
+  expect(sources.length).toBeGreaterThan(5);
+  for (const f of sources) expect(fs.readFileSync(path.join(__dirname, f), "utf8")).not.toMatch(/child_process/);
+
+  const dir = path.join(root, "no-processes $(touch pwned)");
+  fs.mkdirSync(dir);
+  writeRawDisk(path.join(dir, "base `touch pwned`.img"), 1024 * 1024, "MBR");
+  const top = path.join(dir, "top;touch pwned.qcow2");
+  qemuImg(["create", "-q", "-f", "qcow2", "-b", "base `touch pwned`.img", "-F", "raw", top]);
+
+  const childProcess = require("child_process") as Record<string, unknown>;
+  const spies = ["spawn", "spawnSync", "exec", "execSync", "execFile", "execFileSync", "fork"].map((name) => jest.spyOn(childProcess as any, name));
+  try {
+    const m = await inspectImage(top, { hash: true });
+    expect(m.files).toHaveLength(2);
+    for (const spy of spies) expect(spy).not.toHaveBeenCalled();
+  } finally {
+    spies.forEach((s) => s.mockRestore());
+  }
+  expect(fs.readdirSync(dir).sort()).toEqual(["base `touch pwned`.img", "top;touch pwned.qcow2"]);
+});
