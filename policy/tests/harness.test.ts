@@ -2,20 +2,16 @@
  * The harness end to end: a small program built from the real components runs under the shared mocks
  * helper, and every policy runs over what it registered, the way `pulumi up --policy-pack policy`
  * would. The real components pass; resources registered the unsafe way are caught.
- *
- * AnalysisGuest has no component class yet: a stand-in of its type registers the real create hook
- * with the real plan (domain XML included), as the component is specified to.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { CREATE_HOOK, DELETE_HOOK, planGuest } from "../../components/analysis-guest/guest-plan";
+import { AnalysisGuest } from "../../components/analysis-guest/AnalysisGuest";
 import { EvidenceVolume } from "../../components/evidence-volume";
 import { ImageTransfer } from "../../components/image-transfer/ImageTransfer";
 import { planTransfer } from "../../components/image-transfer/plan";
 import { NbdAttachment } from "../../components/nbd-attachment/NbdAttachment";
 import { PartitionMount } from "../../components/partition-mount/PartitionMount";
-import { hookResource } from "../../lib/command";
-import { GuestConnection, hookCommand, inGuestCommand, RESULT_MARKER } from "../../lib/shell";
+import { inGuestCommand, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks } from "../../test/mocks";
 import { runPolicies, withEngineUrns } from "../../test/support/policy-harness";
@@ -36,6 +32,22 @@ function hookOutputs(args: pulumi.runtime.MockResourceArgs): Record<string, unkn
   if (args.type !== LOCAL_COMMAND) return undefined;
   const create = String(args.inputs.create ?? "");
   const print = (result: object) => ({ stdout: `progress\n${RESULT_MARKER}${JSON.stringify(result)}\n` });
+  if (create.includes("analysis-guest/create.sh")) {
+    return print({
+      domainName: "forensic-case-7",
+      outcome: "created",
+      accelerator: "tcg",
+      hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTests",
+      host: "127.0.0.1",
+      port: 2207,
+      user: "root",
+      privateKeyPath: "/var/lib/forensic-lab/case-7/keys/id_ed25519",
+      knownHostsPath: "/var/lib/forensic-lab/case-7/keys/known_hosts",
+      jumpHost: "",
+      libvirtUri: "qemu:///system",
+      bootSeconds: 13,
+    });
+  }
   if (create.includes("backing-create.sh")) return print({ backingPath: "/var/lib/forensic-lab/case-7/evidence.luks", sizeBytes: 4 << 30, created: true, luks: null });
   if (create.includes("luks-open.sh")) return print({ mapperPath: "/dev/mapper/case-7", luksVersion: 2, cipher: "aes-xts-plain64", keyBits: 512, formatted: true, opened: true });
   if (create.includes("storage-mount.sh")) return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
@@ -49,36 +61,6 @@ function hookOutputs(args: pulumi.runtime.MockResourceArgs): Record<string, unkn
   return undefined;
 }
 
-/** Stand-in for the AnalysisGuest component: its type, its contract args, the real create hook. */
-class StandInGuest extends pulumi.ComponentResource {
-  public readonly connection: GuestConnection;
-  public readonly domain: command.local.Command;
-  constructor(name: string, extra: { hostShares?: unknown[]; network?: string } = {}) {
-    const plan = planGuest({
-      caseId: "case-7",
-      stateDir: "/var/lib/forensic-lab/case-7",
-      imageDir: "/var/lib/forensic-lab/guest-image/current",
-      memoryMiB: 2048,
-      vcpus: 2,
-      sshPort: 2207,
-      accelerator: "auto",
-      network: "user-restricted",
-      libvirtNetwork: "",
-      libvirtUri: "qemu:///system",
-      bootTimeoutSeconds: 300,
-      evidenceDisk: { path: "/var/lib/forensic-lab/case-7/evidence.luks", type: "file" },
-    });
-    super(TYPE.AnalysisGuest, name, { network: extra.network ?? "user-restricted", memoryMiB: 2048, vcpus: 2, hostShares: extra.hostShares ?? [] });
-    this.connection = plan.connection;
-    this.domain = hookResource(
-      `${name}-domain`,
-      { create: hookCommand(CREATE_HOOK, plan.createValues), delete: hookCommand(DELETE_HOOK, plan.deleteValues) },
-      { parent: this },
-    );
-    this.registerOutputs({});
-  }
-}
-
 /** A component of a lab type registered with whatever args a test wants: what the policies must catch. */
 class Unsafe extends pulumi.ComponentResource {
   constructor(type: string, name: string, args: Record<string, unknown>, opts: pulumi.ComponentResourceOptions = {}) {
@@ -87,7 +69,7 @@ class Unsafe extends pulumi.ComponentResource {
   }
 }
 
-async function safeProgram(): Promise<{ run: MockRun; lab: pulumi.ComponentResource; guest: StandInGuest; nbd: NbdAttachment }> {
+async function safeProgram(): Promise<{ run: MockRun; lab: pulumi.ComponentResource; guest: AnalysisGuest; nbd: NbdAttachment }> {
   const run = await setupMocks({ outputsFor: hookOutputs });
   const lab = new Unsafe(TYPE.Case, "case-7", { caseId: "case-7", examiner: "Erika Mustermann" });
   const volume = new EvidenceVolume(
@@ -102,8 +84,12 @@ async function safeProgram(): Promise<{ run: MockRun; lab: pulumi.ComponentResou
     },
     { parent: lab },
   );
-  const guest = new StandInGuest("case-7-guest");
-  volume.openIn(guest.connection, { dependsOn: guest.domain });
+  const guest = new AnalysisGuest(
+    "case-7-guest",
+    { caseId: "case-7", sshPort: 2207, evidenceDisk: { path: volume.disk.apply((d) => d.path), type: "file" } },
+    { parent: lab },
+  );
+  volume.openIn(guest.connection, { dependsOn: guest });
   const transfer = new ImageTransfer(
     "win7",
     {
