@@ -14,6 +14,8 @@ packages=(
   cryptsetup-bin
   # Tests: hook linting, evidence generation (partition tables, NTFS, ext4), the libguestfs comparison.
   shellcheck fdisk ntfs-3g sshfs libguestfs-tools jq
+  # libguestfs' appliance boots the host's kernel (guestmount baseline of npm run bench); cloud is enough.
+  linux-image-cloud-amd64
 )
 
 missing=()
