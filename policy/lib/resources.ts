@@ -69,18 +69,26 @@ function deepRead(value: unknown): unknown {
   return value;
 }
 
+export interface HookText {
+  readonly step: "create" | "delete";
+  readonly text: string;
+}
+
 /**
- * A command's non-empty hook texts. Reading a text that is unknown (preview) throws `UnknownValueError`:
- * resource policies let it through, so the engine reports "can't run during preview" and checks again at
- * `pulumi up`; stack policies catch it per resource.
+ * A command's non-empty hook texts that are known now. During preview a text built from another
+ * resource's outputs is unknown: it is left out here and read at `pulumi up`, where the engine checks
+ * each resource before creating it (rather than one "can't run during preview" advisory per policy and
+ * command, which buries the findings that preview can make). `complete` says whether anything was left out.
  */
-export function commandTexts(props: Record<string, unknown>): { readonly step: "create" | "delete"; readonly text: string }[] {
-  const texts: { step: "create" | "delete"; text: string }[] = [];
+export function commandTexts(props: Record<string, unknown>): HookText[] & { readonly complete: boolean } {
+  const texts: HookText[] = [];
+  let complete = true;
   for (const step of ["create", "delete"] as const) {
-    const value = props[step];
-    if (typeof value === "string" && value !== "") texts.push({ step, text: value });
+    const value = peek(props, step);
+    if (!value.known) complete = false;
+    else if (typeof value.value === "string" && value.value !== "") texts.push({ step, text: value.value });
   }
-  return texts;
+  return Object.assign(texts, { complete });
 }
 
 /** A command line for a message: one line, at most 160 characters. */

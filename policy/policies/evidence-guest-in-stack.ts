@@ -3,23 +3,12 @@ import { TYPE } from "../../lib/tokens";
 import { readInGuestHook } from "../lib/in-guest";
 import { domainNames } from "../lib/isolation";
 import { commandTexts, isCommandType, peek } from "../lib/resources";
-import { isUnknownValueError } from "../lib/unknowns";
 
 const IN_GUEST_COMPONENTS: readonly string[] = [TYPE.NbdAttachment, TYPE.PartitionMount];
 
 function hasAncestor(resource: PolicyResource, urn: string): boolean {
   for (let p = resource.parent; p !== undefined; p = p.parent) if (p.urn === urn) return true;
   return false;
-}
-
-/** Texts known now; at preview a text built from another resource's outputs is unknown and skipped. */
-function knownTexts(resource: PolicyResource): ReturnType<typeof commandTexts> | undefined {
-  try {
-    return commandTexts(resource.props);
-  } catch (err) {
-    if (isUnknownValueError(err)) return undefined;
-    throw err;
-  }
 }
 
 export const evidenceGuestInStack: StackValidationPolicy = {
@@ -34,9 +23,9 @@ export const evidenceGuestInStack: StackValidationPolicy = {
       const names: string[] = [];
       let guestKnown = true;
       for (const command of commands.filter((c) => hasAncestor(c, guest.urn))) {
-        const texts = knownTexts(command);
-        if (texts === undefined) guestKnown = false;
-        else for (const { text } of texts) names.push(...domainNames(text));
+        const texts = commandTexts(command.props);
+        guestKnown &&= texts.complete;
+        for (const { text } of texts) names.push(...domainNames(text));
       }
       names.forEach((n) => domains.add(n));
       allKnown &&= guestKnown;
@@ -60,7 +49,7 @@ export const evidenceGuestInStack: StackValidationPolicy = {
       }
     }
     for (const command of commands.filter((c) => IN_GUEST_COMPONENTS.includes(c.parent?.type ?? ""))) {
-      for (const { step, text } of knownTexts(command) ?? []) {
+      for (const { step, text } of commandTexts(command.props)) {
         const hook = readInGuestHook(text);
         if (hook.ok && !domains.has(hook.domain)) {
           reportViolation(
