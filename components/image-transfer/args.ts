@@ -1,6 +1,8 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { IMAGE_NAME } from "../../lib/config/schema";
+import type { ImageManifest } from "../../lib/inspect/types";
 import { GuestConnection } from "../../lib/shell";
 
 /** Image formats the lab opens; the NbdAttachment passes the same names to `qemu-nbd --format`. */
@@ -27,7 +29,8 @@ export const manifestSchema = z.looseObject({
       z.looseObject({
         path: absolutePath,
         format: z.enum(IMAGE_FORMATS),
-        extents: z.array(z.looseObject({ path: absolutePath })).optional(),
+        // A ZERO extent has no file (path null).
+        extents: z.array(z.looseObject({ path: absolutePath.nullable() })).optional(),
       }),
     )
     .min(1, "must name at least the top layer"),
@@ -36,19 +39,19 @@ export const manifestSchema = z.looseObject({
     .min(1, "must list at least one file"),
 });
 
-/** A manifest as `inspectImage` returns it (top layer first, absolute host paths). */
+/** What the schema checks of a manifest; `lib/inspect`'s `ImageManifest` is one. */
 export type TransferManifest = z.infer<typeof manifestSchema>;
 
-/** Image names become guest folder and resource names: one plain path segment. */
-export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** Image names become guest folders, state files and resource names: the config's image name rule. */
+export const SAFE_NAME = IMAGE_NAME;
 
 export interface ImageTransferArgs {
   /** The analysis guest the files go to (from `AnalysisGuest.connection`). */
   readonly guest: pulumi.Input<GuestConnection>;
-  /** Names the image in guest paths, custody lines and state files: letters, digits, `.`, `_`, `-`. */
+  /** Names the image in guest paths, custody lines and state files: lower-case letters, digits, `-`. */
   readonly imageName: string;
   /** What `inspectImage` found: the chain (top first) and every file it needs, absolute host paths. */
-  readonly manifest: TransferManifest;
+  readonly manifest: ImageManifest | TransferManifest;
   /** `sshfs`: the guest reads the host files through a read-only sftp stream; `scp`: copies onto `/case`. */
   readonly mode: "sshfs" | "scp";
   /** Always `true`: evidence reaches the guest read-only (sftp-server `-R` / immutable 0444 copies). */
@@ -72,7 +75,7 @@ export interface ImageTransferArgs {
 }
 
 export const argsSchema = z.object({
-  imageName: z.string().regex(SAFE_NAME, `must match ${SAFE_NAME} (one path segment: letters, digits, '.', '_', '-')`),
+  imageName: z.string().regex(SAFE_NAME, `must match ${SAFE_NAME} (lower-case letters, digits and '-', at most 32)`),
   manifest: manifestSchema,
   mode: z.enum(["sshfs", "scp"]),
   readOnly: z.literal(true, { error: "must be the literal true: evidence only ever reaches the guest read-only" }),

@@ -7,6 +7,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { inspectImage } from "../../lib/inspect";
 import { TransferManifest, validateArgs } from "./args";
 import { hostHashHooks } from "./hooks";
 import { planTransfer } from "./plan";
@@ -14,6 +15,7 @@ import { HOSTILE_FOLDER, makeChainEvidence, SNAPSHOT_FOLDER } from "./test-evide
 
 let dir: string;
 let manifest: TransferManifest;
+let top: string;
 let custodyLog: string;
 
 function hooksFor(m: TransferManifest) {
@@ -33,7 +35,7 @@ const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileS
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "image-transfer host hash "));
-  manifest = makeChainEvidence(path.join(dir, "evidence")).manifest;
+  ({ manifest, top } = makeChainEvidence(path.join(dir, "evidence")));
 });
 
 beforeEach(() => {
@@ -102,6 +104,14 @@ test("a missing file is refused by name", () => {
   const r = bash(hooksFor(gone).create);
   expect(r.status).toBe(1);
   expect(r.stderr).toContain(`evidence file '${path.join(dir, "evidence", "nope.vmdk")}' is missing or not a regular file`);
+});
+
+test("lib/inspect's manifest is accepted as is and laid out like the test's own", async () => {
+  const inspected = await inspectImage(top);
+  const args = validateArgs({ imageName: "win7", manifest: inspected, mode: "scp", readOnly: true, hashed: true, custodyLogPath: custodyLog, examiner: "e" });
+  const plan = planTransfer(args.manifest, args.guestRoot);
+  expect(plan.guestChain).toEqual(planTransfer(manifest, args.guestRoot).guestChain);
+  expect(new Set(plan.files.map((f) => f.hostPath))).toEqual(new Set(manifest.files.map((f) => f.path)));
 });
 
 test("release: one line per file, a missing file is logged and not an error", () => {

@@ -50,6 +50,7 @@ export function planTransfer(manifest: TransferManifest, guestRoot: string): Tra
       throw new Error(`ImageTransfer manifest.chain[${i}].path: '${layer.path}' is not in manifest.files`);
     }
     for (const [j, extent] of (layer.extents ?? []).entries()) {
+      if (extent.path === null) continue;
       const where = `ImageTransfer manifest.chain[${i}].extents[${j}].path`;
       if (!sizes.has(extent.path)) throw new Error(`${where}: '${extent.path}' is not in manifest.files`);
       if (path.dirname(extent.path) !== path.dirname(layer.path)) {

@@ -4,7 +4,8 @@
  */
 import { spawn, SpawnSyncReturns } from "child_process";
 import * as fs from "fs";
-import { GuestConnection, parseHookResult } from "../../lib/shell";
+import * as path from "path";
+import { GuestConnection, hookCommand, inGuestCommand, parseHookResult } from "../../lib/shell";
 import { valueOf } from "../../test/mocks";
 import { ImageTransferArgs, ValidatedArgs, validateArgs } from "./args";
 import { hostHashHooks, transferHooks } from "./hooks";
@@ -94,4 +95,52 @@ export function argvOf(pid: number): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * What a hostile guest could do with its end of an sftp pipe: mount it read-WRITE. Starts one pipe
+ * exactly as `sshfs.sh` does (setsid, private mount namespace, the real `sshfs-pipe.sh`), but with a
+ * guest side that mounts without `ro`, so tests can show the host side alone refuses every write.
+ * Returns the pipe's pid file; the pipe ends when the guest unmounts.
+ */
+export async function startReadWriteAttempt(
+  guest: GuestConnection,
+  opts: { hostFiles: string[]; mountPoint: string; stateDir: string },
+): Promise<{ pidFile: string; log: string }> {
+  fs.mkdirSync(opts.stateDir, { recursive: true });
+  const guestHook = path.join(opts.stateDir, "rw-attempt.sh");
+  fs.writeFileSync(
+    guestHook,
+    [
+      "#!/usr/bin/env bash",
+      "set -euo pipefail",
+      "exec 3>&1 1>&2",
+      'mkdir -p -- "$MOUNT_POINT"',
+      // Deliberately without ro: the hostile guest's choice.
+      'exec sshfs -f -o "passive,allow_other" ":/evidence" "$MOUNT_POINT" >&3 3>&-',
+      "",
+    ].join("\n"),
+  );
+  const pidFile = path.join(opts.stateDir, "rw-attempt.pid");
+  const log = path.join(opts.stateDir, "rw-attempt.log");
+  const pipe = await valueOf(
+    hookCommand("components/image-transfer/sshfs-pipe.sh", {
+      IMAGE_NAME: "rw-attempt",
+      FOLDER_INDEX: 0,
+      PID_FILE: pidFile,
+      FIFO: path.join(opts.stateDir, "rw-attempt.fifo"),
+      JAIL_DIR: path.join(opts.stateDir, "rw-attempt-jail"),
+      HOST_FILES: opts.hostFiles,
+      GUEST_MOUNT_HOOK: inGuestCommand(guest, guestHook, { MOUNT_POINT: opts.mountPoint }, "fail"),
+    }),
+  );
+  const start = spawn(
+    "/bin/bash",
+    ["-c", 'setsid unshare --mount --propagation private -- bash -c "$1" forensic-lab-sftp-pipe </dev/null >>"$2" 2>&1 &', "start", pipe, log],
+    { stdio: "ignore" },
+  );
+  await new Promise((resolve) => start.on("close", resolve));
+  for (let i = 0; i < 100 && !fs.existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!fs.existsSync(pidFile)) throw new Error(`the read-write attempt's pipe did not start: ${fs.readFileSync(log, "utf8")}`);
+  return { pidFile, log };
 }

@@ -14,7 +14,7 @@ import { TransferManifest } from "./args";
 import { valueOf } from "../../test/mocks";
 import { transferHooks, pipeStatePaths } from "./hooks";
 import { pinnedChainFilename } from "./plan";
-import { argvOf, descendants, HookRun, runHook, transferDriver, TransferDriver } from "./test-driver";
+import { argvOf, descendants, HookRun, runHook, startReadWriteAttempt, transferDriver, TransferDriver } from "./test-driver";
 import { makeChainEvidence, makeRawEvidence } from "./test-evidence";
 import { LoopbackGuest, startLoopbackGuest } from "./test-loopback";
 
@@ -249,6 +249,30 @@ describe("sshfs", () => {
     expect(fs.existsSync(path.join(stateDir, "image-transfer", d.args.imageName))).toBe(false);
     expect(custody().filter((l) => l.image === "win7-sshfs" && l.action === "guest-unmount")).toHaveLength(chain.files.length);
     expectOk(await d.destroy());
+  });
+
+  test("a guest that mounts read-WRITE still cannot change anything: the host side refuses", async () => {
+    const folder = driver("sshfs", chain).plan.folders[0];
+    const mountPoint = path.join(dir, "rw attempt");
+    const { pidFile } = await startReadWriteAttempt(guest.connection, {
+      hostFiles: folder.files.map((f) => f.hostPath),
+      mountPoint,
+      stateDir: path.join(dir, "rw state"),
+    });
+    for (let i = 0; i < 100 && mountsUnder(mountPoint).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(execFileSync("findmnt", ["-n", "-o", "OPTIONS", "-M", mountPoint], { encoding: "utf8" })).toMatch(/^rw,/);
+    const victim = path.join(mountPoint, path.basename(folder.files[0].hostPath));
+    const before = sha256(folder.files[0].hostPath);
+    expect(() => fs.appendFileSync(victim, "x")).toThrow(/EACCES|EPERM|EROFS/);
+    expect(() => fs.writeFileSync(path.join(mountPoint, "new"), "x")).toThrow(/EACCES|EPERM|EROFS/);
+    expect(() => fs.unlinkSync(victim)).toThrow(/EACCES|EPERM|EROFS/);
+    expect(() => fs.renameSync(victim, `${victim}.moved`)).toThrow(/EACCES|EPERM|EROFS/);
+    expect(() => fs.chmodSync(victim, 0o777)).toThrow(/EACCES|EPERM|EROFS/);
+    expect(sha256(folder.files[0].hostPath)).toBe(before);
+    const pid = Number(fs.readFileSync(pidFile, "utf8").split(" ")[0]);
+    execFileSync("fusermount3", ["-u", mountPoint]);
+    for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive(pid)).toBe(false);
   });
 
   test("a hash that differs in the guest stops the transfer and leaves nothing running", async () => {
