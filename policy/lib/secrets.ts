@@ -1,15 +1,18 @@
 import { Secret } from "@pulumi/policy";
+import { peek } from "./resources";
 
 /**
  * Whether an input was marked secret by the program. Validations cannot tell: @pulumi/policy hands them
  * plain values (pulumi/pulumi-policy#241). Remediations get the values through a secrets-preserving
  * proxy that only intercepts property reads, so the property's own descriptor still holds the
- * `Secret` wrapper. Undefined when the property is absent.
+ * `Secret` wrapper. Undefined when the property is absent, or unknown at preview: an unknown value
+ * travels without its secret mark, so nothing can be told until `pulumi up`.
  */
-export function isSecretInput(props: object, key: string): boolean | undefined {
+export function isSecretInput(props: Record<string, unknown>, key: string): boolean | undefined {
   const descriptor = Object.getOwnPropertyDescriptor(props, key);
   if (descriptor === undefined || descriptor.value === undefined) return undefined;
-  return descriptor.value instanceof Secret;
+  if (descriptor.value instanceof Secret) return true;
+  return peek(props, key).known ? false : undefined;
 }
 
 /** Secrets shorter than this would match ordinary text by accident ("on", "yes"). */

@@ -56,6 +56,12 @@ describe("passphrase-is-secret", () => {
     ]);
   });
 
+  it("leaves a passphrase unknown at preview to `pulumi up` (an unknown value travels without its secret mark)", async () => {
+    Object.assign(resource(lab, "case-42-volume"), { secretKeys: [], unknownKeys: ["passphrase"] });
+    Object.assign(resource(lab, "case-42-volume-luks"), { secretKeys: [], unknownKeys: ["stdin"] });
+    expect(await messages(policy, lab)).toEqual([]);
+  });
+
   it("does nothing at a level other than remediate, where it cannot see secrets", async () => {
     Object.assign(resource(lab, "case-42-volume"), { secretKeys: [] });
     expect(await messages(policy, lab, { "passphrase-is-secret": { enforcementLevel: "mandatory" } })).toEqual([]);
