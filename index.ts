@@ -9,12 +9,17 @@ import * as pulumi from "@pulumi/pulumi";
 import { Case } from "./components/case/Case";
 import { inspectImages } from "./components/case/inspect-images";
 import { formatIssue, loadCaseConfigFromPulumi, stackFileName } from "./lib/config";
+import { qemuCautions } from "./lib/inspect";
 
 export = async () => {
   const stackFile = stackFileName(pulumi.getStack());
   const config = loadCaseConfigFromPulumi();
   for (const warning of config.warnings) pulumi.log.warn(formatIssue(stackFile, warning));
   const manifests = await inspectImages(config, stackFile);
+  // What qemu will leave out of an image (RDONLY/NOACCESS/ZERO extents shift later sectors): say it now.
+  for (const [name, manifest] of Object.entries(manifests)) {
+    for (const caution of qemuCautions(manifest)) pulumi.log.warn(`image '${name}': ${caution}`);
+  }
 
   const lab = new Case(config.caseId, { config, manifests });
   const { guest, volume } = lab;
