@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { renderHook } from "../../lib/shell";
 import { run } from "../../test/guest/harness";
-import { DELETE_HOOK, DETECT_ACCELERATOR_HOOK, planGuest } from "./guest-plan";
+import { CREATE_HOOK, DELETE_HOOK, DETECT_ACCELERATOR_HOOK, planGuest } from "./guest-plan";
 
 let scratch: string;
 beforeEach(() => {
@@ -53,7 +53,7 @@ describe("detect-accelerator.sh", () => {
   });
 });
 
-describe("delete.sh", () => {
+describe("delete.sh and create.sh against a stand-in virsh", () => {
   // A stand-in virsh: domains listed in $FAKE/domains, state in $FAKE/state, every call logged.
   const FAKE_VIRSH = `#!/usr/bin/env bash
 set -euo pipefail
@@ -64,11 +64,13 @@ case "$1" in
   domstate) cat "$FAKE/state" ;;
   destroy) echo "shut off" >"$FAKE/state" ;;
   undefine) [[ ! -e "$FAKE/undefine-fails" ]] || { echo "error: Requested operation is not valid" >&2; exit 1; }; : >"$FAKE/domains" ;;
+  net-dumpxml) [[ -e "$FAKE/net.xml" ]] || { echo "error: Network not found" >&2; exit 1; }; cat "$FAKE/net.xml" ;;
+  net-info) cat "$FAKE/net-info" ;;
   *) echo "unexpected virsh $*" >&2; exit 2 ;;
 esac
 `;
 
-  function setup(domainState: string | undefined) {
+  function setup(domainState: string | undefined, network: { mode: "user-restricted" | "libvirt-isolated"; name: string } = { mode: "user-restricted", name: "" }) {
     const fake = path.join(scratch, "fake");
     fs.mkdirSync(path.join(fake, "bin"), { recursive: true });
     fs.writeFileSync(path.join(fake, "bin", "virsh"), FAKE_VIRSH, { mode: 0o755 });
@@ -80,8 +82,8 @@ esac
       vcpus: 1,
       sshPort: 40022,
       accelerator: "auto",
-      network: "user-restricted",
-      isolatedNetwork: "",
+      network: network.mode,
+      isolatedNetwork: network.name,
       libvirtUri: "qemu:///system",
       bootTimeoutSeconds: 60,
     });
@@ -94,7 +96,7 @@ esac
     const env = { ...process.env, FAKE: fake, PATH: `${path.join(fake, "bin")}:${process.env.PATH}` };
     const deleteHook = () => run(["/bin/bash", "-c", renderHook(DELETE_HOOK, plan.deleteValues)], { env });
     const calls = () => fs.readFileSync(path.join(fake, "calls"), "utf8").trim().split("\n");
-    return { fake, plan, deleteHook, calls };
+    return { fake, plan, env, deleteHook, calls };
   }
 
   test("a running domain is destroyed and undefined, then its disks and keys go; twice is fine", async () => {
@@ -153,5 +155,27 @@ esac
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("virsh undefine failed");
     expect(fs.existsSync(plan.domain.overlayPath)).toBe(true);
+  });
+
+  describe("create.sh refuses a libvirt-isolated network that is not isolated, before making anything", () => {
+    test.each([
+      ["a network with <forward>", "<network><name>forensic-isolated</name><forward mode='nat'/></network>", "yes", "has a <forward> element"],
+      ["a missing network", undefined, "yes", "no libvirt network 'forensic-isolated'"],
+      ["an inactive network", "<network><name>forensic-isolated</name></network>", "no", "is not active"],
+    ])("%s", async (_what, xml, active, message) => {
+      const { fake, plan, env } = setup(undefined, { mode: "libvirt-isolated", name: "forensic-isolated" });
+      fs.rmSync(plan.stateDir, { recursive: true });
+      // A complete (empty) image, so the hook gets as far as the network check.
+      const image = path.join(scratch, "image");
+      fs.mkdirSync(image);
+      for (const f of ["manifest.json", "rootfs.qcow2", "vmlinuz", "initrd.img"]) fs.writeFileSync(path.join(image, f), "");
+      if (xml !== undefined) fs.writeFileSync(path.join(fake, "net.xml"), xml);
+      fs.writeFileSync(path.join(fake, "net-info"), `Name:           forensic-isolated\nActive:         ${active}\n`);
+      const r = await run(["/bin/bash", "-c", renderHook(CREATE_HOOK, { ...plan.createValues, IMAGE_DIR: image })], { env });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`isolatedNetwork: `);
+      expect(r.stderr).toContain(message);
+      expect(fs.existsSync(plan.stateDir)).toBe(false);
+    });
   });
 });
