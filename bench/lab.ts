@@ -1,0 +1,234 @@
+/**
+ * Lab-side measurements, on whole labs built by the e2e engine (test/e2e/engine.ts): the real index.ts
+ * for a stack the bench writes, every command executed for real. Also the transfers, run with the
+ * ImageTransfer component's own hooks against the lab's guest.
+ */
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { stringify } from "yaml";
+import { TransferPlan, planTransfer } from "../components/image-transfer/plan";
+import { HookRun, transferDriver, TransferDriver } from "../components/image-transfer/test-driver";
+import { inspectImage } from "../lib/inspect";
+import { GuestConnection, parseHookResult, REPO_ROOT } from "../lib/shell";
+import { TYPE } from "../lib/tokens";
+import { ExecutedResource } from "../test/e2e/engine";
+import { Lab } from "../test/e2e/lab";
+import { runLocalCommand } from "../test/e2e/local-command";
+import { freeLoopbackPort } from "../test/guest/harness";
+import { TEST_PASSPHRASE } from "../test/support/stack-config";
+import { Evidence } from "./host";
+import { Cleanup, dropHostCaches, hostHook, inGuestHook, inGuestText, repeat, timed } from "./support";
+
+const HOOK_TIMEOUT_MS = 20 * 60_000;
+
+export interface StackOptions {
+  /** Folder for the stack file, the case's state and the engine's checkpoint. */
+  readonly workDir: string;
+  readonly evidence: Evidence;
+  readonly transfer: "scp" | "sshfs";
+  /** Size of the case storage (holds scp copies). */
+  readonly volumeGiB: number;
+  readonly print: (line: string) => void;
+}
+
+/** Ports handed out in this process: two cases picked at the same moment must not get the same one. */
+const usedPorts = new Set<number>();
+
+async function uniqueLoopbackPort(): Promise<number> {
+  for (;;) {
+    const port = await freeLoopbackPort();
+    if (!usedPorts.has(port)) {
+      usedPorts.add(port);
+      return port;
+    }
+  }
+}
+
+/**
+ * Writes `Pulumi.<caseId>.yaml` for one case with one image (all partitions mounted) and returns a
+ * `Lab` over it. The passphrase is the test one, the key derivation the fast test one.
+ */
+export async function benchLab(opts: StackOptions): Promise<Lab> {
+  const caseId = `bench-${randomBytes(3).toString("hex")}`;
+  const dir = path.join(opts.workDir, caseId);
+  const stateDir = path.join(dir, "state");
+  fs.mkdirSync(stateDir, { recursive: true });
+  const stackFile = path.join(dir, `Pulumi.${caseId}.yaml`);
+  const config = {
+    config: {
+      "forensic-lab:caseId": caseId,
+      "forensic-lab:examiner": "forensic-lab bench",
+      "forensic-lab:libvirtUri": "qemu:///system",
+      "forensic-lab:stateDir": stateDir,
+      "forensic-lab:guest": { sshPort: await uniqueLoopbackPort() },
+      "forensic-lab:evidenceVolume": { backend: "file", sizeGiB: opts.volumeGiB, fastKdfForTestsOnly: true },
+      "forensic-lab:images": [{ name: "win7", path: opts.evidence.top, format: "vmdk", transfer: opts.transfer, partitions: "all" }],
+    },
+  };
+  fs.writeFileSync(stackFile, `# Written by npm run bench; removed when it ends.\n${stringify(config)}`);
+  return new Lab({
+    stackFile,
+    program: path.join(REPO_ROOT, "index.ts"),
+    stateFile: path.join(dir, "engine-state.json"),
+    secretsPassphrase: TEST_PASSPHRASE,
+    print: opts.print,
+  });
+}
+
+/** Registers the lab's destroy (if anything is left of it) with the cleanup list. */
+export function destroyOnCleanup(lab: Lab, cleanup: Cleanup): { now(): Promise<void> } {
+  return cleanup.add(`destroy ${lab.engine.stack}`, async () => {
+    if (lab.state) await lab.destroy();
+  });
+}
+
+/** The one `command:local:Command` under the lab's one component of `type`. */
+function commandUnder(lab: Lab, type: string): ExecutedResource {
+  const resources = lab.run?.resources ?? [];
+  const components = resources.filter((r) => r.type === type);
+  if (components.length !== 1) throw new Error(`the bench lab has ${components.length} ${type} components, expected 1`);
+  const commands = resources.filter((r) => r.custom && r.parent === components[0].urn);
+  if (commands.length !== 1) throw new Error(`${components[0].name} has ${commands.length} commands, expected 1`);
+  return commands[0];
+}
+
+/** Runs a recorded command's create or delete script exactly as the engine ran it. */
+async function runRecorded(lab: Lab, resource: ExecutedResource, which: "create" | "delete"): Promise<string> {
+  const script = resource.inputs[which] as string | undefined;
+  if (!script) throw new Error(`${resource.name} has no ${which} script`);
+  try {
+    const r = await runLocalCommand(script, resource.inputs, { cwd: lab.run!.workDir, env: process.env, timeoutMs: HOOK_TIMEOUT_MS, stdioLingerMs: 5000 });
+    return r.stdout;
+  } catch (err) {
+    throw new Error(`${resource.name} ${which}: ${(err as Error).message.split("\n").slice(-6).join("\n")}`);
+  }
+}
+
+/** Where the lab mounted partition `number` of its one image. */
+function mountPointOf(lab: Lab, number: number): string {
+  const mounts = lab.componentOutputs(TYPE.PartitionMount).flatMap((o) => (o.mounts ?? []) as { partition: number; mountPoint: string }[]);
+  const mount = mounts.find((m) => m.partition === number);
+  if (!mount) throw new Error(`the bench lab did not mount partition ${number}`);
+  return mount.mountPoint;
+}
+
+export function dropGuestCaches(guest: GuestConnection): Promise<unknown> {
+  return inGuestHook(guest, "bench/hooks/drop-caches.sh", {});
+}
+
+/**
+ * On the running lab: unmount and detach (untimed, by the recorded delete scripts, guest caches
+ * dropped), then time the recorded NbdAttachment create, PartitionMount create and the examiner's first
+ * read of `file` in the NTFS partition. The lab is left as it was: attached and mounted.
+ */
+export async function attachToRead(lab: Lab, evidence: Evidence, file: string, runs: number): Promise<number[]> {
+  const attach = commandUnder(lab, TYPE.NbdAttachment);
+  const mount = commandUnder(lab, TYPE.PartitionMount);
+  const device = parseHookResult<{ device: string }>(attach.outputs.stdout).device;
+  const target = path.posix.join(mountPointOf(lab, evidence.ntfs.number), file);
+  const expected = evidence.ntfs.files[file];
+  const guest = lab.guest();
+  return repeat(
+    runs,
+    async () => {
+      const attached = parseHookResult<{ device: string }>(await runRecorded(lab, attach, "create")).device;
+      // The recorded mount script names the device of the first attach.
+      if (attached !== device) throw new Error(`the image attached as ${attached} this time, not ${device}`);
+      await runRecorded(lab, mount, "create");
+      const read = await inGuestHook<{ text: string }>(guest, "bench/hooks/read-as-examiner.sh", { FILE: target });
+      if (read.text !== expected) throw new Error(`${target} read as ${JSON.stringify(read.text)}, expected ${JSON.stringify(expected)}`);
+    },
+    async () => {
+      await runRecorded(lab, mount, "delete");
+      await runRecorded(lab, attach, "delete");
+      await dropGuestCaches(guest);
+    },
+  );
+}
+
+/** Cold sequential reads of the 1 GiB bulk.bin in the lab's read-only ext4 mount, timed in the guest. */
+export async function inGuestRead(lab: Lab, evidence: Evidence, runs: number): Promise<number[]> {
+  const file = path.posix.join(mountPointOf(lab, evidence.ext4.number), "bulk.bin");
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const r = await timed(() => inGuestHook<{ nanoseconds: number }>(lab.guest(), "bench/hooks/timed-read.sh", { FILE: file, BYTES: evidence.ext4.bulkBytes }));
+    const seconds = r.value.nanoseconds / 1e9;
+    // The guest's clock runs on QEMU's virtual clock; a reading longer than the whole ssh round trip is wrong.
+    if (!(seconds > 0 && seconds <= r.seconds)) throw new Error(`the guest timed ${seconds} s for a read the host saw take ${r.seconds} s`);
+    samples.push(seconds);
+  }
+  return samples;
+}
+
+export interface TransferTimes {
+  /** host-hash.sh: sha256 of every file on the host, host caches dropped first. */
+  readonly hostHash: number[];
+  /** scp.sh create: copy through ssh into guest-receive.sh (dd, then sha256sum in the guest). */
+  readonly scpCreate: number[];
+  /** plain-copy.sh: the same bytes into the same dd, nothing hashed. */
+  readonly plainCopy: number[];
+  /** sshfs.sh start: sftp pipes, read-only mounts, sha256sum of every file through the mount in the guest. */
+  readonly sshfsCreate: number[];
+}
+
+function ok(what: string, r: HookRun): void {
+  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}): ${r.stderr.trim().split("\n").slice(-6).join("\n")}`);
+}
+
+/**
+ * The evidence moved into the lab's guest three ways, each once (about a minute each under TCG), with
+ * host and guest caches dropped before each timed step; every copy is removed again.
+ */
+export async function transfers(lab: Lab, evidence: Evidence, workDir: string, cleanup: Cleanup): Promise<TransferTimes> {
+  const guest = lab.guest();
+  const manifest = await inspectImage(evidence.top);
+  const stateDir = path.join(workDir, "transfer-state");
+  fs.mkdirSync(stateDir, { recursive: true });
+  const driver = (imageName: string, mode: "scp" | "sshfs"): { d: TransferDriver; undo: { now(): Promise<void> } } => {
+    const d = transferDriver(guest, {
+      imageName,
+      manifest,
+      mode,
+      readOnly: true,
+      hashed: true,
+      custodyLogPath: path.join(stateDir, "custody.jsonl"),
+      examiner: "forensic-lab bench",
+      stateDir,
+    });
+    const undo = cleanup.add(`remove the ${mode} transfer ${imageName}`, async () => {
+      ok(`${imageName} delete`, await d.destroy());
+      ok(`${imageName} release`, await d.release());
+    });
+    return { d, undo };
+  };
+  const coldBoth = async () => {
+    await dropHostCaches();
+    await dropGuestCaches(guest);
+  };
+
+  const scp = driver("bench-scp", "scp");
+  const hostHash = await repeat(1, async () => ok("host-hash.sh", await scp.d.hostHash()), coldBoth);
+  const scpCreate = await repeat(1, async () => ok("scp.sh create", await scp.d.create()));
+  await scp.undo.now();
+
+  const plainRoot = "/case/bench-plain";
+  const plan: TransferPlan = planTransfer(scp.d.args.manifest, plainRoot);
+  const removePlain = cleanup.add(`remove ${plainRoot} in the guest`, async () => {
+    await inGuestHook(guest, "bench/hooks/remove-plain.sh", { ROOT: plainRoot });
+  });
+  const receive = await inGuestText(guest, "bench/hooks/receive-plain.sh", { DESTS: plan.files.map((f) => f.guestPath) });
+  const plainCopy = await repeat(
+    1,
+    () => hostHook("bench/hooks/plain-copy.sh", { HOST_FILES: plan.files.map((f) => f.hostPath), GUEST_RECEIVE_HOOK: receive }),
+    coldBoth,
+  );
+  await removePlain.now();
+
+  const sshfs = driver("bench-sshfs", "sshfs");
+  ok("host-hash.sh (sshfs)", await sshfs.d.hostHash());
+  const sshfsCreate = await repeat(1, async () => ok("sshfs.sh start", await sshfs.d.create()), coldBoth);
+  await sshfs.undo.now();
+
+  return { hostHash, scpCreate, plainCopy, sshfsCreate };
+}

@@ -1,0 +1,322 @@
+/**
+ * `npm run bench -- [--evidence-dir <dir>] [--out <file>] [--only <key,...>]`
+ *
+ * Measures the lab against its baselines side by side in one run on this host and prints a table of
+ * ratios (lab / baseline), each with what was timed and how; writes `bench/results.json` (one number
+ * per key) when every key was measured. Guests, mounts and temporary files are removed at the end,
+ * whatever happened; Ctrl-C finishes the current step, then cleans up (twice: clean up at once).
+ *
+ * The evidence (`scripts/make-evidence.sh --size-mib 1024`, about 1.1 GiB) is kept in
+ * `--evidence-dir` (default /var/lib/forensic-lab/bench-evidence) and reused by the next run, like the
+ * CI and demo evidence next to it: it is input, not output.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { REPO_ROOT } from "../lib/shell";
+import { ensureLibvirt } from "../test/guest/harness";
+import { upAtOnce } from "./cases";
+import { Evidence, Guestmount, guestmountColdStart, guestmountRead, hostRawRead, inspectDeepChain, makeEvidence } from "./host";
+import { attachToRead, benchLab, destroyOnCleanup, inGuestRead, transfers } from "./lab";
+import { BENCH_KEY_NAMES, BenchKey, buildResults, formatSeconds, formatTable, Measurement, Timing } from "./report";
+import { Cleanup, must, timed } from "./support";
+
+/** Runs per measurement: medians of three where a run costs seconds, fewer where it costs a minute. */
+const RUNS = {
+  inspect: 5,
+  guestmountColdStart: 3,
+  attachToRead: 3,
+  read: 3,
+  guestmountRead: 2,
+  transfer: 1,
+  lab: 1,
+} as const;
+
+const BULK_MIB = 1024;
+const DEEP_CHAIN_LAYERS = 150;
+const FIRST_FILE = "ufos/ufo.txt";
+/** Holds the lab's scp copy (1.1 GiB) and one bench copy at a time. */
+const LAB_VOLUME_GIB = 4;
+const DEFAULT_EVIDENCE_DIR = "/var/lib/forensic-lab/bench-evidence";
+const USAGE = "usage: npm run bench -- [--evidence-dir <dir>] [--out <file>] [--only <key>[,<key>...]]";
+
+interface Args {
+  evidenceDir: string;
+  out: string;
+  only: Set<BenchKey> | undefined;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { evidenceDir: DEFAULT_EVIDENCE_DIR, out: path.join(REPO_ROOT, "bench/results.json"), only: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined || v.startsWith("--")) throw new Error(`${argv[i - 1]} needs a value\n${USAGE}`);
+      return v;
+    };
+    switch (argv[i]) {
+      case "--evidence-dir":
+        args.evidenceDir = path.resolve(value());
+        break;
+      case "--out":
+        args.out = path.resolve(value());
+        break;
+      case "--only": {
+        const keys = value().split(",").filter(Boolean);
+        const unknown = keys.filter((k) => !BENCH_KEY_NAMES.includes(k as BenchKey));
+        if (unknown.length > 0) throw new Error(`--only: unknown key '${unknown[0]}'; keys: ${BENCH_KEY_NAMES.join(", ")}`);
+        args.only = new Set(keys as BenchKey[]);
+        break;
+      }
+      case "-h":
+      case "--help":
+        console.log(USAGE);
+        process.exit(0);
+      default:
+        throw new Error(`unknown argument '${argv[i]}'\n${USAGE}`);
+    }
+  }
+  return args;
+}
+
+const timing = (label: string, samples: readonly number[]): Timing => ({ label, samples });
+const formatGiB = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+
+/** Stops the run between steps after the first Ctrl-C; the second cleans up at once. */
+class Interrupt {
+  requested = false;
+  check(): void {
+    if (this.requested) throw new Error("interrupted");
+  }
+}
+
+async function preflight(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error("run as root: the bench drops the page cache and drives libvirt");
+  for (const tool of ["guestmount", "fusermount", "qemu-img", "virsh", "dd", "jq"]) {
+    await must(["bash", "-c", 'command -v "$1" >/dev/null || { echo "$1 is missing; run scripts/install-host-deps.sh" >&2; exit 1; }', "bench", tool]);
+  }
+  if (!fs.readdirSync("/boot").some((f) => f.startsWith("vmlinuz"))) {
+    throw new Error("no kernel in /boot: libguestfs' appliance needs one; run scripts/install-host-deps.sh (linux-image-cloud-amd64)");
+  }
+  await ensureLibvirt();
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const want = (...keys: BenchKey[]) => keys.some((k) => args.only === undefined || args.only.has(k));
+  const print = (line: string) => console.log(line);
+  const step = (line: string) => print(`bench: ${line}`);
+  const samples = (xs: readonly number[]) => xs.map((x) => formatSeconds(x)).join(", ");
+
+  const cleanup = new Cleanup();
+  const interrupt = new Interrupt();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!interrupt.requested) {
+      interrupt.requested = true;
+      print(`bench: ${signal}: finishing the current step, then cleaning up (again to clean up now)`);
+      return;
+    }
+    void cleanup.runAll(print).finally(() => process.exit(130));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-lab-bench-"));
+  cleanup.add(`remove ${workDir}`, async () => fs.rmSync(workDir, { recursive: true, force: true }));
+  const measurements: Measurement[] = [];
+  const started = Date.now();
+  let failure: unknown;
+  try {
+    await preflight();
+    step(`work folder ${workDir}`);
+
+    let evidence: Evidence | undefined;
+    const needsEvidence = want(
+      "attach_to_read_vs_guestmount", "read_vs_host_raw", "read_vs_guestmount", "hash_overhead", "sshfs_vs_scp", "noop_rerun_vs_first_up", "destroy_vs_up",
+    );
+    if (needsEvidence) {
+      step(`evidence with a ${BULK_MIB} MiB bulk.bin in ${args.evidenceDir} (made once, then reused)`);
+      evidence = await makeEvidence(args.evidenceDir, BULK_MIB);
+    }
+
+    if (want("inspect_deep_chain_s")) {
+      interrupt.check();
+      step(`inspectImage on a ${DEEP_CHAIN_LAYERS}-layer vmdk chain, ${RUNS.inspect} runs`);
+      const s = await inspectDeepChain(path.join(workDir, "deep-chain"), DEEP_CHAIN_LAYERS, RUNS.inspect);
+      step(`  ${samples(s)}`);
+      measurements.push({
+        key: "inspect_deep_chain_s",
+        subject: timing(`inspectImage, ${DEEP_CHAIN_LAYERS} layers`, s),
+        how: `lib/inspect inspectImage() on the top of a ${DEEP_CHAIN_LAYERS}-layer monolithicSparse VMDK chain (base + ${DEEP_CHAIN_LAYERS - 1} snapshots, one folder each, parent hints alternately relative and absolute; test/support/image-chains.ts deepVmdkChain), files in the page cache; median of ${RUNS.inspect} runs.`,
+      });
+    }
+
+    // Host-side baselines first, while none of our guests runs.
+    const gm = new Guestmount(workDir, cleanup);
+    let coldStart: number[] | undefined;
+    if (want("attach_to_read_vs_guestmount")) {
+      interrupt.check();
+      step(`guestmount cold start to the first read of ${FIRST_FILE}, ${RUNS.guestmountColdStart} runs after one untimed (appliance cache)`);
+      coldStart = await guestmountColdStart(gm, evidence!, FIRST_FILE, RUNS.guestmountColdStart);
+      step(`  ${samples(coldStart)}`);
+    }
+    let hostRaw: number[] | undefined;
+    if (want("read_vs_host_raw")) {
+      interrupt.check();
+      step(`host: ${BULK_MIB} MiB read from a raw copy at the ext4 partition, ${RUNS.read} runs`);
+      hostRaw = await hostRawRead(workDir, evidence!, cleanup, RUNS.read);
+      step(`  ${samples(hostRaw)}`);
+    }
+    let gmRead: number[] | undefined;
+    if (want("read_vs_guestmount")) {
+      interrupt.check();
+      step(`host: bulk.bin read through guestmount, ${RUNS.guestmountRead} runs (fresh mount each)`);
+      gmRead = await guestmountRead(gm, evidence!, RUNS.guestmountRead);
+      step(`  ${samples(gmRead)}`);
+    }
+
+    if (want("attach_to_read_vs_guestmount", "read_vs_host_raw", "read_vs_guestmount", "hash_overhead", "sshfs_vs_scp", "noop_rerun_vs_first_up", "destroy_vs_up")) {
+      interrupt.check();
+      const lab = await benchLab({ workDir, evidence: evidence!, transfer: "scp", volumeGiB: LAB_VOLUME_GIB, print });
+      const destroyLab = destroyOnCleanup(lab, cleanup);
+      step(`up: the whole lab for ${lab.engine.stack} (one ${BULK_MIB} MiB-bulk image, scp), by the e2e engine running index.ts`);
+      const up = await timed(() => lab.up());
+      step(`  up took ${formatSeconds(up.seconds)} (${up.value.log.filter((s) => s.hook).length} hooks)`);
+
+      let guestRead: number[] | undefined;
+      if (want("read_vs_host_raw", "read_vs_guestmount")) {
+        interrupt.check();
+        step(`guest: bulk.bin read in the lab's read-only ext4 mount, ${RUNS.read} runs`);
+        guestRead = await inGuestRead(lab, evidence!, RUNS.read);
+        step(`  ${samples(guestRead)}`);
+      }
+      if (want("attach_to_read_vs_guestmount")) {
+        interrupt.check();
+        step(`guest: NbdAttachment + PartitionMount create + first read of ${FIRST_FILE}, ${RUNS.attachToRead} runs`);
+        const attach = await attachToRead(lab, evidence!, FIRST_FILE, RUNS.attachToRead);
+        step(`  ${samples(attach)}`);
+        measurements.push({
+          key: "attach_to_read_vs_guestmount",
+          subject: timing("lab: attach + mount + first read", attach),
+          baseline: timing("guestmount cold start + first read", coldStart!),
+          how: `Warm lab (guest running, image on /case by scp): the NbdAttachment and PartitionMount create scripts the engine recorded, run again as it ran them (after their delete scripts and a guest cache drop, untimed), then ${FIRST_FILE} read as the examiner over the pinned ssh. Baseline: ${Guestmount.ENV_TEXT} guestmount --ro --format=vmdk -a <top> -m /dev/sda${evidence!.ntfs.number} started cold (host caches dropped; appliance cache built by one untimed run) until the same file is read on the host. Medians of ${RUNS.attachToRead} and ${RUNS.guestmountColdStart} runs.`,
+        });
+      }
+      if (guestRead && hostRaw) {
+        measurements.push({
+          key: "read_vs_host_raw",
+          subject: timing("guest: 1 GiB bulk.bin, ro mount", guestRead),
+          baseline: timing("host: 1 GiB of a raw copy", hostRaw),
+          how: `In the guest: dd bs=1M of bulk.bin (${BULK_MIB} MiB) in the lab's ro,noload ext4 mount (qemu-nbd --read-only on the vmdk chain copied to /case, LUKS2), guest caches dropped, timed inside the guest. Host: qemu-img convert -O raw of the same chain (untimed), then dd bs=1M of the same number of bytes from the start of the ext4 partition, host caches dropped. Medians of ${RUNS.read} runs each.`,
+        });
+      }
+      if (guestRead && gmRead) {
+        measurements.push({
+          key: "read_vs_guestmount",
+          subject: timing("guest: 1 GiB bulk.bin, ro mount", guestRead),
+          baseline: timing("host: 1 GiB bulk.bin via guestmount", gmRead),
+          how: `The in-guest read above vs dd bs=1M of bulk.bin through ${Guestmount.ENV_TEXT} guestmount --ro -m /dev/sda${evidence!.ext4.number}:/:ro,noload, mounted afresh for each run (untimed), host caches dropped. Medians of ${RUNS.read} and ${RUNS.guestmountRead} runs.`,
+        });
+      }
+
+      if (want("hash_overhead", "sshfs_vs_scp")) {
+        interrupt.check();
+        step("transfers into the lab's guest: scp with hashing, the same copy without, sshfs (about a minute each)");
+        const t = await transfers(lab, evidence!, workDir, cleanup);
+        step(`  host hash ${samples(t.hostHash)}, scp ${samples(t.scpCreate)}, plain copy ${samples(t.plainCopy)}, sshfs ${samples(t.sshfsCreate)}`);
+        measurements.push({
+          key: "hash_overhead",
+          subject: timing("host-hash.sh + scp.sh (hashed)", t.hostHash.map((h, i) => h + t.scpCreate[i])),
+          baseline: timing("plain copy, nothing hashed", t.plainCopy),
+          how: `With hashing: ImageTransfer's own hooks (components/image-transfer/test-driver.ts) for the chain's ${evidence!.manifest.files.length} files (${formatGiB(evidence!.manifest.files.reduce((n, f) => n + f.size, 0))}): host-hash.sh (sha256sum on the host, host caches dropped) + scp.sh create (each file streamed through the pinned ssh into guest-receive.sh: dd conv=sparse,fsync, then sha256sum in the guest). Without: bench/hooks/plain-copy.sh, the same files through the same ssh into the same dd, no sha256sum on either side. Caches dropped on both sides before each; ${RUNS.transfer} run each.`,
+        });
+        measurements.push({
+          key: "sshfs_vs_scp",
+          subject: timing("sshfs.sh start (mount + full read)", t.sshfsCreate),
+          baseline: timing("scp.sh create (copy + full read)", t.scpCreate),
+          how: `ImageTransfer create, each mode with its own hooks, host hash done before (untimed): sshfs = sftp pipes started, read-only sshfs mounts in the guest, sha256sum of every file through the mount (a full sequential read); scp = every file copied onto /case, then sha256sum of the copy (a full sequential read). Caches dropped on both sides first; ${RUNS.transfer} run each.`,
+        });
+      }
+
+      let rerun: number | undefined;
+      if (want("noop_rerun_vs_first_up")) {
+        interrupt.check();
+        step("up again with every create hook re-run (forceRerun) on the existing lab");
+        const r = await timed(() => lab.up({ forceRerun: true }));
+        rerun = r.seconds;
+        step(`  ${formatSeconds(rerun)} (${r.value.log.filter((s) => s.op === "rerun").length} hooks re-run)`);
+        measurements.push({
+          key: "noop_rerun_vs_first_up",
+          subject: timing("up with forceRerun", [rerun]),
+          baseline: timing("first up", [up.seconds]),
+          how: `The e2e engine (test/e2e/engine.ts) running index.ts for the bench stack: up again with forceRerun (every create hook runs again and finds its work done: scp re-hashes the copies it has, host-hash re-hashes the evidence) vs the first up (guest boot, LUKS2 case storage, scp of the chain, nbd, mounts); ${RUNS.lab} run each.`,
+        });
+      }
+
+      interrupt.check();
+      step("destroy the lab");
+      const destroyed = await timed(() => destroyLab.now());
+      step(`  ${formatSeconds(destroyed.seconds)}`);
+      if (want("destroy_vs_up")) {
+        measurements.push({
+          key: "destroy_vs_up",
+          subject: timing("destroy", [destroyed.seconds]),
+          baseline: timing("first up", [up.seconds]),
+          how: `The e2e engine's destroy of the whole bench lab (umount, nbd disconnect, copies removed, case storage closed, guest stopped and undefined, volume crypto-erased) vs its first up; ${RUNS.lab} run each.`,
+        });
+      }
+    }
+
+    if (want("three_cases_vs_one")) {
+      interrupt.check();
+      const small = await makeEvidence(path.join(workDir, "small-evidence"), 4);
+      const opts = { workDir, evidence: small, transfer: "sshfs" as const, volumeGiB: 1, print };
+      step("one case alone: up (guest boot, case storage, sshfs transfer of the 64 MiB image, attach, mount)");
+      const one = await upAtOnce(1, opts, cleanup);
+      step(`  ${formatSeconds(one)}`);
+      interrupt.check();
+      step("three cases at once");
+      const three = await upAtOnce(3, opts, cleanup);
+      step(`  ${formatSeconds(three)}`);
+      measurements.push({
+        key: "three_cases_vs_one",
+        subject: timing("three cases up at once", [three]),
+        baseline: timing("one case up", [one]),
+        how: `Wall time until every lab is up: whole cases (e2e engine, index.ts; guest boot, LUKS2 case storage, sshfs transfer of the 64 MiB test image, nbd attach, mounts), three stacks started together vs one alone, each destroyed afterwards (untimed). On this 2-core host under QEMU software emulation three guests share two cores, so this is expected to be well above 1; ${RUNS.lab} run each.`,
+      });
+    }
+  } catch (err) {
+    failure = err;
+  } finally {
+    const failedCleanups = await cleanup.runAll(print);
+    if (failedCleanups.length > 0) failure ??= new Error(`cleanup failed: ${failedCleanups.join("; ")}`);
+  }
+
+  print("");
+  print(`forensic-lab bench, ${new Date().toISOString()}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}; ${formatSeconds((Date.now() - started) / 1000)} in all`);
+  print("");
+  if (measurements.length > 0) print(formatTable(measurements));
+  if (failure !== undefined) {
+    print("");
+    print(`bench: FAILED: ${failure instanceof Error ? failure.message : String(failure)}`);
+    return 1;
+  }
+  if (args.only === undefined) {
+    const results = buildResults(measurements);
+    fs.writeFileSync(args.out, `${JSON.stringify(results, null, 2)}\n`);
+    print("");
+    print(`bench: wrote ${path.relative(process.cwd(), args.out) || args.out}`);
+  } else {
+    print("");
+    print(`bench: --only: ${args.out} left as it was (it is written by a complete run)`);
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(2);
+  },
+);
