@@ -34,12 +34,13 @@ for tool in mmdebstrap mkfs.ext4 qemu-img dpkg-query flock sha256sum tar jq; do
   command -v "$tool" >/dev/null || die "'$tool' is missing: run scripts/install-host-deps.sh"
 done
 
-# The content key: every input that decides what goes into the image, with names, modes and contents
-# (modes normalised, so a checkout's umask does not change the key).
+# The content key: every input that decides what goes into the image, with names, modes and contents.
+# Files only (git keeps no empty folders) and modes normalised, so every checkout of one commit agrees.
 key=$(
   {
-    tar -C "$HERE" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=go-w \
-      -cf - build.sh essential.sh customize.sh packages.txt rootfs
+    cd "$HERE"
+    find build.sh essential.sh customize.sh packages.txt rootfs \( -type f -o -type l \) -print0 | sort -z |
+      tar --null --no-recursion -T - --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=go-w -cf -
     cat "$APT_SOURCES"
   } | sha256sum | cut -c1-16
 )
