@@ -46,6 +46,8 @@ export interface StepLog {
   readonly result: "done" | "failed" | "skipped";
   /** Why a step was skipped, or what failed. */
   readonly detail?: string;
+  /** For an update or replace: the inputs that changed. */
+  readonly changed?: readonly string[];
   readonly durationMs: number;
   /** The command's outputs; `[secret]` when they are secret. */
   readonly stdout?: string;
@@ -595,7 +597,8 @@ class Deployment {
     const changed = old ? changedKeys(old.inputs, inputs as Record<string, unknown>) : [];
     const replace = changed.some((k) => k === "triggers" || reg.replaceOnChanges.includes(k));
     const op: StepOp = !old ? "create" : replace ? "replace" : changed.length > 0 ? "update" : this.opts.forceRerun ? "rerun" : "same";
-    const base = { op, urn: reg.urn, type: reg.type, name: reg.name };
+    // Like `pulumi up --diff`: which inputs made this an update or a replace.
+    const base = { op, urn: reg.urn, type: reg.type, name: reg.name, ...(changed.length > 0 ? { changed } : {}) };
 
     if (op === "same") {
       this.record({ ...base, result: "done", durationMs: 0 });

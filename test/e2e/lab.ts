@@ -53,9 +53,11 @@ export class Lab {
   }
 
   private printStep = (s: StepLog): void => {
-    const what = s.hook ? `${s.op} (${s.hook})` : s.op;
+    // `update (create)`: an update that ran the create script; otherwise the op says it.
+    const what = s.hook && s.hook !== s.op ? `${s.op} (${s.hook})` : s.op;
     const result = s.result === "done" ? "" : ` ${s.result.toUpperCase()}${s.detail ? `: ${s.detail.split("\n")[0]}` : ""}`;
-    this.opts.print(`    ${what.padEnd(22)} ${s.name.padEnd(44)} ${seconds(s.durationMs)}${result}`);
+    const changed = s.changed ? ` (changed: ${s.changed.join(", ")})` : "";
+    this.opts.print(`    ${what.padEnd(22)} ${s.name.padEnd(44)} ${seconds(s.durationMs)}${result}${changed}`);
   };
 
   /** `up` from the saved checkpoint; the checkpoint is updated whether it succeeds or not. */
@@ -336,6 +338,9 @@ export function labSteps(lab: Lab): Step<Lab>[] {
         const r = await bash(`virsh -c ${shq(guest.libvirtUri)} dominfo ${shq(guest.domainName)}`);
         if (r.code === 0) throw new Error(`domain ${guest.domainName} is still defined`);
       }
+      // The custody log is the case's record and stays; anything else in the case folder is a leftover.
+      const left = leftovers(lab.caseConfig.stateDir, [CUSTODY_LOG]);
+      if (left.length > 0) throw new Error(`left behind in ${lab.caseConfig.stateDir}: ${left.join(", ")}`);
       return `${log.filter((s) => s.hook).length} delete hooks`;
     },
   });
@@ -378,6 +383,14 @@ export function labSteps(lab: Lab): Step<Lab>[] {
   });
 
   return steps;
+}
+
+const CUSTODY_LOG = "custody.jsonl";
+
+/** Every file and folder under `dir` (relative), except the `kept` names at its top. */
+function leftovers(dir: string, kept: readonly string[]): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((name) => !kept.includes(name)).sort();
 }
 
 function safe<T>(f: () => T): T | undefined {
