@@ -30,7 +30,7 @@ elapsed() { awk -v s="$started_ns" -v e="$(date +%s%N)" 'BEGIN { printf "%.1f", 
 
 ((EUID == 0)) || die "must run as root (mmdebstrap's unshare mode keeps file owners right only for root)"
 [[ -r "$APT_SOURCES" ]] || die "FORENSIC_LAB_APT_SOURCES: cannot read '$APT_SOURCES'"
-for tool in mmdebstrap mkfs.ext4 qemu-img dpkg-query flock sha256sum tar jq; do
+for tool in mmdebstrap mkfs.ext4 qemu-img dpkg-query flock sha256sum tar jq chattr; do
   command -v "$tool" >/dev/null || die "'$tool' is missing: run scripts/install-host-deps.sh"
 done
 
@@ -64,7 +64,7 @@ if [[ -f "$IMAGE_DIR/manifest.json" ]]; then
 fi
 
 work=$(mktemp -d "$OUT_ROOT/.build-$KEY.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap 'chattr -i "$work/rootfs.qcow2" 2>/dev/null; rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
 
 mapfile -t packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$HERE/packages.txt" | awk 'NF')
@@ -137,6 +137,11 @@ jq -n \
     packages: $packages}' >"$work/manifest.json"
 
 chmod 0755 "$work"
+# Every case's QEMU reads this base (0444, so no chown is needed). Immutable, libvirt's sVirt cannot
+# hand it to the libvirt-qemu user either (its chown fails with EPERM, which libvirt tolerates): a
+# compromised QEMU can never rewrite the base other cases boot from. `chattr -i` before deleting a build.
+chattr +i "$work/rootfs.qcow2" ||
+  log "warning: cannot make rootfs.qcow2 immutable on this filesystem; libvirt may chown it to the QEMU user"
 mv -T "$work" "$IMAGE_DIR"
 trap - EXIT
 point_current_at_key
