@@ -1,3 +1,4 @@
+import { createHash } from "crypto";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
@@ -89,8 +90,8 @@ const chainSchema = z.object({
   backingChain: z.array(z.object({ path: guestPath, format: formatSchema })),
 });
 
-function describe(error: z.ZodError, prefix: string): string {
-  return error.issues.map((i) => `${prefix}${i.path.length ? "." + i.path.join(".") : ""}: ${i.message}`).join("; ");
+function describe(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ");
 }
 
 /**
@@ -121,6 +122,34 @@ export function imageSpec(format: ImageFormat, imagePath: string, backingChain: 
   return `json:${JSON.stringify(below)}`;
 }
 
+/** Everything the hooks need about one image, worked out from the args. */
+export interface AttachmentPlan {
+  /** `imageSpec(...)`: what qemu-nbd serves and both hooks match the running server by. */
+  readonly spec: string;
+  /** sha256 of `spec`: names the guest's state file for this attachment. */
+  readonly stateKey: string;
+  /** Top first: every layer's guest path and format. */
+  readonly paths: string[];
+  readonly formats: ImageFormat[];
+  /** Each layer opened alone (`backing: null`), to ask it whether it declares a parent; "" for formats without one. */
+  readonly aloneSpecs: string[];
+}
+
+/** Validates the guest paths and works out the plan; throws an Error naming the bad field. */
+export function planAttachment(format: ImageFormat, imagePath: string, backingChain: readonly BackingLayer[]): AttachmentPlan {
+  const parsed = chainSchema.safeParse({ imagePath, backingChain });
+  if (!parsed.success) throw new Error(describe(parsed.error));
+  const all: BackingLayer[] = [{ path: parsed.data.imagePath, format }, ...(parsed.data.backingChain as BackingLayer[])];
+  const spec = imageSpec(format, parsed.data.imagePath, all.slice(1));
+  return {
+    spec,
+    stateKey: createHash("sha256").update(spec).digest("hex"),
+    paths: all.map((l) => l.path),
+    formats: all.map((l) => l.format),
+    aloneSpecs: all.map((l) => (LAYERED_FORMATS.has(l.format) ? imageSpec(l.format, l.path, []) : "")),
+  };
+}
+
 /**
  * Serves one evidence image, read-only, as `/dev/nbdN` inside the analysis guest: `qemu-nbd --read-only
  * --format=<fmt>` on a pinned chain (see `imageSpec`), the kernel devices set read-only, the partition
@@ -135,26 +164,20 @@ export class NbdAttachment extends pulumi.ComponentResource {
   constructor(name: string, args: NbdAttachmentArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super(TYPE.NbdAttachment, name, { guest: args.guest, format: args.format, readOnly: args.readOnly, imagePath: args.imagePath }, opts);
     const literal = literalArgsSchema.safeParse({ format: args.format, readOnly: args.readOnly, maxPartitions: args.maxPartitions });
-    if (!literal.success) throw new pulumi.ResourceError(`NbdAttachment '${name}': ${describe(literal.error, "")}`, this);
+    if (!literal.success) throw new pulumi.ResourceError(`NbdAttachment '${name}': ${describe(literal.error)}`, this);
     const { format, maxPartitions } = literal.data;
 
     // Paths may be Outputs (ImageTransfer's guest chain): they are checked as soon as they are known.
-    const layers = pulumi
-      .all([args.imagePath, pulumi.output(args.backingChain ?? [])])
-      .apply(([imagePath, backingChain]) => {
-        const parsed = chainSchema.safeParse({ imagePath, backingChain });
-        if (!parsed.success) throw new pulumi.ResourceError(`NbdAttachment '${name}': ${describe(parsed.error, "")}`, this);
-        const chain = parsed.data.backingChain as BackingLayer[];
-        let spec: string;
-        try {
-          spec = imageSpec(format, parsed.data.imagePath, chain);
-        } catch (err) {
-          throw new pulumi.ResourceError(`NbdAttachment '${name}': ${(err as Error).message}`, this);
-        }
-        return { spec, paths: [parsed.data.imagePath, ...chain.map((l) => l.path)], formats: [format, ...chain.map((l) => l.format)] };
-      });
+    const layers = pulumi.all([args.imagePath, pulumi.output(args.backingChain ?? [])]).apply(([imagePath, backingChain]) => {
+      try {
+        return planAttachment(format, imagePath, backingChain as BackingLayer[]);
+      } catch (err) {
+        throw new pulumi.ResourceError(`NbdAttachment '${name}': ${(err as Error).message}`, this);
+      }
+    });
 
     const spec = layers.apply((l) => l.spec);
+    const stateKey = layers.apply((l) => l.stateKey);
     // deleteBeforeReplace: a new generation must not attach the same image while the old one still
     // holds it. replaceOnChanges: a changed create hook must detach the old image, not merely re-run.
     const attach = hookResource(
@@ -165,14 +188,16 @@ export class NbdAttachment extends pulumi.ComponentResource {
           ATTACH_HOOK,
           {
             IMAGE_SPEC: spec,
+            STATE_KEY: stateKey,
             IMAGE_FORMAT: format,
             LAYER_PATHS: layers.apply((l) => l.paths),
             LAYER_FORMATS: layers.apply((l) => l.formats),
+            LAYER_ALONE_SPECS: layers.apply((l) => l.aloneSpecs),
             MAX_PARTITIONS: maxPartitions,
           },
           "fail",
         ),
-        delete: inGuestCommand(args.guest, DETACH_HOOK, { IMAGE_SPEC: spec }, "succeed"),
+        delete: inGuestCommand(args.guest, DETACH_HOOK, { IMAGE_SPEC: spec, STATE_KEY: stateKey }, "succeed"),
       },
       { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["create"] },
     );

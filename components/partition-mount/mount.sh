@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # PartitionMount create, in the guest: mounts one partition (or all) of an attached nbd device read-only,
-# with options that keep each filesystem from replaying its journal/log (a replay writes), and no device
-# files, setuid or execution.
+# with the option that keeps each filesystem from replaying its journal or log (a replay writes), and
+# no device files, setuid or execution.
 # Values: NBD_DEVICE, PARTITION ("all" or a number), MOUNT_POINT (one partition) or MOUNT_ROOT (all:
 # <root>/p<N>), EXTRA_OPTIONS (array, validated by the component), EXAMINER_UID, EXAMINER_GID.
 # Idempotent: a partition already mounted at its mount point is reported, never mounted a second time
 # (a second ext4 mount to ANOTHER target would succeed, so `findmnt --source` is checked first).
+# Under software emulation every process costs a few hundred ms: state is read with bash builtins.
 set -euo pipefail
 
 fail() {
@@ -15,56 +16,66 @@ fail() {
 
 [[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
 readonly NAME=${NBD_DEVICE#/dev/}
-[[ -e "/sys/block/$NAME" && "$(cat "/sys/block/$NAME/size")" != 0 ]] || fail "$NBD_DEVICE is not attached (no such device, or size 0)"
+[[ -e "/sys/block/$NAME" && "$(<"/sys/block/$NAME/size")" != 0 ]] || fail "$NBD_DEVICE is not attached (no such device, or size 0)"
 [[ "$EXAMINER_UID" =~ ^[0-9]+$ && "$EXAMINER_GID" =~ ^[0-9]+$ ]] || fail "examinerUid/examinerGid must be numbers"
 
-partitions=()
+numbers=()
 if [[ "$PARTITION" == all ]]; then
   [[ "$MOUNT_ROOT" == /* ]] || fail "mountRoot '$MOUNT_ROOT' must be an absolute path"
   for sys in /sys/block/"$NAME"/"$NAME"p*; do
-    [[ -e "$sys" ]] && partitions+=("${sys##*p}")
+    if [[ -e "$sys" ]]; then numbers+=("${sys##*p}"); fi
   done
-  mapfile -t partitions < <(printf '%s\n' "${partitions[@]}" | sort -n | grep .)
-  ((${#partitions[@]} > 0)) || fail "$NBD_DEVICE has no partitions to mount"
+  ((${#numbers[@]} > 0)) || fail "$NBD_DEVICE has no partitions to mount"
+  mapfile -t numbers < <(printf '%s\n' "${numbers[@]}" | sort -n)
 else
-  [[ "$PARTITION" =~ ^[1-9][0-9]*$ ]] || fail "partition '$PARTITION' must be a number from 1 or \"all\""
+  [[ "$PARTITION" =~ ^[1-9][0-9]*$ ]] || fail "partition '$PARTITION' must be a number from 1, or \"all\""
   [[ "$MOUNT_POINT" == /* ]] || fail "mountPoint '$MOUNT_POINT' must be an absolute path"
-  partitions=("$PARTITION")
+  numbers=("$PARTITION")
 fi
 
-mount_point_of() { if [[ "$PARTITION" == all ]]; then echo "$MOUNT_ROOT/p$1"; else echo "$MOUNT_POINT"; fi; }
+nodes=()
+for number in "${numbers[@]}"; do
+  [[ -b "${NBD_DEVICE}p$number" ]] || fail "partition $number: ${NBD_DEVICE}p$number does not exist ($NBD_DEVICE has no partition $number)"
+  nodes+=("${NBD_DEVICE}p$number")
+done
+blockdev --setro "${nodes[@]}"
 
 extra=""
 for option in "${EXTRA_OPTIONS[@]}"; do extra+=",$option"; done
 readonly HARDENING=nodev,nosuid,noexec
 
-# What is mounted at a path, as JSON (empty when nothing is). findmnt -J keeps odd characters exact.
-mounted_at() { findmnt -J --mountpoint "$1" -o TARGET,SOURCE,FSTYPE,OPTIONS 2>/dev/null | jq -c '.filesystems[0]' || true; }
+# findmnt -r writes odd characters of paths as \xNN: turn them back into the path.
+unescape() { printf -v "$1" '%b' "$2"; }
 
-mounts=()
-skipped=()
-for number in "${partitions[@]}"; do
+results=() # partition, device, mount point, filesystem, vfs type, options: six values per mount
+skipped=() # partition, device, reason: three values per partition left alone
+for number in "${numbers[@]}"; do
   node=${NBD_DEVICE}p$number
-  target=$(mount_point_of "$number")
-  [[ -b "$node" ]] || fail "partition $number: $node does not exist ($NBD_DEVICE has no partition $number)"
-  blockdev --setro "$node"
-  [[ "$(blockdev --getro "$node")" == 1 ]] || fail "partition $number: $node does not stay read-only"
+  if [[ "$PARTITION" == all ]]; then target=$MOUNT_ROOT/p$number; else target=$MOUNT_POINT; fi
+  [[ "$(<"/sys/class/block/${node#/dev/}/ro")" == 1 ]] || fail "partition $number: $node does not stay read-only"
 
   # -p probes the device itself (no cache); exit status 2 means no signature at all.
   probe_status=0
   probe=$(blkid -p -o export "$node" 2>&1) || probe_status=$?
-  if ((probe_status != 0 && probe_status != 2)); then
-    fail "partition $number ($node): blkid cannot tell what it holds (status $probe_status): $(tr '\n' ' ' <<<"$probe")"
-  fi
-  fstype=$(sed -n 's/^TYPE=//p' <<<"$probe")
-  usage=$(sed -n 's/^USAGE=//p' <<<"$probe")
-  said=$(grep -E '^(TYPE|SEC_TYPE|USAGE|VERSION|PTTYPE)=' <<<"$probe" | tr '\n' ' ' || true)
+  ((probe_status == 0 || probe_status == 2)) ||
+    fail "partition $number ($node): blkid cannot tell what it holds (status $probe_status): ${probe//$'\n'/ }"
+  fstype="" usage="" details=""
+  while IFS= read -r line; do
+    case "$line" in
+      TYPE=*) fstype=${line#TYPE=} ;;
+      USAGE=*) usage=${line#USAGE=} ;;
+      SEC_TYPE=* | VERSION=* | PTTYPE=*) details+=" $line" ;;
+    esac
+  done <<<"$probe"
+  said="${fstype:+TYPE=$fstype }${usage:+USAGE=$usage}${details}"
+  said=${said% }
 
-  existing=$(findmnt -rn -o TARGET --source "$node" 2>/dev/null | head -n 1 || true)
-  if [[ -n "$existing" ]]; then
-    current=$(findmnt -J --source "$node" -o TARGET | jq -r '.filesystems[0].target')
-    [[ "$current" == "$target" ]] ||
-      fail "partition $number ($node) is already mounted at '$current', not at '$target'; unmount it there first"
+  current=""
+  while IFS= read -r line; do
+    if [[ -n "$line" ]]; then unescape current "$line"; fi
+  done < <(findmnt -rn -o TARGET --source "$node" 2>/dev/null || true)
+  if [[ -n "$current" && "$current" != "$target" ]]; then
+    fail "partition $number ($node) is already mounted at '$current', not at '$target'; unmount it there first"
   fi
 
   case "$fstype" in
@@ -75,8 +86,8 @@ for number in "${partitions[@]}"; do
     vfat | exfat) tool=mount options="uid=$EXAMINER_UID,gid=$EXAMINER_GID,umask=0277,$HARDENING" ;;
     *)
       if [[ "$PARTITION" == all && "$usage" != filesystem ]]; then
-        # Swap, LUKS, LVM, RAID members, extended-partition containers: nothing to mount as a filesystem.
-        skipped+=("$(jq -cn --argjson p "$number" --arg d "$node" --arg r "blkid: ${said:-no signature}" '{partition: $p, device: $d, reason: $r}')")
+        # Swap, LUKS, LVM, RAID members, extended-partition containers: no filesystem to mount.
+        skipped+=("$number" "$node" "blkid: ${said:-no signature}")
         echo "partition-mount: partition $number ($node) holds no mountable filesystem (blkid: ${said:-no signature}); skipped" >&2
         continue
       fi
@@ -84,37 +95,39 @@ for number in "${partitions[@]}"; do
       ;;
   esac
 
-  if [[ -z "$existing" ]]; then
-    occupant=$(mounted_at "$target")
-    [[ -z "$occupant" || "$occupant" == null ]] ||
-      fail "'$target' already has $(jq -r '.source' <<<"$occupant") mounted on it; choose another mount point"
-    # The examiner reaches the files through this folder; nobody else does. Filesystems without uid
-    # options (ext4, xfs, btrfs) keep their on-disk owners, so this folder is what keeps others out.
-    parent=$(dirname "$target")
-    mkdir -p "$target"
-    chown "$EXAMINER_UID:$EXAMINER_GID" "$parent" "$target"
-    chmod 0500 "$parent" "$target"
+  if [[ -z "$current" ]]; then
+    occupant=$(findmnt -rn -o SOURCE --mountpoint "$target" 2>/dev/null || true)
+    [[ -z "$occupant" ]] || fail "'$target' already has ${occupant//$'\n'/ and } mounted on it; choose another mount point"
+    # The examiner reaches the files through this folder and nobody else does. ext4, xfs and btrfs keep
+    # their on-disk owners (no uid option), so this folder is what keeps other users out.
+    install -d -o "$EXAMINER_UID" -g "$EXAMINER_GID" -m 0500 -- "${target%/*}" "$target"
     if [[ "$tool" == ntfs-3g ]]; then
       ntfs-3g -o "ro,${options}${extra}" "$node" "$target" ||
         fail "partition $number ($node): ntfs-3g -o ro,${options}${extra} failed"
     else
       mount -t "$fstype" -o "ro,${options}${extra}" -- "$node" "$target" ||
-        fail "partition $number ($node): mount -t $fstype -o ro,${options}${extra} failed (dmesg: $(dmesg | tail -n 2 | tr '\n' ' '))"
+        fail "partition $number ($node): mount -t $fstype -o ro,${options}${extra} failed: $(dmesg | tail -n 3 | tr '\n' ' ')"
     fi
     echo "partition-mount: mounted $node ($fstype) read-only at $target" >&2
   else
     echo "partition-mount: $node is already mounted at $target; nothing changed" >&2
   fi
 
-  in_effect=$(mounted_at "$target")
-  effective_options=$(jq -r '.options' <<<"$in_effect")
-  if [[ ",$effective_options," != *,ro,* ]]; then
+  # What the kernel actually put in effect, not what was asked for.
+  read -r vfs_type effective < <(findmnt -rn -o FSTYPE,OPTIONS --mountpoint "$target" | tail -n 1) ||
+    fail "partition $number ($node): nothing is mounted at '$target' after mounting it"
+  if [[ ",$effective," != *,ro,* ]]; then
     umount "$target" || true
-    fail "partition $number ($node) came up with options '$effective_options', not read-only; unmounted it again"
+    fail "partition $number ($node) came up with options '$effective', not read-only; unmounted it again"
   fi
-  mounts+=("$(jq -c --argjson p "$number" --arg d "$node" --arg fs "$fstype" \
-    '{partition: $p, device: $d, mountPoint: .target, filesystem: $fs, vfsType: .fstype, options: (.options | split(","))}' <<<"$in_effect")")
+  results+=("$number" "$node" "$target" "$fstype" "$vfs_type" "$effective")
 done
 
-jq -cn --argjson mounts "[$(IFS=,; echo "${mounts[*]}")]" --argjson skipped "[$(IFS=,; echo "${skipped[*]}")]" \
-  '{mounts: $mounts, skipped: $skipped}' | sed 's/^/FORENSIC_LAB_RESULT /'
+# One value per line (paths cannot hold line breaks: the component refuses them), one jq for the JSON.
+printf '%s\n' "${results[@]}" "${skipped[@]}" | jq -Rnc --argjson m "${#results[@]}" '[inputs] as $a | {
+    mounts: [$a[:$m] as $r | range(0; $r | length; 6) as $i | $r[$i:$i + 6] | {
+      partition: (.[0] | tonumber), device: .[1], mountPoint: .[2], filesystem: .[3], vfsType: .[4],
+      options: (.[5] | split(","))}],
+    skipped: [$a[$m:] as $s | range(0; $s | length; 3) as $i | $s[$i:$i + 3] | {
+      partition: (.[0] | tonumber), device: .[1], reason: .[2]}]
+  }' | sed 's/^/FORENSIC_LAB_RESULT /'

@@ -13,53 +13,71 @@ fail() {
 
 [[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
 
+has_word() { # <word> <list...>
+  local word=$1 item
+  shift
+  for item; do
+    if [[ "$item" == "$word" ]]; then return 0; fi
+  done
+  return 1
+}
+
 # Our mount points: the one we were given, or every <root>/p<N> that is mounted or still exists.
 targets=()
 if [[ "$PARTITION" == all ]]; then
-  while IFS= read -r target; do
-    [[ "$target" == "$MOUNT_ROOT"/p* && "${target#"$MOUNT_ROOT"/p}" =~ ^[1-9][0-9]*$ ]] && targets+=("$target")
-  done < <(
-    {
-      findmnt --list -J -o TARGET 2>/dev/null | jq -r '.filesystems[].target' || true
-      find "$MOUNT_ROOT" -mindepth 1 -maxdepth 1 -type d -name 'p*' 2>/dev/null || true
-    } | sort -u
-  )
+  # findmnt -r writes odd characters as \xNN; printf %b turns them back.
+  while IFS= read -r line; do
+    printf -v target '%b' "$line"
+    if [[ "$target" == "$MOUNT_ROOT"/p* && "${target#"$MOUNT_ROOT"/p}" =~ ^[1-9][0-9]*$ ]]; then
+      has_word "$target" "${targets[@]}" || targets+=("$target")
+    fi
+  done < <(findmnt -rn -o TARGET 2>/dev/null || true)
+  for target in "$MOUNT_ROOT"/p*; do
+    if [[ -d "$target" && "${target#"$MOUNT_ROOT"/p}" =~ ^[1-9][0-9]*$ ]]; then
+      has_word "$target" "${targets[@]}" || targets+=("$target")
+    fi
+  done
 else
   targets=("$MOUNT_POINT")
 fi
 
-source_at() { findmnt -J --mountpoint "$1" -o SOURCE 2>/dev/null | jq -r '.filesystems[0].source // empty' || true; }
+# The source device mounted at a path (the topmost mount), or "".
+source_at() { findmnt -rn -o SOURCE --mountpoint "$1" 2>/dev/null | tail -n 1 || true; }
 
-# Processes using anything under a mount point: cwd, root, executable, open files, mapped files.
+# Processes using anything under a mount point (cwd, root, executable, open or mapped files), one line
+# each. One find and one grep over /proc: under software emulation each process started costs.
 processes_using() { # <mount point>
-  local dir=$1 link proc what pid
-  for proc in /proc/[0-9]*; do
-    pid=${proc#/proc/}
-    for what in cwd root exe fd/*; do
-      link=$(readlink "$proc/$what" 2>/dev/null) || continue
-      if [[ "$link" == "$dir" || "$link" == "$dir"/* ]]; then
-        echo "  pid $pid ($(cat "$proc/comm" 2>/dev/null || echo gone)) ${what/fd\//fd }: $link"
-      fi
-    done
-    if grep -qF -- " $dir/" "$proc/maps" 2>/dev/null; then
-      echo "  pid $pid ($(cat "$proc/comm" 2>/dev/null || echo gone)) maps a file under $dir"
+  local dir=$1 pattern entry pid what
+  pattern=${dir//\\/\\\\}
+  pattern=${pattern//\*/\\*}
+  pattern=${pattern//\?/\\?}
+  pattern=${pattern//\[/\\[}
+  while IFS= read -r entry; do
+    pid=${entry#/proc/}
+    what=${pid#*/}
+    pid=${pid%%/*}
+    if [[ "$entry" == */maps ]]; then
+      echo "  pid $pid ($(<"/proc/$pid/comm")) maps a file under $dir"
+    else
+      echo "  pid $pid ($(<"/proc/$pid/comm")) ${what/\//\ }: $(readlink "$entry" 2>/dev/null)"
     fi
-  done
+  done < <(
+    find /proc/[0-9]*/cwd /proc/[0-9]*/root /proc/[0-9]*/exe /proc/[0-9]*/fd -maxdepth 1 \
+      \( -lname "$pattern" -o -lname "$pattern/*" \) 2>/dev/null || true
+    grep -lF -- " $dir/" /proc/[0-9]*/maps 2>/dev/null || true
+  ) 2>/dev/null
 }
 
 device_open_by_a_process() { # <device node>
-  local fd
-  for fd in /proc/[0-9]*/fd/*; do
-    [[ "$(readlink "$fd" 2>/dev/null)" == "$1" ]] && return 0
-  done
-  return 1
+  [[ -n "$(find /proc/[0-9]*/fd -maxdepth 1 -lname "$1" -print -quit 2>/dev/null)" ]]
 }
 
 for target in "${targets[@]}"; do
   source=$(source_at "$target")
   # Stacked mounts come off one at a time, ours only.
   while [[ -n "$source" && "$source" == "$NBD_DEVICE"p* ]]; do
-    if ! umount "$target" 2>/dev/null; then
+    if ! refusal=$(umount "$target" 2>&1); then
+      [[ "$refusal" == *busy* ]] || fail "cannot unmount '$target': $refusal"
       users=$(processes_using "$target")
       if [[ "$LAZY_UNMOUNT" != true ]]; then
         fail "'$target' is busy, so it stays mounted; stop these processes and delete again:
@@ -90,6 +108,6 @@ LAZY
     rmdir "$target" 2>/dev/null || echo "partition-mount: '$target' is not empty; left in place" >&2
   fi
 done
-if [[ "$PARTITION" == all && -d "$MOUNT_ROOT" ]]; then
-  rmdir "$MOUNT_ROOT" 2>/dev/null || true
-fi
+# The folder the create hook handed to the examiner goes too, when nothing else is in it.
+if [[ "$PARTITION" == all ]]; then owned=$MOUNT_ROOT; else owned=${MOUNT_POINT%/*}; fi
+if [[ -d "$owned" ]]; then rmdir "$owned" 2>/dev/null || true; fi

@@ -1,0 +1,389 @@
+/**
+ * NbdAttachment and PartitionMount against a real analysis guest (one boot for the whole file).
+ *
+ * Evidence from `scripts/make-evidence.sh` in a host folder whose name holds spaces, quotes and `$(...)`,
+ * copied with scp into a guest layout whose folders differ from the host's, so neither the relative
+ * nor the absolute parent hint resolves there: only the pinned chain can open it. The hooks run as
+ * the exact command text the components render (their `local.Command` create/delete, taken from a
+ * mocked Pulumi run), through the real in-guest ssh wrapper.
+ */
+import { execFileSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parseHookResult, REPO_ROOT, RESULT_MARKER } from "../../lib/shell";
+import { LOCAL_COMMAND } from "../../lib/tokens";
+import { MockRun, settle, setupMocks } from "../../test/mocks";
+import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, ExecResult, run, runHookText, TestGuest } from "../../test/guest/harness";
+import type { AttachResult, NbdAttachmentArgs } from "../nbd-attachment/NbdAttachment";
+import type { MountInfo, PartitionMountArgs, SkippedPartition } from "./PartitionMount";
+
+jest.setTimeout(10 * 60_000);
+
+const PWNED = "forensic-lab-nbd-guest-pwned";
+const GUEST_ROOT = "/srv/evidence/case 1";
+const GUEST_BASE = `${GUEST_ROOT}/it's the base`;
+const GUEST_SNAPSHOTS = `${GUEST_ROOT}/snap $(touch ${PWNED}) shots`;
+const MOUNT_ROOT = "/mnt/forensic/win 7";
+
+interface EvidenceManifest {
+  top: string;
+  chain: string[];
+  partitions: { number: number; type: string; filesystem: string; startSector: number; sizeSectors: number; files: Record<string, string> }[];
+  files: { path: string; size: number; sha256: string }[];
+}
+
+let hostDir: string;
+let evidence: EvidenceManifest;
+let guest: TestGuest;
+let mocks: MockRun;
+let NbdAttachment: typeof import("../nbd-attachment/NbdAttachment").NbdAttachment;
+let PartitionMount: typeof import("./PartitionMount").PartitionMount;
+let componentCount = 0;
+const timings: Record<string, number[]> = {};
+
+/** Guest path of each evidence file: base files in one folder, snapshots in another. */
+const guestPathOf = (relative: string) =>
+  relative.startsWith("base/") ? `${GUEST_BASE}/${path.basename(relative)}` : `${GUEST_SNAPSHOTS}/${path.basename(relative)}`;
+
+const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+
+async function sh(script: string): Promise<string> {
+  const r = await guest.ssh(script);
+  if (r.code !== 0) throw new Error(`guest command failed (rc ${r.code}): ${script}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** A value as one bash word, for test scripts run with `guest.ssh` (hooks get theirs through the prelude). */
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+interface Commands {
+  create: string;
+  delete: string;
+}
+
+/** The create/delete text a component's command would run, from a mocked Pulumi run. */
+async function commandsOf(make: (name: string) => void, step: "attach" | "mount"): Promise<Commands> {
+  const name = `c${++componentCount}`;
+  make(name);
+  await settle();
+  const cmd = mocks.byName(`${name}-${step}`);
+  return { create: String(cmd.inputs.create), delete: String(cmd.inputs.delete) };
+}
+
+function attachCommands(args: Partial<NbdAttachmentArgs> = {}): Promise<Commands> {
+  return commandsOf(
+    (name) =>
+      new NbdAttachment(name, {
+        guest: guest.connection,
+        imagePath: guestPathOf(evidence.top),
+        format: "vmdk",
+        backingChain: evidence.chain.slice(1).map((p) => ({ path: guestPathOf(p), format: "vmdk" as const })),
+        readOnly: true,
+        ...args,
+      }),
+    "attach",
+  );
+}
+
+function mountCommands(args: Omit<PartitionMountArgs, "guest" | "readOnly">): Promise<Commands> {
+  return commandsOf((name) => new PartitionMount(name, { guest: guest.connection, readOnly: true, ...args }), "mount");
+}
+
+/** Runs rendered command text as `local.Command` would, and records how long it took. */
+async function runTimed(label: string, text: string): Promise<ExecResult> {
+  const started = Date.now();
+  const r = await runHookText(text, { timeoutMs: 5 * 60_000 });
+  (timings[label] ??= []).push((Date.now() - started) / 1000);
+  return r;
+}
+
+function succeeded(r: ExecResult): ExecResult {
+  if (r.code !== 0) throw new Error(`hook failed (rc ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+async function nbdState(device: string): Promise<{ size: number; qemuNbd: number; mounts: string }> {
+  const name = device.replace("/dev/", "");
+  const out = await sh(`cat /sys/block/${name}/size; pgrep -c -x qemu-nbd || true; findmnt -rn -o SOURCE,TARGET | grep "^${device}" || true`);
+  const [size, count, ...mounts] = out.split("\n");
+  return { size: Number(size), qemuNbd: Number(count), mounts: mounts.join("\n").trim() };
+}
+
+async function guestSha256s(): Promise<Record<string, string>> {
+  const files = evidence.files.map((f) => guestPathOf(f.path));
+  const out = await sh(`sha256sum -- ${files.map(q).join(" ")}`);
+  return Object.fromEntries(out.trim().split("\n").map((line) => [line.slice(66).replace(/^\*/, ""), line.slice(0, 64)]));
+}
+
+function expectedGuestSha256s(): Record<string, string> {
+  return Object.fromEntries(evidence.files.map((f) => [guestPathOf(f.path), f.sha256]));
+}
+
+function hostSha256s(): Record<string, string> {
+  return Object.fromEntries(evidence.files.map((f) => [f.path, sha256(path.join(hostDir, f.path))]));
+}
+
+beforeAll(async () => {
+  for (const stale of [path.join(REPO_ROOT, PWNED), path.join(os.tmpdir(), PWNED)]) fs.rmSync(stale, { force: true });
+  hostDir = fs.mkdtempSync(path.join(os.tmpdir(), `forensic-lab nbd 'evidence' $(touch ${PWNED}) `));
+  const made = await run(["bash", path.join(REPO_ROOT, "scripts/make-evidence.sh"), hostDir], { timeoutMs: 5 * 60_000 });
+  if (made.code !== 0) throw new Error(`make-evidence.sh failed:\n${made.stderr}`);
+  evidence = JSON.parse(fs.readFileSync(path.join(hostDir, "evidence.json"), "utf8"));
+  expect(hostSha256s()).toEqual(Object.fromEntries(evidence.files.map((f) => [f.path, f.sha256])));
+
+  // Only the command texts are used here; the real hooks print the results. Commands get a stand-in
+  // result line so the components' outputs resolve.
+  const standIn = { device: "/dev/nbd0", sectorSize: 512, label: null, partitions: [], mounts: [], skipped: [] };
+  mocks = await setupMocks({
+    outputsFor: (a) => (a.type === LOCAL_COMMAND ? { stdout: `${RESULT_MARKER}${JSON.stringify(standIn)}` } : undefined),
+  });
+  ({ NbdAttachment } = await import("../nbd-attachment/NbdAttachment"));
+  ({ PartitionMount } = await import("./PartitionMount"));
+
+  guest = await bootTestGuest({ name: "nbd-mounts" });
+  await sh(`mkdir -p -- ${q(GUEST_BASE)} ${q(GUEST_SNAPSHOTS)}`);
+  // scp's SFTP mode takes the remote path literally: no remote shell sees the quotes or the `$(...)`.
+  const c = guest.connection;
+  for (const f of evidence.files) {
+    const copied = await run([
+      "scp", "-q", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
+      "-o", `UserKnownHostsFile=${c.knownHostsPath}`, "-i", c.privateKeyPath, "-P", String(c.port),
+      path.join(hostDir, f.path), `${c.user}@${c.host}:${guestPathOf(f.path)}`,
+    ], { timeoutMs: 5 * 60_000 });
+    if (copied.code !== 0) throw new Error(`scp of ${f.path} failed:\n${copied.stderr}`);
+  }
+  expect(await guestSha256s()).toEqual(expectedGuestSha256s());
+}, BOOT_TIMEOUT_MS);
+
+afterAll(async () => {
+  if (guest) await guest.destroy();
+  if (hostDir) {
+    execFileSync("chmod", ["-R", "u+w", hostDir]);
+    fs.rmSync(hostDir, { recursive: true, force: true });
+  }
+  console.log(
+    "nbd-attachment/partition-mount timings under this machine's load (s):\n" +
+      Object.entries(timings).map(([k, v]) => `  ${k}: ${v.map((s) => s.toFixed(1)).join(", ")}`).join("\n"),
+  );
+}, DESTROY_TIMEOUT_MS);
+
+describe("the evidence in the guest", () => {
+  test("its parent hints do not resolve there: the absolute one names the host's folder", async () => {
+    const top = fs.readFileSync(path.join(hostDir, evidence.top), "latin1");
+    expect(top).toContain(`parentFileNameHint="${hostDir}/snapshots/win7-000001.vmdk"`);
+    const r = await guest.ssh(`qemu-img info -f vmdk --backing-chain ${q(guestPathOf(evidence.top))}`);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(hostDir);
+  });
+});
+
+describe("attach, mount all, read, refuse writes, unmount, detach", () => {
+  let attach: Commands;
+  let mountAll: Commands;
+  let device: string;
+
+  test("attach: the pinned chain is served read-only and the partition table read back", async () => {
+    attach = await attachCommands();
+    const result = parseHookResult<AttachResult>(succeeded(await runTimed("attach", attach.create)).stdout);
+    device = result.device;
+    expect(device).toMatch(/^\/dev\/nbd\d+$/);
+    expect(result.label).toBe("dos");
+    expect(result.partitions).toEqual(
+      evidence.partitions.map((p) => ({
+        number: p.number,
+        node: `${device}p${p.number}`,
+        startSector: p.startSector,
+        sizeSectors: p.sizeSectors,
+        type: p.type,
+        byteOffset: p.startSector * 512,
+        sectorSize: 512,
+      })),
+    );
+    const name = device.slice(5);
+    expect((await sh(`cat /sys/block/${name}/ro /sys/class/block/${name}p1/ro /sys/class/block/${name}p2/ro`)).split("\n").slice(0, 3)).toEqual(["1", "1", "1"]);
+    expect(await sh(`tr '\\0' '\\n' </proc/$(awk '/^Tgid/ {print $2}' /proc/$(cat /sys/block/${name}/pid)/status)/cmdline | head -n 2`)).toBe("qemu-nbd\n--read-only\n");
+  });
+
+  test("attach again: the same device, nothing new", async () => {
+    const again = succeeded(await runTimed("attach (again)", attach.create));
+    expect(parseHookResult<AttachResult>(again.stdout).device).toBe(device);
+    expect(again.stderr).toContain("nothing changed");
+    expect((await nbdState(device)).qemuNbd).toBe(1);
+  });
+
+  test("mount all: NTFS through ntfs-3g, ext4 with noload; every option read back", async () => {
+    mountAll = await mountCommands({ nbdDevice: device, partition: "all", mountRoot: MOUNT_ROOT });
+    const { mounts, skipped } = parseHookResult<{ mounts: MountInfo[]; skipped: SkippedPartition[] }>(
+      succeeded(await runTimed("mount all", mountAll.create)).stdout,
+    );
+    expect(skipped).toEqual([]);
+    expect(mounts.map((m) => [m.partition, m.device, m.mountPoint, m.filesystem, m.vfsType])).toEqual([
+      [1, `${device}p1`, `${MOUNT_ROOT}/p1`, "ntfs", "fuseblk"],
+      [2, `${device}p2`, `${MOUNT_ROOT}/p2`, "ext4", "ext4"],
+    ]);
+    for (const m of mounts) {
+      expect(m.options[0]).toBe("ro");
+      expect(m.options).toEqual(expect.arrayContaining(["nodev", "nosuid", "noexec"]));
+    }
+    // The kernel shows ext4's noload as norecovery.
+    expect(mounts[1].options).toContain("norecovery");
+    expect(await sh(`stat -c '%u:%g %a' ${q(MOUNT_ROOT)} ${q(MOUNT_ROOT + "/p1/ufos/ufo.txt")}`)).toBe("1000:1000 500\n1000:1000 500\n");
+  });
+
+  test("the files read back through the whole chain; the ext4 journal was not replayed and is still dirty", async () => {
+    for (const p of evidence.partitions) {
+      for (const [file, content] of Object.entries(p.files)) {
+        expect(await sh(`cat -- ${q(`${MOUNT_ROOT}/p${p.number}/${file}`)}`)).toBe(content);
+      }
+    }
+    expect(await sh(`cat ${q(MOUNT_ROOT + "/p1/ufos/ufo.txt")}`)).toBe("Ufos are not real\n");
+    expect(await sh(`cat ${q(MOUNT_ROOT + "/p2/journal/canary.txt")}`)).toBe("NOT REPLAYED\n");
+    expect(await sh(`dumpe2fs -h ${device}p2 2>/dev/null | grep '^Filesystem features:'`)).toContain("needs_recovery");
+  });
+
+  test("mount all again: the same mounts, no second one", async () => {
+    const again = succeeded(await runTimed("mount all (again)", mountAll.create));
+    expect(again.stderr).toContain("nothing changed");
+    expect((await nbdState(device)).mounts.split("\n").sort()).toEqual([
+      `${device}p1 ${MOUNT_ROOT.replace(/ /g, "\\x20")}/p1`,
+      `${device}p2 ${MOUNT_ROOT.replace(/ /g, "\\x20")}/p2`,
+    ]);
+  });
+
+  test("every write attempt fails", async () => {
+    const attempts = [
+      `touch ${q(MOUNT_ROOT + "/p1/new.txt")}`,
+      `touch ${q(MOUNT_ROOT + "/p2/new.txt")}`,
+      `echo changed >> ${q(MOUNT_ROOT + "/p2/notes/layer.txt")}`,
+      `dd if=/dev/zero of=${device}p2 bs=4096 count=1 oflag=direct`,
+      `dd if=/dev/zero of=${device} bs=4096 count=1 oflag=direct`,
+      `mount -o remount,rw ${q(MOUNT_ROOT + "/p2")}`,
+      `mount -o remount,rw ${q(MOUNT_ROOT + "/p1")}`,
+      // blockdev --setrw returns 0 here, but the nbd device stays read-only: the write still fails.
+      `blockdev --setrw ${device}p2; dd if=/dev/zero of=${device}p2 bs=4096 count=1 oflag=direct`,
+    ];
+    for (const attempt of attempts) {
+      const r = await guest.ssh(attempt);
+      expect({ attempt, code: r.code === 0 ? 0 : "failed" }).toEqual({ attempt, code: "failed" });
+    }
+    expect(await sh(`findmnt -rn -o OPTIONS --mountpoint ${q(MOUNT_ROOT + "/p2")}`)).toMatch(/^ro,/);
+    expect(await guestSha256s()).toEqual(expectedGuestSha256s());
+  });
+
+  test("a busy mount point stays mounted and the delete names the process holding it", async () => {
+    await sh(`(cd ${q(MOUNT_ROOT + "/p2/notes")} && exec setsid sleep 600) >/dev/null 2>&1 </dev/null & echo $! >/run/nbd-test-busy.pid`);
+    const pid = (await sh("cat /run/nbd-test-busy.pid")).trim();
+    const r = await runTimed("unmount (busy)", mountAll.delete);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`'${MOUNT_ROOT}/p2' is busy`);
+    expect(r.stderr).toContain(`pid ${pid} (sleep) cwd: ${MOUNT_ROOT}/p2/notes`);
+    expect((await nbdState(device)).mounts).toContain(`${device}p2`);
+    // The attachment refuses to go while a partition is mounted.
+    const detach = await runTimed("detach (refused)", attach.delete);
+    expect(detach.code).not.toBe(0);
+    expect(detach.stderr).toContain(`${device}p2 is mounted at ${MOUNT_ROOT}/p2`);
+    await sh(`kill ${pid}; while kill -0 ${pid} 2>/dev/null; do sleep 0.1; done`);
+  });
+
+  test("unmount twice, detach twice: nothing left, size 0, no qemu-nbd", async () => {
+    succeeded(await runTimed("unmount", mountAll.delete));
+    succeeded(await runTimed("unmount (again)", mountAll.delete));
+    expect(await sh(`ls -A /mnt/forensic`)).toBe("");
+    succeeded(await runTimed("detach", attach.delete));
+    const again = succeeded(await runTimed("detach (again)", attach.delete));
+    expect(again.stderr).toContain("nothing to undo");
+    expect(await nbdState(device)).toEqual({ size: 0, qemuNbd: 0, mounts: "" });
+    expect(await sh("ls -A /run/forensic-lab/nbd")).toBe("");
+  });
+
+  test("the evidence files are unchanged, in the guest and on the host", async () => {
+    expect(await guestSha256s()).toEqual(expectedGuestSha256s());
+    expect(hostSha256s()).toEqual(Object.fromEntries(evidence.files.map((f) => [f.path, f.sha256])));
+  });
+});
+
+describe("when qemu-nbd dies under a mounted partition", () => {
+  test("unmount and detach still succeed and leave the device at size 0", async () => {
+    const attach = await attachCommands();
+    const device = parseHookResult<AttachResult>(succeeded(await runTimed("attach", attach.create)).stdout).device;
+    const mountPoint = "/mnt/forensic/win7-data/ext4";
+    const mountOne = await mountCommands({ nbdDevice: device, partition: 2, mountPoint, extraOptions: ["noatime"] });
+    const { mounts } = parseHookResult<{ mounts: MountInfo[] }>(succeeded(await runTimed("mount one", mountOne.create)).stdout);
+    expect(mounts.map((m) => [m.partition, m.mountPoint, m.filesystem])).toEqual([[2, mountPoint, "ext4"]]);
+    expect(mounts[0].options).toEqual(expect.arrayContaining(["ro", "noatime", "norecovery"]));
+
+    await sh(`kill -KILL $(awk '/^Tgid/ {print $2}' /proc/$(cat /sys/block/${device.slice(5)}/pid)/status)`);
+    await sh(`while pgrep -x qemu-nbd >/dev/null; do sleep 0.1; done`);
+    succeeded(await runTimed("unmount (server gone)", mountOne.delete));
+    succeeded(await runTimed("detach (server gone)", attach.delete));
+    succeeded(await runTimed("detach (again)", attach.delete));
+    expect(await nbdState(device)).toEqual({ size: 0, qemuNbd: 0, mounts: "" });
+  });
+
+  test("without mounts too: the device is cleared and the state forgotten", async () => {
+    const attach = await attachCommands();
+    const device = parseHookResult<AttachResult>(succeeded(await runTimed("attach", attach.create)).stdout).device;
+    await sh(`kill -KILL $(awk '/^Tgid/ {print $2}' /proc/$(cat /sys/block/${device.slice(5)}/pid)/status)`);
+    succeeded(await runTimed("detach (server gone)", attach.delete));
+    expect(await nbdState(device)).toEqual({ size: 0, qemuNbd: 0, mounts: "" });
+    expect(await sh("ls -A /run/forensic-lab/nbd")).toBe("");
+  });
+});
+
+describe("errors are clear and leave nothing behind", () => {
+  test("a snapshot attached without its backingChain is refused, naming the parent it declares", async () => {
+    const alone = await attachCommands({ backingChain: [] });
+    const r = await runTimed("attach (refused)", alone.create);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`declares a parent ('${hostDir}/snapshots/win7-000001.vmdk') that backingChain does not list`);
+    expect(await sh("pgrep -c -x qemu-nbd || true")).toBe("0\n");
+  });
+
+  test("a raw disk: swap is skipped by \"all\", refused by number, with what blkid said", async () => {
+    // A raw, single-layer image made in the guest: an MBR with one swap partition.
+    const rawPath = "/srv/evidence/raw disk/swap.img";
+    await sh(
+      `mkdir -p ${q(path.posix.dirname(rawPath))} && truncate -s 8M ${q(rawPath)} && ` +
+        `echo 'start=2048, type=82' | sfdisk -q ${q(rawPath)} && ` +
+        `truncate -s 7M /run/swap.part && mkswap -q /run/swap.part && ` +
+        `dd if=/run/swap.part of=${q(rawPath)} bs=1M seek=1 conv=notrunc status=none && rm /run/swap.part && chmod 0444 ${q(rawPath)}`,
+    );
+    const attach = await attachCommands({ imagePath: rawPath, format: "raw", backingChain: [] });
+    const device = parseHookResult<AttachResult>(succeeded(await runTimed("attach (raw)", attach.create)).stdout).device;
+
+    const all = await mountCommands({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/raw" });
+    const result = parseHookResult<{ mounts: MountInfo[]; skipped: SkippedPartition[] }>(succeeded(await runTimed("mount all (raw)", all.create)).stdout);
+    expect(result.mounts).toEqual([]);
+    expect(result.skipped).toEqual([{ partition: 1, device: `${device}p1`, reason: expect.stringContaining("TYPE=swap") }]);
+
+    const one = await mountCommands({ nbdDevice: device, partition: 1, mountPoint: "/mnt/forensic/raw-one/p1" });
+    const refused = await runTimed("mount one (refused)", one.create);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(`partition 1 (${device}p1): no read-only mount is known for what blkid found: TYPE=swap`);
+
+    const missing = await mountCommands({ nbdDevice: device, partition: 3, mountPoint: "/mnt/forensic/raw-one/p3" });
+    const noSuch = await runTimed("mount one (refused)", missing.create);
+    expect(noSuch.code).not.toBe(0);
+    expect(noSuch.stderr).toContain(`partition 3: ${device}p3 does not exist`);
+
+    for (const commands of [all, one, missing]) succeeded(await runTimed("unmount", commands.delete));
+    succeeded(await runTimed("detach (raw)", attach.delete));
+    expect(await nbdState(device)).toEqual({ size: 0, qemuNbd: 0, mounts: "" });
+    expect(await sh("ls -A /mnt/forensic")).toBe("");
+  });
+});
+
+describe("when the guest is gone", () => {
+  test("every delete hook succeeds without it; nothing ran anything", async () => {
+    const attach = await attachCommands();
+    const mountAll = await mountCommands({ nbdDevice: "/dev/nbd0", partition: "all", mountRoot: MOUNT_ROOT });
+    await guest.destroy();
+    for (const text of [mountAll.delete, attach.delete]) {
+      const r = succeeded(await runHookText(text, { timeoutMs: 60_000 }));
+      expect(r.stderr).toContain("is gone; nothing to undo inside it");
+    }
+    expect(fs.existsSync(path.join(REPO_ROOT, PWNED)) || fs.existsSync(path.join(os.tmpdir(), PWNED))).toBe(false);
+  });
+});
