@@ -107,6 +107,10 @@ function inner(text: string): string {
 const names = (run: MockRun, urns: string[]) => urns.map((u) => run.resources.find((r) => r.urn === u)!.name);
 
 describe("arguments", () => {
+  test("sizes in whole MiB below 1 GiB are fine (what the case config allows)", () => {
+    expect(planVolume({ ...fileArgs(), sizeGiB: 0.5 }).sizeBytes).toBe(512 * 1024 ** 2);
+  });
+
   test("file backend: the file is the guest's disk; LUKS is opened in the guest", () => {
     expect(planVolume(fileArgs())).toMatchObject({
       backingPath: "/var/lib/forensic-lab/case-1/evidence.luks",
@@ -138,8 +142,10 @@ describe("arguments", () => {
     ["relative path", { path: "evidence.luks" }, /^path: must be an absolute file path/],
     ["path is a folder", { path: "/var/lib/" }, /^path: must be an absolute file path/],
     ["no path", { path: undefined }, /^path: must be a string/],
-    ["size zero", { sizeGiB: 0 }, /^sizeGiB: must be at least 1 GiB/],
-    ["fractional size", { sizeGiB: 1.5 }, /^sizeGiB: must be a whole number of GiB/],
+    ["size zero", { sizeGiB: 0 }, /^sizeGiB: must be at least 0.0625 GiB \(64 MiB/],
+    ["size below 64 MiB", { sizeGiB: 0.03125 }, /^sizeGiB: must be at least 0.0625 GiB/],
+    ["size not in whole MiB", { sizeGiB: 0.3 }, /^sizeGiB: must be a whole number of MiB/],
+    ["size beyond 16 TiB", { sizeGiB: 16385 }, /^sizeGiB: must be at most 16384 GiB/],
     ["size as text", { sizeGiB: "5" }, /^sizeGiB: must be a plain number of GiB/],
     ["unencrypted", { encrypted: false }, /^encrypted: must be the literal true/],
     ["retain as an Output", { retain: pulumi.output(true) }, /^retain: must be a plain boolean \(not an Output\)/],
@@ -161,7 +167,7 @@ describe("arguments", () => {
     const { EvidenceVolume } = await import("./index");
     const build = () => new EvidenceVolume("bad", { ...fileArgs(), sizeGiB: 0 });
     expect(build).toThrow(pulumi.ResourceError);
-    expect(build).toThrow("EvidenceVolume 'bad': sizeGiB: must be at least 1 GiB");
+    expect(build).toThrow("EvidenceVolume 'bad': sizeGiB: must be at least 0.0625 GiB (64 MiB: LUKS2 header plus a filesystem)");
   });
 });
 

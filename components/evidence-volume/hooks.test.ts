@@ -8,7 +8,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseHookResult, renderHook } from "../../lib/shell";
+import { HookValue, parseHookResult, renderHook } from "../../lib/shell";
 import { backingValues, BackingResult, HOOKS, planVolume } from "./plan";
 import { isZero, luksMagicOffsets, sha256Range } from "./test-support/luks-evidence";
 
@@ -27,7 +27,7 @@ function plan(file: string, extra: object = {}) {
   return planVolume({ caseId: "c1", backend: "file", path: file, sizeGiB: 1, encrypted: true, passphrase: null, ...extra });
 }
 
-function runHook(script: string, values: Record<string, string | number | boolean>, stdin = "") {
+function runHook(script: string, values: Record<string, HookValue>, stdin = "") {
   return spawnSync("/bin/bash", ["-c", renderHook(script, values)], { input: stdin, encoding: "utf8", timeout: 120_000 });
 }
 

@@ -37,7 +37,8 @@ export interface EvidenceDisk {
 }
 
 const GIB = 1024 ** 3;
-const MAX_SIZE_GIB = 64 * 1024;
+const MIN_SIZE_GIB = 1 / 16;
+const MAX_SIZE_GIB = 16 * 1024;
 
 const caseId = z
   .string({ error: "must be a string" })
@@ -50,9 +51,9 @@ const common = {
   caseId,
   sizeGiB: z
     .number({ error: "must be a plain number of GiB" })
-    .int({ error: "must be a whole number of GiB" })
-    .min(1, { error: "must be at least 1 GiB" })
-    .max(MAX_SIZE_GIB, { error: `must be at most ${MAX_SIZE_GIB} GiB` }),
+    .refine((n) => Number.isInteger(n * 1024), { error: "must be a whole number of MiB (sizeGiB × 1024 a whole number)" })
+    .refine((n) => n >= MIN_SIZE_GIB, { error: `must be at least ${MIN_SIZE_GIB} GiB (64 MiB: LUKS2 header plus a filesystem)` })
+    .refine((n) => n <= MAX_SIZE_GIB, { error: `must be at most ${MAX_SIZE_GIB} GiB` }),
   encrypted: z.literal(true, { error: "must be the literal true: evidence volumes are always encrypted" }),
   retain: plainBoolean().default(false),
   fastKdfForTestsOnly: plainBoolean().default(false),

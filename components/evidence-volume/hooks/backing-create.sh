@@ -68,8 +68,10 @@ case $BACKEND in
       tags=$(lvs --noheadings -o lv_tags -- "$VOLUME_GROUP/$LV_NAME")
       [[ ,${tags// /}, == *",$LV_TAG,"* ]] ||
         fail "$VOLUME_GROUP/$LV_NAME exists but was not made by forensic-lab (no tag $LV_TAG); refusing to adopt it"
+      # lvcreate rounds the size up to whole extents.
       size=$(lvs --noheadings --nosuffix --units b -o lv_size -- "$VOLUME_GROUP/$LV_NAME")
-      ((size == SIZE_BYTES)) ||
+      extent=$(vgs --noheadings --nosuffix --units b -o vg_extent_size -- "$VOLUME_GROUP")
+      ((size >= SIZE_BYTES && size - SIZE_BYTES < extent)) ||
         fail "$VOLUME_GROUP/$LV_NAME has ${size// /} bytes, sizeGiB asks for $SIZE_BYTES; resizing an evidence volume is not supported"
       lvchange --activate y -- "$VOLUME_GROUP/$LV_NAME"
       adopt_or_refuse

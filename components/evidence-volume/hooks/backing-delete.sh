@@ -88,7 +88,7 @@ if cryptsetup isLuks -- "$BACKING_PATH"; then
 fi
 # Zero the header area even when no valid header was found: a format cut short leaves a partial one.
 if [[ $BACKEND == lvm ]]; then
-  size=$(blockdev --getsize64 -- "$BACKING_PATH")
+  size=$(blockdev --getsize64 "$BACKING_PATH")
 else
   size=$(stat -c %s -- "$BACKING_PATH")
 fi

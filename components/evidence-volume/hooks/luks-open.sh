@@ -38,9 +38,9 @@ if cryptsetup status -- "$MAPPER_NAME" >/dev/null 2>&1; then
   # Open already, but the configured passphrase must still be the volume's: a changed one fails here,
   # not at the next reopen.
   rc=0
-  cryptsetup_with_key open --test-passphrase -- "$DEVICE" || rc=$?
+  said=$(cryptsetup_with_key open --test-passphrase -- "$DEVICE" 2>&1) || rc=$?
   ((rc != 2)) || fail "wrong passphrase for the existing evidence volume $VOLUME_NAME; nothing was changed"
-  ((rc == 0)) || fail "cryptsetup could not check the passphrase of $VOLUME_NAME (exit $rc)"
+  ((rc == 0)) || fail "cryptsetup could not check the passphrase of $VOLUME_NAME (exit $rc): ${said//$'\n'/ }"
 else
   if ! cryptsetup isLuks -- "$DEVICE"; then
     rc=0
@@ -55,12 +55,13 @@ else
       --key-size "$LUKS_KEY_BITS" --hash sha256 "${kdf[@]}" -- "$DEVICE"
     formatted=true
   fi
+  # cryptsetup's own words only matter when it failed for another reason than the passphrase.
   rc=0
-  cryptsetup_with_key open --type luks -- "$DEVICE" "$MAPPER_NAME" || rc=$?
+  said=$(cryptsetup_with_key open --type luks -- "$DEVICE" "$MAPPER_NAME" 2>&1) || rc=$?
   case $rc in
     0) opened=true ;;
     2) fail "wrong passphrase for the existing evidence volume $VOLUME_NAME; nothing was changed" ;;
-    *) fail "cryptsetup could not open $VOLUME_NAME (exit $rc)" ;;
+    *) fail "cryptsetup could not open $VOLUME_NAME (exit $rc): ${said//$'\n'/ }" ;;
   esac
 fi
 
