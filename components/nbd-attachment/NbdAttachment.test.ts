@@ -12,7 +12,8 @@ import { arrayValue as array, innerHook, scalarValue as scalar, splitHook as spl
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
 import type { NbdAttachment as NbdAttachmentClass, NbdAttachmentArgs } from "./NbdAttachment";
-import { ATTACH_HOOK, DETACH_HOOK, imageSpec } from "./NbdAttachment";
+import { createHash } from "crypto";
+import { ATTACH_HOOK, DETACH_HOOK, imageSpec, planAttachment } from "./NbdAttachment";
 
 const PWNED = path.join(os.tmpdir(), "forensic-lab-nbd-unit-pwned");
 const HOSTILE_TOP = `/case/images/win 7/it's "$(touch ${PWNED})"-000002.vmdk`;
@@ -105,6 +106,27 @@ describe("imageSpec", () => {
   });
 });
 
+describe("planAttachment", () => {
+  test("each layer alone (to ask whether it declares a parent) and a state key from the spec", () => {
+    const plan = planAttachment("vmdk", "/g/top.vmdk", [{ path: "/g/base.vmdk", format: "vmdk" }]);
+    expect(plan.paths).toEqual(["/g/top.vmdk", "/g/base.vmdk"]);
+    expect(plan.formats).toEqual(["vmdk", "vmdk"]);
+    expect(plan.aloneSpecs).toEqual([imageSpec("vmdk", "/g/top.vmdk", []), imageSpec("vmdk", "/g/base.vmdk", [])]);
+    expect(plan.stateKey).toBe(createHash("sha256").update(plan.spec).digest("hex"));
+    expect(planAttachment("vpc", "/g/disk.vhd", []).aloneSpecs).toEqual([""]);
+  });
+
+  test.each([
+    ["a relative top", "images/top.vmdk", [], /imagePath: must be an absolute guest path/],
+    ["a top with ..", "/case/../etc/top.vmdk", [], /imagePath: must be normalised/],
+    ["a line break", "/case/top\n.vmdk", [], /imagePath: must not contain NUL or line breaks/],
+    ["a relative layer", "/case/top.vmdk", [{ path: "base.vmdk", format: "vmdk" }], /backingChain\.0\.path: must be an absolute guest path/],
+    ["an unknown layer format", "/case/top.vmdk", [{ path: "/case/base.iso", format: "iso" }], /backingChain\.0\.format: /],
+  ])("%s is refused, naming the field", (_what, top, chain, message) => {
+    expect(() => planAttachment("vmdk", top, chain as never)).toThrow(message);
+  });
+});
+
 describe("NbdAttachment args", () => {
   test.each([
     ["readOnly false", { readOnly: false }, /readOnly: must be the literal true/],
@@ -151,6 +173,8 @@ describe("NbdAttachment resources", () => {
     expect(array(inner, "LAYER_FORMATS")).toEqual(["vmdk", "vmdk", "vmdk"]);
     expect(scalar(inner, "IMAGE_FORMAT")).toBe("vmdk");
     expect(scalar(inner, "MAX_PARTITIONS")).toBe("16");
+    expect(array(inner, "LAYER_ALONE_SPECS")).toEqual(layers.map((p) => imageSpec("vmdk", p, [])));
+    expect(scalar(inner, "STATE_KEY")).toBe(createHash("sha256").update(scalar(inner, "IMAGE_SPEC")).digest("hex"));
     expect(scalar(inner, "IMAGE_SPEC")).toBe(imageSpec("vmdk", HOSTILE_TOP, [
       { path: MIDDLE, format: "vmdk" },
       { path: BASE, format: "vmdk" },
@@ -164,7 +188,9 @@ describe("NbdAttachment resources", () => {
     expect(scalar(del, "ON_GUEST_GONE")).toBe("succeed");
     const inner = innerHook(del);
     expect(split(inner).body).toBe(staticBody(DETACH_HOOK));
-    expect(scalar(inner, "IMAGE_SPEC")).toBe(scalar(innerHook(String(attach.inputs.create)), "IMAGE_SPEC"));
+    const created = innerHook(String(attach.inputs.create));
+    expect(scalar(inner, "IMAGE_SPEC")).toBe(scalar(created, "IMAGE_SPEC"));
+    expect(scalar(inner, "STATE_KEY")).toBe(scalar(created, "STATE_KEY"));
   });
 
   test("outputs come from the hook's result line", async () => {
