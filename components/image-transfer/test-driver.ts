@@ -101,12 +101,12 @@ export function argvOf(pid: number): string[] {
  * What a hostile guest could do with its end of an sftp pipe: mount it read-WRITE. Starts one pipe
  * exactly as `sshfs.sh` does (setsid, private mount namespace, the real `sshfs-pipe.sh`), but with a
  * guest side that mounts without `ro`, so tests can show the host side alone refuses every write.
- * Returns the pipe's pid file; the pipe ends when the guest unmounts.
+ * Returns the pipe's pid; the pipe ends when the guest unmounts.
  */
 export async function startReadWriteAttempt(
   guest: GuestConnection,
   opts: { hostFiles: string[]; mountPoint: string; stateDir: string },
-): Promise<{ pidFile: string; log: string }> {
+): Promise<{ pid: number; log: string }> {
   fs.mkdirSync(opts.stateDir, { recursive: true });
   const guestHook = path.join(opts.stateDir, "rw-attempt.sh");
   fs.writeFileSync(
@@ -142,5 +142,5 @@ export async function startReadWriteAttempt(
   await new Promise((resolve) => start.on("close", resolve));
   for (let i = 0; i < 100 && !fs.existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
   if (!fs.existsSync(pidFile)) throw new Error(`the read-write attempt's pipe did not start: ${fs.readFileSync(log, "utf8")}`);
-  return { pidFile, log };
+  return { pid: Number(fs.readFileSync(pidFile, "utf8").split(" ")[0]), log };
 }
