@@ -193,6 +193,11 @@ test("on the host: the forward listens on 127.0.0.1 only, QEMU runs as libvirt-q
   expect(await host(`ps -o user= -p ${pid}`)).toBe("libvirt-qemu");
   const cmdline = await host(`tr '\\0' ' ' </proc/${pid}/cmdline`);
   expect(cmdline).toContain(`restrict=on,hostfwd=tcp:127.0.0.1:${guest.connection.port}-:22`);
+  // The shared base stays root's, read-only and immutable while QEMU (libvirt-qemu) uses it.
+  const base = JSON.parse(await host(`qemu-img info -U --output=json ${guest.plan.domain.overlayPath}`))["backing-filename"];
+  expect(base).toMatch(/^\/.*\/[0-9a-f]{16}\/rootfs\.qcow2$/);
+  expect(await host(`stat -c '%U:%G %a' ${base}`)).toBe("root:root 444");
+  expect(await host(`lsattr ${base} | cut -c5`)).toBe("i");
 });
 
 test("create again: a running guest is left alone (same QEMU process, same keys)", async () => {
