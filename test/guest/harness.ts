@@ -50,7 +50,8 @@ export const DESTROY_TIMEOUT_MS = 120_000;
 export const LIBVIRT_URI = "qemu:///system";
 const LIBVIRT_SOCKETS = ["/run/libvirt/libvirt-sock", "/var/run/libvirt/libvirt-sock"];
 const IMAGE_ROOT = process.env.FORENSIC_LAB_GUEST_IMAGE_ROOT ?? "/var/lib/forensic-lab/guest-image";
-const NAME = /^[a-z0-9][a-z0-9-]{0,30}$/;
+// A case id is a letter, then letters, digits and "-"; the harness adds "-<6 hex>".
+const NAME = /^[a-z][a-z0-9-]{1,24}$/;
 
 export interface ExecResult {
   code: number;
@@ -84,7 +85,7 @@ export interface TestGuest {
 }
 
 export interface BootOptions {
-  /** Short name ([a-z0-9-], up to 31 characters); the domain is `forensic-<name>-<random>`. */
+  /** Short name (a letter, then [a-z0-9-], 2-25 characters); the domain is `forensic-<name>-<random>`. */
   name: string;
   /** @default 2048 */
   memoryMiB?: number;
@@ -278,7 +279,7 @@ export async function bootTestGuest(opts: BootOptions): Promise<TestGuest> {
       sshPort: await freeLoopbackPort(),
       accelerator: opts.accelerator ?? "auto",
       network: "user-restricted",
-      libvirtNetwork: "",
+      isolatedNetwork: "",
       libvirtUri: LIBVIRT_URI,
       bootTimeoutSeconds: Math.floor(BOOT_TIMEOUT_MS / 1000) - 60,
       ...(opts.evidenceDisk ? { evidenceDisk: opts.evidenceDisk } : {}),
