@@ -84,6 +84,12 @@ export interface GuestConnection {
   readonly privateKeyPath: string;
   /** Host path of a known_hosts file holding exactly the guest's host key. */
   readonly knownHostsPath: string;
+  /**
+   * The guest's host key (`ssh-ed25519 AAAA...`), when known. Then it is what ssh pins, carried in the
+   * command text itself: a replaced guest has a new key, so every in-guest command's text changes and
+   * the engine runs it again in the new guest instead of trusting work done in the old one.
+   */
+  readonly hostKey?: string;
   /** `user@host[:port]` of a remote libvirt host to jump through (qemu+ssh:// URIs); empty when local. */
   readonly jumpHost: string;
   /** libvirt domain name: lets hooks tell "guest gone" from "ssh broken". */
@@ -112,6 +118,7 @@ export function inGuestCommand(
       GUEST_USER: g.user,
       GUEST_PRIVATE_KEY: g.privateKeyPath,
       GUEST_KNOWN_HOSTS: g.knownHostsPath,
+      GUEST_HOST_KEY: g.hostKey ?? "",
       GUEST_JUMP_HOST: g.jumpHost,
       GUEST_DOMAIN: g.domainName,
       LIBVIRT_URI: g.libvirtUri,

@@ -18,18 +18,33 @@ packages=(
   linux-image-cloud-amd64
 )
 
+# libvirt runs QEMU as the unprivileged `libvirt-qemu` user (sVirt), which libvirt-daemon-system would
+# create; that package is not installed because it brings polkit, iptables and a NAT default network,
+# none of which the lab wants. Create the user, its groups and libvirt's log folder as it would.
+ensure_libvirt_qemu_user() {
+  getent group kvm >/dev/null || groupadd --system kvm
+  getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+  if ! getent passwd libvirt-qemu >/dev/null; then
+    useradd --system --gid kvm --groups libvirt-qemu --home-dir /var/lib/libvirt --no-create-home \
+      --shell /usr/sbin/nologin --comment "Libvirt Qemu" libvirt-qemu
+  fi
+  install -d -m 0700 /var/log/libvirt /var/log/libvirt/qemu
+}
+
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if ((${#missing[@]} == 0)); then
   echo "install-host-deps: all ${#packages[@]} packages present"
-  exit 0
-fi
-if ((EUID != 0)); then
+elif ((EUID != 0)); then
   echo "install-host-deps: missing ${missing[*]}; run as root: sudo $0" >&2
   exit 1
+else
+  echo "install-host-deps: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "install-host-deps: installing ${missing[*]}"
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if ((EUID == 0)); then
+  ensure_libvirt_qemu_user
+fi

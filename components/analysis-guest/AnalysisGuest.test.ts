@@ -128,6 +128,8 @@ describe("AnalysisGuest", () => {
       jumpHost: "",
       domainName: "forensic-case-42",
       libvirtUri: "qemu:///system",
+      // The key the guest proved: in-guest hooks pin it from their own text.
+      hostKey: HOST_KEY,
     });
     expect(await valueOf(guest.sshCommand)).toBe(
       "ssh -i /var/lib/forensic-lab/cases/case-42/keys/id_ed25519 -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes " +

@@ -70,8 +70,9 @@ export class AnalysisGuest extends pulumi.ComponentResource {
     });
     const connection = basePlan.connection;
     this.domainName = pulumi.output(basePlan.domainName);
-    // Through `result`, so everything that uses the connection waits for the guest to answer.
-    this.connection = result.apply(() => connection);
+    // Through `result`, so everything that uses the connection waits for the guest to answer; with its
+    // host key, so a replaced guest (new key) changes every in-guest command and they all run again.
+    this.connection = result.apply((r): GuestConnection => ({ ...connection, hostKey: r.hostKey }));
     this.hostKey = result.apply((r) => r.hostKey);
     this.accelerator = result.apply((r) => r.accelerator);
     this.sshCommand = this.connection.apply(sshCommandFor);

@@ -2,6 +2,8 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { CaseConfig, ImageConfig } from "../../lib/config";
 import type { ImageManifest } from "../../lib/inspect";
+import { hookResource } from "../../lib/command";
+import { hookCommand } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
 import { AnalysisGuest } from "../analysis-guest/AnalysisGuest";
 import { EvidenceVolume } from "../evidence-volume";
@@ -64,6 +66,22 @@ export class Case extends pulumi.ComponentResource {
     this.evidence = pulumi.output(config.images.map((image) => summarize(image, manifests[image.name])));
 
     const volumeConfig = config.evidenceVolume;
+    // Keys, disks, the custody log and a file-backed volume live in the case folder. Components do not
+    // pass `dependsOn` on to their children, but the SDK registers no child before its parent, nor a
+    // parent before what it depends on exists: so the folder is there before any of them runs.
+    const folderValues = {
+      STATE_DIR: config.stateDir,
+      VOLUME_DIR: volumeConfig.backend === "file" ? path.posix.dirname(volumeConfig.path) : "",
+    };
+    const caseFolder = hookResource(
+      `${name}-case-folder`,
+      {
+        create: hookCommand("components/case/case-folder-create.sh", folderValues),
+        delete: hookCommand("components/case/case-folder-delete.sh", folderValues),
+      },
+      { parent: this },
+    );
+
     this.volume = new EvidenceVolume(
       `${name}-volume`,
       {
@@ -77,7 +95,7 @@ export class Case extends pulumi.ComponentResource {
         fastKdfForTestsOnly: volumeConfig.fastKdfForTestsOnly,
         libvirtUri: config.libvirtUri,
       },
-      { parent: this },
+      { parent: this, dependsOn: [caseFolder] },
     );
 
     const guestConfig = config.guest;
@@ -99,7 +117,7 @@ export class Case extends pulumi.ComponentResource {
       },
       // Ordered after the volume through `evidenceDisk` (an output of its host side). Not `dependsOn:
       // volume`: that waits for every child of the volume, including the storage opened in this guest.
-      { parent: this },
+      { parent: this, dependsOn: [caseFolder] },
     );
     const storage = this.volume.openIn(this.guest.connection, { dependsOn: [this.guest] });
 

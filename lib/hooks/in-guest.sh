@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs INNER_HOOK inside the analysis guest over ssh, with the guest's host key pinned (no TOFU).
 # Values come from the generated prelude: GUEST_HOST GUEST_PORT GUEST_USER GUEST_PRIVATE_KEY
-# GUEST_KNOWN_HOSTS GUEST_JUMP_HOST GUEST_DOMAIN LIBVIRT_URI ON_GUEST_GONE INNER_HOOK.
+# GUEST_KNOWN_HOSTS GUEST_HOST_KEY GUEST_JUMP_HOST GUEST_DOMAIN LIBVIRT_URI ON_GUEST_GONE INNER_HOOK.
+# GUEST_HOST_KEY, when set, is the key pinned; otherwise the key in GUEST_KNOWN_HOSTS is.
 # Our stdin (a secret, if the hook takes one) is handed to the inner hook unchanged.
 set -euo pipefail
 
@@ -18,10 +19,17 @@ if [[ "$ON_GUEST_GONE" == succeed ]] && guest_is_gone; then
   exit 0
 fi
 
-# ssh splits UserKnownHostsFile at white space; reach the pinned file through a link with a plain name.
+# ssh splits UserKnownHostsFile at white space: give it a file with a plain name, holding the key from the
+# command text when there is one (so the key pinned is the one this command was made for), else a link
+# to the case's known_hosts.
 link_dir=$(mktemp -d)
 trap 'rm -rf "$link_dir"' EXIT
-ln -s "$GUEST_KNOWN_HOSTS" "$link_dir/known_hosts"
+if [[ -n "$GUEST_HOST_KEY" ]]; then
+  if [[ "$GUEST_PORT" == 22 ]]; then known_host=$GUEST_HOST; else known_host="[$GUEST_HOST]:$GUEST_PORT"; fi
+  printf '%s %s\n' "$known_host" "$GUEST_HOST_KEY" >"$link_dir/known_hosts"
+else
+  ln -s "$GUEST_KNOWN_HOSTS" "$link_dir/known_hosts"
+fi
 
 ssh_options=(
   -o BatchMode=yes

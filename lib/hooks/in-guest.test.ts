@@ -147,6 +147,20 @@ test("create hooks: an unreachable guest is an error", async () => {
   expect(r.status).not.toBe(0);
 });
 
+test("a host key carried in the command is what is pinned, whatever the known_hosts file says", async () => {
+  const hostPub = fs.readFileSync(path.join(dir, "host key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
+  const otherPub = fs.readFileSync(path.join(dir, "other host key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
+  const hook = "#!/usr/bin/env bash\necho ran\n";
+  const missingFile = { knownHostsPath: path.join(dir, "no such known_hosts") };
+  const right = await run(connection({ ...missingFile, hostKey: hostPub }), hook, {}, "fail");
+  expect(right.stdout).toBe("ran\n");
+  expect(right.status).toBe(0);
+  // The case's known_hosts holds the right key, but the command was made for another guest: refused.
+  const wrong = await run(connection({ hostKey: otherPub }), hook, {}, "fail");
+  expect(wrong.stdout).not.toContain("ran");
+  expect(wrong.status).not.toBe(0);
+});
+
 test("the wrapper is found relative to the repository", () => {
   expect(fs.existsSync(path.join(REPO_ROOT, "lib/hooks/in-guest.sh"))).toBe(true);
 });
