@@ -165,8 +165,14 @@ const evidenceVolumeShape = {
     })
     .optional(),
   sizeGiB: (() => {
-    const message = (iss: IssueLike) => `must be a number of GiB greater than 0 and at most 16384 ${got(iss.input)}`;
-    return z.number({ error: message }).gt(0, { error: message }).max(16384, { error: message });
+    // The volume is made in whole MiB (truncate / lvcreate), and LUKS2 alone takes 16 MiB of it.
+    const message = (iss: IssueLike) => `must be a number of GiB from 0.0625 (64 MiB) to 16384 ${got(iss.input)}`;
+    const wholeMiB = (iss: IssueLike) => `must be a whole number of MiB (a multiple of 1/1024 GiB) ${got(iss.input)}`;
+    return z
+      .number({ error: message })
+      .gte(0.0625, { error: message })
+      .max(16384, { error: message })
+      .refine((gib) => Number.isInteger(gib * 1024), { error: wholeMiB });
   })().default(20),
   retain: flag().default(false),
   fastKdfForTestsOnly: flag().default(false),
