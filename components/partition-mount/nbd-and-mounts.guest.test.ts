@@ -332,6 +332,58 @@ describe("when qemu-nbd dies under a mounted partition", () => {
   });
 });
 
+describe("last resorts and restarts", () => {
+  test("lazyUnmount: a busy mount point is detached lazily and the holder reported loudly", async () => {
+    const attach = await attachCommands();
+    const device = parseHookResult<AttachResult>(succeeded(await runTimed("attach", attach.create)).stdout).device;
+    const mountPoint = "/mnt/forensic/win7-lazy/ext4";
+    const lazy = await mountCommands({ nbdDevice: device, partition: 2, mountPoint, lazyUnmount: true });
+    succeeded(await runTimed("mount one", lazy.create));
+    await sh(`(cd ${q(mountPoint + "/notes")} && exec setsid sleep 600) >/dev/null 2>&1 </dev/null & echo $! >/run/nbd-test-busy.pid`);
+    const pid = (await sh("cat /run/nbd-test-busy.pid")).trim();
+    const r = succeeded(await runTimed("unmount (busy, lazy)", lazy.delete));
+    expect(r.stderr).toContain(`!!! LAZY UNMOUNT of '${mountPoint}' (${device}p2)`);
+    expect(r.stderr).toContain(`pid ${pid} (sleep) cwd: ${mountPoint}/notes`);
+    expect((await nbdState(device)).mounts).toBe("");
+    // The filesystem lives on until its last user goes; then the device can be disconnected.
+    await sh(`kill ${pid}; while kill -0 ${pid} 2>/dev/null; do sleep 0.1; done`);
+    succeeded(await runTimed("detach", attach.delete));
+    expect(await nbdState(device)).toEqual({ size: 0, qemuNbd: 0, mounts: "" });
+    expect(await sh("ls -A /mnt/forensic")).toBe("");
+  });
+
+  test("deletes succeed in the state a guest reboot leaves: nothing mounted, nbd not loaded, /run empty", async () => {
+    const attach = await attachCommands();
+    const device = parseHookResult<AttachResult>(succeeded(await runTimed("attach", attach.create)).stdout).device;
+    const mountAll = await mountCommands({ nbdDevice: device, partition: "all", mountRoot: MOUNT_ROOT });
+    succeeded(await runTimed("mount all", mountAll.create));
+    // What a reboot does to the guest's state, without the minutes a reboot takes under emulation:
+    // mounts and the nbd module gone, /run (tmpfs) empty; the mount points on disk remain.
+    await sh(
+      `umount ${q(MOUNT_ROOT + "/p1")} ${q(MOUNT_ROOT + "/p2")}; qemu-nbd -d ${device} >/dev/null; ` +
+        `while pgrep -x qemu-nbd >/dev/null || pgrep -x ntfs-3g >/dev/null; do sleep 0.1; done; ` +
+        `for i in $(seq 50); do rmmod nbd 2>/dev/null && break; sleep 0.1; done; ! test -d /sys/module/nbd; rm -rf /run/forensic-lab`,
+    );
+    expect(await sh(`ls -A ${q(MOUNT_ROOT)}`)).toBe("p1\np2\n");
+    succeeded(await runTimed("unmount (after reboot)", mountAll.delete));
+    const r = succeeded(await runTimed("detach (after reboot)", attach.delete));
+    expect(r.stderr).toContain("the nbd module is not loaded; nothing is attached");
+    expect(await sh("ls -A /mnt/forensic")).toBe("");
+  });
+
+  test("an nbd module loaded with max_part=0 is refused with what to do", async () => {
+    await sh("modprobe nbd max_part=0 && cat /sys/module/nbd/parameters/max_part");
+    try {
+      const r = await runTimed("attach (refused)", (await attachCommands()).create);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("the nbd module is loaded with max_part=0, so partitions would never appear");
+      expect(r.stderr).toContain("run 'rmmod nbd'");
+    } finally {
+      await sh("rmmod nbd");
+    }
+  });
+});
+
 describe("errors are clear and leave nothing behind", () => {
   test("a snapshot attached without its backingChain is refused, naming the parent it declares", async () => {
     const alone = await attachCommands({ backingChain: [] });
