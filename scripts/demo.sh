@@ -17,7 +17,7 @@ bash scripts/install-host-deps.sh
 
 step "node packages"
 if [[ ! -d node_modules/@pulumi/pulumi ]]; then
-  npm ci --no-audit --no-fund --ignore-scripts
+  npm install --no-audit --no-fund --ignore-scripts # not `npm ci`: see .ci/run
 else
   echo "present"
 fi
