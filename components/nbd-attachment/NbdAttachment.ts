@@ -5,10 +5,7 @@ import { z } from "zod";
 import { hookResource } from "../../lib/command";
 import { GuestConnection, inGuestCommand, parseHookResult } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
-
-/** The formats `inspect` reports and qemu-nbd is told (`--format`); the same union as lib/inspect's. */
-export const IMAGE_FORMATS = ["vmdk", "qcow2", "raw", "vdi", "vhdx", "vpc"] as const;
-export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+import { IMAGE_FORMATS, ImageFormat } from "../../lib/inspect/types";
 
 export const ATTACH_HOOK = "components/nbd-attachment/attach.sh";
 export const DETACH_HOOK = "components/nbd-attachment/detach.sh";
@@ -77,7 +74,7 @@ const guestPath = z
   .refine((p) => !/[\0\n\r]/.test(p), "must not contain NUL or line breaks")
   .refine((p) => path.posix.normalize(p) === p && !p.endsWith("/"), "must be normalised (no '..', '//' or trailing '/')");
 
-const formatSchema = z.enum(IMAGE_FORMATS);
+const formatSchema = z.enum(IMAGE_FORMATS as readonly [ImageFormat, ...ImageFormat[]]);
 
 const literalArgsSchema = z.object({
   format: formatSchema,

@@ -75,7 +75,8 @@ describe("PartitionMount args", () => {
     ["two options in one", { partition: 1, mountPoint: "/mnt/forensic/x/p1", extraOptions: ["noatime,rw"] }, /no commas or spaces/],
     ["a relative mount point", { partition: 1, mountPoint: "mnt/x/p1" }, /mountPoint: must be an absolute guest path/],
     ["a mount point with ..", { partition: 1, mountPoint: "/mnt/forensic/../etc" }, /mountPoint: must be normalised/],
-    ["a shallow mount point", { partition: 1, mountPoint: "/mnt/p1" }, /mountPoint: must lie at least 3 folders deep/],
+    ["a top-level mount point", { partition: 1, mountPoint: "/p1" }, /mountPoint: must lie at least two folders deep/],
+    ["a top-level mount root", { partition: "all", mountRoot: "/evidence" }, /mountRoot: must lie at least two folders deep/],
     ["a system folder", { partition: 1, mountPoint: "/etc/forensic/p1" }, /mountPoint: must not lie under a system folder/],
     ["all without mountRoot", { partition: "all" }, /mountRoot: is required with partition "all"/],
     ["all with mountPoint", { partition: "all", mountRoot: "/mnt/forensic/x", mountPoint: "/mnt/forensic/x/p1" }, /mountPoint: is for one partition/],
@@ -90,6 +91,10 @@ describe("PartitionMount args", () => {
     }
     expect(pulumi.ResourceError.isInstance(caught)).toBe(true);
     expect((caught as Error).message).toMatch(message);
+  });
+
+  test("a mount point right under /media is accepted (its parent is left alone)", () => {
+    expect(() => new PartitionMount("ok-media", { ...base, partition: 1, mountPoint: "/media/usb-data" })).not.toThrow();
   });
 
   test("harmless additions are accepted", () => {

@@ -15,7 +15,10 @@ export interface PartitionMountArgs {
   readonly nbdDevice: pulumi.Input<string>;
   /** One partition number (from 1), or `"all"`: every partition that holds a filesystem. */
   readonly partition: number | "all";
-  /** Where one partition is mounted (with `partition: N`). Its parent becomes the examiner's, mode 0500. */
+  /**
+   * Where one partition is mounted (with `partition: N`). Its parent folder becomes the examiner's, mode
+   * 0500, unless it is a top-level folder such as `/media` (left as it is).
+   */
   readonly mountPoint?: string;
   /** With `partition: "all"`: partition N is mounted at `<mountRoot>/p<N>`; the root becomes the examiner's, mode 0500. */
   readonly mountRoot?: string;
@@ -70,23 +73,22 @@ export const FORBIDDEN_OPTIONS: readonly string[] = [
 
 const OPTION = /^[a-z][a-z0-9_.-]*(=[A-Za-z0-9_.:/+@-]*)?$/;
 
-/** Top-level guest folders a mount point's parent may never be (it is chown'ed and set to 0500). */
+/** Top-level guest folders nothing is mounted under. */
 const SYSTEM_DIRS = new Set(["bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "opt", "proc", "root", "run", "sbin", "sys", "tmp", "usr", "var"]);
 
-const ownedFolder = (what: string) =>
-  z
-    .string()
-    .refine((p) => path.posix.isAbsolute(p), "must be an absolute guest path")
-    .refine((p) => !/[\0\n\r]/.test(p), "must not contain NUL or line breaks")
-    .refine((p) => path.posix.normalize(p) === p && !p.endsWith("/"), "must be normalised (no '..', '//' or trailing '/')")
-    .refine((p) => p.split("/").length - 1 >= (what === "mountPoint" ? 3 : 2), `must lie at least ${what === "mountPoint" ? 3 : 2} folders deep (its ${what === "mountPoint" ? "parent" : "own"} folder is handed to the examiner with mode 0500)`)
-    .refine((p) => !SYSTEM_DIRS.has(p.split("/")[1]), "must not lie under a system folder (/etc, /usr, /var, /home, /tmp, ...)");
+const guestFolder = z
+  .string()
+  .refine((p) => path.posix.isAbsolute(p), "must be an absolute guest path")
+  .refine((p) => !/[\0\n\r]/.test(p), "must not contain NUL or line breaks")
+  .refine((p) => path.posix.normalize(p) === p && !p.endsWith("/"), "must be normalised (no '..', '//' or trailing '/')")
+  .refine((p) => p.split("/").length - 1 >= 2, "must lie at least two folders deep, like /mnt/forensic or /media/usb")
+  .refine((p) => !SYSTEM_DIRS.has(p.split("/")[1]), "must not lie under a system folder (/etc, /usr, /var, /home, /tmp, ...)");
 
 export const argsSchema = z
   .object({
     partition: z.union([z.literal("all"), z.number().int().min(1).max(255)], { error: 'must be a partition number from 1 or "all"' }),
-    mountPoint: ownedFolder("mountPoint").optional(),
-    mountRoot: ownedFolder("mountRoot").optional(),
+    mountPoint: guestFolder.optional(),
+    mountRoot: guestFolder.optional(),
     readOnly: z.literal(true, { error: "must be the literal true: evidence is only ever mounted read-only" }),
     extraOptions: z
       .array(

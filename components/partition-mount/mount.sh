@@ -44,9 +44,6 @@ extra=""
 for option in "${EXTRA_OPTIONS[@]}"; do extra+=",$option"; done
 readonly HARDENING=nodev,nosuid,noexec
 
-# findmnt -r writes odd characters of paths as \xNN: turn them back into the path.
-unescape() { printf -v "$1" '%b' "$2"; }
-
 results=() # partition, device, mount point, filesystem, vfs type, options: six values per mount
 skipped=() # partition, device, reason: three values per partition left alone
 for number in "${numbers[@]}"; do
@@ -72,11 +69,12 @@ for number in "${numbers[@]}"; do
 
   current=""
   while IFS= read -r line; do
-    if [[ -n "$line" ]]; then unescape current "$line"; fi
+    [[ -n "$line" ]] || continue
+    printf -v elsewhere '%b' "$line" # findmnt -r writes odd characters as \xNN
+    [[ "$elsewhere" == "$target" ]] ||
+      fail "partition $number ($node) is already mounted at '$elsewhere', not at '$target'; unmount it there first"
+    current=$elsewhere
   done < <(findmnt -rn -o TARGET --source "$node" 2>/dev/null || true)
-  if [[ -n "$current" && "$current" != "$target" ]]; then
-    fail "partition $number ($node) is already mounted at '$current', not at '$target'; unmount it there first"
-  fi
 
   case "$fstype" in
     ext2 | ext3 | ext4) tool=mount options="noload,$HARDENING" ;;
@@ -98,9 +96,12 @@ for number in "${numbers[@]}"; do
   if [[ -z "$current" ]]; then
     occupant=$(findmnt -rn -o SOURCE --mountpoint "$target" 2>/dev/null || true)
     [[ -z "$occupant" ]] || fail "'$target' already has ${occupant//$'\n'/ and } mounted on it; choose another mount point"
-    # The examiner reaches the files through this folder and nobody else does. ext4, xfs and btrfs keep
-    # their on-disk owners (no uid option), so this folder is what keeps other users out.
-    install -d -o "$EXAMINER_UID" -g "$EXAMINER_GID" -m 0500 -- "${target%/*}" "$target"
+    # The examiner reaches the files through the parent folder and nobody else does. ext4, xfs and btrfs
+    # keep their on-disk owners (no uid option), so this folder is what keeps other users out. A
+    # top-level parent (/media) stays as it is: it belongs to the system, not to this mount.
+    owned=("$target")
+    if [[ "${target%/*}" == /*/* ]]; then owned=("${target%/*}" "$target"); fi
+    install -d -o "$EXAMINER_UID" -g "$EXAMINER_GID" -m 0500 -- "${owned[@]}"
     if [[ "$tool" == ntfs-3g ]]; then
       ntfs-3g -o "ro,${options}${extra}" "$node" "$target" ||
         fail "partition $number ($node): ntfs-3g -o ro,${options}${extra} failed"

@@ -12,7 +12,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseHookResult, REPO_ROOT, RESULT_MARKER } from "../../lib/shell";
+import { IN_GUEST_WRAPPER, parseHookResult, renderHook, REPO_ROOT, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND } from "../../lib/tokens";
 import { MockRun, settle, setupMocks } from "../../test/mocks";
 import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, ExecResult, run, runHookText, TestGuest } from "../../test/guest/harness";
@@ -49,13 +49,35 @@ const guestPathOf = (relative: string) =>
 
 const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
+/**
+ * Runs a test's own commands in the guest with bash, through the production in-guest wrapper. (Not
+ * `guest.ssh`: since the wrapper took GUEST_HOST_KEY, the harness renders it without that value.)
+ */
+async function guestShell(script: string): Promise<ExecResult> {
+  const c = guest.connection;
+  const text = renderHook(IN_GUEST_WRAPPER, {
+    GUEST_HOST: c.host,
+    GUEST_PORT: c.port,
+    GUEST_USER: c.user,
+    GUEST_PRIVATE_KEY: c.privateKeyPath,
+    GUEST_KNOWN_HOSTS: c.knownHostsPath,
+    GUEST_HOST_KEY: c.hostKey ?? "",
+    GUEST_JUMP_HOST: c.jumpHost,
+    GUEST_DOMAIN: c.domainName,
+    LIBVIRT_URI: c.libvirtUri,
+    ON_GUEST_GONE: "fail",
+    INNER_HOOK: script,
+  });
+  return runHookText(text, { timeoutMs: 5 * 60_000 });
+}
+
 async function sh(script: string): Promise<string> {
-  const r = await guest.ssh(script);
+  const r = await guestShell(script);
   if (r.code !== 0) throw new Error(`guest command failed (rc ${r.code}): ${script}\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
 
-/** A value as one bash word, for test scripts run with `guest.ssh` (hooks get theirs through the prelude). */
+/** A value as one bash word, for the test's own guest commands (hooks get theirs through the prelude). */
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 interface Commands {
@@ -173,7 +195,7 @@ describe("the evidence in the guest", () => {
   test("its parent hints do not resolve there: the absolute one names the host's folder", async () => {
     const top = fs.readFileSync(path.join(hostDir, evidence.top), "latin1");
     expect(top).toContain(`parentFileNameHint="${hostDir}/snapshots/win7-000001.vmdk"`);
-    const r = await guest.ssh(`qemu-img info -f vmdk --backing-chain ${q(guestPathOf(evidence.top))}`);
+    const r = await guestShell(`qemu-img info -f vmdk --backing-chain ${q(guestPathOf(evidence.top))}`);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(hostDir);
   });
@@ -243,9 +265,13 @@ describe("attach, mount all, read, refuse writes, unmount, detach", () => {
     expect(await sh(`dumpe2fs -h ${device}p2 2>/dev/null | grep '^Filesystem features:'`)).toContain("needs_recovery");
   });
 
-  test("mount all again: the same mounts, no second one", async () => {
+  test("mount all again: the same mounts, no second one; nor a second one elsewhere", async () => {
     const again = succeeded(await runTimed("mount all (again)", mountAll.create));
     expect(again.stderr).toContain("nothing changed");
+    const elsewhere = await mountCommands({ nbdDevice: device, partition: 2, mountPoint: "/mnt/forensic/elsewhere/p2" });
+    const refused = await runTimed("mount one (refused)", elsewhere.create);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(`partition 2 (${device}p2) is already mounted at '${MOUNT_ROOT}/p2', not at '/mnt/forensic/elsewhere/p2'`);
     expect((await nbdState(device)).mounts.split("\n").sort()).toEqual([
       `${device}p1 ${MOUNT_ROOT.replace(/ /g, "\\x20")}/p1`,
       `${device}p2 ${MOUNT_ROOT.replace(/ /g, "\\x20")}/p2`,
@@ -265,7 +291,7 @@ describe("attach, mount all, read, refuse writes, unmount, detach", () => {
       `blockdev --setrw ${device}p2; dd if=/dev/zero of=${device}p2 bs=4096 count=1 oflag=direct`,
     ];
     for (const attempt of attempts) {
-      const r = await guest.ssh(attempt);
+      const r = await guestShell(attempt);
       expect({ attempt, code: r.code === 0 ? 0 : "failed" }).toEqual({ attempt, code: "failed" });
     }
     expect(await sh(`findmnt -rn -o OPTIONS --mountpoint ${q(MOUNT_ROOT + "/p2")}`)).toMatch(/^ro,/);
@@ -336,9 +362,12 @@ describe("last resorts and restarts", () => {
   test("lazyUnmount: a busy mount point is detached lazily and the holder reported loudly", async () => {
     const attach = await attachCommands();
     const device = parseHookResult<AttachResult>(succeeded(await runTimed("attach", attach.create)).stdout).device;
-    const mountPoint = "/mnt/forensic/win7-lazy/ext4";
+    // Right under /media: the top-level folder is left as it is, and stays after the delete.
+    const mountPoint = "/media/win7-lazy";
+    const media = await sh("stat -c '%U:%G %a' /media");
     const lazy = await mountCommands({ nbdDevice: device, partition: 2, mountPoint, lazyUnmount: true });
     succeeded(await runTimed("mount one", lazy.create));
+    expect(await sh(`stat -c '%U:%G %a' /media ${q(mountPoint)}`)).toBe(`${media}root:root 755\n`);
     await sh(`(cd ${q(mountPoint + "/notes")} && exec setsid sleep 600) >/dev/null 2>&1 </dev/null & echo $! >/run/nbd-test-busy.pid`);
     const pid = (await sh("cat /run/nbd-test-busy.pid")).trim();
     const r = succeeded(await runTimed("unmount (busy, lazy)", lazy.delete));
@@ -349,7 +378,7 @@ describe("last resorts and restarts", () => {
     await sh(`kill ${pid}; while kill -0 ${pid} 2>/dev/null; do sleep 0.1; done`);
     succeeded(await runTimed("detach", attach.delete));
     expect(await nbdState(device)).toEqual({ size: 0, qemuNbd: 0, mounts: "" });
-    expect(await sh("ls -A /mnt/forensic")).toBe("");
+    expect(await sh("ls -A /media; stat -c '%U:%G %a' /media")).toBe(media);
   });
 
   test("deletes succeed in the state a guest reboot leaves: nothing mounted, nbd not loaded, /run empty", async () => {

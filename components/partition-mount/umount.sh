@@ -108,6 +108,7 @@ LAZY
     rmdir "$target" 2>/dev/null || echo "partition-mount: '$target' is not empty; left in place" >&2
   fi
 done
-# The folder the create hook handed to the examiner goes too, when nothing else is in it.
+# The folder the create hook handed to the examiner goes too, when nothing else is in it (never a
+# top-level folder such as /media).
 if [[ "$PARTITION" == all ]]; then owned=$MOUNT_ROOT; else owned=${MOUNT_POINT%/*}; fi
-if [[ -d "$owned" ]]; then rmdir "$owned" 2>/dev/null || true; fi
+if [[ "$owned" == /*/* && -d "$owned" ]]; then rmdir "$owned" 2>/dev/null || true; fi
