@@ -111,21 +111,30 @@ export function inGuestCommand(
   values: Readonly<Record<string, pulumi.Input<HookValue>>>,
   onGuestGone: "fail" | "succeed",
 ): pulumi.Output<string> {
-  return pulumi.all([pulumi.output(guest), hookCommand(scriptPath, values)]).apply(([g, inner]) =>
-    renderHook(IN_GUEST_WRAPPER, {
-      GUEST_HOST: g.host,
-      GUEST_PORT: g.port,
-      GUEST_USER: g.user,
-      GUEST_PRIVATE_KEY: g.privateKeyPath,
-      GUEST_KNOWN_HOSTS: g.knownHostsPath,
-      GUEST_HOST_KEY: g.hostKey ?? "",
-      GUEST_JUMP_HOST: g.jumpHost,
-      GUEST_DOMAIN: g.domainName,
-      LIBVIRT_URI: g.libvirtUri,
-      ON_GUEST_GONE: onGuestGone,
-      INNER_HOOK: inner,
-    }),
-  );
+  return pulumi
+    .all([pulumi.output(guest), hookCommand(scriptPath, values)])
+    .apply(([g, inner]) => renderInGuest(g as GuestConnection, inner, onGuestGone));
+}
+
+/**
+ * The text of the host-side wrapper that runs `innerHook` (complete bash text) in the guest: what
+ * `inGuestCommand` renders, for plain values. Tests and the e2e harness use it to run ad-hoc scripts
+ * in a guest exactly the way hooks run.
+ */
+export function renderInGuest(g: GuestConnection, innerHook: string, onGuestGone: "fail" | "succeed"): string {
+  return renderHook(IN_GUEST_WRAPPER, {
+    GUEST_HOST: g.host,
+    GUEST_PORT: g.port,
+    GUEST_USER: g.user,
+    GUEST_PRIVATE_KEY: g.privateKeyPath,
+    GUEST_KNOWN_HOSTS: g.knownHostsPath,
+    GUEST_HOST_KEY: g.hostKey ?? "",
+    GUEST_JUMP_HOST: g.jumpHost,
+    GUEST_DOMAIN: g.domainName,
+    LIBVIRT_URI: g.libvirtUri,
+    ON_GUEST_GONE: onGuestGone,
+    INNER_HOOK: innerHook,
+  });
 }
 
 /** The marker a hook prints before its one-line JSON result, as the last line of its stdout. */

@@ -174,6 +174,7 @@ export class Case extends pulumi.ComponentResource {
       { parent: this, dependsOn: [transfer] },
     );
 
+    // The guest image's examiner account has gid = uid.
     const mountArgs = { guest, nbdDevice: attachment.nbdDevice, readOnly: true as const, examinerUid: config.guest.examinerUid, examinerGid: config.guest.examinerUid };
     const mounts =
       image.partitions === "all"

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { loadStackFile } from "../../lib/config/stack-file";
 import type { CaseConfig, ImageConfig } from "../../lib/config/types";
-import { GuestConnection, HookValue, IN_GUEST_WRAPPER, REPO_ROOT, renderHook, renderPrelude, shellQuote as shq } from "../../lib/shell";
+import { GuestConnection, HookValue, REPO_ROOT, renderHook, renderInGuest, renderPrelude, shellQuote as shq } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
 import { EngineConfig, engineConfigFromStackFile } from "../support/stack-config";
 import { EngineRun, EngineState, StepLog, destroy, stateOf, up } from "./engine";
@@ -144,20 +144,7 @@ function bash(script: string, timeoutMs = 120_000): Promise<ExecResult> {
  */
 export function inGuest(guest: GuestConnection, body: string, values: Record<string, HookValue> = {}): Promise<ExecResult> {
   const inner = `#!/usr/bin/env bash\nset -euo pipefail\n${renderPrelude(values)}\n${body}\n`;
-  return bash(
-    renderHook(IN_GUEST_WRAPPER, {
-      GUEST_HOST: guest.host,
-      GUEST_PORT: guest.port,
-      GUEST_USER: guest.user,
-      GUEST_PRIVATE_KEY: guest.privateKeyPath,
-      GUEST_KNOWN_HOSTS: guest.knownHostsPath,
-      GUEST_JUMP_HOST: guest.jumpHost,
-      GUEST_DOMAIN: guest.domainName,
-      LIBVIRT_URI: guest.libvirtUri,
-      ON_GUEST_GONE: "fail",
-      INNER_HOOK: inner,
-    }),
-  );
+  return bash(renderInGuest(guest, inner, "fail"));
 }
 
 async function mustInGuest(guest: GuestConnection, body: string, values: Record<string, HookValue> = {}): Promise<string> {

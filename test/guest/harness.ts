@@ -31,7 +31,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { GuestConnection, HookValue, inGuestCommand, IN_GUEST_WRAPPER, parseHookResult, renderHook, REPO_ROOT } from "../../lib/shell";
+import { GuestConnection, HookValue, inGuestCommand, parseHookResult, renderHook, renderInGuest, REPO_ROOT } from "../../lib/shell";
 import { ExtraDiskSpec } from "../../components/analysis-guest/domain-xml";
 import {
   CREATE_HOOK,
@@ -308,18 +308,7 @@ function makeTestGuest(plan: GuestPlan): TestGuest {
     plan,
     ssh(script, opts = {}) {
       // The production wrapper, with the script itself as the inner hook.
-      const text = renderHook(IN_GUEST_WRAPPER, {
-        GUEST_HOST: plan.connection.host,
-        GUEST_PORT: plan.connection.port,
-        GUEST_USER: plan.connection.user,
-        GUEST_PRIVATE_KEY: plan.connection.privateKeyPath,
-        GUEST_KNOWN_HOSTS: plan.connection.knownHostsPath,
-        GUEST_JUMP_HOST: plan.connection.jumpHost,
-        GUEST_DOMAIN: plan.connection.domainName,
-        LIBVIRT_URI: plan.connection.libvirtUri,
-        ON_GUEST_GONE: "fail",
-        INNER_HOOK: script,
-      });
+      const text = renderInGuest(plan.connection, script, "fail");
       return runHookText(text, { stdin: opts.stdin, timeoutMs: opts.timeoutMs ?? 10 * 60_000 });
     },
     async runInGuestHook(scriptPath, values, opts = {}) {
