@@ -8,17 +8,18 @@ import * as fs from "fs";
 import * as path from "path";
 import { stringify } from "yaml";
 import { TransferPlan, planTransfer } from "../components/image-transfer/plan";
-import { HookRun, transferDriver, TransferDriver } from "../components/image-transfer/test-driver";
+import { manifestSchema } from "../components/image-transfer/args";
+import { HookRun, transferDriver } from "../components/image-transfer/test-driver";
 import { inspectImage } from "../lib/inspect";
 import { GuestConnection, parseHookResult, REPO_ROOT } from "../lib/shell";
 import { TYPE } from "../lib/tokens";
-import { ExecutedResource } from "../test/e2e/engine";
+import { ExecutedResource, StepLog } from "../test/e2e/engine";
 import { Lab } from "../test/e2e/lab";
 import { runLocalCommand } from "../test/e2e/local-command";
 import { freeLoopbackPort } from "../test/guest/harness";
 import { TEST_PASSPHRASE } from "../test/support/stack-config";
 import { Evidence } from "./host";
-import { Cleanup, dropHostCaches, hostHook, inGuestHook, inGuestText, repeat, timed } from "./support";
+import { Cleanup, dropHostCaches, hostHook, inGuestHook, inGuestText, must, repeat, run, timed } from "./support";
 
 const HOOK_TIMEOUT_MS = 20 * 60_000;
 
@@ -54,6 +55,9 @@ export async function benchLab(opts: StackOptions): Promise<Lab> {
   const dir = path.join(opts.workDir, caseId);
   const stateDir = path.join(dir, "state");
   fs.mkdirSync(stateDir, { recursive: true });
+  // QEMU runs as libvirt-qemu and must reach the guest's disks under stateDir: the folders above it
+  // (a 0700 mkdtemp) let it pass, not list.
+  for (let d = dir; d.startsWith(opts.workDir); d = path.dirname(d)) fs.chmodSync(d, 0o711);
   const stackFile = path.join(dir, `Pulumi.${caseId}.yaml`);
   const config = {
     config: {
@@ -76,10 +80,20 @@ export async function benchLab(opts: StackOptions): Promise<Lab> {
   });
 }
 
-/** Registers the lab's destroy (if anything is left of it) with the cleanup list. */
+/**
+ * Registers the lab's destroy (if anything is left of it) with the cleanup list. A create that failed
+ * is not in the engine's state (pulumi-command records no partial state), so a domain its hook defined
+ * before failing would outlive the destroy: the bench's own domain name is checked and removed too.
+ */
 export function destroyOnCleanup(lab: Lab, cleanup: Cleanup): { now(): Promise<void> } {
   return cleanup.add(`destroy ${lab.engine.stack}`, async () => {
     if (lab.state) await lab.destroy();
+    const domain = `forensic-${lab.caseConfig.caseId}`;
+    const uri = lab.caseConfig.libvirtUri;
+    if ((await run(["virsh", "-c", uri, "dominfo", domain])).code !== 0) return;
+    await run(["virsh", "-c", uri, "destroy", domain]);
+    await must(["virsh", "-c", uri, "undefine", domain]);
+    throw new Error(`domain ${domain} was still defined after destroy (a failed create left it); removed it`);
   });
 }
 
@@ -162,9 +176,9 @@ export async function inGuestRead(lab: Lab, evidence: Evidence, runs: number): P
 }
 
 export interface TransferTimes {
-  /** host-hash.sh: sha256 of every file on the host, host caches dropped first. */
+  /** host-hash.sh create, as the engine ran it in the lab's first up. */
   readonly hostHash: number[];
-  /** scp.sh create: copy through ssh into guest-receive.sh (dd, then sha256sum in the guest). */
+  /** scp.sh create (copy through ssh into guest-receive.sh: dd, then sha256sum in the guest), from the same up. */
   readonly scpCreate: number[];
   /** plain-copy.sh: the same bytes into the same dd, nothing hashed. */
   readonly plainCopy: number[];
@@ -177,43 +191,41 @@ function ok(what: string, r: HookRun): void {
 }
 
 /**
- * The evidence moved into the lab's guest three ways, each once (about a minute each under TCG), with
- * host and guest caches dropped before each timed step; every copy is removed again.
+ * How long the lab's own ImageTransfer steps took in its first up, by the engine's clock: the host
+ * hash, then the transfer in the lab's mode. Nothing else ran meanwhile (one image; the transfer waits
+ * for the case storage), so these are the steps alone.
  */
-export async function transfers(lab: Lab, evidence: Evidence, workDir: string, cleanup: Cleanup): Promise<TransferTimes> {
+export function transferSteps(lab: Lab, upLog: readonly StepLog[]): { hostHash: number; transfer: number } {
+  const component = (lab.run?.resources ?? []).filter((r) => r.type === TYPE.ImageTransfer);
+  if (component.length !== 1) throw new Error(`the bench lab has ${component.length} ImageTransfer components, expected 1`);
+  const mode = component[0].inputs.mode as string;
+  const seconds = (suffix: string): number => {
+    const name = `${component[0].name}-${suffix}`;
+    const step = upLog.find((s) => s.name === name && s.hook === "create" && s.result === "done");
+    if (!step) throw new Error(`the first up ran no create of ${name}`);
+    return step.durationMs / 1000;
+  };
+  return { hostHash: seconds("host-hash"), transfer: seconds(mode) };
+}
+
+/**
+ * The evidence moved into the lab's guest without hashing, and through sshfs (about a minute or two
+ * each under TCG), host and guest caches dropped before each; every copy is removed again. The hashed
+ * scp numbers come from the lab's own up (`transferSteps`).
+ */
+export async function transfers(lab: Lab, upLog: readonly StepLog[], evidence: Evidence, workDir: string, cleanup: Cleanup): Promise<TransferTimes> {
   const guest = lab.guest();
+  const fromUp = transferSteps(lab, upLog);
   const manifest = await inspectImage(evidence.top);
   const stateDir = path.join(workDir, "transfer-state");
   fs.mkdirSync(stateDir, { recursive: true });
-  const driver = (imageName: string, mode: "scp" | "sshfs"): { d: TransferDriver; undo: { now(): Promise<void> } } => {
-    const d = transferDriver(guest, {
-      imageName,
-      manifest,
-      mode,
-      readOnly: true,
-      hashed: true,
-      custodyLogPath: path.join(stateDir, "custody.jsonl"),
-      examiner: "forensic-lab bench",
-      stateDir,
-    });
-    const undo = cleanup.add(`remove the ${mode} transfer ${imageName}`, async () => {
-      ok(`${imageName} delete`, await d.destroy());
-      ok(`${imageName} release`, await d.release());
-    });
-    return { d, undo };
-  };
   const coldBoth = async () => {
     await dropHostCaches();
     await dropGuestCaches(guest);
   };
 
-  const scp = driver("bench-scp", "scp");
-  const hostHash = await repeat(1, async () => ok("host-hash.sh", await scp.d.hostHash()), coldBoth);
-  const scpCreate = await repeat(1, async () => ok("scp.sh create", await scp.d.create()));
-  await scp.undo.now();
-
   const plainRoot = "/case/bench-plain";
-  const plan: TransferPlan = planTransfer(scp.d.args.manifest, plainRoot);
+  const plan: TransferPlan = planTransfer(manifestSchema.parse(manifest), plainRoot);
   const removePlain = cleanup.add(`remove ${plainRoot} in the guest`, async () => {
     await inGuestHook(guest, "bench/hooks/remove-plain.sh", { ROOT: plainRoot });
   });
@@ -225,10 +237,23 @@ export async function transfers(lab: Lab, evidence: Evidence, workDir: string, c
   );
   await removePlain.now();
 
-  const sshfs = driver("bench-sshfs", "sshfs");
-  ok("host-hash.sh (sshfs)", await sshfs.d.hostHash());
-  const sshfsCreate = await repeat(1, async () => ok("sshfs.sh start", await sshfs.d.create()), coldBoth);
-  await sshfs.undo.now();
+  const sshfs = transferDriver(guest, {
+    imageName: "bench-sshfs",
+    manifest,
+    mode: "sshfs",
+    readOnly: true,
+    hashed: true,
+    custodyLogPath: path.join(stateDir, "custody.jsonl"),
+    examiner: "forensic-lab bench",
+    stateDir,
+  });
+  const removeSshfs = cleanup.add("remove the sshfs transfer bench-sshfs", async () => {
+    ok("bench-sshfs delete", await sshfs.destroy());
+    ok("bench-sshfs release", await sshfs.release());
+  });
+  ok("host-hash.sh (sshfs)", await sshfs.hostHash());
+  const sshfsCreate = await repeat(1, async () => ok("sshfs.sh start", await sshfs.create()), coldBoth);
+  await removeSshfs.now();
 
-  return { hostHash, scpCreate, plainCopy, sshfsCreate };
+  return { hostHash: [fromUp.hostHash], scpCreate: [fromUp.transfer], plainCopy, sshfsCreate };
 }

@@ -19,7 +19,7 @@ import { upAtOnce } from "./cases";
 import { Evidence, Guestmount, guestmountColdStart, guestmountRead, hostRawRead, inspectDeepChain, makeEvidence } from "./host";
 import { attachToRead, benchLab, destroyOnCleanup, inGuestRead, transfers } from "./lab";
 import { BENCH_KEY_NAMES, BenchKey, buildResults, formatSeconds, formatTable, Measurement, Timing } from "./report";
-import { Cleanup, must, timed } from "./support";
+import { Cleanup, dropHostCaches, must, timed } from "./support";
 
 /** Runs per measurement: medians of three where a run costs seconds, fewer where it costs a minute. */
 const RUNS = {
@@ -179,7 +179,8 @@ async function main(): Promise<number> {
       interrupt.check();
       const lab = await benchLab({ workDir, evidence: evidence!, transfer: "scp", volumeGiB: LAB_VOLUME_GIB, print });
       const destroyLab = destroyOnCleanup(lab, cleanup);
-      step(`up: the whole lab for ${lab.engine.stack} (one ${BULK_MIB} MiB-bulk image, scp), by the e2e engine running index.ts`);
+      step(`up: the whole lab for ${lab.engine.stack} (one ${BULK_MIB} MiB-bulk image, scp), by the e2e engine running index.ts, host caches dropped`);
+      await dropHostCaches();
       const up = await timed(() => lab.up());
       step(`  up took ${formatSeconds(up.seconds)} (${up.value.log.filter((s) => s.hook).length} hooks)`);
 
@@ -221,20 +222,20 @@ async function main(): Promise<number> {
 
       if (want("hash_overhead", "sshfs_vs_scp")) {
         interrupt.check();
-        step("transfers into the lab's guest: scp with hashing, the same copy without, sshfs (about a minute each)");
-        const t = await transfers(lab, evidence!, workDir, cleanup);
+        step("transfers into the lab's guest: the scp copy without hashing, then sshfs (hashed scp: the lab's own up)");
+        const t = await transfers(lab, up.value.log, evidence!, workDir, cleanup);
         step(`  host hash ${samples(t.hostHash)}, scp ${samples(t.scpCreate)}, plain copy ${samples(t.plainCopy)}, sshfs ${samples(t.sshfsCreate)}`);
         measurements.push({
           key: "hash_overhead",
           subject: timing("host-hash.sh + scp.sh (hashed)", t.hostHash.map((h, i) => h + t.scpCreate[i])),
           baseline: timing("plain copy, nothing hashed", t.plainCopy),
-          how: `With hashing: ImageTransfer's own hooks (components/image-transfer/test-driver.ts) for the chain's ${evidence!.manifest.files.length} files (${formatGiB(evidence!.manifest.files.reduce((n, f) => n + f.size, 0))}): host-hash.sh (sha256sum on the host, host caches dropped) + scp.sh create (each file streamed through the pinned ssh into guest-receive.sh: dd conv=sparse,fsync, then sha256sum in the guest). Without: bench/hooks/plain-copy.sh, the same files through the same ssh into the same dd, no sha256sum on either side. Caches dropped on both sides before each; ${RUNS.transfer} run each.`,
+          how: `With hashing: the lab's own ImageTransfer in its first up (started with host caches dropped), by the engine's clock, for the chain's ${evidence!.manifest.files.length} files (${formatGiB(evidence!.manifest.files.reduce((n, f) => n + f.size, 0))}): host-hash.sh (sha256sum on the host) + scp.sh create (each file streamed through the pinned ssh into guest-receive.sh: dd conv=sparse,fsync onto the LUKS2 /case, then sha256sum in the guest). Without: bench/hooks/plain-copy.sh on the same lab, the same files through the same ssh into the same dd, no sha256sum on either side, host and guest caches dropped first. ${RUNS.transfer} run each.`,
         });
         measurements.push({
           key: "sshfs_vs_scp",
           subject: timing("sshfs.sh start (mount + full read)", t.sshfsCreate),
           baseline: timing("scp.sh create (copy + full read)", t.scpCreate),
-          how: `ImageTransfer create, each mode with its own hooks, host hash done before (untimed): sshfs = sftp pipes started, read-only sshfs mounts in the guest, sha256sum of every file through the mount (a full sequential read); scp = every file copied onto /case, then sha256sum of the copy (a full sequential read). Caches dropped on both sides first; ${RUNS.transfer} run each.`,
+          how: `ImageTransfer create, each mode with its own hooks, the host hash not counted: sshfs = sftp pipes started, read-only sshfs mounts in the guest, sha256sum of every file through the mount (a full sequential read), host and guest caches dropped first; scp = the lab's own scp.sh create in its first up (every file copied onto the LUKS2 /case, then sha256sum of the copy, a full sequential read). ${RUNS.transfer} run each.`,
         });
       }
 

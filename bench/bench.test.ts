@@ -1,0 +1,176 @@
+/**
+ * The pure parts of `npm run bench`: medians, how a key's number is worked out, the results.json
+ * schema (and the committed file), and the printed table. Nothing is timed here.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import {
+  BENCH_KEY_NAMES,
+  BENCH_KEYS,
+  buildResults,
+  formatSeconds,
+  formatTable,
+  formatValue,
+  Measurement,
+  median,
+  parseResults,
+  resultOf,
+  roundValue,
+  wrap,
+} from "./report";
+
+const ratio = (key: Measurement["key"], subject: number[], baseline: number[], how = "how it was measured"): Measurement => ({
+  key,
+  subject: { label: "lab", samples: subject },
+  baseline: { label: "baseline", samples: baseline },
+  how,
+});
+
+/** One measurement per key, ratios 0.5, 1.5, 2.5, ... and 0.25 s for the seconds key. */
+function allKeys(): Measurement[] {
+  return BENCH_KEY_NAMES.map((key, i) =>
+    BENCH_KEYS[key] === "seconds"
+      ? { key, subject: { label: "inspect", samples: [0.3, 0.25, 0.2] }, how: "median of three" }
+      : ratio(key, [i + 0.5], [1]),
+  );
+}
+
+describe("median", () => {
+  test("odd count: the middle value, whatever the order", () => {
+    expect(median([5])).toBe(5);
+    expect(median([9, 1, 4])).toBe(4);
+    expect(median([3, 100, 2, 1, 50])).toBe(3);
+  });
+
+  test("even count: the mean of the middle two", () => {
+    expect(median([4, 1])).toBe(2.5);
+    expect(median([10, 1, 3, 7])).toBe(5);
+  });
+
+  test("does not reorder the caller's samples", () => {
+    const samples = [3, 1, 2];
+    median(samples);
+    expect(samples).toEqual([3, 1, 2]);
+  });
+
+  test("refuses no samples and non-numbers", () => {
+    expect(() => median([])).toThrow("median: no samples");
+    expect(() => median([1, NaN])).toThrow("sample NaN is not a finite number");
+    expect(() => median([Infinity])).toThrow("not a finite number");
+  });
+});
+
+describe("a key's number", () => {
+  test("a ratio is median(lab) / median(baseline)", () => {
+    expect(resultOf(ratio("sshfs_vs_scp", [30, 10, 20], [8, 12, 10]))).toBe(2);
+    expect(resultOf(ratio("attach_to_read_vs_guestmount", [2, 3], [10, 10]))).toBe(0.25);
+  });
+
+  test("a seconds key is the median itself", () => {
+    expect(resultOf({ key: "inspect_deep_chain_s", subject: { label: "x", samples: [0.2, 0.1, 0.9] }, how: "" })).toBe(0.2);
+  });
+
+  test("a ratio without a baseline, or seconds with one, is a mistake", () => {
+    expect(() => resultOf({ key: "destroy_vs_up", subject: { label: "x", samples: [1] }, how: "" })).toThrow("destroy_vs_up: a ratio needs a baseline");
+    expect(() => resultOf({ ...ratio("destroy_vs_up", [1], [1]), key: "inspect_deep_chain_s" })).toThrow("a seconds key has no baseline");
+  });
+
+  test("a zero-second baseline is refused, naming it", () => {
+    expect(() => resultOf(ratio("hash_overhead", [1], [0]))).toThrow("hash_overhead: the baseline 'baseline' took 0 s");
+  });
+});
+
+describe("results.json", () => {
+  test("one rounded number per key, in the keys' order", () => {
+    const results = buildResults(allKeys());
+    expect(Object.keys(results)).toEqual(BENCH_KEY_NAMES);
+    expect(results.attach_to_read_vs_guestmount).toBe(0.5);
+    expect(results.inspect_deep_chain_s).toBe(0.25);
+    expect(roundValue(1 / 3)).toBe(0.3333);
+    expect(roundValue(123456)).toBe(123500);
+  });
+
+  test("every key of the assignment, and nothing else", () => {
+    expect([...BENCH_KEY_NAMES].sort()).toEqual(
+      [
+        "attach_to_read_vs_guestmount",
+        "destroy_vs_up",
+        "hash_overhead",
+        "inspect_deep_chain_s",
+        "noop_rerun_vs_first_up",
+        "read_vs_guestmount",
+        "read_vs_host_raw",
+        "sshfs_vs_scp",
+        "three_cases_vs_one",
+      ].sort(),
+    );
+  });
+
+  test("a missing or twice-measured key is refused by name", () => {
+    expect(() => buildResults(allKeys().filter((m) => m.key !== "sshfs_vs_scp"))).toThrow("not measured: sshfs_vs_scp");
+    expect(() => buildResults([...allKeys(), ratio("destroy_vs_up", [1], [1])])).toThrow("destroy_vs_up was measured twice");
+  });
+
+  test("the schema wants exactly the keys, each a positive finite number", () => {
+    const good = buildResults(allKeys());
+    expect(parseResults(JSON.parse(JSON.stringify(good)))).toEqual(good);
+    expect(() => parseResults({ ...good, extra: 1 })).toThrow(/results\.json: .*extra/);
+    const { hash_overhead: _dropped, ...missing } = good;
+    expect(() => parseResults(missing)).toThrow("results.json: hash_overhead:");
+    expect(() => parseResults({ ...good, destroy_vs_up: 0 })).toThrow("results.json: destroy_vs_up:");
+    expect(() => parseResults({ ...good, destroy_vs_up: -1 })).toThrow("results.json: destroy_vs_up:");
+    expect(() => parseResults({ ...good, read_vs_host_raw: "2.5" })).toThrow("results.json: read_vs_host_raw:");
+    expect(() => parseResults([1, 2])).toThrow("results.json: results:");
+  });
+
+  test("the committed bench/results.json is a complete, valid run", () => {
+    const file = path.join(__dirname, "results.json");
+    const results = parseResults(JSON.parse(fs.readFileSync(file, "utf8")));
+    expect(Object.keys(results)).toEqual(BENCH_KEY_NAMES);
+  });
+});
+
+describe("the table", () => {
+  test("values: ratios with ×, seconds with s, three significant digits", () => {
+    expect(formatValue("sshfs_vs_scp", 1.23456)).toBe("1.23×");
+    expect(formatValue("sshfs_vs_scp", 0.0456)).toBe("0.0456×");
+    expect(formatValue("three_cases_vs_one", 250.4)).toBe("250×");
+    expect(formatValue("inspect_deep_chain_s", 0.06789)).toBe("0.0679 s");
+    expect(formatSeconds(12.345)).toBe("12.3 s");
+    expect(formatSeconds(123.4)).toBe("123 s");
+  });
+
+  test("wrap breaks at spaces within the width and keeps an over-long word whole", () => {
+    expect(wrap("aa bb cc dd", 5)).toEqual(["aa bb", "cc dd"]);
+    expect(wrap("a verylongword b", 6)).toEqual(["a", "verylongword", "b"]);
+    expect(wrap("  spaced   out  ", 80)).toEqual(["spaced out"]);
+    expect(wrap("", 10)).toEqual([]);
+  });
+
+  test("one row per key with both sides, then how it was obtained, wrapped and indented", () => {
+    const how = "guestmount started cold ".repeat(10).trim();
+    const table = formatTable(
+      [
+        ratio("attach_to_read_vs_guestmount", [2, 3, 4], [10, 12, 11], how),
+        { key: "inspect_deep_chain_s", subject: { label: "inspectImage", samples: [0.07] }, how: "five runs" },
+      ],
+      80,
+    );
+    const lines = table.split("\n");
+    expect(lines[0]).toMatch(/^key\s+value\s+measured$/);
+    expect(lines[1]).toMatch(/^-+$/);
+    expect(lines[2]).toBe("attach_to_read_vs_guestmount    0.273×  lab: 3.00 s (median of 3)");
+    expect(lines[3]).toBe(`${" ".repeat(40)}vs baseline: 11.0 s (median of 3)`);
+    // Every line fits, and the how text survives the wrapping word for word.
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(80);
+    const howLines = lines.slice(4, lines.findIndex((l) => l.startsWith("inspect_deep_chain_s")));
+    expect(howLines.length).toBeGreaterThan(1);
+    expect(howLines.every((l) => l.startsWith(" ".repeat(30)) && l.trim() !== "")).toBe(true);
+    expect(howLines.map((l) => l.trim()).join(" ")).toBe(`how: ${how}`);
+    // Value column right-aligned: both values end in the same column.
+    const seconds = lines.find((l) => l.startsWith("inspect_deep_chain_s"))!;
+    expect(seconds).toBe(`inspect_deep_chain_s${" ".repeat(10)}0.0700 s  inspectImage: 0.0700 s (median of 1)`);
+    expect(seconds.indexOf(" s  ")).toBe(lines[2].indexOf("×  ") - 1);
+    expect(lines[lines.length - 1].trim()).toBe("how: five runs");
+  });
+});
