@@ -162,6 +162,17 @@ wait_for_ssh() {
   done
 }
 
+undo_fresh_create() {
+  local status=$?
+  ((status != 0)) || return 0
+  log "create failed; removing what this run made"
+  virsh_ destroy "$DOMAIN_NAME" >/dev/null 2>&1 || true
+  virsh_ undefine "$DOMAIN_NAME" >/dev/null 2>&1 || true
+  on_host rm -rf -- "$DISKS_DIR" || true
+  if [[ "$keys_were_there" == false ]]; then rm -rf -- "$KEYS_DIR"; fi
+  exit "$status"
+}
+
 started=$SECONDS
 state=$(domain_state)
 case "$state" in
@@ -181,6 +192,11 @@ case "$state" in
     check_image
     check_network
     check_evidence
+    # A create that fails leaves no state behind for `pulumi destroy` to find, so it undoes itself:
+    # domain, disks, and the keys if this run made them.
+    keys_were_there=false
+    [[ -f "$PRIVATE_KEY" ]] && keys_were_there=true
+    trap undo_fresh_create EXIT
     make_keys
     make_disks
     define_domain
@@ -192,6 +208,7 @@ case "$state" in
     ;;
 esac
 wait_for_ssh
+trap - EXIT
 boot_seconds=$((SECONDS - started))
 log "$outcome; ssh answers with the pinned host key (${boot_seconds} s)"
 

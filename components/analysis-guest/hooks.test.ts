@@ -66,6 +66,8 @@ case "$1" in
   undefine) [[ ! -e "$FAKE/undefine-fails" ]] || { echo "error: Requested operation is not valid" >&2; exit 1; }; : >"$FAKE/domains" ;;
   net-dumpxml) [[ -e "$FAKE/net.xml" ]] || { echo "error: Network not found" >&2; exit 1; }; cat "$FAKE/net.xml" ;;
   net-info) cat "$FAKE/net-info" ;;
+  define) sed -n "s/.*<name>\\(.*\\)<\\/name>.*/\\1/p" "$2" | head -n 1 >>"$FAKE/domains"; echo "shut off" >"$FAKE/state" ;;
+  start) echo "error: Cannot access storage file (as uid:999, gid:107): Permission denied" >&2; exit 1 ;;
   *) echo "unexpected virsh $*" >&2; exit 2 ;;
 esac
 `;
@@ -155,6 +157,23 @@ esac
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("virsh undefine failed");
     expect(fs.existsSync(plan.domain.overlayPath)).toBe(true);
+  });
+
+  test("a fresh create that fails after define undoes itself: no domain, disks or keys left", async () => {
+    const { fake, plan, env, calls } = setup(undefined);
+    fs.rmSync(plan.stateDir, { recursive: true });
+    const image = path.join(scratch, "image-for-failed-start");
+    fs.mkdirSync(image);
+    await run(["qemu-img", "create", "-q", "-f", "qcow2", path.join(image, "rootfs.qcow2"), "16M"]);
+    for (const f of ["manifest.json", "vmlinuz", "initrd.img"]) fs.writeFileSync(path.join(image, f), "");
+    const r = await run(["/bin/bash", "-c", renderHook(CREATE_HOOK, { ...plan.createValues, IMAGE_DIR: image })], { env });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("create failed; removing what this run made");
+    expect(calls()).toContain(`-q -c qemu:///system undefine ${plan.domainName}`);
+    expect(fs.readFileSync(path.join(fake, "domains"), "utf8")).not.toContain(plan.domainName);
+    expect(fs.existsSync(plan.domain.overlayPath)).toBe(false);
+    expect(fs.existsSync(plan.domain.seedPath)).toBe(false);
+    expect(fs.existsSync(plan.privateKeyPath)).toBe(false);
   });
 
   describe("create.sh refuses a libvirt-isolated network that is not isolated, before making anything", () => {
