@@ -11,7 +11,7 @@ const CLOSING = /^(?:\w+: )?(\d+) passed, (\d+) failed/;
 
 /** Runs one part with its output streamed through, and reads its closing line. */
 function run(label, command, args) {
-  console.log(`\n=== ${label}: ${[command, ...args].map((a) => path.relative(root, a) || a).join(" ")}`);
+  console.log(`\n=== ${label}: ${[command, ...args].map((a) => (a.startsWith(root + path.sep) ? path.relative(root, a) : path.basename(a))).join(" ")}`);
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
     let tail = "";
