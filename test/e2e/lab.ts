@@ -13,6 +13,7 @@ import { GuestConnection, HookValue, REPO_ROOT, renderHook, renderInGuest, rende
 import { TYPE } from "../../lib/tokens";
 import { EngineConfig, engineConfigFromStackFile } from "../support/stack-config";
 import { EngineRun, EngineState, StepLog, destroy, stateOf, up } from "./engine";
+import { faultSteps } from "./faults";
 import { Step, seconds } from "./steps";
 
 /** A hung hook fails the run instead of hanging CI (pulumi itself would wait forever). */
@@ -61,12 +62,13 @@ export class Lab {
   };
 
   /** `up` from the saved checkpoint; the checkpoint is updated whether it succeeds or not. */
-  async up(extra: { forceRerun?: boolean; interruptAfterHooks?: number } = {}): Promise<EngineRun> {
+  async up(extra: { forceRerun?: boolean; interruptAfterHooks?: number; config?: Record<string, string> } = {}): Promise<EngineRun> {
+    const { config, ...options } = extra;
     try {
       this.run = await up(this.opts.program, {
         stack: this.engine.stack,
         project: this.engine.project,
-        config: this.engine.config,
+        config: { ...this.engine.config, ...config },
         secretKeys: this.engine.secretKeys,
         previous: this.state,
         workDir: REPO_ROOT,
@@ -74,7 +76,7 @@ export class Lab {
         hookTimeoutMs: HOOK_TIMEOUT_MS,
         onStep: this.printStep,
         onProgramOutput: (text) => text.trimEnd().split("\n").forEach((line) => this.opts.print(`    | ${line}`)),
-        ...extra,
+        ...options,
       });
       this.save(stateOf(this.run));
       return this.run;
@@ -122,7 +124,7 @@ export interface ExecResult {
 }
 
 /** Runs `bash -c` with `stdin`; never throws on the exit code. */
-function bash(script: string, timeoutMs = 120_000): Promise<ExecResult> {
+export function bash(script: string, timeoutMs = 120_000): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const child = spawn("/bin/bash", ["-c", script], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -147,19 +149,20 @@ export function inGuest(guest: GuestConnection, body: string, values: Record<str
   return bash(renderInGuest(guest, inner, "fail"));
 }
 
-async function mustInGuest(guest: GuestConnection, body: string, values: Record<string, HookValue> = {}): Promise<string> {
+export async function mustInGuest(guest: GuestConnection, body: string, values: Record<string, HookValue> = {}): Promise<string> {
   const r = await inGuest(guest, body, values);
   if (r.code !== 0) throw new Error(`in the guest: exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`);
   return r.stdout;
 }
 
 /** `evidence.json` of scripts/make-evidence.sh: what the test image holds, per partition. */
-interface EvidenceManifest {
+export interface EvidenceManifest {
+  readonly files?: readonly { readonly path: string; readonly sha256: string }[];
   readonly partitions: readonly { readonly number: number; readonly filesystem: string; readonly files: Record<string, string> }[];
 }
 
 /** The manifest next to an image made by make-evidence.sh (`<out>/snapshots/x.vmdk` -> `<out>/evidence.json`). */
-function evidenceManifest(image: ImageConfig): EvidenceManifest | undefined {
+export function evidenceManifest(image: ImageConfig): EvidenceManifest | undefined {
   for (let dir = path.dirname(image.path), i = 0; i < 3; dir = path.dirname(dir), i++) {
     const file = path.join(dir, "evidence.json");
     if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, "utf8")) as EvidenceManifest;
@@ -167,12 +170,12 @@ function evidenceManifest(image: ImageConfig): EvidenceManifest | undefined {
   return undefined;
 }
 
-function mountPointOf(image: ImageConfig, partition: number): string | undefined {
+export function mountPointOf(image: ImageConfig, partition: number): string | undefined {
   if (image.partitions === "all") return `${image.mountRoot}/p${partition}`;
   return image.partitions.find((p) => p.number === partition)?.mountPoint;
 }
 
-const UP = "up: the lab is built";
+export const UP = "up: the lab is built";
 const DESTROY = "destroy: everything is undone";
 
 /** The steps for one stack, in order. */
@@ -360,22 +363,16 @@ export function labSteps(lab: Lab): Step<Lab>[] {
     },
   });
 
-  steps.push({
-    name: "destroy after the resumed up",
-    always: true,
-    async run() {
-      if (!lab.state) return "nothing to destroy";
-      return `${(await lab.destroy()).filter((s) => s.hook).length} delete hooks`;
-    },
-  });
+  // Faults on the resumed lab, then on one more; they end with a destroy that leaves nothing.
+  steps.push(...faultSteps(lab));
 
   return steps;
 }
 
-const CUSTODY_LOG = "custody.jsonl";
+export const CUSTODY_LOG = "custody.jsonl";
 
 /** Every file and folder under `dir` (relative), except the `kept` names at its top. */
-function leftovers(dir: string, kept: readonly string[]): string[] {
+export function leftovers(dir: string, kept: readonly string[]): string[] {
   if (!fs.existsSync(dir)) return [];
   return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((name) => !kept.includes(name)).sort();
 }
