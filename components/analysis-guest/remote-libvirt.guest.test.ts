@@ -12,7 +12,7 @@ import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { IN_GUEST_WRAPPER, parseHookResult, renderHook } from "../../lib/shell";
+import { parseHookResult, renderHook, renderInGuest } from "../../lib/shell";
 import {
   BOOT_TIMEOUT_MS,
   DESTROY_TIMEOUT_MS,
@@ -148,18 +148,7 @@ test("create through the remote URI boots the guest; an in-guest command runs th
   expect(commands).toContain("virt-ssh-helper");
   for (const file of [plan.domain.overlayPath, plan.domain.seedPath, plan.domain.kernelPath]) expect(fs.existsSync(file)).toBe(true);
 
-  const inGuest = renderHook(IN_GUEST_WRAPPER, {
-    GUEST_HOST: plan.connection.host,
-    GUEST_PORT: plan.connection.port,
-    GUEST_USER: plan.connection.user,
-    GUEST_PRIVATE_KEY: plan.connection.privateKeyPath,
-    GUEST_KNOWN_HOSTS: plan.connection.knownHostsPath,
-    GUEST_JUMP_HOST: plan.connection.jumpHost,
-    GUEST_DOMAIN: plan.connection.domainName,
-    LIBVIRT_URI: plan.connection.libvirtUri,
-    ON_GUEST_GONE: "fail",
-    INNER_HOOK: "cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub",
-  });
+  const inGuest = renderInGuest(plan.connection, "cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub", "fail");
   const r = await withTestSsh(inGuest, 5 * 60_000);
   expect(r).toMatchObject({ code: 0, stdout: `${result.hostKey}\n` });
   // The guest connection went through the test sshd as a forward to the guest's loopback port.

@@ -64,7 +64,9 @@ stop_all() {
     return 1
   fi
   for n in "${!PID_FILES[@]}"; do stop_pipe "$n"; done
+  # This image's folder, then the case's image-transfer folder once no other image has pipes in it.
   rmdir -- "$STATE_DIR" 2>/dev/null || true
+  rmdir -- "$(dirname -- "$STATE_DIR")" 2>/dev/null || true
 }
 
 if [[ "$ACTION" == stop ]]; then

@@ -12,7 +12,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { IN_GUEST_WRAPPER, parseHookResult, renderHook, REPO_ROOT, RESULT_MARKER } from "../../lib/shell";
+import { parseHookResult, REPO_ROOT, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND } from "../../lib/tokens";
 import { MockRun, settle, setupMocks } from "../../test/mocks";
 import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, ExecResult, run, runHookText, TestGuest } from "../../test/guest/harness";
@@ -49,26 +49,9 @@ const guestPathOf = (relative: string) =>
 
 const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
-/**
- * Runs a test's own commands in the guest with bash, through the production in-guest wrapper. (Not
- * `guest.ssh`: since the wrapper took GUEST_HOST_KEY, the harness renders it without that value.)
- */
-async function guestShell(script: string): Promise<ExecResult> {
-  const c = guest.connection;
-  const text = renderHook(IN_GUEST_WRAPPER, {
-    GUEST_HOST: c.host,
-    GUEST_PORT: c.port,
-    GUEST_USER: c.user,
-    GUEST_PRIVATE_KEY: c.privateKeyPath,
-    GUEST_KNOWN_HOSTS: c.knownHostsPath,
-    GUEST_HOST_KEY: c.hostKey ?? "",
-    GUEST_JUMP_HOST: c.jumpHost,
-    GUEST_DOMAIN: c.domainName,
-    LIBVIRT_URI: c.libvirtUri,
-    ON_GUEST_GONE: "fail",
-    INNER_HOOK: script,
-  });
-  return runHookText(text, { timeoutMs: 5 * 60_000 });
+/** Runs a test's own commands in the guest with bash, through the production in-guest wrapper. */
+function guestShell(script: string): Promise<ExecResult> {
+  return guest.ssh(script, { timeoutMs: 5 * 60_000 });
 }
 
 async function sh(script: string): Promise<string> {
