@@ -44,6 +44,8 @@ try {
 } catch (err) {
   console.error(`run-jest: no jest results (${err.message})`);
   failed += 1;
+} finally {
+  fs.rmSync(path.dirname(resultsFile), { recursive: true, force: true });
 }
 if (passed + failed === 0) {
   console.error("run-jest: no test ran");
