@@ -78,6 +78,23 @@ describe("renderHook", () => {
   });
 });
 
+describe("hook libraries", () => {
+  test("an include line is replaced by the library's text, once per hook, and runs", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hook-lib-"));
+    fs.writeFileSync(path.join(dir, "greet.sh"), '#!/usr/bin/env bash\ngreet() { printf "hello %s" "$1"; }\n');
+    fs.writeFileSync(path.join(dir, "hook.sh"), `#!/usr/bin/env bash\nset -euo pipefail\n# forensic-lab:include ${dir}/greet.sh\ngreet "$NAME"\n`);
+    const text = renderHook(path.join(dir, "hook.sh"), { NAME: "examiner" });
+    expect(text).not.toContain("forensic-lab:include");
+    expect(text.match(/^greet\(\)/gm)).toHaveLength(1);
+    expect(text.match(/^#!/gm)).toHaveLength(1);
+    expect(execFileSync("/bin/bash", ["-c", text], { encoding: "utf8" })).toBe("hello examiner");
+    fs.writeFileSync(path.join(dir, "nested.sh"), `#!/usr/bin/env bash\n# forensic-lab:include ${dir}/greet.sh\n`);
+    fs.writeFileSync(path.join(dir, "hook2.sh"), `#!/usr/bin/env bash\n# forensic-lab:include ${dir}/nested.sh\n`);
+    expect(() => renderHook(path.join(dir, "hook2.sh"), {})).toThrow(/libraries must not/);
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
 describe("parseHookResult", () => {
   test("takes the last marker line", () => {
     expect(parseHookResult('noise\nFORENSIC_LAB_RESULT {"a":1}\nFORENSIC_LAB_RESULT {"a":2}\ntrailing')).toEqual({ a: 2 });

@@ -55,8 +55,23 @@ export const REPO_ROOT = path.resolve(__dirname, fs.existsSync(path.resolve(__di
  * The text a hook runs as: shebang, the quoted prelude, then the static script body (its own shebang
  * dropped). Plain strings only; see `hookCommand` for Pulumi inputs.
  */
+/**
+ * A hook line `# forensic-lab:include <file>` is replaced by that static shell library (its shebang
+ * dropped), so hooks that share a function share one copy of it and the rendered text stays one
+ * self-contained script. Libraries define functions only and include nothing themselves.
+ */
+const INCLUDE = /^# forensic-lab:include (\S+)$/gm;
+
+function expandIncludes(text: string): string {
+  return text.replace(INCLUDE, (_line, library: string) => {
+    const body = readHook(library).replace(/^#![^\n]*\n/, "").trimEnd();
+    if (/^# forensic-lab:include /m.test(body)) throw new Error(`hook library '${library}' includes another; libraries must not`);
+    return `# --- included: ${library} ---\n${body}\n# --- end of ${library} ---`;
+  });
+}
+
 export function renderHook(scriptPath: string, values: Readonly<Record<string, HookValue>>): string {
-  const body = readHook(scriptPath).replace(/^#![^\n]*\n/, "");
+  const body = expandIncludes(readHook(scriptPath).replace(/^#![^\n]*\n/, ""));
   const name = path.relative(REPO_ROOT, path.isAbsolute(scriptPath) ? scriptPath : path.join(REPO_ROOT, scriptPath));
   return `#!/usr/bin/env bash\n# forensic-lab hook: ${name}\n# --- values (generated, quoted) ---\n${renderPrelude(values)}\n# --- static hook ---\n${body}`;
 }
