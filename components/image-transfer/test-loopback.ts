@@ -6,7 +6,7 @@
  */
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
+import { freeLoopbackPort, waitForLoopbackPort } from "../../test/support/loopback";
 import * as path from "path";
 import { GuestConnection } from "../../lib/shell";
 
@@ -15,36 +15,13 @@ export interface LoopbackGuest {
   stop(): void;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, "127.0.0.1", () => (s.end(), resolve(true)));
-      s.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`loopback sshd did not listen on ${port}`);
-}
-
 export async function startLoopbackGuest(dir: string): Promise<LoopbackGuest> {
   fs.mkdirSync(dir, { recursive: true });
   for (const key of ["host_key", "client_key"]) {
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, key)]);
   }
   fs.copyFileSync(path.join(dir, "client_key.pub"), path.join(dir, "authorized_keys"));
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const hostPub = fs.readFileSync(path.join(dir, "host_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
   fs.writeFileSync(path.join(dir, "known_hosts"), `[127.0.0.1]:${port} ${hostPub}\n`);
   const config = path.join(dir, "sshd_config");
@@ -64,7 +41,7 @@ export async function startLoopbackGuest(dir: string): Promise<LoopbackGuest> {
   );
   fs.mkdirSync("/run/sshd", { recursive: true });
   const sshd: ChildProcess = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], { stdio: "ignore" });
-  await waitForPort(port);
+  await waitForLoopbackPort(port, "loopback sshd");
   return {
     connection: {
       host: "127.0.0.1",

@@ -5,7 +5,7 @@
  */
 import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
+import { freeLoopbackPort, waitForLoopbackPort } from "../../test/support/loopback";
 import * as os from "os";
 import * as path from "path";
 import { GuestConnection, inGuestCommand, REPO_ROOT } from "../shell";
@@ -15,29 +15,6 @@ let dir: string;
 let sshd: ChildProcess;
 let port: number;
 let hookCount = 0;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port: p } = server.address() as net.AddressInfo;
-      server.close(() => resolve(p));
-    });
-    server.on("error", reject);
-  });
-}
-
-async function waitForPort(p: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(p, "127.0.0.1", () => (s.end(), resolve(true)));
-      s.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`sshd did not listen on ${p}`);
-}
 
 function connection(overrides: Partial<GuestConnection> = {}): GuestConnection {
   return {
@@ -67,7 +44,7 @@ beforeAll(async () => {
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, "other host key")]);
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, "client key")]);
   fs.copyFileSync(path.join(dir, "client key.pub"), path.join(dir, "authorized_keys"));
-  port = await freePort();
+  port = await freeLoopbackPort();
   const hostPub = fs.readFileSync(path.join(dir, "host key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
   fs.writeFileSync(path.join(dir, "known hosts"), `[127.0.0.1]:${port} ${hostPub}\n`);
   const config = path.join(dir, "sshd_config");
@@ -87,7 +64,7 @@ beforeAll(async () => {
   );
   fs.mkdirSync("/run/sshd", { recursive: true });
   sshd = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], { stdio: "ignore" });
-  await waitForPort(port);
+  await waitForLoopbackPort(port, "sshd");
 });
 
 afterAll(() => {

@@ -31,6 +31,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { freeLoopbackPort } from "../support/loopback";
 import { GuestConnection, HookValue, inGuestCommand, parseHookResult, renderHook, renderInGuest, REPO_ROOT } from "../../lib/shell";
 import { ExtraDiskSpec } from "../../components/analysis-guest/domain-xml";
 import {
@@ -227,16 +228,8 @@ export function ensureGuestImage(): Promise<string> {
 }
 
 /** A loopback port nobody listens on right now (the kernel picks it). */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
+
+export { freeLoopbackPort };
 
 function resolveOutput<T>(output: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => output.apply((v) => resolve(v)));
