@@ -45,7 +45,7 @@ describe("AnalysisGuest", () => {
     expect(commands.map((c) => c.name)).toEqual(["case-42-guest-domain"]);
     expect(commands[0].parent).toBe(component.urn);
     expect(commands[0].deleteBeforeReplace).toBe(true);
-    expect(commands[0].replaceOnChanges).toEqual(["create"]);
+    expect(commands[0].replaceOnChanges).toEqual(["create", "triggers[*]"]); // @pulumi/command adds "triggers[*]" itself
     expect(commands[0].inputs.interpreter).toEqual(["/bin/bash", "-c"]);
     expect(run.destroyOrder()).toEqual([commands[0].urn, component.urn]);
   });

@@ -114,7 +114,7 @@ describe("PartitionMount resources", () => {
     const cmd = run.byName("win7-p1-mount");
     expect(cmd.parent).toBe(component.urn);
     expect(cmd.deleteBeforeReplace).toBe(true);
-    expect(cmd.replaceOnChanges).toEqual(["create"]);
+    expect(cmd.replaceOnChanges).toEqual(["create", "triggers[*]"]); // @pulumi/command adds "triggers[*]" itself
     expect(cmd.dependencies).toContain(run.byName("win7-attach").urn);
   });
 
