@@ -198,14 +198,8 @@ describe("Pulumi.yaml config block", () => {
     expect(Object.keys(declared).sort()).toEqual(KNOWN_KEYS.top.filter((k) => k !== "stateDir").sort());
   });
 
-  test("stays valid for the Pulumi CLI: known attributes, simple types only, typed defaults", () => {
-    for (const [key, decl] of Object.entries(declared)) {
-      expect({ key, attributes: Object.keys(decl).filter((a) => !["type", "description", "secret", "default", "items"].includes(a)) }).toEqual({ key, attributes: [] });
-      if (decl.type !== undefined) expect(["string", "integer", "boolean"]).toContain(decl.type);
-      if (decl.type === "string" && decl.default !== undefined) expect(typeof decl.default).toBe("string");
-      expect(typeof decl.description).toBe("string");
-    }
-  });
+  // That the Pulumi CLI itself accepts the block, and enforces what it declares, is checked with the
+  // real CLI by `npm run e2e` ("the CLI accepts Pulumi.yaml's config block ...").
 
   test("what the CLI requires (declared without default) is what the schema requires", () => {
     const cliRequired = Object.entries(declared).filter(([, d]) => d.default === undefined).map(([k]) => k).sort();

@@ -11,7 +11,7 @@ import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { RecordedResource } from "../../test/mocks";
 import { Violation, runPolicies, withEngineUrns } from "../../test/support/policy-harness";
 import { policies } from "../policies";
-import { CONNECTION, LabResource, build, inGuestText, resource, safeLab } from "./fixtures";
+import { build, resource, safeLab, unsafeLab } from "./fixtures";
 
 const pb = require("@pulumi/pulumi/proto/analyzer_pb");
 const { AnalyzerClient } = require("@pulumi/pulumi/proto/analyzer_grpc_pb");
@@ -99,22 +99,6 @@ async function serverViolations(records: RecordedResource[]): Promise<Violation[
 
 const key = (v: Violation) => `${v.enforcementLevel} ${v.policy} ${v.urn ?? ""} ${v.message}`;
 const sorted = (vs: Violation[]) => vs.map(key).sort();
-
-/** The lab with something unsafe for every policy. */
-async function unsafeLab(): Promise<LabResource[]> {
-  const lab = await safeLab();
-  resource(lab, "disk-nbd").props.readOnly = false;
-  resource(lab, "disk-p1").props.extraOptions = ["rw"];
-  resource(lab, "disk-p1").props.guest = { host: "127.0.0.1" };
-  resource(lab, "case-42-guest").props.network = "bridged";
-  Object.assign(resource(lab, "case-42-volume"), { secretKeys: [] });
-  Object.assign(resource(lab, "case-42-volume").props, { encrypted: false, retain: true, fastKdfForTestsOnly: true });
-  Object.assign(resource(lab, "disk-transfer").props, { readOnly: false, hashed: false });
-  resource(lab, "case-42-guest").props.memoryMiB = 32768;
-  resource(lab, "disk-p1-mount").props.delete = await inGuestText("components/partition-mount/umount.sh", { MOUNT_POINT: "/m" }, "succeed", { ...CONNECTION, domainName: "forensic-other" });
-  lab.push({ type: "command:local:Command", name: "stray", parent: "disk-nbd", props: { create: "qemu-nbd -c /dev/nbd1 /evidence/x.raw", delete: `echo '${"correct horse battery staple"}'` } });
-  return lab;
-}
 
 describe("the pack served by @pulumi/policy's analyzer server", () => {
   it("announces every policy with its enforcement level", async () => {

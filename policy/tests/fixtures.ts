@@ -213,3 +213,23 @@ export async function messages(policy: ResourceValidationPolicy | StackValidatio
   const violations = await runPolicies(build(lab), { policies: [policy] as Policies, config });
   return violations.map((v) => `${v.name ?? "(stack)"}: ${v.message}`);
 }
+
+/**
+ * The lab with something unsafe for every policy. `plainPassphrase: false` keeps the volume's
+ * passphrase a secret: the real engine stops a deployment at the first remediation that throws
+ * (passphrase-is-secret), so a preview that must name every other violation leaves that one out.
+ */
+export async function unsafeLab({ plainPassphrase = true } = {}): Promise<LabResource[]> {
+  const lab = await safeLab();
+  resource(lab, "disk-nbd").props.readOnly = false;
+  resource(lab, "disk-p1").props.extraOptions = ["rw"];
+  resource(lab, "disk-p1").props.guest = { host: "127.0.0.1" };
+  resource(lab, "case-42-guest").props.network = "bridged";
+  if (plainPassphrase) Object.assign(resource(lab, "case-42-volume"), { secretKeys: [] });
+  Object.assign(resource(lab, "case-42-volume").props, { encrypted: false, retain: true, fastKdfForTestsOnly: true });
+  Object.assign(resource(lab, "disk-transfer").props, { readOnly: false, hashed: false });
+  resource(lab, "case-42-guest").props.memoryMiB = 32768;
+  resource(lab, "disk-p1-mount").props.delete = await inGuestText("components/partition-mount/umount.sh", { MOUNT_POINT: "/m" }, "succeed", { ...CONNECTION, domainName: "forensic-other" });
+  lab.push({ type: "command:local:Command", name: "stray", parent: "disk-nbd", props: { create: "qemu-nbd -c /dev/nbd1 /evidence/x.raw", delete: `echo '${"correct horse battery staple"}'` } });
+  return lab;
+}

@@ -7,21 +7,20 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { NAMESPACE, PASSPHRASE_KEY } from "../../lib/config/parse";
 import type { ImageConfig } from "../../lib/config/types";
 import { GuestConnection, shellQuote as shq } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
-import { CUSTODY_LOG, Lab, UP, bash, evidenceManifest, inGuest, leftovers, mountPointOf, mustInGuest } from "./lab";
+import { runPulumi, spawnPulumi } from "./pulumi";
+import { CUSTODY_LOG, Lab, POLICY_PACK, RESUMED, UP, bash, evidenceManifest, inGuest, leftovers, mountPointOf, mustInGuest } from "./lab";
 import { Step } from "./steps";
 
-const PASSPHRASE = `${NAMESPACE}:${PASSPHRASE_KEY}`;
-const RESUMED = "fault: an interrupted up, then up again, converges";
 const WRONG_PASSPHRASE = "fault: a wrong passphrase for the existing volume is refused, nothing erased";
 const NBD_KILLED = "fault: qemu-nbd killed in the guest, up again reattaches, no stale device";
 const BUSY = "fault: a process in a mount point stops destroy, naming it, nothing erased";
 const BUSY_DESTROY = "fault: destroy after the busy process is gone";
 const SSH_DROPPED = "fault: ssh dropped in the middle of an scp transfer, up again resumes";
 const GUEST_KILLED = "fault: guest killed (virsh destroy), destroy still leaves nothing";
+const KILLED = "fault: pulumi killed part-way (SIGTERM twice), then cancel, refresh and up again converge";
 
 /** sha256 of a file on the host. */
 function sha256(file: string): string {
@@ -220,12 +219,16 @@ export function faultSteps(lab: Lab): Step<Lab>[] {
     async run() {
       const guest = lab.guest();
       const before = await luksHeaderHash(guest);
-      const right = lab.engine.config[PASSPHRASE];
+      const right = lab.opts.volumePassphrase;
       let failure = "";
+      // As a user would: `pulumi config set --secret` to the wrong value, `pulumi up`, then back.
+      await lab.setPassphrase(`${right} but wrong`);
       try {
-        await lab.up({ config: { [PASSPHRASE]: `${right} but wrong` } });
+        await lab.up();
       } catch (err) {
         failure = (err as Error).message;
+      } finally {
+        await lab.setPassphrase(right);
       }
       if (!failure) throw new Error("up with a wrong passphrase succeeded");
       if (!/wrong passphrase for the existing evidence volume \S+/.test(failure)) {
@@ -249,7 +252,10 @@ export function faultSteps(lab: Lab): Step<Lab>[] {
       const attachments = lab.componentOutputs(TYPE.NbdAttachment).length;
       const pid = (await mustInGuest(guest, "pgrep -x -o qemu-nbd")).trim();
       await mustInGuest(guest, 'kill -KILL "$PID"; while kill -0 "$PID" 2>/dev/null; do sleep 0.1; done', { PID: pid });
-      await lab.up({ forceRerun: true });
+      // The recovery a user runs: replace the attachments (`pulumi up --replace <urn>`); their mounts
+      // depend on them and are replaced with them (delete-before-replace: unmount, detach, attach, mount).
+      const attach = lab.commands().filter((c) => lab.resources.find((r) => r.urn === c.parent)?.type === TYPE.NbdAttachment).map((c) => c.urn);
+      await lab.up({ replace: attach });
       const devices = await nbdDevices(guest);
       const stale = devices.filter((d) => !d.served);
       if (stale.length > 0) throw new Error(`connected without a qemu-nbd: ${stale.map((d) => d.device).join(", ")}`);
@@ -269,7 +275,7 @@ export function faultSteps(lab: Lab): Step<Lab>[] {
         (await mustInGuest(guest, '(cd -- "$MOUNT_POINT" && exec setsid sleep 900) </dev/null >/dev/null 2>&1 & echo $!', { MOUNT_POINT: mountPoint })).trim(),
       );
       sleeper = { guest, pid };
-      const resourcesBefore = lab.state!.resources.length;
+      const resourcesBefore = lab.resources.length;
       let failure = "";
       try {
         await lab.destroy();
@@ -284,7 +290,7 @@ export function faultSteps(lab: Lab): Step<Lab>[] {
       const state = (await bash(`virsh -c ${shq(guest.libvirtUri)} domstate ${shq(guest.domainName)}`)).stdout.trim();
       if (state !== "running") throw new Error(`after the refused destroy the domain is ${state || "gone"}`);
       await mustInGuest(guest, 'findmnt -n /case >/dev/null && findmnt -n -- "$MOUNT_POINT" >/dev/null', { MOUNT_POINT: mountPoint });
-      const left = lab.state?.resources.length ?? 0;
+      const left = lab.resources.length;
       const holder = failure.split("\n").find((l) => l.includes(String(pid)) || /\bsleep\b/.test(l))?.trim();
       return `refused: ${failure.split("\n").find((l) => l.includes("busy"))?.trim()} ${holder}; ${left} of ${resourcesBefore} resources kept; ${checkEvidence(evidence)}`;
     },
@@ -298,7 +304,7 @@ export function faultSteps(lab: Lab): Step<Lab>[] {
         await inGuest(sleeper.guest, 'kill -KILL "$PID" 2>/dev/null || true', { PID: sleeper.pid });
         sleeper = undefined;
       }
-      if (!lab.state) return "nothing to destroy";
+      if (!lab.built) return "nothing to destroy";
       const guest = lab.guest();
       const log = await lab.destroy();
       await checkNothingLeft(lab, guest);
@@ -311,7 +317,7 @@ export function faultSteps(lab: Lab): Step<Lab>[] {
     // Not on BUSY_DESTROY passing: a leftover file fails that step, but the lab is gone and this one can run.
     needs: [UP],
     async run() {
-      if (lab.state) throw new Error("the faulted lab is still there (its destroy failed); this step builds a new one");
+      if (lab.built) throw new Error("the faulted lab is still there (its destroy failed); this step builds a new one");
       if (!images.some((i) => i.transfer === "scp")) throw new Error("the stack has no scp image to cut a transfer of");
       const stop = { done: false };
       const dropped = dropSshMidTransfer(images, stop);
@@ -349,10 +355,52 @@ export function faultSteps(lab: Lab): Step<Lab>[] {
   });
 
   steps.push({
+    name: KILLED,
+    // Not on the earlier faults passing: it needs no lab, only that none is left.
+    needs: [UP],
+    async run() {
+      if (lab.built) throw new Error("a lab from the earlier faults is still there (its destroy failed)");
+      // `pulumi up`, then SIGTERM twice once a few hooks are done: the first starts a graceful cancel,
+      // the second ends the CLI at once, as `kill` twice or a closing terminal would. The state keeps
+      // pending operations and the file backend its lock.
+      const stack = await lab.stack();
+      const pulumi = spawnPulumi(["up", "--yes", "--skip-preview", "--non-interactive", "--stack", stack.name, "--policy-pack", POLICY_PACK], lab.opts.engine);
+      let output = "";
+      let killedAt = "";
+      const exited = new Promise<number | null>((resolve) => pulumi.on("close", resolve));
+      pulumi.stdout!.on("data", (chunk: Buffer) => {
+        output += chunk.toString("utf8");
+        const created = output.match(/command:local:Command \S+ created/g)?.length ?? 0;
+        if (created >= 4 && !killedAt) {
+          killedAt = `after ${created} hooks`;
+          pulumi.kill("SIGTERM");
+          setTimeout(() => pulumi.kill("SIGTERM"), 200);
+        }
+      });
+      const code = await exited;
+      if (!killedAt) throw new Error(`up ended (exit ${code}) before it could be killed: ${output.split("\n").slice(-5).join(" | ")}`);
+      // The hooks it started run on, in their own process groups: wait for them, as a user waits for the disk to go quiet.
+      for (let i = 0; i < 600 && hostProcesses("forensic-lab hook:").length > 0; i++) await new Promise((r) => setTimeout(r, 500));
+      // The documented recovery (README, "When pulumi up is interrupted").
+      const recovery = [
+        ["cancel", "--yes", "--stack", stack.name],
+        ["refresh", "--yes", "--clear-pending-creates", "--non-interactive", "--stack", stack.name],
+      ];
+      for (const args of recovery) {
+        const r = await runPulumi(args, lab.opts.engine);
+        if (r.code !== 0) throw new Error(`pulumi ${args[0]}: exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-4).join(" | ")}`);
+      }
+      const resumed = await lab.up();
+      const files = await checkReads(lab);
+      return `killed ${killedAt}; pulumi cancel, refresh --clear-pending-creates, up: ${resumed.log.filter((s) => s.hook).length} hooks, ${files} files read; ${checkEvidence(evidence)}`;
+    },
+  });
+
+  steps.push({
     name: "destroy after the fault steps",
     always: true,
     async run() {
-      if (!lab.state) return "nothing to destroy";
+      if (!lab.built) return "nothing to destroy";
       let guest: GuestConnection | undefined;
       try {
         guest = lab.guest();

@@ -1,119 +1,199 @@
 /**
- * The whole-lab scenario `npm run e2e` runs: build the lab for a stack with the e2e engine, check it
- * from the outside (in the guest, over the same pinned ssh the hooks use), prove the hooks converge
- * and are idempotent, destroy it and check nothing is left. Each check is one named step (steps.ts);
- * new checks slot into `labSteps`.
+ * The whole-lab scenario `npm run e2e` runs on the real Pulumi engine (pulumi.ts): preview the stack
+ * with the policy pack, build the lab with `pulumi up`, check it from the outside (in the guest, over the
+ * same pinned ssh the hooks use, and the evidence on the host), prove the hooks converge and are
+ * idempotent, destroy it and check nothing is left. Each check is one named step (steps.ts); new checks
+ * slot into `labSteps`.
  */
 import { spawn } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import type { PolicyEvent, Stack, UpResult } from "@pulumi/pulumi/automation";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { NAMESPACE, PASSPHRASE_KEY } from "../../lib/config/parse";
 import { loadStackFile } from "../../lib/config/stack-file";
 import type { CaseConfig, ImageConfig } from "../../lib/config/types";
-import { GuestConnection, HookValue, REPO_ROOT, renderHook, renderInGuest, renderPrelude, shellQuote as shq } from "../../lib/shell";
-import { TYPE } from "../../lib/tokens";
-import { EngineConfig, engineConfigFromStackFile } from "../support/stack-config";
-import { EngineRun, EngineState, StepLog, destroy, stateOf, up } from "./engine";
+import { GuestConnection, HookValue, REPO_ROOT, RESULT_MARKER, renderInGuest, renderPrelude, shellQuote as shq } from "../../lib/shell";
+import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
+import { policies } from "../../policy/policies";
+import { build, unsafeLab } from "../../policy/tests/fixtures";
+import { runPolicies, withEngineUrns } from "../support/policy-harness";
 import { faultSteps } from "./faults";
+import { EngineSetup, StateResource, StepLog, StepRecorder, openStack, runPulumi, stateResources } from "./pulumi";
 import { Step, seconds } from "./steps";
 
-/** A hung hook fails the run instead of hanging CI (pulumi itself would wait forever). */
-const HOOK_TIMEOUT_MS = 20 * 60_000;
+export const PASSPHRASE_CONFIG = `${NAMESPACE}:${PASSPHRASE_KEY}`;
+export const POLICY_PACK = path.join(REPO_ROOT, "policy");
+/** A program registering the policy tests' unsafe lab, for a preview that must fail. */
+const UNSAFE_LAB = path.join(REPO_ROOT, "test/e2e/unsafe-lab");
 
 export interface LabOptions {
+  /** The stack file the run copies (`stacks/Pulumi.case-ci.yaml`); the run's own stack is `e2e-<stack>`. */
   readonly stackFile: string;
-  /** The Pulumi program. @default `<repo>/index.ts` */
-  readonly program: string;
-  /** Where the checkpoint is kept between steps (and for `--destroy` after a crash). */
-  readonly stateFile: string;
-  /** Passphrase sealing secrets in the checkpoint. */
-  readonly secretsPassphrase: string;
+  readonly engine: EngineSetup;
+  /** The evidence volume's passphrase, set with `pulumi config set --secret`. */
+  readonly volumePassphrase: string;
   readonly print: (line: string) => void;
 }
 
-/** What the steps share: the stack, the latest run, and the checkpoint on disk. */
+/** What one `up` or `destroy` did: the engine's own steps and, for `up`, its summary and outputs. */
+export interface EngineRun {
+  readonly log: StepLog[];
+  readonly changes: Record<string, number>;
+  readonly outputs: Record<string, unknown>;
+}
+
+/** Settings of `up` a step may change. */
+export interface UpSettings {
+  readonly policyPack?: boolean;
+  /** URNs to replace (`pulumi up --replace`). */
+  readonly replace?: string[];
+  /** Aborts the run (SIGINT to pulumi, as Ctrl-C would). */
+  readonly signal?: AbortSignal;
+  readonly onStep?: (step: StepLog) => void;
+}
+
+/**
+ * The lab of one stack on the real engine. The run works on a stack of its own, `e2e-<stack>`, whose
+ * stack file is a copy of the given one (gitignored, removed by `removeStack`): `pulumi config set`
+ * writes the encrypted passphrase into it, and the checked-in stack file stays as it is.
+ */
 export class Lab {
-  readonly engine: EngineConfig;
   readonly caseConfig: CaseConfig;
+  readonly stackName: string;
+  readonly stackConfigFile: string;
+  /** The last up's result and the resources the engine holds (refreshed after each operation). */
   run: EngineRun | undefined;
-  /** The checkpoint the last successful destroy started from. */
-  destroyed: EngineState | undefined;
+  resources: StateResource[] = [];
+  /** The state the last successful destroy started from. */
+  destroyed: StateResource[] | undefined;
+  private stackHandle: Stack | undefined;
 
   constructor(readonly opts: LabOptions) {
-    this.engine = engineConfigFromStackFile(opts.stackFile);
     // Image files are a step of their own (with a hint), not a load error.
     this.caseConfig = loadStackFile(opts.stackFile, { checkFiles: false });
+    this.stackName = `e2e-${path.basename(opts.stackFile).replace(/^Pulumi\.|\.ya?ml$/g, "")}`;
+    this.stackConfigFile = path.join(REPO_ROOT, "stacks", `Pulumi.${this.stackName}.yaml`);
   }
 
-  get state(): EngineState | undefined {
-    return fs.existsSync(this.opts.stateFile) ? (JSON.parse(fs.readFileSync(this.opts.stateFile, "utf8")) as EngineState) : undefined;
+  /** The run's stack, created from a copy of the stack file, with the passphrase set as a secret. */
+  async stack(): Promise<Stack> {
+    if (this.stackHandle) return this.stackHandle;
+    if (fs.existsSync(this.stackConfigFile)) {
+      // A crashed run's stack: `stack rm` removes it (and its file) when it is empty and refuses while it
+      // holds resources; then its file, with its encryption salt, stays for `npm run e2e -- --destroy`.
+      await runPulumi(["stack", "rm", "--yes", "--stack", this.stackName], this.opts.engine);
+    }
+    if (!fs.existsSync(this.stackConfigFile)) fs.copyFileSync(this.opts.stackFile, this.stackConfigFile);
+    const stack = await openStack(this.stackName, this.opts.engine);
+    await stack.setConfig(PASSPHRASE_CONFIG, { value: this.opts.volumePassphrase, secret: true });
+    this.stackHandle = stack;
+    this.resources = stateResources(this.stackName, this.opts.engine);
+    return stack;
   }
 
-  private save(state: EngineState | undefined): void {
-    if (state === undefined || state.resources.length === 0) fs.rmSync(this.opts.stateFile, { force: true });
-    else fs.writeFileSync(this.opts.stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
+  /** Rewrites `forensic-lab:images` in the run's stack file, as an examiner edits it; returns the list before. */
+  editImages(change: (images: Record<string, unknown>[]) => Record<string, unknown>[]): Record<string, unknown>[] {
+    return this.editConfig("images", change as (v: unknown) => unknown) as Record<string, unknown>[];
+  }
+
+  /** Rewrites `forensic-lab:guest` in the run's stack file; returns the mapping before. */
+  editGuest(change: (guest: Record<string, unknown>) => Record<string, unknown>): Record<string, unknown> {
+    return this.editConfig("guest", (v) => change((v ?? {}) as Record<string, unknown>)) as Record<string, unknown>;
+  }
+
+  private editConfig(key: string, change: (value: unknown) => unknown): unknown {
+    const doc = parseYaml(fs.readFileSync(this.stackConfigFile, "utf8")) as { config: Record<string, unknown> };
+    const before = doc.config[`${NAMESPACE}:${key}`];
+    doc.config[`${NAMESPACE}:${key}`] = change(structuredClone(before));
+    fs.writeFileSync(this.stackConfigFile, stringifyYaml(doc));
+    return before;
+  }
+
+  /** Sets the evidence volume passphrase (as a secret), e.g. a wrong one for a fault. */
+  async setPassphrase(value: string): Promise<void> {
+    await (await this.stack()).setConfig(PASSPHRASE_CONFIG, { value, secret: true });
   }
 
   private printStep = (s: StepLog): void => {
-    // `update (create)`: an update that ran the create script; otherwise the op says it.
-    const what = s.hook && s.hook !== s.op ? `${s.op} (${s.hook})` : s.op;
-    const result = s.result === "done" ? "" : ` ${s.result.toUpperCase()}${s.detail ? `: ${s.detail.split("\n")[0]}` : ""}`;
+    const result = s.result === "done" ? "" : " FAILED";
     const changed = s.changed ? ` (changed: ${s.changed.join(", ")})` : "";
-    this.opts.print(`    ${what.padEnd(22)} ${s.name.padEnd(44)} ${seconds(s.durationMs)}${result}${changed}`);
+    this.opts.print(`    ${s.op.padEnd(18)} ${s.name.padEnd(44)} ${seconds(s.durationMs)}${result}${changed}`);
   };
 
-  /** `up` from the saved checkpoint; the checkpoint is updated whether it succeeds or not. */
-  async up(extra: { forceRerun?: boolean; interruptAfterHooks?: number; config?: Record<string, string> } = {}): Promise<EngineRun> {
-    const { config, ...options } = extra;
+  private printOutput = (text: string): void => {
+    for (const line of text.trimEnd().split("\n")) if (line.trim()) this.opts.print(`    | ${line}`);
+  };
+
+  /** `pulumi up` (with the policy pack unless told otherwise); state is re-read whether it succeeds or not. */
+  async up(settings: UpSettings = {}): Promise<EngineRun> {
+    const stack = await this.stack();
+    const recorder = new StepRecorder((s) => (this.printStep(s), settings.onStep?.(s)));
     try {
-      this.run = await up(this.opts.program, {
-        stack: this.engine.stack,
-        project: this.engine.project,
-        config: { ...this.engine.config, ...config },
-        secretKeys: this.engine.secretKeys,
-        previous: this.state,
-        workDir: REPO_ROOT,
-        secretsPassphrase: this.opts.secretsPassphrase,
-        hookTimeoutMs: HOOK_TIMEOUT_MS,
-        onStep: this.printStep,
-        onProgramOutput: (text) => text.trimEnd().split("\n").forEach((line) => this.opts.print(`    | ${line}`)),
-        ...options,
+      const result: UpResult = await stack.up({
+        onEvent: recorder.onEvent,
+        onOutput: this.printOutput,
+        color: "never",
+        suppressProgress: true,
+        ...(settings.policyPack === false ? {} : { policyPacks: [POLICY_PACK] }),
+        ...(settings.replace ? { replace: settings.replace } : {}),
+        ...(settings.signal ? { signal: settings.signal } : {}),
       });
-      this.save(stateOf(this.run));
+      this.run = {
+        log: recorder.steps,
+        changes: (result.summary.resourceChanges ?? {}) as Record<string, number>,
+        outputs: Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, v.value])),
+      };
       return this.run;
-    } catch (err) {
-      const run = (err as { run?: EngineRun }).run;
-      if (run) this.save(stateOf(run));
-      throw err;
+    } finally {
+      this.resources = stateResources(this.stackName, this.opts.engine);
     }
   }
 
-  /** `destroy` of the saved checkpoint; what is left stays saved. */
+  /** `pulumi destroy`; what is left stays in the state. */
   async destroy(): Promise<StepLog[]> {
-    const state = this.state;
-    if (!state) return [];
+    const stack = await this.stack();
+    const before = this.resources;
+    const recorder = new StepRecorder(this.printStep);
     try {
-      const log = await destroy(state, { secretsPassphrase: this.opts.secretsPassphrase, hookTimeoutMs: HOOK_TIMEOUT_MS, onStep: this.printStep });
-      this.save(undefined);
-      this.destroyed = state;
-      return log;
-    } catch (err) {
-      this.save((err as { state?: EngineState }).state);
-      throw err;
+      await stack.destroy({ onEvent: recorder.onEvent, onOutput: this.printOutput, color: "never", suppressProgress: true });
+      if (before.length > 0) this.destroyed = before;
+      return recorder.steps;
+    } finally {
+      this.resources = stateResources(this.stackName, this.opts.engine);
     }
   }
 
-  /** The guest connection the lab's in-guest components were given. */
-  guest(): GuestConnection {
-    const holder = this.run?.resources.find(
-      (r) => [TYPE.ImageTransfer, TYPE.NbdAttachment, TYPE.PartitionMount].includes(r.type as never) && r.inputs.guest,
-    );
-    if (!holder) throw new Error("no ImageTransfer/NbdAttachment/PartitionMount in the run carries a guest connection");
-    return holder.inputs.guest as GuestConnection;
+  /** `pulumi stack rm`, and the run's copy of the stack file with it. */
+  async removeStack(): Promise<void> {
+    const stack = await this.stack();
+    await stack.workspace.removeStack(this.stackName);
+    fs.rmSync(this.stackConfigFile, { force: true });
+    this.stackHandle = undefined;
   }
 
-  /** Outputs of every component of `type` in the run. */
+  /** Whether the engine holds any resource of the lab. */
+  get built(): boolean {
+    return this.resources.some((r) => r.type !== "pulumi:pulumi:Stack" && !r.type.startsWith("pulumi:providers:"));
+  }
+
+  /** The guest connection of the lab's AnalysisGuest, as recorded in the state. */
+  guest(): GuestConnection {
+    const guest = this.resources.find((r) => r.type === TYPE.AnalysisGuest);
+    const connection = guest?.outputs.connection as GuestConnection | undefined;
+    if (!connection) throw new Error("the state holds no AnalysisGuest with a connection");
+    return connection;
+  }
+
+  /** Outputs of every component of `type` in the state. */
   componentOutputs(type: string): Record<string, any>[] {
-    return (this.run?.resources ?? []).filter((r) => r.type === type).map((r) => r.outputs);
+    return this.resources.filter((r) => r.type === type).map((r) => r.outputs);
+  }
+
+  /** The lab's hooks as the state holds them, in the engine's (dependency) order. */
+  commands(): StateResource[] {
+    return this.resources.filter((r) => r.type === LOCAL_COMMAND);
   }
 }
 
@@ -175,13 +255,16 @@ export function mountPointOf(image: ImageConfig, partition: number): string | un
   return image.partitions.find((p) => p.number === partition)?.mountPoint;
 }
 
-export const UP = "up: the lab is built";
+export const UP = "up: the lab is built, with the policy pack";
+const PREVIEW = "preview with the policy pack: no mandatory violation";
 const DESTROY = "destroy: everything is undone";
+export const RESUMED = "fault: up interrupted by SIGINT, then up again, converges";
 
 /** The steps for one stack, in order. */
 export function labSteps(lab: Lab): Step<Lab>[] {
   const images = lab.caseConfig.images;
   const steps: Step<Lab>[] = [];
+  let evidenceBefore: Map<string, FileFacts> | undefined;
 
   steps.push({
     name: "host: libvirt answers",
@@ -206,38 +289,156 @@ export function labSteps(lab: Lab): Step<Lab>[] {
         if (!fs.existsSync(image.path)) {
           throw new Error(`${image.path}: no such file; make the test evidence with: scripts/make-evidence.sh ${path.dirname(path.dirname(image.path))}`);
         }
-        return image.path;
+        evidenceBefore = evidenceFacts(images);
+        return `${image.path} (${evidenceBefore.size} evidence files noted: sha256, size, mode, mtime)`;
       },
     });
   }
+  const evidenceReady = images.map((i) => `evidence: ${i.name} is there`);
+
+  steps.push({
+    name: "engine: the stack is created, the passphrase set as a secret",
+    needs: evidenceReady,
+    async run() {
+      await lab.stack();
+      if (lab.built) throw new Error(`stack ${lab.stackName} holds a lab from an earlier run; npm run e2e -- --destroy`);
+      const text = fs.readFileSync(lab.stackConfigFile, "utf8");
+      if (text.includes(lab.opts.volumePassphrase)) throw new Error(`${lab.stackConfigFile} holds the passphrase in plain text`);
+      if (!/evidenceVolumePassphrase:\s*\n\s*secure: /.test(text)) throw new Error(`${lab.stackConfigFile} has no secure passphrase`);
+      return `stack ${lab.stackName}, passphrase stored as 'secure:' in ${path.relative(REPO_ROOT, lab.stackConfigFile)}`;
+    },
+  });
+
+  steps.push({
+    name: PREVIEW,
+    needs: ["host: libvirt answers", "engine: the stack is created, the passphrase set as a secret"],
+    async run() {
+      const stack = await lab.stack();
+      const policyEvents: string[] = [];
+      const preview = await stack.preview({
+        policyPacks: [POLICY_PACK],
+        color: "never",
+        onEvent: (e) => e.policyEvent && policyEvents.push(`${e.policyEvent.enforcementLevel} ${e.policyEvent.policyName}`),
+      });
+      const mandatory = policyEvents.filter((e) => e.startsWith("mandatory"));
+      if (mandatory.length > 0) throw new Error(`mandatory violations: ${mandatory.join(", ")}`);
+      const plan = Object.entries(preview.changeSummary).map(([op, n]) => `${n} ${op}`).join(", ");
+      return `${plan}; ${policyEvents.length} advisory notes`;
+    },
+  });
+
+  steps.push({
+    name: "preview of an unsafe lab: the policy pack stops it, naming each violation",
+    needs: ["engine: the stack is created, the passphrase set as a secret"],
+    async run() {
+      // A stack file left by a crashed run would hold another run's encryption salt.
+      fs.rmSync(path.join(UNSAFE_LAB, "Pulumi.unsafe.yaml"), { force: true });
+      const stack = await openStack("unsafe", lab.opts.engine, UNSAFE_LAB);
+      try {
+        // Every violation but the plain passphrase, whose remediation stops a deployment where it stands.
+        const expected = await runPolicies(withEngineUrns(build(await unsafeLab({ plainPassphrase: false }))));
+        await stack.setConfig("plainPassphrase", { value: "false" });
+        const first = await previewFailure(stack);
+        const missing = expected.filter(
+          (v) => !first.events.some((e) => e.policyName === v.policy && e.enforcementLevel === v.enforcementLevel && e.message.includes(v.message)),
+        );
+        if (missing.length > 0) throw new Error(`the engine did not report: ${missing.map((v) => `${v.policy}: ${v.message}`).join(" | ")}`);
+        // Then the plain passphrase alone: the remediation refuses it, naming the volume.
+        await stack.setConfig("plainPassphrase", { value: "true" });
+        const second = await previewFailure(stack);
+        const refusal = "EvidenceVolume 'case-42-volume': passphrase is not a Pulumi secret";
+        if (!second.message.includes(refusal)) throw new Error(`the plain passphrase was not refused: ${second.message.split("\n").slice(-5).join(" | ")}`);
+        const named = new Set([...first.events.filter((e) => e.enforcementLevel === "mandatory").map((e) => e.policyName), "passphrase-is-secret"]);
+        const unnamed = policies.filter((p) => p.enforcementLevel === "mandatory" && !named.has(p.name)).map((p) => p.name);
+        if (unnamed.length > 0) throw new Error(`mandatory policies the unsafe lab did not trip: ${unnamed.join(", ")}`);
+        return `both previews failed: ${first.events.length} violations named as the policy tests expect, then the plain passphrase refused; all ${named.size} mandatory policies`;
+      } finally {
+        await stack.workspace.removeStack("unsafe");
+      }
+    },
+  });
+
+  steps.push({
+    name: "the CLI accepts Pulumi.yaml's config block and itself refuses a stack without a required key",
+    needs: [PREVIEW],
+    async run() {
+      // The block was read by every command so far; now the CLI's own check of a declared key.
+      const name = "e2e-config-check";
+      const file = path.join(REPO_ROOT, "stacks", `Pulumi.${name}.yaml`);
+      const doc = parseYaml(fs.readFileSync(lab.opts.stackFile, "utf8")) as { config: Record<string, unknown> };
+      delete doc.config[`${NAMESPACE}:examiner`];
+      fs.writeFileSync(file, stringifyYaml(doc));
+      const stack = await openStack(name, lab.opts.engine);
+      let failure = "";
+      try {
+        await stack.setConfig(PASSPHRASE_CONFIG, { value: lab.opts.volumePassphrase, secret: true });
+        await stack.preview({ color: "never" });
+      } catch (err) {
+        failure = (err as Error).message;
+      } finally {
+        await stack.workspace.removeStack(name);
+        fs.rmSync(file, { force: true });
+      }
+      if (!failure) throw new Error("the preview of a stack without forensic-lab:examiner passed");
+      const line = failure.split("\n").find((l) => /missing configuration value/i.test(l) && l.includes("examiner"));
+      if (!line) throw new Error(`the CLI did not name the missing key: ${failure.split("\n").slice(-6).join(" | ")}`);
+      return line.trim();
+    },
+  });
 
   steps.push({
     name: UP,
-    needs: ["host: libvirt answers", ...images.map((i) => `evidence: ${i.name} is there`)],
+    needs: [PREVIEW],
     async run() {
-      if (lab.state) throw new Error(`${lab.opts.stateFile} holds a lab from an earlier run; npm run e2e -- --destroy ${lab.opts.stateFile}`);
       const run = await lab.up();
-      return `${run.log.filter((s) => s.hook).length} hooks`;
+      return `${run.log.filter((s) => s.hook).length} hooks; ${describeChanges(run.changes)}`;
     },
   });
 
   steps.push({
-    name: "up again: nothing to do",
+    name: "up again: the engine finds nothing to change",
     needs: [UP],
     async run() {
-      const ran = (await lab.up()).log.filter((s) => s.hook);
-      if (ran.length > 0) throw new Error(`hooks ran on an unchanged stack: ${ran.map((s) => s.name).join(", ")}`);
+      const run = await lab.up();
+      const changed = Object.entries(run.changes).filter(([op, n]) => op !== "same" && n > 0);
+      if (changed.length > 0 || run.log.some((s) => s.hook)) throw new Error(`changes on an unchanged stack: ${describeChanges(run.changes)}`);
+      return describeChanges(run.changes);
     },
   });
 
   steps.push({
-    name: "up with every create hook re-run: hooks are idempotent",
+    name: "every create hook run again by hand: hooks are idempotent",
     needs: [UP],
     async run() {
-      const before = lab.run!.outputs;
-      const run = await lab.up({ forceRerun: true });
-      if (JSON.stringify(run.outputs) !== JSON.stringify(before)) throw new Error("stack outputs changed when hooks ran again");
-      return `${run.log.filter((s) => s.hook).length} hooks re-run`;
+      // The engine never re-runs an unchanged command, so the test does, from the state: each create
+      // script with its stdin, in the engine's order. Each must succeed and print what it printed first.
+      const commands = lab.commands();
+      const redone: string[] = [];
+      for (const command of commands) {
+        const r = await runRecorded(command, "create");
+        const name = command.urn.split("::").pop();
+        if (r.code !== 0) throw new Error(`${name}: exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`);
+        const work = workDone(hookResult(r.stdout));
+        if (work.length > 0) redone.push(`${name}: ${work.join(", ")}`);
+      }
+      if (redone.length > 0) throw new Error(`hooks did their work again instead of finding it done:\n${redone.join("\n")}`);
+      return `${commands.length} create hooks re-run, each found its work done`;
+    },
+  });
+
+  steps.push({
+    name: "state: no passphrase and no private key in plain text",
+    needs: [UP],
+    async run() {
+      const secrets = [lab.opts.volumePassphrase, "PRIVATE KEY", privateKeyBody(lab.guest().privateKeyPath)];
+      const files = [...backendFilesOf(lab), lab.stackConfigFile];
+      for (const file of files) {
+        const text = fs.readFileSync(file, "utf8");
+        const found = secrets.find((s) => s && text.includes(s));
+        if (found) throw new Error(`${file} holds ${found === lab.opts.volumePassphrase ? "the passphrase" : "a private key"} in plain text`);
+      }
+      const ciphertexts = files.reduce((n, f) => n + (fs.readFileSync(f, "utf8").match(/"ciphertext"|secure:/g)?.length ?? 0), 0);
+      return `${files.length} files scanned; ${ciphertexts} encrypted values`;
     },
   });
 
@@ -318,11 +519,86 @@ export function labSteps(lab: Lab): Step<Lab>[] {
   }
 
   steps.push({
+    name: "custody log: every transferred file hashed on both sides",
+    needs: [UP],
+    async run() {
+      const log = path.join(lab.caseConfig.stateDir, CUSTODY_LOG);
+      const records = fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      const outputs = lab.run!.outputs.images as Record<string, { hashes?: unknown }>;
+      const missing = images.filter((i) => !outputs[i.name]?.hashes).map((i) => i.name);
+      if (missing.length > 0) throw new Error(`no hashes in the stack outputs for ${missing.join(", ")}`);
+      return `${records.length} records in ${log}; hashes in the outputs of ${images.length} images`;
+    },
+  });
+
+  steps.push({
+    name: "up with one image removed and one added: only their resources change",
+    needs: [UP],
+    async run() {
+      // As an examiner edits the stack file: drop the last image, add the first again under a new name.
+      const original = lab.editImages((list) => [...list.slice(0, -1), { ...list[0], name: "added", partitions: [2] }]);
+      const [removed, added] = [String(original[original.length - 1].name), "added"];
+      const changed = await lab.up();
+      lab.editImages(() => original);
+      const foreign = changed.log.filter((s) => s.op !== "same" && s.type === LOCAL_COMMAND && !s.name.includes(`-${removed}-`) && !s.name.includes(`-${added}-`));
+      if (foreign.length > 0) throw new Error(`hooks of other images ran: ${foreign.map((s) => `${s.op} ${s.name}`).join(", ")}`);
+      const ran = changed.log.filter((s) => s.hook);
+      const created = ran.filter((s) => s.op === "create" && s.name.includes(`-${added}-`)).length;
+      const deleted = ran.filter((s) => s.op === "delete" && s.name.includes(`-${removed}-`)).length;
+      if (created === 0 || deleted === 0) throw new Error(`expected creates for '${added}' and deletes for '${removed}': ${ran.map((s) => `${s.op} ${s.name}`).join(", ")}`);
+      const expected = evidenceManifest(images[0])?.partitions.find((p) => p.number === 2)?.files ?? {};
+      const mounts = lab.resources
+        .filter((r) => r.type === TYPE.PartitionMount && r.urn.includes(`-${added}-`))
+        .flatMap((r) => (r.outputs.mounts ?? []) as { partition: number; mountPoint: string }[]);
+      if (mounts.length !== 1) throw new Error(`'${added}' has ${mounts.length} mounts, expected partition 2 alone`);
+      for (const [file, content] of Object.entries(expected)) {
+        const got = await mustInGuest(lab.guest(), 'runuser -u examiner -- cat -- "$FILE"', { FILE: `${mounts[0].mountPoint}/${file}` });
+        if (got !== content) throw new Error(`${mounts[0].mountPoint}/${file} reads ${JSON.stringify(got)}`);
+      }
+      // And back: the original images, again touching only those two.
+      const back = await lab.up();
+      const foreignBack = back.log.filter((s) => s.hook && !s.name.includes(`-${removed}-`) && !s.name.includes(`-${added}-`));
+      if (foreignBack.length > 0) throw new Error(`restoring the images ran other hooks: ${foreignBack.map((s) => s.name).join(", ")}`);
+      return `${created} creates for '${added}' (its files read), ${deleted} deletes for '${removed}', ${changed.log.filter((s) => s.op === "same").length} resources the same; restored with ${back.log.filter((s) => s.hook).length} hooks`;
+    },
+  });
+
+  steps.push({
+    name: "up with a changed guest setting: the guest is replaced, old one first, and every in-guest resource follows",
+    needs: [UP],
+    async run() {
+      const before = lab.guest();
+      const uri = before.libvirtUri;
+      const memory = (await bash(`virsh -c ${shq(uri)} dominfo ${shq(before.domainName)}`)).stdout.match(/Max memory:\s+(\d+)/)?.[1];
+      lab.editGuest((guest) => ({ ...guest, memoryMiB: 1536 }));
+      const run = await lab.up();
+      const replaced = run.log.filter((s) => s.hook && (s.op === "delete-replaced" || s.op === "create-replacement" || s.op === "replace"));
+      const guestDomain = replaced.filter((s) => s.name.endsWith("-guest-domain"));
+      if (guestDomain.length === 0) throw new Error(`the guest was not replaced: ${run.log.filter((s) => s.hook).map((s) => `${s.op} ${s.name}`).join(", ")}`);
+      const after = lab.guest();
+      if (after.hostKey === before.hostKey) throw new Error("the new guest has the old guest's host key");
+      const now = (await bash(`virsh -c ${shq(uri)} dominfo ${shq(after.domainName)}`)).stdout.match(/Max memory:\s+(\d+)/)?.[1];
+      if (now !== String(1536 * 1024)) throw new Error(`the domain has ${now} KiB, expected ${1536 * 1024}`);
+      let reads = 0;
+      for (const image of images) {
+        for (const partition of evidenceManifest(image)?.partitions ?? []) {
+          const mountPoint = mountPointOf(image, partition.number);
+          for (const [file, content] of Object.entries(partition.files)) {
+            if ((await mustInGuest(after, 'runuser -u examiner -- cat -- "$FILE"', { FILE: `${mountPoint}/${file}` })) !== content) throw new Error(`${mountPoint}/${file} reads differently in the new guest`);
+            reads++;
+          }
+        }
+      }
+      return `guest replaced (${memory} -> ${now} KiB, new host key), ${replaced.length} replace steps ran hooks; ${reads} files read in the new guest`;
+    },
+  });
+
+  steps.push({
     name: DESTROY,
     always: true,
     async run() {
-      if (!lab.state) return "nothing to destroy";
-      const guest = lab.run ? safe(() => lab.guest()) : undefined;
+      if (!lab.built) return "nothing to destroy";
+      const guest = safe(() => lab.guest());
       const log = await lab.destroy();
       if (guest) {
         const r = await bash(`virsh -c ${shq(guest.libvirtUri)} dominfo ${shq(guest.domainName)}`);
@@ -336,41 +612,180 @@ export function labSteps(lab: Lab): Step<Lab>[] {
   });
 
   steps.push({
-    name: "destroy again: every delete hook tolerates \"already gone\"",
+    name: "destroy again: nothing to do, and every delete hook run again by hand tolerates \"already gone\"",
     // Not on DESTROY passing: a leftover file fails that step, but every delete hook ran.
     needs: [UP],
     async run() {
-      if (!lab.destroyed) throw new Error("the lab was never destroyed, so there is nothing to destroy again");
-      const log = await destroy(lab.destroyed!, { secretsPassphrase: lab.opts.secretsPassphrase, hookTimeoutMs: HOOK_TIMEOUT_MS });
-      return `${log.filter((s) => s.hook).length} delete hooks ran again`;
+      const destroyed = lab.destroyed;
+      if (!destroyed) throw new Error("the lab was never destroyed, so there is nothing to destroy again");
+      const log = await lab.destroy();
+      if (log.some((s) => s.hook)) throw new Error(`destroy of an empty stack ran ${log.filter((s) => s.hook).length} hooks`);
+      const deletes = destroyed.filter((r) => r.type === LOCAL_COMMAND).reverse();
+      for (const command of deletes) {
+        const r = await runRecorded(command, "delete");
+        if (r.code !== 0) throw new Error(`${command.urn.split("::").pop()}: delete again: exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`);
+      }
+      return `engine: ${log.length} steps; ${deletes.length} delete hooks ran again`;
     },
   });
 
   steps.push({
-    name: "fault: an interrupted up, then up again, converges",
+    name: "evidence on the host: sha256, size, mode and mtime as before up",
+    needs: evidenceReady,
+    always: false,
+    async run() {
+      if (!evidenceBefore) throw new Error("no evidence facts noted before up");
+      return compareEvidence(evidenceBefore, evidenceFacts(images));
+    },
+  });
+
+  steps.push({
+    name: RESUMED,
     // Not on DESTROY: a leftover file fails that step, but the lab is gone and this one can run.
     needs: [UP],
     async run() {
-      if (lab.state) throw new Error("the first lab is still there (its destroy failed); an interrupted up needs none");
-      const hooks = lab.run!.resources.filter((r) => r.custom && r.inputs.create !== undefined).length;
+      if (lab.built) throw new Error("the first lab is still there (its destroy failed); an interrupted up needs none");
+      const hooks = lab.destroyed!.filter((r) => r.type === LOCAL_COMMAND).length;
       const stopAfter = Math.max(1, Math.floor(hooks / 2));
+      const abort = new AbortController();
+      let created = 0;
+      let failure = "";
       try {
-        await lab.up({ interruptAfterHooks: stopAfter });
-        throw new Error(`up with interruptAfterHooks ${stopAfter} did not stop`);
+        await lab.up({ signal: abort.signal, onStep: (s) => s.hook && s.result === "done" && ++created === stopAfter && abort.abort() });
       } catch (err) {
-        if (!/interrupted after/.test((err as Error).message)) throw err;
+        failure = (err as Error).message;
       }
+      if (!failure) throw new Error(`up was not stopped by SIGINT after ${stopAfter} hooks`);
+      const kept = lab.commands().length;
+      // What a user does next: `pulumi up` again. A graceful cancel leaves no pending operation.
       const resumed = await lab.up();
-      const rerun = resumed.log.filter((s) => s.op === "create").length;
-      if (rerun + stopAfter !== hooks) throw new Error(`resumed up created ${rerun}, expected ${hooks - stopAfter}`);
-      return `stopped after ${stopAfter} of ${hooks} hooks, resumed with ${rerun}`;
+      const rerun = resumed.log.filter((s) => s.hook && s.op === "create").length;
+      if (rerun + kept !== hooks) throw new Error(`resumed up created ${rerun} after ${kept} were kept, expected ${hooks} in all`);
+      return `SIGINT after ${created} of ${hooks} hooks; ${kept} in the state; up again created ${rerun}`;
     },
   });
 
   // Faults on the resumed lab, then on one more; they end with a destroy that leaves nothing.
   steps.push(...faultSteps(lab));
 
+  steps.push({
+    name: "stack rm: the run's stack and its stack file are gone",
+    always: true,
+    async run() {
+      if (lab.built) throw new Error(`stack ${lab.stackName} still holds ${lab.resources.length} resources; npm run e2e -- --destroy`);
+      await lab.removeStack();
+      if (fs.existsSync(lab.stackConfigFile)) throw new Error(`${lab.stackConfigFile} is still there`);
+      return lab.stackName;
+    },
+  });
+
   return steps;
+}
+
+/** A preview that must fail: its error and the policy events it reported. */
+async function previewFailure(stack: Stack): Promise<{ message: string; events: PolicyEvent[] }> {
+  const events: PolicyEvent[] = [];
+  try {
+    await stack.preview({ policyPacks: [POLICY_PACK], color: "never", onEvent: (e) => e.policyEvent && events.push(e.policyEvent) });
+  } catch (err) {
+    return { message: (err as Error).message, events };
+  }
+  throw new Error(`the preview of ${stack.name} passed the policy pack`);
+}
+
+function describeChanges(changes: Record<string, number>): string {
+  return Object.entries(changes).map(([op, n]) => `${n} ${op}`).join(", ") || "no resources";
+}
+
+/** Runs a command resource's create or delete script from the state, as pulumi-command would: its interpreter, stdin and environment. */
+export function runRecorded(command: StateResource, script: "create" | "delete"): Promise<ExecResult> {
+  const text = command.inputs[script] as string | undefined;
+  if (!text) return Promise.resolve({ code: 0, stdout: "", stderr: "" });
+  const interpreter = (command.inputs.interpreter as string[] | undefined) ?? ["/bin/sh", "-c"];
+  const stdin = command.inputs.stdin as string | undefined;
+  const env = { ...process.env, ...(command.inputs.environment ?? {}), PULUMI_COMMAND_STDOUT: String(command.outputs.stdout ?? ""), PULUMI_COMMAND_STDERR: String(command.outputs.stderr ?? "") };
+  return new Promise((resolve, reject) => {
+    const child = spawn(interpreter[0], [...interpreter.slice(1), text], { stdio: [stdin ? "pipe" : "ignore", "pipe", "pipe"], env });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+    child.stderr!.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // A hook that exits without reading its stdin closes the pipe: that is its answer, not an error here.
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(stdin);
+  });
+}
+
+/** What a hook reports: its FORENSIC_LAB_RESULT line, parsed (undefined when it prints none). */
+function hookResult(stdout: string): unknown {
+  const line = stdout.split("\n").reverse().find((l) => l.startsWith(RESULT_MARKER));
+  return line === undefined ? undefined : JSON.parse(line.slice(RESULT_MARKER.length));
+}
+
+/** Flags with which hooks report work they did in this run (`"created": true`, `"outcome": "created"`). */
+const WORK_FLAGS = ["created", "formatted", "opened", "mounted", "copied", "attached", "started", "connected"];
+
+/** The work a hook result says this run did, as `key` paths; empty for a run that found everything done. */
+function workDone(result: unknown, at = ""): string[] {
+  if (Array.isArray(result)) return result.flatMap((v, i) => workDone(v, `${at}[${i}]`));
+  if (!result || typeof result !== "object") return [];
+  return Object.entries(result).flatMap(([key, value]) => {
+    const where = at ? `${at}.${key}` : key;
+    if (WORK_FLAGS.includes(key) && value === true) return [where];
+    if (key === "outcome" && value === "created") return [`${where}=created`];
+    return workDone(value, where);
+  });
+}
+
+/** The base64 body of an OpenSSH private key (its longest line), to look for in the state. */
+function privateKeyBody(file: string): string {
+  if (!fs.existsSync(file)) return "";
+  return fs.readFileSync(file, "utf8").split("\n").filter((l) => !l.startsWith("-----")).reduce((a, b) => (b.length > a.length ? b : a), "");
+}
+
+function backendFilesOf(lab: Lab): string[] {
+  const root = path.join(lab.opts.engine.backendDir, ".pulumi");
+  if (!fs.existsSync(root)) return [];
+  return (fs.readdirSync(root, { recursive: true }) as string[]).map((f) => path.join(root, f)).filter((f) => fs.statSync(f).isFile());
+}
+
+/** What must not change about an evidence file on the host. */
+export interface FileFacts {
+  readonly sha256: string;
+  readonly size: number;
+  readonly mode: number;
+  readonly mtimeMs: number;
+}
+
+/** Every file of each image's folders (the chain and its neighbours), with its facts. */
+export function evidenceFacts(images: readonly ImageConfig[]): Map<string, FileFacts> {
+  const facts = new Map<string, FileFacts>();
+  for (const image of images) {
+    let root = path.dirname(image.path);
+    for (let dir = root, i = 0; i < 3; dir = path.dirname(dir), i++) if (fs.existsSync(path.join(dir, "evidence.json"))) root = dir;
+    for (const rel of fs.readdirSync(root, { recursive: true }) as string[]) {
+      const file = path.join(root, rel);
+      const st = fs.statSync(file);
+      if (!st.isFile() || facts.has(file)) continue;
+      facts.set(file, { sha256: createHash("sha256").update(fs.readFileSync(file)).digest("hex"), size: st.size, mode: st.mode, mtimeMs: st.mtimeMs });
+    }
+  }
+  return facts;
+}
+
+/** Throws naming each file whose facts changed; says how many were compared. */
+export function compareEvidence(before: Map<string, FileFacts>, after: Map<string, FileFacts>): string {
+  const changed: string[] = [];
+  for (const [file, was] of before) {
+    const now = after.get(file);
+    if (!now) changed.push(`${file}: gone`);
+    else for (const key of ["sha256", "size", "mode", "mtimeMs"] as const) if (now[key] !== was[key]) changed.push(`${file}: ${key} ${was[key]} -> ${now[key]}`);
+  }
+  for (const file of after.keys()) if (!before.has(file)) changed.push(`${file}: new file among the evidence`);
+  if (changed.length > 0) throw new Error(`evidence changed on the host: ${changed.join("; ")}`);
+  return `${before.size} files unchanged`;
 }
 
 export const CUSTODY_LOG = "custody.jsonl";

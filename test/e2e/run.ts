@@ -1,46 +1,40 @@
 /**
- * `npm run e2e -- [--stack <file>] [--program <file>] [--state-file <file>] [--destroy]`
+ * `npm run e2e -- [--stack <file>] [--destroy]`
  *
- * Builds the lab of one stack with the engine-less executor (engine.ts), checks it, proves the hooks
- * converge and are idempotent, destroys it and checks nothing is left; prints every step and ends with
- * `e2e: N passed, M failed` (exit 1 on any failure). `--destroy` only destroys what the state file
- * holds (after a crash). The checkpoint's secrets are sealed with PULUMI_CONFIG_PASSPHRASE, or the
- * test passphrase.
+ * Builds the lab of one stack with the real Pulumi engine (pulumi.ts: the CLI of
+ * scripts/install-pulumi.sh through the Automation API), checks it, proves the hooks converge and are
+ * idempotent, survives faults, destroys it and checks nothing is left; prints every step and ends with
+ * `e2e: N passed, M failed` (exit 1 on any failure).
+ *
+ * The run's state lives in a file backend under FORENSIC_LAB_E2E_DIR (default
+ * /var/lib/forensic-lab/e2e-engine), kept between runs only so that `--destroy` can undo a crashed
+ * run: `npm run e2e -- --destroy` destroys what that state holds and removes the stack.
  */
-import * as os from "os";
 import * as path from "path";
+import { loadStackFile } from "../../lib/config/stack-file";
 import { REPO_ROOT } from "../../lib/shell";
 import { TEST_PASSPHRASE } from "../support/stack-config";
 import { Lab, labSteps } from "./lab";
+import { engineSetup, installEngine } from "./pulumi";
 import { Step, StepsSummary, runSteps } from "./steps";
 
 interface Args {
   stack: string;
-  program: string;
-  stateFile?: string;
   destroyOnly: boolean;
 }
 
-const USAGE = "usage: npm run e2e -- [--stack stacks/Pulumi.<case>.yaml] [--program index.ts] [--state-file <file>] [--destroy]";
+const USAGE = "usage: npm run e2e -- [--stack stacks/Pulumi.<case>.yaml] [--destroy]";
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { stack: path.join(REPO_ROOT, "stacks/Pulumi.case-ci.yaml"), program: path.join(REPO_ROOT, "index.ts"), destroyOnly: false };
+  const args: Args = { stack: path.join(REPO_ROOT, "stacks/Pulumi.case-ci.yaml"), destroyOnly: false };
   for (let i = 0; i < argv.length; i++) {
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith("--")) throw new Error(`${argv[i - 1]} needs a value\n${USAGE}`);
-      return path.resolve(v);
-    };
     switch (argv[i]) {
-      case "--stack":
-        args.stack = value();
+      case "--stack": {
+        const v = argv[++i];
+        if (v === undefined || v.startsWith("--")) throw new Error(`--stack needs a value\n${USAGE}`);
+        args.stack = path.resolve(v);
         break;
-      case "--program":
-        args.program = value();
-        break;
-      case "--state-file":
-        args.stateFile = value();
-        break;
+      }
       case "--destroy":
         args.destroyOnly = true;
         break;
@@ -56,22 +50,27 @@ async function main(): Promise<number> {
   let summary: StepsSummary;
   try {
     const args = parseArgs(process.argv.slice(2));
-    print(`e2e: stack ${path.relative(process.cwd(), args.stack) || args.stack}, program ${path.relative(process.cwd(), args.program)}`);
-    const stack = path.basename(args.stack).replace(/^Pulumi\.|\.ya?ml$/g, "");
-    const lab = new Lab({
-      stackFile: args.stack,
-      program: args.program,
-      stateFile: args.stateFile ?? path.join(os.tmpdir(), `forensic-lab-e2e-${stack}.state.json`),
-      secretsPassphrase: process.env.PULUMI_CONFIG_PASSPHRASE ?? TEST_PASSPHRASE,
-      print,
-    });
-    print(`e2e: checkpoint ${lab.opts.stateFile}`);
+    print(`e2e: stack ${path.relative(process.cwd(), args.stack) || args.stack}, real Pulumi engine`);
+    // A stack file that does not load is said before minutes go into building the engine.
+    loadStackFile(args.stack, { checkFiles: false });
+    const binDir = installEngine();
+    const lab = new Lab({ stackFile: args.stack, engine: engineSetup(process.env.FORENSIC_LAB_E2E_DIR ?? "/var/lib/forensic-lab/e2e-engine", binDir), volumePassphrase: TEST_PASSPHRASE, print });
+    print(`e2e: engine ${binDir}, stack ${lab.stackName}, backend ${lab.opts.engine.backendDir}`);
     const steps: Step<Lab>[] = args.destroyOnly
-      ? [{ name: "destroy what the checkpoint holds", run: async (l) => `${(await l.destroy()).filter((s) => s.hook).length} delete hooks` }]
+      ? [
+          {
+            name: "destroy what the stack holds, then remove it",
+            run: async (l) => {
+              const log = await l.destroy();
+              await l.removeStack();
+              return `${log.filter((s) => s.hook).length} delete hooks`;
+            },
+          },
+        ]
       : labSteps(lab);
     summary = await runSteps(steps, lab, print);
   } catch (err) {
-    // Bad arguments or a stack file that does not load: one failed step, said in one line.
+    // Bad arguments, a stack file that does not load, an engine that does not build: one failed step.
     print(`✗ setup: ${err instanceof Error ? err.message : String(err)}`);
     summary = { results: [], passed: 0, failed: 1 };
   }
