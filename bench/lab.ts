@@ -1,6 +1,6 @@
 /**
- * Lab-side measurements, on whole labs built by the e2e engine (test/e2e/engine.ts): the real index.ts
- * for a stack the bench writes, every command executed for real. Also the transfers, run with the
+ * Lab-side measurements, on whole labs built by the real Pulumi engine (test/e2e/pulumi.ts, the CLI of
+ * scripts/install-pulumi.sh): the real index.ts for a stack the bench writes. Also the transfers, run with the
  * ImageTransfer component's own hooks against the lab's guest.
  */
 import { randomBytes } from "crypto";
@@ -13,19 +13,18 @@ import { HookRun, transferDriver } from "../components/image-transfer/test-drive
 import { inspectImage } from "../lib/inspect";
 import { GuestConnection, parseHookResult, REPO_ROOT } from "../lib/shell";
 import { TYPE } from "../lib/tokens";
-import { ExecutedResource, StepLog } from "../test/e2e/engine";
-import { Lab } from "../test/e2e/lab";
-import { runLocalCommand } from "../test/e2e/local-command";
+import { Lab, runRecorded as runStateCommand } from "../test/e2e/lab";
+import { EngineSetup, StateResource, StepLog } from "../test/e2e/pulumi";
 import { freeLoopbackPort } from "../test/guest/harness";
 import { TEST_PASSPHRASE } from "../test/support/stack-config";
 import { Evidence } from "./host";
 import { Cleanup, dropHostCaches, hostHook, inGuestHook, inGuestText, must, repeat, run, timed } from "./support";
 
-const HOOK_TIMEOUT_MS = 20 * 60_000;
-
 export interface StackOptions {
-  /** Folder for the stack file, the case's state and the engine's checkpoint. */
+  /** Folder for the stack file and the case's state. */
   readonly workDir: string;
+  /** The engine and its file backend (one for the whole bench). */
+  readonly engine: EngineSetup;
   readonly evidence: Evidence;
   readonly transfer: "scp" | "sshfs";
   /** Size of the case storage (holds scp copies). */
@@ -71,13 +70,7 @@ export async function benchLab(opts: StackOptions): Promise<Lab> {
     },
   };
   fs.writeFileSync(stackFile, `# Written by npm run bench; removed when it ends.\n${stringify(config)}`);
-  return new Lab({
-    stackFile,
-    program: path.join(REPO_ROOT, "index.ts"),
-    stateFile: path.join(dir, "engine-state.json"),
-    secretsPassphrase: TEST_PASSPHRASE,
-    print: opts.print,
-  });
+  return new Lab({ stackFile, engine: opts.engine, volumePassphrase: TEST_PASSPHRASE, print: opts.print });
 }
 
 /**
@@ -86,8 +79,9 @@ export async function benchLab(opts: StackOptions): Promise<Lab> {
  * before failing would outlive the destroy: the bench's own domain name is checked and removed too.
  */
 export function destroyOnCleanup(lab: Lab, cleanup: Cleanup): { now(): Promise<void> } {
-  return cleanup.add(`destroy ${lab.engine.stack}`, async () => {
-    if (lab.state) await lab.destroy();
+  return cleanup.add(`destroy ${lab.stackName}`, async () => {
+    if (lab.built) await lab.destroy();
+    await lab.removeStack();
     const domain = `forensic-${lab.caseConfig.caseId}`;
     const uri = lab.caseConfig.libvirtUri;
     if ((await run(["virsh", "-c", uri, "dominfo", domain])).code !== 0) return;
@@ -98,25 +92,19 @@ export function destroyOnCleanup(lab: Lab, cleanup: Cleanup): { now(): Promise<v
 }
 
 /** The one `command:local:Command` under the lab's one component of `type`. */
-function commandUnder(lab: Lab, type: string): ExecutedResource {
-  const resources = lab.run?.resources ?? [];
-  const components = resources.filter((r) => r.type === type);
+function commandUnder(lab: Lab, type: string): StateResource {
+  const components = lab.resources.filter((r) => r.type === type);
   if (components.length !== 1) throw new Error(`the bench lab has ${components.length} ${type} components, expected 1`);
-  const commands = resources.filter((r) => r.custom && r.parent === components[0].urn);
-  if (commands.length !== 1) throw new Error(`${components[0].name} has ${commands.length} commands, expected 1`);
+  const commands = lab.resources.filter((r) => r.custom && r.parent === components[0].urn);
+  if (commands.length !== 1) throw new Error(`${components[0].urn} has ${commands.length} commands, expected 1`);
   return commands[0];
 }
 
-/** Runs a recorded command's create or delete script exactly as the engine ran it. */
-async function runRecorded(lab: Lab, resource: ExecutedResource, which: "create" | "delete"): Promise<string> {
-  const script = resource.inputs[which] as string | undefined;
-  if (!script) throw new Error(`${resource.name} has no ${which} script`);
-  try {
-    const r = await runLocalCommand(script, resource.inputs, { cwd: lab.run!.workDir, env: process.env, timeoutMs: HOOK_TIMEOUT_MS, stdioLingerMs: 5000 });
-    return r.stdout;
-  } catch (err) {
-    throw new Error(`${resource.name} ${which}: ${(err as Error).message.split("\n").slice(-6).join("\n")}`);
-  }
+/** Runs a recorded command's create or delete script as the engine's command provider runs it. */
+async function runRecorded(resource: StateResource, which: "create" | "delete"): Promise<string> {
+  const r = await runStateCommand(resource, which);
+  if (r.code !== 0) throw new Error(`${resource.urn.split("::").pop()} ${which}: exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-6).join("\n")}`);
+  return r.stdout;
 }
 
 /** Where the lab mounted partition `number` of its one image. */
@@ -146,16 +134,16 @@ export async function attachToRead(lab: Lab, evidence: Evidence, file: string, r
   return repeat(
     runs,
     async () => {
-      const attached = parseHookResult<{ device: string }>(await runRecorded(lab, attach, "create")).device;
+      const attached = parseHookResult<{ device: string }>(await runRecorded(attach, "create")).device;
       // The recorded mount script names the device of the first attach.
       if (attached !== device) throw new Error(`the image attached as ${attached} this time, not ${device}`);
-      await runRecorded(lab, mount, "create");
+      await runRecorded(mount, "create");
       const read = await inGuestHook<{ text: string }>(guest, "bench/hooks/read-as-examiner.sh", { FILE: target });
       if (read.text !== expected) throw new Error(`${target} read as ${JSON.stringify(read.text)}, expected ${JSON.stringify(expected)}`);
     },
     async () => {
-      await runRecorded(lab, mount, "delete");
-      await runRecorded(lab, attach, "delete");
+      await runRecorded(mount, "delete");
+      await runRecorded(attach, "delete");
       await dropGuestCaches(guest);
     },
   );
@@ -196,12 +184,13 @@ function ok(what: string, r: HookRun): void {
  * for the case storage), so these are the steps alone.
  */
 export function transferSteps(lab: Lab, upLog: readonly StepLog[]): { hostHash: number; transfer: number } {
-  const component = (lab.run?.resources ?? []).filter((r) => r.type === TYPE.ImageTransfer);
+  const component = lab.resources.filter((r) => r.type === TYPE.ImageTransfer);
   if (component.length !== 1) throw new Error(`the bench lab has ${component.length} ImageTransfer components, expected 1`);
   const mode = component[0].inputs.mode as string;
+  const componentName = component[0].urn.split("::").pop();
   const seconds = (suffix: string): number => {
-    const name = `${component[0].name}-${suffix}`;
-    const step = upLog.find((s) => s.name === name && s.hook === "create" && s.result === "done");
+    const name = `${componentName}-${suffix}`;
+    const step = upLog.find((s) => s.name === name && s.hook && s.op === "create" && s.result === "done");
     if (!step) throw new Error(`the first up ran no create of ${name}`);
     return step.durationMs / 1000;
   };
