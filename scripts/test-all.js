@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `npm test`: every test there is. The jest suites (unit and real-guest), then the whole-lab e2e run
-// (`npm run e2e`, the real index.ts with every hook executed for real). Each prints its own closing
-// line; this prints the total last, as the one plain line CI reads: "N passed, M failed".
+// `npm test`: every test there is. The Go tests of engine/, the jest suites (unit and real-guest), then
+// the whole-lab e2e run (`npm run e2e`: the real index.ts on the real Pulumi engine, which
+// scripts/install-pulumi.sh builds first if needed). Each prints its own closing line; this prints the
+// total last, as the one plain line CI reads: "N passed, M failed".
 "use strict";
 const { spawn } = require("child_process");
 const path = require("path");
@@ -43,6 +44,7 @@ function prepareCiEvidence() {
 
 (async () => {
   const parts = [
+    await run("go", process.execPath, [path.join(root, "scripts/run-go-tests.js")]),
     await run("jest", process.execPath, [path.join(root, "scripts/run-jest.js"), "--selectProjects", "unit", "guest", ...process.argv.slice(2)]),
     await prepareCiEvidence(),
     await run("e2e", process.execPath, [require.resolve("tsx/cli"), path.join(root, "test/e2e/run.ts")]),
