@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # `npm run demo`: from a fresh checkout to a running demo lab (stack case-demo) on one KVM host.
-# Installs what is missing, builds the analysis guest image and the demo evidence when missing, then runs
-# `pulumi up --stack case-demo`. Extra arguments go to `pulumi up` (e.g. `npm run demo -- --yes`).
+# Installs what is missing (host packages, node packages, the Pulumi engine via scripts/install-pulumi.sh
+# when no Pulumi CLI is installed), builds the analysis guest image and the demo evidence when missing,
+# creates the stack with a generated evidence volume passphrase (a secret), runs
+# `pulumi up --policy-pack policy --yes` and prints what the examiner does next. Extra arguments go to
+# `pulumi up`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +36,7 @@ if ! virsh -c qemu:///system version >/dev/null 2>&1; then
     for _ in $(seq 50); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.2; done
   fi
 fi
-virsh -c qemu:///system version | head -n 1
+virsh -c qemu:///system version | sed -n 1p # not head: its early exit would fail the pipe
 
 step "analysis guest image (built once from Debian packages, then cached)"
 bash guest-image/build.sh "$IMAGE_ROOT"
@@ -41,17 +44,19 @@ bash guest-image/build.sh "$IMAGE_ROOT"
 step "demo evidence (a split sparse vmdk with two snapshots in another folder)"
 bash scripts/make-evidence.sh "$EVIDENCE_DIR"
 
-step "pulumi"
-if ! command -v pulumi >/dev/null 2>&1; then
-  cat >&2 <<'HELP'
-The Pulumi CLI is not installed. Install it the official way, then run `npm run demo` again:
-  curl -fsSL https://get.pulumi.com | sh        # or see https://www.pulumi.com/docs/install/
-Everything else is ready: guest image, demo evidence, node packages.
-HELP
-  exit 1
+step "pulumi engine"
+# An official Pulumi CLI on PATH is kept; otherwise the engine is built from Go modules (minutes, once).
+engine_bin="$(bash scripts/install-pulumi.sh)"
+export PATH="$engine_bin:$PATH"
+if [[ "$engine_bin" == "${FORENSIC_LAB_ENGINE_ROOT:-/opt/forensic-lab/pulumi}"/* ]]; then
+  # The engine built here finds its plugins beside it; nothing may be downloaded.
+  export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 fi
+pulumi version
 
-# The local file backend encrypts stack secrets with a passphrase. Keep one per user for the demo.
+# State stays on this host: Pulumi.yaml names the file backend (file://~/.pulumi-forensic-lab; the CLI
+# wants the folder to exist), which encrypts stack secrets with a passphrase. Keep one per user, 0600.
+[[ -n "${PULUMI_BACKEND_URL:-}" ]] || install -d -m 0700 "$HOME/.pulumi-forensic-lab"
 mkdir -p "$SECRETS_DIR" && chmod 0700 "$SECRETS_DIR"
 if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]]; then
   if [[ ! -s "$SECRETS_DIR/pulumi-passphrase" ]]; then
@@ -60,10 +65,24 @@ if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:
   export PULUMI_CONFIG_PASSPHRASE_FILE="$SECRETS_DIR/pulumi-passphrase"
 fi
 
+step "stack $STACK"
 pulumi stack select --create "$STACK"
 if ! pulumi config get --stack "$STACK" forensic-lab:evidenceVolumePassphrase >/dev/null 2>&1; then
   # A fresh random passphrase for the demo's evidence volume, set as a secret through stdin (never argv).
   head -c 32 /dev/urandom | base64 | pulumi config set --stack "$STACK" --secret forensic-lab:evidenceVolumePassphrase
 fi
 node bin/forensic-lab.js check-config "stacks/Pulumi.$STACK.yaml"
-pulumi up --stack "$STACK" "$@"
+
+step "pulumi up (with the policy pack)"
+pulumi up --stack "$STACK" --policy-pack policy --yes "$@"
+
+step "what the examiner does next"
+echo "Log into the analysis guest (read-only evidence under /mnt/forensic):"
+echo "  $(pulumi stack output --stack "$STACK" --json guest | jq -r .ssh)"
+echo "Mounts:"
+pulumi stack output --stack "$STACK" --json images |
+  jq -r 'to_entries[] | .key as $image | .value.mounts[] | "  \($image) p\(.partition) \(.filesystem) -> \(.mountPoint) (\(.options | join(",")))"'
+cat <<NEXT
+Every output:    pulumi stack output --stack $STACK
+Tear it down:    PATH="$engine_bin:\$PATH" PULUMI_CONFIG_PASSPHRASE_FILE=$PULUMI_CONFIG_PASSPHRASE_FILE pulumi destroy --stack $STACK --yes
+NEXT
