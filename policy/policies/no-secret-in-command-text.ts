@@ -31,12 +31,9 @@ function stackSecrets(resources: readonly PolicyResource[]): KnownSecret[] {
   const add = (value: unknown, source: string): void => {
     for (const needle of secretNeedles(value)) if (!secrets.has(needle)) secrets.set(needle, source);
   };
-  // The first source named wins, so name the passphrase by its volume before the hooks that carry it
-  // on stdin: the message must not depend on the order in which the engine lists resources (the real
-  // engine lists them otherwise than the program registers them).
-  for (const r of resources) if (r.type === TYPE.EvidenceVolume) add(read(r, "passphrase"), `passphrase of '${r.name}'`);
   for (const r of resources) {
     if (isCommandType(r.type)) add(read(r, "stdin"), `stdin of '${r.name}'`);
+    if (r.type === TYPE.EvidenceVolume) add(read(r, "passphrase"), `passphrase of '${r.name}'`);
     for (const key of r.opts.additionalSecretOutputs ?? []) add(read(r, key), `secret ${key} of '${r.name}'`);
   }
   return [...secrets].map(([needle, source]) => ({ needle, source }));
