@@ -522,15 +522,28 @@ export function labSteps(lab: Lab): Step<Lab>[] {
   }
 
   steps.push({
-    name: "custody log: every transferred file hashed on both sides",
+    name: "custody log and outputs: every transferred file hashed on both sides, as the host hashes it",
     needs: [UP],
     async run() {
       const log = path.join(lab.caseConfig.stateDir, CUSTODY_LOG);
-      const records = fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-      const outputs = lab.run!.outputs.images as Record<string, { hashes?: unknown }>;
-      const missing = images.filter((i) => !outputs[i.name]?.hashes).map((i) => i.name);
-      if (missing.length > 0) throw new Error(`no hashes in the stack outputs for ${missing.join(", ")}`);
-      return `${records.length} records in ${log}; hashes in the outputs of ${images.length} images`;
+      const records = fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, string>);
+      const recorded = (image: string, file: string, sha256: string, side: string) =>
+        records.some((r) => r.image === image && r.file === file && r.sha256 === sha256 && r.side === side);
+      const outputs = lab.run!.outputs.images as Record<string, { hashes?: { path: string; hostSha256: string; guestSha256: string }[] }>;
+      let files = 0;
+      for (const image of images) {
+        const hashes = outputs[image.name]?.hashes ?? [];
+        if (hashes.length === 0) throw new Error(`no hashes in the stack outputs for ${image.name}`);
+        for (const h of hashes) {
+          const onHost = evidenceBefore?.get(h.path)?.sha256;
+          if (h.hostSha256 !== onHost || h.guestSha256 !== onHost) throw new Error(`${image.name}: ${h.path}: host ${h.hostSha256}, guest ${h.guestSha256}, the file hashes ${onHost}`);
+          for (const side of ["host", "guest"]) {
+            if (!recorded(image.name, h.path, onHost, side)) throw new Error(`${log} has no ${side}-side record of ${image.name}: ${h.path} with its sha256`);
+          }
+          files++;
+        }
+      }
+      return `${files} files: the host's sha256 = the guest's = the file's, each recorded on both sides in ${log}`;
     },
   });
 
