@@ -10,8 +10,9 @@ packages=(
   mmdebstrap uidmap e2fsprogs
   # Host side of transfers and in-guest hooks: ssh with pinned host keys, sftp-server for sshfs.
   openssh-client openssh-server
-  # Evidence volume erase on the host (no device-mapper needed for header work).
-  cryptsetup-bin
+  # Evidence volume erase on the host (no device-mapper needed for header work); attr marks the
+  # volume files the lab made (setfattr/getfattr), so nothing else is ever adopted or erased.
+  cryptsetup-bin attr
   # Tests: hook linting, evidence generation (partition tables, NTFS, ext4), the libguestfs comparison.
   shellcheck fdisk ntfs-3g sshfs libguestfs-tools jq
   # libguestfs' appliance boots the host's kernel (guestmount baseline of npm run bench); cloud is enough.

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { HookValue, parseHookResult, renderHook } from "../../lib/shell";
-import { backingValues, BackingResult, HOOKS, planVolume } from "./plan";
+import { backingValues, BackingResult, HOOKS, planVolume, volumeMark } from "./plan";
 import { isZero, luksMagicOffsets, sha256Range } from "./test-support/luks-evidence";
 
 const GIB = 1024 ** 3;
@@ -55,6 +55,11 @@ function opensWith(file: string, passphrase: string): boolean {
 
 const sha256 = (file: string) => sha256Range(file);
 
+/** Marks a file as case c1's volume, as backing-create.sh does when it makes one. */
+function mark(file: string, caseId = "c1") {
+  execFileSync("setfattr", ["-n", "trusted.forensic-lab.volume", "-v", volumeMark(caseId), "--", file]);
+}
+
 describe("backing-create.sh (file)", () => {
   test("makes a sparse, root-only file of the asked size; a second run changes nothing", () => {
     const file = path.join(dir, "fresh.luks");
@@ -74,10 +79,17 @@ describe("backing-create.sh (file)", () => {
     expect([again.ino, again.mtimeMs, again.size]).toEqual([stat.ino, stat.mtimeMs, stat.size]);
   });
 
-  test("adopts an existing LUKS volume and reports its header as found", () => {
+  test("marks what it makes as this case's volume, in an attribute the guest cannot write", () => {
+    const file = path.join(dir, "marked.luks");
+    expect(create(file).status).toBe(0);
+    const value = execFileSync("getfattr", ["--only-values", "-n", "trusted.forensic-lab.volume", file], { encoding: "utf8" });
+    expect(value).toBe("forensic-lab case c1");
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith("marked.luks."))).toEqual([]);
+  });
+
+  test("adopts its own LUKS volume (formatted in the guest) and reports its header as found", () => {
     const file = path.join(dir, "luks1.luks");
-    fs.writeFileSync(file, "");
-    fs.truncateSync(file, SIZE);
+    expect(create(file).status).toBe(0);
     luksFormat(file, "luks1", ["--cipher", "aes-cbc-essiv:sha256", "--key-size", "256"]);
     const before = sha256(file);
     const r = create(file);
@@ -91,9 +103,15 @@ describe("backing-create.sh (file)", () => {
     expect(sha256(file)).toBe(before);
   });
 
+  const notOurs = /was not made by forensic-lab \(no trusted\.forensic-lab\.volume mark\); refusing to adopt it$/m;
   test.each<[string, (file: string) => void, RegExp]>([
-    ["someone's filesystem", (f) => execFileSync("mkfs.ext4", ["-q", "-F", f, "64M"]), /holds ext4 data, not an evidence volume; refusing to adopt it$/m],
-    ["a file of another size", (f) => fs.writeFileSync(f, Buffer.alloc(4096)), /has 4096 bytes, sizeGiB asks for 67108864; resizing an evidence volume is not supported$/m],
+    // Pointed at evidence or at anybody's file by a careless stack: never formatted, never erased.
+    ["somebody's LUKS volume (an encrypted image of the case)", (f) => (fs.writeFileSync(f, ""), fs.truncateSync(f, SIZE), luksFormat(f, "luks2")), notOurs],
+    ["a blank file of the right size that the lab did not make", (f) => (fs.writeFileSync(f, ""), fs.truncateSync(f, SIZE)), notOurs],
+    ["another case's retained volume", (f) => (fs.writeFileSync(f, ""), fs.truncateSync(f, SIZE), luksFormat(f, "luks2"), mark(f, "c2")), /is the evidence volume of another case \(forensic-lab case c2, not forensic-lab case c1\); refusing to adopt it$/m],
+    // Marked as ours, and still not what a volume of this case can be.
+    ["a marked file holding a filesystem", (f) => (execFileSync("mkfs.ext4", ["-q", "-F", f, "64M"]), mark(f)), /holds ext4 data, not an evidence volume; refusing to adopt it$/m],
+    ["a marked file of another size", (f) => (fs.writeFileSync(f, Buffer.alloc(4096)), mark(f)), /has 4096 bytes, sizeGiB asks for 67108864; resizing an evidence volume is not supported$/m],
     ["a symbolic link", (f) => fs.symlinkSync("/etc/hostname", f), /is a symbolic link; give the file's real path$/m],
     ["a folder", (f) => fs.mkdirSync(f), /exists and is not a regular file$/m],
   ])("refuses %s and leaves it untouched", (_, make, message) => {
@@ -197,6 +215,53 @@ describe("backing-delete.sh (file)", () => {
     } finally {
       holder.kill();
     }
+    fs.rmSync(keep);
+  });
+
+  test.each<[string, string | null, RegExp]>([
+    ["somebody's LUKS volume", null, /was not made by forensic-lab \(no trusted\.forensic-lab\.volume mark\); refusing to erase it$/m],
+    ["another case's retained volume", "c2", /is the evidence volume of another case \(forensic-lab case c2, not forensic-lab case c1\); refusing to erase it$/m],
+  ])("never erases %s: it still opens with its passphrase", (_, owner, message) => {
+    const file = path.join(dir, `foreign-${crypto.randomUUID()}.luks`);
+    fs.writeFileSync(file, "");
+    fs.truncateSync(file, SIZE);
+    luksFormat(file, "luks2");
+    if (owner) mark(file, owner);
+    const before = sha256(file);
+    const r = destroy(file);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(sha256(file)).toBe(before);
+    expect(opensWith(file, PASSPHRASE)).toBe(true);
+  });
+
+  // The file backend's header is the guest's to write: a compromised guest can leave one that cryptsetup
+  // reads wrongly or not at all. Destroy still erases, all of it, and says so.
+  test.each<[string, (file: string) => void]>([
+    ["LUKS magic over garbage (no readable header)", (f) => {
+      const fd = fs.openSync(f, "r+");
+      fs.writeSync(fd, crypto.randomBytes(SIZE / 4), 0, SIZE / 4, 0);
+      fs.writeSync(fd, Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe, 0x00, 0x02]), 0, 8, 0);
+      fs.closeSync(fd);
+    }],
+    ["LUKS1 whose payload offset is zero", (f) => {
+      luksFormat(f, "luks1");
+      const fd = fs.openSync(f, "r+");
+      fs.writeSync(fd, Buffer.alloc(4), 0, 4, 104); // payload-offset, big-endian u32
+      fs.closeSync(fd);
+    }],
+  ])("a hostile header (%s): the whole volume is zeroed and removed", (_, spoil) => {
+    const file = path.join(dir, `hostile-${crypto.randomUUID()}.luks`);
+    expect(create(file).status).toBe(0);
+    spoil(file);
+    const keep = `${file}.inode`;
+    fs.linkSync(file, keep);
+    const r = destroy(file);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/zeroing all of it$/m);
+    expect(parseHookResult(r.stdout)).toEqual({ backingPath: file, erased: true, removed: true, headerBytesWiped: SIZE });
+    expect(fs.existsSync(file)).toBe(false);
+    expect(isZero(keep, 0, SIZE)).toBe(true);
     fs.rmSync(keep);
   });
 

@@ -150,6 +150,15 @@ export function planVolume(args: unknown): VolumePlan {
 
 type Values = Record<string, HookValue>;
 
+/**
+ * The file backend's mark (hooks/mark.sh): which case made the volume file. Checked before a file is
+ * adopted or erased, so a stack pointed at somebody else's file, or at another case's retained volume,
+ * never formats or erases it.
+ */
+export function volumeMark(caseId: string): string {
+  return `forensic-lab case ${caseId}`;
+}
+
 /** backing-create.sh / backing-delete.sh (host). */
 export function backingValues(plan: VolumePlan): { create: Values; delete: Values } {
   const where = {
@@ -158,6 +167,7 @@ export function backingValues(plan: VolumePlan): { create: Values; delete: Value
     VOLUME_GROUP: plan.volumeGroup,
     LV_NAME: plan.lvName,
     LV_TAG,
+    VOLUME_MARK: volumeMark(plan.caseId),
   };
   return { create: { ...where, SIZE_BYTES: plan.sizeBytes }, delete: { ...where, RETAIN: plan.retain } };
 }

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Creates the evidence volume's backing store on the libvirt host: a sparse file (file backend) or a
-# logical volume (lvm backend). An existing one is adopted only if it is ours: the size sizeGiB asks for,
-# and blank or already LUKS. Anything else is somebody's data and stays untouched.
-# Values: BACKEND (file|lvm) BACKING_PATH SIZE_BYTES VOLUME_GROUP LV_NAME LV_TAG.
+# logical volume (lvm backend). An existing one is adopted only if this case made it: the file carries
+# the case's mark in a trusted.* extended attribute (only root on the host can set one; the guest writes
+# the file's bytes, never its attributes), the LV carries LV_TAG; then the size sizeGiB asks for, and blank
+# or already LUKS. Anything else is somebody's data (a LUKS image of the case, another case's retained
+# volume) and stays untouched: never formatted, never erased.
+# Values: BACKEND (file|lvm) BACKING_PATH SIZE_BYTES VOLUME_GROUP LV_NAME LV_TAG VOLUME_MARK.
 set -euo pipefail
 
 fail() {
@@ -35,6 +38,8 @@ luks_facts() {
   jq -cn --argjson version "$version" --arg cipher "$cipher" '{version: $version, cipher: $cipher}'
 }
 
+# forensic-lab:include components/evidence-volume/hooks/mark.sh
+
 adopt_or_refuse() {
   local signature
   signature=$(signature_of "$BACKING_PATH")
@@ -50,6 +55,7 @@ case $BACKEND in
       fail "path: $BACKING_PATH is a symbolic link; give the file's real path"
     elif [[ -e $BACKING_PATH ]]; then
       [[ -f $BACKING_PATH ]] || fail "path: $BACKING_PATH exists and is not a regular file"
+      require_mark "$BACKING_PATH" "adopt"
       size=$(stat -c %s -- "$BACKING_PATH")
       ((size == SIZE_BYTES)) ||
         fail "path: $BACKING_PATH has $size bytes, sizeGiB asks for $SIZE_BYTES; resizing an evidence volume is not supported"
@@ -57,8 +63,15 @@ case $BACKEND in
     else
       folder=$(dirname -- "$BACKING_PATH")
       [[ -d $folder ]] || fail "path: folder $folder does not exist"
-      # Sparse, and readable by root only: the file holds case data, encrypted or not yet.
-      (umask 077 && truncate -s "$SIZE_BYTES" -- "$BACKING_PATH")
+      # Sparse, and readable by root only: the file holds case data, encrypted or not yet. Made and marked
+      # under a temporary name, then linked into place (which fails if the name was taken meanwhile), so
+      # no unmarked file is ever left where the next run would refuse it.
+      draft=$(mktemp -- "$BACKING_PATH.XXXXXX")
+      trap 'rm -f -- "$draft"' EXIT
+      truncate -s "$SIZE_BYTES" -- "$draft"
+      setfattr -n "$MARK_ATTRIBUTE" -v "$VOLUME_MARK" -- "$draft" 2>/dev/null ||
+        fail "path: the filesystem of $folder keeps no trusted.* extended attributes, which mark the volume as this case's; put it on ext4, xfs or btrfs"
+      ln -- "$draft" "$BACKING_PATH" || fail "path: $BACKING_PATH appeared while it was being made; refusing to replace it"
       created=true
     fi
     ;;

@@ -4,7 +4,11 @@
 # is gone, so the data area is noise to anyone, passphrase or not), then the whole header area is zeroed
 # so nothing even says a LUKS volume was here, then the file or logical volume is removed.
 # Runs after the guest is gone; a store that is already gone is nothing to undo.
-# Values: BACKEND (file|lvm) BACKING_PATH VOLUME_GROUP LV_NAME LV_TAG RETAIN.
+# Only a store this case made is erased (the file's mark, the LV's tag; see backing-create.sh). The LUKS
+# header was writable by the guest: nothing it says is trusted. A header cryptsetup cannot read, or an
+# erase cryptsetup refuses, or data without a header it recognises, makes the whole store zeroed
+# instead, so destroy never stops half-way.
+# Values: BACKEND (file|lvm) BACKING_PATH VOLUME_GROUP LV_NAME LV_TAG RETAIN VOLUME_MARK.
 set -euo pipefail
 
 # LUKS2's default header (both binary headers, JSON areas and keyslots) ends at 16 MiB; LUKS1's at 2 MiB.
@@ -14,6 +18,8 @@ fail() {
   echo "forensic-lab: evidence volume: $*" >&2
   exit 1
 }
+
+# forensic-lab:include components/evidence-volume/hooks/mark.sh
 
 result() {
   echo "FORENSIC_LAB_RESULT $(jq -cn --arg path "$BACKING_PATH" --argjson erased "$1" --argjson removed "$2" \
@@ -48,6 +54,7 @@ case $BACKEND in
       exit 0
     fi
     [[ -f $BACKING_PATH && ! -L $BACKING_PATH ]] || fail "$BACKING_PATH is not a regular file; not erasing it"
+    require_mark "$BACKING_PATH" "erase"
     ;;
   lvm)
     if ! lvs -- "$VOLUME_GROUP/$LV_NAME" >/dev/null 2>&1; then
@@ -78,22 +85,39 @@ else
   [[ -z $holders ]] || fail "$BACKING_PATH is still open by process ${holders% } (a running guest?); stop it first"
 fi
 
-erased=false
-wipe_bytes=$MIN_HEADER_BYTES
-if cryptsetup isLuks -- "$BACKING_PATH"; then
-  header_bytes=$(luks_header_bytes "$BACKING_PATH")
-  ((header_bytes > wipe_bytes)) && wipe_bytes=$header_bytes
-  cryptsetup erase --batch-mode -- "$BACKING_PATH"
-  erased=true
-fi
-# Zero the header area even when no valid header was found: a format cut short leaves a partial one.
 if [[ $BACKEND == lvm ]]; then
   size=$(blockdev --getsize64 "$BACKING_PATH")
 else
   size=$(stat -c %s -- "$BACKING_PATH")
 fi
+
+# The keyslots lie before the data area; where that starts is the header's word, which the guest could
+# have written. A sane answer widens the zeroed area; anything else (no number, zero, unreadable JSON, an
+# erase cryptsetup refuses) means the keyslots may be anywhere, so the whole store is zeroed.
+erased=false
+wipe_bytes=$MIN_HEADER_BYTES
+if cryptsetup isLuks -- "$BACKING_PATH"; then
+  header_bytes=$(luks_header_bytes "$BACKING_PATH" 2>/dev/null) || header_bytes=""
+  if [[ $header_bytes =~ ^[1-9][0-9]{0,17}$ ]]; then
+    ((header_bytes > wipe_bytes)) && wipe_bytes=$header_bytes
+  else
+    echo "forensic-lab: evidence volume $BACKING_PATH: its LUKS header does not say where its data starts; zeroing all of it" >&2
+    wipe_bytes=$size
+  fi
+  if cryptsetup erase --batch-mode -- "$BACKING_PATH" >/dev/null 2>&1; then
+    erased=true
+  else
+    echo "forensic-lab: evidence volume $BACKING_PATH: cryptsetup could not erase its keyslots; zeroing all of it" >&2
+    wipe_bytes=$size
+  fi
+elif ! cmp -s -n "$MIN_HEADER_BYTES" -- "$BACKING_PATH" /dev/zero; then
+  # Written to, yet no header cryptsetup recognises: a format cut short, or a guest's doing.
+  echo "forensic-lab: evidence volume $BACKING_PATH holds data but no LUKS header cryptsetup can read; zeroing all of it" >&2
+  wipe_bytes=$size
+fi
 ((wipe_bytes > size)) && wipe_bytes=$size
 dd if=/dev/zero of="$BACKING_PATH" bs=1M count="$wipe_bytes" iflag=count_bytes conv=notrunc,fsync status=none
+((wipe_bytes == size)) && erased=true
 
 if cryptsetup isLuks -- "$BACKING_PATH" || [[ $(blkid -p -o value -s TYPE -- "$BACKING_PATH" || true) == crypto_LUKS ]]; then
   fail "$BACKING_PATH still carries a LUKS header after erase; not removing it"
