@@ -5,13 +5,17 @@
  */
 import { IMAGE_FORMATS, InspectError, formatManifest, inspectImage, type ImageFormat } from "../lib/inspect";
 
-const USAGE = `usage: forensic-lab inspect <top image> [--json] [--hash] [--format <${IMAGE_FORMATS.join("|")}>]`;
+const USAGE =
+  `usage: forensic-lab inspect <top image> [--json] [--hash] [--format <${IMAGE_FORMATS.join("|")}>] [--root <folder>]...\n` +
+  "  Every file of the image must lie under its evidence roots: the folder holding the top file and that folder's\n" +
+  "  parent (unless it is / or top-level like /tmp); each --root adds a folder (as images[].roots does).";
 
 interface Args {
   image: string;
   json: boolean;
   hash: boolean;
   format?: ImageFormat;
+  roots: string[];
 }
 
 function parseArgs(argv: string[]): Args | "help" | string {
@@ -19,6 +23,7 @@ function parseArgs(argv: string[]): Args | "help" | string {
   let json = false;
   let hash = false;
   let format: string | undefined;
+  const roots: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--") {
@@ -32,6 +37,10 @@ function parseArgs(argv: string[]): Args | "help" | string {
       if (i + 1 >= argv.length) return "--format needs a value";
       format = argv[++i];
     } else if (arg.startsWith("--format=")) format = arg.slice("--format=".length);
+    else if (arg === "--root") {
+      if (i + 1 >= argv.length) return "--root needs a folder";
+      roots.push(argv[++i]);
+    } else if (arg.startsWith("--root=")) roots.push(arg.slice("--root=".length));
     else if (arg.startsWith("-") && arg !== "-") return `unknown option ${JSON.stringify(arg)}`;
     else positional.push(arg);
   }
@@ -39,7 +48,7 @@ function parseArgs(argv: string[]): Args | "help" | string {
   if (format !== undefined && !IMAGE_FORMATS.includes(format as ImageFormat)) {
     return `unknown format ${JSON.stringify(format)} (one of ${IMAGE_FORMATS.join(", ")})`;
   }
-  return { image: positional[0], json, hash, format: format as ImageFormat | undefined };
+  return { image: positional[0], json, hash, format: format as ImageFormat | undefined, roots };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -53,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const manifest = await inspectImage(args.image, { format: args.format, hash: args.hash });
+    const manifest = await inspectImage(args.image, { format: args.format, hash: args.hash, roots: args.roots });
     console.log(args.json ? JSON.stringify(manifest, null, 2) : formatManifest(manifest));
     return 0;
   } catch (err) {

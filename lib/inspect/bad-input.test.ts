@@ -111,11 +111,13 @@ describe("missing files", () => {
     await expectFailure(path.join(dir, "top.qcow2"), path.join(dir, "gone.qcow2"), /^no such file \(backing file of .*top\.qcow2\)$/);
   });
 
-  test("missing qcow2 external data file", async () => {
+  test("qcow2 external data file, there or missing: refused, naming the image", async () => {
     const dir = folder();
     qemuImg(["create", "-q", "-f", "qcow2", "-o", "data_file=disk.data", "disk.qcow2", "16M"], dir);
+    const refused = /^keeps its data in the external file 'disk\.data', which the lab does not support/;
+    await expectFailure(path.join(dir, "disk.qcow2"), path.join(dir, "disk.qcow2"), refused);
     fs.unlinkSync(path.join(dir, "disk.data"));
-    await expectFailure(path.join(dir, "disk.qcow2"), path.join(dir, "disk.data"), /^no such file \(external data file of .*disk\.qcow2\)$/);
+    await expectFailure(path.join(dir, "disk.qcow2"), path.join(dir, "disk.qcow2"), refused);
   });
 
   test("a folder on the way is a file", async () => {
@@ -243,10 +245,10 @@ describe("things that are not regular files are never opened", () => {
     await expectFailure(dir, dir, /^is a directory, not a regular file$/);
   });
 
-  test("extent and parent that are devices", async () => {
+  test("extent and parent that are devices (in /dev, refused before anything is opened)", async () => {
     const dir = folder();
-    await expectFailure(flatDisk(dir, ['RW 2048 FLAT "/dev/zero" 0']), "/dev/zero", /^is a character device, not a regular file \(extent/);
-    await expectFailure(flatDisk(dir, undefined, { parentCid: "00000001", parentHint: "/dev/null" }), "/dev/null", /^is a character device, not a regular file \(parent/);
+    await expectFailure(flatDisk(dir, ['RW 2048 FLAT "/dev/zero" 0']), "/dev/zero", /^lies in the system folder \/dev; .* \(extent/);
+    await expectFailure(flatDisk(dir, undefined, { parentCid: "00000001", parentHint: "/dev/null" }), "/dev/null", /^lies in the system folder \/dev; .* \(parent/);
   });
 });
 

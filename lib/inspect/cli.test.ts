@@ -156,7 +156,11 @@ describe("exit codes and error lines", () => {
     const run = cli(args);
     expect(run.status).toBe(2);
     expect(run.stdout).toBe("");
-    expect(run.stderr).toBe(`forensic-lab inspect: ${message}\nusage: forensic-lab inspect <top image> [--json] [--hash] [--format <vmdk|qcow2|raw|vdi|vhdx|vpc>]\n`);
+    expect(run.stderr).toBe(
+      `forensic-lab inspect: ${message}\nusage: forensic-lab inspect <top image> [--json] [--hash] [--format <vmdk|qcow2|raw|vdi|vhdx|vpc>] [--root <folder>]...\n` +
+        "  Every file of the image must lie under its evidence roots: the folder holding the top file and that folder's\n" +
+        "  parent (unless it is / or top-level like /tmp); each --root adds a folder (as images[].roots does).\n",
+    );
   });
 
   test("--help: usage on stdout, exit 0; '--' lets a file be called --help", () => {
@@ -168,4 +172,23 @@ describe("exit codes and error lines", () => {
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout).chain[0].path).toBe(path.join(dir, "--help"));
   });
+});
+
+test("a backing file outside the evidence roots: exit 1 naming it; --root adds its folder", () => {
+  const caseDir = path.join(root, "roots", "case");
+  const other = path.join(root, "roots", "other");
+  fs.mkdirSync(path.join(caseDir, "snapshots"), { recursive: true });
+  fs.mkdirSync(other, { recursive: true });
+  writeRawDisk(path.join(other, "disk.raw"), 1 << 20, "MBR");
+  const top = path.join(caseDir, "snapshots", "top.qcow2");
+  qemuImg(["create", "-q", "-f", "qcow2", "-b", "../../other/disk.raw", "-F", "raw", top]);
+
+  const refused = cli([top]);
+  expect(refused.status).toBe(1);
+  expect(refused.stderr).toMatch(new RegExp(`^forensic-lab inspect: ${path.join(other, "disk.raw")}: lies outside the image's evidence roots`));
+  expect(refused.stderr.trimEnd().split("\n")).toHaveLength(1);
+
+  const widened = cli([top, "--json", "--root", other]);
+  expect(widened).toMatchObject({ status: 0, stderr: "" });
+  expect(JSON.parse(widened.stdout).files.map((f: { path: string }) => f.path)).toEqual([top, path.join(other, "disk.raw")]);
 });

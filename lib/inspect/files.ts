@@ -1,8 +1,9 @@
 /**
  * File access for inspection: stat before open (a FIFO or device is never opened), open read-only and
  * non-blocking, keep access times untouched where the kernel allows it, and read only the byte ranges a
- * caller names. Paths are joined the way qemu joins them and never realpath'd; only `dir/..` steps whose
- * `dir` is a real folder are folded, so a symlinked folder keeps its physical meaning.
+ * caller names. Names are joined the way qemu joins them; only `dir/..` steps whose `dir` is a real
+ * folder are folded, so a symlinked folder keeps its physical meaning. The walk (`inspect.ts`) then
+ * resolves each file (realpath), checks it against the evidence roots and opens the resolved name.
  */
 import { constants, promises as fsp, Stats } from "fs";
 import * as path from "path";
@@ -94,6 +95,12 @@ export class ImageFile {
       if (!opened.isFile() || identity(opened) !== identity(st)) {
         throw new InspectError(file, withRole("changed while being inspected", role));
       }
+      // A caller that checked where `file` resolves to opens that resolved name; a folder swapped for a
+      // link in between would land elsewhere, and the kernel says where the descriptor really points.
+      const landed = await openedPath(handle);
+      if (landed !== null && landed !== file && path.posix.isAbsolute(file) && (await realOrSelf(file)) === file) {
+        throw new InspectError(file, withRole(`changed while being inspected (opened ${landed})`, role));
+      }
       return new ImageFile(file, opened.size, identity(opened), handle);
     } catch (err) {
       await handle.close();
@@ -134,6 +141,23 @@ export class ImageFile {
   }
 }
 
+/** What /proc says an open descriptor points at, or null where /proc is not there to ask. */
+async function openedPath(handle: fsp.FileHandle): Promise<string | null> {
+  try {
+    return await fsp.readlink(`/proc/self/fd/${handle.fd}`);
+  } catch {
+    return null;
+  }
+}
+
+async function realOrSelf(file: string): Promise<string> {
+  try {
+    return await fsp.realpath(file);
+  } catch {
+    return file;
+  }
+}
+
 async function openQuietly(file: string): Promise<fsp.FileHandle> {
   if (NOATIME) {
     try {
@@ -158,7 +182,7 @@ export async function withImageFile<T>(file: string, role: string | undefined, w
 /**
  * Resolves a name found in an image the way qemu does: absolute names as they are, relative names
  * against the folder of the file that holds them. The result is normalised text (no `//`, `.` or
- * `..`) and is not realpath'd: symlinks the examiner chose stay in the path. Each `..` is folded only
+ * `..`), not yet realpath'd (the walk does that before checking the roots). Each `..` is folded only
  * where that names the same file the kernel would open: after a real folder it is folded as text;
  * after a symlinked folder the kernel goes to the link target's parent, so that folder is resolved
  * (realpath) first; after something missing or not a folder it stays, and opening the path fails as

@@ -11,15 +11,23 @@ import type { ImageFormat, ImageManifest } from "./types";
 export { InspectError } from "./errors";
 export { hashManifest, sha256File } from "./hash";
 export { MAX_CHAIN_DEPTH, type InspectOptions } from "./inspect";
+export { EvidenceRoots, FORBIDDEN_FOLDERS, PROTECTED_FOLDERS, RootError, isWithin, resolveMaybeMissing, type RootOptions } from "./roots";
 export { formatManifest, formatBytes, qemuCautions } from "./report";
 export { IMAGE_FORMATS, type ExtentAccess, type ExtentInfo, type FileInfo, type ImageFormat, type ImageManifest, type LayerInfo } from "./types";
 
 /**
  * Inspects an image from its top file. Relative paths resolve against the working directory; every
- * path in the manifest is absolute (not realpath'd). Throws `InspectError` ("<file>: <problem>") for
- * anything unusable: missing or non-regular files, loops, CID mismatches, damaged or absurd headers.
+ * path in the manifest is absolute and resolved (symlinks followed): the file that is hashed,
+ * transferred and attached. Every file must lie under the image's evidence roots (`roots.ts`;
+ * `options.roots` adds folders, `options.forbidden` adds lab state that is never evidence). Throws
+ * `InspectError` ("<file>: <problem>") for anything unusable: files outside the roots, missing or
+ * non-regular files, loops, CID mismatches, damaged or absurd headers; `RootError` (an InspectError)
+ * for an unusable `options.roots` entry.
  */
-export async function inspectImage(topPath: string, options: { format?: ImageFormat; hash?: boolean } = {}): Promise<ImageManifest> {
+export async function inspectImage(
+  topPath: string,
+  options: { format?: ImageFormat; hash?: boolean; roots?: readonly string[]; forbidden?: readonly string[] } = {},
+): Promise<ImageManifest> {
   const opts: InspectOptions = options;
   const manifest = await inspectLayers(topPath, opts);
   return opts.hash ? hashManifest(manifest) : manifest;

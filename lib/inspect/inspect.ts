@@ -4,6 +4,7 @@
  * Nothing is executed and nothing but regular files is opened.
  */
 import { FormatError, InspectError, displayPath, quoteValue } from "./errors";
+import { promises as fsp } from "fs";
 import { ImageFile, PathResolver, identity, statRegular, withImageFile } from "./files";
 import { PROBE_BYTES, Signature, describeSignature, formatOf, identify, needsTail } from "./probe";
 import { readQcow2Header } from "./qcow2";
@@ -13,6 +14,7 @@ import { DESCRIPTOR_LIMIT, NO_PARENT_CID, TEXT_CREATE_TYPES, VmdkDescriptor, par
 import { SparseHeader, readCowdHeader, readKdmvHeader, readSeSparseHeader } from "./vmdk-sparse";
 import { readVhdxVirtualSize } from "./vhdx";
 import { readVpcVirtualSize } from "./vpc";
+import { EvidenceRoots, type RootOptions } from "./roots";
 
 /** Deeper than this is not a real snapshot chain (VMware stops far earlier); it is refused. */
 export const MAX_CHAIN_DEPTH = 1000;
@@ -22,7 +24,7 @@ const EXTENT_CONCURRENCY = 8;
 
 const SECTOR = 512;
 
-export interface InspectOptions {
+export interface InspectOptions extends RootOptions {
   /** The top file's format when known; checked against its content. raw must be given to accept a raw disk without a partition table. */
   format?: ImageFormat;
   /** Also stream every file once and fill in `sha256`. @default false */
@@ -60,6 +62,8 @@ export async function inspectLayers(topPath: string, options: InspectOptions = {
   }
   const resolver = new PathResolver();
   const top = await resolver.resolve(process.cwd(), topPath);
+  const roots = await EvidenceRoots.forImage(top, options);
+  const place = placer(roots);
   const seen = new Map<string, string>();
   const chain: LayerInfo[] = [];
   const files = new Map<string, FileInfo>();
@@ -74,7 +78,7 @@ export async function inspectLayers(topPath: string, options: InspectOptions = {
     if (chain.length === MAX_CHAIN_DEPTH) {
       throw new InspectError(chain[0].path, `snapshot chain is deeper than ${MAX_CHAIN_DEPTH} layers`);
     }
-    const result: LayerResult = await inspectLayer(request, resolver, seen);
+    const result: LayerResult = await inspectLayer(request, resolver, place, seen);
     if (request.child?.parentCid != null && result.cid !== null && result.cid !== request.child.parentCid) {
       throw new InspectError(
         request.child.path,
@@ -82,6 +86,8 @@ export async function inspectLayers(topPath: string, options: InspectOptions = {
       );
     }
     if (chain.length === 0) virtualSize = result.virtualSize;
+    // The child named its parent as the image wrote it; the manifest names it where it really is.
+    if (chain.length > 0) chain[chain.length - 1].parentPath = result.layer.path;
     chain.push(result.layer);
     for (const f of result.files) if (!files.has(f.path)) files.set(f.path, f);
     request = result.next;
@@ -89,8 +95,33 @@ export async function inspectLayers(topPath: string, options: InspectOptions = {
   return { format: chain[0].format, virtualSize, chain, files: [...files.values()] };
 }
 
-async function inspectLayer(request: LayerRequest, resolver: PathResolver, seen: Map<string, string>): Promise<LayerResult> {
-  return withImageFile(request.path, request.role, async (file) => {
+/**
+ * Where a file named by the image really is (symlinks resolved), once it is known to lie under the
+ * image's evidence roots: that resolved path is what is opened, hashed, transferred and attached.
+ */
+type Placer = (named: string, role: string | undefined) => Promise<string>;
+
+function placer(roots: EvidenceRoots): Placer {
+  return async (named, role) => {
+    let real: string;
+    try {
+      real = await fsp.realpath(named);
+    } catch {
+      // Missing or unreadable: opening it reports why, in the same words as for any other file.
+      return named;
+    }
+    const problem = roots.problem(real);
+    if (problem !== undefined) {
+      const via = real === named ? "" : ` (it resolves to ${displayPath(real)})`;
+      throw new InspectError(named, withRole(`${problem}${via}`, role));
+    }
+    return real;
+  };
+}
+
+async function inspectLayer(request: LayerRequest, resolver: PathResolver, place: Placer, seen: Map<string, string>): Promise<LayerResult> {
+  const real = await place(request.path, request.role);
+  return withImageFile(real, request.role, async (file) => {
     const earlier = seen.get(file.id);
     if (earlier !== undefined && request.child) {
       const problem =
@@ -106,7 +137,7 @@ async function inspectLayer(request: LayerRequest, resolver: PathResolver, seen:
     let sig = identify(head, null);
     if (needsTail(sig) && file.size >= SECTOR) sig = identify(head, await file.read(file.size - SECTOR, SECTOR));
     const format = decideFormat(file.path, sig, request);
-    const ctx: LayerContext = { file, sig, resolver, request };
+    const ctx: LayerContext = { file, sig, resolver, place, request };
     try {
       switch (format) {
         case "vmdk":
@@ -164,6 +195,7 @@ interface LayerContext {
   file: ImageFile;
   sig: Signature;
   resolver: PathResolver;
+  place: Placer;
   request: LayerRequest;
 }
 
@@ -232,7 +264,7 @@ async function inspectVmdk(ctx: LayerContext): Promise<LayerResult> {
 }
 
 async function textDescriptorLayer(ctx: LayerContext, descriptor: VmdkDescriptor): Promise<LayerResult> {
-  const { file, resolver } = ctx;
+  const { file, resolver, place } = ctx;
   const createType = descriptor.createType!;
   if (!TEXT_CREATE_TYPES.has(createType)) {
     const why =
@@ -245,8 +277,17 @@ async function textDescriptorLayer(ctx: LayerContext, descriptor: VmdkDescriptor
   const dir = resolver.dirOf(file.path);
   const resolved = await mapLimit(descriptor.extents, EXTENT_CONCURRENCY, async (ext) => {
     if (ext.fileName === null) return { info: { path: null, access: ext.access, sectors: ext.sectors, type: ext.type }, file: null };
-    const extentPath = await resolver.resolve(dir, ext.fileName);
+    const named = await resolver.resolve(dir, ext.fileName);
     const role = `extent on line ${ext.line} of ${displayPath(file.path)}`;
+    const extentPath = await place(named, role);
+    if (extentPath !== named) {
+      // The guest gets each file under its resolved name, and qemu looks for an extent under the name
+      // its descriptor uses: a linked extent would be missing there (or be another file).
+      throw new InspectError(
+        named,
+        `is a symbolic link (it resolves to ${displayPath(extentPath)}); an extent must be the file its descriptor names: put the file itself there (${role})`,
+      );
+    }
     const selfReference = (): InspectError =>
       new InspectError(file.path, `extent on line ${ext.line} (${quoteValue(ext.fileName!)}) is the descriptor itself`);
     let size: number;
@@ -354,12 +395,13 @@ async function inspectQcow2(ctx: LayerContext): Promise<LayerResult> {
 
   if (header.dataFile !== null) {
     requireFileName(header.dataFile, file.path, "external data file");
-    // qemu 7.2 opens a relative data file name against its own working directory; the only stable
-    // meaning is the image's folder, which is what this reports (and what the lab must pass to qemu).
-    const dataPath = await resolver.resolve(dir, header.dataFile);
-    const st = await statRegular(dataPath, `external data file of ${displayPath(file.path)}`);
-    if (identity(st) === file.id) throw new InspectError(file.path, "external data file is the image itself");
-    files.push({ path: dataPath, size: st.size });
+    // qemu opens a data file by the name in the header (relative names against its own working
+    // directory), and the lab cannot pin that name as it pins backing files: qemu in the guest would
+    // open a file the host never hashed. Refused rather than half-supported.
+    throw new InspectError(
+      file.path,
+      `keeps its data in the external file ${quoteValue(header.dataFile)}, which the lab does not support (qemu would open that name unchecked in the guest); convert it to a self-contained image first (qemu-img convert -O qcow2)`,
+    );
   }
 
   let next: LayerRequest | null = null;

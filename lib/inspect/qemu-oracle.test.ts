@@ -225,7 +225,7 @@ describe("VMDK snapshot chains", () => {
     expect(m.chain[0].path).toBe(chain.top);
   });
 
-  test("a parent reached through a symlinked folder keeps its physical meaning", async () => {
+  test("a parent reached through a symlinked folder keeps its physical meaning; the manifest names files where they are", async () => {
     const dir = folder("symlinked");
     const chain = vmdkSnapshotChain(path.join(dir, "real"), { depth: 1, hints: "relative" });
     fs.mkdirSync(path.join(dir, "elsewhere", "deep"), { recursive: true });
@@ -233,8 +233,9 @@ describe("VMDK snapshot chains", () => {
     fs.symlinkSync(path.join(dir, "real", "snap-001"), path.join(dir, "elsewhere", "deep", "link"));
     const top = path.join(dir, "elsewhere", "deep", "link", path.basename(chain.top));
     const m = await expectAgreement(top, "vmdk");
-    // The snapshot keeps the examiner's symlink; its parent is named where it physically is.
-    expect(m.chain.map((l) => l.path)).toEqual([top, chain.layers[1]]);
+    // What is hashed, transferred and attached is the file itself, not the examiner's link to it.
+    expect(m.chain.map((l) => l.path)).toEqual(chain.layers);
+    expect(m.chain[0].parentPath).toBe(chain.layers[1]);
   });
 
   test("150-deep chain (qemu-img snapshots, cloned)", async () => {
@@ -287,13 +288,15 @@ describe("qcow2 chains", () => {
     await expectAgreement(path.join(dir, "over-bare.qcow2"), "qcow2");
   });
 
-  test("external data file, named relative to the image's folder", async () => {
+  test("external data file: qemu opens it by the name in the header, which the lab cannot pin, so it is refused", async () => {
     const dir = folder("datafile");
     // qemu-img resolves a relative data_file against its working directory: make it in the image's folder.
     qemuImg(["create", "-q", "-f", "qcow2", "-o", "data_file=disk.data", "disk.qcow2", "16M"], dir);
     qemuImg(["create", "-q", "-f", "qcow2", "-b", "disk.qcow2", "-F", "qcow2", "top.qcow2"], dir);
-    const m = await expectAgreement(path.join(dir, "top.qcow2"), "qcow2");
-    expect(m.files.map((f) => path.basename(f.path))).toEqual(["top.qcow2", "disk.qcow2", "disk.data"]);
+    expect(qemuChain(path.join(dir, "top.qcow2"), "qcow2", dir)[1].dataFile).toBe("disk.data");
+    await expect(inspectImage(path.join(dir, "top.qcow2"))).rejects.toThrow(
+      `${path.join(dir, "disk.qcow2")}: keeps its data in the external file 'disk.data', which the lab does not support`,
+    );
   });
 });
 
