@@ -29,10 +29,10 @@ describe.each(stackFiles)("%s", (stackFile) => {
     expect(run.byType(TYPE.Case)).toHaveLength(1);
     const evidence = (await valueOf(outputs.evidence as any)) as any[];
     const engine = engineConfigFromStackFile(path.join(root, stackFile));
-    const images = JSON.parse(engine.config["forensic-lab:images"]) as { name: string; path: string }[];
+    const images = JSON.parse(engine.config["forensic-lab:images"]) as { name: string; path: string; roots?: string[] }[];
     expect(evidence.map((e) => e.name)).toEqual(images.map((i) => i.name));
     for (const [i, image] of images.entries()) {
-      const manifest = await inspectImage(image.path);
+      const manifest = await inspectImage(image.path, { roots: image.roots });
       expect(evidence[i].format).toBe(manifest.format);
       expect(evidence[i].virtualSize).toBe(manifest.virtualSize);
       expect(evidence[i].files).toEqual(manifest.files);
@@ -141,6 +141,33 @@ describe("bad input stops the program before any resource exists", () => {
     await expect(program!()).rejects.toThrow(/stacks\/Pulumi\.case-ci\.yaml: forensic-lab:images\[1\]\.path: .*x\.vmdk/);
     await settle();
     expect(run.resources).toHaveLength(0);
+  });
+
+  test("an evidence volume path that is a chain file under another name stops the program, naming the key and the file", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "volume alias "));
+    try {
+      const engine = engineConfigFromStackFile(path.join(root, stackFile));
+      const images = JSON.parse(engine.config["forensic-lab:images"]);
+      const manifest = await inspectImage(images[0].path, { roots: images[0].roots });
+      const base = manifest.chain[manifest.chain.length - 1].path;
+      fs.symlinkSync(path.dirname(base), path.join(dir, "alias"));
+      const volume = path.join(dir, "alias", path.basename(base));
+      const evidenceVolume = { ...JSON.parse(engine.config["forensic-lab:evidenceVolume"]), path: volume };
+      const run = await setupMocks({ ...engine, config: { ...engine.config, "forensic-lab:evidenceVolume": JSON.stringify(evidenceVolume) } });
+      let program: () => Promise<unknown>;
+      jest.isolateModules(() => {
+        program = require("../index");
+      });
+      const err = await program!().then(() => null, (e: Error) => e);
+      expect(err?.message).toBe(
+        `stacks/Pulumi.case-ci.yaml: forensic-lab:evidenceVolume.path: '${volume}' (resolves to '${base}') is '${base}', a file of images[0]; ` +
+          "the lab writes and on destroy erases this file; choose a path outside the evidence (the default is <stateDir>/evidence.luks)",
+      );
+      await settle();
+      expect(run.resources).toHaveLength(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a broken chain (missing parent) is caught by inspect, before anything is registered", async () => {

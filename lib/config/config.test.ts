@@ -82,6 +82,7 @@ describe("defaults and resolution", () => {
         transfer: "sshfs",
         mountRoot: "/mnt/forensic/win7",
         partitions: "all",
+        roots: [],
       },
       {
         name: "usb",
@@ -93,9 +94,26 @@ describe("defaults and resolution", () => {
           { number: 1, mountPoint: "/mnt/forensic/usb/p1", options: [] },
           { number: 2, mountPoint: "/mnt/forensic/usb/p2", options: ["show_sys_files"] },
         ],
+        roots: [],
       },
     ]);
     expect(c.warnings).toEqual([]);
+  });
+
+  test("images[].roots: absolute folders, kept in order; a bad entry is named by its key", () => {
+    const raw = valid();
+    raw.images[0].roots = ["/vmw/shared-base", "/srv/evidence/case-42"];
+    expect(parse(raw).images[0].roots).toEqual(["/vmw/shared-base", "/srv/evidence/case-42"]);
+    raw.images[0].roots = ["/vmw/shared-base", "relative/folder", "/"];
+    raw.images[1].roots = "/srv";
+    raw.images[1].root = ["/srv"];
+    const err = errorOf(() => parse(raw));
+    expect(err.message.split("\n")).toEqual([
+      `${FILE}: forensic-lab:images[0].roots[1]: must be absolute (got 'relative/folder'); give the absolute folder that holds some of this image's files`,
+      `${FILE}: forensic-lab:images[0].roots[2]: must not be '/'; give the absolute folder that holds some of this image's files`,
+      `${FILE}: forensic-lab:images[1].roots: must be a list of absolute folders (got '/srv')`,
+      `${FILE}: forensic-lab:images[1].root: unknown key; did you mean 'roots'?`,
+    ]);
   });
 
   test("the passphrase comes back as a secret Output, never as a plain field", async () => {

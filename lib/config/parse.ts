@@ -264,7 +264,7 @@ function resolve(raw: RawCaseConfig, source: ParseSource, issues: ConfigIssue[],
               options: spec.options ?? [],
             }),
           );
-    return { name: image.name, path: image.path, format: image.format, transfer: image.transfer, mountRoot, partitions };
+    return { name: image.name, path: image.path, format: image.format, transfer: image.transfer, mountRoot, partitions, roots: image.roots ?? [] };
   });
 
   checkMountPoints(raw, images, issues);

@@ -276,6 +276,11 @@ function imageShape() {
     ).optional(),
     transfer: choice(["sshfs", "scp"] as const).default("sshfs"),
     partitions,
+    roots: z
+      .array(absolutePath("give the absolute folder that holds some of this image's files", { folder: true }), {
+        error: (iss: IssueLike) => `must be a list of absolute folders ${got(iss.input)}`,
+      })
+      .optional(),
   };
 }
 

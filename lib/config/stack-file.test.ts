@@ -58,6 +58,7 @@ describe("shipped stack files", () => {
         transfer: "sshfs",
         mountRoot: "/mnt/forensic/win7",
         partitions: "all",
+        roots: ["/var/lib/forensic-lab/demo-evidence"],
       },
     ]);
   });
@@ -68,6 +69,7 @@ describe("shipped stack files", () => {
       ["win7-sshfs", "sshfs", "/var/lib/forensic-lab/ci-evidence/snapshots/win7-000002.vmdk"],
       ["win7-scp", "scp", "/var/lib/forensic-lab/ci-evidence/snapshots/win7-000002.vmdk"],
     ]);
+    expect(c.images.map((i) => i.roots)).toEqual([["/var/lib/forensic-lab/ci-evidence"], ["/var/lib/forensic-lab/ci-evidence"]]);
     expect(c.evidenceVolume).toMatchObject({ backend: "file", sizeGiB: 2, fastKdfForTestsOnly: true });
     expect(c.guest.memoryMiB).toBe(2048);
   });

@@ -121,6 +121,13 @@ export interface ImageConfig {
   readonly mountRoot: string;
   /** "all", or the listed partitions with mount points resolved. @default "all" */
   readonly partitions: "all" | readonly PartitionConfig[];
+  /**
+   * Further folders the image's files may lie in, beyond its default evidence roots (the folder that
+   * really holds the top file, and that folder's parent unless it is `/` or top-level). A folder inside
+   * a system folder (`/var/lib/forensic-lab/ci-evidence`) must be named here to be usable at all.
+   * Never `/`, a system folder or one holding it, nor the lab's own state. @default []
+   */
+  readonly roots: readonly string[];
 }
 
 export interface PartitionConfig {

@@ -15,6 +15,7 @@ interface StackImage {
   readonly name: string;
   readonly path: string;
   readonly transfer?: string;
+  readonly roots?: string[];
 }
 
 export function stackImages(stackFile: string): StackImage[] {
@@ -40,7 +41,7 @@ export async function runProgram(
   const fakes = await Promise.all(
     images.map(async (image) => ({
       name: image.name,
-      manifest: await inspectImage(image.path),
+      manifest: await inspectImage(image.path, { roots: image.roots }),
       guestRoot: image.transfer === "scp" ? `/case/images/${image.name}` : `/evidence/${image.name}`,
     })),
   );
