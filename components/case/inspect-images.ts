@@ -1,5 +1,6 @@
 import { promises as fsp } from "fs";
 import { ConfigError, configKey, type CaseConfig, type ConfigIssue } from "../../lib/config";
+import { hookSizeProblem } from "./hook-limits";
 import { EvidenceRoots, inspectImage, InspectError, isWithin, resolveMaybeMissing, RootError, type ImageManifest } from "../../lib/inspect";
 
 /**
@@ -7,7 +8,8 @@ import { EvidenceRoots, inspectImage, InspectError, isWithin, resolveMaybeMissin
  * every preview; hashing belongs to the transfer). Every file must lie under the image's evidence roots
  * (its defaults plus `images[].roots`), never in the case's state folder. Then the lab's own writes are
  * checked against what was found: the evidence volume file must not be any file of any chain (by any
- * name, hard links included), hold one, or lie in an evidence root. Problems come back as one
+ * name, hard links included), hold one, or lie in an evidence root; and no hook the image needs may
+ * outgrow one kernel argument (`hook-limits.ts`). Problems come back as one
  * ConfigError naming the stack file and each key, so `pulumi up` stops before anything is created.
  */
 export async function inspectImages(config: CaseConfig, stackFile: string): Promise<Record<string, ImageManifest>> {
@@ -35,6 +37,14 @@ export async function inspectImages(config: CaseConfig, stackFile: string): Prom
 
   const volumeIssue = await evidenceVolumeClash(config, manifests, forbidden);
   if (volumeIssue) throw new ConfigError(stackFile, [volumeIssue]);
+
+  // Every hook is one argument to the kernel: an image whose texts would not fit is refused now,
+  // not by E2BIG half way through `up`.
+  for (const [i, image] of config.images.entries()) {
+    const problem = await hookSizeProblem(config, image, manifests[image.name]);
+    if (problem) issues.push({ key: configKey(["images", i, "path"]), message: `${image.path}: ${problem}` });
+  }
+  if (issues.length > 0) throw new ConfigError(stackFile, issues);
   return manifests;
 }
 

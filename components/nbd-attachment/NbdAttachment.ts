@@ -148,6 +148,38 @@ export function planAttachment(format: ImageFormat, imagePath: string, backingCh
 }
 
 /**
+ * The attach and detach texts for a planned attachment. The Case renders them before any resource
+ * exists to check that no text outgrows what one command may carry.
+ */
+export function attachmentHooks(
+  guest: pulumi.Input<GuestConnection>,
+  plan: pulumi.Input<AttachmentPlan>,
+  format: ImageFormat,
+  maxPartitions: number,
+): { create: pulumi.Output<string>; delete: pulumi.Output<string> } {
+  const layers = pulumi.output(plan);
+  const spec = layers.apply((l) => l.spec);
+  const stateKey = layers.apply((l) => l.stateKey);
+  return {
+    create: inGuestCommand(
+      guest,
+      ATTACH_HOOK,
+      {
+        IMAGE_SPEC: spec,
+        STATE_KEY: stateKey,
+        IMAGE_FORMAT: format,
+        LAYER_PATHS: layers.apply((l) => l.paths),
+        LAYER_FORMATS: layers.apply((l) => l.formats),
+        LAYER_ALONE_SPECS: layers.apply((l) => l.aloneSpecs),
+        MAX_PARTITIONS: maxPartitions,
+      },
+      "fail",
+    ),
+    delete: inGuestCommand(guest, DETACH_HOOK, { IMAGE_SPEC: spec, STATE_KEY: stateKey }, "succeed"),
+  };
+}
+
+/**
  * Serves one evidence image, read-only, as `/dev/nbdN` inside the analysis guest: `qemu-nbd --read-only
  * --format=<fmt>` on a pinned chain (see `imageSpec`), the kernel devices set read-only, the partition
  * table read back. Delete disconnects and checks the kernel really let go (size 0) and qemu-nbd is gone.
@@ -173,31 +205,13 @@ export class NbdAttachment extends pulumi.ComponentResource {
       }
     });
 
-    const spec = layers.apply((l) => l.spec);
-    const stateKey = layers.apply((l) => l.stateKey);
     // deleteBeforeReplace: a new generation must not attach the same image while the old one still
     // holds it. replaceOnChanges: a changed create hook must detach the old image, not merely re-run.
-    const attach = hookResource(
-      `${name}-attach`,
-      {
-        create: inGuestCommand(
-          args.guest,
-          ATTACH_HOOK,
-          {
-            IMAGE_SPEC: spec,
-            STATE_KEY: stateKey,
-            IMAGE_FORMAT: format,
-            LAYER_PATHS: layers.apply((l) => l.paths),
-            LAYER_FORMATS: layers.apply((l) => l.formats),
-            LAYER_ALONE_SPECS: layers.apply((l) => l.aloneSpecs),
-            MAX_PARTITIONS: maxPartitions,
-          },
-          "fail",
-        ),
-        delete: inGuestCommand(args.guest, DETACH_HOOK, { IMAGE_SPEC: spec, STATE_KEY: stateKey }, "succeed"),
-      },
-      { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["create"] },
-    );
+    const attach = hookResource(`${name}-attach`, attachmentHooks(args.guest, layers, format, maxPartitions), {
+      parent: this,
+      deleteBeforeReplace: true,
+      replaceOnChanges: ["create"],
+    });
 
     const result = attach.stdout.apply((stdout) => parseHookResult<AttachResult>(stdout));
     this.nbdDevice = result.apply((r) => r.device);
