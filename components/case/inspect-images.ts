@@ -13,7 +13,8 @@ import { EvidenceRoots, inspectImage, InspectError, isWithin, resolveMaybeMissin
  * ConfigError naming the stack file and each key, so `pulumi up` stops before anything is created.
  */
 export async function inspectImages(config: CaseConfig, stackFile: string): Promise<Record<string, ImageManifest>> {
-  const forbidden = [config.stateDir];
+  // The case's state (keys, disks, custody log) and the guest's own image are never evidence.
+  const forbidden = [config.stateDir, config.guest.imageDir];
   const results = await Promise.allSettled(
     config.images.map((image) =>
       inspectImage(image.path, { ...(image.format ? { format: image.format } : {}), roots: image.roots, forbidden }),
