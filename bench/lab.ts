@@ -66,7 +66,8 @@ export async function benchLab(opts: StackOptions): Promise<Lab> {
       "forensic-lab:stateDir": stateDir,
       "forensic-lab:guest": { sshPort: await uniqueLoopbackPort() },
       "forensic-lab:evidenceVolume": { backend: "file", sizeGiB: opts.volumeGiB, fastKdfForTestsOnly: true },
-      "forensic-lab:images": [{ name: "win7", path: opts.evidence.top, format: "vmdk", transfer: opts.transfer, partitions: "all" }],
+      // The evidence lives under /var/lib/forensic-lab, a folder no default root reaches: name it.
+      "forensic-lab:images": [{ name: "win7", path: opts.evidence.top, roots: [opts.evidence.dir], format: "vmdk", transfer: opts.transfer, partitions: "all" }],
     },
   };
   fs.writeFileSync(stackFile, `# Written by npm run bench; removed when it ends.\n${stringify(config)}`);
