@@ -70,8 +70,13 @@ function expandIncludes(text: string): string {
   });
 }
 
+/** The static part of a hook exactly as `renderHook` embeds it: shebang dropped, includes expanded. */
+export function hookBody(scriptPath: string): string {
+  return expandIncludes(readHook(scriptPath).replace(/^#![^\n]*\n/, ""));
+}
+
 export function renderHook(scriptPath: string, values: Readonly<Record<string, HookValue>>): string {
-  const body = expandIncludes(readHook(scriptPath).replace(/^#![^\n]*\n/, ""));
+  const body = hookBody(scriptPath);
   const name = path.relative(REPO_ROOT, path.isAbsolute(scriptPath) ? scriptPath : path.join(REPO_ROOT, scriptPath));
   return `#!/usr/bin/env bash\n# forensic-lab hook: ${name}\n# --- values (generated, quoted) ---\n${renderPrelude(values)}\n# --- static hook ---\n${body}`;
 }

@@ -11,6 +11,8 @@
 #   EVIDENCE_TYPE GUEST_HOST GUEST_PORT GUEST_USER JUMP_HOST BOOT_TIMEOUT_SECONDS
 set -euo pipefail
 
+# forensic-lab:include lib/hooks/ssh-options.sh
+
 log() { echo "analysis-guest $DOMAIN_NAME: $*" >&2; }
 die() { log "$*"; exit 1; }
 
@@ -24,7 +26,7 @@ on_host() {
   if [[ -z "$LIBVIRT_SSH_TARGET" ]]; then
     "$@"
   else
-    ssh -o BatchMode=yes -o ConnectTimeout=20 -p "$LIBVIRT_SSH_PORT" -- "$LIBVIRT_SSH_TARGET" "$(posix_quote "$@")"
+    lab_ssh -o ConnectTimeout=20 -p "$LIBVIRT_SSH_PORT" -- "$LIBVIRT_SSH_TARGET" "$(posix_quote "$@")"
   fi
 }
 # Copies stdin into a file on the libvirt host, created with the given mode (secrets never touch argv).
@@ -138,12 +140,10 @@ define_domain() {
 
 guest_answers() {
   local options=(
-    -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes
-    -o "UserKnownHostsFile=$KNOWN_HOSTS" -o GlobalKnownHostsFile=/dev/null
-    -o ConnectTimeout=10 -o LogLevel=ERROR -i "$PRIVATE_KEY" -p "$GUEST_PORT"
+    -o "UserKnownHostsFile=$KNOWN_HOSTS" -o ConnectTimeout=10 -o LogLevel=ERROR -i "$PRIVATE_KEY" -p "$GUEST_PORT"
   )
   [[ -z "$JUMP_HOST" ]] || options+=(-J "$JUMP_HOST")
-  ssh "${options[@]}" "$GUEST_USER@$GUEST_HOST" true </dev/null 2>/dev/null
+  guest_ssh "${options[@]}" "$GUEST_USER@$GUEST_HOST" true </dev/null 2>/dev/null
 }
 
 wait_for_ssh() {

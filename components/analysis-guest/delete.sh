@@ -7,6 +7,8 @@
 #   DISKS_DIR
 set -euo pipefail
 
+# forensic-lab:include lib/hooks/ssh-options.sh
+
 log() { echo "analysis-guest $DOMAIN_NAME: $*" >&2; }
 die() { log "$*"; exit 1; }
 
@@ -19,7 +21,7 @@ on_host() {
   if [[ -z "$LIBVIRT_SSH_TARGET" ]]; then
     "$@"
   else
-    ssh -o BatchMode=yes -o ConnectTimeout=20 -p "$LIBVIRT_SSH_PORT" -- "$LIBVIRT_SSH_TARGET" "$(posix_quote "$@")"
+    lab_ssh -o ConnectTimeout=20 -p "$LIBVIRT_SSH_PORT" -- "$LIBVIRT_SSH_TARGET" "$(posix_quote "$@")"
   fi
 }
 virsh_() { virsh -q -c "$LIBVIRT_URI" "$@"; }

@@ -1,5 +1,6 @@
 import * as path from "path";
 import { GuestConnection, HookValue, renderHook, shellQuote } from "../../lib/shell";
+import { sshOptions } from "../../lib/ssh-options";
 import { Accelerator, DiskSpec, domainXml, DomainSpec, ExtraDiskSpec, GUEST_ADDRESS } from "./domain-xml";
 import { parseLibvirtUri } from "./libvirt-uri";
 
@@ -164,16 +165,18 @@ export function planGuest(settings: GuestSettings): GuestPlan {
   };
 }
 
-/** The ssh command line an examiner types to reach the guest (key and host key pinned). */
+/**
+ * The ssh command line an examiner types to reach the guest (key and host key pinned): the hooks' own
+ * options from lib/hooks/ssh-options.sh (no ssh_config, no agent, nothing forwarded, no control socket,
+ * no local command), less `RequestTTY=no`, since this one is for an interactive shell.
+ */
 export function sshCommandFor(connection: GuestConnection): string {
   const words = [
     "ssh",
+    ...sshOptions("any-host"),
+    ...sshOptions("guest"),
     "-i",
     connection.privateKeyPath,
-    "-o",
-    "IdentitiesOnly=yes",
-    "-o",
-    "StrictHostKeyChecking=yes",
     "-o",
     `UserKnownHostsFile=${connection.knownHostsPath}`,
     "-p",

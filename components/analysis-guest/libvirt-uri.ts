@@ -33,8 +33,11 @@ export function parseLibvirtUri(uri: string, field = "libvirtUri"): LibvirtTarge
   }
   const [, user, host, portText, query] = match;
   if (query !== undefined) {
-    // The hooks' own ssh (file work, -J to the guest) could not honour keyfile= and friends.
-    throw new Error(`${field}: '${uri}' has query parameters; configure ssh for that host in ~/.ssh/config instead`);
+    // The hooks' own ssh (file work, -J to the guest) could not honour keyfile= and friends, and reads no
+    // ~/.ssh/config (lib/hooks/ssh-options.sh): root's default identity and known_hosts must do.
+    throw new Error(
+      `${field}: '${uri}' has query parameters; leave them out: the lab's ssh uses root's default key (~/.ssh/id_*) and ~/.ssh/known_hosts`,
+    );
   }
   if (user !== undefined && !USER.test(user)) throw new Error(`${field}: '${user}' is not a valid user name`);
   const ipv6 = IPV6.exec(host);

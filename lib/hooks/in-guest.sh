@@ -4,7 +4,10 @@
 # GUEST_KNOWN_HOSTS GUEST_HOST_KEY GUEST_JUMP_HOST GUEST_DOMAIN LIBVIRT_URI ON_GUEST_GONE INNER_HOOK.
 # GUEST_HOST_KEY, when set, is the key pinned; otherwise the key in GUEST_KNOWN_HOSTS is.
 # Our stdin (a secret, if the hook takes one) is handed to the inner hook unchanged.
+# ssh reads no ssh_config and forwards nothing: see lib/hooks/ssh-options.sh.
 set -euo pipefail
+
+# forensic-lab:include lib/hooks/ssh-options.sh
 
 guest_is_gone() {
   # The domain is gone, or exists but is not running, or its pinned key/known_hosts were removed with it.
@@ -32,11 +35,7 @@ else
 fi
 
 ssh_options=(
-  -o BatchMode=yes
-  -o IdentitiesOnly=yes
-  -o StrictHostKeyChecking=yes
   -o "UserKnownHostsFile=$link_dir/known_hosts"
-  -o GlobalKnownHostsFile=/dev/null
   -o ConnectTimeout=20
   -o ServerAliveInterval=10
   -o ServerAliveCountMax=3
@@ -49,4 +48,4 @@ if [[ -n "$GUEST_JUMP_HOST" ]]; then
 fi
 
 # ssh joins its arguments into one string for the remote shell: quote the script as one bash word.
-ssh "${ssh_options[@]}" "$GUEST_USER@$GUEST_HOST" -- "bash -c $(printf '%q' "$INNER_HOOK") forensic-lab-hook"
+guest_ssh "${ssh_options[@]}" "$GUEST_USER@$GUEST_HOST" -- "bash -c $(printf '%q' "$INNER_HOOK") forensic-lab-hook"

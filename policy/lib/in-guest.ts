@@ -1,10 +1,11 @@
-import { IN_GUEST_WRAPPER, readHook } from "../../lib/shell";
+import { hookBody, IN_GUEST_WRAPPER } from "../../lib/shell";
 import { parseRenderedHook } from "./shell-text";
 
-/** The static part of lib/hooks/in-guest.sh exactly as `renderHook` embeds it (shebang dropped). */
+/** The static part of lib/hooks/in-guest.sh exactly as `renderHook` embeds it (shebang dropped, the ssh
+ * options library included). */
 let wrapperBody: string | undefined;
 function inGuestWrapperBody(): string {
-  wrapperBody ??= readHook(IN_GUEST_WRAPPER).replace(/^#![^\n]*\n/, "");
+  wrapperBody ??= hookBody(IN_GUEST_WRAPPER);
   return wrapperBody;
 }
 
