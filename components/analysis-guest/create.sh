@@ -12,6 +12,7 @@
 set -euo pipefail
 
 # forensic-lab:include lib/hooks/ssh-options.sh
+# forensic-lab:include lib/hooks/case-folder.sh
 
 log() { echo "analysis-guest $DOMAIN_NAME: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -172,6 +173,10 @@ undo_fresh_create() {
   if [[ "$keys_were_there" == false ]]; then rm -rf -- "$KEYS_DIR"; fi
   exit "$status"
 }
+
+# The keys live in the case folder on this machine: nothing is written, chmod-ed or removed there unless
+# root alone controls it and it holds no planted link (keys -> /etc, known_hosts -> the evidence).
+check_case_folder forensic-lab:stateDir "$STATE_DIR"
 
 started=$SECONDS
 state=$(domain_state)

@@ -176,6 +176,24 @@ esac
     expect(fs.existsSync(plan.privateKeyPath)).toBe(false);
   });
 
+  test("create.sh refuses a case folder with a planted keys link, and writes nothing through it", async () => {
+    const { plan, env } = setup(undefined);
+    fs.rmSync(plan.stateDir, { recursive: true });
+    fs.mkdirSync(plan.stateDir, { mode: 0o711 });
+    const etc = path.join(scratch, "etc");
+    fs.mkdirSync(etc, { mode: 0o755 });
+    fs.symlinkSync(etc, plan.keysDir);
+    const image = path.join(scratch, "image");
+    fs.mkdirSync(image);
+    for (const f of ["manifest.json", "rootfs.qcow2", "vmlinuz", "initrd.img"]) fs.writeFileSync(path.join(image, f), "");
+    const r = await run(["/bin/bash", "-c", renderHook(CREATE_HOOK, { ...plan.createValues, IMAGE_DIR: image })], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`forensic-lab:stateDir: '${plan.keysDir}' is a symbolic link (to '${etc}'); the lab makes none in the case folder: remove it, and find out who put it there\n`);
+    expect(fs.readdirSync(etc)).toEqual([]);
+    expect(fs.statSync(etc).mode & 0o7777).toBe(0o755);
+    expect(fs.lstatSync(plan.keysDir).isSymbolicLink()).toBe(true);
+  });
+
   describe("create.sh refuses a libvirt-isolated network that is not isolated, before making anything", () => {
     test.each([
       ["a network with <forward>", "<network><name>forensic-isolated</name><forward mode='nat'/></network>", "yes", "has a <forward> element"],

@@ -11,5 +11,11 @@ custody() {
     '{$time, $action, $image, $file, sha256: (if $sha256 == "" then null else $sha256 end), $who, $side}
      + (if $guestPath == "" then {} else {$guestPath} end) + (if $detail == "" then {} else {$detail} end)')
   mkdir -p -- "$(dirname -- "$CUSTODY_LOG")"
+  # Appending through a link planted in the case folder would write root's lines into whatever it names
+  # (the evidence, /etc/...). The case folder hook refuses a folder where anyone but root could plant one.
+  if [[ -L "$CUSTODY_LOG" ]]; then
+    echo "forensic-lab:stateDir: the custody log '$CUSTODY_LOG' is a symbolic link (to '$(readlink -- "$CUSTODY_LOG")'); refusing to write through it" >&2
+    exit 1
+  fi
   { flock 9; printf '%s\n' "$line" >&9; } 9>>"$CUSTODY_LOG"
 }

@@ -128,3 +128,14 @@ test("release: one line per file, a missing file is logged and not an error", ()
   expect(lines[0].detail).toMatch(/^size \d+, modified /);
   expect(lines.find((l) => l.file === extra).detail).toBe("missing on the host at release");
 });
+
+test("a custody log that is a symbolic link (planted in the case folder) is not written through", () => {
+  const target = path.join(dir, `evidence-or-etc ${crypto.randomUUID()}`);
+  fs.writeFileSync(target, "not a custody log\n", { mode: 0o600 });
+  fs.mkdirSync(path.dirname(custodyLog), { recursive: true });
+  fs.symlinkSync(target, custodyLog);
+  const r = bash(hooksFor(manifest).create);
+  expect(r.status).toBe(1);
+  expect(r.stderr).toBe(`forensic-lab:stateDir: the custody log '${custodyLog}' is a symbolic link (to '${target}'); refusing to write through it\n`);
+  expect(fs.readFileSync(target, "utf8")).toBe("not a custody log\n");
+});
