@@ -58,11 +58,31 @@ check_image() {
 
 check_network() {
   [[ "$NETWORK_MODE" == libvirt-isolated ]] || return 0
-  local xml
+  local xml bridge names domain
   xml=$(virsh_ net-dumpxml "$ISOLATED_NETWORK") || die "isolatedNetwork: no libvirt network '$ISOLATED_NETWORK'"
   if grep -q '<forward' <<<"$xml"; then
     die "isolatedNetwork: '$ISOLATED_NETWORK' has a <forward> element; an analysis guest needs an isolated network"
   fi
+  # An <ip> gives the host an address on the bridge (and, with it, dnsmasq for DHCP/DNS): the guest could
+  # reach every host service listening on all addresses. ipv6='yes' gives the bridge a link-local address
+  # even without one. The host reaches the guest's sshd only through such an address, so there is no
+  # safe way to use this mode today: user-restricted gives the guest no address of the host at all.
+  if grep -Eq '<ip([[:space:]/>]|$)' <<<"$xml"; then
+    die "isolatedNetwork: '$ISOLATED_NETWORK' has an <ip> element: the host has an address on it that the guest can reach; use network: user-restricted"
+  fi
+  if grep -Eq "<network[^>]*[[:space:]]ipv6=[\"']yes" <<<"$xml"; then
+    die "isolatedNetwork: '$ISOLATED_NETWORK' sets ipv6='yes': the host's bridge gets a link-local address the guest can reach; remove it"
+  fi
+  # One network, one case: a guest on the same network (or on its bridge) could reach this one.
+  bridge=$(sed -n "s/.*<bridge[^>]*[[:space:]]name=[\"']\([^\"']*\)[\"'].*/\1/p" <<<"$xml")
+  names=$(virsh_ list --all --name) || die "cannot list domains at $LIBVIRT_URI (is libvirtd running?)"
+  while read -r domain; do
+    [[ -n "$domain" && "$domain" != "$DOMAIN_NAME" ]] || continue
+    if virsh_ domiflist "$domain" | awk -v net="$ISOLATED_NETWORK" -v br="${bridge%%$'\n'*}" \
+      '($2 == "network" && $3 == net) || (br != "" && $2 == "bridge" && $3 == br) { found = 1 } END { exit !found }'; then
+      die "isolatedNetwork: '$ISOLATED_NETWORK' is already used by domain '$domain', which could reach this guest; give each case its own network"
+    fi
+  done <<<"$names"
   virsh_ net-info "$ISOLATED_NETWORK" | grep -Eq '^Active:[[:space:]]+yes' ||
     die "isolatedNetwork: '$ISOLATED_NETWORK' is not active (virsh net-start $ISOLATED_NETWORK)"
 }
@@ -189,6 +209,8 @@ case "$state" in
   "shut off" | crashed)
     [[ -f "$PRIVATE_KEY" && -f "$HOST_KEY.pub" ]] ||
       die "the domain is defined but its keys in '$KEYS_DIR' are gone; run the delete hook (pulumi destroy) first"
+    # Checked again: another case may have joined the network while this one was shut off.
+    check_network
     write_known_hosts
     virsh_ start "$DOMAIN_NAME" >/dev/null
     outcome=started

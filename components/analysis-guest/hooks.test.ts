@@ -66,6 +66,7 @@ case "$1" in
   undefine) [[ ! -e "$FAKE/undefine-fails" ]] || { echo "error: Requested operation is not valid" >&2; exit 1; }; : >"$FAKE/domains" ;;
   net-dumpxml) [[ -e "$FAKE/net.xml" ]] || { echo "error: Network not found" >&2; exit 1; }; cat "$FAKE/net.xml" ;;
   net-info) cat "$FAKE/net-info" ;;
+  domiflist) if [[ -e "$FAKE/iflist-$2" ]]; then cat "$FAKE/iflist-$2"; fi ;;
   define) sed -n "s/.*<name>\\(.*\\)<\\/name>.*/\\1/p" "$2" | head -n 1 >>"$FAKE/domains"; echo "shut off" >"$FAKE/state" ;;
   start) echo "error: Cannot access storage file (as uid:999, gid:107): Permission denied" >&2; exit 1 ;;
   *) echo "unexpected virsh $*" >&2; exit 2 ;;
@@ -195,12 +196,40 @@ esac
   });
 
   describe("create.sh refuses a libvirt-isolated network that is not isolated, before making anything", () => {
+    const BRIDGE = "<bridge name='virbr7' stp='on' delay='0'/>";
+    const ON_NETWORK = " vnet3      network   forensic-isolated   virtio   52:54:00:12:34:56\n";
+    const ON_BRIDGE = " vnet4      bridge    virbr7              virtio   52:54:00:12:34:57\n";
+    const ELSEWHERE = " vnet5      network   forensic-other      virtio   52:54:00:12:34:58\n";
     test.each([
-      ["a network with <forward>", "<network><name>forensic-isolated</name><forward mode='nat'/></network>", "yes", "has a <forward> element"],
-      ["a missing network", undefined, "yes", "no libvirt network 'forensic-isolated'"],
-      ["an inactive network", "<network><name>forensic-isolated</name></network>", "no", "is not active"],
-    ])("%s", async (_what, xml, active, message) => {
+      ["a network with <forward>", "<network><name>forensic-isolated</name><forward mode='nat'/></network>", "yes", "has a <forward> element", ""],
+      ["a missing network", undefined, "yes", "no libvirt network 'forensic-isolated'", ""],
+      ["an inactive network", "<network><name>forensic-isolated</name></network>", "no", "is not active", ""],
+      [
+        "a network giving the host an address (<ip>)",
+        `<network>\n  <name>forensic-isolated</name>\n  ${BRIDGE}\n  <ip address='10.0.2.1' netmask='255.255.255.0'>\n  </ip>\n</network>`,
+        "yes",
+        "has an <ip> element: the host has an address on it that the guest can reach; use network: user-restricted",
+        "",
+      ],
+      ["an IPv6-only host address", `<network><name>forensic-isolated</name>${BRIDGE}<ip family='ipv6' address='fd00::1' prefix='64'/></network>`, "yes", "has an <ip> element", ""],
+      ["ipv6='yes' (a link-local host address)", `<network ipv6='yes'><name>forensic-isolated</name>${BRIDGE}</network>`, "yes", "sets ipv6='yes'", ""],
+      [
+        "a network another domain is on",
+        `<network><name>forensic-isolated</name>${BRIDGE}</network>`,
+        "yes",
+        "'forensic-isolated' is already used by domain 'forensic-someone-else', which could reach this guest; give each case its own network",
+        ON_NETWORK,
+      ],
+      [
+        "a network whose bridge another domain is on",
+        `<network><name>forensic-isolated</name>${BRIDGE}</network>`,
+        "yes",
+        "is already used by domain 'forensic-someone-else'",
+        ELSEWHERE + ON_BRIDGE,
+      ],
+    ])("%s", async (_what, xml, active, message, otherInterfaces) => {
       const { fake, plan, env } = setup(undefined, { mode: "libvirt-isolated", name: "forensic-isolated" });
+      if (otherInterfaces !== "") fs.writeFileSync(path.join(fake, "iflist-forensic-someone-else"), otherInterfaces);
       fs.rmSync(plan.stateDir, { recursive: true });
       // A complete (empty) image, so the hook gets as far as the network check.
       const image = path.join(scratch, "image");
@@ -213,6 +242,24 @@ esac
       expect(r.stderr).toContain(`isolatedNetwork: `);
       expect(r.stderr).toContain(message);
       expect(fs.existsSync(plan.stateDir)).toBe(false);
+    });
+
+    test("a network without <forward>, host address or other domains passes the check", async () => {
+      const { fake, plan, env, calls } = setup(undefined, { mode: "libvirt-isolated", name: "forensic-isolated" });
+      fs.rmSync(plan.stateDir, { recursive: true });
+      fs.writeFileSync(path.join(fake, "net.xml"), `<network><name>forensic-isolated</name>${BRIDGE}</network>`);
+      fs.writeFileSync(path.join(fake, "net-info"), "Name:           forensic-isolated\nActive:         yes\n");
+      fs.writeFileSync(path.join(fake, "iflist-forensic-someone-else"), ELSEWHERE);
+      const r = await run(["/bin/bash", "-c", renderHook(CREATE_HOOK, { ...plan.createValues, IMAGE_DIR: "/nonexistent-image" })], { env });
+      // It stops at the (missing) image, which is checked first; with the image there it gets past the network.
+      expect(r.stderr).toContain("imageDir: no guest image");
+      const image = path.join(scratch, "image");
+      fs.mkdirSync(image);
+      for (const f of ["manifest.json", "rootfs.qcow2", "vmlinuz", "initrd.img"]) fs.writeFileSync(path.join(image, f), "");
+      const past = await run(["/bin/bash", "-c", renderHook(CREATE_HOOK, { ...plan.createValues, IMAGE_DIR: image })], { env });
+      expect(past.stderr).not.toContain("isolatedNetwork: ");
+      expect(calls()).toContain("-q -c qemu:///system domiflist forensic-someone-else");
+      expect(calls()).toContain("-q -c qemu:///system net-info forensic-isolated");
     });
   });
 });
