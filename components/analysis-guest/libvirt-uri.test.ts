@@ -3,7 +3,14 @@ import { parseLibvirtUri } from "./libvirt-uri";
 describe("parseLibvirtUri", () => {
   test("local URIs need no ssh", () => {
     expect(parseLibvirtUri("qemu:///system")).toEqual({ uri: "qemu:///system", sshTarget: "", sshPort: 0, jumpHost: "" });
-    expect(parseLibvirtUri("qemu:///session").sshTarget).toBe("");
+  });
+
+  test("qemu:///session is refused: as root it runs QEMU as root, unconfined", () => {
+    for (const uri of ["qemu:///session", "qemu:///session?socket=/run/x"]) {
+      expect(() => parseLibvirtUri(uri)).toThrow(
+        `libvirtUri: '${uri}' runs QEMU as root without sVirt confinement (no SELinux/AppArmor label, no unprivileged QEMU user); use qemu:///system`,
+      );
+    }
   });
 
   test.each([

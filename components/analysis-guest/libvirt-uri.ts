@@ -1,5 +1,5 @@
 /**
- * Where the guest's libvirt runs. Local (`qemu:///system`, `qemu:///session`): every file and the guest's port forward are
+ * Where the guest's libvirt runs. Local (`qemu:///system`): every file and the guest's port forward are
  * on this machine. Remote (`qemu+ssh://user@host[:port]/system`): virsh talks to the remote daemon, the
  * hooks do their file work there through `ssh user@host`, and the host reaches the guest's sshd (which
  * listens on the *remote* loopback) with `ssh -J user@host[:port]`.
@@ -15,7 +15,7 @@ export interface LibvirtTarget {
   readonly jumpHost: string;
 }
 
-const LOCAL_URIS = ["qemu:///system", "qemu:///session"];
+const LOCAL_URIS = ["qemu:///system"];
 // Conservative on purpose: these words end up as ssh arguments, so nothing may look like an option.
 const USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
 const HOST = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
@@ -25,6 +25,13 @@ const REMOTE = /^qemu\+ssh:\/\/(?:([^@/?#]*)@)?(\[[^\]/]*\]|[^:/?#]*)(?::([^/?#]
 /** Parses a libvirt URI, or throws an error naming `field` and what is wrong. */
 export function parseLibvirtUri(uri: string, field = "libvirtUri"): LibvirtTarget {
   if (LOCAL_URIS.includes(uri)) return { uri, sshTarget: "", sshPort: 0, jumpHost: "" };
+  if (/^qemu:\/\/\/session(\?.*)?$/.test(uri)) {
+    // As lib/config/libvirt-uri.ts: the hooks run as root, and root's session daemon runs QEMU as root
+    // with no sVirt confinement, so a guest that escapes QEMU would be root on the host.
+    throw new Error(
+      `${field}: '${uri}' runs QEMU as root without sVirt confinement (no SELinux/AppArmor label, no unprivileged QEMU user); use qemu:///system`,
+    );
+  }
   const match = REMOTE.exec(uri);
   if (!match) {
     throw new Error(

@@ -239,7 +239,10 @@ const corpus: [string, Mutation, string, Partial<ParseSource>?][] = [
   ["examiner as a number", (r) => (r.examiner = 42),
     "forensic-lab:examiner: must be text (got 42)"],
   ["libvirt URI of another transport", (r) => (r.libvirtUri = "qemu+tcp://kvm01/system"),
-    "forensic-lab:libvirtUri: must be qemu:///system, qemu:///session or qemu+ssh://[user@]host[:port]/system (got 'qemu+tcp://kvm01/system')"],
+    "forensic-lab:libvirtUri: must be qemu:///system or qemu+ssh://[user@]host[:port]/system (got 'qemu+tcp://kvm01/system')"],
+  ["libvirt URI of root's session daemon (QEMU as root, no sVirt)", (r) => (r.libvirtUri = "qemu:///session"),
+    "forensic-lab:libvirtUri: is qemu:///session, which runs QEMU as root (the hooks run as root) without sVirt confinement " +
+    "(no SELinux/AppArmor label, no unprivileged QEMU user), so a guest that escapes QEMU is root on the host; use qemu:///system"],
   ["libvirt URI skipping host key verification", (r) => (r.libvirtUri = "qemu+ssh://kvm01/system?no_verify=1"),
     "forensic-lab:libvirtUri: sets no_verify (got 'qemu+ssh://kvm01/system?no_verify=1'); the libvirt host's ssh key must be verified (remove no_verify)"],
   ["libvirt URI to a remote session daemon", (r) => (r.libvirtUri = "qemu+ssh://kvm01/session"),

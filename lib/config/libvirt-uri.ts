@@ -1,11 +1,20 @@
 import type { LibvirtHost } from "./types";
 
-const EXPECTED = "qemu:///system, qemu:///session or qemu+ssh://[user@]host[:port]/system";
+const EXPECTED = "qemu:///system or qemu+ssh://[user@]host[:port]/system";
 
 const LOCAL: Readonly<Record<string, LibvirtHost>> = {
   "qemu:///system": { kind: "local", mode: "system" },
-  "qemu:///session": { kind: "local", mode: "session" },
 };
+
+/**
+ * Why `qemu:///session` is refused (components/analysis-guest/libvirt-uri.ts says the same): the hooks run
+ * as root, and root's session daemon starts QEMU as root itself, with no sVirt confinement (no
+ * SELinux/AppArmor label) and without the system daemon's unprivileged QEMU user. The guest is assumed
+ * compromised; a QEMU escape would then be root on the host with nothing in the way.
+ */
+export const SESSION_URI_REFUSED =
+  "is qemu:///session, which runs QEMU as root (the hooks run as root) without sVirt confinement " +
+  "(no SELinux/AppArmor label, no unprivileged QEMU user), so a guest that escapes QEMU is root on the host; use qemu:///system";
 
 const SSH = /^qemu\+ssh:\/\/(?:([a-z_][a-z0-9_.-]{0,31})@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?\/system(?:\?(.*))?$/;
 const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -17,6 +26,7 @@ const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 export function parseLibvirtUri(uri: string): { host: LibvirtHost } | { problem: string } {
   const local = LOCAL[uri];
   if (local !== undefined) return { host: local };
+  if (/^qemu:\/\/\/session(\?.*)?$/.test(uri)) return { problem: SESSION_URI_REFUSED };
   const got = `(got '${uri}')`;
   const m = SSH.exec(uri);
   if (!m) {

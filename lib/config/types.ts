@@ -38,7 +38,7 @@ export interface ConfigIssue {
 }
 
 export type LibvirtHost =
-  | { readonly kind: "local"; readonly mode: "system" | "session" }
+  | { readonly kind: "local"; readonly mode: "system" }
   | {
       readonly kind: "ssh";
       readonly user: string | undefined;
