@@ -12,7 +12,7 @@
 # ssh starts with the same -F). The -o options below state the defaults that matter again, so that the
 # list says what the connection does and a lost `-F none` would not silently bring them back.
 # Every option here exists in OpenSSH 8.7 or newer (ForkAfterAuthentication is the newest);
-# lib/ssh-options.test.ts checks each against the installed ssh with `ssh -G`.
+# lib/hooks/ssh-isolation.test.ts checks each against the installed ssh with `ssh -G`.
 
 # ssh to any machine the lab drives without a terminal: the libvirt host (remote libvirt URIs) and, through
 # guest_ssh, the guest. Identity and known_hosts are ssh's defaults (root's ~/.ssh/id_*, the agent,
