@@ -34,12 +34,17 @@ let commandLog: string;
 let uri: string;
 let plan: GuestPlan;
 
-/** Runs text with bash in a private mount namespace whose /root/.ssh is the test's scratch folder. */
+/**
+ * Runs text with bash in a private mount namespace whose /root/.ssh is the test's scratch folder. A host
+ * without /root/.ssh gets an empty tmpfs /root in that namespace to hold the mount point: the real /root
+ * is never touched.
+ */
+const WITH_SCRATCH_SSH = `
+if [[ ! -d /root/.ssh ]]; then mount -t tmpfs -o mode=0700 scratch-root /root && mkdir -m 0700 /root/.ssh; fi
+mount --bind "$0" /root/.ssh && exec /bin/bash -c "$1"`;
+
 function withTestSsh(text: string, timeoutMs = BOOT_TIMEOUT_MS): Promise<ExecResult> {
-  return run(
-    ["unshare", "--mount", "--propagation", "private", "/bin/bash", "-c", 'mount --bind "$0" /root/.ssh && exec /bin/bash -c "$1"', sshDir, text],
-    { timeoutMs },
-  );
+  return run(["unshare", "--mount", "--propagation", "private", "/bin/bash", "-c", WITH_SCRATCH_SSH, sshDir, text], { timeoutMs });
 }
 
 async function must(argv: string[]): Promise<string> {
