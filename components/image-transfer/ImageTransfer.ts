@@ -9,11 +9,17 @@ import { GuestLayer, planTransfer, TransferPlan } from "./plan";
 export { ImageTransferArgs } from "./args";
 export { GuestLayer, pinnedChainFilename, pinnedChainOptions } from "./plan";
 
-/** One file's hashes: on the host before, and as the guest read it after. They are always equal. */
+/** One file's hashes, both computed by the host; they are always equal. */
 export interface FileHashes {
   readonly path: string;
   readonly guestPath: string;
+  /** The evidence file, hashed on the host before anything moved (and equal to `inspect`'s, when it hashed). */
   readonly hostSha256: string;
+  /**
+   * The copy in the guest, hashed by the host from the bytes that crossed: those it sent (scp, a new
+   * copy) or those the guest handed back when asked for the file (scp, a copy already there; sshfs).
+   * Never a hash the guest reported: a guest's report can only stop a transfer.
+   */
   readonly guestSha256: string;
 }
 
@@ -25,8 +31,9 @@ export interface FileHashes {
  * - `scp`: the files are streamed onto the encrypted case storage, kept sparse, renamed into place only
  *   when their hash matches, then made 0444 and immutable; an interrupted copy resumes.
  *
- * Every file is hashed on the host (`<name>-host-hash`) and in the guest (`<name>-sshfs`/`<name>-scp`),
- * and any difference stops the transfer; every step is a line in the case's custody log. Outputs the
+ * Every file is hashed on the host (`<name>-host-hash`); the copy in the guest is verified by hashes the
+ * host computes of the bytes it sends or reads back (`<name>-sshfs`/`<name>-scp`), and any difference,
+ * including one the guest reports, stops the transfer; every step is a line in the case's custody log. Outputs the
  * chain with guest paths (`guestChain`, top first), which NbdAttachment pins explicitly, because the
  * parent hints inside the images may name paths on the machine the evidence came from.
  */

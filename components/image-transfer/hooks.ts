@@ -79,6 +79,7 @@ export function transferHooks(
           { DESTS: common.GUEST_PATHS, SHA256S: hostSha256 as pulumi.Input<string[]> },
           "fail",
         ),
+        GUEST_READ_HOOK: inGuestCommand(guest, hook("guest-read.sh"), { PATHS: common.GUEST_PATHS }, "fail"),
       }),
       delete: hookCommand(hook("scp.sh"), {
         ...common,
@@ -131,6 +132,7 @@ export function transferHooks(
         { PATHS: common.GUEST_PATHS, WAIT_MOUNTS: guestFolders, WAIT_SECONDS: MOUNT_WAIT_SECONDS, MISSING_OK: false },
         "fail",
       ),
+      GUEST_READ_HOOK: inGuestCommand(guest, hook("guest-read.sh"), { PATHS: common.GUEST_PATHS }, "fail"),
     }),
     delete: hookCommand(hook("sshfs.sh"), { ...sshfsCommon, ACTION: "stop" }),
   };

@@ -1,57 +1,118 @@
 #!/usr/bin/env bash
-# scp mode, host side. ACTION=copy: ask the guest which verified copies it has (hashing each), then
-# stream every missing file through the host's ssh session into guest-receive.sh, which keeps it only
-# if its hash matches. A verified copy is never sent again, so a run cut off half-way resumes where it
-# stopped. A copy that exists but no longer matches is refused, not overwritten: that is a custody
-# incident to look at. ACTION=remove: remove the copies in the guest. Both are safe to run twice.
+# scp mode, host side. ACTION=copy: ask the guest which copies it has, then for each file
+#   - missing: stream it through the host's ssh session into guest-receive.sh, hashing on the host what
+#     is sent (tee into sha256sum): the copy is verified by that hash ("host-sent"), which must equal
+#     the host hash step's; the guest's own hash must agree too, or the transfer stops;
+#   - already there (a resumed or repeated run): the guest's word is not enough. The host has the guest
+#     hand the copy back (guest-read.sh) and hashes what arrives ("host-read-back").
+# A run cut off half-way resumes where it stopped. A copy that exists but does not match is refused,
+# not overwritten: that is a custody incident to look at. ACTION=remove: remove the copies in the guest.
+# Both are safe to run twice.
 # Values: ACTION IMAGE_NAME HOST_FILES GUEST_PATHS CUSTODY_LOG EXAMINER; for copy HOST_SHA256
-#         GUEST_STATUS_HOOK GUEST_RECEIVE_HOOK; for remove GUEST_REMOVE_HOOK.
+#         GUEST_STATUS_HOOK GUEST_RECEIVE_HOOK GUEST_READ_HOOK; for remove GUEST_REMOVE_HOOK.
 set -euo pipefail
 umask 077
 
 # forensic-lab:include components/image-transfer/custody.sh
-
-hook_result() { sed -n 's/^FORENSIC_LAB_RESULT //p' | tail -n 1; }
+# forensic-lab:include lib/hooks/result.sh
 
 if [[ "$ACTION" == remove ]]; then
-  removed=$(bash -c "$GUEST_REMOVE_HOOK" forensic-lab-guest </dev/null | hook_result)
+  removed=$(bash -c "$GUEST_REMOVE_HOOK" forensic-lab-guest </dev/null |
+    hook_result guest-remove.sh --allow-empty '(keys == ["removed"]) and (.removed | type == "array")')
   detail="removed"
   [[ -n "$removed" ]] || detail="guest gone, and the case storage with it"
   for i in "${!HOST_FILES[@]}"; do custody guest-remove guest "${HOST_FILES[i]}" "" "${GUEST_PATHS[i]}" "$detail"; done
   exit 0
 fi
 
-if ! present=$(bash -c "$GUEST_STATUS_HOOK" forensic-lab-guest </dev/null | hook_result) || [[ -z "$present" ]]; then
+work=$(mktemp -d)
+trap 'rm -rf -- "$work"' EXIT
+
+SHA256='test("^[0-9a-f]{64}$")'
+if ! present=$(bash -c "$GUEST_STATUS_HOOK" forensic-lab-guest </dev/null | hook_result guest-hash.sh \
+  "(keys == [\"files\"]) and ([.files[] | keys == [\"path\", \"sha256\"] and (.sha256 == null or (.sha256 | $SHA256))] | all)
+   and ([.files[].path] == \$paths)" --argjson paths "$(jq -cn '$ARGS.positional' --args "${GUEST_PATHS[@]}")"); then
   echo "image-transfer: $IMAGE_NAME: could not ask the guest which copies it already has" >&2
   exit 1
 fi
 
+# Streams host file I into the guest as copy I. The guest's result goes to $work/received, the sha256 of
+# the bytes that left the host to $work/sent. Fails if any part of the pipe failed.
+send_file() {
+  local i=$1 file=$2 hasher status=0
+  rm -f -- "$work/sent" "$work/sent.fifo" "$work/received"
+  mkfifo -m 0600 -- "$work/sent.fifo"
+  sha256sum <"$work/sent.fifo" >"$work/sent" &
+  hasher=$!
+  { printf '%s\n' "$i"; cat -- "$file" | tee -- "$work/sent.fifo"; } |
+    bash -c "$GUEST_RECEIVE_HOOK" forensic-lab-guest |
+    hook_result guest-receive.sh \
+      "(keys == [\"allocatedBytes\", \"immutable\", \"path\", \"sha256\"]) and .path == \$path and (.sha256 | $SHA256)
+       and (.immutable | type == \"boolean\") and (.allocatedBytes | type == \"number\" and . >= 0 and floor == .)" \
+      --arg path "${GUEST_PATHS[i]}" >"$work/received" || status=$?
+  if ((status != 0)); then
+    kill "$hasher" 2>/dev/null || true
+    wait "$hasher" 2>/dev/null || true
+    return "$status"
+  fi
+  wait "$hasher"
+}
+
+# The sha256 of what the guest hands back as copy I, computed here from the bytes that arrive.
+read_back_sha256() {
+  local sum
+  sum=$(printf '%s\n' "$1" | bash -c "$GUEST_READ_HOOK" forensic-lab-guest | sha256sum) || return 1
+  printf '%s\n' "${sum%% *}"
+}
+
 results=()
 for i in "${!HOST_FILES[@]}"; do
   file=${HOST_FILES[i]} guest_path=${GUEST_PATHS[i]} expected=${HOST_SHA256[i]}
-  guest_sha256=$(jq -r --argjson i "$i" '.files[$i].sha256 // ""' <<<"$present")
-  copied=false
-  if [[ -z "$guest_sha256" ]]; then
+  reported=$(jq -r --argjson i "$i" '.files[$i].sha256 // ""' <<<"$present")
+  if [[ -z "$reported" ]]; then
     started=$SECONDS
-    if ! received=$({ printf '%s\n' "$i"; cat -- "$file"; } | bash -c "$GUEST_RECEIVE_HOOK" forensic-lab-guest | hook_result) ||
-      [[ -z "$received" ]]; then
+    if ! send_file "$i" "$file"; then
       custody guest-copy-failed guest "$file" "" "$guest_path"
       echo "image-transfer: $IMAGE_NAME: copying '$file' to the guest failed; run again to resume" >&2
       exit 1
     fi
-    guest_sha256=$(jq -r '.sha256' <<<"$received")
-    copied=true
-    custody guest-copy guest "$file" "$guest_sha256" "$guest_path" \
-      "$(jq -r --argjson s $((SECONDS - started)) '"\(.allocatedBytes) bytes allocated, immutable \(.immutable), \($s)s"' <<<"$received")"
+    sent=$(<"$work/sent")
+    sent=${sent%% *}
+    reported=$(jq -r .sha256 <"$work/received")
+    if [[ "$sent" != "$expected" ]]; then
+      custody host-hash-mismatch host "$file" "$sent" "$guest_path" "the bytes sent to the guest; the host hash step had $expected"
+      echo "image-transfer: $IMAGE_NAME: '$file' was sent with sha256 $sent, the host hash step found $expected: it changed on the host; destroy the transfer to remove the copy" >&2
+      exit 1
+    fi
+    if [[ "$reported" != "$expected" ]]; then
+      custody guest-hash-mismatch guest "$file" "" "$guest_path" "host sent sha256 $sent" "$(jq -cn --arg r "$reported" '{guestReportedSha256: $r}')"
+      echo "image-transfer: $IMAGE_NAME: the host sent '$file' with sha256 $sent, the guest reports it received $reported; refusing (destroy the transfer to remove the copy)" >&2
+      exit 1
+    fi
+    custody guest-copy guest "$file" "$sent" "$guest_path" \
+      "$(jq -r --argjson s $((SECONDS - started)) '"guest reports \(.allocatedBytes) bytes allocated, immutable \(.immutable); \($s)s"' <"$work/received")" \
+      "$(jq -cn --arg r "$reported" '{verifiedBy: "host-sent", guestReportedSha256: $r}')"
+    results+=("$(jq -cn --arg path "$file" --arg guestPath "$guest_path" --arg host "$expected" --arg sha256 "$sent" --arg reported "$reported" \
+      '{$path, $guestPath, hostSha256: $host, guestSha256: $sha256, verifiedBy: "host-sent", guestReportedSha256: $reported, copied: true}')")
+    continue
   fi
-  if [[ "$guest_sha256" != "$expected" ]]; then
-    custody guest-hash-mismatch guest "$file" "$guest_sha256" "$guest_path" "host sha256 $expected"
-    echo "image-transfer: $IMAGE_NAME: the guest copy '$guest_path' hashes to $guest_sha256, the host file '$file' to $expected; refusing (destroy the transfer to remove the copy)" >&2
+
+  if [[ "$reported" != "$expected" ]]; then
+    custody guest-hash-mismatch guest "$file" "" "$guest_path" "host sha256 $expected" "$(jq -cn --arg r "$reported" '{guestReportedSha256: $r}')"
+    echo "image-transfer: $IMAGE_NAME: the guest copy '$guest_path' hashes to $reported (the guest says), the host file '$file' to $expected; refusing (destroy the transfer to remove the copy)" >&2
     exit 1
   fi
-  if [[ "$copied" != true ]]; then custody guest-verify guest "$file" "$guest_sha256" "$guest_path" "copy already there"; fi
-  results+=("$(jq -cn --arg path "$file" --arg guestPath "$guest_path" --arg sha256 "$guest_sha256" --argjson copied "$copied" \
-    '{$path, $guestPath, hostSha256: $sha256, guestSha256: $sha256, $copied}')")
+  if ! read_back=$(read_back_sha256 "$i") || [[ "$read_back" != "$expected" ]]; then
+    custody guest-hash-mismatch guest "$file" "${read_back:-}" "$guest_path" \
+      "the guest says the copy is there with sha256 $reported; read back by the host it is not: host sha256 $expected" \
+      "$(jq -cn --arg r "$reported" '{verifiedBy: "host-read-back", guestReportedSha256: $r}')"
+    echo "image-transfer: $IMAGE_NAME: the guest says '$guest_path' is there with the host file's sha256, but what it handed back hashes to '${read_back:-nothing}' (host file '$file': $expected); refusing (destroy the transfer to remove the copy)" >&2
+    exit 1
+  fi
+  custody guest-verify guest "$file" "$read_back" "$guest_path" "copy already there; the host hashed it read back" \
+    "$(jq -cn --arg r "$reported" '{verifiedBy: "host-read-back", guestReportedSha256: $r}')"
+  results+=("$(jq -cn --arg path "$file" --arg guestPath "$guest_path" --arg host "$expected" --arg sha256 "$read_back" --arg reported "$reported" \
+    '{$path, $guestPath, hostSha256: $host, guestSha256: $sha256, verifiedBy: "host-read-back", guestReportedSha256: $reported, copied: false}')")
 done
 
 printf 'FORENSIC_LAB_RESULT %s\n' "$(printf '%s\n' "${results[@]}" | jq -cs '{files: .}')"

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # sshfs mode, host side. ACTION=start: one background sftp pipe per host folder (sshfs-pipe.sh; a live
-# one is reused), then the guest hashes every file through its mount and the hashes must equal the
-# host's. Anything short of that stops what was started: Pulumi records no half-made transfer, so
-# nothing may be left running. ACTION=stop: unmount in the guest (which ends each pipe by itself), then
+# one is reused), then the guest hashes every file through its mount, and then hands each file back
+# through its mount (guest-read.sh) for the host to hash: that host hash ("host-read-back") is what
+# the custody log records as verified; the guest's own hash can only stop the transfer, never vouch for
+# it. Anything short of both matching the host's stops what was started: Pulumi records no half-made
+# transfer, so nothing may be left running. ACTION=stop: unmount in the guest (which ends each pipe by itself), then
 # stop any pipe still there and remove its fifo, pid file and jail. Both are safe to run twice.
 # Values: ACTION IMAGE_NAME STATE_DIR PID_FILES FIFOS JAIL_DIRS LOG_FILES HOST_FILES GUEST_PATHS
-#         GUEST_UNMOUNT_HOOK CUSTODY_LOG EXAMINER; for start also PIPES HOST_SHA256 GUEST_HASH_HOOK.
+#         GUEST_UNMOUNT_HOOK CUSTODY_LOG EXAMINER; for start also PIPES HOST_SHA256 GUEST_HASH_HOOK
+#         GUEST_READ_HOOK.
 set -euo pipefail
 umask 077
 
 # forensic-lab:include components/image-transfer/custody.sh
+# forensic-lab:include lib/hooks/result.sh
 
 proc_start_time() { # field 22 of /proc/PID/stat (after the command name, which may hold spaces); fails for a zombie
   local stat fields
@@ -26,8 +30,6 @@ pipe_pid() {
   [[ "$pid" =~ ^[0-9]+$ && "$(proc_start_time "$pid" 2>/dev/null)" == "$start" ]] || return 1
   printf '%s\n' "$pid"
 }
-
-hook_result() { sed -n 's/^FORENSIC_LAB_RESULT //p' | tail -n 1; }
 
 stop_pipe() {
   local n=$1 pid _
@@ -49,7 +51,8 @@ stop_pipe() {
 # pipes up: killing the server under a busy mount would only leave the guest a dead one.
 stop_all() {
   local n
-  if ! UNMOUNTED=$(bash -c "$GUEST_UNMOUNT_HOOK" forensic-lab-guest </dev/null | hook_result); then
+  if ! UNMOUNTED=$(bash -c "$GUEST_UNMOUNT_HOOK" forensic-lab-guest </dev/null |
+    hook_result guest-unmount.sh --allow-empty '(keys == ["unmounted"]) and (.unmounted | type == "array")'); then
     echo "image-transfer: $IMAGE_NAME: unmounting in the guest failed; the sftp pipes stay up" >&2
     return 1
   fi
@@ -100,24 +103,42 @@ for n in "${!PIPES[@]}"; do
   started+=("$n")
 done
 
-if ! guest=$(bash -c "$GUEST_HASH_HOOK" forensic-lab-guest </dev/null | hook_result) || [[ -z "$guest" ]]; then
+# shellcheck disable=SC2016 # $paths is jq's
+if ! guest=$(bash -c "$GUEST_HASH_HOOK" forensic-lab-guest </dev/null | hook_result guest-hash.sh \
+  '(keys == ["files"]) and ([.files[] | keys == ["path", "sha256"] and (.sha256 | type == "string" and test("^[0-9a-f]{64}$"))] | all)
+   and ([.files[].path] == $paths)' --argjson paths "$(jq -cn '$ARGS.positional' --args "${GUEST_PATHS[@]}")"); then
   echo "image-transfer: $IMAGE_NAME: the guest could not hash its sshfs view; sftp pipe logs:" >&2
   for log_file in "${LOG_FILES[@]}"; do tail -n 5 -- "$log_file" >&2 || true; done
   exit 1
 fi
 
+# The sha256 of what the guest hands back as file I through its mount, computed here.
+read_back_sha256() {
+  local sum
+  sum=$(printf '%s\n' "$1" | bash -c "$GUEST_READ_HOOK" forensic-lab-guest | sha256sum) || return 1
+  printf '%s\n' "${sum%% *}"
+}
+
 results=()
 for i in "${!HOST_FILES[@]}"; do
-  file=${HOST_FILES[i]} guest_path=${GUEST_PATHS[i]}
-  guest_sha256=$(jq -r --argjson i "$i" '.files[$i].sha256 // ""' <<<"$guest")
-  if [[ "$guest_sha256" != "${HOST_SHA256[i]}" ]]; then
-    custody guest-hash-mismatch guest "$file" "$guest_sha256" "$guest_path" "host sha256 ${HOST_SHA256[i]}"
-    echo "image-transfer: $IMAGE_NAME: the guest reads '$guest_path' as sha256 '$guest_sha256', the host file '$file' is ${HOST_SHA256[i]}" >&2
+  file=${HOST_FILES[i]} guest_path=${GUEST_PATHS[i]} expected=${HOST_SHA256[i]}
+  reported=$(jq -r --argjson i "$i" '.files[$i].sha256' <<<"$guest")
+  if [[ "$reported" != "$expected" ]]; then
+    custody guest-hash-mismatch guest "$file" "" "$guest_path" "host sha256 $expected" "$(jq -cn --arg r "$reported" '{guestReportedSha256: $r}')"
+    echo "image-transfer: $IMAGE_NAME: the guest reads '$guest_path' as sha256 '$reported', the host file '$file' is $expected" >&2
     exit 1
   fi
-  custody guest-verify guest "$file" "$guest_sha256" "$guest_path" "sshfs, read-only"
-  results+=("$(jq -cn --arg path "$file" --arg guestPath "$guest_path" --arg sha256 "$guest_sha256" \
-    '{$path, $guestPath, hostSha256: $sha256, guestSha256: $sha256}')")
+  if ! read_back=$(read_back_sha256 "$i") || [[ "$read_back" != "$expected" ]]; then
+    custody guest-hash-mismatch guest "$file" "${read_back:-}" "$guest_path" \
+      "the guest reports sha256 $reported; read back by the host it is not: host sha256 $expected" \
+      "$(jq -cn --arg r "$reported" '{verifiedBy: "host-read-back", guestReportedSha256: $r}')"
+    echo "image-transfer: $IMAGE_NAME: the guest reports '$guest_path' with the host file's sha256, but what it handed back hashes to '${read_back:-nothing}' (host file '$file': $expected)" >&2
+    exit 1
+  fi
+  custody guest-verify guest "$file" "$read_back" "$guest_path" "sshfs, read-only; the host hashed it read back" \
+    "$(jq -cn --arg r "$reported" '{verifiedBy: "host-read-back", guestReportedSha256: $r}')"
+  results+=("$(jq -cn --arg path "$file" --arg guestPath "$guest_path" --arg host "$expected" --arg sha256 "$read_back" --arg reported "$reported" \
+    '{$path, $guestPath, hostSha256: $host, guestSha256: $sha256, verifiedBy: "host-read-back", guestReportedSha256: $reported}')")
 done
 finished=true
 

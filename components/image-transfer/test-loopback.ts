@@ -12,10 +12,31 @@ import { GuestConnection } from "../../lib/shell";
 
 export interface LoopbackGuest {
   readonly connection: GuestConnection;
+  /**
+   * Only for `{ hostile: true }`: from now on, whenever the host sends the hook `<hookFile>` (say
+   * `guest-hash.sh`), this guest runs `script` instead, with the host's rendered hook text in
+   * HOOK_SCRIPT. `lie(hookFile, undefined)` makes it honest again for that hook.
+   */
+  lie(hookFile: string, script: string | undefined): void;
   stop(): void;
 }
 
-export async function startLoopbackGuest(dir: string): Promise<LoopbackGuest> {
+/**
+ * The hostile variant is what a compromised guest is: it gets the host's script and runs whatever it
+ * likes instead. Its sshd has a ForceCommand that looks at the hook's name line in the script it was
+ * sent (`# forensic-lab hook: <file>`) and runs a lie, when one is set for that file.
+ */
+const HOSTILE_FORCE_COMMAND = `#!/usr/bin/env bash
+set -euo pipefail
+eval "words=($SSH_ORIGINAL_COMMAND)"
+hook=$(sed -n 's/^# forensic-lab hook: //p' <<<"\${words[2]:-}" | head -n 1)
+if [[ -n "$hook" && -f "$LIES/$(basename -- "$hook")" ]]; then
+  HOOK_SCRIPT=\${words[2]} exec bash "$LIES/$(basename -- "$hook")"
+fi
+exec bash -c "$SSH_ORIGINAL_COMMAND"
+`;
+
+export async function startLoopbackGuest(dir: string, opts: { hostile?: boolean } = {}): Promise<LoopbackGuest> {
   fs.mkdirSync(dir, { recursive: true });
   for (const key of ["host_key", "client_key"]) {
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, key)]);
@@ -24,6 +45,11 @@ export async function startLoopbackGuest(dir: string): Promise<LoopbackGuest> {
   const port = await freeLoopbackPort();
   const hostPub = fs.readFileSync(path.join(dir, "host_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
   fs.writeFileSync(path.join(dir, "known_hosts"), `[127.0.0.1]:${port} ${hostPub}\n`);
+  // ForceCommand goes through the shell: a folder name without spaces or quotes.
+  const lies = opts.hostile ? fs.mkdtempSync("/tmp/forensic-lab-lies-") : "";
+  if (opts.hostile) {
+    fs.writeFileSync(path.join(lies, "force-command"), `#!/usr/bin/env bash\nexport LIES=${lies}\n${HOSTILE_FORCE_COMMAND.replace(/^#!.*\n/, "")}`, { mode: 0o755 });
+  }
   const config = path.join(dir, "sshd_config");
   fs.writeFileSync(
     config,
@@ -37,6 +63,7 @@ export async function startLoopbackGuest(dir: string): Promise<LoopbackGuest> {
       "StrictModes no",
       "UsePAM no",
       `PidFile "${path.join(dir, "sshd.pid")}"`,
+      ...(opts.hostile ? [`ForceCommand ${path.join(lies, "force-command")}`] : []),
     ].join("\n") + "\n",
   );
   fs.mkdirSync("/run/sshd", { recursive: true });
@@ -53,8 +80,15 @@ export async function startLoopbackGuest(dir: string): Promise<LoopbackGuest> {
       domainName: "test",
       libvirtUri: "test:///default",
     },
+    lie: (hookFile, script) => {
+      if (!opts.hostile) throw new Error("lie(): this loopback guest was started honest");
+      const file = path.join(lies, path.basename(hookFile));
+      if (script === undefined) fs.rmSync(file, { force: true });
+      else fs.writeFileSync(file, script);
+    },
     stop: () => {
       sshd.kill();
+      if (lies) fs.rmSync(lies, { recursive: true, force: true });
     },
   };
 }

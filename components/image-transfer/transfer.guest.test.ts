@@ -145,7 +145,8 @@ describe("sshfs", () => {
     const result = ok(await d.create());
     expect(result.pipesStarted).toEqual([0, 1]);
     for (const [i, f] of d.plan.files.entries()) {
-      expect(result.files[i]).toEqual({ path: f.hostPath, guestPath: f.guestPath, hostSha256: sha256(f.hostPath), guestSha256: sha256(f.hostPath) });
+      const h = sha256(f.hostPath);
+      expect(result.files[i]).toEqual({ path: f.hostPath, guestPath: f.guestPath, hostSha256: h, guestSha256: h, verifiedBy: "host-read-back", guestReportedSha256: h });
     }
     const listing = await sh(`for f in ${d.plan.files.map((f) => shq(f.guestPath)).join(" ")}; do stat -c '%a %U:%G %s %n' "$f"; done`);
     const expected = d.plan.files.map((f) => `444 root:root ${f.size} ${f.guestPath}`);

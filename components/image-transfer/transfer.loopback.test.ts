@@ -22,6 +22,8 @@ jest.setTimeout(300_000);
 
 let dir: string;
 let guest: LoopbackGuest;
+/** A second stand-in whose hooks can be swapped for lies (a compromised guest). */
+let liar: LoopbackGuest;
 let chain: TransferManifest;
 let chainTop: string;
 let custodyLog: string;
@@ -42,8 +44,8 @@ const custody = (): any[] => fs.readFileSync(custodyLog, "utf8").trim().split("\
 const mountsUnder = (root: string) =>
   fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.split(" ")[4]?.startsWith(root.replace(/ /g, "\\040")));
 
-function driver(mode: "sshfs" | "scp", manifest: TransferManifest, imageName = `win7-${mode}`): TransferDriver {
-  const d = transferDriver(guest.connection, {
+function driver(mode: "sshfs" | "scp", manifest: TransferManifest, imageName = `win7-${mode}`, on: LoopbackGuest = guest): TransferDriver {
+  const d = transferDriver(on.connection, {
     imageName,
     manifest,
     mode,
@@ -70,11 +72,13 @@ beforeAll(async () => {
   chain = evidence.manifest;
   chainTop = evidence.top;
   guest = await startLoopbackGuest(path.join(dir, "guest"));
+  liar = await startLoopbackGuest(path.join(dir, "liar"), { hostile: true });
 });
 
 afterAll(async () => {
   for (const d of drivers) await d.destroy();
   guest?.stop();
+  liar?.stop();
   for (const line of mountsUnder(dir)) {
     execFileSync("fusermount3", ["-u", "-z", line.split(" ")[4].replace(/\\040/g, " ")]);
   }
@@ -91,14 +95,17 @@ describe("scp", () => {
     const { files } = parseHookResult<{ files: any[] }>(r.stdout);
     expect(files).toHaveLength(chain.files.length);
     for (const [i, f] of d.plan.files.entries()) {
-      expect(files[i]).toEqual({ path: f.hostPath, guestPath: f.guestPath, hostSha256: sha256(f.hostPath), guestSha256: sha256(f.hostPath), copied: true });
+      const h = sha256(f.hostPath);
+      expect(files[i]).toEqual({ path: f.hostPath, guestPath: f.guestPath, hostSha256: h, guestSha256: h, verifiedBy: "host-sent", guestReportedSha256: h, copied: true });
       const st = fs.statSync(f.guestPath);
       expect([st.uid, st.gid, (st.mode & 0o7777).toString(8)]).toEqual([0, 0, "444"]);
       expect(execFileSync("lsattr", ["-d", f.guestPath], { encoding: "utf8" })).toMatch(/^[^ ]*i[^ ]* /);
     }
     const lines = custody().filter((l) => l.image === "win7-scp");
     expect(lines.filter((l) => l.action === "host-hash")).toHaveLength(chain.files.length);
-    expect(lines.filter((l) => l.action === "guest-copy" && l.side === "guest")).toHaveLength(chain.files.length);
+    const copies = lines.filter((l) => l.action === "guest-copy" && l.side === "guest");
+    expect(copies).toHaveLength(chain.files.length);
+    for (const [i, f] of d.plan.files.entries()) expect(copies[i]).toMatchObject({ file: f.hostPath, sha256: sha256(f.hostPath), verifiedBy: "host-sent" });
     expect(fs.existsSync("/tmp/forensic-lab-pwned")).toBe(false);
     // The top's parent hint is the host's absolute path; pinned, the chain opens from the copies alone
     // and reads exactly like the original chain. (`qemu-img info` cannot take backing options: it opens
@@ -114,7 +121,10 @@ describe("scp", () => {
     const inodes = d.plan.files.map((f) => fs.statSync(f.guestPath).ino);
     const r = await d.create();
     expectOk(r);
-    expect(parseHookResult<{ files: any[] }>(r.stdout).files.every((f) => f.copied === false)).toBe(true);
+    const { files } = parseHookResult<{ files: any[] }>(r.stdout);
+    expect(files.every((f) => f.copied === false && f.verifiedBy === "host-read-back")).toBe(true);
+    const verified = custody().filter((l) => l.image === "win7-scp" && l.action === "guest-verify").slice(-d.plan.files.length);
+    expect(verified.map((l) => [l.file, l.sha256, l.verifiedBy])).toEqual(d.plan.files.map((f) => [f.hostPath, sha256(f.hostPath), "host-read-back"]));
     expect(d.plan.files.map((f) => fs.statSync(f.guestPath).ino)).toEqual(inodes);
   });
 
@@ -189,7 +199,8 @@ describe("sshfs", () => {
     const result = parseHookResult<{ files: any[]; pipesStarted: number[]; pipesReused: number[] }>(r.stdout);
     expect(result.pipesStarted).toEqual([0, 1]);
     for (const [i, f] of d.plan.files.entries()) {
-      expect(result.files[i]).toEqual({ path: f.hostPath, guestPath: f.guestPath, hostSha256: sha256(f.hostPath), guestSha256: sha256(f.hostPath) });
+      const h = sha256(f.hostPath);
+      expect(result.files[i]).toEqual({ path: f.hostPath, guestPath: f.guestPath, hostSha256: h, guestSha256: h, verifiedBy: "host-read-back", guestReportedSha256: h });
       expect((fs.statSync(f.guestPath).mode & 0o777).toString(8)).toBe("444");
     }
     for (const folder of d.plan.folders) {
@@ -210,7 +221,7 @@ describe("sshfs", () => {
     }
     const lines = custody().filter((l) => l.image === "win7-sshfs" && l.action === "guest-verify");
     expect(lines).toHaveLength(chain.files.length);
-    expect(lines[0]).toMatchObject({ side: "guest", who: "examiner-1", detail: "sshfs, read-only" });
+    expect(lines[0]).toMatchObject({ side: "guest", who: "examiner-1", verifiedBy: "host-read-back", sha256: sha256(d.plan.files[0].hostPath) });
   });
 
   test("create again reuses the live pipes: no second mount", async () => {
@@ -281,7 +292,90 @@ describe("sshfs", () => {
     const r = await runHook(await valueOf(transferHooks(guest.connection, d.args, d.plan, wrong).create));
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`the guest reads '${d.plan.files[0].guestPath}' as sha256 '${sha256(d.plan.files[0].hostPath)}'`);
+    expect(custody().pop()).toMatchObject({ action: "guest-hash-mismatch", sha256: null, guestReportedSha256: sha256(d.plan.files[0].hostPath) });
     expect(mountsUnder(d.args.guestRoot)).toEqual([]);
     expect(fs.existsSync(path.join(stateDir, "image-transfer", "win7-bad"))).toBe(false);
+  });
+});
+
+/**
+ * The guest is assumed compromised: it gets the host's scripts and may run anything instead. Nothing it
+ * says may make the host record a copy as verified, or skip verifying one.
+ */
+describe("a lying guest", () => {
+  /** A guest-hash.sh that reports every file present with the host's own hashes (known from an earlier run). */
+  const claimsEverything = (d: TransferDriver) =>
+    [
+      "#!/usr/bin/env bash",
+      "cat <<'LIE'",
+      `FORENSIC_LAB_RESULT ${JSON.stringify({ files: d.plan.files.map((f) => ({ path: f.guestPath, sha256: sha256(f.hostPath) })) })}`,
+      "LIE",
+      "",
+    ].join("\n");
+  afterEach(() => {
+    for (const hook of ["guest-hash.sh", "guest-sshfs-mount.sh", "guest-receive.sh"]) liar.lie(hook, undefined);
+  });
+
+  test("scp: 'the copies are already there' when none is: the host reads back, refuses, logs no verify", async () => {
+    const d = driver("scp", chain, "liar-scp-none", liar);
+    liar.lie("guest-hash.sh", claimsEverything(d));
+    const r = await d.create();
+    expect(r.status).toBe(1);
+    expect(r.stdout).not.toContain("FORENSIC_LAB_RESULT");
+    expect(r.stderr).toContain(`the guest says '${d.plan.files[0].guestPath}' is there with the host file's sha256, but what it handed back hashes to`);
+    const lines = custody().filter((l) => l.image === "liar-scp-none");
+    expect(lines.filter((l) => l.action === "guest-verify")).toEqual([]);
+    expect(lines.pop()).toMatchObject({ action: "guest-hash-mismatch", guestPath: d.plan.files[0].guestPath, guestReportedSha256: sha256(d.plan.files[0].hostPath), verifiedBy: "host-read-back" });
+  });
+
+  test("scp: a different copy behind the right hash: the host's read-back hash gives it away", async () => {
+    const d = driver("scp", chain, "liar-scp-other", liar);
+    const [first] = d.plan.files;
+    fs.mkdirSync(path.dirname(first.guestPath), { recursive: true });
+    fs.writeFileSync(first.guestPath, "not the evidence");
+    liar.lie("guest-hash.sh", claimsEverything(d));
+    const r = await d.create();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`what it handed back hashes to '${crypto.createHash("sha256").update("not the evidence").digest("hex")}'`);
+    expect(custody().filter((l) => l.image === "liar-scp-other" && l.action === "guest-verify")).toEqual([]);
+    expectOk(await d.destroy());
+  });
+
+  test("scp: a receive that keeps nothing is caught on the next run, which reads back", async () => {
+    const d = driver("scp", chain, "liar-scp-drop", liar);
+    // Swallows the bytes and reports exactly what an honest receive would.
+    liar.lie(
+      "guest-receive.sh",
+      [
+        "#!/usr/bin/env bash",
+        'eval "$(sed -n "/^readonly /p" <<<"$HOOK_SCRIPT")"',
+        "read -r index",
+        "cat >/dev/null",
+        `jq -cn --arg path "\${DESTS[index]}" --arg sha256 "\${SHA256S[index]}" '"FORENSIC_LAB_RESULT " + ({$path, $sha256, immutable: true, allocatedBytes: 0} | tojson)' -r`,
+        "",
+      ].join("\n"),
+    );
+    const first = await d.create();
+    expectOk(first);
+    // What the host knows: it sent exactly the evidence's bytes. That the guest kept them is its word.
+    expect(parseHookResult<{ files: any[] }>(first.stdout).files.every((f) => f.verifiedBy === "host-sent" && f.guestSha256 === f.hostSha256)).toBe(true);
+    liar.lie("guest-receive.sh", undefined);
+    liar.lie("guest-hash.sh", claimsEverything(d));
+    const second = await d.create();
+    expect(second.status).toBe(1);
+    expect(custody().filter((l) => l.image === "liar-scp-drop" && l.action === "guest-verify")).toEqual([]);
+  });
+
+  test("sshfs: hashes reported without any mount: the host's read-back finds nothing, the transfer stops", async () => {
+    const d = driver("sshfs", chain, "liar-sshfs", liar);
+    // Takes the sftp stream and mounts nothing; then claims every file reads as the host's.
+    liar.lie("guest-sshfs-mount.sh", "#!/usr/bin/env bash\nexec cat >/dev/null\n");
+    liar.lie("guest-hash.sh", claimsEverything(d));
+    const r = await d.create();
+    expect(r.status).toBe(1);
+    expect(r.stdout).not.toContain("FORENSIC_LAB_RESULT");
+    expect(r.stderr).toContain(`the guest reports '${d.plan.files[0].guestPath}' with the host file's sha256, but what it handed back hashes to`);
+    expect(custody().filter((l) => l.image === "liar-sshfs" && l.action === "guest-verify")).toEqual([]);
+    expect(fs.existsSync(path.join(stateDir, "image-transfer", "liar-sshfs"))).toBe(false);
   });
 });
