@@ -3,7 +3,9 @@ import * as fc from "fast-check";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseHookResult, renderHook, renderPrelude, shellQuote } from "./shell";
+import { z } from "zod";
+import { result } from "./hook-result";
+import { parseHookResult, renderHook, renderPrelude, REPO_ROOT, shellQuote } from "./shell";
 
 const hostile = [
   "plain",
@@ -95,11 +97,43 @@ describe("hook libraries", () => {
   });
 });
 
-describe("parseHookResult", () => {
-  test("takes the last marker line", () => {
-    expect(parseHookResult('noise\nFORENSIC_LAB_RESULT {"a":1}\nFORENSIC_LAB_RESULT {"a":2}\ntrailing')).toEqual({ a: 2 });
+describe("parseHookResult: exactly one result line, the last, fitting the hook's schema", () => {
+  const schema = z.strictObject({ device: result.nbdDevice, sha256: result.sha256, mountPoint: result.absolutePath, options: result.mountOptions });
+  const good = { device: "/dev/nbd0", sha256: "a".repeat(64), mountPoint: "/mnt/forensic/win7/p1", options: ["ro", "noexec"] };
+  const line = (r: unknown) => `FORENSIC_LAB_RESULT ${JSON.stringify(r)}`;
+  const parse = (stdout: string) => parseHookResult(stdout, schema, "attach.sh");
+
+  test("progress lines before it are fine; one trailing newline is fine (the engine strips it anyway)", () => {
+    expect(parse(`progress\n${line(good)}\n`)).toEqual(good);
+    expect(parse(`progress\n${line(good)}`)).toEqual(good);
   });
-  test("says so when the hook printed none", () => {
-    expect(() => parseHookResult("nothing here")).toThrow(/no 'FORENSIC_LAB_RESULT' line/);
+  test.each<[string, string, RegExp]>([
+    ["no result line", "nothing here", /no 'FORENSIC_LAB_RESULT' line/],
+    ["two result lines", `${line({ ...good, device: "/dev/nbd9" })}\n${line(good)}\n`, /2 times; exactly one result line/],
+    ["a result line smuggled inside another field", line({ ...good, mountPoint: `/x\n${line(good)}` }), /2 times/],
+    ["a forged line in the progress", `FORENSIC_LAB_RESULT {}\n${line(good)}`, /2 times/],
+    ["lines after the result line", `${line(good)}\nmore`, /not the last line/],
+    ["a partial line", line(good).slice(0, 40), /not JSON/],
+    ["an unknown key", line({ ...good, extra: 1 }), /Unrecognized key/],
+    ["a device that is not nbd", line({ ...good, device: "/dev/sda" }), /device: must be an nbd device/],
+    ["a partition where the device belongs", line({ ...good, device: "/dev/nbd0p1" }), /device: must be an nbd device/],
+    ["sha256 in upper case", line({ ...good, sha256: "A".repeat(64) }), /sha256: must be a sha256/],
+    ["a relative path", line({ ...good, mountPoint: "mnt/x" }), /mountPoint: must be an absolute path/],
+    ["a path with '..'", line({ ...good, mountPoint: "/mnt/../etc" }), /mountPoint: must be normalised/],
+    ["options without ro first", line({ ...good, options: ["rw", "ro"] }), /options: must start with 'ro'/],
+    ["a number where a string belongs", line({ ...good, sha256: 1 }), /sha256: /],
+    ["not an object", "FORENSIC_LAB_RESULT [1]", /attach\.sh: result rejected/],
+  ])("rejected, naming the hook: %s", (_what, stdout, why) => {
+    expect(() => parse(stdout)).toThrow(/^attach\.sh: result rejected: /);
+    expect(() => parse(stdout)).toThrow(why);
+  });
+  test("nbd partitions and device names", () => {
+    expect(result.nbdPartition.safeParse("/dev/nbd12p3").success).toBe(true);
+    expect(result.nbdPartition.safeParse("/dev/nbd12").success).toBe(false);
+    expect(result.nbdDevice.safeParse("/dev/nbd1 ").success).toBe(false);
+  });
+  test("components always name the hook and its schema: no one-argument calls outside tests and the bench", () => {
+    const offenders = spawnSync("grep", ["-rnE", "parseHookResult(<[^>]*>)?\\([a-z.]+\\)", "components", "lib", "index.ts", "--include=*.ts"], { cwd: REPO_ROOT, encoding: "utf8" }).stdout.split("\n");
+    expect(offenders.filter((l) => l && !/\.test\.ts:|test-[a-z-]+\.ts:/.test(l))).toEqual([]);
   });
 });

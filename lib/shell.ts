@@ -157,15 +157,4 @@ export function renderInGuest(g: GuestConnection, innerHook: string, onGuestGone
   });
 }
 
-/** The marker a hook prints before its one-line JSON result, as the last line of its stdout. */
-export const RESULT_MARKER = "FORENSIC_LAB_RESULT ";
-
-/** Parses the JSON a hook printed after `FORENSIC_LAB_RESULT ` (the last such line wins). */
-export function parseHookResult<T = Record<string, unknown>>(stdout: string): T {
-  const line = stdout
-    .split("\n")
-    .reverse()
-    .find((l) => l.startsWith(RESULT_MARKER));
-  if (line === undefined) throw new Error(`hook printed no '${RESULT_MARKER.trim()}' line`);
-  return JSON.parse(line.slice(RESULT_MARKER.length)) as T;
-}
+export { parseHookResult, RESULT_MARKER } from "./hook-result";

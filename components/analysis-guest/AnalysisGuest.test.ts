@@ -24,7 +24,12 @@ const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH1lOitzHADGg+ToBksSr3mBb1
 function hookOutputs(a: pulumi.runtime.MockResourceArgs): Record<string, unknown> | undefined {
   if (a.type !== LOCAL_COMMAND) return undefined;
   const domainName = preludeValue(a.inputs.create, "DOMAIN_NAME");
-  const result = { domainName, outcome: "created", accelerator: "tcg", hostKey: HOST_KEY, bootSeconds: 14 };
+  const v = (name: string) => preludeValue(a.inputs.create, name);
+  const result = {
+    domainName, outcome: "created", accelerator: "tcg", hostKey: HOST_KEY,
+    host: v("GUEST_HOST"), port: Number(v("GUEST_PORT")), user: v("GUEST_USER"), privateKeyPath: v("PRIVATE_KEY"),
+    knownHostsPath: v("KNOWN_HOSTS"), jumpHost: v("JUMP_HOST"), libvirtUri: v("LIBVIRT_URI"), bootSeconds: 14,
+  };
   return { stdout: `analysis-guest: booting\nFORENSIC_LAB_RESULT ${JSON.stringify(result)}\n` };
 }
 

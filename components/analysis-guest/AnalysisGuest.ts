@@ -4,7 +4,7 @@ import { GuestConnection, parseHookResult, renderHook } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
 import { AnalysisGuestArgs, evidenceDiskPath, resolveSettings } from "./args";
 import { Accelerator } from "./domain-xml";
-import { CREATE_HOOK, DELETE_HOOK, GuestCreateResult, GuestPlan, planGuest, sshCommandFor } from "./guest-plan";
+import { CREATE_HOOK, DELETE_HOOK, GuestCreateResult, guestCreateResultSchema, GuestPlan, planGuest, sshCommandFor } from "./guest-plan";
 
 export type { AnalysisGuestArgs } from "./args";
 
@@ -62,8 +62,8 @@ export class AnalysisGuest extends pulumi.ComponentResource {
     );
 
     const result = domain.stdout.apply((stdout) => {
-      const r = parseHookResult<GuestCreateResult>(stdout);
-      if (r.domainName !== basePlan.domainName || !/^ssh-ed25519 [A-Za-z0-9+/=]+$/.test(r.hostKey)) {
+      const r: GuestCreateResult = parseHookResult(stdout, guestCreateResultSchema, `${name}-domain (create.sh)`);
+      if (r.domainName !== basePlan.domainName) {
         throw new Error(`${name}-domain: unexpected create result for ${basePlan.domainName}: ${JSON.stringify(r)}`);
       }
       return r;

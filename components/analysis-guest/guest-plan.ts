@@ -1,4 +1,6 @@
 import * as path from "path";
+import { z } from "zod";
+import { result } from "../../lib/hook-result";
 import { GuestConnection, HookValue, renderHook, shellQuote } from "../../lib/shell";
 import { sshOptions } from "../../lib/ssh-options";
 import { Accelerator, DiskSpec, domainXml, DomainSpec, ExtraDiskSpec, GUEST_ADDRESS } from "./domain-xml";
@@ -49,6 +51,22 @@ export interface GuestPlan {
 }
 
 /** What the create hook prints after `FORENSIC_LAB_RESULT `. */
+/** What create.sh prints (the last line of its stdout). */
+export const guestCreateResultSchema = z.strictObject({
+  domainName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/),
+  outcome: z.enum(["created", "started", "running"]),
+  accelerator: z.enum(["kvm", "tcg"]),
+  hostKey: z.string().regex(/^ssh-ed25519 [A-Za-z0-9+/=]+$/, "must be an ssh-ed25519 public key"),
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  user: z.string().min(1),
+  privateKeyPath: result.absolutePath,
+  knownHostsPath: result.absolutePath,
+  jumpHost: z.string(),
+  libvirtUri: z.string().min(1),
+  bootSeconds: result.count,
+});
+
 export interface GuestCreateResult {
   readonly domainName: string;
   /** `created`, `started` (was defined but shut off) or `running` (left alone). */

@@ -6,15 +6,18 @@ import { TYPE } from "../../lib/tokens";
 import {
   backingValues,
   BackingResult,
+  backingResultSchema,
   EvidenceBackend,
   EvidenceDisk,
   HOOKS,
   LUKS_FORMAT,
   luksValues,
   LuksOpenResult,
+  luksOpenResultSchema,
   planVolume,
   storageValues,
   StorageMountResult,
+  storageMountResultSchema,
   VolumePlan,
 } from "./plan";
 
@@ -124,7 +127,7 @@ export class EvidenceVolume extends pulumi.ComponentResource {
       },
       { parent: this, deleteBeforeReplace: true },
     );
-    const backingResult = backing.stdout.apply((out) => parseHookResult<BackingResult>(out));
+    const backingResult = backing.stdout.apply((out) => parseHookResult(out, backingResultSchema, `${name}-backing (backing-create.sh)`) as BackingResult);
     this.hostSide = [backing];
     this.backingPath = backingResult.backingPath;
     this.retained = pulumi.output(plan.retain);
@@ -141,7 +144,7 @@ export class EvidenceVolume extends pulumi.ComponentResource {
         },
         { parent: this, dependsOn: [backing], deleteBeforeReplace: true },
       );
-      const opened = luks.stdout.apply((out) => parseHookResult<LuksOpenResult>(out));
+      const opened = luks.stdout.apply((out) => parseHookResult(out, luksOpenResultSchema, `${name}-luks (luks-open.sh)`) as LuksOpenResult);
       this.hostSide.push(luks);
       this.luksVersion = opened.luksVersion;
       this.cipher = opened.cipher;
@@ -198,7 +201,7 @@ export class EvidenceVolume extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: mountAfter },
     );
-    const mounted = mount.stdout.apply((out) => parseHookResult<StorageMountResult>(out));
+    const mounted = mount.stdout.apply((out) => parseHookResult(out, storageMountResultSchema, `${name}-case-storage (storage-mount.sh)`) as StorageMountResult);
     return { resource: mount, mountPoint: mounted.mountPoint, device: mounted.device, filesystem: mounted.filesystem };
   }
 }

@@ -3,6 +3,7 @@
  * (`index.ts`) only wires these into commands, so tests can check every decision without an engine.
  */
 import { z } from "zod";
+import { result } from "../../lib/hook-result";
 import type { HookValue } from "../../lib/shell";
 
 /** What every new volume is formatted as. An existing volume is reported as found, never changed. */
@@ -202,6 +203,33 @@ export function storageValues(plan: VolumePlan): { mount: Values; umount: Values
 }
 
 /** What backing-create.sh prints. `luks` is the header found on an existing volume, null when blank. */
+/** What backing-create.sh prints. */
+export const backingResultSchema = z.strictObject({
+  backingPath: result.absolutePath,
+  sizeBytes: z.number().int().positive(),
+  created: z.boolean(),
+  luks: z.strictObject({ version: z.number().int().min(1).max(2), cipher: z.string().regex(/^[a-z0-9-]+$/) }).nullable(),
+});
+
+/** What luks-open.sh prints. */
+export const luksOpenResultSchema = z.strictObject({
+  mapperPath: z.string().regex(/^\/dev\/mapper\/[A-Za-z0-9_.-]+$/, "must be a /dev/mapper/ device"),
+  luksVersion: z.number().int().min(1).max(2),
+  cipher: z.string().regex(/^[a-z0-9-]+$/),
+  keyBits: z.number().int().positive(),
+  formatted: z.boolean(),
+  opened: z.boolean(),
+});
+
+/** What storage-mount.sh prints. */
+export const storageMountResultSchema = z.strictObject({
+  mountPoint: result.absolutePath,
+  device: result.absolutePath.refine((d) => d.startsWith("/dev/"), "must be a device under /dev"),
+  filesystem: z.string().regex(/^[a-z0-9]+$/),
+  formatted: z.boolean(),
+  mounted: z.boolean(),
+});
+
 export interface BackingResult {
   readonly backingPath: string;
   readonly sizeBytes: number;

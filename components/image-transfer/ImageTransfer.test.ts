@@ -9,6 +9,7 @@ import { GuestConnection, shellQuote } from "../../lib/shell";
 import { setupMocks, settle, valueOf, MockRun } from "../../test/mocks";
 import { ImageTransferArgs, TransferManifest, validateArgs } from "./args";
 import { ImageTransfer } from "./ImageTransfer";
+import { checkTransferResult } from "./hooks";
 import { pinnedChainOptions, planTransfer } from "./plan";
 
 /** A hook value exactly as bash sees it: evaluates the text's generated prelude and prints one name. */
@@ -63,15 +64,24 @@ function args(overrides: Partial<Record<keyof ImageTransferArgs, unknown>> = {})
   } as ImageTransferArgs;
 }
 
+/** What an honest sshfs.sh (or scp.sh) prints for the manifest: one entry per file, hashes the host computed. */
+function honestTransfer(mode: "sshfs" | "scp" = "sshfs") {
+  const files = planTransfer(manifest, mode === "sshfs" ? "/evidence/win7" : "/case/images/win7").files;
+  const entries = files.map((f, i) => ({
+    path: f.hostPath, guestPath: f.guestPath, hostSha256: sha(String(i)), guestSha256: sha(String(i)),
+    verifiedBy: mode === "sshfs" ? "host-read-back" : "host-sent", guestReportedSha256: sha(String(i)),
+  }));
+  return mode === "sshfs" ? { files: entries, pipesStarted: [0, 1], pipesReused: [] } : { files: entries.map((e) => ({ ...e, copied: true })) };
+}
+
 /** What the hooks would print: host hashes per file, then the transfer's result. */
 function hookOutputs(a: pulumi.runtime.MockResourceArgs): Record<string, unknown> | undefined {
   if (a.type !== LOCAL_COMMAND) return undefined;
   const files = planTransfer(manifest, "/evidence/win7").files;
   if (a.name.endsWith("-host-hash")) {
-    return { stdout: `log\nFORENSIC_LAB_RESULT ${JSON.stringify({ files: files.map((f, i) => ({ path: f.hostPath, sha256: sha(String(i)) })) })}\n` };
+    return { stdout: `log\nFORENSIC_LAB_RESULT ${JSON.stringify({ files: files.map((f, i) => ({ path: f.hostPath, sha256: sha(String(i)), size: f.size })) })}\n` };
   }
-  const result = files.map((f, i) => ({ path: f.hostPath, guestPath: f.guestPath, hostSha256: sha(String(i)), guestSha256: sha(String(i)) }));
-  return { stdout: `FORENSIC_LAB_RESULT ${JSON.stringify({ files: result })}\n` };
+  return { stdout: `FORENSIC_LAB_RESULT ${JSON.stringify(honestTransfer(a.name.endsWith("-scp") ? "scp" : "sshfs"))}\n` };
 }
 
 async function build(overrides: Partial<Record<keyof ImageTransferArgs, unknown>> = {}): Promise<{ run: MockRun; transfer: ImageTransfer }> {
@@ -193,6 +203,26 @@ describe("resource graph", () => {
     const hashes = await valueOf(transfer.hashes);
     expect(hashes).toHaveLength(7);
     expect(hashes[4]).toEqual({ path: `${hostile}/Win7.vmdk`, guestPath: "/evidence/win7/layer-folders/1/Win7.vmdk", hostSha256: sha("4"), guestSha256: sha("4") });
+  });
+
+  const line = (r: object) => `FORENSIC_LAB_RESULT ${JSON.stringify(r)}`;
+  const forged: [string, () => string, RegExp][] = [
+    ["a second result line after the real one", () => `${line(honestTransfer())}\n${line(honestTransfer())}\n`, /2 times; exactly one result line/],
+    ["a result line smuggled into a value", () => line({ ...honestTransfer(), pipesStarted: [], note: `x\n${line(honestTransfer())}` }), /2 times/],
+    ["output after the result line", () => `${line(honestTransfer())}\nand then some`, /not the last line/],
+    ["a cut-off line", () => line(honestTransfer()).slice(0, -5), /not JSON/],
+    ["an unknown key", () => line({ ...honestTransfer(), verified: true }), /Unrecognized key/],
+    ["a guest hash that is not the host's", () => line({ ...honestTransfer(), files: honestTransfer().files.map((f) => ({ ...f, guestSha256: sha("f") })) }), /guestSha256 must equal hostSha256/],
+    ["hashes that are not the host hash step's", () => line({ ...honestTransfer(), files: honestTransfer().files.map((f) => ({ ...f, hostSha256: sha("e"), guestSha256: sha("e") })) }), /with the host hash step's sha256/],
+    ["a relative guest path", () => line({ ...honestTransfer(), files: honestTransfer().files.map((f) => ({ ...f, guestPath: "evidence/x" })) }), /absolute path/],
+    ["one file short", () => line({ ...honestTransfer(), files: honestTransfer().files.slice(1) }), /6 files for 7/],
+  ];
+  test.each(forged)("a forged transfer result is rejected, naming the step: %s", (_what, stdout, why) => {
+    const plan = planTransfer(manifest, "/evidence/win7");
+    const hostSha256 = plan.files.map((_f, i) => sha(String(i)));
+    expect(checkTransferResult(`${line(honestTransfer())}\n`, plan, hostSha256, "win7-sshfs (sshfs.sh)")).toHaveLength(7);
+    expect(() => checkTransferResult(stdout(), plan, hostSha256, "win7-sshfs (sshfs.sh)")).toThrow(/^win7-sshfs \(sshfs\.sh\): result rejected: /);
+    expect(() => checkTransferResult(stdout(), plan, hostSha256, "win7-sshfs (sshfs.sh)")).toThrow(why);
   });
 });
 

@@ -1,9 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { hookResource } from "../../lib/command";
-import { parseHookResult } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
 import { ImageTransferArgs, ValidatedArgs, validateArgs } from "./args";
-import { hostHashHooks, transferHooks } from "./hooks";
+import { checkHostHashResult, checkTransferResult, hostHashHooks, transferHooks } from "./hooks";
 import { GuestLayer, planTransfer, TransferPlan } from "./plan";
 
 export { ImageTransferArgs } from "./args";
@@ -76,13 +75,7 @@ export class ImageTransfer extends pulumi.ComponentResource {
 
     const hashHooks = hostHashHooks(validated, plan);
     const hostHash = hookResource(`${name}-host-hash`, hashHooks, { parent: this });
-    const hostSha256 = hostHash.stdout.apply((stdout) => {
-      const { files } = parseHookResult<{ files: { path: string; sha256: string }[] }>(stdout);
-      return plan.files.map((f, i) => {
-        if (files[i]?.path !== f.hostPath) throw new Error(`${name}-host-hash: no hash for '${f.hostPath}'`);
-        return files[i].sha256;
-      });
-    });
+    const hostSha256 = hostHash.stdout.apply((stdout) => checkHostHashResult(stdout, plan, `${name}-host-hash (host-hash.sh)`));
 
     // deleteBeforeReplace: two generations of one transfer would fight over the same mount points/copies.
     const transfer = hookResource(`${name}-${validated.mode}`, transferHooks(args.guest, validated, plan, hostSha256), {
@@ -90,11 +83,10 @@ export class ImageTransfer extends pulumi.ComponentResource {
       deleteBeforeReplace: true,
     });
 
-    this.hashes = transfer.stdout.apply((stdout) => parseHookResult<{ files: FileHashes[] }>(stdout).files.map(
-      ({ path, guestPath, hostSha256: host, guestSha256: guestHash }) => ({ path, guestPath, hostSha256: host, guestSha256: guestHash }),
-    ));
+    const hook = `${name}-${validated.mode} (${validated.mode}.sh)`;
+    this.hashes = pulumi.all([transfer.stdout, hostSha256]).apply(([stdout, expected]) => checkTransferResult(stdout, plan, expected, hook));
     // Derived from the transfer's output so that whoever opens the chain waits for the files to be there.
-    this.guestChain = transfer.stdout.apply(() => plan.guestChain.map((l) => ({ ...l })));
+    this.guestChain = this.hashes.apply(() => plan.guestChain.map((l) => ({ ...l })));
     this.guestTopPath = this.guestChain.apply((chain) => chain[0].path);
 
     this.registerOutputs({

@@ -1,5 +1,7 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { parseHookResult, result } from "../../lib/hook-result";
 import { GuestConnection, hookCommand, inGuestCommand, renderHook } from "../../lib/shell";
 import { ValidatedArgs } from "./args";
 import { TransferPlan } from "./plan";
@@ -136,4 +138,69 @@ export function transferHooks(
     }),
     delete: hookCommand(hook("sshfs.sh"), { ...sshfsCommon, ACTION: "stop" }),
   };
+}
+
+/** What host-hash.sh prints: one entry per file, in plan order. */
+export const hostHashResultSchema = z.strictObject({
+  files: z.array(z.strictObject({ path: result.absolutePath, sha256: result.sha256, size: result.count })),
+});
+
+/** One file of what scp.sh/sshfs.sh print. `guestSha256` is the host's own hash (sent or read back). */
+const transferredFile = {
+  path: result.absolutePath,
+  guestPath: result.absolutePath,
+  hostSha256: result.sha256,
+  guestSha256: result.sha256,
+  verifiedBy: z.enum(["host-sent", "host-read-back"]),
+  guestReportedSha256: result.sha256,
+};
+const sameHashes = (f: { hostSha256: string; guestSha256: string }) => f.guestSha256 === f.hostSha256;
+
+/** What scp.sh (ACTION=copy) and sshfs.sh (ACTION=start) print. */
+export const transferResultSchema = z.union([
+  z.strictObject({
+    files: z.array(z.strictObject({ ...transferredFile, copied: z.boolean() }).refine(sameHashes, "guestSha256 must equal hostSha256")),
+  }),
+  z.strictObject({
+    files: z.array(z.strictObject(transferredFile).refine(sameHashes, "guestSha256 must equal hostSha256")),
+    pipesStarted: z.array(result.count),
+    pipesReused: z.array(result.count),
+  }),
+]);
+
+/** One file's hashes as the transfer step reports them, both computed by the host. */
+export interface CheckedFileHashes {
+  readonly path: string;
+  readonly guestPath: string;
+  readonly hostSha256: string;
+  readonly guestSha256: string;
+}
+
+/**
+ * Reads the host hash step's stdout: one hash per planned file, in plan order, for the size planned.
+ * `hook` names the step in errors.
+ */
+export function checkHostHashResult(stdout: string, plan: TransferPlan, hook: string): string[] {
+  const { files } = parseHookResult(stdout, hostHashResultSchema, hook);
+  if (files.length !== plan.files.length) throw new Error(`${hook}: result rejected: ${files.length} hashes for ${plan.files.length} files`);
+  return plan.files.map((f, i) => {
+    if (files[i].path !== f.hostPath || files[i].size !== f.size) throw new Error(`${hook}: result rejected: no hash for '${f.hostPath}'`);
+    return files[i].sha256;
+  });
+}
+
+/**
+ * Reads the transfer step's stdout: by the result-line rule and schema, then file by file against the
+ * plan and the host hash step's hashes (`hostSha256`). Anything else fails, naming `hook`.
+ */
+export function checkTransferResult(stdout: string, plan: TransferPlan, hostSha256: readonly string[], hook: string): CheckedFileHashes[] {
+  const { files } = parseHookResult(stdout, transferResultSchema, hook);
+  if (files.length !== plan.files.length) throw new Error(`${hook}: result rejected: ${files.length} files for ${plan.files.length}`);
+  return plan.files.map((f, i) => {
+    const got = files[i];
+    if (got.path !== f.hostPath || got.guestPath !== f.guestPath || got.hostSha256 !== hostSha256[i]) {
+      throw new Error(`${hook}: result rejected: files[${i}] is not '${f.hostPath}' -> '${f.guestPath}' with the host hash step's sha256`);
+    }
+    return { path: got.path, guestPath: got.guestPath, hostSha256: got.hostSha256, guestSha256: got.guestSha256 };
+  });
 }

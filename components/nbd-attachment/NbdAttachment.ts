@@ -3,6 +3,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { hookResource } from "../../lib/command";
+import { result as field } from "../../lib/hook-result";
 import { GuestConnection, inGuestCommand, parseHookResult } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
 import { IMAGE_FORMATS, ImageFormat } from "../../lib/inspect/types";
@@ -64,6 +65,29 @@ export interface AttachResult {
   readonly label: string | null;
   readonly partitions: NbdPartition[];
 }
+
+/** What attach.sh prints: every partition node belongs to the device and carries its number. */
+export const attachResultSchema = z
+  .strictObject({
+    device: field.nbdDevice,
+    sectorSize: z.union([z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)]),
+    label: z.enum(["dos", "gpt", "sun", "sgi"]).nullable(),
+    partitions: z.array(
+      z.strictObject({
+        number: z.number().int().min(1),
+        node: field.nbdPartition,
+        startSector: field.count,
+        sizeSectors: field.count,
+        type: z.string().regex(/^[0-9A-Za-z-]+$/),
+        byteOffset: field.count,
+        sectorSize: z.number().int().positive(),
+      }),
+    ),
+  })
+  .refine(
+    (r) => r.partitions.every((p) => p.node === `${r.device}p${p.number}` && p.sectorSize === r.sectorSize && p.byteOffset === p.startSector * r.sectorSize),
+    "every partition must be <device>p<number> with the device's sector size",
+  );
 
 /** Formats whose QEMU driver can have a backing file; the others are always a single layer. */
 const LAYERED_FORMATS: ReadonlySet<ImageFormat> = new Set<ImageFormat>(["vmdk", "qcow2"]);
@@ -213,7 +237,7 @@ export class NbdAttachment extends pulumi.ComponentResource {
       replaceOnChanges: ["create"],
     });
 
-    const result = attach.stdout.apply((stdout) => parseHookResult<AttachResult>(stdout));
+    const result = attach.stdout.apply((stdout) => parseHookResult(stdout, attachResultSchema, `${name}-attach (attach.sh)`) as AttachResult);
     this.nbdDevice = result.apply((r) => r.device);
     this.partitions = result.apply((r) => r.partitions);
     this.registerOutputs({ nbdDevice: this.nbdDevice, partitions: this.partitions });

@@ -2,6 +2,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { hookResource } from "../../lib/command";
+import { result as field } from "../../lib/hook-result";
 import { GuestConnection, inGuestCommand, parseHookResult } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
 
@@ -62,6 +63,21 @@ export interface SkippedPartition {
   readonly device: string;
   readonly reason: string;
 }
+
+/** What mount.sh prints. */
+export const mountResultSchema = z.strictObject({
+  mounts: z.array(
+    z.strictObject({
+      partition: z.number().int().min(1),
+      device: field.nbdPartition,
+      mountPoint: field.absolutePath,
+      filesystem: z.string().regex(/^[a-z0-9_]+$/),
+      vfsType: z.string().regex(/^[a-z0-9_.]+$/),
+      options: field.mountOptions,
+    }),
+  ),
+  skipped: z.array(z.strictObject({ partition: z.number().int().min(1), device: field.nbdPartition, reason: z.string().min(1) })),
+});
 
 /** Option names that could write, replay a journal/log, or undo the lab's hardening or ownership. */
 export const FORBIDDEN_OPTIONS: readonly string[] = [
@@ -169,7 +185,7 @@ export class PartitionMount extends pulumi.ComponentResource {
       { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["create"] },
     );
 
-    const result = mount.stdout.apply((stdout) => parseHookResult<{ mounts: MountInfo[]; skipped: SkippedPartition[] }>(stdout));
+    const result = mount.stdout.apply((stdout) => parseHookResult(stdout, mountResultSchema, `${name}-mount (mount.sh)`) as { mounts: MountInfo[]; skipped: SkippedPartition[] });
     this.mounts = result.apply((r) => r.mounts);
     this.skipped = result.apply((r) => r.skipped);
     this.registerOutputs({ mounts: this.mounts, skipped: this.skipped });

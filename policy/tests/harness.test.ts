@@ -48,13 +48,20 @@ function hookOutputs(args: pulumi.runtime.MockResourceArgs): Record<string, unkn
       bootSeconds: 13,
     });
   }
-  if (create.includes("backing-create.sh")) return print({ backingPath: "/var/lib/forensic-lab/case-7/evidence.luks", sizeBytes: 4 << 30, created: true, luks: null });
+  if (create.includes("backing-create.sh")) return print({ backingPath: "/var/lib/forensic-lab/case-7/evidence.luks", sizeBytes: 4 * 2 ** 30, created: true, luks: null });
   if (create.includes("luks-open.sh")) return print({ mapperPath: "/dev/mapper/case-7", luksVersion: 2, cipher: "aes-xts-plain64", keyBits: 512, formatted: true, opened: true });
   if (create.includes("storage-mount.sh")) return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
   const files = planTransfer(manifest, "/evidence/win7").files;
-  if (args.name.endsWith("-host-hash")) return print({ files: files.map((f, i) => ({ path: f.hostPath, sha256: sha(String(i)) })) });
+  if (args.name.endsWith("-host-hash")) return print({ files: files.map((f, i) => ({ path: f.hostPath, sha256: sha(String(i)), size: f.size })) });
   if (create.includes("image-transfer")) {
-    return print({ files: files.map((f, i) => ({ path: f.hostPath, guestPath: f.guestPath, hostSha256: sha(String(i)), guestSha256: sha(String(i)) })) });
+    return print({
+      files: files.map((f, i) => ({
+        path: f.hostPath, guestPath: f.guestPath, hostSha256: sha(String(i)), guestSha256: sha(String(i)),
+        verifiedBy: "host-read-back", guestReportedSha256: sha(String(i)),
+      })),
+      pipesStarted: [0],
+      pipesReused: [],
+    });
   }
   if (create.includes("nbd-attachment/attach.sh")) return print({ device: "/dev/nbd0", sectorSize: 512, label: "dos", partitions: [] });
   if (create.includes("partition-mount/mount.sh")) return print({ mounts: [], skipped: [] });

@@ -30,11 +30,18 @@ export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): O
         outcome: "created",
         accelerator: "tcg",
         hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForTests",
+        host: "127.0.0.1",
+        port: 2222,
+        user: "root",
+        privateKeyPath: `/var/lib/forensic-lab/cases/${caseId}/keys/id_ed25519`,
+        knownHostsPath: `/var/lib/forensic-lab/cases/${caseId}/keys/known_hosts`,
+        jumpHost: "",
+        libvirtUri: "qemu:///system",
         bootSeconds: 13,
       });
     }
     if (create.includes("backing-create.sh")) {
-      return print({ backingPath: `/var/lib/forensic-lab/cases/${caseId}/evidence.luks`, sizeBytes: 2 << 30, created: true, luks: null });
+      return print({ backingPath: `/var/lib/forensic-lab/cases/${caseId}/evidence.luks`, sizeBytes: 2 * 2 ** 30, created: true, luks: null });
     }
     if (create.includes("luks-open.sh")) {
       return print({ mapperPath: `/dev/mapper/forensic-${caseId}`, luksVersion: 2, cipher: "aes-xts-plain64", keyBits: 512, formatted: true, opened: true });
@@ -43,9 +50,12 @@ export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): O
     const image = images.find((i) => args.name.includes(`-${i.name}-transfer-`));
     if (image) {
       const files = planTransfer(manifestSchema.parse(image.manifest), image.guestRoot).files;
-      if (args.name.endsWith("-host-hash")) return print({ files: files.map((f, i) => ({ path: f.hostPath, sha256: fakeSha(i) })) });
+      if (args.name.endsWith("-host-hash")) return print({ files: files.map((f, i) => ({ path: f.hostPath, sha256: fakeSha(i), size: f.size })) });
       return print({
-        files: files.map((f, i) => ({ path: f.hostPath, guestPath: f.guestPath, hostSha256: fakeSha(i), guestSha256: fakeSha(i) })),
+        files: files.map((f, i) => ({
+          path: f.hostPath, guestPath: f.guestPath, hostSha256: fakeSha(i), guestSha256: fakeSha(i),
+          verifiedBy: "host-sent", guestReportedSha256: fakeSha(i), copied: true,
+        })),
       });
     }
     if (create.includes("nbd-attachment/attach.sh")) {
@@ -53,7 +63,7 @@ export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): O
         device: "/dev/nbd0",
         sectorSize: 512,
         label: "dos",
-        partitions: [{ number: 1, device: "/dev/nbd0p1", startSector: 2048, sizeSectors: 32768, type: "7", byteOffset: 1048576 }],
+        partitions: [{ number: 1, node: "/dev/nbd0p1", startSector: 2048, sizeSectors: 32768, type: "7", byteOffset: 1048576, sectorSize: 512 }],
       });
     }
     if (create.includes("partition-mount/mount.sh")) return print({ mounts: [], skipped: [] });
