@@ -2,12 +2,13 @@
 # Hashes every file of the image on the host, one streamed read each, before anything reaches the guest.
 # A hash from `inspect` (MANIFEST_SHA256, '' when it did not hash) must match: evidence that changed
 # since it was inspected is not transferred. Each hash is a custody line. Running it again re-hashes,
-# which is a new, logged check, and changes nothing.
+# which is a new, logged check, and changes nothing, not even the files' access times (O_NOATIME).
 # Values: IMAGE_NAME HOST_FILES MANIFEST_SIZES MANIFEST_SHA256 CUSTODY_LOG EXAMINER.
 set -euo pipefail
 umask 077
 
 # forensic-lab:include components/image-transfer/custody.sh
+# forensic-lab:include components/image-transfer/evidence-read.sh
 
 results=()
 for i in "${!HOST_FILES[@]}"; do
@@ -21,8 +22,10 @@ for i in "${!HOST_FILES[@]}"; do
     echo "image-transfer: $IMAGE_NAME: '$file' is $size bytes, the manifest says ${MANIFEST_SIZES[i]}: it changed since inspection" >&2
     exit 1
   fi
-  sha256=$(sha256sum <"$file")
-  sha256=${sha256%% *}
+  if ! sha256=$(evidence_sha256 "$file"); then
+    echo "image-transfer: $IMAGE_NAME: could not read '$file' without changing its access time (O_NOATIME is for root or the file's owner)" >&2
+    exit 1
+  fi
   expected=${MANIFEST_SHA256[i]}
   if [[ -n "$expected" && "$sha256" != "$expected" ]]; then
     custody host-hash-mismatch host "$file" "$sha256" "" "manifest sha256 $expected"

@@ -67,6 +67,30 @@ test("hashes every file once, matches the manifest, logs one custody line per fi
   expect((fs.statSync(custodyLog).mode & 0o777).toString(8)).toBe("600");
 });
 
+/**
+ * Sets every file's access time far into the past: older than its modification time, so a relatime
+ * mount (the default) would update it on the next read, as strictatime always would.
+ */
+function ageAccessTimes(files: readonly string[]): void {
+  for (const file of files) spawnSync("touch", ["-a", "-d", "2001-01-01 00:00:00 UTC", "--", file]);
+}
+const accessTimes = (files: readonly string[]) => files.map((f) => fs.statSync(f).atimeMs);
+
+test("hashing leaves every evidence file's access time as it was, also for a file another user owns", () => {
+  const files = manifest.files.map((f) => f.path);
+  fs.chownSync(files[0], 65534, 65534); // root reads it with O_NOATIME through CAP_FOWNER
+  ageAccessTimes(files);
+  const before = accessTimes(files);
+  expect(before.every((t) => t === Date.parse("2001-01-01T00:00:00Z"))).toBe(true);
+  const r = bash(hooksFor(manifest).create);
+  expect(r.status).toBe(0);
+  expect(accessTimes(files)).toEqual(before);
+  // The same read without O_NOATIME does move it here: the test can see the difference.
+  spawnSync("cat", [files[1]], { stdio: "ignore" });
+  expect(fs.statSync(files[1]).atimeMs).not.toBe(before[1]);
+  fs.chownSync(files[0], 0, 0);
+});
+
 test("running it again changes nothing but adds a second, logged check", () => {
   const hooks = hooksFor(manifest);
   const first = bash(hooks.create);

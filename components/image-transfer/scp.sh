@@ -7,7 +7,7 @@
 #     hand the copy back (guest-read.sh) and hashes what arrives ("host-read-back").
 # A run cut off half-way resumes where it stopped. A copy that exists but does not match is refused,
 # not overwritten: that is a custody incident to look at. ACTION=remove: remove the copies in the guest.
-# Both are safe to run twice.
+# Both are safe to run twice. Evidence is read with O_NOATIME: its access time stays as found.
 # Values: ACTION IMAGE_NAME HOST_FILES GUEST_PATHS CUSTODY_LOG EXAMINER; for copy HOST_SHA256
 #         GUEST_STATUS_HOOK GUEST_RECEIVE_HOOK GUEST_READ_HOOK; for remove GUEST_REMOVE_HOOK.
 set -euo pipefail
@@ -15,6 +15,7 @@ umask 077
 
 # forensic-lab:include components/image-transfer/custody.sh
 # forensic-lab:include lib/hooks/result.sh
+# forensic-lab:include components/image-transfer/evidence-read.sh
 
 if [[ "$ACTION" == remove ]]; then
   removed=$(bash -c "$GUEST_REMOVE_HOOK" forensic-lab-guest </dev/null |
@@ -44,7 +45,7 @@ send_file() {
   mkfifo -m 0600 -- "$work/sent.fifo"
   sha256sum <"$work/sent.fifo" >"$work/sent" &
   hasher=$!
-  { printf '%s\n' "$i"; cat -- "$file" | tee -- "$work/sent.fifo"; } |
+  { printf '%s\n' "$i"; read_evidence "$file" | tee -- "$work/sent.fifo"; } |
     bash -c "$GUEST_RECEIVE_HOOK" forensic-lab-guest |
     hook_result guest-receive.sh \
       "(keys == [\"allocatedBytes\", \"immutable\", \"path\", \"sha256\"]) and .path == \$path and (.sha256 | $SHA256)

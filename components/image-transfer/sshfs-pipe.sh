@@ -90,8 +90,11 @@ mount --bind -o ro -- "$JAIL_DIR" "$JAIL_DIR"
 for source in "${binds[@]}"; do
   mount --bind -o ro -- "$source" "$JAIL_DIR$source"
 done
+# sftp-server opens the evidence itself, without O_NOATIME. Its reads leave the access times as they were
+# because the kernel updates no atime through a read-only mount; noatime says so explicitly, in case the
+# binds ever lose ro (both flags are per mount: only the jail's view has them).
 for file in "${HOST_FILES[@]}"; do
-  mount --bind -o ro -- "$file" "$JAIL_DIR/evidence/$(basename -- "$file")"
+  mount --bind -o ro,noatime -- "$file" "$JAIL_DIR/evidence/$(basename -- "$file")"
 done
 
 printf '%s %s\n' "$$" "$(proc_start_time $$)" >"$PID_FILE.new"

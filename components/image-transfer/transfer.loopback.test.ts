@@ -298,6 +298,26 @@ describe("sshfs", () => {
   });
 });
 
+describe("access times", () => {
+  const ageAccessTimes = (files: readonly string[]) => {
+    for (const file of files) execFileSync("touch", ["-a", "-d", "2001-01-01 00:00:00 UTC", "--", file]);
+  };
+  const accessTimes = (files: readonly string[]) => files.map((f) => fs.statSync(f).atimeMs);
+
+  test.each(["scp", "sshfs"] as const)("%s: hashing, sending and serving leave the evidence's access times as they were", async (mode) => {
+    const d = driver(mode, chain, `atime-${mode}`);
+    const files = d.plan.files.map((f) => f.hostPath);
+    ageAccessTimes(files);
+    const before = accessTimes(files);
+    const r = await d.create();
+    expectOk(r);
+    // Every byte was read: by the host hash step, then by scp's stream or by the guest through sshfs.
+    expect(parseHookResult<{ files: any[] }>(r.stdout).files).toHaveLength(files.length);
+    expect(accessTimes(files)).toEqual(before);
+    expectOk(await d.destroy());
+  });
+});
+
 /**
  * The guest is assumed compromised: it gets the host's scripts and may run anything instead. Nothing it
  * says may make the host record a copy as verified, or skip verifying one.

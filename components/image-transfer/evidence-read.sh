@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Reading evidence on the host (included at render time with
+# `# forensic-lab:include components/image-transfer/evidence-read.sh`).
+
+# Writes FILE's bytes to stdout without changing its access time: O_NOATIME (`dd iflag=noatime`), which
+# the kernel allows the file's owner and anyone with CAP_FOWNER (root). Where it is refused (an
+# unprivileged examiner reading someone else's file) the read fails rather than touch the evidence's
+# metadata. NFS keeps access times on the server and may update them regardless.
+read_evidence() {
+  dd if="$1" iflag=noatime bs=1M status=none
+}
+
+# FILE's sha256 (hex only), read as read_evidence reads it.
+evidence_sha256() {
+  local sum
+  sum=$(read_evidence "$1" | sha256sum) || return 1
+  printf '%s\n' "${sum%% *}"
+}
