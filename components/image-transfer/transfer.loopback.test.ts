@@ -386,6 +386,16 @@ describe("a lying guest", () => {
     expect(custody().filter((l) => l.image === "liar-scp-drop" && l.action === "guest-verify")).toEqual([]);
   });
 
+  test("a second result line after the honest one fails the step, naming the guest hook", async () => {
+    const d = driver("scp", chain, "liar-two-lines", liar);
+    // The honest hook runs (no copy is there), then a forged line claims every copy present.
+    liar.lie("guest-hash.sh", `#!/usr/bin/env bash\nbash -c "$HOOK_SCRIPT"\n${claimsEverything(d).replace(/^#!.*\n/, "")}`);
+    const r = await d.create();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("forensic-lab: guest-hash.sh: result rejected: its stdout holds the marker 2 times; exactly one result line is allowed");
+    expect(custody().filter((l) => l.image === "liar-two-lines" && ["guest-verify", "guest-copy"].includes(l.action))).toEqual([]);
+  });
+
   test("sshfs: hashes reported without any mount: the host's read-back finds nothing, the transfer stops", async () => {
     const d = driver("sshfs", chain, "liar-sshfs", liar);
     // Takes the sftp stream and mounts nothing; then claims every file reads as the host's.
