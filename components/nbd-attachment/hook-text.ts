@@ -3,7 +3,7 @@
  * tests compare the exact bytes a hook would see, and check its static part is the hook file unchanged.
  */
 import { execFileSync } from "child_process";
-import { IN_GUEST_WRAPPER, readHook } from "../../lib/shell";
+import { hookBody, IN_GUEST_WRAPPER } from "../../lib/shell";
 
 const MARKER = "\n# --- static hook ---\n";
 
@@ -15,9 +15,9 @@ export function splitHook(text: string): { prelude: string; body: string } {
   return { prelude: text.slice(0, at), body: text.slice(at + MARKER.length) };
 }
 
-/** The static part a hook file renders to (its shebang dropped). */
+/** The static part a hook file renders to (its shebang dropped, its includes expanded). */
 export function staticBody(hookFile: string): string {
-  return readHook(hookFile).replace(/^#![^\n]*\n/, "");
+  return hookBody(hookFile);
 }
 
 /** A scalar value as bash sees it after running the prelude. */
