@@ -1,4 +1,4 @@
-import { Invocation, ResolvedWord } from "./shell-text";
+import { HookRedirect, Invocation, ResolvedWord } from "./shell-text";
 
 /**
  * Which invocations could write to what they open. The rule for every tool that attaches or mounts
@@ -156,7 +156,92 @@ const btrfs: Rule = (args) => {
   return undefined;
 };
 
-const blockdev: Rule = (args) => (args.some((a) => a.text === "--setrw") ? "makes the device writable (blockdev --setrw)" : undefined);
+const BLOCKDEV_SAFE = /^--(get[a-z0-9]*|setro|report|flushbufs|rereadpt|help|version)$/;
+const blockdev: Rule = (args) => {
+  if (args.some((a) => a.text === "--setrw")) return "makes the device writable (blockdev --setrw)";
+  const other = args.find((a) => a.text.startsWith("-") && !BLOCKDEV_SAFE.test(a.text) && a.text !== "-q" && a.text !== "-v");
+  return other ? `changes the device's settings (blockdev ${other.text})` : undefined;
+};
+
+const hdparm: Rule = (args) => {
+  const words = args.map((a) => a.text);
+  const r = words.findIndex((w) => /^-r\d?$/.test(w));
+  if (r >= 0 && (words[r] === "-r0" || (words[r] === "-r" && words[r + 1] === "0"))) return "makes the device writable (hdparm -r0)";
+  const other = words.find((w, k) => w.startsWith("-") && !/^-(r1?|[IigtTCv]+|-help)$/.test(w) && !(words[k - 1] === "-r"));
+  return other ? `changes the device's settings (hdparm ${other})` : undefined;
+};
+
+/** sfdisk reads the table only with one of its listing options; otherwise it writes what stdin says. */
+const sfdisk: Rule = (args) => {
+  const reads = ["--json", "-J", "--dump", "-d", "--list", "-l", "--list-free", "-F", "--show-size", "-s", "--verify", "-V", "--version", "-v", "--help", "-h", "--backup-pt-sectors"];
+  return args.some((a) => reads.includes(a.text) || /^-[JdlFsV]+$/.test(a.text)) ? undefined : "writes the partition table (sfdisk without --json, --dump or --list)";
+};
+
+const PARTED_READ = new Set(["print", "unit", "help", "version", "s", "B", "kB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB", "%", "cyl", "chs", "compact"]);
+const parted: Rule = (args) => {
+  const positional = args.filter((a) => !a.text.startsWith("-"));
+  const commands = positional.slice(1);
+  if (commands.length === 0) return "runs the interactive partition editor (parted without a print command)";
+  const change = commands.find((c) => !PARTED_READ.has(c.text));
+  return change ? `changes the partition table (parted ${change.text})` : undefined;
+};
+
+const fdisk: Rule = (args) => (args.some((a) => a.text === "-l" || a.text === "--list") ? undefined : "edits the partition table (fdisk without -l)");
+const sgdisk: Rule = (args) =>
+  args.every((a) => !a.text.startsWith("-") || /^(-p|--print|-v|--verify|-i|--info(=.*)?|-O|--print-mbr|-D|--display-alignment|-E|--end-of-largest|-F|--first-in-largest|-L|--list-types|-V|--version|-\?|--help)$/.test(a.text))
+    ? undefined
+    : "changes the partition table (sgdisk)";
+
+const tune2fs: Rule = (args) => (args.length > 0 && args.every((a) => !a.text.startsWith("-") || a.text === "-l") && args.some((a) => a.text === "-l") ? undefined : "changes the filesystem's superblock (tune2fs without -l)");
+const debugfs: Rule = (args) => (args.some((a) => /^-[a-zA-Z]*w/.test(a.text)) ? "opens the filesystem for writing (debugfs -w)" : undefined);
+
+const qemuIo: Rule = (args) => {
+  const parsed = parseOptions(args, { shortWithValue: "cfotTd", longWithValue: ["--cmd", "--format", "--object", "--trace", "--cache", "--discard", "--aio", "--image-opts"] });
+  if (has(parsed, "-h", "--help", "-V", "--version")) return undefined;
+  return has(parsed, "-r", "--read-only") ? undefined : "opens the image writable (qemu-io without -r/--read-only)";
+};
+
+const nbdClient: Rule = (args) => {
+  const words = args.map((a) => a.text);
+  if (words.some((w) => ["-d", "-disconnect", "--disconnect", "-c", "-check", "--check", "-l", "-list", "--list", "-h", "--help", "-V", "--version"].includes(w))) return undefined;
+  if (words.filter((w) => !w.startsWith("-")).length === 0) return undefined;
+  return words.some((w) => ["-readonly", "--readonly", "-R"].includes(w)) ? undefined : "attaches the export writable (nbd-client without -readonly)";
+};
+
+/** `vgchange -ay` makes the logical volumes inside evidence writable block devices. */
+const lvmActivate = (tool: string): Rule => (args) => {
+  const words = args.map((a) => a.text);
+  const activation = words.findIndex((w) => /^(-a|--activate)(=?.*)$/.test(w) || /^-[A-Za-z]*a[ye]*$/.test(w));
+  if (activation < 0) return /^-/.test(words[0] ?? "-") && words.some((w) => /^(-[cxlpu]|--(uuid|resizeable|logicalvolume|maxphysicalvolumes|physicalextentsize|addtag|deltag|alloc|metadatacopies|permission))/.test(w)) ? `changes LVM metadata (${tool})` : undefined;
+  const inline = /^(-a|--activate)=?(.+)$/.exec(words[activation]) ?? /^-[A-Za-z]*a([ye]+)$/.exec(words[activation]);
+  const value = inline && inline[inline.length - 1] !== "" && !/^(-a|--activate)$/.test(words[activation]) ? inline[inline.length - 1] : words[activation + 1];
+  if (value === undefined || /^n/.test(value)) return undefined;
+  return words.includes("--readonly") || (words.includes("--permission") && words[words.indexOf("--permission") + 1] === "r") ? undefined : `activates logical volumes writable (${tool} -ay without --readonly)`;
+};
+
+const CRYPTSETUP_WRITES = new Set(["luksFormat", "luksAddKey", "luksRemoveKey", "luksChangeKey", "luksKillSlot", "luksConvertKey", "luksHeaderRestore", "luksSuspend", "luksResume", "erase", "luksErase", "repair", "convert", "reencrypt", "config", "token", "resize", "refresh"]);
+const CRYPTSETUP_OPENS = new Set(["open", "luksOpen", "plainOpen", "loopaesOpen", "tcryptOpen", "bitlkOpen", "fvault2Open", "create"]);
+const cryptsetup: Rule = (args) => {
+  const words = args.map((a) => a.text);
+  const action = words.find((w) => CRYPTSETUP_WRITES.has(w) || CRYPTSETUP_OPENS.has(w));
+  if (action === undefined) return undefined;
+  if (CRYPTSETUP_WRITES.has(action)) return `writes the encryption header or mapping (cryptsetup ${action})`;
+  return words.includes("--readonly") || words.includes("-r") ? undefined : `opens the mapping writable (cryptsetup ${action} without --readonly)`;
+};
+
+const DMSETUP_READS = new Set(["ls", "info", "status", "table", "deps", "targets", "version", "help", "remove", "udevcomplete", "udevcookies", "mangle", "splitname", "wait"]);
+const dmsetup: Rule = (args) => {
+  const sub = args.find((a) => !a.text.startsWith("-"))?.text;
+  if (sub === undefined || DMSETUP_READS.has(sub)) return undefined;
+  if (sub === "create" && args.some((a) => a.text === "--readonly" || a.text === "-r")) return undefined;
+  return `creates or changes device-mapper mappings (dmsetup ${sub})`;
+};
+
+/** dd writes only where `of=` points (standard output without it). */
+const dd: Rule = (args) => {
+  const of = args.find((a) => a.text.startsWith("of="));
+  return of && evidenceNamedBy({ text: of.text.slice(3), known: of.known }, []) ? `writes to ${of.text.slice(3)} (dd of=)` : undefined;
+};
 
 const RULES: Readonly<Record<string, Rule>> = {
   mount,
@@ -176,6 +261,30 @@ const RULES: Readonly<Record<string, Rule>> = {
   wipefs: unlessDryRun(["-n", "--no-act"], "erases filesystem signatures"),
   btrfs,
   blockdev,
+  hdparm,
+  sfdisk,
+  parted,
+  fdisk,
+  sgdisk,
+  tune2fs,
+  debugfs,
+  "qemu-io": qemuIo,
+  "nbd-client": nbdClient,
+  vgchange: lvmActivate("vgchange"),
+  lvchange: lvmActivate("lvchange"),
+  cryptsetup,
+  dmsetup,
+  dd,
+  gdisk: always("edits the partition table"),
+  cfdisk: always("edits the partition table"),
+  resize2fs: always("resizes the filesystem"),
+  e2label: always("changes the filesystem label"),
+  ntfslabel: always("changes the filesystem label"),
+  ntfsresize: always("resizes the filesystem"),
+  xfs_admin: always("changes the filesystem's superblock"),
+  btrfstune: always("changes the filesystem's superblock"),
+  zerofree: always("zeroes the filesystem's free blocks"),
+  shred: always("overwrites what it is given"),
   blkdiscard: always("discards the device's blocks"),
   mkfs: always("creates a filesystem"),
   mke2fs: always("creates a filesystem"),
@@ -183,14 +292,119 @@ const RULES: Readonly<Record<string, Rule>> = {
   mkswap: always("writes a swap signature"),
 };
 
-/** Why an invocation could write to what it opens, or undefined when it cannot. */
-export function writeCapability(invocation: Invocation): string | undefined {
-  const { program, args } = invocation;
-  const rule =
+function ruleFor(program: string): Rule | undefined {
+  return (
     RULES[program] ??
     (program.startsWith("mount.") ? (program.includes("ntfs") || program.includes("fuse") ? fuseMount : mount) : undefined) ??
-    (/^(mkfs|fsck)\./.test(program) ? RULES[program.split(".")[0]] : undefined);
-  return rule?.(args);
+    (/^(mkfs|fsck)\./.test(program) ? RULES[program.split(".")[0]] : undefined)
+  );
+}
+
+/** Why an invocation could write to what it opens, or undefined when it cannot. */
+export function writeCapability(invocation: Invocation): string | undefined {
+  const { args } = invocation;
+  // qemu's own tools and the guest's emulator are what open json: specs.
+  const spec = invocation.program.startsWith("qemu") ? args.map((a) => jsonSpecProblem(a)).find((p) => p !== undefined) : undefined;
+  return ruleFor(invocation.program)?.(args) ?? spec;
+}
+
+/**
+ * A qemu `json:` pseudo-filename that turns writing on: `"read-only": false` (or `"off"`) at any level
+ * overrides the `--read-only` the command carries for that node. One that does not parse cannot be
+ * checked, so it is refused.
+ */
+function jsonSpecProblem(arg: ResolvedWord): string | undefined {
+  const at = arg.text.indexOf("json:");
+  if (at < 0 || (at > 0 && !/[=,:]$/.test(arg.text.slice(0, at)))) return undefined;
+  if (!arg.known) return undefined;
+  let spec: unknown;
+  try {
+    spec = JSON.parse(arg.text.slice(at + 5));
+  } catch {
+    return "names a json: image spec that does not parse, so its read-only settings cannot be checked";
+  }
+  const writable = (value: unknown): boolean => {
+    if (Array.isArray(value)) return value.some(writable);
+    if (value === null || typeof value !== "object") return false;
+    return Object.entries(value).some(([key, v]) => (key === "read-only" && (v === false || v === "off" || v === "false")) || writable(v));
+  };
+  return writable(spec) ? 'opens the image writable ("read-only": false in its json: spec)' : undefined;
+}
+
+/** Device nodes that are not disks: writing to them touches no evidence. */
+const NOT_DISKS = /^\/dev\/(null|zero|full|random|urandom|tty|stdin|stdout|stderr|fd\/[0-9]+|fuse|ptmx|kmsg|pts\/[0-9]+)$/;
+
+/**
+ * The evidence location a word names, or undefined: a disk device (`/dev/nbd0p1`, `/dev/mapper/x`,
+ * `/dev/sda`: any /dev node but null, zero, tty and friends), a qemu `json:` spec, or one of the hook's
+ * evidence paths (EVIDENCE_KEYS) or a path under it. Looked for in the whole word and after each `=`
+ * (`of=/dev/nbd0`, `--connect=/dev/nbd0`).
+ */
+export function evidenceNamedBy(word: ResolvedWord, evidencePaths: readonly string[]): string | undefined {
+  const text = word.text;
+  for (const m of text.matchAll(/(?:^|[\s=:,'"(])(\/dev\/[^\s,'"=:;)]*)/g)) {
+    if (!NOT_DISKS.test(m[1])) return m[1];
+  }
+  const candidates = [text, ...[...text.matchAll(/=/g)].map((m) => text.slice((m.index ?? 0) + 1))];
+  for (const c of candidates) {
+    if (c.startsWith("json:")) return c.length > 40 ? `${c.slice(0, 37)}...` : c;
+    const path = evidencePaths.find((p) => c === p || c.startsWith(`${p}/`));
+    if (path !== undefined) return c;
+  }
+  return undefined;
+}
+
+/**
+ * Programs that may be handed evidence (a word that names it) because they only read it, only make or
+ * remove the empty folders it is mounted on, or are tools whose rule above holds them to read-only.
+ */
+const READERS = new Set([
+  // builtins and words that only carry text
+  "echo", "printf", "test", "[", "[[", ":", "true", "false", "for", "case", "select", "in", "local", "declare", "typeset", "readonly", "export", "return", "exit", "shift", "unset", "wait", "sleep", "kill",
+  // readers
+  "cat", "head", "tail", "sha256sum", "sha1sum", "sha512sum", "md5sum", "b2sum", "b3sum", "stat", "file", "ls", "findmnt", "lsblk", "blkid", "mountpoint", "readlink", "realpath", "dirname", "basename", "jq", "grep", "strings", "xxd", "hexdump", "od", "cmp", "wc", "du", "df", "udevadm", "fls", "icat", "mmls", "fsstat", "istat", "ils", "ffind", "ifind", "tsk_recover", "ewfinfo", "ewfverify", "ntfsinfo", "ntfsls", "ntfscat", "dumpe2fs", "xfs_info", "partx", "partprobe",
+  // the mount point's folder, never the evidence in it; detaching
+  "mkdir", "rmdir", "umount", "fusermount", "fusermount3",
+]);
+
+const structureOnly: Readonly<Record<string, Rule>> = {
+  install: (args) => (args.some((a) => a.text === "-d" || a.text === "--directory" || /^-[A-Za-z]*d/.test(a.text)) ? undefined : "copies files (install without -d)"),
+  find: (args) => {
+    const writer = args.find((a) => /^-(delete|fprint0?|fprintf|fls)$/.test(a.text));
+    return writer ? `writes or deletes files (find ${writer.text})` : undefined;
+  },
+  fusermount: (args) => (args.some((a) => /^-[A-Za-z]*u/.test(a.text)) ? undefined : "mounts a FUSE filesystem"),
+  fusermount3: (args) => (args.some((a) => /^-[A-Za-z]*u/.test(a.text)) ? undefined : "mounts a FUSE filesystem"),
+  udevadm: (args) => (["settle", "info", "--version", "-V"].includes(args[0]?.text ?? "") ? undefined : `changes device state (udevadm ${args[0]?.text ?? ""})`),
+  partx: (args) => (args.some((a) => /^(-[A-Za-z]*[adu]|--(add|delete|update))$/.test(a.text)) ? "changes the kernel's partition table (partx -a/-d/-u)" : undefined),
+};
+
+/**
+ * The allow-list: why an invocation that names evidence is not allowed to, or undefined. Allowed are
+ * READERS, the hook's own functions (their bodies are read where they are written), and the tools
+ * RULES holds to read-only (their rule is checked by writeCapability).
+ */
+export function evidenceAccess(invocation: Invocation): string | undefined {
+  const named = invocation.args.map((a) => evidenceNamedBy(a, invocation.evidencePaths)).find((e) => e !== undefined);
+  if (named === undefined || invocation.definedHere) return undefined;
+  const { program } = invocation;
+  const rule = structureOnly[program];
+  if (rule) {
+    const why = rule(invocation.args);
+    return why ? `touches evidence (${named}) and ${why}` : undefined;
+  }
+  if (READERS.has(program) || ruleFor(program) !== undefined) return undefined;
+  return `touches evidence (${named}), and ${program} is not a command allowed to: only readers, mount-point folders and the read-only tools may`;
+}
+
+/** Redirections that open their target for writing. */
+const WRITING_REDIRECTS = new Set([">", ">>", ">|", "&>", "&>>", "<>", ">&"]);
+
+/** Why a redirection writes to evidence, or undefined. */
+export function redirectWrite(redirect: HookRedirect): string | undefined {
+  if (!WRITING_REDIRECTS.has(redirect.op)) return undefined;
+  const named = evidenceNamedBy(redirect.target, redirect.evidencePaths);
+  return named === undefined ? undefined : `writes to evidence through a redirection (${redirect.op} ${redirect.target.text})`;
 }
 
 /** Programs that mount a filesystem, whose hooks must carry the journal-safe options. */

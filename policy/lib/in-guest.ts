@@ -1,13 +1,5 @@
-import { hookBody, IN_GUEST_WRAPPER } from "../../lib/shell";
-import { parseRenderedHook } from "./shell-text";
-
-/** The static part of lib/hooks/in-guest.sh exactly as `renderHook` embeds it (shebang dropped, the ssh
- * options library included). */
-let wrapperBody: string | undefined;
-function inGuestWrapperBody(): string {
-  wrapperBody ??= hookBody(IN_GUEST_WRAPPER);
-  return wrapperBody;
-}
+import { IN_GUEST_WRAPPER } from "../../lib/shell";
+import { inGuestWrapperBody, parseRenderedHook } from "./shell-text";
 
 export type InGuestHook =
   | { readonly ok: true; readonly domain: string; readonly innerHook: string }

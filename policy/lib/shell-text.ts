@@ -1,3 +1,5 @@
+import { hookBody, IN_GUEST_WRAPPER } from "../../lib/shell";
+
 /**
  * Reads the text of a forensic-lab hook the way bash would, closely enough for a policy: the generated
  * prelude of `readonly NAME='value'` lines (the in-guest wrapper's `INNER_HOOK` is itself a rendered hook,
@@ -21,10 +23,20 @@ export interface Word {
   readonly parts: readonly WordPart[];
 }
 
+export interface Redirect {
+  /** `>`, `>>`, `>|`, `&>`, `&>>`, `<>`, `<`, `<<<` (a here-string's word is its target). */
+  readonly op: string;
+  readonly target: Word;
+}
+
 export interface SimpleCommand {
   readonly words: readonly Word[];
   /** 1-based line in the script the command starts on. */
   readonly line: number;
+  /** Redirections with a file (or here-string) target; `2>&1` style descriptor copies are left out. */
+  readonly redirects: readonly Redirect[];
+  /** Where standard input comes from when it is not the hook's own: a pipe, a here-document. */
+  readonly stdin?: "pipe" | "heredoc";
 }
 
 /** A word after prelude constants are substituted; `known` is false while any expansion is left. */
@@ -115,6 +127,9 @@ function readQuotedWord(text: string, start: number): { value: string; end: numb
   return pieces > 0 ? { value, end: i } : undefined;
 }
 
+/** Programs a here-document is data for (its text is not run), unlike `bash <<EOF`. */
+const DATA_READERS = new Set(["cat", "tee", "jq", "grep", "sed", "sort", "head", "tail", "tr", "wc", "read", "mapfile", "readarray", "printf", "echo", "sha256sum", "base64"]);
+
 const KEYWORDS = new Set(["if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "time", "coproc"]);
 
 /** Splits a bash script into simple commands, scripts nested in it included. Never throws. */
@@ -136,8 +151,12 @@ class Lexer {
   private parts: WordPart[] = [];
   private inWord = false;
   private commandLine: number;
-  private dropNextWord = false;
-  private heredocs: { delimiter: string; stripTabs: boolean }[] = [];
+  private pendingRedirect: string | undefined;
+  private redirects: Redirect[] = [];
+  private stdin: "pipe" | "heredoc" | undefined;
+  /** Inside `[[ ... ]]`: `&&`, `||`, `(`, `)`, `<`, `>` are operators of the test, not of the shell. */
+  private inTest = false;
+  private heredocs: { delimiter: string; stripTabs: boolean; quoted: boolean; data: boolean }[] = [];
 
   constructor(
     private readonly src: string,
@@ -164,11 +183,28 @@ class Lexer {
         this.i++;
       } else if (c === "#" && !this.inWord) {
         while (this.i < s.length && s[this.i] !== "\n") this.i++;
+      } else if (this.inTest && "&|()<>".includes(c)) {
+        this.addText(c);
+        this.i++;
+      } else if (c === "(" && next === "(" && !this.inWord && this.words.every((w) => w.parts.every((p) => p.kind === "text" && KEYWORDS.has(p.text)))) {
+        // `(( arithmetic ))`: no command runs, except in a `$(...)` inside it.
+        const end = this.balancedEnd(this.i + 1, "(", ")");
+        const inner = s.slice(this.i + 2, Math.max(this.i + 2, end - 1));
+        for (let k = inner.indexOf("$("); k >= 0; k = inner.indexOf("$(", k + 2)) {
+          if (inner[k + 2] === "(") continue;
+          const close = new Lexer(inner, this.line, []).balancedEnd(k + 2, "(", ")");
+          new Lexer(inner.slice(k + 2, close - 1), this.line, this.out).run();
+        }
+        this.countLines(this.i, end);
+        this.i = end;
+        this.endCommand();
       } else if (c === "&" && next === ">") {
         this.redirect(s[this.i + 2] === ">" ? 3 : 2);
       } else if (c === ";" || c === "&" || c === "|") {
         this.endCommand();
+        const piped = c === "|" && next !== "|";
         this.i += next === c || (c === "|" && next === "&") ? 2 : 1;
+        if (piped) this.stdin = "pipe";
       } else if (c === "(" && this.inWord && this.endsWithAssignment()) {
         // `name=(a b c)`: an array value, data rather than a command.
         const end = this.balancedEnd(this.i + 1, "(", ")");
@@ -182,6 +218,7 @@ class Lexer {
       } else if (c === "<" && next === "<" && s[this.i + 2] === "<") {
         this.endWord();
         this.i += 3;
+        this.pendingRedirect = "<<<";
       } else if (c === "<" && next === "<") {
         this.heredoc();
       } else if (c === "<" || c === ">") {
@@ -236,16 +273,27 @@ class Lexer {
 
   private endWord(): void {
     if (!this.inWord) return;
-    if (this.dropNextWord) this.dropNextWord = false;
-    else this.words.push({ parts: this.parts });
+    if (this.pendingRedirect !== undefined) this.redirects.push({ op: this.pendingRedirect, target: { parts: this.parts } });
+    else {
+      const text = this.parts.length === 1 && this.parts[0].kind === "text" ? this.parts[0].text : undefined;
+      if (text === "[[" && this.words.every((w) => w.parts.every((p) => p.kind === "text" && KEYWORDS.has(p.text)))) this.inTest = true;
+      else if (text === "]]") this.inTest = false;
+      this.words.push({ parts: this.parts });
+    }
+    this.pendingRedirect = undefined;
     this.resetWord();
   }
 
   private endCommand(): void {
     this.endWord();
-    this.dropNextWord = false;
-    if (this.words.length > 0) this.out.push({ words: this.words, line: this.commandLine });
+    this.pendingRedirect = undefined;
+    if (this.words.length > 0 || this.redirects.length > 0) {
+      this.out.push({ words: this.words, line: this.commandLine, redirects: this.redirects, ...(this.stdin ? { stdin: this.stdin } : {}) });
+    }
     this.words = [];
+    this.redirects = [];
+    this.stdin = undefined;
+    this.inTest = false;
     this.commandLine = this.line;
   }
 
@@ -261,13 +309,15 @@ class Lexer {
   /** The redirection operator is consumed; its target word is not an argument of the command. */
   private redirect(length: number): void {
     this.endWord();
+    const op = this.src.slice(this.i, this.i + length);
     this.i += length;
     if (this.src[this.i - 1] === "&" && /[0-9-]/.test(this.src[this.i] ?? "")) {
       // `>&2`, `2>&1`, `<&-`: the target is a descriptor glued to the operator.
       while (/[0-9-]/.test(this.src[this.i] ?? "")) this.i++;
       return;
     }
-    this.dropNextWord = true;
+    if (this.src[this.i] === "|") this.i++; // `>|` forces the write past noclobber.
+    this.pendingRedirect = op;
   }
 
   /** Index just past the closing bracket that matches an already consumed opening one. */
@@ -406,18 +456,23 @@ class Lexer {
     if (stripTabs) this.i++;
     while (s[this.i] === " " || s[this.i] === "\t") this.i++;
     let delimiter = "";
+    let quoted = false;
     while (this.i < s.length && !/[\s;&|<>()]/.test(s[this.i])) {
       const c = s[this.i];
       if (c !== "'" && c !== '"' && c !== "\\") delimiter += c;
+      else quoted = true;
       this.i++;
     }
-    this.heredocs.push({ delimiter, stripTabs });
+    const first = this.words[0]?.parts;
+    const program = first?.length === 1 && first[0].kind === "text" ? first[0].text.split("/").pop() ?? "" : "";
+    this.heredocs.push({ delimiter, stripTabs, quoted, data: DATA_READERS.has(program) });
+    this.stdin = "heredoc";
   }
 
   /** Here-document bodies are read as scripts too: `bash <<EOF` runs them, and data rarely looks like mount. */
   private readHeredocBodies(): void {
     const s = this.src;
-    for (const { delimiter, stripTabs } of this.heredocs) {
+    for (const { delimiter, stripTabs, quoted, data } of this.heredocs) {
       const start = this.i;
       const bodyLine = this.line;
       let end = s.length;
@@ -433,7 +488,24 @@ class Lexer {
           break;
         }
       }
-      new Lexer(s.slice(start, Math.min(end, this.i)), bodyLine, this.out).run();
+      const body = s.slice(start, Math.min(end, this.i));
+      if (!data) new Lexer(body, bodyLine, this.out).run();
+      else if (!quoted) {
+        // Data for cat or jq: only its `$(...)` and backticks run.
+        const lexer = new Lexer(body, bodyLine, this.out);
+        for (let k = 0; k < body.length; k++) {
+          if (body[k] === "\\") k++;
+          else if (body[k] === "$" && body[k + 1] === "(" && body[k + 2] !== "(") {
+            const close = lexer.balancedEnd(k + 2, "(", ")");
+            new Lexer(body.slice(k + 2, close - 1), bodyLine, this.out).run();
+            k = close - 1;
+          } else if (body[k] === "`") {
+            const close = body.indexOf("`", k + 1);
+            new Lexer(body.slice(k + 1, close < 0 ? body.length : close), bodyLine, this.out).run();
+            k = close < 0 ? body.length : close;
+          }
+        }
+      }
     }
     this.heredocs = [];
   }
@@ -465,21 +537,29 @@ const PREFIX_COMMANDS: Readonly<Record<string, { readonly optionsWithValue: read
   builtin: { optionsWithValue: [] },
   nohup: { optionsWithValue: [] },
   setsid: { optionsWithValue: [] },
-  sudo: { optionsWithValue: ["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T"] },
+  sudo: { optionsWithValue: ["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "--user", "--group", "--chdir", "--prompt"] },
   doas: { optionsWithValue: ["-u", "-C"] },
-  env: { optionsWithValue: ["-u", "-C", "-S", "--unset", "--chdir"] },
+  env: { optionsWithValue: ["-u", "-C", "--unset", "--chdir"] },
   nice: { optionsWithValue: ["-n", "--adjustment"] },
   ionice: { optionsWithValue: ["-c", "-n", "-p", "-P", "-u", "--class", "--classdata"] },
   stdbuf: { optionsWithValue: ["-i", "-o", "-e"] },
   timeout: { optionsWithValue: ["-s", "-k", "--signal", "--kill-after"], positional: 1 },
   flock: { optionsWithValue: ["-w", "-E", "--timeout", "--conflict-exit-code"], positional: 1 },
   chroot: { optionsWithValue: ["--userspec", "--groups"], positional: 1 },
-  unshare: { optionsWithValue: [] },
-  nsenter: { optionsWithValue: ["-t", "--target", "-S", "-G"] },
-  runuser: { optionsWithValue: ["-u", "-g", "-G", "--user", "--group"] },
-  setpriv: { optionsWithValue: [] },
-  xargs: { optionsWithValue: ["-I", "-n", "-P", "-d", "-L", "-s", "-E", "-a", "--max-args", "--max-procs", "--delimiter", "--arg-file"] },
+  unshare: { optionsWithValue: ["--propagation", "--setgroups", "-S", "--setuid", "-G", "--setgid", "--wd"] },
+  nsenter: { optionsWithValue: ["-t", "--target", "-S", "-G", "--setuid", "--setgid", "--wd", "-w"] },
+  runuser: { optionsWithValue: ["-u", "-g", "-G", "--user", "--group", "--supp-group"] },
+  setpriv: { optionsWithValue: ["--reuid", "--regid", "--groups", "--inh-caps", "--ambient-caps", "--bounding-set", "--securebits", "--pdeathsig", "--selinux-label", "--apparmor-profile"] },
+  "systemd-run": {
+    optionsWithValue: ["-p", "--property", "-u", "--unit", "-E", "--setenv", "--uid", "--gid", "-M", "--machine", "-H", "--host", "--description", "--slice", "--working-directory", "-d", "--nice", "--service-type", "--on-active", "--on-boot", "--on-calendar", "--path-property", "--socket-property", "--timer-property"],
+  },
+  chrt: { optionsWithValue: [], positional: 1 },
+  taskset: { optionsWithValue: [], positional: 1 },
+  watch: { optionsWithValue: ["-n", "--interval", "-d"] },
 };
+
+/** Interpreters of other languages: their programs are text the pack cannot read as bash. */
+const OTHER_LANGUAGES = new Set(["perl", "python", "python2", "python3", "ruby", "node", "nodejs", "php", "lua", "tclsh", "expect", "awk", "gawk", "mawk", "nawk", "busybox-awk"]);
 
 export interface Invocation {
   /** Basename of the program: `/usr/bin/mount` and `\mount` are both `mount`. */
@@ -488,30 +568,108 @@ export interface Invocation {
   readonly line: number;
   /** The command as written from its program (or wrapper) on, for messages. */
   readonly text: string;
+  /** Redirections of the command, targets resolved like arguments. */
+  readonly redirects: readonly { readonly op: string; readonly target: ResolvedWord }[];
+  /** True when `program` names a function the same script defines: its body is read where it is written. */
+  readonly definedHere: boolean;
+  /**
+   * The evidence this hook is handed by name: the prelude values of the keys the lab's evidence
+   * components use for images, nbd devices, mount points and transfer folders (EVIDENCE_KEYS).
+   */
+  readonly evidencePaths: readonly string[];
+}
+
+/** A command whose effect the reader cannot see: what it runs is decided at run time or elsewhere. */
+export interface OpaqueCommand {
+  readonly line: number;
+  readonly text: string;
+  readonly why: string;
+  /**
+   * Set when the opaque part is a variable that neither the prelude nor the script sets: under
+   * `set -u` bash stops there, so it is opaque only if the command's environment supplies the name.
+   */
+  readonly onlyIfEnvironmentSets?: string;
+}
+
+/** A redirection of any command, bare `>/dev/x` and `exec 3>/dev/x` included. */
+export interface HookRedirect {
+  readonly line: number;
+  readonly op: string;
+  readonly target: ResolvedWord;
+  readonly evidencePaths: readonly string[];
+}
+
+export interface HookReading {
+  readonly invocations: Invocation[];
+  readonly opaque: OpaqueCommand[];
+  readonly redirects: HookRedirect[];
 }
 
 /**
- * The program a simple command runs and its arguments, past keywords, assignments and wrappers such as
- * `sudo`, `timeout 30`, `env X=y`. Undefined for pure assignments and for programs chosen at run time.
+ * Prelude keys under which the lab's components hand a hook the evidence it works on: image files and
+ * json: specs, nbd devices, partition mount points, transfer folders. A command that names one of
+ * these (or a path under it) touches evidence.
  */
-export function invocationOf(command: SimpleCommand, values: ReadonlyMap<string, PreludeValue>): Invocation | undefined {
-  const words = command.words.map((w) => resolveWord(w, values));
+export const EVIDENCE_KEYS: readonly string[] = [
+  "IMAGE_SPEC", "IMAGE_PATH", "LAYER_PATHS", "LAYER_ALONE_SPECS", "NBD_DEVICE", "MOUNT_POINT", "MOUNT_ROOT", "MOUNT_POINTS",
+  "GUEST_ROOT", "GUEST_PATHS", "HOST_FILES", "PATHS", "WAIT_MOUNTS", "LAYER_DIR", "DESTS", "FOLDERS",
+];
+
+function evidencePathsOf(values: ReadonlyMap<string, PreludeValue>): string[] {
+  const paths: string[] = [];
+  for (const key of EVIDENCE_KEYS) {
+    const value = values.get(key);
+    for (const item of value === undefined ? [] : typeof value === "string" ? [value] : value) {
+      if (item !== "" && item !== "/" && !parseRenderedHook(item)) paths.push(item.replace(/\/+$/, ""));
+    }
+  }
+  return paths;
+}
+
+const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/;
+
+type Unwrapped =
+  | { readonly program: string; readonly args: readonly ResolvedWord[]; readonly text: string }
+  /** `words[at]` is the program word the reader could not resolve. */
+  | { readonly opaque: string; readonly text: string; readonly words: readonly ResolvedWord[]; readonly at: number }
+  | undefined;
+
+/**
+ * The program a list of words runs, past keywords, assignments and wrappers such as `sudo`,
+ * `timeout 30`, `env X=y`, `busybox mount`, `env -S 'mount ...'`. Undefined for pure assignments.
+ */
+function unwrap(resolved: readonly ResolvedWord[], values: ReadonlyMap<string, PreludeValue>): Unwrapped {
+  let words = resolved;
   let k = 0;
   let text = "";
   for (;;) {
-    while (k < words.length && words[k].known && (KEYWORDS.has(words[k].text) || /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/.test(words[k].text))) k++;
+    while (k < words.length && ((words[k].known && KEYWORDS.has(words[k].text)) || ASSIGNMENT.test(words[k].text))) k++;
     if (k >= words.length) return undefined;
     text ||= words.slice(k).map((w) => w.text).join(" ");
     const program = programName(words[k]);
-    if (program === undefined) return undefined;
+    if (program === undefined) return { opaque: "runs a program chosen at run time", text, words, at: k };
+    if (program === "busybox" && k + 1 < words.length && !words[k + 1].text.startsWith("-")) {
+      k++;
+      continue;
+    }
     const prefix = PREFIX_COMMANDS[program];
-    if (!prefix) return { program, args: words.slice(k + 1), line: command.line, text };
+    if (!prefix) return { program, args: words.slice(k + 1), text };
     k++;
     let positional = prefix.positional ?? 0;
     while (k < words.length) {
       const w = words[k].text;
       if (w === "--") {
         k++;
+        break;
+      }
+      if (program === "env" && /^(-S|--split-string)/.test(w)) {
+        // `env -S 'mount -o rw ...'`: env splits the string into the command line.
+        const inline = w.startsWith("--split-string=") ? w.slice("--split-string=".length) : w.length > 2 && !w.startsWith("--") ? w.slice(2) : undefined;
+        const value = inline !== undefined ? { text: inline, known: words[k].known } : words[k + 1];
+        if (!value || !value.known) return { opaque: "runs a command line built at run time (env -S)", text, words, at: -1 };
+        const split = parseScript(value.text)[0]?.words.map((x) => resolveWord(x, values)) ?? [];
+        words = [...split, ...words.slice(k + (inline !== undefined ? 1 : 2))];
+        k = 0;
         break;
       }
       if (w.startsWith("-") && w.length > 1) {
@@ -526,6 +684,22 @@ export function invocationOf(command: SimpleCommand, values: ReadonlyMap<string,
   }
 }
 
+/**
+ * The program a simple command runs and its arguments, past keywords, assignments and wrappers.
+ * Undefined for pure assignments and for programs chosen at run time.
+ */
+export function invocationOf(command: SimpleCommand, values: ReadonlyMap<string, PreludeValue>): Invocation | undefined {
+  const found = unwrap(command.words.map((w) => resolveWord(w, values)), values);
+  if (!found || !("program" in found)) return undefined;
+  return {
+    ...found,
+    line: command.line,
+    redirects: command.redirects.map((r) => ({ op: r.op, target: resolveWord(r.target, values) })),
+    definedHere: false,
+    evidencePaths: evidencePathsOf(values),
+  };
+}
+
 function programName(word: ResolvedWord): string | undefined {
   if (!word.known) return undefined;
   const base = word.text.replace(/^\\/, "").split("/").pop();
@@ -536,45 +710,235 @@ function programName(word: ResolvedWord): string | undefined {
  * Every simple command of a hook text, with the prelude constants that apply to it. Rendered hooks are
  * opened, and so is any prelude value or array item that is itself a rendered hook (the in-guest
  * wrapper's `INNER_HOOK`, ImageTransfer's `PIPES`); text that is not a rendered hook is read as a bare
- * script. Command strings passed to `bash -c`, `sh -c`, `eval` and `ssh` are read as scripts too when
- * they are known.
+ * script. Command strings passed to `bash -c`, `sh -c`, `eval`, `su -c`, `trap`, `env -S`, here-strings
+ * fed to a shell and `ssh` are read as scripts too when they are known; `find -exec` and functions that
+ * run `"$@"` are unwrapped.
  */
 export function invocationsIn(text: string): Invocation[] {
-  const found: Invocation[] = [];
-  collect(text, new Map(), found, 0);
+  return readHookText(text).invocations;
+}
+
+/** Like `invocationsIn`, and also every command whose effect the reader cannot see (OpaqueCommand). */
+export function readHookText(text: string): HookReading {
+  const reading: HookReading = { invocations: [], opaque: [], redirects: [] };
+  collect(text, new Map(), reading, 0);
+  return reading;
+}
+
+const SHELLS = new Set(["bash", "sh", "dash", "zsh", "ksh", "ash", "mksh", "rbash"]);
+const SSH_OPTIONS_WITH_VALUE = new Set(["-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O", "-o", "-p", "-Q", "-R", "-S", "-W", "-w", "-B"]);
+
+interface FunctionDefinition {
+  readonly firstLine: number;
+  readonly lastLine: number;
+  /** Runs its own arguments as a command (`"$@"`), after `shift`ing this many away. */
+  readonly runsArguments: boolean;
+  readonly shifts: number;
+}
+
+/** `name() { ... }` and `function name { ... }` definitions of a script, by name. */
+function functionDefinitions(script: string): Map<string, FunctionDefinition> {
+  const found = new Map<string, FunctionDefinition>();
+  const start = /(^|[\n;&|])[ \t]*(?:function[ \t]+)?([A-Za-z_][A-Za-z0-9_:.-]*)[ \t]*(?:\(\)[ \t]*)?\{/g;
+  for (let m = start.exec(script); m; m = start.exec(script)) {
+    const header = m[0];
+    if (!header.includes("()") && !/function[ \t]/.test(header)) continue;
+    let depth = 1;
+    let k = m.index + header.length;
+    while (k < script.length && depth > 0) {
+      const c = script[k];
+      if (c === "\\") k += 2;
+      else if (c === "'") k = script.indexOf("'", k + 1) < 0 ? script.length : script.indexOf("'", k + 1) + 1;
+      else if (c === "#" && /[\s;]/.test(script[k - 1] ?? " ")) while (k < script.length && script[k] !== "\n") k++;
+      else {
+        if (c === "{") depth++;
+        else if (c === "}") depth--;
+        k++;
+      }
+    }
+    const body = script.slice(m.index + header.length, k - 1);
+    const lineAt = (index: number) => script.slice(0, index).split("\n").length;
+    let shifts = 0;
+    for (const s of body.matchAll(/(?:^|[\s;&|{])shift(?:[ \t]+(\d+))?(?=[\s;&|}]|$)/g)) shifts += s[1] ? Number(s[1]) : 1;
+    found.set(m[2], {
+      firstLine: lineAt(m.index + m[1].length),
+      lastLine: lineAt(k),
+      runsArguments: /(?:^|[\n;&|{(]|\bthen|\bdo|\bif|!|&&|\|\|)[ \t]*"\$\{?@\}?"/.test(body),
+      shifts,
+    });
+  }
   return found;
 }
 
-const SHELLS = new Set(["bash", "sh", "dash", "zsh", "ksh", "busybox"]);
-const SSH_OPTIONS_WITH_VALUE = new Set(["-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O", "-o", "-p", "-Q", "-R", "-S", "-W", "-w", "-B"]);
+/**
+ * Variables that only ever hold the path of a known program: every assignment is empty,
+ * `$(command -v prog)`, or a loop variable over literal paths (`for c in /usr/lib/x /usr/libexec/x`).
+ */
+function programPathVariables(script: string): Map<string, string[]> {
+  const code = withoutComments(script);
+  const loops = new Map<string, string[] | undefined>();
+  for (const m of code.matchAll(/\bfor[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]+in[ \t]+([^;\n]*)/g)) {
+    const items = m[2].trim().split(/[ \t]+/);
+    loops.set(m[1], items.every((i) => /^\/[A-Za-z0-9_./+-]+$/.test(i)) ? items.map((i) => i.split("/").pop()!) : undefined);
+  }
+  const found = new Map<string, string[]>();
+  const rejected = new Set<string>();
+  for (const m of code.matchAll(/(^|[^A-Za-z0-9_$])([A-Za-z_][A-Za-z0-9_]*)\+?=([^\n]*)/g)) {
+    const [name, value] = [m[2], m[3].replace(/[\s;)|&].*$/, "")];
+    const command = /^"?\$\(command -v ([A-Za-z0-9_.+-]+)\)"?(\s|;|$)/.exec(m[3]);
+    const loop = /^"?\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?"?$/.exec(value);
+    const programs = value === "" || value === '""' ? [] : command ? [command[1]] : loop ? loops.get(loop[1]) : undefined;
+    if (programs === undefined) rejected.add(name);
+    else found.set(name, [...(found.get(name) ?? []), ...programs]);
+  }
+  for (const name of rejected) found.delete(name);
+  for (const name of found.keys()) if (assignsOtherwise(code, name)) found.delete(name);
+  return new Map([...found].filter(([, programs]) => programs.length > 0));
+}
 
-function collect(text: string, inherited: ReadonlyMap<string, PreludeValue>, found: Invocation[], depth: number): void {
-  if (depth > 8) return;
+function withoutComments(script: string): string {
+  return script.replace(/(^|\n)[ \t]*#[^\n]*/g, "$1");
+}
+
+/** Assignment forms other than `NAME=`: `read NAME`, `for NAME in`, `local NAME`, `printf -v NAME`, ... */
+function assignsOtherwise(code: string, name: string): boolean {
+  return new RegExp(`\\bfor[ \\t]+${name}\\b|\\b(read|mapfile|readarray|declare|typeset|printf -v)\\b[^\\n;|&]*\\b${name}\\b`).test(code);
+}
+
+/** Names the script itself assigns (`NAME=`, `read NAME`, `for NAME in`, `local NAME`, ...). */
+function assignsName(script: string, name: string): boolean {
+  script = withoutComments(script);
+  return new RegExp(`(^|[^A-Za-z0-9_$])${name}(\\[[^\\]]*\\])?\\+?=`).test(script) || assignsOtherwise(script, name);
+}
+
+function collect(text: string, inherited: ReadonlyMap<string, PreludeValue>, reading: HookReading, depth: number): void {
+  if (depth > 8) {
+    reading.opaque.push({ line: 1, text: text.slice(0, 80), why: "nests scripts deeper than the reader follows" });
+    return;
+  }
   const hook = parseRenderedHook(text);
   const values = hook ? hook.values : inherited;
   if (hook) {
     for (const value of hook.values.values()) {
       for (const item of typeof value === "string" ? [value] : value) {
-        if (parseRenderedHook(item)) collect(item, new Map(), found, depth + 1);
+        if (parseRenderedHook(item)) collect(item, new Map(), reading, depth + 1);
       }
     }
   }
-  for (const command of parseScript(hook ? hook.body : text)) {
-    const invocation = invocationOf(command, values);
-    if (!invocation) continue;
-    found.push(invocation);
-    for (const script of nestedScripts(invocation)) collect(script, values, found, depth + 1);
+  const script = hook ? hook.body : text;
+  // The in-guest wrapper runs its INNER_HOOK (read above) through `ssh ... bash -c "$(printf %q ...)"`.
+  const trusted = hook !== undefined && hook.body === inGuestWrapperBody();
+  const functions = functionDefinitions(script);
+  const programVariables = programPathVariables(script);
+  const opaque = (line: number, what: string, why: string, onlyIfEnvironmentSets?: string): void => {
+    if (!trusted) reading.opaque.push({ line, text: what, why, ...(onlyIfEnvironmentSets ? { onlyIfEnvironmentSets } : {}) });
+  };
+  const insideRunner = (line: number) => [...functions.values()].some((f) => f.runsArguments && line >= f.firstLine && line <= f.lastLine);
+
+  const visit = (found: Unwrapped, command: SimpleCommand, nesting: number): void => {
+    if (!found) return;
+    if ("opaque" in found) {
+      const name = found.at >= 0 ? /^\$\{?([A-Za-z_][A-Za-z0-9_]*|@)\}?$/.exec(found.words[found.at].text)?.[1] : undefined;
+      if (name === "@" && insideRunner(command.line)) return; // checked at each call instead
+      const programs = name === undefined ? undefined : programVariables.get(name);
+      if (programs) {
+        // `"$setpriv_bin" ...` where the script only ever sets it to `$(command -v setpriv)`.
+        const { words, at } = found;
+        for (const program of new Set(programs)) visit(unwrap([...words.slice(0, at), { text: program, known: true }, ...words.slice(at + 1)], values), command, nesting + 1);
+        return;
+      }
+      opaque(command.line, found.text, found.opaque);
+      return;
+    }
+    const invocation: Invocation = {
+      ...found,
+      line: command.line,
+      redirects: command.redirects.map((r) => ({ op: r.op, target: resolveWord(r.target, values) })),
+      definedHere: functions.has(found.program),
+      evidencePaths: evidencePathsOf(values),
+    };
+    reading.invocations.push(invocation);
+    if (nesting > 8) return;
+    const definition = functions.get(found.program);
+    if (definition?.runsArguments) {
+      visit(unwrap(found.args.slice(definition.shifts), values), command, nesting + 1);
+      return;
+    }
+    if (invocation.definedHere) return;
+    for (const nested of seeThrough(invocation, command, values, script, opaque)) {
+      if ("script" in nested) collect(nested.script, values, reading, depth + 1);
+      else visit(unwrap(nested.words, values), command, nesting + 1);
+    }
+  };
+  for (const command of parseScript(script)) {
+    for (const r of command.redirects) reading.redirects.push({ line: command.line, op: r.op, target: resolveWord(r.target, values), evidencePaths: evidencePathsOf(values) });
+    visit(unwrap(command.words.map((w) => resolveWord(w, values)), values), command, 0);
   }
 }
 
-/** Command strings an invocation hands to another shell, when their text is known. */
-function nestedScripts(invocation: Invocation): string[] {
-  const { program, args } = invocation;
-  if (program === "eval") return args.every((a) => a.known) ? [args.map((a) => a.text).join(" ")] : [];
-  if (SHELLS.has(program)) {
-    const c = args.findIndex((a) => /^-[A-Za-z]*c[A-Za-z]*$/.test(a.text));
-    const script = c >= 0 ? args[c + 1] : undefined;
-    return script && script.known ? [script.text] : [];
+type SeenThrough = { readonly script: string } | { readonly words: readonly ResolvedWord[] };
+
+/**
+ * What an invocation hands to another interpreter, when the reader can see it: command strings for
+ * shells, `eval`, `su -c`, `trap` and `ssh`; the command of `find -exec`. What it cannot see is
+ * reported through `opaque`.
+ */
+function seeThrough(
+  invocation: Invocation,
+  command: SimpleCommand,
+  values: ReadonlyMap<string, PreludeValue>,
+  script: string,
+  opaque: (line: number, text: string, why: string, onlyIfEnvironmentSets?: string) => void,
+): SeenThrough[] {
+  const { program, args, line, text } = invocation;
+  const commandString = (word: ResolvedWord | undefined, what: string): SeenThrough[] => {
+    if (word === undefined) return [];
+    if (word.known) return [{ script: word.text }];
+    // `bash -c "${PIPES[n]}"`: an item of a prelude array of rendered hooks, each read on its own.
+    const item = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\[[^\]]*\]\}$/.exec(word.text);
+    const array = item ? values.get(item[1]) : undefined;
+    if (Array.isArray(array) && array.every((v) => parseRenderedHook(v))) return [];
+    // `bash -c "$GUEST_REMOVE_HOOK"` in a hook rendered without it: `set -u` stops bash first.
+    const name = /^\$\{?([A-Za-z_][A-Za-z0-9_]*)(\[[^\]]*\])?\}?$/.exec(word.text)?.[1];
+    const unset = name !== undefined && !values.has(name) && !assignsName(script, name) && /\bset -[a-z]*u/.test(script);
+    opaque(line, text, `runs ${what} built at run time`, unset ? name : undefined);
+    return [];
+  };
+  if (program === "eval") {
+    if (args.every((a) => a.known)) return [{ script: args.map((a) => a.text).join(" ") }];
+    opaque(line, text, "evaluates text built at run time (eval)");
+    return [];
+  }
+  if (SHELLS.has(program) || (program === "busybox" && SHELLS.has(args[0]?.text ?? ""))) {
+    const shellArgs = program === "busybox" ? args.slice(1) : args;
+    let k = 0;
+    let dashC = false;
+    while (k < shellArgs.length && shellArgs[k].text.startsWith("-") && shellArgs[k].text !== "-" && shellArgs[k].text !== "--") {
+      if (/^-[A-Za-z]*c/.test(shellArgs[k].text)) dashC = true;
+      k += /^[-+]o$/.test(shellArgs[k].text) ? 2 : 1;
+    }
+    if (shellArgs[k]?.text === "--") k++;
+    if (dashC) return commandString(shellArgs[k], `a command string (${program} -c)`);
+    if (k < shellArgs.length) {
+      opaque(line, text, `runs a script file the policy cannot read (${program} ${shellArgs[k].text})`);
+      return [];
+    }
+    const hereString = invocation.redirects.find((r) => r.op === "<<<");
+    if (hereString) return commandString(hereString.target, `a here-string script (${program} <<<)`);
+    if (command.stdin === "heredoc") return []; // the here-document was read as a script
+    opaque(line, text, command.stdin === "pipe" ? `runs commands piped into a shell (| ${program})` : `runs commands ${program} reads from standard input`);
+    return [];
+  }
+  if (program === "su" || program === "runuser") {
+    const c = args.findIndex((a) => a.text === "-c" || a.text === "--command" || a.text.startsWith("--command="));
+    if (c >= 0) return commandString(args[c].text.startsWith("--command=") ? { text: args[c].text.slice(10), known: args[c].known } : args[c + 1], `a command string (${program} -c)`);
+    opaque(line, text, `starts a shell that reads commands from standard input (${program})`);
+    return [];
+  }
+  if (program === "trap") {
+    const first = args[0];
+    if (!first || first.text.startsWith("-")) return [];
+    return commandString(first, "a trap command");
   }
   if (program === "ssh") {
     let k = 0;
@@ -583,9 +947,45 @@ function nestedScripts(invocation: Invocation): string[] {
     }
     if (args[k]?.text === "--") k++;
     const remote = args.slice(k + 1);
-    return remote.length > 0 && remote.every((a) => a.known) ? [remote.map((a) => a.text).join(" ")] : [];
+    if (remote.length === 0) return [];
+    if (remote.every((a) => a.known)) return [{ script: remote.map((a) => a.text).join(" ") }];
+    opaque(line, text, "runs a remote command built at run time (ssh)");
+    return [];
+  }
+  if (program === "find") {
+    const out: SeenThrough[] = [];
+    const root = args.find((a) => !a.text.startsWith("-") && a.text !== "(" && a.text !== "!");
+    for (let k = 0; k < args.length; k++) {
+      if (!["-exec", "-execdir", "-ok", "-okdir"].includes(args[k].text)) continue;
+      const words: ResolvedWord[] = [];
+      for (k++; k < args.length && args[k].text !== ";" && args[k].text !== "+"; k++) {
+        words.push(args[k].text === "{}" ? { text: `${root?.text ?? "."}/{}`, known: false } : args[k]);
+      }
+      out.push({ words });
+    }
+    return out;
+  }
+  if (program === "xargs") {
+    opaque(line, text, "runs a command on arguments read at run time (xargs)");
+    return [];
+  }
+  if (program === "source" || program === ".") {
+    if (args.length > 0) opaque(line, text, `runs a script file the policy cannot read (${program})`);
+    return [];
+  }
+  if (OTHER_LANGUAGES.has(program)) {
+    opaque(line, text, `runs a ${program} program, which the policy cannot read`);
+    return [];
   }
   return [];
+}
+
+/** The static part of lib/hooks/in-guest.sh exactly as `renderHook` embeds it (shebang dropped, the ssh
+ * options library included). */
+let wrapperBody: string | undefined;
+export function inGuestWrapperBody(): string {
+  wrapperBody ??= hookBody(IN_GUEST_WRAPPER);
+  return wrapperBody;
 }
 
 /**

@@ -30,6 +30,16 @@ export const FORBIDDEN_MOUNT_OPTIONS: Readonly<Record<string, string>> = {
  */
 export const REQUIRED_MOUNT_WORDS: readonly string[] = ["ro", "noload", "norecovery", "nologreplay", "norecover", "nodev", "nosuid", "noexec"];
 
+/**
+ * The mount options a word carries: its comma-separated elements, after a leading `name=` assignment
+ * (`options=noload,$HARDENING`) and with `rescue=nologreplay` giving `nologreplay` too. A path such as
+ * `/mnt/noload-x` is one element that names no option.
+ */
+function optionElements(word: string): string[] {
+  const value = word.replace(/^[A-Za-z_][A-Za-z0-9_]*\+?=/, "");
+  return value.split(",").flatMap((e) => [e, ...(e.includes("=") ? [e.slice(e.indexOf("=") + 1)] : [])]);
+}
+
 export const partitionMountReadOnly: ResourceValidationPolicy = {
   name: "partition-mount-read-only",
   description: "Partitions are mounted read-only, without journal replay, devices, set-uid or exec, and no option turns writing back on.",
@@ -58,7 +68,7 @@ export const partitionMountReadOnly: ResourceValidationPolicy = {
       if (!isCommandType(args.type) || parentType(args.urn) !== TYPE.PartitionMount) return;
       for (const { step, text } of commandTexts(args.props)) {
         if (!invocationsIn(text).some((i) => isMountProgram(i.program))) continue;
-        const carried = new Set(wordsIn(text).flatMap((w) => w.split(/[^A-Za-z0-9_]+/)));
+        const carried = new Set(wordsIn(text).flatMap(optionElements));
         const missing = REQUIRED_MOUNT_WORDS.filter((w) => !carried.has(w));
         if (missing.length > 0) {
           reportViolation(`${step} hook mounts without ${missing.join(", ")}: the hook must pick ro plus the journal-safe option for each filesystem and nodev,nosuid,noexec`);
