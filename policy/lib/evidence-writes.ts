@@ -386,8 +386,9 @@ const structureOnly: Readonly<Record<string, Rule>> = {
  */
 export function evidenceAccess(invocation: Invocation): string | undefined {
   const named = invocation.args.map((a) => evidenceNamedBy(a, invocation.evidencePaths)).find((e) => e !== undefined);
-  if (named === undefined || invocation.definedHere) return undefined;
   const { program } = invocation;
+  // Their arguments are scripts, read as such (or reported as opaque) by the reader.
+  if (named === undefined || invocation.definedHere || SCRIPT_RUNNERS.has(program)) return undefined;
   const rule = structureOnly[program];
   if (rule) {
     const why = rule(invocation.args);
@@ -396,6 +397,8 @@ export function evidenceAccess(invocation: Invocation): string | undefined {
   if (READERS.has(program) || ruleFor(program) !== undefined) return undefined;
   return `touches evidence (${named}), and ${program} is not a command allowed to: only readers, mount-point folders and the read-only tools may`;
 }
+
+const SCRIPT_RUNNERS = new Set(["bash", "sh", "dash", "zsh", "ksh", "ash", "mksh", "rbash", "busybox", "eval", "su", "runuser", "trap", "ssh", "xargs", "source", ".", "perl", "python", "python2", "python3", "ruby", "node", "nodejs", "php", "lua", "tclsh", "expect", "awk", "gawk", "mawk", "nawk"]);
 
 /** Redirections that open their target for writing. */
 const WRITING_REDIRECTS = new Set([">", ">>", ">|", "&>", "&>>", "<>", ">&"]);

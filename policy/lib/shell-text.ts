@@ -521,7 +521,11 @@ export function resolveWord(word: Word, values: ReadonlyMap<string, PreludeValue
       continue;
     }
     const value = part.kind === "param" && part.name !== "" ? values.get(part.name) : undefined;
+    // `${LAYER_PATHS[0]}`: a literal index into a prelude array.
+    const item = part.kind === "param" ? /^\$\{([A-Za-z_][A-Za-z0-9_]*)\[([0-9]+)\]\}$/.exec(part.raw) : null;
+    const array = item ? values.get(item[1]) : undefined;
     if (typeof value === "string") text += value;
+    else if (item && Array.isArray(array) && array[Number(item[2])] !== undefined) text += array[Number(item[2])];
     else {
       text += part.raw;
       known = false;
@@ -959,7 +963,8 @@ function seeThrough(
       if (!["-exec", "-execdir", "-ok", "-okdir"].includes(args[k].text)) continue;
       const words: ResolvedWord[] = [];
       for (k++; k < args.length && args[k].text !== ";" && args[k].text !== "+"; k++) {
-        words.push(args[k].text === "{}" ? { text: `${root?.text ?? "."}/{}`, known: false } : args[k]);
+        const arg = args[k];
+        words.push(arg.text.includes("{}") ? { text: arg.text.split("{}").join(`${root?.text ?? "."}/{}`), known: false } : arg);
       }
       out.push({ words });
     }
