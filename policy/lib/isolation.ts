@@ -1,3 +1,4 @@
+import { EVIDENCE_SERIAL } from "../../components/analysis-guest/domain-xml";
 import { isLoopback } from "./checks";
 import { contentTexts, invocationsIn } from "./shell-text";
 import { XmlElement, embeddedDocuments, findAll, parseXml } from "./xml";
@@ -14,7 +15,21 @@ const SHARES: Readonly<Record<string, string>> = {
   hostdev: "passes a host device through (<hostdev>)",
   redirdev: "redirects a host USB device (<redirdev>)",
   smartcard: "passes the host's smartcard through (<smartcard>)",
+  vsock: "gives the guest a socket to the host (<vsock>)",
+  shmem: "shares host memory with the guest (<shmem>)",
+  channel: "gives the guest a channel to the host (<channel>)",
 };
+
+/**
+ * Character devices the lab's guest may have: a pty (the serial console, logged by virtlogd), a file
+ * (output only), null. A unix socket, host tty (`dev`), pipe or SPICE channel is a path to the host;
+ * tcp and udp are checked for loopback below.
+ */
+const CHARDEV_TYPES = new Set(["pty", "file", "null", "vc", "stdio", "tcp", "udp"]);
+
+/** Disk kinds with only host files behind them; the lab's evidence volume is the one block disk. */
+const DISK_TYPES = new Set(["file", "block"]);
+const LAB_VOLUME = /^\/dev\/mapper\/[A-Za-z0-9_.+-]+$/;
 
 const LISTENING_DEVICES = ["serial", "console", "channel", "parallel"];
 
@@ -23,6 +38,39 @@ export function domainProblems(domain: XmlElement): string[] {
   const problems: string[] = [];
   for (const [element, problem] of Object.entries(SHARES)) {
     if (findAll(domain, element).length > 0) problems.push(`domain XML ${problem}`);
+  }
+  let labVolumes = 0;
+  for (const disk of findAll(domain, "disk")) {
+    const type = disk.attributes.type ?? "file";
+    const source = disk.children.find((c) => c.name === "source");
+    const serial = disk.children.find((c) => c.name === "serial")?.text.trim();
+    if (!DISK_TYPES.has(type)) problems.push(`domain XML gives the guest a '${type}' <disk>, host storage other than the lab's files`);
+    else if (disk.attributes.device === "lun") problems.push("domain XML passes a host SCSI device through (<disk device='lun'>)");
+    else if (type === "block") {
+      const dev = source?.attributes.dev ?? "";
+      // The EvidenceVolume's LUKS mapping, attached with the evidence serial: the lab's own volume.
+      if (serial !== EVIDENCE_SERIAL || !LAB_VOLUME.test(dev) || ++labVolumes > 1) {
+        problems.push(`domain XML passes the host block device '${dev}' to the guest (<disk type='block'>), which is not the lab's evidence volume`);
+      }
+    }
+  }
+  for (const tpm of findAll(domain, "tpm")) {
+    const backend = tpm.children.find((c) => c.name === "backend")?.attributes.type ?? "";
+    if (backend !== "emulator") problems.push(`domain XML passes the host's TPM through (<tpm> backend '${backend}')`);
+  }
+  for (const backing of findAll(domain, "memoryBacking")) {
+    if (backing.children.some((c) => c.name === "access" && c.attributes.mode === "shared")) {
+      problems.push("domain XML shares the guest's memory with the host (<memoryBacking><access mode='shared'/>)");
+    }
+  }
+  for (const name of LISTENING_DEVICES) {
+    for (const device of findAll(domain, name)) {
+      const type = device.attributes.type ?? "pty";
+      if (name !== "channel" && !CHARDEV_TYPES.has(type)) {
+        const path = device.children.find((c) => c.name === "source")?.attributes.path;
+        problems.push(`domain XML's ${name} is a '${type}' device${path ? ` on the host's ${path}` : ""}, a path to the host`);
+      }
+    }
   }
   for (const nic of findAll(domain, "interface")) {
     const type = nic.attributes.type ?? "";
@@ -105,7 +153,7 @@ export function qemuArgProblems(args: readonly string[]): string[] {
       else if (type !== "none") problems.push(`${option} ${type} connects the guest to a host network`);
     } else if (option === "-virtfs" || option === "-fsdev") {
       problems.push(`${option} shares a host folder`);
-    } else if (option === "-device" && /^(vfio|virtio-9p|vhost-user-fs|usb-host|pci-assign)/.test(value)) {
+    } else if (option === "-device" && /^(vfio|virtio-9p|vhost-user|vhost-vsock|vhost-scsi|usb-host|usb-redir|pci-assign|ivshmem|virtio-vsock|tpm-(tis|crb)-passthrough|ccid-card-passthru|scsi-generic|scsi-block)/.test(value)) {
       problems.push(`-device ${value.split(",")[0]} gives the guest host files or devices`);
     } else if (option === "-vnc" || option === "-spice") {
       const host = option === "-vnc" ? value.split(",")[0].replace(/:\d+$/, "") : keyValues(`spice,${value}`).options.get("addr")?.[0] ?? "";
@@ -117,7 +165,15 @@ export function qemuArgProblems(args: readonly string[]): string[] {
       const host = options.get("host")?.[0] ?? "";
       if ((type === "socket" && options.has("port")) || type === "udp") {
         if (!isLoopback(host)) problems.push(`-chardev ${type} listens on ${host === "" ? "every address" : host}, not loopback`);
+      } else if (type === "socket" || ["pipe", "serial", "tty", "parallel", "parport", "spicevmc", "spiceport", "qemu-vdagent", "dbus"].includes(type)) {
+        problems.push(`-chardev ${type} is a path to the host${options.has("path") ? ` (${options.get("path")![0]})` : ""}`);
       }
+    } else if (option === "-object" && /^memory-backend-(file|memfd|shm)\b/.test(value) && /(^|,)share=(on|yes|true)(,|$)/.test(value)) {
+      problems.push(`-object ${value.split(",")[0]} shares the guest's memory with the host (share=on)`);
+    } else if (option === "-tpmdev" && /^passthrough/.test(value)) {
+      problems.push("-tpmdev passthrough passes the host's TPM through");
+    } else if ((option === "-drive" || option === "-blockdev") && /(^|,)(file|filename)=\/dev\//.test(value)) {
+      problems.push(`${option} ${value.split(",").find((o) => /^(file|filename)=/.test(o))} passes a host block device through`);
     } else if (["-serial", "-monitor", "-qmp", "-parallel"].includes(option) && /^(tcp|telnet|udp):/.test(value)) {
       const host = value.split(":")[1] ?? "";
       if (!isLoopback(host)) problems.push(`${option} ${value} listens on ${host === "" ? "every address" : host}, not loopback`);

@@ -167,9 +167,32 @@ describe("guest-isolated", () => {
     ["a VNC console on 0.0.0.0", (x: string) => x.replace("</devices>", '<graphics type="vnc" port="-1" listen="0.0.0.0"/></devices>'), "domain XML's vnc console listens on 0.0.0.0, not loopback"],
     ["a PCI device passed through", (x: string) => x.replace("</devices>", '<hostdev mode="subsystem" type="pci"/></devices>'), "domain XML passes a host device through (<hostdev>)"],
     ["XML that does not parse", (x: string) => x.replace("</name>", "</nam>"), "domain XML does not parse (<name> closed by </nam>), so its isolation cannot be checked"],
+    ["a host block device", (x: string) => x.replace("</devices>", '<disk type="block" device="disk"><source dev="/dev/sda"/><target dev="vdz" bus="virtio"/></disk></devices>'), "domain XML passes the host block device '/dev/sda' to the guest (<disk type='block'>), which is not the lab's evidence volume"],
+    ["a second block disk posing as the evidence volume", (x: string) => x.replace("</devices>", '<disk type="block" device="disk"><source dev="/dev/mapper/other"/><target dev="vdy" bus="virtio"/><serial>forensic-evidence</serial></disk><disk type="block" device="disk"><source dev="/dev/mapper/case-42"/><target dev="vdz" bus="virtio"/><serial>forensic-evidence</serial></disk></devices>'), "domain XML passes the host block device '/dev/mapper/case-42' to the guest (<disk type='block'>), which is not the lab's evidence volume"],
+    ["a network disk", (x: string) => x.replace("</devices>", '<disk type="network" device="disk"><source protocol="nbd" name="x"><host name="10.0.0.1"/></source><target dev="vdz" bus="virtio"/></disk></devices>'), "domain XML gives the guest a 'network' <disk>, host storage other than the lab's files"],
+    ["a SCSI LUN passed through", (x: string) => x.replace("</devices>", '<disk type="file" device="lun"><source file="/tmp/x"/><target dev="sda" bus="scsi"/></disk></devices>'), "domain XML passes a host SCSI device through (<disk device='lun'>)"],
+    ["a unix-socket serial", (x: string) => x.replace("</devices>", '<serial type="unix"><source mode="bind" path="/run/forensic.sock"/><target port="1"/></serial></devices>'), "domain XML's serial is a 'unix' device on the host's /run/forensic.sock, a path to the host"],
+    ["a host tty console", (x: string) => x.replace("</devices>", '<console type="dev"><source path="/dev/ttyS0"/></console></devices>'), "domain XML's console is a 'dev' device on the host's /dev/ttyS0, a path to the host"],
+    ["a guest-agent channel", (x: string) => x.replace("</devices>", '<channel type="unix"><target type="virtio" name="org.qemu.guest_agent.0"/></channel></devices>'), "domain XML gives the guest a channel to the host (<channel>)"],
+    ["a vsock", (x: string) => x.replace("</devices>", '<vsock model="virtio"><cid auto="yes"/></vsock></devices>'), "domain XML gives the guest a socket to the host (<vsock>)"],
+    ["shared memory", (x: string) => x.replace("</devices>", '<shmem name="ivshmem"><model type="ivshmem-plain"/><size unit="M">4</size></shmem></devices>'), "domain XML shares host memory with the guest (<shmem>)"],
+    ["shared memory backing", (x: string) => x.replace("<vcpu>", "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking><vcpu>"), "domain XML shares the guest's memory with the host (<memoryBacking><access mode='shared'/>)"],
+    ["a redirected USB device", (x: string) => x.replace("</devices>", '<redirdev bus="usb" type="spicevmc"/></devices>'), "domain XML redirects a host USB device (<redirdev>)"],
+    ["a smartcard", (x: string) => x.replace("</devices>", '<smartcard mode="passthrough" type="spicevmc"/></devices>'), "domain XML passes the host's smartcard through (<smartcard>)"],
+    ["a TPM passed through", (x: string) => x.replace("</devices>", '<tpm model="tpm-tis"><backend type="passthrough"><device path="/dev/tpm0"/></backend></tpm></devices>'), "domain XML passes the host's TPM through (<tpm> backend 'passthrough')"],
+    ["a direct (macvtap) interface", (x: string) => x.replace("</devices>", '<interface type="direct"><source dev="eth0" mode="bridge"/></interface></devices>'), "domain XML gives the guest a 'direct' <interface>, a path to the host's networks"],
+    ["a vsock device on the command line", (x: string) => x.replace("</qemu:commandline>", '<qemu:arg value="-device"/><qemu:arg value="vhost-vsock-pci,guest-cid=3"/></qemu:commandline>'), "domain XML's qemu:commandline -device vhost-vsock-pci gives the guest host files or devices"],
+    ["a unix chardev on the command line", (x: string) => x.replace("</qemu:commandline>", '<qemu:arg value="-chardev"/><qemu:arg value="socket,id=c,path=/run/x.sock,server=on"/></qemu:commandline>'), "domain XML's qemu:commandline -chardev socket is a path to the host (/run/x.sock)"],
+    ["shared memory on the command line", (x: string) => x.replace("</qemu:commandline>", '<qemu:arg value="-object"/><qemu:arg value="memory-backend-memfd,id=m,size=2G,share=on"/></qemu:commandline>'), "domain XML's qemu:commandline -object memory-backend-memfd shares the guest's memory with the host (share=on)"],
+    ["a host disk on the command line", (x: string) => x.replace("</qemu:commandline>", '<qemu:arg value="-drive"/><qemu:arg value="file=/dev/sda,format=raw,if=virtio"/></qemu:commandline>'), "domain XML's qemu:commandline -drive file=/dev/sda passes a host block device through"],
   ])("fails a domain with %s", async (_what, edit, problem) => {
     guestWithXml(edit);
     expect(await messages(policy, lab)).toEqual([`case-42-guest-domain: create hook: ${problem}`]);
+  });
+
+  it("passes the lab's own evidence volume as its one block disk", async () => {
+    guestWithXml(() => domainXml({ ...DOMAIN_SPEC, evidenceDisk: { path: "/dev/mapper/case-42", type: "block" } }, "kvm"));
+    expect(await messages(policy, lab)).toEqual([]);
   });
 
   it("fails a libvirt network that forwards", async () => {
