@@ -287,14 +287,16 @@ describe("scp", () => {
     const d = driver("scp", raw, "raw-scp");
     const file = d.plan.files[0].hostPath;
     let killedAt = 0;
+    let poll: NodeJS.Timeout | undefined;
     const first = await d.create((bash) => {
-      const poll = setInterval(() => {
+      poll = setInterval(() => {
         const tree = descendants(bash);
-        const cat = tree.find((pid) => argvOf(pid)[0] === "cat" && argvOf(pid).includes(file));
-        if (!cat) return;
+        // The host reads evidence with `dd if=FILE iflag=noatime` (evidence-read.sh); dd reads it as its fd 0.
+        const reader = tree.find((pid) => argvOf(pid)[0] === "dd" && argvOf(pid).includes(`if=${file}`));
+        if (!reader) return;
         let pos = 0;
         try {
-          pos = Number(/pos:\s+(\d+)/.exec(fs.readFileSync(`/proc/${cat}/fdinfo/3`, "utf8"))?.[1] ?? 0);
+          pos = Number(/pos:\s+(\d+)/.exec(fs.readFileSync(`/proc/${reader}/fdinfo/0`, "utf8"))?.[1] ?? 0);
         } catch {
           return;
         }
@@ -306,7 +308,7 @@ describe("scp", () => {
           process.kill(ssh, "SIGKILL");
         }
       }, 20);
-    });
+    }).finally(() => clearInterval(poll)); // a poll that never found its moment must not keep jest alive
     expect(killedAt).toBeGreaterThan(0);
     expect(first.status).not.toBe(0);
     expect(first.stderr).toContain("run again to resume");

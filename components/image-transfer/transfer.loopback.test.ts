@@ -153,9 +153,10 @@ describe("scp", () => {
     const two = { ...raw, files: [...raw.files, ...chain.files.slice(0, 1)] };
     const d = driver("scp", two, "raw-scp");
     let killed = false;
+    let poll: NodeJS.Timeout | undefined;
     const first = await d.create((bashPid) => {
       const partial = path.join(path.dirname(d.plan.files[0].guestPath), `.${path.basename(d.plan.files[0].guestPath)}.partial`);
-      const poll = setInterval(() => {
+      poll = setInterval(() => {
         const size = fs.existsSync(partial) ? fs.statSync(partial).size : 0;
         if (size < 16 << 20) return;
         clearInterval(poll);
@@ -167,7 +168,7 @@ describe("scp", () => {
           }
         }
       }, 5);
-    });
+    }).finally(() => clearInterval(poll)); // a poll that never found its moment must not keep jest alive
     expect(killed).toBe(true);
     expect(first.status).not.toBe(0);
     expect(first.stderr).toContain("run again to resume");

@@ -138,15 +138,18 @@ interface Sleeper {
   pid: number;
 }
 
-/** Kills the ssh session carrying one scp'd file while `cat` is part-way through it; resolves with what it cut. */
+/**
+ * Kills the ssh session carrying one scp'd file while the host's reader of it (`dd if=FILE iflag=noatime`,
+ * components/image-transfer/evidence-read.sh) is part-way through; resolves with what it cut.
+ */
 function dropSshMidTransfer(images: readonly ImageConfig[], stop: { done: boolean }): Promise<string> {
   const hostFiles = [...evidenceHashes(images.filter((i) => i.transfer === "scp")).keys()];
   return new Promise((resolve) => {
     const tick = () => {
       if (stop.done) return resolve("");
-      for (const cat of hostProcesses("cat -- ")) {
-        const file = hostFiles.find((f) => cat.cmdline === `cat -- ${f}`);
-        const cut = file === undefined ? undefined : cutPipeline(cat.pid, file);
+      for (const reader of hostProcesses("dd if=")) {
+        const file = hostFiles.find((f) => reader.cmdline.startsWith(`dd if=${f} iflag=noatime `));
+        const cut = file === undefined ? undefined : cutPipeline(reader.pid, file);
         if (cut) return resolve(cut);
       }
       setTimeout(tick, 20);
@@ -155,16 +158,17 @@ function dropSshMidTransfer(images: readonly ImageConfig[], stop: { done: boolea
   });
 }
 
-/** If `cat` (pid) has read part of `file`, SIGKILLs the ssh processes of its pipeline; says what it did. */
-function cutPipeline(catPid: number, file: string): string | undefined {
+/** If the reader (pid) has read part of `file`, SIGKILLs the ssh processes of its pipeline; says what it did. */
+function cutPipeline(readerPid: number, file: string): string | undefined {
   try {
     const size = fs.statSync(file).size;
-    const fd = fs.readdirSync(`/proc/${catPid}/fd`).find((n) => fs.readlinkSync(`/proc/${catPid}/fd/${n}`) === file);
+    const fd = fs.readdirSync(`/proc/${readerPid}/fd`).find((n) => fs.readlinkSync(`/proc/${readerPid}/fd/${n}`) === file);
     if (fd === undefined) return undefined;
-    const pos = Number(/^pos:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${catPid}/fdinfo/${fd}`, "utf8"))?.[1] ?? 0);
+    const pos = Number(/^pos:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${readerPid}/fdinfo/${fd}`, "utf8"))?.[1] ?? 0);
     if (pos === 0 || pos >= size) return undefined;
-    // cat feeds `bash -c <receive hook>`, whose ssh is below the nearest ancestor the two share.
-    for (let ancestor = parentOf(catPid), i = 0; i < 3; ancestor = parentOf(ancestor), i++) {
+    // The reader feeds `bash -c <receive hook>`, whose ssh is below the nearest ancestor the two share: a
+    // shell of scp.sh's, never above it (host-hash.sh reads with the same dd, and has no ssh below it).
+    for (let ancestor = parentOf(readerPid), i = 0; i < 3 && comm(ancestor) === "bash"; ancestor = parentOf(ancestor), i++) {
       const ssh = descendants(ancestor).filter((pid) => comm(pid) === "ssh");
       if (ssh.length === 0) continue;
       for (const pid of ssh) process.kill(pid, "SIGKILL");
