@@ -29,6 +29,9 @@ const args = [
   "--json",
   `--outputFile=${resultsFile}`,
   ...(guest ? ["--runInBand"] : []),
+  // A test that leaves a timer or a socket open would keep jest alive after the last test, and CI would
+  // wait for it until its time limit: exit once results are written (jest still names the leak).
+  "--forceExit",
   ...rest,
   ...(projects.length ? ["--selectProjects", ...projects] : []),
 ];

@@ -20,7 +20,13 @@ function run(label, command, args) {
       process.stdout.write(chunk);
       tail = (tail + chunk.toString("utf8")).slice(-4096);
     });
-    child.on("close", (status) => {
+    // "close" waits for every holder of the child's stdout; a stray grandchild (a guest's ssh a failed
+    // test left behind) could hold it forever. The child's exit, plus a moment for the last bytes, is enough.
+    let finished = false;
+    const finish = (status) => {
+      if (finished) return;
+      finished = true;
+      child.stdout.destroy();
       const closing = tail.trim().split("\n").reverse().map((l) => CLOSING.exec(l.trim())).find(Boolean);
       if (!closing) {
         console.error(`${label}: no closing "N passed, M failed" line (exit ${status})`);
@@ -30,7 +36,9 @@ function run(label, command, args) {
       const counts = { passed: Number(closing[1]), failed: Number(closing[2]) };
       if (status !== 0 && counts.failed === 0) counts.failed = 1;
       resolve(counts);
-    });
+    };
+    child.on("close", finish);
+    child.on("exit", (status) => setTimeout(() => finish(status), 10_000).unref());
   });
 }
 
