@@ -324,7 +324,7 @@ describe("scp", () => {
     const actions = custody().filter((l) => l.image === "raw-scp" && l.side === "guest").map((l) => l.action);
     expect(actions).toEqual(["guest-copy-failed", "guest-copy"]);
     const copyLine = custody().filter((l) => l.image === "raw-scp" && l.action === "guest-copy")[0];
-    const seconds = Number(/, (\d+)s$/.exec(copyLine.detail)![1]);
+    const seconds = Number(/; (\d+)s$/.exec(copyLine.detail)![1]);
     measured.scpCopyAndGuestHash = `${RAW_MIB} MiB in ${second.seconds.toFixed(1)} s whole hook (${(RAW_MIB / second.seconds).toFixed(1)} MiB/s); copy+guest sha256 of the file ${seconds} s`;
     succeeded(await d.destroy());
   });
