@@ -138,11 +138,18 @@ beforeAll(async () => {
   evidence = JSON.parse(fs.readFileSync(path.join(hostDir, "evidence.json"), "utf8"));
   expect(hostSha256s()).toEqual(Object.fromEntries(evidence.files.map((f) => [f.path, f.sha256])));
 
-  // Only the command texts are used here; the real hooks print the results. Commands get a stand-in
-  // result line so the components' outputs resolve.
-  const standIn = { device: "/dev/nbd0", sectorSize: 512, label: null, partitions: [], mounts: [], skipped: [] };
+  // Only the command texts are used here; the real hooks print the results. Each command gets a stand-in
+  // result line of its own hook's shape (the components check it against that hook's strict schema), so
+  // the components' outputs resolve.
+  const standIns: Record<string, object> = {
+    attach: { device: "/dev/nbd0", sectorSize: 512, label: null, partitions: [] },
+    mount: { mounts: [], skipped: [] },
+  };
   mocks = await setupMocks({
-    outputsFor: (a) => (a.type === LOCAL_COMMAND ? { stdout: `${RESULT_MARKER}${JSON.stringify(standIn)}` } : undefined),
+    outputsFor: (a) => {
+      const standIn = standIns[a.name.slice(a.name.lastIndexOf("-") + 1)];
+      return a.type === LOCAL_COMMAND && standIn ? { stdout: `${RESULT_MARKER}${JSON.stringify(standIn)}` } : undefined;
+    },
   });
   ({ NbdAttachment } = await import("../nbd-attachment/NbdAttachment"));
   ({ PartitionMount } = await import("./PartitionMount"));
@@ -261,23 +268,10 @@ describe("attach, mount all, read, refuse writes, unmount, detach", () => {
     ]);
   });
 
-  test("every write attempt fails", async () => {
-    const attempts = [
-      `touch ${q(MOUNT_ROOT + "/p1/new.txt")}`,
-      `touch ${q(MOUNT_ROOT + "/p2/new.txt")}`,
-      `echo changed >> ${q(MOUNT_ROOT + "/p2/notes/layer.txt")}`,
-      `dd if=/dev/zero of=${device}p2 bs=4096 count=1 oflag=direct`,
-      `dd if=/dev/zero of=${device} bs=4096 count=1 oflag=direct`,
-      `mount -o remount,rw ${q(MOUNT_ROOT + "/p2")}`,
-      `mount -o remount,rw ${q(MOUNT_ROOT + "/p1")}`,
-      // blockdev --setrw returns 0 here, but the nbd device stays read-only: the write still fails.
-      `blockdev --setrw ${device}p2; dd if=/dev/zero of=${device}p2 bs=4096 count=1 oflag=direct`,
-    ];
-    for (const attempt of attempts) {
-      const r = await guestShell(attempt);
-      expect({ attempt, code: r.code === 0 ? 0 : "failed" }).toEqual({ attempt, code: "failed" });
-    }
-    expect(await sh(`findmnt -rn -o OPTIONS --mountpoint ${q(MOUNT_ROOT + "/p2")}`)).toMatch(/^ro,/);
+  test("no write attempt leaves a trace", async () => {
+    // The full matrix is its own block below; this is the quick check in the middle of the flow.
+    const r = await guestShell(`touch ${q(MOUNT_ROOT + "/p2/new.txt")}`);
+    expect(r.code).not.toBe(0);
     expect(await guestSha256s()).toEqual(expectedGuestSha256s());
   });
 
@@ -308,6 +302,202 @@ describe("attach, mount all, read, refuse writes, unmount, detach", () => {
   });
 
   test("the evidence files are unchanged, in the guest and on the host", async () => {
+    expect(await guestSha256s()).toEqual(expectedGuestSha256s());
+    expect(hostSha256s()).toEqual(Object.fromEntries(evidence.files.map((f) => [f.path, f.sha256])));
+  });
+});
+
+/** The write side of `/sys/block/<name>/stat` (requests to the partitions count into the whole device). */
+interface WriteCounters {
+  writeRequests: number;
+  writeSectors: number;
+  discardRequests: number;
+  discardSectors: number;
+  flushRequests: number;
+}
+
+async function writeCountersOf(name: string): Promise<WriteCounters> {
+  const f = (await sh(`sync; cat /sys/block/${name}/stat`)).trim().split(/\s+/).map(Number);
+  return { writeRequests: f[4], writeSectors: f[6], discardRequests: f[11] ?? 0, discardSectors: f[13] ?? 0, flushRequests: f[15] ?? 0 };
+}
+
+const countersAdded = (before: WriteCounters, after: WriteCounters): WriteCounters =>
+  Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k as keyof WriteCounters]])) as unknown as WriteCounters;
+
+/**
+ * What must stay zero: every sector written and every discard. A write request of no sectors is a cache
+ * flush (an fsync of the device, e2fsck does one): the kernel lets empty flushes through to a read-only
+ * device by design (block/blk-core.c, bio_check_ro) and it carries no data, so it is reported, not refused.
+ */
+const dataWritten = (added: WriteCounters) => ({
+  writeSectors: added.writeSectors,
+  discardRequests: added.discardRequests,
+  discardSectors: added.discardSectors,
+});
+const NOTHING_WRITTEN = { writeSectors: 0, discardRequests: 0, discardSectors: 0 };
+
+/**
+ * The write-block matrix, in the manner of NIST CFTT's write-blocker tests: every class of write a tool or
+ * the kernel could issue against attached evidence, each judged by the nbd device's own counters and, at
+ * the end, by every evidence file's sha256. A request the kernel sends to the device counts there even
+ * when qemu-nbd would refuse it, so "nothing written" means the guest kernel itself never issued the write.
+ */
+describe("the write-block matrix: nothing reaches the device", () => {
+  interface Attempt {
+    /** The class of write, as the report names it. */
+    what: string;
+    script: string;
+    /** The attempt must also fail by exit status (some tools succeed at doing nothing, see `mayExitZero`). */
+    mustFail: boolean;
+  }
+  interface Outcome {
+    what: string;
+    exit: number;
+    added: WriteCounters;
+  }
+  const outcomes: Outcome[] = [];
+  let attach: Commands;
+  let mountAll: Commands;
+  let device: string;
+  let name: string;
+
+  async function expectReadOnlyFlags() {
+    const flags = await sh(`cat /sys/block/${name}/ro /sys/class/block/${name}p1/ro /sys/class/block/${name}p2/ro`);
+    expect(flags).toBe("1\n1\n1\n");
+  }
+
+  async function tryAll(attempts: Attempt[]) {
+    for (const a of attempts) {
+      await expectReadOnlyFlags();
+      const before = await writeCountersOf(name);
+      const r = await guestShell(`${a.script} >/dev/null 2>&1`);
+      const after = await writeCountersOf(name);
+      // `blockdev --setrw` may clear the kernel flag; put it back so each attempt starts alike.
+      await sh(`blockdev --setro ${device} ${device}p1 ${device}p2`);
+      const outcome = { what: a.what, exit: r.code, added: countersAdded(before, after) };
+      outcomes.push(outcome);
+      expect({ what: a.what, written: dataWritten(outcome.added) }).toEqual({ what: a.what, written: NOTHING_WRITTEN });
+      if (a.mustFail) expect({ what: a.what, failed: r.code !== 0 }).toEqual({ what: a.what, failed: true });
+    }
+  }
+
+  const write = (what: string, script: string): Attempt => ({ what, script, mustFail: true });
+  /** Tools that exit 0 having found nothing they may do on a read-only device; the counters decide. */
+  const mayExitZero = (what: string, script: string): Attempt => ({ what, script, mustFail: false });
+
+  afterAll(() => {
+    console.log(
+      "write-block matrix (exit status; requests and sectors the device counted: writes/sectors, discards/sectors, flushes):\n" +
+        outcomes
+          .map((o) => {
+            const c = o.added;
+            return `  ${o.what}: exit ${o.exit}; ${c.writeRequests}/${c.writeSectors}, ${c.discardRequests}/${c.discardSectors}, ${c.flushRequests}`;
+          })
+          .join("\n"),
+    );
+  });
+
+  test("attach and mount all", async () => {
+    attach = await attachCommands();
+    device = parseHookResult<AttachResult>(succeeded(await runTimed("attach (matrix)", attach.create)).stdout).device;
+    name = device.slice(5);
+    mountAll = await mountCommands({ nbdDevice: device, partition: "all", mountRoot: MOUNT_ROOT });
+    succeeded(await runTimed("mount all (matrix)", mountAll.create));
+  });
+
+  test("through the mounted filesystems (NTFS p1, ext4 p2): every file operation refused", async () => {
+    const attempts: Attempt[] = [];
+    for (const [p, file] of [["p1", "ufos/ufo.txt"], ["p2", "notes/layer.txt"]] as const) {
+      const root = `${MOUNT_ROOT}/${p}`;
+      const f = q(`${root}/${file}`);
+      attempts.push(
+        write(`${p}: create a file`, `touch ${q(root + "/new.txt")}`),
+        write(`${p}: make a folder`, `mkdir ${q(root + "/new")}`),
+        write(`${p}: append`, `echo changed >> ${f}`),
+        write(`${p}: overwrite in place`, `dd if=/dev/zero of=${f} bs=1 count=1 conv=notrunc`),
+        write(`${p}: truncate`, `truncate -s 0 ${f}`),
+        write(`${p}: unlink`, `rm -f ${f}`),
+        write(`${p}: rename`, `mv ${f} ${f}.moved`),
+        write(`${p}: hard link`, `ln ${f} ${q(root + "/linked")}`),
+        write(`${p}: symlink`, `ln -s x ${q(root + "/symlinked")}`),
+        write(`${p}: chmod`, `chmod 0777 ${f}`),
+        write(`${p}: chown`, `chown 0:0 ${f}`),
+        write(`${p}: set times`, `touch -d 2000-01-01 ${f}`),
+        write(`${p}: set an inode flag (chattr)`, `chattr +i ${f}`),
+        write(`${p}: remount rw`, `mount -o remount,rw ${q(root)}`),
+        write(`${p}: fstrim`, `fstrim ${q(root)}`),
+      );
+    }
+    await tryAll(attempts);
+    expect(await sh(`findmnt -rn -o OPTIONS --mountpoint ${q(MOUNT_ROOT + "/p2")}`)).toMatch(/^ro,/);
+  });
+
+  test("on the unmounted device and partitions: every block-level write, repair and format refused", async () => {
+    succeeded(await runTimed("unmount (matrix)", mountAll.delete));
+    await tryAll([
+      write("dd to a partition", `dd if=/dev/zero of=${device}p2 bs=4096 count=1 oflag=direct`),
+      write("dd to the whole device", `dd if=/dev/zero of=${device} bs=4096 count=1 oflag=direct`),
+      write("buffered dd to the whole device", `dd if=/dev/zero of=${device} bs=4096 count=1 && sync`),
+      write("blockdev --setrw, then dd", `blockdev --setrw ${device} ${device}p2; dd if=/dev/zero of=${device}p2 bs=4096 count=1 oflag=direct`),
+      write("blkdiscard", `blkdiscard ${device}p2`),
+      write("blkdiscard --zeroout", `blkdiscard -z ${device}p2`),
+      write("wipefs", `wipefs -a ${device}p2`),
+      write("sfdisk: delete a partition", `sfdisk --no-reread --delete ${device} 2`),
+      write("e2fsck -fy", `e2fsck -fy ${device}p2`),
+      write("tune2fs: drop the journal", `tune2fs -f -O ^has_journal ${device}p2`),
+      write("tune2fs: relabel", `tune2fs -L changed ${device}p2`),
+      // debugfs reports the failed read-write open on stderr and still exits 0; ntfsfix exits 0 on a
+      // read-only device having changed nothing. The counters decide.
+      mayExitZero("debugfs -w: unlink a file", `debugfs -w -R 'rm /notes/layer.txt' ${device}p2`),
+      mayExitZero("ntfsfix", `ntfsfix ${device}p1`),
+      write("xfs_repair", `xfs_repair ${device}p2`),
+      write("mkfs over a partition", `mkfs.ext4 -q -F ${device}p2`),
+      write("plain mount -o ro, ext4 (journal replay)", `mkdir -p /mnt/replay && mount -t ext4 -o ro ${device}p2 /mnt/replay; rc=$?; umount /mnt/replay 2>/dev/null; exit $rc`),
+      mayExitZero("ntfs-3g without norecover, read-only", `mkdir -p /mnt/replay && ntfs-3g -o ro ${device}p1 /mnt/replay; umount /mnt/replay 2>/dev/null; true`),
+      mayExitZero("LVM scan and activation", `pvscan --cache; vgscan; vgchange -ay`),
+    ]);
+  });
+
+  test("LVM inside evidence: activation and metadata repair write nothing", async () => {
+    // A whole-disk PV with one LV, made in the guest on a loop device, then detached: evidence that
+    // carries a volume group. The guest's udev and lvm2 see it appear on nbd like any other disk.
+    const image = "/srv/evidence/lvm disk/pv.img";
+    await sh(
+      `mkdir -p ${q(path.posix.dirname(image))} && truncate -s 24M ${q(image)} && loop=$(losetup -f --show ${q(image)}) && ` +
+        `pvcreate -q $loop && vgcreate -q evidencevg $loop && lvcreate -q -y -n data -L 8M evidencevg && mkfs.ext4 -q /dev/evidencevg/data && ` +
+        `vgchange -q -an evidencevg && losetup -d $loop && chmod 0444 ${q(image)}`,
+    );
+    const sum = await sh(`sha256sum < ${q(image)}`);
+    const lvmAttach = await attachCommands({ imagePath: image, format: "raw", backingChain: [] });
+    const lvmDevice = parseHookResult<AttachResult>(succeeded(await runTimed("attach (lvm)", lvmAttach.create)).stdout).device;
+    const lvmName = lvmDevice.slice(5);
+    const before = await writeCountersOf(lvmName);
+    const attempts = [
+      "pvscan --cache -aay",
+      "vgchange -ay evidencevg",
+      "vgck --updatemetadata evidencevg",
+      "vgchange --uuid evidencevg",
+      "lvcreate -y -n more -L 4M evidencevg",
+      "pvchange -u " + lvmDevice,
+    ];
+    const exits: Record<string, number> = {};
+    for (const a of attempts) exits[a] = (await guestShell(`${a} >/dev/null 2>&1`)).code;
+    const after = await writeCountersOf(lvmName);
+    await sh("vgchange -q -an evidencevg >/dev/null 2>&1 || true");
+    succeeded(await runTimed("detach (lvm)", lvmAttach.delete));
+    console.log(`LVM attempts (exit status): ${JSON.stringify(exits)}`);
+    expect(dataWritten(countersAdded(before, after))).toEqual(NOTHING_WRITTEN);
+    // vgck --updatemetadata finds nothing to repair in a consistent VG and exits 0 without writing (the
+    // counters above say so); these must fail outright.
+    for (const a of ["vgchange --uuid evidencevg", "lvcreate -y -n more -L 4M evidencevg", "pvchange -u " + lvmDevice]) {
+      expect({ a, failed: exits[a] !== 0 }).toEqual({ a, failed: true });
+    }
+    expect(await sh(`sha256sum < ${q(image)}`)).toBe(sum);
+  });
+
+  test("detach; every evidence file's sha256 is unchanged, in the guest and on the host", async () => {
+    succeeded(await runTimed("unmount (matrix, again)", mountAll.delete));
+    succeeded(await runTimed("detach (matrix)", attach.delete));
     expect(await guestSha256s()).toEqual(expectedGuestSha256s());
     expect(hostSha256s()).toEqual(Object.fromEntries(evidence.files.map((f) => [f.path, f.sha256])));
   });
