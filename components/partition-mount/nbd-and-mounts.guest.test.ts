@@ -316,9 +316,13 @@ interface WriteCounters {
   flushRequests: number;
 }
 
-async function writeCountersOf(name: string): Promise<WriteCounters> {
-  const f = (await sh(`sync; cat /sys/block/${name}/stat`)).trim().split(/\s+/).map(Number);
+function parseStat(line: string): WriteCounters {
+  const f = line.trim().split(/\s+/).map(Number);
   return { writeRequests: f[4], writeSectors: f[6], discardRequests: f[11] ?? 0, discardSectors: f[13] ?? 0, flushRequests: f[15] ?? 0 };
+}
+
+async function writeCountersOf(name: string): Promise<WriteCounters> {
+  return parseStat(await sh(`sync; cat /sys/block/${name}/stat`));
 }
 
 const countersAdded = (before: WriteCounters, after: WriteCounters): WriteCounters =>
@@ -361,23 +365,24 @@ describe("the write-block matrix: nothing reaches the device", () => {
   let device: string;
   let name: string;
 
-  async function expectReadOnlyFlags() {
-    const flags = await sh(`cat /sys/block/${name}/ro /sys/class/block/${name}p1/ro /sys/class/block/${name}p2/ro`);
-    expect(flags).toBe("1\n1\n1\n");
-  }
-
   async function tryAll(attempts: Attempt[]) {
     for (const a of attempts) {
-      await expectReadOnlyFlags();
-      const before = await writeCountersOf(name);
-      const r = await guestShell(`${a.script} >/dev/null 2>&1`);
-      const after = await writeCountersOf(name);
-      // `blockdev --setrw` may clear the kernel flag; put it back so each attempt starts alike.
-      await sh(`blockdev --setro ${device} ${device}p1 ${device}p2`);
-      const outcome = { what: a.what, exit: r.code, added: countersAdded(before, after) };
+      // One round trip per attempt (each costs about a second into an emulated guest): the read-only
+      // flags, the counters, the attempt in its own bash, the counters again; then `blockdev --setro`,
+      // since `blockdev --setrw` may clear the kernel flag, so that each attempt starts alike.
+      const stat = `/sys/block/${name}/stat`;
+      const [flags, before, exit, after] = (
+        await sh(
+          `cat /sys/block/${name}/ro /sys/class/block/${name}p1/ro /sys/class/block/${name}p2/ro | tr -d '\\n'; echo; ` +
+            `sync; cat ${stat}; rc=0; bash -c ${q(a.script)} </dev/null >/dev/null 2>&1 || rc=$?; echo "$rc"; sync; cat ${stat}; ` +
+            `blockdev --setro ${device} ${device}p1 ${device}p2`,
+        )
+      ).split("\n");
+      expect({ what: a.what, readOnlyFlags: flags }).toEqual({ what: a.what, readOnlyFlags: "111" });
+      const outcome = { what: a.what, exit: Number(exit), added: countersAdded(parseStat(before), parseStat(after)) };
       outcomes.push(outcome);
       expect({ what: a.what, written: dataWritten(outcome.added) }).toEqual({ what: a.what, written: NOTHING_WRITTEN });
-      if (a.mustFail) expect({ what: a.what, failed: r.code !== 0 }).toEqual({ what: a.what, failed: true });
+      if (a.mustFail) expect({ what: a.what, failed: outcome.exit !== 0 }).toEqual({ what: a.what, failed: true });
     }
   }
 
