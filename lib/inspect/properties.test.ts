@@ -11,6 +11,10 @@ import * as path from "path";
 import { InspectError, inspectImage, type ImageFormat, type ImageManifest } from "./index";
 import { makeTempDir, qemuImg, removeTree, vmdkDescriptor, writeCowdExtent, writeRawDisk } from "../../test/support/image-chains";
 
+// Hundreds of generated cases per test: about a second each alone, several on a loaded CI machine with
+// the whole suite in one process (and far more under --detectOpenHandles). The default 5 s is too tight.
+jest.setTimeout(60_000);
+
 let root: string;
 /** Real images, made once, that mutations start from: name -> bytes. */
 const seeds = new Map<string, Buffer>();
