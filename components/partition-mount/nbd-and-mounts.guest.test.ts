@@ -429,6 +429,7 @@ describe("the write-block matrix: nothing reaches the device", () => {
         write(`${p}: chown`, `chown 0:0 ${f}`),
         write(`${p}: set times`, `touch -d 2000-01-01 ${f}`),
         write(`${p}: set an inode flag (chattr)`, `chattr +i ${f}`),
+        write(`${p}: set an extended attribute`, `setfattr -n user.forensic-lab -v changed ${f}`),
         write(`${p}: remount rw`, `mount -o remount,rw ${q(root)}`),
         write(`${p}: fstrim`, `fstrim ${q(root)}`),
       );
