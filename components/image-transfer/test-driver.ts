@@ -69,34 +69,6 @@ export function transferDriver(guest: GuestConnection, input: Omit<ImageTransfer
   };
 }
 
-/** Pids of the descendants of `root` (walks /proc). */
-export function descendants(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out: number[] = [];
-  const walk = (pid: number) => (children.get(pid) ?? []).forEach((c) => (out.push(c), walk(c)));
-  walk(root);
-  return out;
-}
-
-/** argv of a process, or [] when it is gone. */
-export function argvOf(pid: number): string[] {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
 /**
  * What a hostile guest could do with its end of an sftp pipe: mount it read-WRITE. Starts one pipe
  * exactly as `sshfs.sh` does (setsid, private mount namespace, the real `sshfs-pipe.sh`), but with a

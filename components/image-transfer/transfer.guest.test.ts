@@ -22,7 +22,8 @@ import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, TestGuest } from ".
 import { ImageTransferArgs, TransferManifest } from "./args";
 import { pipeStatePaths } from "./hooks";
 import { pinnedChainFilename } from "./plan";
-import { argvOf, descendants, HookRun, startReadWriteAttempt, transferDriver, TransferDriver } from "./test-driver";
+import { argvOf, descendants } from "../../test/support/processes";
+import { HookRun, startReadWriteAttempt, transferDriver, TransferDriver } from "./test-driver";
 import { makeRawEvidence } from "./test-evidence";
 
 jest.setTimeout(20 * 60_000);

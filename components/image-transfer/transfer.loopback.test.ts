@@ -14,7 +14,8 @@ import { TransferManifest } from "./args";
 import { valueOf } from "../../test/mocks";
 import { transferHooks, pipeStatePaths } from "./hooks";
 import { pinnedChainFilename } from "./plan";
-import { argvOf, descendants, HookRun, runHook, startReadWriteAttempt, transferDriver, TransferDriver } from "./test-driver";
+import { argvOf, descendants } from "../../test/support/processes";
+import { HookRun, runHook, startReadWriteAttempt, transferDriver, TransferDriver } from "./test-driver";
 import { makeChainEvidence, makeRawEvidence } from "./test-evidence";
 import { LoopbackGuest, startLoopbackGuest } from "./test-loopback";
 

@@ -13,6 +13,7 @@ import { TYPE } from "../../lib/tokens";
 import { runPulumi, spawnPulumi } from "./pulumi";
 import { CUSTODY_LOG, Lab, POLICY_PACK, RESUMED, UP, bash, evidenceManifest, inGuest, leftovers, mountPointOf, mustInGuest } from "./lab";
 import { Step } from "./steps";
+import { descendants, parentOf } from "../support/processes";
 
 const WRONG_PASSPHRASE = "fault: a wrong passphrase for the existing volume is refused, nothing erased";
 const NBD_KILLED = "fault: qemu-nbd killed in the guest, up again reattaches, no stale device";
@@ -186,28 +187,6 @@ function comm(pid: number): string {
   } catch {
     return "";
   }
-}
-
-function parentOf(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-}
-
-function descendants(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const parent = parentOf(Number(entry));
-      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
-    } catch {
-      // Gone while we looked.
-    }
-  }
-  const all: number[] = [];
-  const walk = (pid: number) => (children.get(pid) ?? []).forEach((c) => (all.push(c), walk(c)));
-  walk(root);
-  return all;
 }
 
 /** The fault steps, to follow the interrupted-up step (whose lab they take over) in `labSteps`. */

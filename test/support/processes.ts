@@ -1,0 +1,38 @@
+/**
+ * Looking at the host's processes through /proc, for tests that interrupt a hook part-way (kill the ssh
+ * under a copy, find the reader of an evidence file). One copy for the transfer tests and the e2e.
+ */
+import * as fs from "fs";
+
+/** The parent pid of `pid` (throws when it is gone). */
+export function parentOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+/** Pids of the descendants of `root` (walks /proc). */
+export function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const parent = parentOf(Number(entry));
+      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  const all: number[] = [];
+  const walk = (pid: number) => (children.get(pid) ?? []).forEach((c) => (all.push(c), walk(c)));
+  walk(root);
+  return all;
+}
+
+/** argv of a process, or [] when it is gone. */
+export function argvOf(pid: number): string[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
