@@ -30,7 +30,8 @@ const args = [
   `--outputFile=${resultsFile}`,
   ...(guest ? ["--runInBand"] : []),
   // A test that leaves a timer or a socket open would keep jest alive after the last test, and CI would
-  // wait for it until its time limit: exit once results are written (jest still names the leak).
+  // wait for it until its time limit: exit once results are written (jest says that it forced the exit;
+  // `--detectOpenHandles` finds the culprit).
   "--forceExit",
   ...rest,
   ...(projects.length ? ["--selectProjects", ...projects] : []),
