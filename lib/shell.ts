@@ -81,6 +81,22 @@ export function renderHook(scriptPath: string, values: Readonly<Record<string, H
   return `#!/usr/bin/env bash\n# forensic-lab hook: ${name}\n# --- values (generated, quoted) ---\n${renderPrelude(values)}\n# --- static hook ---\n${body}`;
 }
 
+const HOOK_HEADER = /^# forensic-lab hook: (\S+)$/gm;
+
+/**
+ * The hook scripts a rendered text runs, outermost first: a hook run in the guest is the in-guest
+ * wrapper, then its inner hook. Read from the header `renderHook` writes, never from the body, whose
+ * comments and included libraries may name other hooks.
+ */
+export function renderedHookPaths(text: string): string[] {
+  return [...text.matchAll(HOOK_HEADER)].map((m) => m[1]);
+}
+
+/** Whether a rendered text runs `scriptPath` (repository-relative), itself or wrapped for the guest. */
+export function runsHook(text: string, scriptPath: string): boolean {
+  return renderedHookPaths(text).includes(scriptPath);
+}
+
 /** `renderHook` over Pulumi inputs: resolves every value, then renders. */
 export function hookCommand(
   scriptPath: string,

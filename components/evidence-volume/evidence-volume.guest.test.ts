@@ -5,7 +5,9 @@
  *   disk, formats LUKS2 (argon2id) and mounts /case; data survives close and reopen; a wrong passphrase
  *   changes nothing; after the guest is gone the host crypto-erases: no keyslot, no header, no magic.
  * - lvm backend: the HOST hooks (lvcreate, format, open, close, erase, lvremove) run unchanged inside
- *   the guest, which plays the host (it has device-mapper and LVM) on a scratch disk made into a VG.
+ *   the guest, which plays the host (it has device-mapper, LVM and udev) on a scratch disk made into a
+ *   VG; what a compromised guest would plant in the decrypted volume is never probed, linked or
+ *   activated by that 'host', nor seen by the lab's LVM commands.
  *
  * While the passphrase is in use, every process's argv and environment on the host and in the guest is
  * watched for it.
@@ -217,6 +219,102 @@ describe("lvm backend: the host hooks, run unchanged in a guest playing the host
     expect(open.code).not.toBe(0);
     expect((await sh(`head -c ${16 * MIB} /dev/${VG}/probe | tr -d '\\0' | wc -c`)).trim()).toBe("0");
     await sh(`lvremove -q -y ${VG}/probe && sync`);
+  });
+});
+
+describe("lvm backend: the 'host' never parses what the guest writes into the decrypted volume", () => {
+  // The guest writes every byte of the open mapping; here the test writes them, as a compromised guest
+  // would through its disk. Each check also shows, with the shield taken away by hand, that the attack
+  // works on this 'host': a stock Debian host, so the guest image's own LVM-autoactivation block is
+  // lifted for these tests.
+  const hostile = () => lvmPlan({ caseId: "vol-hostile" });
+  const mapper = "/dev/mapper/forensic-vol-hostile";
+  const RULE = "/etc/udev/rules.d/12-forensic-lab.rules";
+  const IMAGE_LVM_RULE = "/etc/udev/rules.d/69-lvm.rules";
+  const UUID = "0badc0de-0000-4000-8000-000000000001";
+  const onlyTheMapping = `--config 'devices/global_filter=["a|^${mapper}$|","r|.*|"]'`;
+  const exists = async (file: string) => (await guest.ssh(`test -e ${file}`)).code === 0;
+  const openHostile = async () => ok<LuksOpenResult>(await inGuest(HOOKS.luksOpen, luksValues(hostile()).open, PASSPHRASE));
+  /** Closes the mapping and opens it again without the hooks and without the rule: an unshielded host. */
+  async function reopenUnshielded(): Promise<void> {
+    await sh(`rm ${RULE} && udevadm control --reload && cryptsetup close forensic-vol-hostile`);
+    const open = await guest.ssh(`cryptsetup open --key-file=- ${hostile().backingPath} forensic-vol-hostile`, { stdin: PASSPHRASE });
+    expect(open.code).toBe(0);
+  }
+
+  /** Waits out the 'host's udev and LVM autoactivation (systemd-run vgchange, asynchronous). */
+  async function settledFor(file: string): Promise<boolean> {
+    await sh("udevadm settle");
+    for (let i = 0; i < 10; i++) {
+      if (await exists(file)) return true;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    return false;
+  }
+
+  beforeAll(async () => {
+    await sh(`mv ${IMAGE_LVM_RULE} /root/69-lvm.rules.image && udevadm control --reload`);
+  });
+  afterAll(async () => {
+    await sh(`mv /root/69-lvm.rules.image ${IMAGE_LVM_RULE} && udevadm control --reload`);
+  });
+
+  test("a planted filesystem gets no probe and no /dev/disk/by-uuid link; a mapping opened unshielded is shielded again", async () => {
+    ok(await inGuest(HOOKS.backingCreate, { ...backingValues(hostile()).create, SIZE_BYTES: 96 * MIB }));
+    expect(await openHostile()).toMatchObject({ formatted: true, opened: true });
+    expect(await sh(`cat ${RULE}`)).toContain('ATTR{dm/name}=="forensic-?*"');
+    await sh(`mkfs.ext4 -q -F -U ${UUID} -L planted ${mapper}`);
+    await sh(`udevadm trigger --action=change --settle ${mapper}`);
+    expect(await settledFor(`/dev/disk/by-uuid/${UUID}`)).toBe(false);
+    const properties = await sh(`udevadm info --query=property --name=${mapper}`);
+    expect(properties).not.toMatch(/^ID_FS_/m);
+    expect(properties).toMatch(/^SYSTEMD_READY=0$/m);
+    // Unshielded (a lab opened by an older version, say), udev links the guest's UUID and label.
+    await reopenUnshielded();
+    expect(await settledFor(`/dev/disk/by-uuid/${UUID}`)).toBe(true);
+    expect(await exists("/dev/disk/by-label/planted")).toBe(true);
+    // The next open of the open volume (a re-run `pulumi up`) puts the rule back and takes the links away.
+    expect(await openHostile()).toMatchObject({ formatted: false, opened: false });
+    await sh("udevadm settle");
+    expect(await exists(`/dev/disk/by-uuid/${UUID}`)).toBe(false);
+    expect(await exists("/dev/disk/by-label/planted")).toBe(false);
+  });
+
+  test("a planted volume group is not activated when the volume opens again", async () => {
+    await sh(`wipefs -q -a ${mapper} && pvcreate -q ${onlyTheMapping} ${mapper} && vgcreate -q ${onlyTheMapping} planted ${mapper}`);
+    await sh(`lvcreate -q ${onlyTheMapping} -an -Zn -L 8m -n loot planted`);
+    ok(await inGuest(HOOKS.luksClose, luksValues(hostile()).close));
+    expect(await exists(RULE)).toBe(false); // the last forensic-lab mapping took it with it
+    expect(await openHostile()).toMatchObject({ formatted: false, opened: true });
+    expect(await settledFor("/dev/mapper/planted-loot")).toBe(false);
+    expect(await sh(`udevadm info --query=property --name=${mapper}`)).not.toMatch(/^ID_FS_TYPE=/m);
+    // Unshielded, the open's own udev event has LVM activate the guest's VG on the 'host'.
+    await reopenUnshielded();
+    expect(await settledFor("/dev/mapper/planted-loot")).toBe(true);
+    await sh("vgchange -q -an planted");
+  });
+
+  test("a planted volume group named like the 'host's own is invisible to the lab's LVM commands", async () => {
+    await sh(`vgremove -q -ff -y planted && pvremove -q -ff -y ${mapper} && wipefs -q -a ${mapper}`);
+    // vgcreate refuses a name whose /dev/<name> exists: the guest's VG is made from a device folder of its own.
+    const plant = `--config 'devices { dir="/dev/plant" scan=["/dev/plant"] global_filter=["a|^/dev/plant/target$|","r|.*|"] }'`;
+    await sh(`mkdir -p /dev/plant/mapper && cp -a /dev/mapper/control /dev/plant/mapper/ && cp -a "$(readlink -f ${mapper})" /dev/plant/target`);
+    await sh(`pvcreate -q ${plant} /dev/plant/target && vgcreate -q ${plant} ${VG} /dev/plant/target`);
+    await sh(`lvcreate -q ${plant} -an -Zn -L 8m --addtag forensic-lab-evidence -n forensic-vol-bystander ${VG} && rm -r /dev/plant`);
+    expect(await openHostile()).toMatchObject({ opened: false }); // the rule back in place
+    // Plain LVM on the 'host' now finds two VGs of that name and refuses to pick one.
+    const plain = await guest.ssh(`lvs ${VG}`);
+    expect(plain.code).not.toBe(0);
+    expect(plain.stderr).toMatch(/Multiple VGs found with the same name/);
+    // Another case on the same host: its volume is made in, and erased from, the host's real VG.
+    const bystander = lvmPlan({ caseId: "vol-bystander" });
+    const made = ok<BackingResult>(await inGuest(HOOKS.backingCreate, { ...backingValues(bystander).create, SIZE_BYTES: 64 * MIB }));
+    expect(made).toMatchObject({ created: true, luks: null });
+    expect(ok(await inGuest(HOOKS.backingDelete, backingValues(bystander).delete))).toMatchObject({ removed: true });
+    ok(await inGuest(HOOKS.luksClose, luksValues(hostile()).close));
+    expect(await exists(RULE)).toBe(false);
+    expect(ok(await inGuest(HOOKS.backingDelete, backingValues(hostile()).delete))).toMatchObject({ erased: true, removed: true });
+    expect((await sh(`lvs --noheadings -o lv_name ${VG}`)).trim()).toBe("");
   });
 });
 

@@ -8,11 +8,11 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
-import { GuestConnection, RESULT_MARKER } from "../../lib/shell";
+import { GuestConnection, RESULT_MARKER, runsHook } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, RecordedResource, settle, setupMocks, valueOf } from "../../test/mocks";
 import type { EvidenceVolumeArgs } from "./index";
-import { planVolume } from "./plan";
+import { HOOKS, planVolume } from "./plan";
 
 const TSX = path.join(__dirname, "../../node_modules/.bin/tsx");
 const PASSPHRASE = "correct horse 'battery' $(staple)";
@@ -33,15 +33,15 @@ function hookStdout(args: pulumi.runtime.MockResourceArgs, existingLuks: object 
   if (args.type !== LOCAL_COMMAND) return undefined;
   const create = String(args.inputs.create);
   const print = (result: object) => ({ stdout: `some progress\n${RESULT_MARKER}${JSON.stringify(result)}` });
-  if (create.includes("backing-create.sh")) {
+  if (runsHook(create, HOOKS.backingCreate)) {
     const path = /readonly BACKING_PATH='([^']*)'/.exec(create)![1];
     return print({ backingPath: path, sizeBytes: 5 * 1024 ** 3, created: true, luks: existingLuks });
   }
-  if (create.includes("luks-open.sh")) {
+  if (runsHook(create, HOOKS.luksOpen)) {
     const mapper = /readonly MAPPER_NAME='([^']*)'/.exec(create)![1];
     return print({ mapperPath: `/dev/mapper/${mapper}`, luksVersion: 2, cipher: "aes-xts-plain64", keyBits: 512, formatted: true, opened: true });
   }
-  if (create.includes("storage-mount.sh")) {
+  if (runsHook(create, HOOKS.storageMount)) {
     return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
   }
   return undefined;

@@ -175,17 +175,21 @@ export function backingValues(plan: VolumePlan): { create: Values; delete: Value
 
 /** luks-open.sh / luks-close.sh, on the host (lvm: the LV) or in the guest (file: the attached disk). */
 export function luksValues(plan: VolumePlan): { open: Values; close: Values } {
+  // On the host the mapping's plaintext is the guest's to write: the hooks shield it from the host's
+  // udev while it is open (hooks/host-shield.sh).
+  const onHost = plan.luksWhere === "host";
   return {
     open: {
-      DEVICE: plan.luksWhere === "host" ? plan.backingPath : GUEST_EVIDENCE_DEVICE,
+      DEVICE: onHost ? plan.backingPath : GUEST_EVIDENCE_DEVICE,
       MAPPER_NAME: plan.mapperName,
       VOLUME_NAME: plan.backingPath,
       LUKS_TYPE: LUKS_FORMAT.type,
       LUKS_CIPHER: LUKS_FORMAT.cipher,
       LUKS_KEY_BITS: LUKS_FORMAT.keyBits,
       FAST_KDF: plan.fastKdf,
+      ON_HOST: onHost,
     },
-    close: { MAPPER_NAME: plan.mapperName },
+    close: { MAPPER_NAME: plan.mapperName, ON_HOST: onHost },
   };
 }
 

@@ -7,11 +7,12 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { AnalysisGuest } from "../../components/analysis-guest/AnalysisGuest";
 import { EvidenceVolume } from "../../components/evidence-volume";
+import { HOOKS } from "../../components/evidence-volume/plan";
 import { ImageTransfer } from "../../components/image-transfer/ImageTransfer";
 import { planTransfer } from "../../components/image-transfer/plan";
 import { NbdAttachment } from "../../components/nbd-attachment/NbdAttachment";
 import { PartitionMount } from "../../components/partition-mount/PartitionMount";
-import { inGuestCommand, RESULT_MARKER } from "../../lib/shell";
+import { inGuestCommand, RESULT_MARKER, runsHook } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks } from "../../test/mocks";
 import { runPolicies, withEngineUrns } from "../../test/support/policy-harness";
@@ -48,9 +49,9 @@ function hookOutputs(args: pulumi.runtime.MockResourceArgs): Record<string, unkn
       bootSeconds: 13,
     });
   }
-  if (create.includes("backing-create.sh")) return print({ backingPath: "/var/lib/forensic-lab/case-7/evidence.luks", sizeBytes: 4 * 2 ** 30, created: true, luks: null });
-  if (create.includes("luks-open.sh")) return print({ mapperPath: "/dev/mapper/case-7", luksVersion: 2, cipher: "aes-xts-plain64", keyBits: 512, formatted: true, opened: true });
-  if (create.includes("storage-mount.sh")) return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
+  if (runsHook(create, HOOKS.backingCreate)) return print({ backingPath: "/var/lib/forensic-lab/case-7/evidence.luks", sizeBytes: 4 * 2 ** 30, created: true, luks: null });
+  if (runsHook(create, HOOKS.luksOpen)) return print({ mapperPath: "/dev/mapper/case-7", luksVersion: 2, cipher: "aes-xts-plain64", keyBits: 512, formatted: true, opened: true });
+  if (runsHook(create, HOOKS.storageMount)) return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
   const files = planTransfer(manifest, "/evidence/win7").files;
   if (args.name.endsWith("-host-hash")) return print({ files: files.map((f, i) => ({ path: f.hostPath, sha256: sha(String(i)), size: f.size })) });
   if (create.includes("image-transfer")) {

@@ -6,8 +6,9 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { manifestSchema } from "../../components/image-transfer/args";
 import { planTransfer } from "../../components/image-transfer/plan";
+import { HOOKS } from "../../components/evidence-volume/plan";
 import type { ImageManifest } from "../../lib/inspect";
-import { RESULT_MARKER } from "../../lib/shell";
+import { RESULT_MARKER, runsHook } from "../../lib/shell";
 import { LOCAL_COMMAND } from "../../lib/tokens";
 import type { OutputsFor } from "../mocks";
 
@@ -40,13 +41,13 @@ export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): O
         bootSeconds: 13,
       });
     }
-    if (create.includes("backing-create.sh")) {
+    if (runsHook(create, HOOKS.backingCreate)) {
       return print({ backingPath: `/var/lib/forensic-lab/cases/${caseId}/evidence.luks`, sizeBytes: 2 * 2 ** 30, created: true, luks: null });
     }
-    if (create.includes("luks-open.sh")) {
+    if (runsHook(create, HOOKS.luksOpen)) {
       return print({ mapperPath: `/dev/mapper/forensic-${caseId}`, luksVersion: 2, cipher: "aes-xts-plain64", keyBits: 512, formatted: true, opened: true });
     }
-    if (create.includes("storage-mount.sh")) return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
+    if (runsHook(create, HOOKS.storageMount)) return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
     const image = images.find((i) => args.name.includes(`-${i.name}-transfer-`));
     if (image) {
       const files = planTransfer(manifestSchema.parse(image.manifest), image.guestRoot).files;

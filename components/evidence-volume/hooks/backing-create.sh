@@ -39,6 +39,7 @@ luks_facts() {
 }
 
 # forensic-lab:include components/evidence-volume/hooks/mark.sh
+# forensic-lab:include components/evidence-volume/hooks/host-shield.sh
 
 adopt_or_refuse() {
   local signature
@@ -76,20 +77,20 @@ case $BACKEND in
     fi
     ;;
   lvm)
-    vgs -- "$VOLUME_GROUP" >/dev/null 2>&1 || fail "volumeGroup: no LVM volume group '$VOLUME_GROUP' on this host"
-    if lvs -- "$VOLUME_GROUP/$LV_NAME" >/dev/null 2>&1; then
-      tags=$(lvs --noheadings -o lv_tags -- "$VOLUME_GROUP/$LV_NAME")
+    host_lvm vgs -- "$VOLUME_GROUP" >/dev/null 2>&1 || fail "volumeGroup: no LVM volume group '$VOLUME_GROUP' on this host"
+    if host_lvm lvs -- "$VOLUME_GROUP/$LV_NAME" >/dev/null 2>&1; then
+      tags=$(host_lvm lvs --noheadings -o lv_tags -- "$VOLUME_GROUP/$LV_NAME")
       [[ ,${tags// /}, == *",$LV_TAG,"* ]] ||
         fail "$VOLUME_GROUP/$LV_NAME exists but was not made by forensic-lab (no tag $LV_TAG); refusing to adopt it"
       # lvcreate rounds the size up to whole extents.
-      size=$(lvs --noheadings --nosuffix --units b -o lv_size -- "$VOLUME_GROUP/$LV_NAME")
-      extent=$(vgs --noheadings --nosuffix --units b -o vg_extent_size -- "$VOLUME_GROUP")
+      size=$(host_lvm lvs --noheadings --nosuffix --units b -o lv_size -- "$VOLUME_GROUP/$LV_NAME")
+      extent=$(host_lvm vgs --noheadings --nosuffix --units b -o vg_extent_size -- "$VOLUME_GROUP")
       ((size >= SIZE_BYTES && size - SIZE_BYTES < extent)) ||
         fail "$VOLUME_GROUP/$LV_NAME has ${size// /} bytes, sizeGiB asks for $SIZE_BYTES; resizing an evidence volume is not supported"
-      lvchange --activate y -- "$VOLUME_GROUP/$LV_NAME"
+      host_lvm lvchange --activate y -- "$VOLUME_GROUP/$LV_NAME"
       adopt_or_refuse
     else
-      lvcreate --yes --wipesignatures y --zero y --addtag "$LV_TAG" \
+      host_lvm lvcreate --yes --wipesignatures y --zero y --addtag "$LV_TAG" \
         --size "${SIZE_BYTES}b" --name "$LV_NAME" -- "$VOLUME_GROUP" >/dev/null
       created=true
     fi

@@ -20,6 +20,7 @@ fail() {
 }
 
 # forensic-lab:include components/evidence-volume/hooks/mark.sh
+# forensic-lab:include components/evidence-volume/hooks/host-shield.sh
 
 result() {
   echo "FORENSIC_LAB_RESULT $(jq -cn --arg path "$BACKING_PATH" --argjson erased "$1" --argjson removed "$2" \
@@ -57,12 +58,12 @@ case $BACKEND in
     require_mark "$BACKING_PATH" "erase"
     ;;
   lvm)
-    if ! lvs -- "$VOLUME_GROUP/$LV_NAME" >/dev/null 2>&1; then
+    if ! host_lvm lvs -- "$VOLUME_GROUP/$LV_NAME" >/dev/null 2>&1; then
       echo "forensic-lab: evidence volume $VOLUME_GROUP/$LV_NAME is already gone" >&2
       result false false 0
       exit 0
     fi
-    tags=$(lvs --noheadings -o lv_tags -- "$VOLUME_GROUP/$LV_NAME")
+    tags=$(host_lvm lvs --noheadings -o lv_tags -- "$VOLUME_GROUP/$LV_NAME")
     [[ ,${tags// /}, == *",$LV_TAG,"* ]] ||
       fail "$VOLUME_GROUP/$LV_NAME was not made by forensic-lab (no tag $LV_TAG); not erasing it"
     ;;
@@ -70,15 +71,15 @@ case $BACKEND in
 esac
 
 if [[ $RETAIN == true ]]; then
-  [[ $BACKEND == lvm ]] && lvchange --activate n -- "$VOLUME_GROUP/$LV_NAME"
+  [[ $BACKEND == lvm ]] && host_lvm lvchange --activate n -- "$VOLUME_GROUP/$LV_NAME"
   echo "forensic-lab: evidence volume $BACKING_PATH retained (closed, intact)" >&2
   result false false 0
   exit 0
 fi
 
 if [[ $BACKEND == lvm ]]; then
-  lvchange --activate y -- "$VOLUME_GROUP/$LV_NAME"
-  open=$(lvs --noheadings -o lv_device_open -- "$VOLUME_GROUP/$LV_NAME")
+  host_lvm lvchange --activate y -- "$VOLUME_GROUP/$LV_NAME"
+  open=$(host_lvm lvs --noheadings -o lv_device_open -- "$VOLUME_GROUP/$LV_NAME")
   [[ -z ${open// /} ]] || fail "$BACKING_PATH is still in use (a LUKS mapping or a guest holds it); close it first"
 else
   holders=$(holders_of_file "$BACKING_PATH")
@@ -124,7 +125,7 @@ if cryptsetup isLuks -- "$BACKING_PATH" || [[ $(blkid -p -o value -s TYPE -- "$B
 fi
 
 if [[ $BACKEND == lvm ]]; then
-  lvremove --yes -- "$VOLUME_GROUP/$LV_NAME" >/dev/null
+  host_lvm lvremove --yes -- "$VOLUME_GROUP/$LV_NAME" >/dev/null
 else
   rm -f -- "$BACKING_PATH"
 fi

@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # Closes the evidence volume's LUKS mapping (host for lvm, guest for file). Already closed is fine; a
 # mapping still in use is an error (its holder, a mount or a guest, must go first).
-# Values: MAPPER_NAME.
+# On the host (ON_HOST), the last forensic-lab mapping to close takes host-shield.sh's udev rule with it.
+# Values: MAPPER_NAME ON_HOST.
 set -euo pipefail
+
+fail() {
+  echo "forensic-lab: evidence volume: $*" >&2
+  exit 1
+}
+
+# forensic-lab:include components/evidence-volume/hooks/host-shield.sh
+
+[[ $ON_HOST == true ]] && shield_lock
 
 if ! cryptsetup status -- "$MAPPER_NAME" >/dev/null 2>&1; then
   echo "forensic-lab: mapping $MAPPER_NAME is already closed" >&2
+  [[ $ON_HOST == true ]] && shield_remove_if_unused
   echo 'FORENSIC_LAB_RESULT {"closed":false}'
   exit 0
 fi
@@ -15,9 +26,9 @@ for attempt in $(seq 10); do
   cryptsetup close -- "$MAPPER_NAME" || rc=$?
   ((rc == 0)) && break
   if ((rc != 5 || attempt == 10)); then
-    echo "forensic-lab: evidence volume: cannot close mapping $MAPPER_NAME (cryptsetup exit $rc)" >&2
-    exit 1
+    fail "cannot close mapping $MAPPER_NAME (cryptsetup exit $rc)"
   fi
   sleep 1
 done
+[[ $ON_HOST == true ]] && shield_remove_if_unused
 echo 'FORENSIC_LAB_RESULT {"closed":true}'

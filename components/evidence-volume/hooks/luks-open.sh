@@ -4,13 +4,17 @@
 # reformatted, whatever happens: a wrong passphrase is an error that changes nothing.
 # The passphrase is this hook's whole stdin. It lives in one shell variable and reaches cryptsetup through
 # a pipe from a builtin: never argv, never the environment, never a file.
-# Values: DEVICE MAPPER_NAME VOLUME_NAME (for messages) LUKS_TYPE LUKS_CIPHER LUKS_KEY_BITS FAST_KDF.
+# On the host (ON_HOST) the mapping's plaintext is the guest's to write: host-shield.sh's udev rule is in
+# place before the mapping appears, so the host never probes, links or activates what the guest plants.
+# Values: DEVICE MAPPER_NAME VOLUME_NAME (for messages) LUKS_TYPE LUKS_CIPHER LUKS_KEY_BITS FAST_KDF ON_HOST.
 set -euo pipefail
 
 fail() {
   echo "forensic-lab: evidence volume: $*" >&2
   exit 1
 }
+
+# forensic-lab:include components/evidence-volume/hooks/host-shield.sh
 
 IFS= read -r -d '' passphrase || true
 [[ -n $passphrase ]] || fail "passphrase: empty; it must reach this hook on stdin"
@@ -29,9 +33,16 @@ same_device() {
   [[ $(readlink -f -- "$1") == $(readlink -f -- "$2") ]]
 }
 
+if [[ $ON_HOST == true ]]; then
+  shield_lock
+  shield_install
+fi
+
 formatted=false
 opened=false
 if cryptsetup status -- "$MAPPER_NAME" >/dev/null 2>&1; then
+  # Opened by an earlier run, perhaps before the rule existed: udev looks at it again under the rule.
+  [[ $ON_HOST == true ]] && shield_refresh "/dev/mapper/$MAPPER_NAME"
   backing=$(cryptsetup status -- "$MAPPER_NAME" | awk '$1 == "device:" { print $2; exit }')
   same_device "$backing" "$DEVICE" ||
     fail "mapping $MAPPER_NAME is already open on $backing, not on $DEVICE; another case uses this name?"
