@@ -64,14 +64,23 @@ source_hash="$(cd "$ENGINE_SRC" && find go.mod go.sum cmd -type f ! -name '*_tes
 readonly TARGET="$ENGINE_ROOT/$pulumi_version-$source_hash"
 readonly BIN="$TARGET/bin"
 
-if [[ -f "$TARGET/.complete" ]]; then
+already_built() {
+  [[ -f "$TARGET/.complete" ]] || return 1
   say "engine for these pins already built: $BIN"
   printf '%s\n' "$BIN"
-  exit 0
-fi
+}
+already_built && exit 0
 $check_only && { say "not built yet: $BIN"; exit 1; }
 
+# One build at a time per engine folder (npm test starts one in the background; a user may run the e2e
+# or the bench meanwhile): a second caller waits, then finds the first one's result.
 mkdir -p "$ENGINE_ROOT"
+exec 8>"$ENGINE_ROOT/.build.lock"
+if ! flock -n 8; then
+  say "another build of the engine is running; waiting for it"
+  flock 8
+fi
+already_built && exit 0
 staging="$(mktemp -d "$ENGINE_ROOT/.build.XXXXXX")"
 trap 'rm -rf "$staging"' EXIT
 mkdir -p "$staging/bin"
