@@ -169,7 +169,7 @@ describe("AnalysisGuest", () => {
     [{ stateDir: "/srv/../etc" }, "stateDir: must be normalised"],
     [{ stateDir: "/" }, "stateDir: must not be '/'"],
     [{ imageDir: "/img/" }, "imageDir: must be normalised"],
-    [{ libvirtUri: "qemu+tcp://lab1/system" }, "libvirtUri: 'qemu+tcp://lab1/system' is not supported"],
+    [{ libvirtUri: "qemu+tcp://lab1/system" }, "libvirtUri: must be qemu:///system or qemu+ssh://[user@]host[:port]/system (got 'qemu+tcp://lab1/system')"],
     [{ evidenceDisk: { path: "/dev/sdb", type: "partition" } }, "evidenceDisk.type: must be 'file' or 'block'"],
     [{ hostShares: ["/home"] }, "hostShares: must be empty"],
     [{ bootTimeoutSeconds: 1 }, "bootTimeoutSeconds: must be a whole number of seconds from 10 to 7200"],

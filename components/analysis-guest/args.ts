@@ -4,7 +4,7 @@ import { z } from "zod";
 import { deriveSshPort } from "../../lib/config/parse";
 import { CASE_ID, DEFAULT_GUEST_IMAGE_DIR, DEFAULT_LIBVIRT_URI, DEFAULT_STATE_ROOT } from "../../lib/config/schema";
 import { GuestSettings } from "./guest-plan";
-import { parseLibvirtUri } from "./libvirt-uri";
+import { libvirtTarget } from "../../lib/libvirt-uri";
 
 export interface AnalysisGuestArgs {
   /** Names the domain (`forensic-<caseId>`): a lower-case letter, then letters, digits, `-` (3-40). */
@@ -131,7 +131,7 @@ export function resolveSettings(args: AnalysisGuestArgs): Omit<GuestSettings, "e
   }
   const a = parsed.data;
   const libvirtUri = a.libvirtUri ?? DEFAULT_LIBVIRT_URI;
-  parseLibvirtUri(libvirtUri); // throws "libvirtUri: ..."
+  libvirtTarget(libvirtUri); // throws "libvirtUri: ..."
   return {
     caseId: a.caseId,
     stateDir: a.stateDir ?? `${DEFAULT_STATE_ROOT}/${a.caseId}`,

@@ -4,7 +4,7 @@ import { result } from "../../lib/hook-result";
 import { GuestConnection, HookValue, renderHook, shellQuote } from "../../lib/shell";
 import { sshOptions } from "../../lib/ssh-options";
 import { Accelerator, DiskSpec, domainXml, DomainSpec, ExtraDiskSpec, GUEST_ADDRESS } from "./domain-xml";
-import { parseLibvirtUri } from "./libvirt-uri";
+import { libvirtTarget } from "../../lib/libvirt-uri";
 
 export const CREATE_HOOK = "components/analysis-guest/create.sh";
 export const DELETE_HOOK = "components/analysis-guest/delete.sh";
@@ -94,7 +94,7 @@ export function domainNameFor(caseId: string): string {
 
 /** Pure: derives every name, path, XML variant and hook value from the settings. */
 export function planGuest(settings: GuestSettings): GuestPlan {
-  const target = parseLibvirtUri(settings.libvirtUri);
+  const target = libvirtTarget(settings.libvirtUri);
   const domainName = domainNameFor(settings.caseId);
   const stateDir = settings.stateDir;
   const keysDir = path.posix.join(stateDir, "keys");

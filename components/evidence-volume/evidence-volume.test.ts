@@ -150,7 +150,8 @@ describe("arguments", () => {
     ["unencrypted", { encrypted: false }, /^encrypted: must be the literal true/],
     ["retain as an Output", { retain: pulumi.output(true) }, /^retain: must be a plain boolean \(not an Output\)/],
     ["fast KDF as text", { fastKdfForTestsOnly: "yes" }, /^fastKdfForTestsOnly: must be a plain boolean/],
-    ["remote libvirt", { libvirtUri: "qemu+ssh://root@lab/system" }, /^libvirtUri: must be a local libvirt URI/],
+    ["remote libvirt", { libvirtUri: "qemu+ssh://root@lab/system" }, /^libvirtUri: must be the local qemu:\/\/\/system; volumes on remote/],
+    ["root's session daemon", { libvirtUri: "qemu:///session" }, /^libvirtUri: is qemu:\/\/\/session, which runs QEMU as root/],
     ["volumeGroup on a file volume", { volumeGroup: "vg" }, /^unknown field 'volumeGroup' for backend 'file'/],
   ])("refuses %s with a message naming the field", (_, change, message) => {
     expect(() => planVolume({ ...fileArgs(), ...change })).toThrow(message);

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { result } from "../../lib/hook-result";
+import { parseLibvirtUri } from "../../lib/libvirt-uri";
 import type { HookValue } from "../../lib/shell";
 
 /** What every new volume is formatted as. An existing volume is reported as found, never changed. */
@@ -60,8 +61,12 @@ const common = {
   fastKdfForTestsOnly: plainBoolean().default(false),
   libvirtUri: z
     .string({ error: "must be a string" })
-    .regex(/^qemu(\+unix)?:\/\/\/(system|session)(\?.*)?$/, {
-      error: "must be a local libvirt URI (qemu:///system); volumes on remote libvirt hosts are not supported yet",
+    .superRefine((uri, ctx) => {
+      const parsed = parseLibvirtUri(uri);
+      if ("problem" in parsed) ctx.addIssue({ code: "custom", message: parsed.problem });
+      else if (parsed.target.kind !== "local") {
+        ctx.addIssue({ code: "custom", message: "must be the local qemu:///system; volumes on remote libvirt hosts are not supported yet" });
+      }
     })
     .default("qemu:///system"),
   // Checked by the component itself: it must stay an Output to stay secret.

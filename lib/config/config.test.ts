@@ -55,7 +55,7 @@ describe("defaults and resolution", () => {
     const c = parse(valid());
     expect(c.caseId).toBe("case-42");
     expect(c.libvirtUri).toBe("qemu:///system");
-    expect(c.libvirtHost).toEqual({ kind: "local", mode: "system" });
+    expect(c.libvirtHost).toEqual({ kind: "local", uri: "qemu:///system", sshTarget: "", sshPort: 0, jumpHost: "" });
     expect(c.stateDir).toBe("/var/lib/forensic-lab/cases/case-42");
     expect(c.guest).toEqual({
       imageDir: "/var/lib/forensic-lab/guest-image/current",
@@ -134,15 +134,17 @@ describe("defaults and resolution", () => {
 
   test("lvm backend and a remote libvirt host", () => {
     const raw = valid();
-    raw.libvirtUri = "qemu+ssh://examiner@kvm01.example.org:2222/system?keyfile=/home/e/.ssh/id_ed25519";
+    raw.libvirtUri = "qemu+ssh://examiner@kvm01.example.org:2222/system";
     raw.evidenceVolume = { backend: "lvm", volumeGroup: "vg_cases", sizeGiB: 0.5, retain: true };
     const c = parse(raw);
     expect(c.evidenceVolume).toEqual({ backend: "lvm", volumeGroup: "vg_cases", sizeGiB: 0.5, retain: true, fastKdfForTestsOnly: false });
     expect(c.libvirtHost).toEqual({
       kind: "ssh",
+      uri: "qemu+ssh://examiner@kvm01.example.org:2222/system",
       user: "examiner",
       host: "kvm01.example.org",
-      port: 2222,
+      sshTarget: "examiner@kvm01.example.org",
+      sshPort: 2222,
       jumpHost: "examiner@kvm01.example.org:2222",
     });
   });
@@ -244,11 +246,11 @@ const corpus: [string, Mutation, string, Partial<ParseSource>?][] = [
     "forensic-lab:libvirtUri: is qemu:///session, which runs QEMU as root (the hooks run as root) without sVirt confinement " +
     "(no SELinux/AppArmor label, no unprivileged QEMU user), so a guest that escapes QEMU is root on the host; use qemu:///system"],
   ["libvirt URI skipping host key verification", (r) => (r.libvirtUri = "qemu+ssh://kvm01/system?no_verify=1"),
-    "forensic-lab:libvirtUri: sets no_verify (got 'qemu+ssh://kvm01/system?no_verify=1'); the libvirt host's ssh key must be verified (remove no_verify)"],
+    "forensic-lab:libvirtUri: has query parameters (got 'qemu+ssh://kvm01/system?no_verify=1'); leave them out: the lab's ssh uses root's default key (~/.ssh/id_*) and ~/.ssh/known_hosts, verified"],
   ["libvirt URI to a remote session daemon", (r) => (r.libvirtUri = "qemu+ssh://kvm01/session"),
     "forensic-lab:libvirtUri: must reach qemu:///system on a remote host (got 'qemu+ssh://kvm01/session'); a remote session daemon is not supported"],
   ["libvirt URI with an impossible port", (r) => (r.libvirtUri = "qemu+ssh://kvm01:70000/system"),
-    "forensic-lab:libvirtUri: has an invalid ssh port 70000 (got 'qemu+ssh://kvm01:70000/system'); use 1..65535"],
+    "forensic-lab:libvirtUri: has an invalid ssh port '70000' (got 'qemu+ssh://kvm01:70000/system'); use 1..65535"],
   ["relative stateDir", (r) => (r.stateDir = "cases/42"),
     "forensic-lab:stateDir: must be absolute (got 'cases/42'); give an absolute folder for the case's state (keys, overlay, logs)"],
   ["stateDir climbing out with ..", (r) => (r.stateDir = "/var/lib/forensic-lab/../../etc"),

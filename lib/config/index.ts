@@ -25,4 +25,4 @@ export {
 export { loadStackFile, readStackConfig, type LoadStackFileOptions } from "./stack-file";
 export { loadCaseConfigFromPulumi, stackFileName } from "./pulumi";
 export { mountOptionProblem } from "./mount-options";
-export { parseLibvirtUri } from "./libvirt-uri";
+export { parseLibvirtUri, type LibvirtTarget } from "../libvirt-uri";

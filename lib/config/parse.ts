@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type * as pulumiType from "@pulumi/pulumi";
 import { closest, unknownKeyHint } from "./did-you-mean";
-import { parseLibvirtUri } from "./libvirt-uri";
+import { parseLibvirtUri } from "../libvirt-uri";
 import {
   DEFAULT_MOUNT_ROOT,
   DEFAULT_STATE_ROOT,
@@ -292,7 +292,7 @@ function resolve(raw: RawCaseConfig, source: ParseSource, issues: ConfigIssue[],
       message: `'${raw.caseId}' differs from the stack name '${stackName}'; name each stack after its case (one stack, one case)`,
     });
   }
-  if (source.checkFiles && parsedUri.host.kind === "local" && !fs.existsSync(guest.imageDir)) {
+  if (source.checkFiles && parsedUri.target.kind === "local" && !fs.existsSync(guest.imageDir)) {
     warnings.push({
       key: configKey(["guest", "imageDir"]),
       message: `'${guest.imageDir}' does not exist yet; build the guest image with guest-image/build.sh`,
@@ -303,7 +303,7 @@ function resolve(raw: RawCaseConfig, source: ParseSource, issues: ConfigIssue[],
     caseId: raw.caseId,
     examiner: raw.examiner,
     libvirtUri: raw.libvirtUri,
-    libvirtHost: parsedUri.host,
+    libvirtHost: parsedUri.target,
     stateDir,
     guest,
     evidenceVolume,

@@ -8,7 +8,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
-import { parseLibvirtUri } from "./libvirt-uri";
+import { parseLibvirtUri } from "../libvirt-uri";
 import { mountOptionProblem, splitMountOptions } from "./mount-options";
 import { IMAGE_FORMATS } from "./types";
 

@@ -48,7 +48,7 @@ describe("shipped stack files", () => {
 
   test("demo: one vmdk over sshfs, all partitions, file volume, local libvirt", () => {
     const c = loadStackFile(path.join(root, "stacks/Pulumi.case-demo.yaml"), { checkFiles: false });
-    expect(c.libvirtHost).toEqual({ kind: "local", mode: "system" });
+    expect(c.libvirtHost).toEqual({ kind: "local", uri: "qemu:///system", sshTarget: "", sshPort: 0, jumpHost: "" });
     expect(c.evidenceVolume).toMatchObject({ backend: "file", path: "/var/lib/forensic-lab/cases/case-demo/evidence.luks", fastKdfForTestsOnly: false, retain: false });
     expect(c.images).toEqual([
       {
@@ -76,7 +76,7 @@ describe("shipped stack files", () => {
 
   test("production example: LVM volume group on a remote libvirt host", () => {
     const c = loadStackFile(path.join(root, "examples/Pulumi.case-prod-lvm.yaml"), { checkFiles: false });
-    expect(c.libvirtHost).toEqual({ kind: "ssh", user: "examiner", host: "kvm01.example.org", port: undefined, jumpHost: "examiner@kvm01.example.org" });
+    expect(c.libvirtHost).toMatchObject({ kind: "ssh", user: "examiner", host: "kvm01.example.org", sshPort: 22, jumpHost: "examiner@kvm01.example.org" });
     expect(c.evidenceVolume).toEqual({ backend: "lvm", volumeGroup: "vg_cases", sizeGiB: 500, retain: false, fastKdfForTestsOnly: false });
     expect(c.images[0].partitions).toEqual([
       { number: 1, mountPoint: "/mnt/forensic/win7/p1", options: [] },

@@ -1,4 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
+import type { LibvirtTarget } from "../libvirt-uri";
 
 /**
  * One case's configuration, validated and fully resolved: every default applied, every derived value
@@ -14,7 +15,7 @@ export interface CaseConfig {
   /** @default "qemu:///system" */
   readonly libvirtUri: string;
   /** Where `libvirtUri` points, parsed. */
-  readonly libvirtHost: LibvirtHost;
+  readonly libvirtHost: LibvirtTarget;
   /** Absolute. @default `/var/lib/forensic-lab/cases/<caseId>` */
   readonly stateDir: string;
   readonly guest: GuestConfig;
@@ -36,17 +37,6 @@ export interface ConfigIssue {
   readonly key: string;
   readonly message: string;
 }
-
-export type LibvirtHost =
-  | { readonly kind: "local"; readonly mode: "system" }
-  | {
-      readonly kind: "ssh";
-      readonly user: string | undefined;
-      readonly host: string;
-      readonly port: number | undefined;
-      /** `[user@]host[:port]`, the form `ssh -J` and `GuestConnection.jumpHost` take. */
-      readonly jumpHost: string;
-    };
 
 export type GuestNetwork = "user-restricted" | "libvirt-isolated";
 export type Accelerator = "auto" | "kvm" | "tcg";
