@@ -11,7 +11,7 @@ import { TransferPlan, planTransfer } from "../components/image-transfer/plan";
 import { manifestSchema } from "../components/image-transfer/args";
 import { HookRun, transferDriver } from "../components/image-transfer/test-driver";
 import { inspectImage } from "../lib/inspect";
-import { GuestConnection, parseHookResult, REPO_ROOT } from "../lib/shell";
+import { GuestConnection, parseHookResult } from "../lib/shell";
 import { TYPE } from "../lib/tokens";
 import { Lab, runRecorded as runStateCommand } from "../test/e2e/lab";
 import { EngineSetup, StateResource, StepLog } from "../test/e2e/pulumi";

@@ -1,5 +1,5 @@
-import * as path from "path";
 import { z } from "zod";
+import { absolutePath } from "./absolute-path";
 
 /** The marker a hook prints before its one-line JSON result, as the last line of its stdout. */
 export const RESULT_MARKER = "FORENSIC_LAB_RESULT ";
@@ -48,11 +48,7 @@ export function parseHookResult(stdout: string, schema: z.ZodType = z.record(z.s
 /** Building blocks for the hooks' result schemas. */
 export const result = {
   sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be a sha256 in lowercase hex"),
-  absolutePath: z
-    .string()
-    .refine((p) => path.posix.isAbsolute(p), "must be an absolute path")
-    .refine((p) => !/[\0\n\r]/.test(p), "must not contain NUL or line breaks")
-    .refine((p) => path.posix.normalize(p) === p && (p === "/" || !p.endsWith("/")), "must be normalised"),
+  absolutePath: absolutePath(),
   /** A whole nbd device, `/dev/nbd3`. */
   nbdDevice: z.string().regex(/^\/dev\/nbd\d+$/, "must be an nbd device like /dev/nbd0"),
   /** A partition of one, `/dev/nbd3p2`. */

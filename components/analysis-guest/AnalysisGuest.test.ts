@@ -165,15 +165,15 @@ describe("AnalysisGuest", () => {
     [{ network: "libvirt-isolated", isolatedNetwork: "default" }, "isolatedNetwork: must not be 'default'"],
     [{ isolatedNetwork: "lab" }, "isolatedNetwork: only applies to network 'libvirt-isolated'"],
     [{ network: "libvirt-isolated", isolatedNetwork: "lab", sshPort: 40022 }, "sshPort: only applies to network 'user-restricted'"],
-    [{ stateDir: "relative/dir" }, "stateDir: must be an absolute path"],
-    [{ stateDir: "/srv/../etc" }, "stateDir: must be normalised"],
+    [{ stateDir: "relative/dir" }, "stateDir: must be absolute (got 'relative/dir'); the case's state folder"],
+    [{ stateDir: "/srv/../etc" }, "stateDir: must not contain '..' (got '/srv/../etc')"],
     [{ stateDir: "/" }, "stateDir: must not be '/'"],
-    [{ imageDir: "/img/" }, "imageDir: must be normalised"],
+    [{ imageDir: "/img/" }, "imageDir: must be written plainly as '/img' (got '/img/')"],
     [{ libvirtUri: "qemu+tcp://lab1/system" }, "libvirtUri: must be qemu:///system or qemu+ssh://[user@]host[:port]/system (got 'qemu+tcp://lab1/system')"],
     [{ evidenceDisk: { path: "/dev/sdb", type: "partition" } }, "evidenceDisk.type: must be 'file' or 'block'"],
     [{ hostShares: ["/home"] }, "hostShares: must be empty"],
     [{ bootTimeoutSeconds: 1 }, "bootTimeoutSeconds: must be a whole number of seconds from 10 to 7200"],
-    [{ sharedFolder: "/home" }, "Unrecognized key"],
+    [{ sharedFolder: "/home" }, "sharedFolder: unknown key"],
   ])("%j is refused before any child exists: %s", async (bad, message) => {
     const run = await setupMocks({ outputsFor: hookOutputs });
     let error: unknown;

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { componentArgsError } from "../../lib/args-error";
 import { hookResource } from "../../lib/command";
 import { GuestConnection, parseHookResult, renderHook } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
@@ -39,7 +40,7 @@ export class AnalysisGuest extends pulumi.ComponentResource {
       settings = resolveSettings(args);
       basePlan = planGuest(settings);
     } catch (err) {
-      throw new pulumi.ResourceError(`AnalysisGuest '${name}': ${(err as Error).message}`, this);
+      throw componentArgsError("AnalysisGuest", name, err, this);
     }
 
     const { evidenceDiskType, ...plain } = settings;

@@ -1,6 +1,7 @@
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { absolutePath } from "../../lib/absolute-path";
+import { parseArgs } from "../../lib/args-error";
 import { deriveSshPort } from "../../lib/config/parse";
 import { CASE_ID, DEFAULT_GUEST_IMAGE_DIR, DEFAULT_LIBVIRT_URI, DEFAULT_STATE_ROOT } from "../../lib/config/schema";
 import { GuestSettings } from "./guest-plan";
@@ -65,12 +66,6 @@ export interface AnalysisGuestArgs {
   readonly hostShares?: readonly [];
 }
 
-const absolutePath = (hint: string) =>
-  z
-    .string({ error: `must be an absolute path (${hint})` })
-    .refine((p) => path.posix.isAbsolute(p), `must be an absolute path (${hint})`)
-    .refine((p) => !/[\0\n\r]/.test(p), "must not contain NUL or line breaks")
-    .refine((p) => path.posix.normalize(p) === p && (p === "/" || !p.endsWith("/")), "must be normalised (no '..', '//' or trailing '/')");
 
 const whole = (min: number, max: number, unit: string) =>
   z
@@ -123,13 +118,7 @@ const argsSchema = z
 export function resolveSettings(args: AnalysisGuestArgs): Omit<GuestSettings, "evidenceDisk"> & {
   readonly evidenceDiskType?: "file" | "block";
 } {
-  const parsed = argsSchema.safeParse(args);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue.path.length > 0 ? issue.path.map(String).join(".") : "args";
-    throw new Error(`${where}: ${issue.message}`);
-  }
-  const a = parsed.data;
+  const a = parseArgs(argsSchema, args);
   const libvirtUri = a.libvirtUri ?? DEFAULT_LIBVIRT_URI;
   libvirtTarget(libvirtUri); // throws "libvirtUri: ..."
   return {

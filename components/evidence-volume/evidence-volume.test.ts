@@ -139,9 +139,10 @@ describe("arguments", () => {
     ["caseId empty", { caseId: "" }, /^caseId: /],
     ["caseId missing", { caseId: undefined }, /^caseId: must be a string/],
     ["unknown backend", { backend: "nfs" }, /^backend: must be 'file' or 'lvm'/],
-    ["relative path", { path: "evidence.luks" }, /^path: must be an absolute file path/],
-    ["path is a folder", { path: "/var/lib/" }, /^path: must be an absolute file path/],
-    ["no path", { path: undefined }, /^path: must be a string/],
+    ["relative path", { path: "evidence.luks" }, /^path: must be absolute \(got 'evidence.luks'\); the evidence volume file$/],
+    ["path is a folder", { path: "/var/lib/" }, /^path: must be written plainly as '\/var\/lib'/],
+    ["path is /", { path: "/" }, /^path: must be a file, not '\/'/],
+    ["no path", { path: undefined }, /^path: must be an absolute path; the evidence volume file/],
     ["size zero", { sizeGiB: 0 }, /^sizeGiB: must be at least 0.0625 GiB \(64 MiB/],
     ["size below 64 MiB", { sizeGiB: 0.03125 }, /^sizeGiB: must be at least 0.0625 GiB/],
     ["size not in whole MiB", { sizeGiB: 0.3 }, /^sizeGiB: must be a whole number of MiB/],
@@ -152,7 +153,7 @@ describe("arguments", () => {
     ["fast KDF as text", { fastKdfForTestsOnly: "yes" }, /^fastKdfForTestsOnly: must be a plain boolean/],
     ["remote libvirt", { libvirtUri: "qemu+ssh://root@lab/system" }, /^libvirtUri: must be the local qemu:\/\/\/system; volumes on remote/],
     ["root's session daemon", { libvirtUri: "qemu:///session" }, /^libvirtUri: is qemu:\/\/\/session, which runs QEMU as root/],
-    ["volumeGroup on a file volume", { volumeGroup: "vg" }, /^unknown field 'volumeGroup' for backend 'file'/],
+    ["volumeGroup on a file volume", { volumeGroup: "vg" }, /^volumeGroup: unknown key$/],
   ])("refuses %s with a message naming the field", (_, change, message) => {
     expect(() => planVolume({ ...fileArgs(), ...change })).toThrow(message);
   });
@@ -160,7 +161,7 @@ describe("arguments", () => {
   test("lvm backend needs a valid volume group and no path", () => {
     expect(() => planVolume({ ...lvmArgs(), volumeGroup: "-vg" })).toThrow(/^volumeGroup: must be an LVM volume group name/);
     expect(() => planVolume({ ...lvmArgs(), volumeGroup: undefined })).toThrow(/^volumeGroup: must be a string/);
-    expect(() => planVolume({ ...lvmArgs(), path: "/x" })).toThrow(/^unknown field 'path' for backend 'lvm'/);
+    expect(() => planVolume({ ...lvmArgs(), path: "/x" })).toThrow(/^path: unknown key$/);
   });
 
   test("the component wraps a validation error as a ResourceError naming the component", async () => {

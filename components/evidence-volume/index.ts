@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
+import { componentArgsError } from "../../lib/args-error";
 import { hookResource } from "../../lib/command";
 import { GuestConnection, hookCommand, inGuestCommand, parseHookResult } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
@@ -108,7 +109,7 @@ export class EvidenceVolume extends pulumi.ComponentResource {
     try {
       this.plan = planVolume(args);
     } catch (err) {
-      throw new pulumi.ResourceError(`EvidenceVolume '${name}': ${(err as Error).message}`, this);
+      throw componentArgsError("EvidenceVolume", name, err, this);
     }
     this.passphrase = requireSecret(name, args.passphrase, this);
     const plan = this.plan;

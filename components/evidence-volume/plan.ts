@@ -3,6 +3,8 @@
  * (`index.ts`) only wires these into commands, so tests can check every decision without an engine.
  */
 import { z } from "zod";
+import { absolutePath } from "../../lib/absolute-path";
+import { parseArgs } from "../../lib/args-error";
 import { result } from "../../lib/hook-result";
 import { parseLibvirtUri } from "../../lib/libvirt-uri";
 import type { HookValue } from "../../lib/shell";
@@ -80,9 +82,7 @@ const schema = z.discriminatedUnion(
       .object({
         ...common,
         backend: z.literal("file"),
-        path: z
-          .string({ error: "must be a string (the evidence volume file)" })
-          .regex(/^\/[^\0]*[^/]$/, { error: "must be an absolute file path" }),
+        path: absolutePath("the evidence volume file").refine((p) => p !== "/", "must be a file, not '/'"),
       })
       .strict(),
     z
@@ -120,17 +120,7 @@ export interface VolumePlan {
 
 /** Validates the arguments; throws an Error whose one-line message names the field and what is wrong. */
 export function planVolume(args: unknown): VolumePlan {
-  const parsed = schema.safeParse(args);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue.path.length > 0 ? issue.path.join(".") : "args";
-    const message =
-      issue.code === "unrecognized_keys"
-        ? `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")} for backend '${(args as { backend?: unknown }).backend}'`
-        : issue.message;
-    throw new Error(issue.code === "unrecognized_keys" ? message : `${field}: ${message}`);
-  }
-  const a = parsed.data;
+  const a = parseArgs(schema, args);
   const mapperName = `forensic-${a.caseId}`;
   const base = {
     caseId: a.caseId,

@@ -93,20 +93,20 @@ async function build(overrides: Partial<Record<keyof ImageTransferArgs, unknown>
 
 describe("validation", () => {
   const cases: [string, Partial<Record<keyof ImageTransferArgs, unknown>>, RegExp][] = [
-    ["readOnly must be the literal true", { readOnly: false }, /^ImageTransfer readOnly: must be the literal true/],
-    ["hashed must be the literal true", { hashed: false }, /^ImageTransfer hashed: must be the literal true/],
-    ["image names are one safe path segment", { imageName: "../etc" }, /^ImageTransfer imageName: must match/],
-    ["image names have no spaces", { imageName: "win 7" }, /^ImageTransfer imageName:/],
-    ["mode is sshfs or scp", { mode: "nfs" }, /^ImageTransfer mode:/],
-    ["guestRoot is absolute", { guestRoot: "evidence/x" }, /^ImageTransfer guestRoot: must be an absolute path/],
-    ["guestRoot is not /", { guestRoot: "/" }, /^ImageTransfer guestRoot: must not be '\/'/],
-    ["guestRoot is normalised", { guestRoot: "/case/../etc" }, /^ImageTransfer guestRoot: must be normalised/],
-    ["custodyLogPath is absolute", { custodyLogPath: "custody.jsonl" }, /^ImageTransfer custodyLogPath: must be an absolute path/],
-    ["examiner is named", { examiner: "" }, /^ImageTransfer examiner: must name who examines/],
-    ["examiner has no control characters", { examiner: "a\nb" }, /^ImageTransfer examiner: must not contain control characters/],
-    ["manifest paths are absolute", { manifest: { ...manifest, chain: [{ path: "x.vmdk", format: "vmdk" }] } }, /^ImageTransfer manifest\.chain\[0\]\.path: must be an absolute path/],
-    ["manifest formats are known", { manifest: { ...manifest, format: "iso" } }, /^ImageTransfer manifest\.format:/],
-    ["manifest hashes are hex", { manifest: { ...manifest, files: [{ path: "/a", size: 1, sha256: "xyz" }] } }, /^ImageTransfer manifest\.files\[0\]\.sha256: must be 64 lower-case hex digits/],
+    ["readOnly must be the literal true", { readOnly: false }, /^readOnly: must be the literal true/],
+    ["hashed must be the literal true", { hashed: false }, /^hashed: must be the literal true/],
+    ["image names are one safe path segment", { imageName: "../etc" }, /^imageName: must match/],
+    ["image names have no spaces", { imageName: "win 7" }, /^imageName:/],
+    ["mode is sshfs or scp", { mode: "nfs" }, /^mode:/],
+    ["guestRoot is absolute", { guestRoot: "evidence/x" }, /^guestRoot: must be absolute \(got/],
+    ["guestRoot is not /", { guestRoot: "/" }, /^guestRoot: must not be '\/'/],
+    ["guestRoot is normalised", { guestRoot: "/case/../etc" }, /^guestRoot: must not contain '..'/],
+    ["custodyLogPath is absolute", { custodyLogPath: "custody.jsonl" }, /^custodyLogPath: must be absolute \(got/],
+    ["examiner is named", { examiner: "" }, /^examiner: must name who examines/],
+    ["examiner has no control characters", { examiner: "a\nb" }, /^examiner: must not contain control characters/],
+    ["manifest paths are absolute", { manifest: { ...manifest, chain: [{ path: "x.vmdk", format: "vmdk" }] } }, /^manifest\.chain\[0\]\.path: must be absolute \(got/],
+    ["manifest formats are known", { manifest: { ...manifest, format: "iso" } }, /^manifest\.format:/],
+    ["manifest hashes are hex", { manifest: { ...manifest, files: [{ path: "/a", size: 1, sha256: "xyz" }] } }, /^manifest\.files\[0\]\.sha256: must be 64 lower-case hex digits/],
   ];
   test.each(cases)("%s", (_name, overrides, message) => {
     expect(() => validateArgs(args(overrides))).toThrow(message);
@@ -214,7 +214,7 @@ describe("resource graph", () => {
     ["an unknown key", () => line({ ...honestTransfer(), verified: true }), /Unrecognized key/],
     ["a guest hash that is not the host's", () => line({ ...honestTransfer(), files: honestTransfer().files.map((f) => ({ ...f, guestSha256: sha("f") })) }), /guestSha256 must equal hostSha256/],
     ["hashes that are not the host hash step's", () => line({ ...honestTransfer(), files: honestTransfer().files.map((f) => ({ ...f, hostSha256: sha("e"), guestSha256: sha("e") })) }), /with the host hash step's sha256/],
-    ["a relative guest path", () => line({ ...honestTransfer(), files: honestTransfer().files.map((f) => ({ ...f, guestPath: "evidence/x" })) }), /absolute path/],
+    ["a relative guest path", () => line({ ...honestTransfer(), files: honestTransfer().files.map((f) => ({ ...f, guestPath: "evidence/x" })) }), /guestPath: must be absolute/],
     ["one file short", () => line({ ...honestTransfer(), files: honestTransfer().files.slice(1) }), /6 files for 7/],
   ];
   test.each(forged)("a forged transfer result is rejected, naming the step: %s", (_what, stdout, why) => {

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { hookResource } from "../../lib/command";
 import { TYPE } from "../../lib/tokens";
+import { componentArgsError } from "../../lib/args-error";
 import { ImageTransferArgs, ValidatedArgs, validateArgs } from "./args";
 import { checkHostHashResult, checkTransferResult, hostHashHooks, transferHooks } from "./hooks";
 import { GuestLayer, planTransfer, TransferPlan } from "./plan";
@@ -68,7 +69,7 @@ export class ImageTransfer extends pulumi.ComponentResource {
       validated = validateArgs(args);
       plan = planTransfer(validated.manifest, validated.guestRoot);
     } catch (err) {
-      throw new pulumi.ResourceError((err as Error).message, this);
+      throw componentArgsError("ImageTransfer", name, err, this);
     }
     this.guestRoot = validated.guestRoot;
     this.mode = validated.mode;

@@ -5,16 +5,13 @@ import { IMAGE_NAME } from "../../lib/config/schema";
 import type { ImageManifest } from "../../lib/inspect/types";
 import { GuestConnection } from "../../lib/shell";
 
-/** Image formats the lab opens; the NbdAttachment passes the same names to `qemu-nbd --format`. */
-export const IMAGE_FORMATS = ["vmdk", "qcow2", "raw", "vdi", "vhdx", "vpc"] as const;
-export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+import { absolutePath as absolutePathOf } from "../../lib/absolute-path";
+import { parseArgs } from "../../lib/args-error";
+import { IMAGE_FORMATS } from "../../lib/image-format";
 
-const absolutePath = z
-  .string()
-  .min(1)
-  .refine((p) => path.isAbsolute(p), "must be an absolute path")
-  .refine((p) => !p.includes("\0") && !/[\n\r]/.test(p), "must not contain NUL or line breaks")
-  .refine((p) => path.posix.normalize(p) === p && (p === "/" || !p.endsWith("/")), "must be normalised (no '..', '//' or trailing '/')");
+export type { ImageFormat } from "../../lib/image-format";
+
+const absolutePath = absolutePathOf();
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex digits");
 
@@ -74,7 +71,9 @@ export interface ImageTransferArgs {
   readonly stateDir?: string;
 }
 
-export const argsSchema = z.object({
+export const argsSchema = z.strictObject({
+  // An Input: ImageTransfer hands it to the hooks as it resolves.
+  guest: z.unknown().optional(),
   imageName: z.string().regex(SAFE_NAME, `must match ${SAFE_NAME} (lower-case letters, digits and '-', at most 32)`),
   manifest: manifestSchema,
   mode: z.enum(["sshfs", "scp"]),
@@ -92,15 +91,9 @@ export const argsSchema = z.object({
 /** Validated args with defaults applied. */
 export type ValidatedArgs = z.infer<typeof argsSchema> & { guestRoot: string; stateDir: string };
 
-/** Validates args; the error names the field (`manifest.chain[1].path: must be an absolute path`). */
-export function validateArgs(args: Omit<ImageTransferArgs, "guest">): ValidatedArgs {
-  const parsed = argsSchema.safeParse(args);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue.path.length > 0 ? issue.path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)).join("") : "args";
-    throw new Error(`ImageTransfer ${where}: ${issue.message}`);
-  }
-  const v = parsed.data;
+/** Validates args; the error names every bad key (`manifest.chain[1].path: must be absolute (got ...)`). */
+export function validateArgs(args: Omit<ImageTransferArgs, "guest"> & { guest?: unknown }): ValidatedArgs {
+  const v = parseArgs(argsSchema, args);
   return {
     ...v,
     guestRoot: v.guestRoot ?? (v.mode === "sshfs" ? `/evidence/${v.imageName}` : `/case/images/${v.imageName}`),

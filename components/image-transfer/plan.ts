@@ -1,4 +1,5 @@
 import * as path from "path";
+import { LAYERED_FORMATS } from "../../lib/image-format";
 import { ImageFormat, TransferManifest } from "./args";
 
 /** One layer of the chain as the guest sees it. */
@@ -93,8 +94,6 @@ export function planTransfer(manifest: TransferManifest, guestRoot: string): Tra
   };
 }
 
-/** Formats whose QEMU driver takes a `backing` option (the others cannot have a parent). */
-const HAS_BACKING = new Set<ImageFormat>(["vmdk", "qcow2"]);
 
 /** QEMU block options, as `--image-opts`/`json:` take them. */
 export type BlockOptions = { [key: string]: string | boolean | null | BlockOptions };
@@ -114,9 +113,9 @@ export function pinnedChainOptions(chain: readonly GuestLayer[], readOnly = true
       file: { driver: "file", filename: layer.path, ...(readOnly ? { "read-only": true } : {}) },
     };
     if (below !== null) {
-      if (!HAS_BACKING.has(layer.format)) throw new Error(`pinnedChainOptions: a ${layer.format} layer cannot have a backing file ('${layer.path}')`);
+      if (!LAYERED_FORMATS.has(layer.format)) throw new Error(`pinnedChainOptions: a ${layer.format} layer cannot have a backing file ('${layer.path}')`);
       node.backing = below;
-    } else if (HAS_BACKING.has(layer.format)) {
+    } else if (LAYERED_FORMATS.has(layer.format)) {
       node.backing = null;
     }
     below = node;

@@ -117,11 +117,11 @@ describe("planAttachment", () => {
   });
 
   test.each([
-    ["a relative top", "images/top.vmdk", [], /imagePath: must be an absolute guest path/],
-    ["a top with ..", "/case/../etc/top.vmdk", [], /imagePath: must be normalised/],
-    ["a line break", "/case/top\n.vmdk", [], /imagePath: must not contain NUL or line breaks/],
-    ["a relative layer", "/case/top.vmdk", [{ path: "base.vmdk", format: "vmdk" }], /backingChain\.0\.path: must be an absolute guest path/],
-    ["an unknown layer format", "/case/top.vmdk", [{ path: "/case/base.iso", format: "iso" }], /backingChain\.0\.format: /],
+    ["a relative top", "images/top.vmdk", [], /imagePath: must be absolute \(got 'images\/top.vmdk'\); a file in the guest/],
+    ["a top with ..", "/case/../etc/top.vmdk", [], /imagePath: must not contain '..'/],
+    ["a line break", "/case/top\n.vmdk", [], /imagePath: must be one line, without line breaks/],
+    ["a relative layer", "/case/top.vmdk", [{ path: "base.vmdk", format: "vmdk" }], /backingChain\[0\]\.path: must be absolute/],
+    ["an unknown layer format", "/case/top.vmdk", [{ path: "/case/base.iso", format: "iso" }], /backingChain\[0\]\.format: /],
   ])("%s is refused, naming the field", (_what, top, chain, message) => {
     expect(() => planAttachment("vmdk", top, chain as never)).toThrow(message);
   });

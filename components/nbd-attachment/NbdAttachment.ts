@@ -1,12 +1,13 @@
 import { createHash } from "crypto";
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { absolutePath } from "../../lib/absolute-path";
+import { componentArgsError, parseArgs } from "../../lib/args-error";
 import { hookResource } from "../../lib/command";
 import { result as field } from "../../lib/hook-result";
 import { GuestConnection, inGuestCommand, parseHookResult } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
-import { IMAGE_FORMATS, ImageFormat } from "../../lib/inspect/types";
+import { IMAGE_FORMATS, type ImageFormat, LAYERED_FORMATS } from "../../lib/image-format";
 
 export const ATTACH_HOOK = "components/nbd-attachment/attach.sh";
 export const DETACH_HOOK = "components/nbd-attachment/detach.sh";
@@ -89,18 +90,15 @@ export const attachResultSchema = z
     "every partition must be <device>p<number> with the device's sector size",
   );
 
-/** Formats whose QEMU driver can have a backing file; the others are always a single layer. */
-const LAYERED_FORMATS: ReadonlySet<ImageFormat> = new Set<ImageFormat>(["vmdk", "qcow2"]);
+const guestPath = absolutePath("a file in the guest");
 
-const guestPath = z
-  .string()
-  .refine((p) => path.posix.isAbsolute(p), "must be an absolute guest path")
-  .refine((p) => !/[\0\n\r]/.test(p), "must not contain NUL or line breaks")
-  .refine((p) => path.posix.normalize(p) === p && !p.endsWith("/"), "must be normalised (no '..', '//' or trailing '/')");
+const formatSchema = z.enum(IMAGE_FORMATS);
 
-const formatSchema = z.enum(IMAGE_FORMATS as readonly [ImageFormat, ...ImageFormat[]]);
-
-const literalArgsSchema = z.object({
+const literalArgsSchema = z.strictObject({
+  // Inputs: checked as they resolve (planAttachment).
+  guest: z.unknown().optional(),
+  imagePath: z.unknown().optional(),
+  backingChain: z.unknown().optional(),
   format: formatSchema,
   readOnly: z.literal(true, { error: "must be the literal true: evidence is only ever attached read-only" }),
   maxPartitions: z.number().int().min(1).max(255).default(16),
@@ -111,9 +109,6 @@ const chainSchema = z.object({
   backingChain: z.array(z.object({ path: guestPath, format: formatSchema })),
 });
 
-function describe(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ");
-}
 
 /**
  * The `json:` pseudo-filename qemu opens: every layer names its driver (nothing is probed) and its
@@ -158,10 +153,9 @@ export interface AttachmentPlan {
 
 /** Validates the guest paths and works out the plan; throws an Error naming the bad field. */
 export function planAttachment(format: ImageFormat, imagePath: string, backingChain: readonly BackingLayer[]): AttachmentPlan {
-  const parsed = chainSchema.safeParse({ imagePath, backingChain });
-  if (!parsed.success) throw new Error(describe(parsed.error));
-  const all: BackingLayer[] = [{ path: parsed.data.imagePath, format }, ...(parsed.data.backingChain as BackingLayer[])];
-  const spec = imageSpec(format, parsed.data.imagePath, all.slice(1));
+  const chain = parseArgs(chainSchema, { imagePath, backingChain });
+  const all: BackingLayer[] = [{ path: chain.imagePath, format }, ...(chain.backingChain as BackingLayer[])];
+  const spec = imageSpec(format, chain.imagePath, all.slice(1));
   return {
     spec,
     stateKey: createHash("sha256").update(spec).digest("hex"),
@@ -216,16 +210,20 @@ export class NbdAttachment extends pulumi.ComponentResource {
 
   constructor(name: string, args: NbdAttachmentArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super(TYPE.NbdAttachment, name, { guest: args.guest, format: args.format, readOnly: args.readOnly, imagePath: args.imagePath }, opts);
-    const literal = literalArgsSchema.safeParse({ format: args.format, readOnly: args.readOnly, maxPartitions: args.maxPartitions });
-    if (!literal.success) throw new pulumi.ResourceError(`NbdAttachment '${name}': ${describe(literal.error)}`, this);
-    const { format, maxPartitions } = literal.data;
+    let literal: z.output<typeof literalArgsSchema>;
+    try {
+      literal = parseArgs(literalArgsSchema, args);
+    } catch (err) {
+      throw componentArgsError("NbdAttachment", name, err, this);
+    }
+    const { format, maxPartitions } = literal;
 
     // Paths may be Outputs (ImageTransfer's guest chain): they are checked as soon as they are known.
     const layers = pulumi.all([args.imagePath, pulumi.output(args.backingChain ?? [])]).apply(([imagePath, backingChain]) => {
       try {
         return planAttachment(format, imagePath, backingChain as BackingLayer[]);
       } catch (err) {
-        throw new pulumi.ResourceError(`NbdAttachment '${name}': ${(err as Error).message}`, this);
+        throw componentArgsError("NbdAttachment", name, err, this);
       }
     });
 

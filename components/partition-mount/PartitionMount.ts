@@ -1,6 +1,7 @@
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { absolutePath } from "../../lib/absolute-path";
+import { componentArgsError, parseArgs } from "../../lib/args-error";
 import { hookResource } from "../../lib/command";
 import { result as field } from "../../lib/hook-result";
 import { GuestConnection, inGuestCommand, parseHookResult } from "../../lib/shell";
@@ -92,16 +93,15 @@ const OPTION = /^[a-z][a-z0-9_.-]*(=[A-Za-z0-9_.:/+@-]*)?$/;
 /** Top-level guest folders nothing is mounted under. */
 const SYSTEM_DIRS = new Set(["bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "opt", "proc", "root", "run", "sbin", "sys", "tmp", "usr", "var"]);
 
-const guestFolder = z
-  .string()
-  .refine((p) => path.posix.isAbsolute(p), "must be an absolute guest path")
-  .refine((p) => !/[\0\n\r]/.test(p), "must not contain NUL or line breaks")
-  .refine((p) => path.posix.normalize(p) === p && !p.endsWith("/"), "must be normalised (no '..', '//' or trailing '/')")
+const guestFolder = absolutePath("a folder in the guest")
   .refine((p) => p.split("/").length - 1 >= 2, "must lie at least two folders deep, like /mnt/forensic or /media/usb")
   .refine((p) => !SYSTEM_DIRS.has(p.split("/")[1]), "must not lie under a system folder (/etc, /usr, /var, /home, /tmp, ...)");
 
 export const argsSchema = z
-  .object({
+  .strictObject({
+    // Inputs: handed to the hooks as they resolve.
+    guest: z.unknown().optional(),
+    nbdDevice: z.unknown().optional(),
     partition: z.union([z.literal("all"), z.number().int().min(1).max(255)], { error: 'must be a partition number from 1 or "all"' }),
     mountPoint: guestFolder.optional(),
     mountRoot: guestFolder.optional(),
@@ -134,10 +134,8 @@ export const argsSchema = z
 export type ValidatedMountArgs = z.infer<typeof argsSchema>;
 
 /** Checks the literal args; throws an Error whose message names each bad field. */
-export function validateMountArgs(args: Omit<PartitionMountArgs, "guest" | "nbdDevice">): ValidatedMountArgs {
-  const parsed = argsSchema.safeParse(args);
-  if (parsed.success) return parsed.data;
-  throw new Error(parsed.error.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; "));
+export function validateMountArgs(args: Omit<PartitionMountArgs, "guest" | "nbdDevice"> & { guest?: unknown; nbdDevice?: unknown }): ValidatedMountArgs {
+  return parseArgs(argsSchema, args);
 }
 
 /**
@@ -161,7 +159,7 @@ export class PartitionMount extends pulumi.ComponentResource {
     try {
       a = validateMountArgs(args);
     } catch (err) {
-      throw new pulumi.ResourceError(`PartitionMount '${name}': ${(err as Error).message}`, this);
+      throw componentArgsError("PartitionMount", name, err, this);
     }
 
     const where = {

@@ -6,9 +6,10 @@
  * what is wrong, what was found, how to fix it.
  */
 import * as fs from "fs";
-import * as path from "path";
 import { z } from "zod";
+import { absolutePathProblem } from "../absolute-path";
 import { parseLibvirtUri } from "../libvirt-uri";
+import { got } from "../show";
 import { mountOptionProblem, splitMountOptions } from "./mount-options";
 import { IMAGE_FORMATS } from "./types";
 
@@ -26,16 +27,6 @@ const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** Where custom mount points may live in the guest: never over its own system folders, /case or /evidence. */
 const MOUNT_AREAS = ["/mnt", "/media"];
 
-/** How a value reads in a message: text quoted, lists and mappings by kind, never a long dump. */
-export function show(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (value === null) return "an empty value";
-  if (typeof value === "string") return `'${value.length > 80 ? `${value.slice(0, 77)}...` : value}'`;
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "object") return "a mapping";
-  return String(value);
-}
-const got = (value: unknown) => `(got ${show(value)})`;
 
 type IssueLike = { readonly input?: unknown; readonly code?: string };
 
@@ -67,15 +58,6 @@ function wholeNumber(min: number, max: number, unit: string, hint?: string) {
 const flag = () => z.boolean({ error: (iss: IssueLike) => `must be true or false ${got(iss.input)}` });
 
 /** Why `p` is not a clean absolute path, or `undefined`. */
-export function absolutePathProblem(p: string): string | undefined {
-  if (p === "") return "must not be empty";
-  if (p.includes("\0")) return "must not contain a NUL byte";
-  if (!p.startsWith("/")) return `must be absolute ${got(p)}`;
-  if (p.split("/").includes("..")) return `must not contain '..' ${got(p)}`;
-  const plain = path.posix.normalize(p).replace(/(.)\/$/, "$1");
-  if (plain !== p) return `must be written plainly as '${plain}' ${got(p)}`;
-  return undefined;
-}
 
 function absolutePath(hint: string, opts: { folder?: boolean } = {}) {
   return z

@@ -1,4 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
+import type { ImageFormat } from "../image-format";
 import type { LibvirtTarget } from "../libvirt-uri";
 
 /**
@@ -94,8 +95,7 @@ export type EvidenceVolumeConfig = EvidenceVolumeCommon &
       }
   );
 
-export const IMAGE_FORMATS = ["vmdk", "qcow2", "raw", "vdi", "vhdx", "vpc"] as const;
-export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+export { IMAGE_FORMATS, type ImageFormat } from "../image-format";
 export type TransferMode = "sshfs" | "scp";
 
 export interface ImageConfig {

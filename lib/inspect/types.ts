@@ -1,7 +1,8 @@
 /** The image manifest: what `inspect` found, top layer first, absolute paths. */
 
-export type ImageFormat = "vmdk" | "qcow2" | "raw" | "vdi" | "vhdx" | "vpc";
-export const IMAGE_FORMATS: readonly ImageFormat[] = ["vmdk", "qcow2", "raw", "vdi", "vhdx", "vpc"];
+import type { ImageFormat } from "../image-format";
+
+export { IMAGE_FORMATS, type ImageFormat } from "../image-format";
 
 export type ExtentAccess = "RW" | "RDONLY" | "NOACCESS";
 

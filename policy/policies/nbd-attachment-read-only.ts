@@ -1,12 +1,10 @@
 import { ResourceValidationPolicy } from "@pulumi/policy";
+import { IMAGE_FORMATS } from "../../lib/image-format";
 import { TYPE } from "../../lib/tokens";
 import { requireLiteralTrue, requireOneOf } from "../lib/checks";
 import { qemuNbdFormat } from "../lib/evidence-writes";
 import { commandTexts, excerpt, isCommandType, parentType } from "../lib/resources";
 import { invocationsIn } from "../lib/shell-text";
-
-/** The formats the lab opens; qemu-nbd is always told which one, never left to probe. */
-export const IMAGE_FORMATS: readonly string[] = ["vmdk", "qcow2", "raw", "vdi", "vhdx", "vpc"];
 
 export const nbdAttachmentReadOnly: ResourceValidationPolicy = {
   name: "nbd-attachment-read-only",
@@ -26,7 +24,7 @@ export const nbdAttachmentReadOnly: ResourceValidationPolicy = {
           const { format, connects } = qemuNbdFormat(invocation);
           if (!connects) continue;
           if (!format) reportViolation(`${step} hook runs \`${excerpt(invocation.text)}\` without --format, so qemu-nbd probes the image`);
-          else if (format.known && !IMAGE_FORMATS.includes(format.text)) {
+          else if (format.known && !(IMAGE_FORMATS as readonly string[]).includes(format.text)) {
             reportViolation(`${step} hook runs qemu-nbd with --format=${format.text}, which is not one of ${IMAGE_FORMATS.join(", ")}`);
           }
         }
