@@ -9,7 +9,7 @@ import * as path from "path";
 import { stringify } from "yaml";
 import { TransferPlan, planTransfer } from "../components/image-transfer/plan";
 import { manifestSchema } from "../components/image-transfer/args";
-import { HookRun, transferDriver } from "../components/image-transfer/test-driver";
+import { HookRun, transferDriver } from "../test/support/transfer-driver";
 import { inspectImage } from "../lib/inspect";
 import { GuestConnection, parseHookResult } from "../lib/shell";
 import { TYPE } from "../lib/tokens";

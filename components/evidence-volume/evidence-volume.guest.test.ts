@@ -20,8 +20,8 @@ import * as path from "path";
 import { HookValue, parseHookResult } from "../../lib/shell";
 import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, ExecResult, runHostHook, TestGuest } from "../../test/guest/harness";
 import { backingValues, BackingResult, HOOKS, LuksOpenResult, luksValues, planVolume, storageValues, StorageMountResult, VolumePlan } from "./plan";
-import { isZero, luksMagicOffsets, sha256Range } from "./test-support/luks-evidence";
-import { watchForSecret } from "./test-support/secret-watch";
+import { isZero, luksMagicOffsets, sha256Range } from "../../test/support/luks-evidence";
+import { watchForSecret } from "../../test/support/secret-watch";
 
 jest.setTimeout(20 * 60_000);
 

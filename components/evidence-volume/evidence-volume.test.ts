@@ -8,7 +8,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
-import { GuestConnection, RESULT_MARKER, runsHook } from "../../lib/shell";
+import { GuestConnection, REPO_ROOT, RESULT_MARKER, runsHook } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, RecordedResource, settle, setupMocks, valueOf } from "../../test/mocks";
 import type { EvidenceVolumeArgs } from "./index";
@@ -189,7 +189,7 @@ describe("the passphrase", () => {
   test("refuses an Output that is not secret: the run fails before the LUKS step registers", () => {
     // The engine reports a failed registration as an unhandled rejection, which ends the program, so
     // run such a program in its own process and look at what a user would see.
-    const r = spawnSync(TSX, [path.join(__dirname, "fixtures/non-secret-passphrase.ts")], { encoding: "utf8", timeout: 60_000 });
+    const r = spawnSync(TSX, [path.join(REPO_ROOT, "test/fixtures/non-secret-passphrase.ts")], { encoding: "utf8", timeout: 60_000 });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain(
       "EvidenceVolume 'vol': passphrase: must be a secret Output (config.requireSecret(...) or pulumi.secret(...)), not an Output that is not secret",

@@ -10,7 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import { HookValue, parseHookResult, renderHook } from "../../lib/shell";
 import { backingValues, BackingResult, HOOKS, planVolume, volumeMark } from "./plan";
-import { isZero, luksMagicOffsets, sha256Range } from "./test-support/luks-evidence";
+import { isZero, luksMagicOffsets, sha256Range } from "../../test/support/luks-evidence";
 
 const GIB = 1024 ** 3;
 const PASSPHRASE = `pass ${crypto.randomBytes(12).toString("hex")} 'quoted' $(no)`;

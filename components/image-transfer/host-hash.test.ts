@@ -11,7 +11,7 @@ import { inspectImage } from "../../lib/inspect";
 import { TransferManifest, validateArgs } from "./args";
 import { hostHashHooks } from "./hooks";
 import { planTransfer } from "./plan";
-import { HOSTILE_FOLDER, makeChainEvidence, SNAPSHOT_FOLDER } from "./test-evidence";
+import { HOSTILE_FOLDER, makeChainEvidence, SNAPSHOT_FOLDER } from "../../test/support/transfer-evidence";
 
 let dir: string;
 let manifest: TransferManifest;

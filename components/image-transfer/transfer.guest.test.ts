@@ -23,8 +23,8 @@ import { ImageTransferArgs, TransferManifest } from "./args";
 import { pipeStatePaths } from "./hooks";
 import { pinnedChainFilename } from "./plan";
 import { argvOf, descendants } from "../../test/support/processes";
-import { HookRun, startReadWriteAttempt, transferDriver, TransferDriver } from "./test-driver";
-import { makeRawEvidence } from "./test-evidence";
+import { HookRun, startReadWriteAttempt, transferDriver, TransferDriver } from "../../test/support/transfer-driver";
+import { makeRawEvidence } from "../../test/support/transfer-evidence";
 
 jest.setTimeout(20 * 60_000);
 

@@ -15,9 +15,9 @@ import { valueOf } from "../../test/mocks";
 import { transferHooks, pipeStatePaths } from "./hooks";
 import { pinnedChainFilename } from "./plan";
 import { argvOf, descendants } from "../../test/support/processes";
-import { HookRun, runHook, startReadWriteAttempt, transferDriver, TransferDriver } from "./test-driver";
-import { makeChainEvidence, makeRawEvidence } from "./test-evidence";
-import { LoopbackGuest, startLoopbackGuest } from "./test-loopback";
+import { HookRun, runHook, startReadWriteAttempt, transferDriver, TransferDriver } from "../../test/support/transfer-driver";
+import { makeChainEvidence, makeRawEvidence } from "../../test/support/transfer-evidence";
+import { LoopbackGuest, startLoopbackGuest } from "../../test/support/loopback-guest";
 
 jest.setTimeout(300_000);
 

@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { GuestConnection, RESULT_MARKER } from "../../lib/shell";
-import { arrayValue as array, innerHook, scalarValue as scalar, splitHook as split, staticBody } from "./hook-text";
+import { arrayValue as array, innerHook, scalarValue as scalar, splitHook as split, staticBody } from "../../test/support/hook-text";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
 import type { NbdAttachment as NbdAttachmentClass, NbdAttachmentArgs } from "./NbdAttachment";

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { GuestConnection, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
-import { arrayValue as array, innerHook, scalarValue as scalar, splitHook as split, staticBody } from "../nbd-attachment/hook-text";
+import { arrayValue as array, innerHook, scalarValue as scalar, splitHook as split, staticBody } from "../../test/support/hook-text";
 import { ATTACH_HOOK } from "../nbd-attachment/NbdAttachment";
 import type { PartitionMount as PartitionMountClass } from "./PartitionMount";
 import { MOUNT_HOOK, UMOUNT_HOOK } from "./PartitionMount";

@@ -7,7 +7,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import type { TestGuest } from "../../../test/guest/harness";
+import type { TestGuest } from "../guest/harness";
 
 const SCANNER = path.join(__dirname, "proc-scan.sh");
 const GUEST_DIR = "/run/vol-watch";

@@ -8,7 +8,7 @@ import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { TransferManifest } from "./args";
+import { TransferManifest } from "../../components/image-transfer/args";
 
 /**
  * The base's folder: spaces, quotes, command substitution. No double quote: a vmdk descriptor cannot

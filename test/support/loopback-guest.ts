@@ -6,7 +6,7 @@
  */
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
-import { freeLoopbackPort, waitForLoopbackPort } from "../../test/support/loopback";
+import { freeLoopbackPort, waitForLoopbackPort } from "./loopback";
 import * as path from "path";
 import { GuestConnection } from "../../lib/shell";
 

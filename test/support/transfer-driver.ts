@@ -6,10 +6,10 @@ import { spawn, SpawnSyncReturns } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { GuestConnection, hookCommand, inGuestCommand, parseHookResult } from "../../lib/shell";
-import { valueOf } from "../../test/mocks";
-import { ImageTransferArgs, ValidatedArgs, validateArgs } from "./args";
-import { hostHashHooks, transferHooks } from "./hooks";
-import { planTransfer, TransferPlan } from "./plan";
+import { valueOf } from "../mocks";
+import { ImageTransferArgs, ValidatedArgs, validateArgs } from "../../components/image-transfer/args";
+import { hostHashHooks, transferHooks } from "../../components/image-transfer/hooks";
+import { planTransfer, TransferPlan } from "../../components/image-transfer/plan";
 
 export type HookRun = Pick<SpawnSyncReturns<string>, "status" | "stdout" | "stderr"> & { seconds: number; pid: number };
 
