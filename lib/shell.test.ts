@@ -5,7 +5,8 @@ import * as os from "os";
 import * as path from "path";
 import { z } from "zod";
 import { result } from "./hook-result";
-import { parseHookResult, renderedHookPaths, renderHook, renderInGuest, renderPrelude, REPO_ROOT, runsHook, shellQuote } from "./shell";
+import { renderedHookPaths, runsHook } from "./rendered-hook";
+import { parseHookResult, renderHook, renderInGuest, renderPrelude, REPO_ROOT, shellQuote } from "./shell";
 
 const hostile = [
   "plain",

@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { BODY_MARKER, HOOK_HEADER, HOOK_SHEBANG, VALUES_MARKER } from "./rendered-hook";
 
 /**
  * Hooks are static bash scripts. Every value they need reaches them through a generated prelude of
@@ -78,23 +79,7 @@ export function hookBody(scriptPath: string): string {
 export function renderHook(scriptPath: string, values: Readonly<Record<string, HookValue>>): string {
   const body = hookBody(scriptPath);
   const name = path.relative(REPO_ROOT, path.isAbsolute(scriptPath) ? scriptPath : path.join(REPO_ROOT, scriptPath));
-  return `#!/usr/bin/env bash\n# forensic-lab hook: ${name}\n# --- values (generated, quoted) ---\n${renderPrelude(values)}\n# --- static hook ---\n${body}`;
-}
-
-const HOOK_HEADER = /^# forensic-lab hook: (\S+)$/gm;
-
-/**
- * The hook scripts a rendered text runs, outermost first: a hook run in the guest is the in-guest
- * wrapper, then its inner hook. Read from the header `renderHook` writes, never from the body, whose
- * comments and included libraries may name other hooks.
- */
-export function renderedHookPaths(text: string): string[] {
-  return [...text.matchAll(HOOK_HEADER)].map((m) => m[1]);
-}
-
-/** Whether a rendered text runs `scriptPath` (repository-relative), itself or wrapped for the guest. */
-export function runsHook(text: string, scriptPath: string): boolean {
-  return renderedHookPaths(text).includes(scriptPath);
+  return `${HOOK_SHEBANG}${HOOK_HEADER}${name}\n${VALUES_MARKER}${renderPrelude(values)}\n${BODY_MARKER}${body}`;
 }
 
 /** `renderHook` over Pulumi inputs: resolves every value, then renders. */

@@ -3,28 +3,23 @@
  * policy pack reads, that every value reaches the hooks through the quoted prelude, and the outputs
  * taken from the create hook's result line.
  */
-import { execFileSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
 import type { Element } from "@oozcitak/dom/lib/dom/interfaces";
 import { create } from "xmlbuilder2";
 import { deriveSshPort } from "../../lib/config/parse";
+import { hookValue } from "../../lib/rendered-hook";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
 import { AnalysisGuest, AnalysisGuestArgs } from "./AnalysisGuest";
 
-/** A hook value exactly as bash sees it: evaluates the text's generated prelude and prints one name. */
-function preludeValue(text: string, name: string): string {
-  const prelude = text.slice(text.indexOf("# --- values"), text.lastIndexOf("# --- static hook ---"));
-  return execFileSync("/bin/bash", ["-c", `${prelude}\nprintf '%s' "$${name}"`], { encoding: "utf8" });
-}
 
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH1lOitzHADGg+ToBksSr3mBb1fag/eLAx11JgNbe8bp";
 
 /** What the real create hook prints for the domain the command's prelude names. */
 function hookOutputs(a: pulumi.runtime.MockResourceArgs): Record<string, unknown> | undefined {
   if (a.type !== LOCAL_COMMAND) return undefined;
-  const domainName = preludeValue(a.inputs.create, "DOMAIN_NAME");
-  const v = (name: string) => preludeValue(a.inputs.create, name);
+  const domainName = hookValue(a.inputs.create, "DOMAIN_NAME");
+  const v = (name: string) => hookValue(a.inputs.create, name);
   const result = {
     domainName, outcome: "created", accelerator: "tcg", hostKey: HOST_KEY,
     host: v("GUEST_HOST"), port: Number(v("GUEST_PORT")), user: v("GUEST_USER"), privateKeyPath: v("PRIVATE_KEY"),
@@ -40,7 +35,7 @@ async function build(args: Partial<Record<keyof AnalysisGuestArgs, unknown>> = {
   return { run, guest };
 }
 
-const xmlOf = (text: string, variant: "KVM" | "TCG") => create(preludeValue(text, `DOMAIN_XML_${variant}`)).root().node as unknown as Element;
+const xmlOf = (text: string, variant: "KVM" | "TCG") => create(hookValue(text, `DOMAIN_XML_${variant}`)).root().node as unknown as Element;
 
 describe("AnalysisGuest", () => {
   test("one child command, `<name>-domain`, parented to the component; replaced (old one first) on change", async () => {
@@ -64,19 +59,19 @@ describe("AnalysisGuest", () => {
   test("defaults: state folder, image, derived port, 2 GiB and 2 vCPUs, local libvirt", async () => {
     const { run } = await build();
     const { create: createText, delete: deleteText } = run.byType(LOCAL_COMMAND)[0].inputs;
-    expect(preludeValue(createText, "DOMAIN_NAME")).toBe("forensic-case-42");
-    expect(preludeValue(createText, "STATE_DIR")).toBe("/var/lib/forensic-lab/cases/case-42");
-    expect(preludeValue(createText, "KEYS_DIR")).toBe("/var/lib/forensic-lab/cases/case-42/keys");
-    expect(preludeValue(createText, "IMAGE_DIR")).toBe("/var/lib/forensic-lab/guest-image/current");
-    expect(preludeValue(createText, "GUEST_PORT")).toBe(String(deriveSshPort("case-42")));
-    expect(preludeValue(createText, "LIBVIRT_URI")).toBe("qemu:///system");
-    expect(preludeValue(createText, "LIBVIRT_SSH_TARGET")).toBe("");
-    expect(preludeValue(createText, "BOOT_TIMEOUT_SECONDS")).toBe("600");
+    expect(hookValue(createText, "DOMAIN_NAME")).toBe("forensic-case-42");
+    expect(hookValue(createText, "STATE_DIR")).toBe("/var/lib/forensic-lab/cases/case-42");
+    expect(hookValue(createText, "KEYS_DIR")).toBe("/var/lib/forensic-lab/cases/case-42/keys");
+    expect(hookValue(createText, "IMAGE_DIR")).toBe("/var/lib/forensic-lab/guest-image/current");
+    expect(hookValue(createText, "GUEST_PORT")).toBe(String(deriveSshPort("case-42")));
+    expect(hookValue(createText, "LIBVIRT_URI")).toBe("qemu:///system");
+    expect(hookValue(createText, "LIBVIRT_SSH_TARGET")).toBe("");
+    expect(hookValue(createText, "BOOT_TIMEOUT_SECONDS")).toBe("600");
     const tcg = xmlOf(createText, "TCG");
     expect(tcg.getElementsByTagName("memory").item(0)?.textContent).toBe("2048");
     expect(tcg.getElementsByTagName("vcpu").item(0)?.textContent).toBe("2");
-    expect(preludeValue(deleteText, "DOMAIN_NAME")).toBe("forensic-case-42");
-    expect(preludeValue(deleteText, "DISKS_DIR")).toBe("/var/lib/forensic-lab/cases/case-42/disks");
+    expect(hookValue(deleteText, "DOMAIN_NAME")).toBe("forensic-case-42");
+    expect(hookValue(deleteText, "DISKS_DIR")).toBe("/var/lib/forensic-lab/cases/case-42/disks");
   });
 
   test("both XML variants reach the hook; the forward uses the case's port on 127.0.0.1", async () => {
@@ -84,14 +79,14 @@ describe("AnalysisGuest", () => {
     const text = run.byType(LOCAL_COMMAND)[0].inputs.create;
     expect(xmlOf(text, "KVM").getAttribute("type")).toBe("kvm");
     expect(xmlOf(text, "TCG").getAttribute("type")).toBe("qemu");
-    expect(preludeValue(text, "DOMAIN_XML_TCG")).toContain("hostfwd=tcp:127.0.0.1:40022-:22");
-    expect(preludeValue(text, "DETECT_ACCELERATOR_HOOK")).toContain("readonly ACCELERATOR='auto'");
+    expect(hookValue(text, "DOMAIN_XML_TCG")).toContain("hostfwd=tcp:127.0.0.1:40022-:22");
+    expect(hookValue(hookValue(text, "DETECT_ACCELERATOR_HOOK"), "ACCELERATOR")).toBe("auto");
   });
 
   test("an evidence disk given as an Output reaches the XML with its serial", async () => {
     const { run } = await build({ evidenceDisk: { path: pulumi.output("/dev/vg0/case 42 'x'"), type: "block" } });
     const text = run.byType(LOCAL_COMMAND)[0].inputs.create;
-    expect(preludeValue(text, "EVIDENCE_PATH")).toBe("/dev/vg0/case 42 'x'");
+    expect(hookValue(text, "EVIDENCE_PATH")).toBe("/dev/vg0/case 42 'x'");
     const disk = xmlOf(text, "TCG").getElementsByTagName("disk").item(2);
     expect(disk?.getAttribute("type")).toBe("block");
     expect(disk?.getElementsByTagName("source").item(0)?.getAttribute("dev")).toBe("/dev/vg0/case 42 'x'");
@@ -101,9 +96,9 @@ describe("AnalysisGuest", () => {
   test("a remote libvirt: file work through ssh, guest through -J", async () => {
     const { run, guest } = await build({ libvirtUri: "qemu+ssh://examiner@lab1.example.org:2222/system" });
     const text = run.byType(LOCAL_COMMAND)[0].inputs.create;
-    expect(preludeValue(text, "LIBVIRT_SSH_TARGET")).toBe("examiner@lab1.example.org");
-    expect(preludeValue(text, "LIBVIRT_SSH_PORT")).toBe("2222");
-    expect(preludeValue(text, "JUMP_HOST")).toBe("examiner@lab1.example.org:2222");
+    expect(hookValue(text, "LIBVIRT_SSH_TARGET")).toBe("examiner@lab1.example.org");
+    expect(hookValue(text, "LIBVIRT_SSH_PORT")).toBe("2222");
+    expect(hookValue(text, "JUMP_HOST")).toBe("examiner@lab1.example.org:2222");
     expect((await valueOf(guest.connection)).jumpHost).toBe("examiner@lab1.example.org:2222");
     expect(await valueOf(guest.sshCommand)).toContain("-J examiner@lab1.example.org:2222");
   });
@@ -111,8 +106,8 @@ describe("AnalysisGuest", () => {
   test("libvirt-isolated: the network name reaches hook and XML, the guest is reached on 10.0.2.15:22", async () => {
     const { run, guest } = await build({ network: "libvirt-isolated", isolatedNetwork: "forensic-isolated" });
     const text = run.byType(LOCAL_COMMAND)[0].inputs.create;
-    expect(preludeValue(text, "NETWORK_MODE")).toBe("libvirt-isolated");
-    expect(preludeValue(text, "ISOLATED_NETWORK")).toBe("forensic-isolated");
+    expect(hookValue(text, "NETWORK_MODE")).toBe("libvirt-isolated");
+    expect(hookValue(text, "ISOLATED_NETWORK")).toBe("forensic-isolated");
     expect(xmlOf(text, "KVM").getElementsByTagName("interface")).toHaveLength(1);
     expect(await valueOf(guest.address)).toBe("10.0.2.15:22");
     expect(run.byType(TYPE.AnalysisGuest)[0].inputs.network).toBe("libvirt-isolated");
@@ -149,8 +144,8 @@ describe("AnalysisGuest", () => {
     const hostile = "/srv/cases/x'; touch /tmp/pwned; '$(id)";
     const { run } = await build({ stateDir: hostile });
     const text = run.byType(LOCAL_COMMAND)[0].inputs.create;
-    expect(preludeValue(text, "STATE_DIR")).toBe(hostile);
-    expect(preludeValue(text, "PRIVATE_KEY")).toBe(`${hostile}/keys/id_ed25519`);
+    expect(hookValue(text, "STATE_DIR")).toBe(hostile);
+    expect(hookValue(text, "PRIVATE_KEY")).toBe(`${hostile}/keys/id_ed25519`);
   });
 
   test.each([

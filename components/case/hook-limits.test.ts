@@ -9,7 +9,7 @@ import * as path from "path";
 import { ConfigError, parseCaseConfig, type CaseConfig } from "../../lib/config";
 import type { ImageManifest } from "../../lib/inspect";
 import { deepVmdkChain, makeTempDir, removeTree } from "../../test/support/image-chains";
-import { HOOK_TEXT_LIMIT, MAX_ARG_STRLEN, bashQuotedLength, hookSizeProblem, imageHookSizes, imageHookTexts, preludeScalars } from "./hook-limits";
+import { HOOK_TEXT_LIMIT, MAX_ARG_STRLEN, bashQuotedLength, hookSizeProblem, imageHookSizes, imageHookTexts } from "./hook-limits";
 import { inspectImages } from "./inspect-images";
 
 const FILE = "stacks/Pulumi.case-42.yaml";
@@ -71,14 +71,6 @@ test("bashQuotedLength is what bash's printf %q makes", () => {
     const quoted = spawnSync("/bin/bash", ["-c", 'printf %q "$1"', "_", text], { encoding: "buffer", env: { LC_ALL: "C", PATH: process.env.PATH } });
     expect(bashQuotedLength(text)).toBeGreaterThanOrEqual(quoted.stdout.length);
   }
-});
-
-test("preludeScalars reads the quoted values back as bash does", () => {
-  const values = preludeScalars("#!/usr/bin/env bash\nreadonly A='it'\\''s'\nreadonly B=('x' 'y')\nreadonly C='two\nlines'\n# --- static hook ---\nreadonly D='no'\n");
-  expect([...values]).toEqual([
-    ["A", "it's"],
-    ["C", "two\nlines"],
-  ]);
 });
 
 describe("the boundary, measured with the real renderers", () => {

@@ -13,6 +13,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { CaseConfig, ImageConfig } from "../../lib/config";
 import type { ImageManifest } from "../../lib/inspect";
+import { parseRenderedHook } from "../../lib/rendered-hook";
 import type { GuestConnection } from "../../lib/shell";
 import { validateArgs } from "../image-transfer/args";
 import { hostHashHooks, transferHooks } from "../image-transfer/hooks";
@@ -75,41 +76,13 @@ export function bashQuotedLength(text: string): number {
   return plain ? escaped : ansi;
 }
 
-/** `readonly NAME='...'` values of a rendered hook's prelude (scalars only), unquoted. */
-export function preludeScalars(text: string): Map<string, string> {
-  const values = new Map<string, string>();
-  const end = text.indexOf("\n# --- static hook ---\n");
-  const prelude = end < 0 ? text : text.slice(0, end);
-  const line = /^readonly ([A-Z][A-Z0-9_]*)='/gm;
-  let m: RegExpExecArray | null;
-  while ((m = line.exec(prelude)) !== null) {
-    // A quoted word: '...' runs joined by \' (shellQuote's `'\''`), ending at the first other character.
-    let at = m.index + m[0].length;
-    let value = "";
-    for (;;) {
-      const close = prelude.indexOf("'", at);
-      if (close < 0) break;
-      value += prelude.slice(at, close);
-      if (prelude.startsWith("\\''", close + 1)) {
-        value += "'";
-        at = close + 4;
-        continue;
-      }
-      at = close + 1;
-      break;
-    }
-    values.set(m[1], value);
-    line.lastIndex = at;
-  }
-  return values;
-}
-
 /** The in-guest wrappers' inner hooks inside a rendered text, nested ones too. */
 function innerHooks(text: string): string[] {
   const found: string[] = [];
-  for (const [name, value] of preludeScalars(text)) {
+  for (const [name, value] of parseRenderedHook(text)?.values ?? []) {
+    if (typeof value !== "string" || !parseRenderedHook(value)) continue;
     if (name === "INNER_HOOK") found.push(value);
-    if (value.startsWith("#!/usr/bin/env bash\n# forensic-lab hook: ")) found.push(...innerHooks(value));
+    found.push(...innerHooks(value));
   }
   return found;
 }

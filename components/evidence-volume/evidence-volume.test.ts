@@ -8,7 +8,8 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
-import { GuestConnection, REPO_ROOT, RESULT_MARKER, runsHook } from "../../lib/shell";
+import { hookValue, innerHook as inner, innermostHook, runsHook } from "../../lib/rendered-hook";
+import { GuestConnection, REPO_ROOT, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, RecordedResource, settle, setupMocks, valueOf } from "../../test/mocks";
 import type { EvidenceVolumeArgs } from "./index";
@@ -34,11 +35,11 @@ function hookStdout(args: pulumi.runtime.MockResourceArgs, existingLuks: object 
   const create = String(args.inputs.create);
   const print = (result: object) => ({ stdout: `some progress\n${RESULT_MARKER}${JSON.stringify(result)}` });
   if (runsHook(create, HOOKS.backingCreate)) {
-    const path = /readonly BACKING_PATH='([^']*)'/.exec(create)![1];
+    const path = hookValue(create, "BACKING_PATH");
     return print({ backingPath: path, sizeBytes: 5 * 1024 ** 3, created: true, luks: existingLuks });
   }
   if (runsHook(create, HOOKS.luksOpen)) {
-    const mapper = /readonly MAPPER_NAME='([^']*)'/.exec(create)![1];
+    const mapper = hookValue(innermostHook(create), "MAPPER_NAME");
     return print({ mapperPath: `/dev/mapper/${mapper}`, luksVersion: 2, cipher: "aes-xts-plain64", keyBits: 512, formatted: true, opened: true });
   }
   if (runsHook(create, HOOKS.storageMount)) {
@@ -96,13 +97,6 @@ function leaks(resources: readonly RecordedResource[], needle: string): string[]
 
 // A constructor that throws leaves registrations in flight; let them land in this test's mock monitor.
 afterEach(settle);
-
-/** The hook an in-guest command runs: the wrapper's INNER_HOOK value, unquoted. */
-function inner(text: string): string {
-  const match = /^readonly INNER_HOOK='((?:[^']|'\\'')*)'$/m.exec(text);
-  if (!match) throw new Error("not an in-guest command");
-  return match[1].replace(/'\\''/g, "'");
-}
 
 const names = (run: MockRun, urns: string[]) => urns.map((u) => run.resources.find((r) => r.urn === u)!.name);
 
@@ -224,10 +218,10 @@ describe("file backend", () => {
     const backing = run.byName("vol-backing");
     expect(backing.parent).toBe(volume.urn);
     expect(backing.inputs.create).toContain("# forensic-lab hook: components/evidence-volume/hooks/backing-create.sh");
-    expect(backing.inputs.create).toContain("readonly BACKING_PATH='/var/lib/forensic-lab/case-1/evidence.luks'");
-    expect(backing.inputs.create).toContain("readonly SIZE_BYTES='5368709120'");
+    expect(hookValue(backing.inputs.create, "BACKING_PATH")).toBe("/var/lib/forensic-lab/case-1/evidence.luks");
+    expect(hookValue(backing.inputs.create, "SIZE_BYTES")).toBe("5368709120");
     expect(backing.inputs.delete).toContain("hooks/backing-delete.sh");
-    expect(backing.inputs.delete).toContain("readonly RETAIN='false'");
+    expect(hookValue(backing.inputs.delete, "RETAIN")).toBe("false");
     expect(backing.inputs.interpreter).toEqual(["/bin/bash", "-c"]);
     expect(backing.inputs.triggers).toEqual(["file", "/var/lib/forensic-lab/case-1/evidence.luks", "forensic-case-1"]);
     expect(backing.deleteBeforeReplace).toBe(true);
@@ -235,19 +229,19 @@ describe("file backend", () => {
     const luks = run.byName("vol-luks");
     expect(luks.parent).toBe(volume.urn);
     expect(luks.inputs.create).toContain("# forensic-lab hook: lib/hooks/in-guest.sh");
-    expect(luks.inputs.create).toContain("readonly ON_GUEST_GONE='fail'");
+    expect(hookValue(luks.inputs.create, "ON_GUEST_GONE")).toBe("fail");
     expect(inner(luks.inputs.create)).toContain("hooks/luks-open.sh");
-    expect(inner(luks.inputs.create)).toContain("readonly DEVICE='/dev/disk/by-id/virtio-forensic-evidence'");
-    expect(inner(luks.inputs.create)).toContain("readonly FAST_KDF='false'");
-    expect(luks.inputs.delete).toContain("readonly ON_GUEST_GONE='succeed'");
+    expect(hookValue(inner(luks.inputs.create), "DEVICE")).toBe("/dev/disk/by-id/virtio-forensic-evidence");
+    expect(hookValue(inner(luks.inputs.create), "FAST_KDF")).toBe("false");
+    expect(hookValue(luks.inputs.delete, "ON_GUEST_GONE")).toBe("succeed");
     expect(inner(luks.inputs.delete)).toContain("hooks/luks-close.sh");
 
     const storage = run.byName("vol-case-storage");
     expect(inner(storage.inputs.create)).toContain("hooks/storage-mount.sh");
-    expect(inner(storage.inputs.create)).toContain("readonly DEVICE='/dev/mapper/forensic-case-1'");
-    expect(inner(storage.inputs.create)).toContain("readonly MOUNT_POINT='/case'");
+    expect(hookValue(inner(storage.inputs.create), "DEVICE")).toBe("/dev/mapper/forensic-case-1");
+    expect(hookValue(inner(storage.inputs.create), "MOUNT_POINT")).toBe("/case");
     expect(inner(storage.inputs.delete)).toContain("hooks/storage-umount.sh");
-    expect(storage.inputs.delete).toContain("readonly ON_GUEST_GONE='succeed'");
+    expect(hookValue(storage.inputs.delete, "ON_GUEST_GONE")).toBe("succeed");
   });
 
   test("destroy: unmount and close in the guest, then the guest goes, then the host erases", async () => {
@@ -276,8 +270,8 @@ describe("file backend", () => {
 
   test("retain and the test-only KDF reach the hooks", async () => {
     const { run, volume } = await lab({ ...fileArgs(), retain: true, fastKdfForTestsOnly: true });
-    expect(run.byName("vol-backing").inputs.delete).toContain("readonly RETAIN='true'");
-    expect(inner(run.byName("vol-luks").inputs.create)).toContain("readonly FAST_KDF='true'");
+    expect(hookValue(run.byName("vol-backing").inputs.delete, "RETAIN")).toBe("true");
+    expect(hookValue(inner(run.byName("vol-luks").inputs.create), "FAST_KDF")).toBe("true");
     expect(run.byName("vol").inputs).toMatchObject({ retain: true, fastKdfForTestsOnly: true });
     expect(await valueOf(volume.retained)).toBe(true);
   });
@@ -287,23 +281,23 @@ describe("lvm backend", () => {
   test("host: the LV, then LUKS opened on the host; the guest only mounts plaintext blocks", async () => {
     const { run } = await lab(lvmArgs());
     const backing = run.byName("vol-backing");
-    expect(backing.inputs.create).toContain("readonly BACKEND='lvm'");
-    expect(backing.inputs.create).toContain("readonly VOLUME_GROUP='forensic'");
-    expect(backing.inputs.create).toContain("readonly LV_NAME='forensic-case-1'");
-    expect(backing.inputs.create).toContain("readonly LV_TAG='forensic-lab-evidence'");
+    expect(hookValue(backing.inputs.create, "BACKEND")).toBe("lvm");
+    expect(hookValue(backing.inputs.create, "VOLUME_GROUP")).toBe("forensic");
+    expect(hookValue(backing.inputs.create, "LV_NAME")).toBe("forensic-case-1");
+    expect(hookValue(backing.inputs.create, "LV_TAG")).toBe("forensic-lab-evidence");
 
     const luks = run.byName("vol-luks");
     expect(luks.inputs.create).not.toContain("in-guest.sh");
     expect(luks.inputs.create).toContain("# forensic-lab hook: components/evidence-volume/hooks/luks-open.sh");
-    expect(luks.inputs.create).toContain("readonly DEVICE='/dev/forensic/forensic-case-1'");
-    expect(luks.inputs.create).toContain("readonly LUKS_TYPE='luks2'");
+    expect(hookValue(luks.inputs.create, "DEVICE")).toBe("/dev/forensic/forensic-case-1");
+    expect(hookValue(luks.inputs.create, "LUKS_TYPE")).toBe("luks2");
     expect(luks.inputs.delete).toContain("hooks/luks-close.sh");
     expect(luks.dependencies).toContain(backing.urn);
     expect(luks.deleteBeforeReplace).toBe(true);
 
     const storage = run.byName("vol-case-storage");
     expect(storage.inputs.create).toContain("in-guest.sh");
-    expect(inner(storage.inputs.create)).toContain("readonly DEVICE='/dev/disk/by-id/virtio-forensic-evidence'");
+    expect(hookValue(inner(storage.inputs.create), "DEVICE")).toBe("/dev/disk/by-id/virtio-forensic-evidence");
     expect(run.resources.filter((r) => r.custom).map((r) => r.name).sort()).toEqual(["guest", "vol-backing", "vol-case-storage", "vol-luks"]);
   });
 

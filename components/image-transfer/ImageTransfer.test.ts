@@ -2,8 +2,8 @@
  * ImageTransfer without the engine: argument validation, the resource graph, and that every value
  * reaches the hooks through the quoted prelude (a hostile folder name stays data).
  */
-import { execFileSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
+import { hookValue } from "../../lib/rendered-hook";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { GuestConnection, shellQuote } from "../../lib/shell";
 import { setupMocks, settle, valueOf, MockRun } from "../../test/mocks";
@@ -12,11 +12,6 @@ import { ImageTransfer } from "./ImageTransfer";
 import { checkTransferResult } from "./hooks";
 import { pinnedChainOptions, planTransfer } from "./plan";
 
-/** A hook value exactly as bash sees it: evaluates the text's generated prelude and prints one name. */
-function preludeValue(text: string, name: string): string {
-  const prelude = text.slice(text.indexOf("# --- values"), text.lastIndexOf("# --- static hook ---"));
-  return execFileSync("/bin/bash", ["-c", `${prelude}\nprintf '%s' "$${name}"`], { encoding: "utf8" });
-}
 
 const hostile = `/ev/base 'q' "d" $(touch /tmp/pwned)`;
 const sha = (c: string) => c.repeat(64);
@@ -242,27 +237,27 @@ describe("hook text", () => {
     const transfer = run.byName("win7-sshfs");
     const create = transfer.inputs.create as string;
     const del = transfer.inputs.delete as string;
-    expect(create).toContain("readonly ACTION='start'");
+    expect(hookValue(create, "ACTION")).toBe("start");
     expect(create).toContain(sha("6"));
     expect(create).toContain("guest-sshfs-mount.sh");
     expect(create).toContain("sshfs-pipe.sh");
-    expect(del).toContain("readonly ACTION='stop'");
+    expect(hookValue(del, "ACTION")).toBe("stop");
     expect(del).not.toContain(sha("6"));
-    const unmount = preludeValue(del, "GUEST_UNMOUNT_HOOK");
+    const unmount = hookValue(del, "GUEST_UNMOUNT_HOOK");
     expect(unmount).toContain("# forensic-lab hook: lib/hooks/in-guest.sh");
-    expect(unmount).toContain("readonly ON_GUEST_GONE='succeed'");
-    expect(preludeValue(unmount, "INNER_HOOK")).toContain("# forensic-lab hook: components/image-transfer/guest-unmount.sh");
-    expect(preludeValue(preludeValue(create, "GUEST_HASH_HOOK"), "ON_GUEST_GONE")).toBe("fail");
+    expect(hookValue(unmount, "ON_GUEST_GONE")).toBe("succeed");
+    expect(hookValue(unmount, "INNER_HOOK")).toContain("# forensic-lab hook: components/image-transfer/guest-unmount.sh");
+    expect(hookValue(hookValue(create, "GUEST_HASH_HOOK"), "ON_GUEST_GONE")).toBe("fail");
   });
 
   test("the scp hooks: receive with the host hashes, remove tolerates a gone guest", async () => {
     const { run } = await build({ mode: "scp" });
     const transfer = run.byName("win7-scp");
-    expect(transfer.inputs.create).toContain("readonly ACTION='copy'");
+    expect(hookValue(transfer.inputs.create, "ACTION")).toBe("copy");
     expect(transfer.inputs.create).toContain("guest-receive.sh");
     expect(transfer.inputs.create).toContain("/case/images/win7/layer-folders/1/Win7-s001.vmdk");
-    const remove = preludeValue(transfer.inputs.delete, "GUEST_REMOVE_HOOK");
-    expect(preludeValue(remove, "ON_GUEST_GONE")).toBe("succeed");
-    expect(preludeValue(preludeValue(remove, "INNER_HOOK"), "GUEST_ROOT")).toBe("/case/images/win7");
+    const remove = hookValue(transfer.inputs.delete, "GUEST_REMOVE_HOOK");
+    expect(hookValue(remove, "ON_GUEST_GONE")).toBe("succeed");
+    expect(hookValue(hookValue(remove, "INNER_HOOK"), "GUEST_ROOT")).toBe("/case/images/win7");
   });
 });

@@ -7,8 +7,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { GuestConnection, RESULT_MARKER } from "../../lib/shell";
-import { arrayValue as array, innerHook, scalarValue as scalar, splitHook as split, staticBody } from "../../test/support/hook-text";
+import { GuestConnection, hookBody, RESULT_MARKER } from "../../lib/shell";
+import { hookList, hookValue, innerHook, readRenderedHook } from "../../lib/rendered-hook";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
 import type { NbdAttachment as NbdAttachmentClass, NbdAttachmentArgs } from "./NbdAttachment";
@@ -162,20 +162,20 @@ describe("NbdAttachment resources", () => {
 
   test("create runs attach.sh in the guest; the path reaches it only through the quoted prelude", () => {
     const create = String(run.byName("win7-attach").inputs.create);
-    expect(scalar(create, "ON_GUEST_GONE")).toBe("fail");
-    expect(scalar(create, "GUEST_DOMAIN")).toBe("nbd-unit");
+    expect(hookValue(create, "ON_GUEST_GONE")).toBe("fail");
+    expect(hookValue(create, "GUEST_DOMAIN")).toBe("nbd-unit");
     const inner = innerHook(create);
     // The static part is the hook file byte for byte: nothing was spliced into it.
-    expect(split(inner).body).toBe(staticBody(ATTACH_HOOK));
-    expect(split(inner).body).not.toContain("win 7");
+    expect(readRenderedHook(inner).body).toBe(hookBody(ATTACH_HOOK));
+    expect(readRenderedHook(inner).body).not.toContain("win 7");
     const layers = [HOSTILE_TOP, MIDDLE, BASE];
-    expect(array(inner, "LAYER_PATHS")).toEqual(layers);
-    expect(array(inner, "LAYER_FORMATS")).toEqual(["vmdk", "vmdk", "vmdk"]);
-    expect(scalar(inner, "IMAGE_FORMAT")).toBe("vmdk");
-    expect(scalar(inner, "MAX_PARTITIONS")).toBe("16");
-    expect(array(inner, "LAYER_ALONE_SPECS")).toEqual(layers.map((p) => imageSpec("vmdk", p, [])));
-    expect(scalar(inner, "STATE_KEY")).toBe(createHash("sha256").update(scalar(inner, "IMAGE_SPEC")).digest("hex"));
-    expect(scalar(inner, "IMAGE_SPEC")).toBe(imageSpec("vmdk", HOSTILE_TOP, [
+    expect(hookList(inner, "LAYER_PATHS")).toEqual(layers);
+    expect(hookList(inner, "LAYER_FORMATS")).toEqual(["vmdk", "vmdk", "vmdk"]);
+    expect(hookValue(inner, "IMAGE_FORMAT")).toBe("vmdk");
+    expect(hookValue(inner, "MAX_PARTITIONS")).toBe("16");
+    expect(hookList(inner, "LAYER_ALONE_SPECS")).toEqual(layers.map((p) => imageSpec("vmdk", p, [])));
+    expect(hookValue(inner, "STATE_KEY")).toBe(createHash("sha256").update(hookValue(inner, "IMAGE_SPEC")).digest("hex"));
+    expect(hookValue(inner, "IMAGE_SPEC")).toBe(imageSpec("vmdk", HOSTILE_TOP, [
       { path: MIDDLE, format: "vmdk" },
       { path: BASE, format: "vmdk" },
     ]));
@@ -185,12 +185,12 @@ describe("NbdAttachment resources", () => {
   test("delete runs detach.sh with the same spec, and a guest that is gone counts as detached", () => {
     const attach = run.byName("win7-attach");
     const del = String(attach.inputs.delete);
-    expect(scalar(del, "ON_GUEST_GONE")).toBe("succeed");
+    expect(hookValue(del, "ON_GUEST_GONE")).toBe("succeed");
     const inner = innerHook(del);
-    expect(split(inner).body).toBe(staticBody(DETACH_HOOK));
+    expect(readRenderedHook(inner).body).toBe(hookBody(DETACH_HOOK));
     const created = innerHook(String(attach.inputs.create));
-    expect(scalar(inner, "IMAGE_SPEC")).toBe(scalar(created, "IMAGE_SPEC"));
-    expect(scalar(inner, "STATE_KEY")).toBe(scalar(created, "STATE_KEY"));
+    expect(hookValue(inner, "IMAGE_SPEC")).toBe(hookValue(created, "IMAGE_SPEC"));
+    expect(hookValue(inner, "STATE_KEY")).toBe(hookValue(created, "STATE_KEY"));
   });
 
   test("outputs come from the hook's result line", async () => {

@@ -5,10 +5,10 @@
  * nbd-and-mounts.guest.test.ts.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { GuestConnection, RESULT_MARKER } from "../../lib/shell";
+import { GuestConnection, hookBody, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
-import { arrayValue as array, innerHook, scalarValue as scalar, splitHook as split, staticBody } from "../../test/support/hook-text";
+import { hookList, hookValue, innerHook, readRenderedHook } from "../../lib/rendered-hook";
 import { ATTACH_HOOK } from "../nbd-attachment/NbdAttachment";
 import type { PartitionMount as PartitionMountClass } from "./PartitionMount";
 import { MOUNT_HOOK, UMOUNT_HOOK } from "./PartitionMount";
@@ -121,17 +121,17 @@ describe("PartitionMount resources", () => {
   test("create and delete get the device and mount point through the prelude", () => {
     const cmd = run.byName("win7-p1-mount");
     const create = innerHook(String(cmd.inputs.create));
-    expect(split(create).body).toBe(staticBody(MOUNT_HOOK));
-    expect(scalar(create, "NBD_DEVICE")).toBe("/dev/nbd3");
-    expect(scalar(create, "PARTITION")).toBe("1");
-    expect(scalar(create, "MOUNT_POINT")).toBe("/mnt/forensic/win7/p1");
-    expect(array(create, "EXTRA_OPTIONS")).toEqual(["noatime"]);
-    expect(scalar(create, "EXAMINER_UID")).toBe("1000");
+    expect(readRenderedHook(create).body).toBe(hookBody(MOUNT_HOOK));
+    expect(hookValue(create, "NBD_DEVICE")).toBe("/dev/nbd3");
+    expect(hookValue(create, "PARTITION")).toBe("1");
+    expect(hookValue(create, "MOUNT_POINT")).toBe("/mnt/forensic/win7/p1");
+    expect(hookList(create, "EXTRA_OPTIONS")).toEqual(["noatime"]);
+    expect(hookValue(create, "EXAMINER_UID")).toBe("1000");
     const del = String(cmd.inputs.delete);
-    expect(scalar(del, "ON_GUEST_GONE")).toBe("succeed");
+    expect(hookValue(del, "ON_GUEST_GONE")).toBe("succeed");
     const inner = innerHook(del);
-    expect(split(inner).body).toBe(staticBody(UMOUNT_HOOK));
-    expect(scalar(inner, "LAZY_UNMOUNT")).toBe("false");
+    expect(readRenderedHook(inner).body).toBe(hookBody(UMOUNT_HOOK));
+    expect(hookValue(inner, "LAZY_UNMOUNT")).toBe("false");
   });
 
   test("pulumi destroy unmounts before it disconnects", () => {

@@ -1,5 +1,6 @@
 import { IN_GUEST_WRAPPER } from "../../lib/shell";
-import { inGuestWrapperBody, parseRenderedHook } from "./shell-text";
+import { parseRenderedHook } from "../../lib/rendered-hook";
+import { inGuestWrapperBody } from "./shell-text";
 
 export type InGuestHook =
   | { readonly ok: true; readonly domain: string; readonly innerHook: string }

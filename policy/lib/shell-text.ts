@@ -1,3 +1,4 @@
+import { parseRenderedHook, type PreludeValue } from "../../lib/rendered-hook";
 import { hookBody, IN_GUEST_WRAPPER } from "../../lib/shell";
 
 /**
@@ -43,88 +44,6 @@ export interface SimpleCommand {
 export interface ResolvedWord {
   readonly text: string;
   readonly known: boolean;
-}
-
-export type PreludeValue = string | readonly string[];
-
-export interface RenderedHook {
-  /** The `# forensic-lab hook: <path>` header: a claim by the renderer, not proof of anything. */
-  readonly name: string;
-  readonly values: ReadonlyMap<string, PreludeValue>;
-  /** The static script after `# --- static hook ---`. */
-  readonly body: string;
-}
-
-const HEADER = /^#!\/usr\/bin\/env bash\n# forensic-lab hook: ([^\n]*)\n# --- values \(generated, quoted\) ---\n/;
-const BODY_MARKER = "# --- static hook ---\n";
-const NAME = /^[A-Z][A-Z0-9_]*$/;
-
-/**
- * Parses text made by `renderHook` (lib/shell.ts). Returns undefined for anything else: the caller
- * decides whether a bare script is acceptable where it found one.
- */
-export function parseRenderedHook(text: string): RenderedHook | undefined {
-  const header = HEADER.exec(text);
-  if (!header) return undefined;
-  const values = new Map<string, PreludeValue>();
-  let i = header[0].length;
-  while (!text.startsWith(BODY_MARKER, i)) {
-    if (!text.startsWith("readonly ", i)) return undefined;
-    i += "readonly ".length;
-    const eq = text.indexOf("=", i);
-    if (eq < 0) return undefined;
-    const name = text.slice(i, eq);
-    if (!NAME.test(name) || values.has(name)) return undefined;
-    i = eq + 1;
-    let value: PreludeValue;
-    if (text[i] === "(") {
-      const items: string[] = [];
-      i++;
-      while (text[i] !== ")") {
-        if (items.length > 0) {
-          if (text[i] !== " ") return undefined;
-          i++;
-        }
-        const word = readQuotedWord(text, i);
-        if (!word) return undefined;
-        items.push(word.value);
-        i = word.end;
-      }
-      i++;
-      value = items;
-    } else {
-      const word = readQuotedWord(text, i);
-      if (!word) return undefined;
-      value = word.value;
-      i = word.end;
-    }
-    if (text[i] !== "\n") return undefined;
-    i++;
-    values.set(name, value);
-  }
-  return { name: header[1], values, body: text.slice(i + BODY_MARKER.length) };
-}
-
-/** One word in `shellQuote` form: `'...'` runs joined by `\'`. */
-function readQuotedWord(text: string, start: number): { value: string; end: number } | undefined {
-  let i = start;
-  let value = "";
-  let pieces = 0;
-  for (;;) {
-    if (text[i] === "'") {
-      const close = text.indexOf("'", i + 1);
-      if (close < 0) return undefined;
-      value += text.slice(i + 1, close);
-      i = close + 1;
-    } else if (text.startsWith("\\'", i)) {
-      value += "'";
-      i += 2;
-    } else {
-      break;
-    }
-    pieces++;
-  }
-  return pieces > 0 ? { value, end: i } : undefined;
 }
 
 /** Programs a here-document is data for (its text is not run), unlike `bash <<EOF`. */

@@ -5,7 +5,7 @@ import { execFileSync } from "child_process";
 import * as fc from "fast-check";
 import { renderHook, shellQuote } from "../../lib/shell";
 import { writeCapability } from "../lib/evidence-writes";
-import { decodedTexts, invocationsIn, parseRenderedHook, parseScript, resolveWord, wordsIn } from "../lib/shell-text";
+import { decodedTexts, invocationsIn, parseScript, resolveWord, wordsIn } from "../lib/shell-text";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-shell-text-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -17,35 +17,6 @@ function hookFile(body: string): string {
 }
 
 const commands = (text: string) => invocationsIn(text).map((i) => `${i.program}: ${i.args.map((a) => a.text).join(" ")}`);
-
-describe("parseRenderedHook", () => {
-  it("reads back every value renderHook wrote, hostile ones included", () => {
-    fc.assert(
-      fc.property(fc.string({ unit: "binary" }).filter((s) => !s.includes("\0")), fc.array(fc.string().filter((s) => !s.includes("\0"))), (scalar, list) => {
-        const hook = parseRenderedHook(renderHook(hookFile("true"), { SCALAR: scalar, LIST: list, FLAG: true, PORT: 2222 }));
-        expect(hook?.values.get("SCALAR")).toBe(scalar);
-        expect(hook?.values.get("LIST")).toEqual(list);
-        expect(hook?.values.get("FLAG")).toBe("true");
-        expect(hook?.values.get("PORT")).toBe("2222");
-      }),
-      { numRuns: 200 },
-    );
-  });
-
-  it("agrees with bash on what the prelude holds", () => {
-    const value = "it's $(rm -rf /) `x` \\ \"q\"\nline2";
-    const text = renderHook(hookFile('printf "%s" "$V"'), { V: value });
-    expect(execFileSync("bash", ["-c", text], { encoding: "utf8" })).toBe(value);
-    expect(parseRenderedHook(text)?.values.get("V")).toBe(value);
-  });
-
-  it("returns undefined for text that is not a rendered hook", () => {
-    expect(parseRenderedHook("#!/usr/bin/env bash\nmount /dev/sda1 /mnt\n")).toBeUndefined();
-    const rendered = renderHook(hookFile("true"), { A: "x" });
-    expect(parseRenderedHook(rendered.replace("readonly A='x'", "A=x"))).toBeUndefined();
-    expect(parseRenderedHook(rendered.replace("readonly A='x'", "readonly A='x"))).toBeUndefined();
-  });
-});
 
 describe("parseScript", () => {
   it("splits commands on separators, drops comments and redirection targets, removes quotes", () => {

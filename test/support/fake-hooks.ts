@@ -8,7 +8,8 @@ import { manifestSchema } from "../../components/image-transfer/args";
 import { planTransfer } from "../../components/image-transfer/plan";
 import { HOOKS } from "../../components/evidence-volume/plan";
 import type { ImageManifest } from "../../lib/inspect";
-import { RESULT_MARKER, runsHook } from "../../lib/shell";
+import { runsHook } from "../../lib/rendered-hook";
+import { RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND } from "../../lib/tokens";
 import type { OutputsFor } from "../mocks";
 
