@@ -13,23 +13,12 @@ set -euo pipefail
 
 # forensic-lab:include lib/hooks/ssh-options.sh
 # forensic-lab:include lib/hooks/case-folder.sh
+# forensic-lab:include lib/hooks/common.sh
 
 log() { echo "analysis-guest $DOMAIN_NAME: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 # --- the libvirt host: this machine, or the far end of LIBVIRT_SSH_TARGET ---
-posix_quote() { # each argument as one single-quoted word, for whatever shell the far end runs
-  local word out=""
-  for word in "$@"; do out+="'${word//\'/\'\\\'\'}' "; done
-  printf '%s' "$out"
-}
-on_host() {
-  if [[ -z "$LIBVIRT_SSH_TARGET" ]]; then
-    "$@"
-  else
-    lab_ssh -o ConnectTimeout=20 -p "$LIBVIRT_SSH_PORT" -- "$LIBVIRT_SSH_TARGET" "$(posix_quote "$@")"
-  fi
-}
 # Copies stdin into a file on the libvirt host, created with the given mode (secrets never touch argv).
 write_on_host() { # path mode
   # shellcheck disable=SC2016 # $1 and $2 belong to the inner sh, not to this script

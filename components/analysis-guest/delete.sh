@@ -8,22 +8,11 @@
 set -euo pipefail
 
 # forensic-lab:include lib/hooks/ssh-options.sh
+# forensic-lab:include lib/hooks/common.sh
 
 log() { echo "analysis-guest $DOMAIN_NAME: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-posix_quote() {
-  local word out=""
-  for word in "$@"; do out+="'${word//\'/\'\\\'\'}' "; done
-  printf '%s' "$out"
-}
-on_host() {
-  if [[ -z "$LIBVIRT_SSH_TARGET" ]]; then
-    "$@"
-  else
-    lab_ssh -o ConnectTimeout=20 -p "$LIBVIRT_SSH_PORT" -- "$LIBVIRT_SSH_TARGET" "$(posix_quote "$@")"
-  fi
-}
 virsh_() { virsh -q -c "$LIBVIRT_URI" "$@"; }
 
 domain_exists() {

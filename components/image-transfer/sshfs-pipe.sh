@@ -17,15 +17,9 @@
 # evidence's metadata. Read-only holds three times over: -R, the read-only binds, and no write capability.
 # Values: IMAGE_NAME FOLDER_INDEX PID_FILE FIFO JAIL_DIR HOST_FILES GUEST_MOUNT_HOOK.
 set -euo pipefail
-umask 077
 
-proc_start_time() { # field 22 of /proc/PID/stat (after the command name, which may hold spaces); fails for a zombie
-  local stat fields
-  stat=$(<"/proc/$1/stat")
-  read -ra fields <<<"${stat##*) }"
-  [[ "${fields[0]}" != Z ]] || return 1
-  printf '%s\n' "${fields[19]}"
-}
+# forensic-lab:include lib/hooks/common.sh
+umask 077
 
 log() { printf '%s image-transfer %s/%s: %s\n' "$(date -u +%FT%TZ)" "$IMAGE_NAME" "$FOLDER_INDEX" "$*" >&2; }
 

@@ -14,14 +14,7 @@ umask 077
 
 # forensic-lab:include components/image-transfer/custody.sh
 # forensic-lab:include lib/hooks/result.sh
-
-proc_start_time() { # field 22 of /proc/PID/stat (after the command name, which may hold spaces); fails for a zombie
-  local stat fields
-  stat=$(<"/proc/$1/stat")
-  read -ra fields <<<"${stat##*) }"
-  [[ "${fields[0]}" != Z ]] || return 1
-  printf '%s\n' "${fields[19]}"
-}
+# forensic-lab:include lib/hooks/common.sh
 
 # A pid file names a live pipe only if that pid still has the start time recorded with it.
 pipe_pid() {

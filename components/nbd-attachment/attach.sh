@@ -12,10 +12,9 @@ set -euo pipefail
 readonly STATE_DIR=/run/forensic-lab/nbd
 readonly LOCK_FILE=/run/forensic-lab/nbd.lock
 
-fail() {
-  echo "nbd-attachment: $*" >&2
-  exit 1
-}
+# shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
+readonly FAILS_AS="nbd-attachment"
+# forensic-lab:include lib/hooks/common.sh
 
 case "$IMAGE_FORMAT" in
   vmdk | qcow2 | raw | vdi | vhdx | vpc) ;;
@@ -29,13 +28,6 @@ esac
 for layer in "${LAYER_PATHS[@]}"; do
   [[ -f "$layer" && -r "$layer" ]] || fail "image layer '$layer' is not a readable file in the guest (was it transferred?)"
 done
-
-has_word() { # <word> <list...>
-  local word=$1 item
-  shift
-  for item; do [[ "$item" == "$word" ]] && return 0; done
-  return 1
-}
 
 # Sets `serving` to the device whose live qemu-nbd serves exactly IMAGE_SPEC read-only, or to "".
 find_serving_device() {

@@ -9,10 +9,9 @@ set -euo pipefail
 readonly STATE_DIR=/run/forensic-lab/nbd
 readonly LOCK_FILE=/run/forensic-lab/nbd.lock
 
-fail() {
-  echo "nbd-attachment: $*" >&2
-  exit 1
-}
+# shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
+readonly FAILS_AS="nbd-attachment"
+# forensic-lab:include lib/hooks/common.sh
 
 [[ "$STATE_KEY" =~ ^[0-9a-f]{64}$ ]] || fail "STATE_KEY must be a sha256 in hex"
 if [[ ! -d /sys/module/nbd ]]; then
@@ -39,15 +38,6 @@ find_live_pid() { # <device>
     if [[ "$line" =~ ^Tgid:[[:space:]]+([0-9]+)$ ]]; then pid=${BASH_REMATCH[1]}; fi
   done <"/proc/$tid/status" 2>/dev/null || true
   return 0
-}
-
-has_word() { # <word> <list...>
-  local word=$1 item
-  shift
-  for item; do
-    if [[ "$item" == "$word" ]]; then return 0; fi
-  done
-  return 1
 }
 
 serves_our_image() { # <device> <pid>

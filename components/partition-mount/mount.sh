@@ -9,10 +9,9 @@
 # Under software emulation every process costs a few hundred ms: state is read with bash builtins.
 set -euo pipefail
 
-fail() {
-  echo "partition-mount: $*" >&2
-  exit 1
-}
+# shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
+readonly FAILS_AS="partition-mount"
+# forensic-lab:include lib/hooks/common.sh
 
 [[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
 readonly NAME=${NBD_DEVICE#/dev/}

@@ -6,21 +6,11 @@
 # "Already gone" is success: never mounted, unmounted before, guest rebooted.
 set -euo pipefail
 
-fail() {
-  echo "partition-mount: $*" >&2
-  exit 1
-}
+# shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
+readonly FAILS_AS="partition-mount"
+# forensic-lab:include lib/hooks/common.sh
 
 [[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
-
-has_word() { # <word> <list...>
-  local word=$1 item
-  shift
-  for item; do
-    if [[ "$item" == "$word" ]]; then return 0; fi
-  done
-  return 1
-}
 
 # Our mount points: the one we were given, or every <root>/p<N> that is mounted or still exists.
 targets=()

@@ -672,7 +672,11 @@ function functionDefinitions(script: string): Map<string, FunctionDefinition> {
       const c = script[k];
       if (c === "\\") k += 2;
       else if (c === "'") k = script.indexOf("'", k + 1) < 0 ? script.length : script.indexOf("'", k + 1) + 1;
-      else if (c === "#" && /[\s;]/.test(script[k - 1] ?? " ")) while (k < script.length && script[k] !== "\n") k++;
+      else if (c === '"') {
+        // Inside double quotes a ' is a plain character and braces are text: skip to the closing quote.
+        for (k++; k < script.length && script[k] !== '"'; ) k += script[k] === "\\" ? 2 : 1;
+        k++;
+      } else if (c === "#" && /[\s;]/.test(script[k - 1] ?? " ")) while (k < script.length && script[k] !== "\n") k++;
       else {
         if (c === "{") depth++;
         else if (c === "}") depth--;

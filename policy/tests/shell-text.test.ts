@@ -3,9 +3,9 @@ import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
 import * as fc from "fast-check";
-import { renderHook, shellQuote } from "../../lib/shell";
+import { hookBody, renderHook, shellQuote } from "../../lib/shell";
 import { writeCapability } from "../lib/evidence-writes";
-import { decodedTexts, invocationsIn, parseScript, resolveWord, wordsIn } from "../lib/shell-text";
+import { decodedTexts, invocationsIn, parseScript, readHookText, resolveWord, wordsIn } from "../lib/shell-text";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-shell-text-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -80,6 +80,14 @@ describe("invocationsIn", () => {
     });
     const outer = renderHook(hookFile('ssh guest -- "bash -c $(printf %q "$INNER_HOOK")"'), { INNER_HOOK: inner });
     expect(commands(outer)).toContain("qemu-nbd: --read-only --format=vmdk --connect=/dev/nbd0 /evidence/it's.vmdk");
+  });
+
+  it("finds where a function ends though its body quotes a ' inside double quotes", () => {
+    // posix_quote (lib/hooks/common.sh) writes "'${word//\'/...}' ". Read as the start of a single-quoted
+    // string, that ' hid where the function ended, and a jq substitution in sshfs.sh, which includes
+    // it, read as a program chosen at run time.
+    const opaque = readHookText(hookBody("components/image-transfer/sshfs.sh")).opaque;
+    expect(opaque.filter((o) => o.text.includes("jq"))).toEqual([]);
   });
 
   it("reads command strings given to bash -c, eval and ssh", () => {

@@ -8,10 +8,9 @@
 # Values: BACKEND (file|lvm) BACKING_PATH SIZE_BYTES VOLUME_GROUP LV_NAME LV_TAG VOLUME_MARK.
 set -euo pipefail
 
-fail() {
-  echo "forensic-lab: evidence volume: $*" >&2
-  exit 1
-}
+# shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
+readonly FAILS_AS="forensic-lab: evidence volume"
+# forensic-lab:include lib/hooks/common.sh
 
 # The signature blkid finds (filesystem, LUKS, partition table), empty when the store is blank.
 signature_of() {

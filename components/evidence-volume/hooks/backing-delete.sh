@@ -14,10 +14,9 @@ set -euo pipefail
 # LUKS2's default header (both binary headers, JSON areas and keyslots) ends at 16 MiB; LUKS1's at 2 MiB.
 readonly MIN_HEADER_BYTES=$((16 * 1024 * 1024))
 
-fail() {
-  echo "forensic-lab: evidence volume: $*" >&2
-  exit 1
-}
+# shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
+readonly FAILS_AS="forensic-lab: evidence volume"
+# forensic-lab:include lib/hooks/common.sh
 
 # forensic-lab:include components/evidence-volume/hooks/mark.sh
 # forensic-lab:include components/evidence-volume/hooks/host-shield.sh

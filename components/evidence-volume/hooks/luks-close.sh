@@ -5,10 +5,9 @@
 # Values: MAPPER_NAME ON_HOST.
 set -euo pipefail
 
-fail() {
-  echo "forensic-lab: evidence volume: $*" >&2
-  exit 1
-}
+# shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
+readonly FAILS_AS="forensic-lab: evidence volume"
+# forensic-lab:include lib/hooks/common.sh
 
 # forensic-lab:include components/evidence-volume/hooks/host-shield.sh
 

@@ -9,10 +9,9 @@
 # Values: DEVICE MAPPER_NAME VOLUME_NAME (for messages) LUKS_TYPE LUKS_CIPHER LUKS_KEY_BITS FAST_KDF ON_HOST.
 set -euo pipefail
 
-fail() {
-  echo "forensic-lab: evidence volume: $*" >&2
-  exit 1
-}
+# shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
+readonly FAILS_AS="forensic-lab: evidence volume"
+# forensic-lab:include lib/hooks/common.sh
 
 # forensic-lab:include components/evidence-volume/hooks/host-shield.sh
 

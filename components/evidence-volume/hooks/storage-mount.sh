@@ -5,10 +5,9 @@
 # Values: DEVICE (decrypted block device) MOUNT_POINT OWNER (guest user that owns a new filesystem's root).
 set -euo pipefail
 
-fail() {
-  echo "forensic-lab: case storage: $*" >&2
-  exit 1
-}
+# shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
+readonly FAILS_AS="forensic-lab: case storage"
+# forensic-lab:include lib/hooks/common.sh
 
 for _ in $(seq 60); do
   [[ -b $DEVICE ]] && break
