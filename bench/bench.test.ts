@@ -71,7 +71,9 @@ describe("a key's number", () => {
   });
 
   test("a ratio without a baseline, or seconds with one, is a mistake", () => {
-    expect(() => resultOf({ key: "destroy_vs_up", subject: { label: "x", samples: [1] }, how: "" })).toThrow("destroy_vs_up: a ratio needs a baseline");
+    expect(() => resultOf({ key: "destroy_vs_up", subject: { label: "x", samples: [1] }, how: "" })).toThrow(
+      "destroy_vs_up: a ratio needs a baseline",
+    );
     expect(() => resultOf({ ...ratio("destroy_vs_up", [1], [1]), key: "inspect_deep_chain_s" })).toThrow("a seconds key has no baseline");
   });
 
@@ -163,7 +165,10 @@ describe("the table", () => {
     expect(lines[3]).toBe(`${" ".repeat(40)}vs baseline: 11.0 s (median of 3)`);
     // Every line fits, and the how text survives the wrapping word for word.
     expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(80);
-    const howLines = lines.slice(4, lines.findIndex((l) => l.startsWith("inspect_deep_chain_s")));
+    const howLines = lines.slice(
+      4,
+      lines.findIndex((l) => l.startsWith("inspect_deep_chain_s")),
+    );
     expect(howLines.length).toBeGreaterThan(1);
     expect(howLines.every((l) => l.startsWith(" ".repeat(30)) && l.trim() !== "")).toBe(true);
     expect(howLines.map((l) => l.trim()).join(" ")).toBe(`how: ${how}`);

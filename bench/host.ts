@@ -38,7 +38,9 @@ export interface Evidence {
 
 /** Makes (or reuses: the script keeps complete output) seeds-like evidence with a `sizeMib` bulk.bin. */
 export async function makeEvidence(dir: string, sizeMib: number): Promise<Evidence> {
-  const out = await must(["bash", path.join(REPO_ROOT, "scripts/make-evidence.sh"), "--size-mib", String(sizeMib), dir], { timeoutMs: 30 * 60_000 });
+  const out = await must(["bash", path.join(REPO_ROOT, "scripts/make-evidence.sh"), "--size-mib", String(sizeMib), dir], {
+    timeoutMs: 30 * 60_000,
+  });
   const top = out.trim().split("\n").pop()!;
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, "evidence.json"), "utf8")) as EvidenceManifest;
   const ntfs = manifest.partitions.find((p) => p.filesystem === "ntfs" && "ufos/ufo.txt" in p.files);

@@ -67,7 +67,9 @@ export async function benchLab(opts: StackOptions): Promise<Lab> {
       "forensic-lab:guest": { sshPort: await uniqueLoopbackPort() },
       "forensic-lab:evidenceVolume": { backend: "file", sizeGiB: opts.volumeGiB, fastKdfForTestsOnly: true },
       // The evidence lives under /var/lib/forensic-lab, a folder no default root reaches: name it.
-      "forensic-lab:images": [{ name: "win7", path: opts.evidence.top, roots: [opts.evidence.dir], format: "vmdk", transfer: opts.transfer, partitions: "all" }],
+      "forensic-lab:images": [
+        { name: "win7", path: opts.evidence.top, roots: [opts.evidence.dir], format: "vmdk", transfer: opts.transfer, partitions: "all" },
+      ],
     },
   };
   fs.writeFileSync(stackFile, `# Written by npm run bench; removed when it ends.\n${stringify(config)}`);
@@ -104,7 +106,10 @@ function commandUnder(lab: Lab, type: string): StateResource {
 /** Runs a recorded command's create or delete script as the engine's command provider runs it. */
 async function runRecorded(resource: StateResource, which: "create" | "delete"): Promise<string> {
   const r = await runStateCommand(resource, which);
-  if (r.code !== 0) throw new Error(`${resource.urn.split("::").pop()} ${which}: exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-6).join("\n")}`);
+  if (r.code !== 0)
+    throw new Error(
+      `${resource.urn.split("::").pop()} ${which}: exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-6).join("\n")}`,
+    );
   return r.stdout;
 }
 
@@ -155,7 +160,9 @@ export async function inGuestRead(lab: Lab, evidence: Evidence, runs: number): P
   const file = path.posix.join(mountPointOf(lab, evidence.ext4.number), "bulk.bin");
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const r = await timed(() => inGuestHook<{ nanoseconds: number }>(lab.guest(), "bench/hooks/timed-read.sh", { FILE: file, BYTES: evidence.ext4.bulkBytes }));
+    const r = await timed(() =>
+      inGuestHook<{ nanoseconds: number }>(lab.guest(), "bench/hooks/timed-read.sh", { FILE: file, BYTES: evidence.ext4.bulkBytes }),
+    );
     const seconds = r.value.nanoseconds / 1e9;
     // The guest's clock runs on QEMU's virtual clock; a reading longer than the whole ssh round trip is wrong.
     if (!(seconds > 0 && seconds <= r.seconds)) throw new Error(`the guest timed ${seconds} s for a read the host saw take ${r.seconds} s`);
@@ -203,7 +210,13 @@ export function transferSteps(lab: Lab, upLog: readonly StepLog[]): { hostHash: 
  * each under TCG), host and guest caches dropped before each; every copy is removed again. The hashed
  * scp numbers come from the lab's own up (`transferSteps`).
  */
-export async function transfers(lab: Lab, upLog: readonly StepLog[], evidence: Evidence, workDir: string, cleanup: Cleanup): Promise<TransferTimes> {
+export async function transfers(
+  lab: Lab,
+  upLog: readonly StepLog[],
+  evidence: Evidence,
+  workDir: string,
+  cleanup: Cleanup,
+): Promise<TransferTimes> {
   const guest = lab.guest();
   const fromUp = transferSteps(lab, upLog);
   const manifest = await inspectImage(evidence.top);

@@ -40,7 +40,13 @@ const FIRST_FILE = "ufos/ufo.txt";
 const LAB_VOLUME_GIB = 4;
 /** The keys measured on (or against) the 1 GiB lab; they need the evidence and the lab up. */
 const LAB_KEYS: readonly BenchKey[] = [
-  "attach_to_read_vs_guestmount", "read_vs_host_raw", "read_vs_guestmount", "hash_overhead", "sshfs_vs_scp", "noop_rerun_vs_first_up", "destroy_vs_up",
+  "attach_to_read_vs_guestmount",
+  "read_vs_host_raw",
+  "read_vs_guestmount",
+  "hash_overhead",
+  "sshfs_vs_scp",
+  "noop_rerun_vs_first_up",
+  "destroy_vs_up",
 ];
 const DEFAULT_EVIDENCE_DIR = "/var/lib/forensic-lab/bench-evidence";
 const USAGE = "usage: npm run bench -- [--evidence-dir <dir>] [--out <file>] [--only <key>[,<key>...]]";
@@ -76,7 +82,7 @@ function parseArgs(argv: readonly string[]): Args {
       case "-h":
       case "--help":
         console.log(USAGE);
-        process.exit(0);
+        return process.exit(0);
       default:
         throw new Error(`unknown argument '${argv[i]}'\n${USAGE}`);
     }
@@ -98,7 +104,13 @@ class Interrupt {
 async function preflight(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("run as root: the bench drops the page cache and drives libvirt");
   for (const tool of ["guestmount", "fusermount", "qemu-img", "virsh", "dd", "jq"]) {
-    await must(["bash", "-c", 'command -v "$1" >/dev/null || { echo "$1 is missing; run scripts/install-host-deps.sh" >&2; exit 1; }', "bench", tool]);
+    await must([
+      "bash",
+      "-c",
+      'command -v "$1" >/dev/null || { echo "$1 is missing; run scripts/install-host-deps.sh" >&2; exit 1; }',
+      "bench",
+      tool,
+    ]);
   }
   if (!fs.readdirSync("/boot").some((f) => f.startsWith("vmlinuz"))) {
     throw new Error("no kernel in /boot: libguestfs' appliance needs one; run scripts/install-host-deps.sh (linux-image-cloud-amd64)");
@@ -161,7 +173,9 @@ async function main(): Promise<number> {
     let coldStart: number[] | undefined;
     if (want("attach_to_read_vs_guestmount")) {
       interrupt.check();
-      step(`guestmount cold start to the first read of ${FIRST_FILE}, ${RUNS.guestmountColdStart} runs after one untimed (appliance cache)`);
+      step(
+        `guestmount cold start to the first read of ${FIRST_FILE}, ${RUNS.guestmountColdStart} runs after one untimed (appliance cache)`,
+      );
       coldStart = await guestmountColdStart(gm, evidence!, FIRST_FILE, RUNS.guestmountColdStart);
       step(`  ${samples(coldStart)}`);
     }
@@ -184,7 +198,9 @@ async function main(): Promise<number> {
       interrupt.check();
       const lab = await benchLab({ workDir, engine: engine(), evidence: evidence!, transfer: "scp", volumeGiB: LAB_VOLUME_GIB, print });
       const destroyLab = destroyOnCleanup(lab, cleanup);
-      step(`up: the whole lab for ${lab.stackName} (one ${BULK_MIB} MiB-bulk image, scp), by the Pulumi engine running index.ts, host caches dropped`);
+      step(
+        `up: the whole lab for ${lab.stackName} (one ${BULK_MIB} MiB-bulk image, scp), by the Pulumi engine running index.ts, host caches dropped`,
+      );
       await dropHostCaches();
       const up = await timed(() => lab.up());
       step(`  up took ${formatSeconds(up.seconds)} (${up.value.log.filter((s) => s.hook).length} hooks)`);
@@ -229,10 +245,15 @@ async function main(): Promise<number> {
         interrupt.check();
         step("transfers into the lab's guest: the scp copy without hashing, then sshfs (hashed scp: the lab's own up)");
         const t = await transfers(lab, up.value.log, evidence!, workDir, cleanup);
-        step(`  host hash ${samples(t.hostHash)}, scp ${samples(t.scpCreate)}, plain copy ${samples(t.plainCopy)}, sshfs ${samples(t.sshfsCreate)}`);
+        step(
+          `  host hash ${samples(t.hostHash)}, scp ${samples(t.scpCreate)}, plain copy ${samples(t.plainCopy)}, sshfs ${samples(t.sshfsCreate)}`,
+        );
         measurements.push({
           key: "hash_overhead",
-          subject: timing("host-hash.sh + scp.sh (hashed)", t.hostHash.map((h, i) => h + t.scpCreate[i])),
+          subject: timing(
+            "host-hash.sh + scp.sh (hashed)",
+            t.hostHash.map((h, i) => h + t.scpCreate[i]),
+          ),
           baseline: timing("plain copy, nothing hashed", t.plainCopy),
           how: `With hashing: the lab's own ImageTransfer in its first up (started with host caches dropped), by the engine's clock, for the chain's ${evidence!.manifest.files.length} files (${formatGiB(evidence!.manifest.files.reduce((n, f) => n + f.size, 0))}): host-hash.sh (sha256sum on the host) + scp.sh create (each file streamed through the pinned ssh into guest-receive.sh: dd conv=sparse,fsync onto the LUKS2 /case, then sha256sum in the guest). Without: bench/hooks/plain-copy.sh on the same lab, the same files through the same ssh into the same dd, no sha256sum on either side, host and guest caches dropped first. ${RUNS.transfer} run each.`,
         });
@@ -299,7 +320,12 @@ async function main(): Promise<number> {
   }
 
   print("");
-  print(`forensic-lab bench, ${new Date().toISOString()}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}; ${formatSeconds((Date.now() - started) / 1000)} in all`);
+  print(
+    `forensic-lab bench, ${new Date().toISOString()}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}; ${formatSeconds((Date.now() - started) / 1000)} in all`,
+  );
   print("");
   if (measurements.length > 0) print(formatTable(measurements));
   if (failure !== undefined) {

@@ -95,7 +95,11 @@ export function inGuestText(guest: GuestConnection, hook: string, values: Record
 }
 
 /** Runs a hook in the guest and returns its `FORENSIC_LAB_RESULT`; throws when it fails. */
-export async function inGuestHook<T = Record<string, unknown>>(guest: GuestConnection, hook: string, values: Record<string, HookValue>): Promise<T> {
+export async function inGuestHook<T = Record<string, unknown>>(
+  guest: GuestConnection,
+  hook: string,
+  values: Record<string, HookValue>,
+): Promise<T> {
   const r = await runHookText(hook, await inGuestText(guest, hook, values));
   return parseHookResult<T>(r.stdout);
 }

@@ -83,7 +83,9 @@ test("a missing image file is found unless file checks are skipped", () => {
   );
   const checked = checkConfig(file);
   expect(checked.status).toBe(1);
-  expect(checked.stderr).toContain(`${file}: forensic-lab:images[0].path: no such file '/nonexistent/forensic-lab/a.vmdk'; give the full path of the top image file\n`);
+  expect(checked.stderr).toContain(
+    `${file}: forensic-lab:images[0].path: no such file '/nonexistent/forensic-lab/a.vmdk'; give the full path of the top image file\n`,
+  );
   expect(checkConfig("--skip-file-checks", file)).toMatchObject({ status: 0, stdout: `ok: ${file}: case case-9, 1 image\n` });
 });
 
@@ -95,7 +97,9 @@ test("files that are not stack files: one line each, exit 1", () => {
 
   const missing = checkConfig(path.join(tmp, "Pulumi.none.yaml"));
   expect(missing.status).toBe(1);
-  expect(missing.stderr).toContain(`${path.join(tmp, "Pulumi.none.yaml")}: no such file; give the path of a stack file such as stacks/Pulumi.<case>.yaml\n`);
+  expect(missing.stderr).toContain(
+    `${path.join(tmp, "Pulumi.none.yaml")}: no such file; give the path of a stack file such as stacks/Pulumi.<case>.yaml\n`,
+  );
   expect(missing.stderr).not.toMatch(/\n\s+at /);
 });
 

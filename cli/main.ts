@@ -13,10 +13,12 @@ type Command = (args: string[]) => Promise<number>;
 
 // `require`, not `import()`: bin/forensic-lab.js registers tsx for require only, and a dynamic import
 // of an extensionless .ts path goes to Node's ESM loader, which cannot find it.
+/* eslint-disable @typescript-eslint/no-require-imports -- see above */
 const commands: Record<string, () => Promise<Command>> = {
   inspect: async () => (require("./inspect") as typeof import("./inspect")).main,
   "check-config": async () => (require("./check-config") as typeof import("./check-config")).main,
 };
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -9,18 +9,14 @@ export interface HookCommandArgs {
   /** A secret for the hook's stdin (LUKS passphrase). Wrapped in `pulumi.secret` here, whatever the caller did. */
   readonly stdin?: pulumi.Input<string>;
   /** Values whose change must re-run the hook even though the script text is the same. */
-  readonly triggers?: pulumi.Input<any[]>;
+  readonly triggers?: pulumi.Input<unknown[]>;
 }
 
 /**
  * Every real action of the lab is one of these: a local command that runs a rendered hook with bash
  * (hooks use arrays and `[[ ]]`, and `local.Command` defaults to `/bin/sh`).
  */
-export function hookResource(
-  name: string,
-  args: HookCommandArgs,
-  opts: pulumi.CustomResourceOptions,
-): command.local.Command {
+export function hookResource(name: string, args: HookCommandArgs, opts: pulumi.CustomResourceOptions): command.local.Command {
   return new command.local.Command(
     name,
     {

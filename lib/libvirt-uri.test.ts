@@ -3,7 +3,9 @@ import { libvirtTarget, parseLibvirtUri, SESSION_URI_REFUSED } from "./libvirt-u
 // One parser for config (check-config), AnalysisGuest and EvidenceVolume: what one accepts, all accept.
 describe("parseLibvirtUri", () => {
   test("qemu:///system is local: no ssh", () => {
-    expect(parseLibvirtUri("qemu:///system")).toEqual({ target: { kind: "local", uri: "qemu:///system", sshTarget: "", sshPort: 0, jumpHost: "" } });
+    expect(parseLibvirtUri("qemu:///system")).toEqual({
+      target: { kind: "local", uri: "qemu:///system", sshTarget: "", sshPort: 0, jumpHost: "" },
+    });
   });
 
   test("qemu:///session is refused: as root it runs QEMU as root, unconfined", () => {
@@ -27,7 +29,10 @@ describe("parseLibvirtUri", () => {
     ["qemu+tcp://lab1/system", "must be qemu:///system or qemu+ssh://[user@]host[:port]/system (got 'qemu+tcp://lab1/system')"],
     ["xen:///system", "must be qemu:///system or qemu+ssh://[user@]host[:port]/system (got 'xen:///system')"],
     ["qemu+unix:///system", "must be qemu:///system or qemu+ssh://[user@]host[:port]/system (got 'qemu+unix:///system')"],
-    ["qemu+ssh://root@lab1/session", "must reach qemu:///system on a remote host (got 'qemu+ssh://root@lab1/session'); a remote session daemon is not supported"],
+    [
+      "qemu+ssh://root@lab1/session",
+      "must reach qemu:///system on a remote host (got 'qemu+ssh://root@lab1/session'); a remote session daemon is not supported",
+    ],
     // The two parsers this one replaced disagreed on these: config accepted the first, AnalysisGuest the second.
     ["qemu+ssh://lab@host/system?keyfile=/k", "has query parameters (got 'qemu+ssh://lab@host/system?keyfile=/k'); leave them out"],
     ["qemu+ssh://host-.x/system", "has an invalid host name 'host-.x' (got 'qemu+ssh://host-.x/system')"],

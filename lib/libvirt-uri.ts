@@ -67,7 +67,9 @@ export function parseLibvirtUri(uri: string): { target: LibvirtTarget } | { prob
   if (query !== undefined) {
     // The hooks' own ssh (file work, -J to the guest) could not honour keyfile=, no_verify= and friends,
     // and reads no ~/.ssh/config (lib/hooks/ssh-options.sh): root's default identity and known_hosts must do.
-    return { problem: `has query parameters ${got}; leave them out: the lab's ssh uses root's default key (~/.ssh/id_*) and ~/.ssh/known_hosts, verified` };
+    return {
+      problem: `has query parameters ${got}; leave them out: the lab's ssh uses root's default key (~/.ssh/id_*) and ~/.ssh/known_hosts, verified`,
+    };
   }
   if (user !== undefined && !USER.test(user)) return { problem: `has an invalid user name '${user}' ${got}` };
   const ipv6 = IPV6.exec(hostPart);

@@ -18,19 +18,23 @@ function hookFile(body: string): string {
 describe("parseRenderedHook", () => {
   test("reads back every value renderHook wrote, hostile ones included", () => {
     fc.assert(
-      fc.property(fc.string({ unit: "binary" }).filter((s) => !s.includes("\0")), fc.array(fc.string().filter((s) => !s.includes("\0"))), (scalar, list) => {
-        const hook = parseRenderedHook(renderHook(hookFile("true"), { SCALAR: scalar, LIST: list, FLAG: true, PORT: 2222 }));
-        expect(hook?.values.get("SCALAR")).toBe(scalar);
-        expect(hook?.values.get("LIST")).toEqual(list);
-        expect(hook?.values.get("FLAG")).toBe("true");
-        expect(hook?.values.get("PORT")).toBe("2222");
-      }),
+      fc.property(
+        fc.string({ unit: "binary" }).filter((s) => !s.includes("\0")),
+        fc.array(fc.string().filter((s) => !s.includes("\0"))),
+        (scalar, list) => {
+          const hook = parseRenderedHook(renderHook(hookFile("true"), { SCALAR: scalar, LIST: list, FLAG: true, PORT: 2222 }));
+          expect(hook?.values.get("SCALAR")).toBe(scalar);
+          expect(hook?.values.get("LIST")).toEqual(list);
+          expect(hook?.values.get("FLAG")).toBe("true");
+          expect(hook?.values.get("PORT")).toBe("2222");
+        },
+      ),
       { numRuns: 200 },
     );
   });
 
   test("agrees with bash on what the prelude holds", () => {
-    const value = "it's $(rm -rf /) `x` \\ \"q\"\nline2";
+    const value = 'it\'s $(rm -rf /) `x` \\ "q"\nline2';
     const text = renderHook(hookFile('printf "%s" "$V"'), { V: value });
     expect(execFileSync("bash", ["-c", text], { encoding: "utf8" })).toBe(value);
     expect(parseRenderedHook(text)?.values.get("V")).toBe(value);
@@ -47,7 +51,16 @@ describe("parseRenderedHook", () => {
 describe("hooks wrapped for the guest", () => {
   test("the inner hook is read back whole, however deep", () => {
     const inner = renderHook(hookFile("true"), { A: "it's" });
-    const guest = { host: "127.0.0.1", port: 2222, user: "root", privateKeyPath: "/k", knownHostsPath: "/kh", jumpHost: "", domainName: "d", libvirtUri: "qemu:///system" };
+    const guest = {
+      host: "127.0.0.1",
+      port: 2222,
+      user: "root",
+      privateKeyPath: "/k",
+      knownHostsPath: "/kh",
+      jumpHost: "",
+      domainName: "d",
+      libvirtUri: "qemu:///system",
+    };
     const wrapped = renderInGuest(guest, inner, "fail");
     expect(innerHook(wrapped)).toBe(inner);
     expect(innermostHook(wrapped)).toBe(inner);

@@ -31,7 +31,7 @@ const HEADER = new RegExp(`^${escape(HOOK_SHEBANG)}${escape(HOOK_HEADER)}([^\\n]
 const NAME = /^[A-Z][A-Z0-9_]*$/;
 
 function escape(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\\/]/g, "\\$&");
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /**
@@ -105,7 +105,7 @@ function readQuotedWord(text: string, start: number): { value: string; end: numb
 /** The hook scripts a rendered text runs, outermost first: the in-guest wrapper, then its inner hook. */
 export function renderedHookPaths(text: string): string[] {
   const paths: string[] = [];
-  for (let hook = parseRenderedHook(text); hook; ) {
+  for (let hook = parseRenderedHook(text); hook;) {
     paths.push(hook.name);
     const inner = hook.values.get("INNER_HOOK");
     hook = typeof inner === "string" ? parseRenderedHook(inner) : undefined;

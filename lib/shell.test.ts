@@ -35,18 +35,28 @@ describe("prelude quoting", () => {
 
   test("hostile values reach bash byte for byte and nothing is executed", () => {
     const values = Object.fromEntries(hostile.map((v, i) => [`VALUE_${i}`, v]));
-    const sorted = Object.keys(values).sort().map((k) => values[k]);
+    const sorted = Object.keys(values)
+      .sort()
+      .map((k) => values[k]);
     expect(roundTrip(values)).toEqual(sorted);
     expect(fs.existsSync("/tmp/forensic-lab-pwned")).toBe(false);
   });
 
   test("arbitrary strings survive (property)", () => {
     fc.assert(
-      fc.property(fc.array(fc.string({ unit: "binary" }).filter((s) => !s.includes("\0")), { minLength: 1, maxLength: 5 }), (words) => {
-        const values = Object.fromEntries(words.map((w, i) => [`W${i}`, w]));
-        const sorted = Object.keys(values).sort().map((k) => values[k]);
-        expect(roundTrip(values)).toEqual(sorted);
-      }),
+      fc.property(
+        fc.array(
+          fc.string({ unit: "binary" }).filter((s) => !s.includes("\0")),
+          { minLength: 1, maxLength: 5 },
+        ),
+        (words) => {
+          const values = Object.fromEntries(words.map((w, i) => [`W${i}`, w]));
+          const sorted = Object.keys(values)
+            .sort()
+            .map((k) => values[k]);
+          expect(roundTrip(values)).toEqual(sorted);
+        },
+      ),
       { numRuns: 60 },
     );
   });
@@ -89,7 +99,16 @@ describe("which hook a rendered text runs", () => {
     expect(renderedHookPaths(text)).toEqual([close]);
     expect(runsHook(text, close)).toBe(true);
     expect(runsHook(text, "components/evidence-volume/hooks/backing-create.sh")).toBe(false);
-    const guest = { host: "127.0.0.1", port: 2222, user: "root", privateKeyPath: "/k", knownHostsPath: "/kh", jumpHost: "", domainName: "d", libvirtUri: "qemu:///system" };
+    const guest = {
+      host: "127.0.0.1",
+      port: 2222,
+      user: "root",
+      privateKeyPath: "/k",
+      knownHostsPath: "/kh",
+      jumpHost: "",
+      domainName: "d",
+      libvirtUri: "qemu:///system",
+    };
     const wrapped = renderInGuest(guest, text, "succeed");
     expect(renderedHookPaths(wrapped)).toEqual(["lib/hooks/in-guest.sh", close]);
     expect(runsHook(wrapped, close)).toBe(true);
@@ -100,7 +119,10 @@ describe("hook libraries", () => {
   test("an include line is replaced by the library's text, once per hook, and runs", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hook-lib-"));
     fs.writeFileSync(path.join(dir, "greet.sh"), '#!/usr/bin/env bash\ngreet() { printf "hello %s" "$1"; }\n');
-    fs.writeFileSync(path.join(dir, "hook.sh"), `#!/usr/bin/env bash\nset -euo pipefail\n# forensic-lab:include ${dir}/greet.sh\ngreet "$NAME"\n`);
+    fs.writeFileSync(
+      path.join(dir, "hook.sh"),
+      `#!/usr/bin/env bash\nset -euo pipefail\n# forensic-lab:include ${dir}/greet.sh\ngreet "$NAME"\n`,
+    );
     const text = renderHook(path.join(dir, "hook.sh"), { NAME: "examiner" });
     expect(text).not.toContain("forensic-lab:include");
     expect(text.match(/^greet\(\)/gm)).toHaveLength(1);
@@ -114,7 +136,12 @@ describe("hook libraries", () => {
 });
 
 describe("parseHookResult: exactly one result line, the last, fitting the hook's schema", () => {
-  const schema = z.strictObject({ device: result.nbdDevice, sha256: result.sha256, mountPoint: result.absolutePath, options: result.mountOptions });
+  const schema = z.strictObject({
+    device: result.nbdDevice,
+    sha256: result.sha256,
+    mountPoint: result.absolutePath,
+    options: result.mountOptions,
+  });
   const good = { device: "/dev/nbd0", sha256: "a".repeat(64), mountPoint: "/mnt/forensic/win7/p1", options: ["ro", "noexec"] };
   const line = (r: unknown) => `FORENSIC_LAB_RESULT ${JSON.stringify(r)}`;
   const parse = (stdout: string) => parseHookResult(stdout, schema, "attach.sh");
@@ -149,7 +176,11 @@ describe("parseHookResult: exactly one result line, the last, fitting the hook's
     expect(result.nbdDevice.safeParse("/dev/nbd1 ").success).toBe(false);
   });
   test("components always name the hook and its schema: no one-argument calls outside tests and the bench", () => {
-    const offenders = spawnSync("grep", ["-rnE", "parseHookResult(<[^>]*>)?\\([a-z.]+\\)", "components", "lib", "index.ts", "--include=*.ts"], { cwd: REPO_ROOT, encoding: "utf8" }).stdout.split("\n");
+    const offenders = spawnSync(
+      "grep",
+      ["-rnE", "parseHookResult(<[^>]*>)?\\([a-z.]+\\)", "components", "lib", "index.ts", "--include=*.ts"],
+      { cwd: REPO_ROOT, encoding: "utf8" },
+    ).stdout.split("\n");
     expect(offenders.filter((l) => l && !/\.test\.ts:|test-[a-z-]+\.ts:/.test(l))).toEqual([]);
   });
 });

@@ -65,7 +65,9 @@ const INCLUDE = /^# forensic-lab:include (\S+)$/gm;
 
 function expandIncludes(text: string): string {
   return text.replace(INCLUDE, (_line, library: string) => {
-    const body = readHook(library).replace(/^#![^\n]*\n/, "").trimEnd();
+    const body = readHook(library)
+      .replace(/^#![^\n]*\n/, "")
+      .trimEnd();
     if (/^# forensic-lab:include /m.test(body)) throw new Error(`hook library '${library}' includes another; libraries must not`);
     return `# --- included: ${library} ---\n${body}\n# --- end of ${library} ---`;
   });
@@ -83,13 +85,10 @@ export function renderHook(scriptPath: string, values: Readonly<Record<string, H
 }
 
 /** `renderHook` over Pulumi inputs: resolves every value, then renders. */
-export function hookCommand(
-  scriptPath: string,
-  values: Readonly<Record<string, pulumi.Input<HookValue>>>,
-): pulumi.Output<string> {
-  return pulumi.output(values as Record<string, pulumi.Input<HookValue>>).apply((resolved) =>
-    renderHook(scriptPath, resolved as Record<string, HookValue>),
-  );
+export function hookCommand(scriptPath: string, values: Readonly<Record<string, pulumi.Input<HookValue>>>): pulumi.Output<string> {
+  return pulumi
+    .output(values as Record<string, pulumi.Input<HookValue>>)
+    .apply((resolved) => renderHook(scriptPath, resolved as Record<string, HookValue>));
 }
 
 /**

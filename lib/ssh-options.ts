@@ -15,7 +15,9 @@ export type SshOptionList = "any-host" | "guest";
 const PLAIN_WORD = /^[A-Za-z0-9_=./-]+$/;
 
 export function sshOptions(list: SshOptionList): readonly string[] {
-  const lines = readHook(SSH_OPTIONS_LIBRARY).split("\n").map((line) => line.trim());
+  const lines = readHook(SSH_OPTIONS_LIBRARY)
+    .split("\n")
+    .map((line) => line.trim());
   const start = lines.indexOf(`# forensic-lab:ssh-options ${list}`);
   const end = lines.indexOf("# forensic-lab:ssh-options end", start);
   if (start < 0 || end < 0) throw new Error(`${SSH_OPTIONS_LIBRARY}: no '${list}' option list`);
@@ -24,7 +26,8 @@ export function sshOptions(list: SshOptionList): readonly string[] {
     .filter((line) => line !== "" && !line.startsWith("#"))
     .flatMap((line) => line.split(/\s+/));
   for (const word of words) {
-    if (!PLAIN_WORD.test(word)) throw new Error(`${SSH_OPTIONS_LIBRARY}: '${word}' in the '${list}' list needs quoting; keep the lists plain words`);
+    if (!PLAIN_WORD.test(word))
+      throw new Error(`${SSH_OPTIONS_LIBRARY}: '${word}' in the '${list}' list needs quoting; keep the lists plain words`);
   }
   return words;
 }

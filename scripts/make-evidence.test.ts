@@ -34,7 +34,14 @@ interface Manifest {
   virtualSize: number;
   top: string;
   chain: string[];
-  partitions: { number: number; type: string; filesystem: string; startSector: number; sizeSectors: number; files: Record<string, string> }[];
+  partitions: {
+    number: number;
+    type: string;
+    filesystem: string;
+    startSector: number;
+    sizeSectors: number;
+    files: Record<string, string>;
+  }[];
   files: { path: string; size: number; sha256: string }[];
 }
 const manifest = (): Manifest => JSON.parse(fs.readFileSync(path.join(out, "evidence.json"), "utf8"));
@@ -59,7 +66,9 @@ describe("one run", () => {
   });
 
   test("qemu-img sees a three-layer chain: absolute hint, relative hint, split sparse extents", () => {
-    const chain = JSON.parse(tool("qemu-img", "info", "-f", "vmdk", "--backing-chain", "--output=json", `${out}/snapshots/win7-000002.vmdk`));
+    const chain = JSON.parse(
+      tool("qemu-img", "info", "-f", "vmdk", "--backing-chain", "--output=json", `${out}/snapshots/win7-000002.vmdk`),
+    );
     expect(chain.map((l: any) => [l.filename, l["backing-filename"], l.format, l["virtual-size"]])).toEqual([
       [`${out}/snapshots/win7-000002.vmdk`, `${out}/snapshots/win7-000001.vmdk`, "vmdk", 64 * MIB],
       [`${out}/snapshots/win7-000001.vmdk`, "../base/win7.vmdk", "vmdk", 64 * MIB],
@@ -73,7 +82,10 @@ describe("one run", () => {
     }
     expect(fs.readdirSync(path.join(out, "base")).sort()).toEqual(["win7-s001.vmdk", "win7.vmdk"]);
     expect(fs.readdirSync(path.join(out, "snapshots")).sort()).toEqual([
-      "win7-000001-s001.vmdk", "win7-000001.vmdk", "win7-000002-s001.vmdk", "win7-000002.vmdk",
+      "win7-000001-s001.vmdk",
+      "win7-000001.vmdk",
+      "win7-000002-s001.vmdk",
+      "win7-000002.vmdk",
     ]);
   });
 
@@ -117,7 +129,7 @@ describe("one run", () => {
     const bulk = tool("debugfs", "-R", "cat bulk.bin", p2);
     expect(bulk.length).toBe(4 * MIB);
     expect(bulk.split("\n").slice(0, 2)).toEqual(["forensic-lab bulk 0000000000000", "forensic-lab bulk 0000000000001"]);
-    expect(bulk.endsWith(`forensic-lab bulk ${String(4 * MIB / 32 - 1).padStart(13, "0")}\n`)).toBe(true);
+    expect(bulk.endsWith(`forensic-lab bulk ${String((4 * MIB) / 32 - 1).padStart(13, "0")}\n`)).toBe(true);
   });
 
   test("the ext4 journal is dirty: replaying it (e2fsck) rewrites the canary", () => {
@@ -132,8 +144,12 @@ describe("one run", () => {
   test("every file is read-only and listed with its sha256", () => {
     const m = manifest();
     expect(m.files.map((f) => f.path).sort()).toEqual([
-      "base/win7-s001.vmdk", "base/win7.vmdk", "snapshots/win7-000001-s001.vmdk", "snapshots/win7-000001.vmdk",
-      "snapshots/win7-000002-s001.vmdk", "snapshots/win7-000002.vmdk",
+      "base/win7-s001.vmdk",
+      "base/win7.vmdk",
+      "snapshots/win7-000001-s001.vmdk",
+      "snapshots/win7-000001.vmdk",
+      "snapshots/win7-000002-s001.vmdk",
+      "snapshots/win7-000002.vmdk",
     ]);
     for (const f of m.files) {
       const file = path.join(out, f.path);
@@ -146,12 +162,18 @@ describe("one run", () => {
 
 describe("running again", () => {
   test("keeps complete output as it is", () => {
-    const before = manifest().files.map((f) => fs.statSync(path.join(out, f.path))).map((s) => [s.ino, s.mtimeMs]);
+    const before = manifest()
+      .files.map((f) => fs.statSync(path.join(out, f.path)))
+      .map((s) => [s.ino, s.mtimeMs]);
     const again = make(out);
     expect(again.status).toBe(0);
     expect(again.stdout).toBe(first.stdout);
     expect(again.stderr).toContain("kept as is");
-    expect(manifest().files.map((f) => fs.statSync(path.join(out, f.path))).map((s) => [s.ino, s.mtimeMs])).toEqual(before);
+    expect(
+      manifest()
+        .files.map((f) => fs.statSync(path.join(out, f.path)))
+        .map((s) => [s.ino, s.mtimeMs]),
+    ).toEqual(before);
   });
 
   test("after an interrupted run, removes its remains and makes everything again", () => {

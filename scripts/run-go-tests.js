@@ -27,7 +27,8 @@ child.stdout.on("data", (chunk) => {
       process.stdout.write(`${line}\n`); // build errors come as plain text
       continue;
     }
-    if (event.Action === "output" && (event.Test === undefined || /^(--- FAIL|panic)/.test(event.Output.trim()))) process.stdout.write(event.Output);
+    if (event.Action === "output" && (event.Test === undefined || /^(--- FAIL|panic)/.test(event.Output.trim())))
+      process.stdout.write(event.Output);
     if (!event.Test) continue;
     if (event.Action === "pass") passed++;
     if (event.Action === "fail") {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// `npm test`: every test there is. The Go tests of engine/, the jest suites (unit and real-guest), then
-// the whole-lab e2e run (`npm run e2e`: the real index.ts on the real Pulumi engine, which
-// scripts/install-pulumi.sh builds first if needed). Each prints its own closing line; this prints the
+// `npm test`: every test there is. ESLint and Prettier's check, the Go tests of engine/, the jest suites
+// (unit and real-guest), then the whole-lab e2e run (`npm run e2e`: the real index.ts on the real Pulumi
+// engine, which scripts/install-pulumi.sh builds first if needed). Each prints its own closing line; this prints the
 // total last, as the one plain line CI reads: "N passed, M failed".
 "use strict";
 const { spawn } = require("child_process");
@@ -14,7 +14,9 @@ const CLOSING = /^(?:\w+: )?(\d+) passed, (\d+) failed/;
 
 /** Runs one part with its output streamed through, and reads its closing line. */
 function run(label, command, args) {
-  console.log(`\n=== ${label}: ${[command, ...args].map((a) => (a.startsWith(root + path.sep) ? path.relative(root, a) : path.basename(a))).join(" ")}`);
+  console.log(
+    `\n=== ${label}: ${[command, ...args].map((a) => (a.startsWith(root + path.sep) ? path.relative(root, a) : path.basename(a))).join(" ")}`,
+  );
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
     let tail = "";
@@ -29,7 +31,12 @@ function run(label, command, args) {
       if (finished) return;
       finished = true;
       child.stdout.destroy();
-      const closing = tail.trim().split("\n").reverse().map((l) => CLOSING.exec(l.trim())).find(Boolean);
+      const closing = tail
+        .trim()
+        .split("\n")
+        .reverse()
+        .map((l) => CLOSING.exec(l.trim()))
+        .find(Boolean);
       if (!closing) {
         console.error(`${label}: no closing "N passed, M failed" line (exit ${status})`);
         resolve({ passed: 0, failed: 1 });
@@ -47,8 +54,13 @@ function run(label, command, args) {
 /** The CI case's evidence, where stacks/Pulumi.case-ci.yaml expects it (idempotent, seconds). */
 function prepareCiEvidence() {
   return new Promise((resolve) => {
-    const child = spawn("bash", [path.join(root, "scripts/make-evidence.sh"), "/var/lib/forensic-lab/ci-evidence"], { cwd: root, stdio: "inherit" });
-    child.on("close", (status) => resolve(status === 0 ? { passed: 0, failed: 0 } : (console.error("make-evidence failed"), { passed: 0, failed: 1 })));
+    const child = spawn("bash", [path.join(root, "scripts/make-evidence.sh"), "/var/lib/forensic-lab/ci-evidence"], {
+      cwd: root,
+      stdio: "inherit",
+    });
+    child.on("close", (status) =>
+      resolve(status === 0 ? { passed: 0, failed: 0 } : (console.error("make-evidence failed"), { passed: 0, failed: 1 })),
+    );
   });
 }
 
@@ -62,13 +74,21 @@ function startEngineBuild() {
   const log = path.join(os.tmpdir(), `forensic-lab-engine-build-${process.pid}.log`);
   const out = fs.openSync(log, "w");
   const started = Date.now();
-  const child = spawn("nice", ["-n", "19", "bash", path.join(root, "scripts/install-pulumi.sh")], { cwd: root, stdio: ["ignore", out, out] });
+  const child = spawn("nice", ["-n", "19", "bash", path.join(root, "scripts/install-pulumi.sh")], {
+    cwd: root,
+    stdio: ["ignore", out, out],
+  });
   fs.closeSync(out);
   console.log(`engine: building or finding it in the background (nice 19); log: ${log}`);
   return new Promise((resolve) => {
     child.on("close", (status) => {
       const seconds = Math.round((Date.now() - started) / 1000);
-      const last = fs.readFileSync(log, "utf8").trim().split("\n").filter((l) => l.startsWith("install-pulumi:")).slice(-3);
+      const last = fs
+        .readFileSync(log, "utf8")
+        .trim()
+        .split("\n")
+        .filter((l) => l.startsWith("install-pulumi:"))
+        .slice(-3);
       console.log(`\n=== engine: install-pulumi.sh exited ${status} after ${seconds} s\n${last.join("\n")}`);
       resolve(status);
     });
@@ -78,8 +98,15 @@ function startEngineBuild() {
 (async () => {
   const engine = startEngineBuild();
   const parts = [
+    await run("lint", process.execPath, [path.join(root, "scripts/run-lint.js")]),
     await run("go", process.execPath, [path.join(root, "scripts/run-go-tests.js")]),
-    await run("jest", process.execPath, [path.join(root, "scripts/run-jest.js"), "--selectProjects", "unit", "guest", ...process.argv.slice(2)]),
+    await run("jest", process.execPath, [
+      path.join(root, "scripts/run-jest.js"),
+      "--selectProjects",
+      "unit",
+      "guest",
+      ...process.argv.slice(2),
+    ]),
     await prepareCiEvidence(),
   ];
   await engine;

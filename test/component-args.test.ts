@@ -31,7 +31,14 @@ describe("lib/args-error", () => {
     const schema = z.strictObject({ a: z.number(), b: z.strictObject({ c: z.string() }) });
     const parsed = schema.safeParse({ a: "x", b: { c: 1, d: 2 }, e: 3 });
     expect(parsed.success).toBe(false);
-    expect(issueLines(parsed.error!).sort()).toEqual(["a: Invalid input: expected number, received string", "b.c: Invalid input: expected string, received number", "b.d: unknown key", "e: unknown key"].sort());
+    expect(issueLines(parsed.error!).sort()).toEqual(
+      [
+        "a: Invalid input: expected number, received string",
+        "b.c: Invalid input: expected string, received number",
+        "b.d: unknown key",
+        "e: unknown key",
+      ].sort(),
+    );
     expect(() => parseArgs(schema, { a: 1, b: { c: "" }, e: 1 })).toThrow(/^e: unknown key$/);
   });
 });
@@ -39,28 +46,63 @@ describe("lib/args-error", () => {
 describe("every component names every bad key, unknown ones included", () => {
   test("AnalysisGuest", () => {
     const issues = refusal(() => resolveSettings({ caseId: "case-42", memoryMiB: 1, vcpus: 0, colour: "red" } as never));
-    expect(issues).toEqual(expect.arrayContaining([expect.stringMatching(/^memoryMiB: /), expect.stringMatching(/^vcpus: /), "colour: unknown key"]));
+    expect(issues).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^memoryMiB: /), expect.stringMatching(/^vcpus: /), "colour: unknown key"]),
+    );
   });
 
   test("EvidenceVolume", () => {
-    const issues = refusal(() => planVolume({ caseId: "c", backend: "file", path: "rel", sizeGiB: -1, encrypted: true, passphrase: null, colour: 1 }));
-    expect(issues).toEqual(expect.arrayContaining([expect.stringMatching(/^path: must be absolute/), expect.stringMatching(/^sizeGiB: /), "colour: unknown key"]));
+    const issues = refusal(() =>
+      planVolume({ caseId: "c", backend: "file", path: "rel", sizeGiB: -1, encrypted: true, passphrase: null, colour: 1 }),
+    );
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^path: must be absolute/),
+        expect.stringMatching(/^sizeGiB: /),
+        "colour: unknown key",
+      ]),
+    );
   });
 
   test("ImageTransfer", () => {
     const issues = refusal(() =>
-      validateArgs({ imageName: "BAD NAME", manifest: { format: "raw", chain: [], files: [] }, mode: "ftp", readOnly: true, hashed: true, custodyLogPath: "rel", examiner: "e", colour: 1 } as never),
+      validateArgs({
+        imageName: "BAD NAME",
+        manifest: { format: "raw", chain: [], files: [] },
+        mode: "ftp",
+        readOnly: true,
+        hashed: true,
+        custodyLogPath: "rel",
+        examiner: "e",
+        colour: 1,
+      } as never),
     );
-    expect(issues).toEqual(expect.arrayContaining([expect.stringMatching(/^imageName: /), expect.stringMatching(/^mode: /), expect.stringMatching(/^custodyLogPath: /), "colour: unknown key"]));
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^imageName: /),
+        expect.stringMatching(/^mode: /),
+        expect.stringMatching(/^custodyLogPath: /),
+        "colour: unknown key",
+      ]),
+    );
   });
 
   test("NbdAttachment (the guest paths of the chain)", () => {
     const issues = refusal(() => planAttachment("vmdk", "rel.vmdk", [{ path: "/a/../b", format: "vmdk" }]));
-    expect(issues).toEqual([expect.stringMatching(/^imagePath: must be absolute/), expect.stringMatching(/^backingChain\[0\]\.path: must not contain '\.\.'/)]);
+    expect(issues).toEqual([
+      expect.stringMatching(/^imagePath: must be absolute/),
+      expect.stringMatching(/^backingChain\[0\]\.path: must not contain '\.\.'/),
+    ]);
   });
 
   test("PartitionMount", () => {
     const issues = refusal(() => validateMountArgs({ partition: 0, readOnly: true, extraOptions: ["suid"], colour: 1 } as never));
-    expect(issues).toEqual(expect.arrayContaining([expect.stringMatching(/^partition: /), expect.stringMatching(/^extraOptions\[0\]: 'suid' is refused/), "colour: unknown key"]));
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^partition: /),
+        expect.stringMatching(/^extraOptions\[0\]: 'suid' is refused/),
+        "colour: unknown key",
+      ]),
+    );
   });
 });

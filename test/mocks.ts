@@ -41,13 +41,15 @@ export type OutputsFor = (args: pulumi.runtime.MockResourceArgs) => Record<strin
  * Sets up mocks and a recorder. `outputsFor` lets a test give custom resources (commands) the outputs
  * their real create hooks would print; by default a resource's outputs are its inputs.
  */
-export async function setupMocks(options: {
-  project?: string;
-  stack?: string;
-  config?: Record<string, string>;
-  secretKeys?: string[];
-  outputsFor?: OutputsFor;
-} = {}): Promise<MockRun> {
+export async function setupMocks(
+  options: {
+    project?: string;
+    stack?: string;
+    config?: Record<string, string>;
+    secretKeys?: string[];
+    outputsFor?: OutputsFor;
+  } = {},
+): Promise<MockRun> {
   const resources: RecordedResource[] = [];
   let counter = 0;
   if (options.config) {

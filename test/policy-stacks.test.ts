@@ -72,11 +72,7 @@ describe("a deliberately unsafe CI lab", () => {
       (r) => r.type === LOCAL_COMMAND && r.name.endsWith("-nbd-attach"),
       (i) => (i.create = String(i.create).replace(/--read-only/g, "")),
     ],
-    [
-      "image-transfer-read-only",
-      (r) => r.type === TYPE.ImageTransfer,
-      (i) => (i.readOnly = false),
-    ],
+    ["image-transfer-read-only", (r) => r.type === TYPE.ImageTransfer, (i) => (i.readOnly = false)],
   ];
 
   test.each(cases)("%s catches it", async (policy, match, change) => {

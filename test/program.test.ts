@@ -62,7 +62,12 @@ function commandsBelow(resources: readonly RecordedResource[], component: Record
   let grew = true;
   while (grew) {
     grew = false;
-    for (const r of resources) if (below.has(r.parent) && !below.has(r.urn)) (below.add(r.urn), (grew = true));
+    for (const r of resources) {
+      if (below.has(r.parent) && !below.has(r.urn)) {
+        below.add(r.urn);
+        grew = true;
+      }
+    }
   }
   return resources.filter((r) => r.type === LOCAL_COMMAND && below.has(r.urn)).map((r) => r.urn);
 }
@@ -76,7 +81,12 @@ describe("the whole lab for the CI case", () => {
     const [lab] = run.byType(TYPE.Case);
     expect(run.byType(TYPE.EvidenceVolume)).toHaveLength(1);
     expect(run.byType(TYPE.AnalysisGuest)).toHaveLength(1);
-    expect(run.byType(TYPE.ImageTransfer).map((r) => r.inputs.mode).sort()).toEqual(["scp", "sshfs"]);
+    expect(
+      run
+        .byType(TYPE.ImageTransfer)
+        .map((r) => r.inputs.mode)
+        .sort(),
+    ).toEqual(["scp", "sshfs"]);
     expect(run.byType(TYPE.NbdAttachment)).toHaveLength(2);
     expect(run.byType(TYPE.PartitionMount)).toHaveLength(2);
     for (const type of [TYPE.EvidenceVolume, TYPE.AnalysisGuest, TYPE.ImageTransfer, TYPE.NbdAttachment, TYPE.PartitionMount]) {
@@ -153,12 +163,18 @@ describe("bad input stops the program before any resource exists", () => {
       fs.symlinkSync(path.dirname(base), path.join(dir, "alias"));
       const volume = path.join(dir, "alias", path.basename(base));
       const evidenceVolume = { ...JSON.parse(engine.config["forensic-lab:evidenceVolume"]), path: volume };
-      const run = await setupMocks({ ...engine, config: { ...engine.config, "forensic-lab:evidenceVolume": JSON.stringify(evidenceVolume) } });
+      const run = await setupMocks({
+        ...engine,
+        config: { ...engine.config, "forensic-lab:evidenceVolume": JSON.stringify(evidenceVolume) },
+      });
       let program: () => Promise<unknown>;
       jest.isolateModules(() => {
         program = require("../index");
       });
-      const err = await program!().then(() => null, (e: Error) => e);
+      const err = await program!().then(
+        () => null,
+        (e: Error) => e,
+      );
       expect(err?.message).toBe(
         `stacks/Pulumi.case-ci.yaml: forensic-lab:evidenceVolume.path: '${volume}' (resolves to '${base}') is '${base}', a file of images[0]; ` +
           "the lab writes and on destroy erases this file; choose a path outside the evidence (the default is <stateDir>/evidence.luks)",

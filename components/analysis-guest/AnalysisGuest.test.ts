@@ -12,7 +12,6 @@ import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
 import { AnalysisGuest, AnalysisGuestArgs } from "./AnalysisGuest";
 
-
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH1lOitzHADGg+ToBksSr3mBb1fag/eLAx11JgNbe8bp";
 
 /** What the real create hook prints for the domain the command's prelude names. */
@@ -21,9 +20,18 @@ function hookOutputs(a: pulumi.runtime.MockResourceArgs): Record<string, unknown
   const domainName = hookValue(a.inputs.create, "DOMAIN_NAME");
   const v = (name: string) => hookValue(a.inputs.create, name);
   const result = {
-    domainName, outcome: "created", accelerator: "tcg", hostKey: HOST_KEY,
-    host: v("GUEST_HOST"), port: Number(v("GUEST_PORT")), user: v("GUEST_USER"), privateKeyPath: v("PRIVATE_KEY"),
-    knownHostsPath: v("KNOWN_HOSTS"), jumpHost: v("JUMP_HOST"), libvirtUri: v("LIBVIRT_URI"), bootSeconds: 14,
+    domainName,
+    outcome: "created",
+    accelerator: "tcg",
+    hostKey: HOST_KEY,
+    host: v("GUEST_HOST"),
+    port: Number(v("GUEST_PORT")),
+    user: v("GUEST_USER"),
+    privateKeyPath: v("PRIVATE_KEY"),
+    knownHostsPath: v("KNOWN_HOSTS"),
+    jumpHost: v("JUMP_HOST"),
+    libvirtUri: v("LIBVIRT_URI"),
+    bootSeconds: 14,
   };
   return { stdout: `analysis-guest: booting\nFORENSIC_LAB_RESULT ${JSON.stringify(result)}\n` };
 }
@@ -164,7 +172,10 @@ describe("AnalysisGuest", () => {
     [{ stateDir: "/srv/../etc" }, "stateDir: must not contain '..' (got '/srv/../etc')"],
     [{ stateDir: "/" }, "stateDir: must not be '/'"],
     [{ imageDir: "/img/" }, "imageDir: must be written plainly as '/img' (got '/img/')"],
-    [{ libvirtUri: "qemu+tcp://lab1/system" }, "libvirtUri: must be qemu:///system or qemu+ssh://[user@]host[:port]/system (got 'qemu+tcp://lab1/system')"],
+    [
+      { libvirtUri: "qemu+tcp://lab1/system" },
+      "libvirtUri: must be qemu:///system or qemu+ssh://[user@]host[:port]/system (got 'qemu+tcp://lab1/system')",
+    ],
     [{ evidenceDisk: { path: "/dev/sdb", type: "partition" } }, "evidenceDisk.type: must be 'file' or 'block'"],
     [{ hostShares: ["/home"] }, "hostShares: must be empty"],
     [{ bootTimeoutSeconds: 1 }, "bootTimeoutSeconds: must be a whole number of seconds from 10 to 7200"],

@@ -55,20 +55,25 @@ const qemuPid = () => host(`cat /run/libvirt/qemu/${guest.name}.pid 2>/dev/null 
 // Every step talks to a TCG guest on a shared two-core machine.
 jest.setTimeout(10 * 60_000);
 
-beforeAll(async () => {
-  await ensureLibvirt();
-  const imageDir = await timed("image (build or reuse)", ensureGuestImage);
-  timings["image build recorded in its manifest"] = JSON.parse(fs.readFileSync(path.join(imageDir, "manifest.json"), "utf8")).buildSeconds;
-  // The case storage stand-in; qemu runs as libvirt-qemu, so its folder must be traversable.
-  evidenceDir = fs.mkdtempSync(path.join(os.tmpdir(), "analysis-guest-proof-"));
-  fs.chmodSync(evidenceDir, 0o711);
-  const evidence = path.join(evidenceDir, "evidence.img");
-  fs.writeFileSync(evidence, "");
-  fs.truncateSync(evidence, 64 << 20);
-  guest = await timed("boot (create hook until ssh answers)", () =>
-    bootTestGuest({ name: "proof", evidenceDisk: { path: evidence, type: "file" } }),
-  );
-}, BOOT_TIMEOUT_MS + 30 * 60_000);
+beforeAll(
+  async () => {
+    await ensureLibvirt();
+    const imageDir = await timed("image (build or reuse)", ensureGuestImage);
+    timings["image build recorded in its manifest"] = JSON.parse(
+      fs.readFileSync(path.join(imageDir, "manifest.json"), "utf8"),
+    ).buildSeconds;
+    // The case storage stand-in; qemu runs as libvirt-qemu, so its folder must be traversable.
+    evidenceDir = fs.mkdtempSync(path.join(os.tmpdir(), "analysis-guest-proof-"));
+    fs.chmodSync(evidenceDir, 0o711);
+    const evidence = path.join(evidenceDir, "evidence.img");
+    fs.writeFileSync(evidence, "");
+    fs.truncateSync(evidence, 64 << 20);
+    guest = await timed("boot (create hook until ssh answers)", () =>
+      bootTestGuest({ name: "proof", evidenceDisk: { path: evidence, type: "file" } }),
+    );
+  },
+  BOOT_TIMEOUT_MS + 30 * 60_000,
+);
 
 afterAll(async () => {
   await guest?.destroy();
@@ -170,7 +175,9 @@ test("only the expected devices: root, read-only seed, evidence, one virtio NIC;
 });
 
 test("sshd: root by key only, no forwarding; examiner is uid 1000; root's shell is bash", async () => {
-  const config = await inGuest("sshd -T | grep -E '^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin|allowtcpforwarding|allowagentforwarding|x11forwarding|permittunnel) ' | sort");
+  const config = await inGuest(
+    "sshd -T | grep -E '^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin|allowtcpforwarding|allowagentforwarding|x11forwarding|permittunnel) ' | sort",
+  );
   expect(config.split("\n")).toEqual([
     "allowagentforwarding no",
     "allowtcpforwarding no",
@@ -200,46 +207,71 @@ test("on the host: the forward listens on 127.0.0.1 only, QEMU runs as libvirt-q
   expect(await host(`lsattr ${base} | cut -c5`)).toBe("i");
 });
 
-test("create again: a running guest is left alone (same QEMU process, same keys)", async () => {
-  const pidBefore = await qemuPid();
-  const keyBefore = fs.readFileSync(guest.connection.privateKeyPath, "utf8");
-  const again = await runHookText(renderHook(CREATE_HOOK, guest.plan.createValues), { timeoutMs: BOOT_TIMEOUT_MS });
-  expect(again.code).toBe(0);
-  const result = parseHookResult<GuestCreateResult>(again.stdout);
-  expect(result.outcome).toBe("running");
-  expect(result.hostKey).toBe(guest.result.hostKey);
-  expect(await qemuPid()).toBe(pidBefore);
-  expect(fs.readFileSync(guest.connection.privateKeyPath, "utf8")).toBe(keyBefore);
-}, BOOT_TIMEOUT_MS);
+test(
+  "create again: a running guest is left alone (same QEMU process, same keys)",
+  async () => {
+    const pidBefore = await qemuPid();
+    const keyBefore = fs.readFileSync(guest.connection.privateKeyPath, "utf8");
+    const again = await runHookText(renderHook(CREATE_HOOK, guest.plan.createValues), { timeoutMs: BOOT_TIMEOUT_MS });
+    expect(again.code).toBe(0);
+    const result = parseHookResult<GuestCreateResult>(again.stdout);
+    expect(result.outcome).toBe("running");
+    expect(result.hostKey).toBe(guest.result.hostKey);
+    expect(await qemuPid()).toBe(pidBefore);
+    expect(fs.readFileSync(guest.connection.privateKeyPath, "utf8")).toBe(keyBefore);
+  },
+  BOOT_TIMEOUT_MS,
+);
 
-test("create on a defined but shut-off guest starts it, with the same keys", async () => {
-  const pidBefore = await qemuPid();
-  await host(`virsh -c ${LIBVIRT_URI} destroy ${guest.name}`);
-  expect(await host(`virsh -c ${LIBVIRT_URI} domstate ${guest.name}`)).toBe("shut off");
-  const started = await timed("start of a shut-off guest", () =>
-    runHookText(renderHook(CREATE_HOOK, guest.plan.createValues), { timeoutMs: BOOT_TIMEOUT_MS }),
-  );
-  expect(started.code).toBe(0);
-  const result = parseHookResult<GuestCreateResult>(started.stdout);
-  expect(result.outcome).toBe("started");
-  expect(result.hostKey).toBe(guest.result.hostKey);
-  expect(await qemuPid()).not.toBe(pidBefore);
-  expect(await inGuest("echo ok")).toBe("ok");
-}, BOOT_TIMEOUT_MS);
+test(
+  "create on a defined but shut-off guest starts it, with the same keys",
+  async () => {
+    const pidBefore = await qemuPid();
+    await host(`virsh -c ${LIBVIRT_URI} destroy ${guest.name}`);
+    expect(await host(`virsh -c ${LIBVIRT_URI} domstate ${guest.name}`)).toBe("shut off");
+    const started = await timed("start of a shut-off guest", () =>
+      runHookText(renderHook(CREATE_HOOK, guest.plan.createValues), { timeoutMs: BOOT_TIMEOUT_MS }),
+    );
+    expect(started.code).toBe(0);
+    const result = parseHookResult<GuestCreateResult>(started.stdout);
+    expect(result.outcome).toBe("started");
+    expect(result.hostKey).toBe(guest.result.hostKey);
+    expect(await qemuPid()).not.toBe(pidBefore);
+    expect(await inGuest("echo ok")).toBe("ok");
+  },
+  BOOT_TIMEOUT_MS,
+);
 
-test("delete twice: no domain, no QEMU, no overlay, seed, keys, known_hosts or logs are left", async () => {
-  const { plan } = guest;
-  await timed("delete", () => guest.destroy());
-  await guest.destroy();
-  const domains = await host(`virsh -c ${LIBVIRT_URI} list --all --name`);
-  expect(domains.split("\n")).not.toContain(guest.name);
-  expect(await qemuPid()).toBe("");
-  for (const file of [plan.domain.overlayPath, plan.domain.seedPath, plan.domain.kernelPath, plan.domain.consoleLogPath, plan.privateKeyPath, plan.hostKeyPath, plan.knownHostsPath, `/var/log/libvirt/qemu/${guest.name}.log`]) {
-    expect({ file, exists: fs.existsSync(file) }).toEqual({ file, exists: false });
-  }
-  expect(fs.existsSync(plan.stateDir)).toBe(false);
-  // The guest is gone for in-guest hooks too: a delete hook counts that as nothing to undo.
-  const gone = await guest.runInGuestHook("components/analysis-guest/detect-accelerator.sh", { ACCELERATOR: "tcg", KVM_DEVICE: "/dev/kvm", PVM_MODULE: "/x" }, { onGuestGone: "succeed" });
-  expect(gone.code).toBe(0);
-  expect(gone.stderr).toContain("is gone; nothing to undo inside it");
-}, DESTROY_TIMEOUT_MS * 2);
+test(
+  "delete twice: no domain, no QEMU, no overlay, seed, keys, known_hosts or logs are left",
+  async () => {
+    const { plan } = guest;
+    await timed("delete", () => guest.destroy());
+    await guest.destroy();
+    const domains = await host(`virsh -c ${LIBVIRT_URI} list --all --name`);
+    expect(domains.split("\n")).not.toContain(guest.name);
+    expect(await qemuPid()).toBe("");
+    for (const file of [
+      plan.domain.overlayPath,
+      plan.domain.seedPath,
+      plan.domain.kernelPath,
+      plan.domain.consoleLogPath,
+      plan.privateKeyPath,
+      plan.hostKeyPath,
+      plan.knownHostsPath,
+      `/var/log/libvirt/qemu/${guest.name}.log`,
+    ]) {
+      expect({ file, exists: fs.existsSync(file) }).toEqual({ file, exists: false });
+    }
+    expect(fs.existsSync(plan.stateDir)).toBe(false);
+    // The guest is gone for in-guest hooks too: a delete hook counts that as nothing to undo.
+    const gone = await guest.runInGuestHook(
+      "components/analysis-guest/detect-accelerator.sh",
+      { ACCELERATOR: "tcg", KVM_DEVICE: "/dev/kvm", PVM_MODULE: "/x" },
+      { onGuestGone: "succeed" },
+    );
+    expect(gone.code).toBe(0);
+    expect(gone.stderr).toContain("is gone; nothing to undo inside it");
+  },
+  DESTROY_TIMEOUT_MS * 2,
+);

@@ -66,7 +66,6 @@ export interface AnalysisGuestArgs {
   readonly hostShares?: readonly [];
 }
 
-
 const whole = (min: number, max: number, unit: string) =>
   z
     .number({ error: `must be a whole number${unit} from ${min} to ${max}` })
@@ -76,8 +75,12 @@ const whole = (min: number, max: number, unit: string) =>
 
 const argsSchema = z
   .object({
-    caseId: z.string({ error: "must be a string" }).regex(CASE_ID, `must match ${CASE_ID} (a lower-case letter, then letters, digits, '-')`),
-    stateDir: absolutePath("the case's state folder").refine((p) => p !== "/", "must not be '/'").optional(),
+    caseId: z
+      .string({ error: "must be a string" })
+      .regex(CASE_ID, `must match ${CASE_ID} (a lower-case letter, then letters, digits, '-')`),
+    stateDir: absolutePath("the case's state folder")
+      .refine((p) => p !== "/", "must not be '/'")
+      .optional(),
     imageDir: absolutePath("a folder guest-image/build.sh wrote").optional(),
     memoryMiB: whole(512, 262144, " of MiB").optional(),
     vcpus: whole(1, 64, "").optional(),
@@ -90,9 +93,7 @@ const argsSchema = z
       .refine((n) => n !== "default", "must not be 'default': libvirt's default network forwards to the outside (NAT)")
       .optional(),
     libvirtUri: z.string().optional(),
-    evidenceDisk: z
-      .object({ path: z.any(), type: z.enum(["file", "block"], { error: "must be 'file' or 'block'" }) })
-      .optional(),
+    evidenceDisk: z.object({ path: z.any(), type: z.enum(["file", "block"], { error: "must be 'file' or 'block'" }) }).optional(),
     bootTimeoutSeconds: whole(10, 7200, " of seconds").optional(),
     hostShares: z.tuple([], { error: "must be empty: an analysis guest gets no host folders" }).optional(),
   })

@@ -71,8 +71,26 @@ describe("domainXml", () => {
   test("root overlay, read-only seed, evidence with cache=none and its serial", () => {
     expect(disks(tcg)).toEqual([
       { type: "file", source: spec.overlayPath, format: "qcow2", cache: null, target: "vda", bus: "virtio", readOnly: false, serial: null },
-      { type: "file", source: spec.seedPath, format: "raw", cache: null, target: "vdb", bus: "virtio", readOnly: true, serial: "forensic-seed" },
-      { type: "block", source: "/dev/vg0/case-42", format: "raw", cache: "none", target: "vdc", bus: "virtio", readOnly: false, serial: "forensic-evidence" },
+      {
+        type: "file",
+        source: spec.seedPath,
+        format: "raw",
+        cache: null,
+        target: "vdb",
+        bus: "virtio",
+        readOnly: true,
+        serial: "forensic-seed",
+      },
+      {
+        type: "block",
+        source: "/dev/vg0/case-42",
+        format: "raw",
+        cache: "none",
+        target: "vdc",
+        bus: "virtio",
+        readOnly: false,
+        serial: "forensic-evidence",
+      },
     ]);
     const fileEvidence = parse(domainXml({ ...spec, evidenceDisk: { path: "/srv/case-42.luks", type: "file" } }, "tcg"));
     expect(disks(fileEvidence)[2]).toMatchObject({ type: "file", source: "/srv/case-42.luks", cache: "none" });
@@ -93,17 +111,42 @@ describe("domainXml", () => {
       ),
     );
     expect(disks(x).slice(3)).toEqual([
-      { type: "file", source: "/tmp/a.qcow2", format: "qcow2", cache: null, target: "vdd", bus: "virtio", readOnly: true, serial: "extra-a" },
+      {
+        type: "file",
+        source: "/tmp/a.qcow2",
+        format: "qcow2",
+        cache: null,
+        target: "vdd",
+        bus: "virtio",
+        readOnly: true,
+        serial: "extra-a",
+      },
       { type: "block", source: "/dev/loop7", format: "raw", cache: null, target: "vde", bus: "virtio", readOnly: false, serial: "extra-b" },
     ]);
-    expect(() => domainXml({ ...spec, extraDisks: [{ path: "/x", type: "file", format: "raw", serial: "bad serial!", readOnly: true }] }, "tcg")).toThrow(
-      /serial 'bad serial!'/,
-    );
+    expect(() =>
+      domainXml({ ...spec, extraDisks: [{ path: "/x", type: "file", format: "raw", serial: "bad serial!", readOnly: true }] }, "tcg"),
+    ).toThrow(/serial 'bad serial!'/);
   });
 
   test("no graphics, video, sound, USB, channels, guest agent, shares, host devices, balloon or seclabel", () => {
     for (const root of [tcg, kvm]) {
-      for (const tag of ["graphics", "video", "sound", "audio", "redirdev", "channel", "filesystem", "hostdev", "smartcard", "tpm", "seclabel", "shmem", "rng", "input", "watchdog"]) {
+      for (const tag of [
+        "graphics",
+        "video",
+        "sound",
+        "audio",
+        "redirdev",
+        "channel",
+        "filesystem",
+        "hostdev",
+        "smartcard",
+        "tpm",
+        "seclabel",
+        "shmem",
+        "rng",
+        "input",
+        "watchdog",
+      ]) {
         expect({ tag, count: all(root, tag).length }).toEqual({ tag, count: 0 });
       }
       const controllers = all(root, "controller");

@@ -103,11 +103,16 @@ export function domainXml(spec: DomainSpec, accelerator: Accelerator): string {
   const devices = domain.ele("devices");
   const targets = diskTargets();
   addDisk(devices, targets.next().value, { path: spec.overlayPath, type: "file" }, { format: "qcow2" });
-  addDisk(devices, targets.next().value, { path: spec.seedPath, type: "file" }, {
-    format: "raw",
-    serial: SEED_SERIAL,
-    readOnly: true,
-  });
+  addDisk(
+    devices,
+    targets.next().value,
+    { path: spec.seedPath, type: "file" },
+    {
+      format: "raw",
+      serial: SEED_SERIAL,
+      readOnly: true,
+    },
+  );
   if (spec.evidenceDisk) {
     // cache=none: the evidence volume's data bypasses the host page cache (O_DIRECT; the hook checks).
     addDisk(devices, targets.next().value, spec.evidenceDisk, { format: "raw", serial: EVIDENCE_SERIAL, cache: "none" });
@@ -129,12 +134,7 @@ export function domainXml(spec: DomainSpec, accelerator: Accelerator): string {
 
   if (spec.network.mode === "user-restricted") {
     const commandline = domain.ele(QEMU_NS, "qemu:commandline");
-    for (const arg of [
-      "-netdev",
-      userNetdev(spec.network.sshPort),
-      "-device",
-      `virtio-net-pci,netdev=forensicnet,${NIC_PCI_ADDRESS}`,
-    ]) {
+    for (const arg of ["-netdev", userNetdev(spec.network.sshPort), "-device", `virtio-net-pci,netdev=forensicnet,${NIC_PCI_ADDRESS}`]) {
       commandline.ele(QEMU_NS, "qemu:arg", xattrs({ value: arg }));
     }
   }

@@ -18,7 +18,11 @@ afterEach(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 describe("detect-accelerator.sh", () => {
   const detect = (accelerator: string, kvmDevice: string, pvmModule: string) =>
-    run(["/bin/bash", "-c", renderHook(DETECT_ACCELERATOR_HOOK, { ACCELERATOR: accelerator, KVM_DEVICE: kvmDevice, PVM_MODULE: pvmModule })]);
+    run([
+      "/bin/bash",
+      "-c",
+      renderHook(DETECT_ACCELERATOR_HOOK, { ACCELERATOR: accelerator, KVM_DEVICE: kvmDevice, PVM_MODULE: pvmModule }),
+    ]);
   // /dev/null is a character device like /dev/kvm; a folder stands in for /sys/module/kvm_pvm.
   const charDevice = "/dev/null";
   const absent = () => path.join(scratch, "absent");
@@ -73,7 +77,10 @@ case "$1" in
 esac
 `;
 
-  function setup(domainState: string | undefined, network: { mode: "user-restricted" | "libvirt-isolated"; name: string } = { mode: "user-restricted", name: "" }) {
+  function setup(
+    domainState: string | undefined,
+    network: { mode: "user-restricted" | "libvirt-isolated"; name: string } = { mode: "user-restricted", name: "" },
+  ) {
     const fake = path.join(scratch, "fake");
     fs.mkdirSync(path.join(fake, "bin"), { recursive: true });
     fs.writeFileSync(path.join(fake, "bin", "virsh"), FAKE_VIRSH, { mode: 0o755 });
@@ -92,7 +99,14 @@ esac
     });
     fs.writeFileSync(path.join(fake, "domains"), domainState ? `${plan.domainName}\nforensic-someone-else\n` : "forensic-someone-else\n");
     fs.writeFileSync(path.join(fake, "state"), domainState ?? "");
-    for (const file of [plan.privateKeyPath, plan.hostKeyPath, plan.knownHostsPath, plan.domain.overlayPath, plan.domain.seedPath, plan.domain.kernelPath]) {
+    for (const file of [
+      plan.privateKeyPath,
+      plan.hostKeyPath,
+      plan.knownHostsPath,
+      plan.domain.overlayPath,
+      plan.domain.seedPath,
+      plan.domain.kernelPath,
+    ]) {
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(file, "x");
     }
@@ -189,7 +203,9 @@ esac
     for (const f of ["manifest.json", "rootfs.qcow2", "vmlinuz", "initrd.img"]) fs.writeFileSync(path.join(image, f), "");
     const r = await run(["/bin/bash", "-c", renderHook(CREATE_HOOK, { ...plan.createValues, IMAGE_DIR: image })], { env });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`forensic-lab:stateDir: '${plan.keysDir}' is a symbolic link (to '${etc}'); the lab makes none in the case folder: remove it, and find out who put it there\n`);
+    expect(r.stderr).toBe(
+      `forensic-lab:stateDir: '${plan.keysDir}' is a symbolic link (to '${etc}'); the lab makes none in the case folder: remove it, and find out who put it there\n`,
+    );
     expect(fs.readdirSync(etc)).toEqual([]);
     expect(fs.statSync(etc).mode & 0o7777).toBe(0o755);
     expect(fs.lstatSync(plan.keysDir).isSymbolicLink()).toBe(true);
@@ -201,7 +217,13 @@ esac
     const ON_BRIDGE = " vnet4      bridge    virbr7              virtio   52:54:00:12:34:57\n";
     const ELSEWHERE = " vnet5      network   forensic-other      virtio   52:54:00:12:34:58\n";
     test.each([
-      ["a network with <forward>", "<network><name>forensic-isolated</name><forward mode='nat'/></network>", "yes", "has a <forward> element", ""],
+      [
+        "a network with <forward>",
+        "<network><name>forensic-isolated</name><forward mode='nat'/></network>",
+        "yes",
+        "has a <forward> element",
+        "",
+      ],
       ["a missing network", undefined, "yes", "no libvirt network 'forensic-isolated'", ""],
       ["an inactive network", "<network><name>forensic-isolated</name></network>", "no", "is not active", ""],
       [
@@ -211,8 +233,20 @@ esac
         "has an <ip> element: the host has an address on it that the guest can reach; use network: user-restricted",
         "",
       ],
-      ["an IPv6-only host address", `<network><name>forensic-isolated</name>${BRIDGE}<ip family='ipv6' address='fd00::1' prefix='64'/></network>`, "yes", "has an <ip> element", ""],
-      ["ipv6='yes' (a link-local host address)", `<network ipv6='yes'><name>forensic-isolated</name>${BRIDGE}</network>`, "yes", "sets ipv6='yes'", ""],
+      [
+        "an IPv6-only host address",
+        `<network><name>forensic-isolated</name>${BRIDGE}<ip family='ipv6' address='fd00::1' prefix='64'/></network>`,
+        "yes",
+        "has an <ip> element",
+        "",
+      ],
+      [
+        "ipv6='yes' (a link-local host address)",
+        `<network ipv6='yes'><name>forensic-isolated</name>${BRIDGE}</network>`,
+        "yes",
+        "sets ipv6='yes'",
+        "",
+      ],
       [
         "a network another domain is on",
         `<network><name>forensic-isolated</name>${BRIDGE}</network>`,

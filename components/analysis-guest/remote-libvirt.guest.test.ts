@@ -74,7 +74,11 @@ beforeAll(async () => {
   // really went through ssh (here both ends are one machine, so the files alone would prove nothing).
   commandLog = path.join(sshdDir, "commands.log");
   const logCommand = path.join(sshdDir, "log-command");
-  fs.writeFileSync(logCommand, `#!/bin/sh\nprintf '%s\\n' "$SSH_ORIGINAL_COMMAND" >>'${commandLog}'\nexec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n`, { mode: 0o755 });
+  fs.writeFileSync(
+    logCommand,
+    `#!/bin/sh\nprintf '%s\\n' "$SSH_ORIGINAL_COMMAND" >>'${commandLog}'\nexec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n`,
+    { mode: 0o755 },
+  );
   fs.writeFileSync(
     path.join(sshdDir, "sshd_config"),
     [
@@ -104,7 +108,11 @@ beforeAll(async () => {
 
   uri = `qemu+ssh://root@127.0.0.1:${port}/system`;
   plan = planGuest({
-    caseId: `remote-${path.basename(work).slice(-6).toLowerCase().replace(/[^a-z0-9]/g, "x")}`,
+    caseId: `remote-${path
+      .basename(work)
+      .slice(-6)
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, "x")}`,
     stateDir: path.join(work, "case"),
     imageDir,
     memoryMiB: 1536,

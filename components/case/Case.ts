@@ -175,10 +175,22 @@ export class Case extends pulumi.ComponentResource {
     );
 
     // The guest image's examiner account has gid = uid.
-    const mountArgs = { guest, nbdDevice: attachment.nbdDevice, readOnly: true as const, examinerUid: config.guest.examinerUid, examinerGid: config.guest.examinerUid };
+    const mountArgs = {
+      guest,
+      nbdDevice: attachment.nbdDevice,
+      readOnly: true as const,
+      examinerUid: config.guest.examinerUid,
+      examinerGid: config.guest.examinerUid,
+    };
     const mounts =
       image.partitions === "all"
-        ? [new PartitionMount(`${name}-${image.name}-mount`, { ...mountArgs, partition: "all", mountRoot: image.mountRoot }, { parent: this, dependsOn: [attachment] })]
+        ? [
+            new PartitionMount(
+              `${name}-${image.name}-mount`,
+              { ...mountArgs, partition: "all", mountRoot: image.mountRoot },
+              { parent: this, dependsOn: [attachment] },
+            ),
+          ]
         : image.partitions.map(
             (p) =>
               new PartitionMount(

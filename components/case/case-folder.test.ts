@@ -18,7 +18,10 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 function create(stateDir: string, volumeDir = "") {
-  return spawnSync("/bin/bash", ["-c", renderHook(CREATE, { STATE_DIR: stateDir, VOLUME_DIR: volumeDir })], { encoding: "utf8", timeout: 30_000 });
+  return spawnSync("/bin/bash", ["-c", renderHook(CREATE, { STATE_DIR: stateDir, VOLUME_DIR: volumeDir })], {
+    encoding: "utf8",
+    timeout: 30_000,
+  });
 }
 const modeOf = (p: string) => fs.statSync(p).mode & 0o7777;
 
@@ -110,7 +113,11 @@ describe("refused, unchanged, nothing created", () => {
   });
 
   test.each([
-    ["custody.jsonl", "a file the custody log would be appended to", (target: string) => fs.writeFileSync(target, "evidence\n", { mode: 0o400 })],
+    [
+      "custody.jsonl",
+      "a file the custody log would be appended to",
+      (target: string) => fs.writeFileSync(target, "evidence\n", { mode: 0o400 }),
+    ],
     ["keys", "a folder the keys would be written into", (target: string) => fs.mkdirSync(target, { mode: 0o755 })],
     ["disks/console.log", "a link deeper down", (target: string) => fs.writeFileSync(target, "passwd\n", { mode: 0o644 })],
   ])("a planted %s link (%s)", (name, _what, makeTarget) => {
@@ -119,11 +126,17 @@ describe("refused, unchanged, nothing created", () => {
     fs.chmodSync(stateDir, 0o711);
     const target = path.join(scratch, "etc-or-evidence");
     makeTarget(target);
-    const before = { mode: modeOf(target), entries: fs.statSync(target).isDirectory() ? fs.readdirSync(target) : fs.readFileSync(target, "utf8") };
+    const before = {
+      mode: modeOf(target),
+      entries: fs.statSync(target).isDirectory() ? fs.readdirSync(target) : fs.readFileSync(target, "utf8"),
+    };
     fs.symlinkSync(target, path.join(stateDir, name));
     const r = create(stateDir, path.join(scratch, "volumes"));
     expectRefused(r, "forensic-lab:stateDir", new RegExp(`'${stateDir}/${name}' is a symbolic link \\(to '${target}'\\)`));
-    expect({ mode: modeOf(target), entries: fs.statSync(target).isDirectory() ? fs.readdirSync(target) : fs.readFileSync(target, "utf8") }).toEqual(before);
+    expect({
+      mode: modeOf(target),
+      entries: fs.statSync(target).isDirectory() ? fs.readdirSync(target) : fs.readFileSync(target, "utf8"),
+    }).toEqual(before);
     expect(fs.existsSync(path.join(scratch, "volumes"))).toBe(false);
   });
 

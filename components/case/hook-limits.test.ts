@@ -26,7 +26,15 @@ function layered(layers: number): ImageManifest {
   const chain = Array.from({ length: layers }, (_, i) => {
     const n = String(layers - i).padStart(4, "0");
     const file = `/srv/evidence/case-42/snap-${n}/disk-${n}.vmdk`;
-    return { path: file, format: "vmdk" as const, createType: "monolithicSparse", cid: "00000001", parentCid: "ffffffff", parentPath: null, extents: [{ path: file, access: "RW" as const, sectors: 2048, type: "SPARSE" }] };
+    return {
+      path: file,
+      format: "vmdk" as const,
+      createType: "monolithicSparse",
+      cid: "00000001",
+      parentCid: "ffffffff",
+      parentPath: null,
+      extents: [{ path: file, access: "RW" as const, sectors: 2048, type: "SPARSE" }],
+    };
   });
   return { format: "vmdk", virtualSize: 1 << 20, chain, files: chain.map((l) => ({ path: l.path, size: 65536 })) };
 }
@@ -38,7 +46,17 @@ function extentful(extents: number): ImageManifest {
   return {
     format: "vmdk",
     virtualSize: extents * 2048 * 512,
-    chain: [{ path: top, format: "vmdk", createType: "twoGbMaxExtentSparse", cid: "00000001", parentCid: "ffffffff", parentPath: null, extents: names.map((p) => ({ path: p, access: "RW" as const, sectors: 2048, type: "SPARSE" })) }],
+    chain: [
+      {
+        path: top,
+        format: "vmdk",
+        createType: "twoGbMaxExtentSparse",
+        cid: "00000001",
+        parentCid: "ffffffff",
+        parentPath: null,
+        extents: names.map((p) => ({ path: p, access: "RW" as const, sectors: 2048, type: "SPARSE" })),
+      },
+    ],
     files: [top, ...names].map((p) => ({ path: p, size: 65536 })),
   };
 }
@@ -67,8 +85,18 @@ test("MAX_ARG_STRLEN is the kernel's: one argument of that many bytes (with its 
 });
 
 test("bashQuotedLength is what bash's printf %q makes", () => {
-  for (const text of ["plain", "a b", "it's", "two\nlines 'q' \"d\" $(x) \\ \t é", `#!/usr/bin/env bash\nreadonly A='x'\\''y'\necho "$A"\n`, "ünïcode"]) {
-    const quoted = spawnSync("/bin/bash", ["-c", 'printf %q "$1"', "_", text], { encoding: "buffer", env: { LC_ALL: "C", PATH: process.env.PATH } });
+  for (const text of [
+    "plain",
+    "a b",
+    "it's",
+    "two\nlines 'q' \"d\" $(x) \\ \t é",
+    `#!/usr/bin/env bash\nreadonly A='x'\\''y'\necho "$A"\n`,
+    "ünïcode",
+  ]) {
+    const quoted = spawnSync("/bin/bash", ["-c", 'printf %q "$1"', "_", text], {
+      encoding: "buffer",
+      env: { LC_ALL: "C", PATH: process.env.PATH },
+    });
     expect(bashQuotedLength(text)).toBeGreaterThanOrEqual(quoted.stdout.length);
   }
 });
@@ -79,25 +107,35 @@ describe("the boundary, measured with the real renderers", () => {
     ["scp", "layers, one folder each", layered, 1000],
     ["sshfs", "extents in one folder", extentful, 1000],
     ["scp", "extents in one folder", extentful, 1000],
-  ] as const)("%s, %s: the largest image accepted fits the kernel, one more is refused naming the limit", async (transfer, _what, make, high) => {
-    const n = await largestAccepted(transfer, make, high);
-    const c = config(transfer);
-    // At the boundary every text, outer and in-guest, is a valid single argument for the real kernel.
-    const sizes = await imageHookSizes(c, c.images[0], make(n));
-    expect(Math.max(...sizes.map((s) => s.bytes))).toBeLessThanOrEqual(HOOK_TEXT_LIMIT);
-    for (const { step, text, inner } of await imageHookTexts(c, c.images[0], make(n))) {
-      expect([step, spawnSync("/bin/true", [text]).error]).toEqual([step, undefined]);
-      for (const hook of inner) {
-        // The command line the guest's shell gets, quoted by bash itself, passed on as one argument.
-        const guestSide = spawnSync("/bin/bash", ["-c", 'exec /bin/true "bash -c $(printf %q "$1") forensic-lab-hook"', "_", hook], { env: { LC_ALL: "C" } });
-        expect([step, guestSide.status]).toEqual([step, 0]);
+  ] as const)(
+    "%s, %s: the largest image accepted fits the kernel, one more is refused naming the limit",
+    async (transfer, _what, make, high) => {
+      const n = await largestAccepted(transfer, make, high);
+      const c = config(transfer);
+      // At the boundary every text, outer and in-guest, is a valid single argument for the real kernel.
+      const sizes = await imageHookSizes(c, c.images[0], make(n));
+      expect(Math.max(...sizes.map((s) => s.bytes))).toBeLessThanOrEqual(HOOK_TEXT_LIMIT);
+      for (const { step, text, inner } of await imageHookTexts(c, c.images[0], make(n))) {
+        expect([step, spawnSync("/bin/true", [text]).error]).toEqual([step, undefined]);
+        for (const hook of inner) {
+          // The command line the guest's shell gets, quoted by bash itself, passed on as one argument.
+          const guestSide = spawnSync("/bin/bash", ["-c", 'exec /bin/true "bash -c $(printf %q "$1") forensic-lab-hook"', "_", hook], {
+            env: { LC_ALL: "C" },
+          });
+          expect([step, guestSide.status]).toEqual([step, 0]);
+        }
       }
-    }
-    const problem = await hookSizeProblem(c, c.images[0], make(n + 1));
-    expect(problem).toMatch(new RegExp(`hook of \\d+ bytes, over the ${HOOK_TEXT_LIMIT} bytes one command may carry \\(Linux MAX_ARG_STRLEN is ${MAX_ARG_STRLEN}\\)`));
-    // Recorded for docs/ARCHITECTURE.md: how far each shape goes.
-    console.log(`${transfer}, ${_what}: at most ${n}`);
-  }, 120_000);
+      const problem = await hookSizeProblem(c, c.images[0], make(n + 1));
+      expect(problem).toMatch(
+        new RegExp(
+          `hook of \\d+ bytes, over the ${HOOK_TEXT_LIMIT} bytes one command may carry \\(Linux MAX_ARG_STRLEN is ${MAX_ARG_STRLEN}\\)`,
+        ),
+      );
+      // Recorded for docs/ARCHITECTURE.md: how far each shape goes.
+      console.log(`${transfer}, ${_what}: at most ${n}`);
+    },
+    120_000,
+  );
 });
 
 describe("through the Case's pre-resource validation", () => {

@@ -65,7 +65,9 @@ describe("an image may only bring its own files", () => {
     const hostile = path.join(dir, "top.qcow2");
     qemuImg(["create", "-q", "-f", "qcow2", "-u", "-b", "/etc/hostname", "-F", "raw", hostile, "16M"]);
     expect(await refusal(config({ path: hostile }))).toMatch(
-      new RegExp(`^${FILE}: forensic-lab:images\\[0\\]\\.path: /etc/hostname: lies in the system folder /etc; an image may only bring its own files`),
+      new RegExp(
+        `^${FILE}: forensic-lab:images\\[0\\]\\.path: /etc/hostname: lies in the system folder /etc; an image may only bring its own files`,
+      ),
     );
   });
 
@@ -105,7 +107,9 @@ describe("config can never point the lab's writes at evidence: evidenceVolume.pa
     fs.linkSync(base, link);
     try {
       expect(await refusal(config({}, { path: link }))).toMatch(
-        new RegExp(`^${FILE}: forensic-lab:evidenceVolume\\.path: '${link}' is the same file as '${base}' of images\\[0\\] \\(a hard link\\); the lab writes`),
+        new RegExp(
+          `^${FILE}: forensic-lab:evidenceVolume\\.path: '${link}' is the same file as '${base}' of images\\[0\\] \\(a hard link\\); the lab writes`,
+        ),
       );
     } finally {
       fs.unlinkSync(link);

@@ -29,7 +29,10 @@ export async function inspectImages(config: CaseConfig, stackFile: string): Prom
     } else if (result.reason instanceof RootError) {
       issues.push({ key: configKey(["images", i, "roots", result.reason.index]), message: result.reason.message });
     } else if (result.reason instanceof InspectError) {
-      issues.push({ key: configKey(["images", i, "path"]), message: `${result.reason.message}; fix the image files or point the path at the top file` });
+      issues.push({
+        key: configKey(["images", i, "path"]),
+        message: `${result.reason.message}; fix the image files or point the path at the top file`,
+      });
     } else {
       throw result.reason;
     }
@@ -75,7 +78,8 @@ async function evidenceVolumeClash(
   const resolved = await resolveMaybeMissing(volume.path);
   const id = await identityOf(volume.path);
   const shown = resolved === volume.path ? `'${volume.path}'` : `'${volume.path}' (resolves to '${resolved}')`;
-  const erase = "the lab writes and on destroy erases this file; choose a path outside the evidence (the default is <stateDir>/evidence.luks)";
+  const erase =
+    "the lab writes and on destroy erases this file; choose a path outside the evidence (the default is <stateDir>/evidence.luks)";
   for (const [i, image] of config.images.entries()) {
     const manifest = manifests[image.name];
     for (const file of manifest.files) {

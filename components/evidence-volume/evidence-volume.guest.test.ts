@@ -19,7 +19,17 @@ import * as os from "os";
 import * as path from "path";
 import { HookValue, parseHookResult } from "../../lib/shell";
 import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, ExecResult, runHostHook, TestGuest } from "../../test/guest/harness";
-import { backingValues, BackingResult, HOOKS, LuksOpenResult, luksValues, planVolume, storageValues, StorageMountResult, VolumePlan } from "./plan";
+import {
+  backingValues,
+  BackingResult,
+  HOOKS,
+  LuksOpenResult,
+  luksValues,
+  planVolume,
+  storageValues,
+  StorageMountResult,
+  VolumePlan,
+} from "./plan";
 import { isZero, luksMagicOffsets, sha256Range } from "../../test/support/luks-evidence";
 import { watchForSecret } from "../../test/support/secret-watch";
 
@@ -39,9 +49,26 @@ let guestGone = false;
 const timings: Record<string, number> = {};
 
 const filePlan = (): VolumePlan =>
-  planVolume({ caseId: "vol-file", backend: "file", path: volumeFile, sizeGiB: 0.25, encrypted: true, passphrase: null, fastKdfForTestsOnly: true });
+  planVolume({
+    caseId: "vol-file",
+    backend: "file",
+    path: volumeFile,
+    sizeGiB: 0.25,
+    encrypted: true,
+    passphrase: null,
+    fastKdfForTestsOnly: true,
+  });
 const lvmPlan = (extra: object = {}): VolumePlan =>
-  planVolume({ caseId: "vol-lvm", backend: "lvm", volumeGroup: VG, sizeGiB: 0.25, encrypted: true, passphrase: null, fastKdfForTestsOnly: true, ...extra });
+  planVolume({
+    caseId: "vol-lvm",
+    backend: "lvm",
+    volumeGroup: VG,
+    sizeGiB: 0.25,
+    encrypted: true,
+    passphrase: null,
+    fastKdfForTestsOnly: true,
+    ...extra,
+  });
 
 function ok<T>(r: ExecResult): T {
   if (r.code !== 0) throw new Error(`hook failed (rc ${r.code}):\n${r.stderr}`);
@@ -74,7 +101,11 @@ beforeAll(async () => {
   fs.writeFileSync(scratchDisk, "");
   fs.truncateSync(scratchDisk, 1024 * MIB);
   guest = await timed("boot", () =>
-    bootTestGuest({ name: "vol-luks", evidenceDisk: { path: volumeFile, type: "file" }, extraDisks: [{ path: scratchDisk, serial: PV_SERIAL }] }),
+    bootTestGuest({
+      name: "vol-luks",
+      evidenceDisk: { path: volumeFile, type: "file" },
+      extraDisks: [{ path: scratchDisk, serial: PV_SERIAL }],
+    }),
   );
   await sh(`pvcreate -q /dev/disk/by-id/virtio-${PV_SERIAL} && vgcreate -q ${VG} /dev/disk/by-id/virtio-${PV_SERIAL}`);
 }, BOOT_TIMEOUT_MS);
@@ -102,7 +133,11 @@ describe("lvm backend: the host hooks, run unchanged in a guest playing the host
 
   test("format once (LUKS2, argon2id) and open on the 'host'; no process shows the passphrase", async () => {
     const plan = lvmPlan();
-    const { result, host, guest: inside } = await watchForSecret(guest, PASSPHRASE, () =>
+    const {
+      result,
+      host,
+      guest: inside,
+    } = await watchForSecret(guest, PASSPHRASE, () =>
       timed("lvm: luks-open (format + open, fast KDF)", () => inGuest(HOOKS.luksOpen, luksValues(plan).open, PASSPHRASE)),
     );
     expect(ok<LuksOpenResult>(result)).toEqual({
@@ -128,11 +163,15 @@ describe("lvm backend: the host hooks, run unchanged in a guest playing the host
   test("open again: nothing changes; a wrong passphrase is refused even while open", async () => {
     const plan = lvmPlan();
     const before = await headerHash();
-    const again = ok<LuksOpenResult>(await timed("lvm: luks-open, already open (passphrase check)", () => inGuest(HOOKS.luksOpen, luksValues(plan).open, PASSPHRASE)));
+    const again = ok<LuksOpenResult>(
+      await timed("lvm: luks-open, already open (passphrase check)", () => inGuest(HOOKS.luksOpen, luksValues(plan).open, PASSPHRASE)),
+    );
     expect(again).toMatchObject({ formatted: false, opened: false });
     const wrong = await inGuest(HOOKS.luksOpen, luksValues(plan).open, WRONG);
     expect(wrong.code).toBe(1);
-    expect(wrong.stderr.trim()).toBe(`forensic-lab: evidence volume: wrong passphrase for the existing evidence volume ${lv()}; nothing was changed`);
+    expect(wrong.stderr.trim()).toBe(
+      `forensic-lab: evidence volume: wrong passphrase for the existing evidence volume ${lv()}; nothing was changed`,
+    );
     expect(await headerHash()).toBe(before);
   });
 
@@ -163,7 +202,10 @@ describe("lvm backend: the host hooks, run unchanged in a guest playing the host
       created: false,
       luks: { version: 2, cipher: "aes-xts-plain64" },
     });
-    expect(ok<LuksOpenResult>(await inGuest(HOOKS.luksOpen, luksValues(lvmPlan()).open, PASSPHRASE))).toMatchObject({ formatted: false, opened: true });
+    expect(ok<LuksOpenResult>(await inGuest(HOOKS.luksOpen, luksValues(lvmPlan()).open, PASSPHRASE))).toMatchObject({
+      formatted: false,
+      opened: true,
+    });
     const mount = { ...storageValues(lvmPlan()).mount, DEVICE: "/dev/mapper/forensic-vol-lvm", MOUNT_POINT: "/srv/case-lvm" };
     expect(ok<StorageMountResult>(await inGuest(HOOKS.storageMount, mount)).formatted).toBe(false);
     expect(await sh("cat /srv/case-lvm/finding.txt")).toBe("lvm finding\n");
@@ -177,7 +219,9 @@ describe("lvm backend: the host hooks, run unchanged in a guest playing the host
     const before = (await sh(`sha256sum /dev/${VG}/forensic-foreign`)).split(" ")[0];
     const adopt = await inGuest(HOOKS.backingCreate, { ...backingValues(foreign).create, SIZE_BYTES: 64 * MIB });
     expect(adopt.code).toBe(1);
-    expect(adopt.stderr).toContain(`${VG}/forensic-foreign exists but was not made by forensic-lab (no tag forensic-lab-evidence); refusing to adopt it`);
+    expect(adopt.stderr).toContain(
+      `${VG}/forensic-foreign exists but was not made by forensic-lab (no tag forensic-lab-evidence); refusing to adopt it`,
+    );
     const format = await inGuest(HOOKS.luksOpen, luksValues(foreign).open, PASSPHRASE);
     expect(format.code).toBe(1);
     expect(format.stderr).toContain(`/dev/${VG}/forensic-foreign is not blank (ext4); refusing to format it`);
@@ -207,7 +251,9 @@ describe("lvm backend: the host hooks, run unchanged in a guest playing the host
 
   test("erase: keyslots destroyed, header zeroed, LV removed; the same extents hold no LUKS and open nothing", async () => {
     const plan = lvmPlan();
-    const erased = ok(await timed("lvm: backing-delete (erase + lvremove)", () => inGuest(HOOKS.backingDelete, backingValues(plan).delete)));
+    const erased = ok(
+      await timed("lvm: backing-delete (erase + lvremove)", () => inGuest(HOOKS.backingDelete, backingValues(plan).delete)),
+    );
     expect(erased).toEqual({ backingPath: lv(), erased: true, removed: true, headerBytesWiped: 16 * MIB });
     expect((await guest.ssh(`lvs ${VG}/forensic-vol-lvm`)).code).not.toBe(0);
     expect(ok(await inGuest(HOOKS.backingDelete, backingValues(plan).delete))).toMatchObject({ erased: false, removed: false });
@@ -298,7 +344,9 @@ describe("lvm backend: the 'host' never parses what the guest writes into the de
     await sh(`vgremove -q -ff -y planted && pvremove -q -ff -y ${mapper} && wipefs -q -a ${mapper}`);
     // vgcreate refuses a name whose /dev/<name> exists: the guest's VG is made from a device folder of its own.
     const plant = `--config 'devices { dir="/dev/plant" scan=["/dev/plant"] global_filter=["a|^/dev/plant/target$|","r|.*|"] }'`;
-    await sh(`mkdir -p /dev/plant/mapper && cp -a /dev/mapper/control /dev/plant/mapper/ && cp -a "$(readlink -f ${mapper})" /dev/plant/target`);
+    await sh(
+      `mkdir -p /dev/plant/mapper && cp -a /dev/mapper/control /dev/plant/mapper/ && cp -a "$(readlink -f ${mapper})" /dev/plant/target`,
+    );
     await sh(`pvcreate -q ${plant} /dev/plant/target && vgcreate -q ${plant} ${VG} /dev/plant/target`);
     await sh(`lvcreate -q ${plant} -an -Zn -L 8m --addtag forensic-lab-evidence -n forensic-vol-bystander ${VG} && rm -r /dev/plant`);
     expect(await openHostile()).toMatchObject({ opened: false }); // the rule back in place
@@ -323,8 +371,14 @@ describe("file backend, end to end", () => {
 
   test("first open in the guest formats LUKS2 and mounts /case; no process shows the passphrase", async () => {
     const plan = filePlan();
-    const { result, host, guest: inside } = await watchForSecret(guest, PASSPHRASE, async () => {
-      const luks = await timed("file: luks-open in guest (format + open, fast KDF)", () => inGuest(HOOKS.luksOpen, luksValues(plan).open, PASSPHRASE));
+    const {
+      result,
+      host,
+      guest: inside,
+    } = await watchForSecret(guest, PASSPHRASE, async () => {
+      const luks = await timed("file: luks-open in guest (format + open, fast KDF)", () =>
+        inGuest(HOOKS.luksOpen, luksValues(plan).open, PASSPHRASE),
+      );
       const mount = await timed("file: storage-mount (mkfs.ext4 + mount)", () => inGuest(HOOKS.storageMount, storageValues(plan).mount));
       return { luks, mount };
     });
@@ -354,22 +408,35 @@ describe("file backend, end to end", () => {
   test("open and mount again change nothing", async () => {
     const plan = filePlan();
     const before = headerHash();
-    expect(ok<LuksOpenResult>(await inGuest(HOOKS.luksOpen, luksValues(plan).open, PASSPHRASE))).toMatchObject({ formatted: false, opened: false });
-    expect(ok<StorageMountResult>(await inGuest(HOOKS.storageMount, storageValues(plan).mount))).toMatchObject({ formatted: false, mounted: false });
+    expect(ok<LuksOpenResult>(await inGuest(HOOKS.luksOpen, luksValues(plan).open, PASSPHRASE))).toMatchObject({
+      formatted: false,
+      opened: false,
+    });
+    expect(ok<StorageMountResult>(await inGuest(HOOKS.storageMount, storageValues(plan).mount))).toMatchObject({
+      formatted: false,
+      mounted: false,
+    });
     expect(headerHash()).toBe(before);
   });
 
   test("a file written to /case survives close and reopen", async () => {
     const plan = filePlan();
     await sh("mkdir -p /case/notes && echo 'finding 1: ufo.txt' > /case/notes/finding.txt && sync");
-    expect(ok(await timed("file: storage-umount", () => inGuest(HOOKS.storageUmount, storageValues(plan).umount)))).toEqual({ unmounted: true });
+    expect(ok(await timed("file: storage-umount", () => inGuest(HOOKS.storageUmount, storageValues(plan).umount)))).toEqual({
+      unmounted: true,
+    });
     expect(ok(await timed("file: luks-close in guest", () => inGuest(HOOKS.luksClose, luksValues(plan).close)))).toEqual({ closed: true });
     expect(ok(await inGuest(HOOKS.storageUmount, storageValues(plan).umount))).toEqual({ unmounted: false });
     expect(ok(await inGuest(HOOKS.luksClose, luksValues(plan).close))).toEqual({ closed: false });
 
-    const reopened = ok<LuksOpenResult>(await timed("file: luks-open in guest (open only, fast KDF)", () => inGuest(HOOKS.luksOpen, luksValues(plan).open, PASSPHRASE)));
+    const reopened = ok<LuksOpenResult>(
+      await timed("file: luks-open in guest (open only, fast KDF)", () => inGuest(HOOKS.luksOpen, luksValues(plan).open, PASSPHRASE)),
+    );
     expect(reopened).toMatchObject({ formatted: false, opened: true });
-    expect(ok<StorageMountResult>(await inGuest(HOOKS.storageMount, storageValues(plan).mount))).toMatchObject({ formatted: false, mounted: true });
+    expect(ok<StorageMountResult>(await inGuest(HOOKS.storageMount, storageValues(plan).mount))).toMatchObject({
+      formatted: false,
+      mounted: true,
+    });
     expect(await sh("cat /case/notes/finding.txt")).toBe("finding 1: ufo.txt\n");
   });
 
@@ -421,7 +488,9 @@ describe("file backend, end to end", () => {
     const keep = `${volumeFile}.inode`; // a second name for the same bytes, to look at after removal
     fs.linkSync(volumeFile, keep);
     expect(spawnSync("cryptsetup", ["open", "--test-passphrase", "--key-file=-", keep], { input: PASSPHRASE }).status).toBe(0);
-    const erased = ok(await timed("file: backing-delete on host (erase + rm)", () => runHostHook(HOOKS.backingDelete, backingValues(plan).delete)));
+    const erased = ok(
+      await timed("file: backing-delete on host (erase + rm)", () => runHostHook(HOOKS.backingDelete, backingValues(plan).delete)),
+    );
     expect(erased).toEqual({ backingPath: volumeFile, erased: true, removed: true, headerBytesWiped: 16 * MIB });
     expect(fs.existsSync(volumeFile)).toBe(false);
     expect(spawnSync("cryptsetup", ["isLuks", keep]).status).not.toBe(0);

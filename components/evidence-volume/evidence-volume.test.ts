@@ -40,7 +40,14 @@ function hookStdout(args: pulumi.runtime.MockResourceArgs, existingLuks: object 
   }
   if (runsHook(create, HOOKS.luksOpen)) {
     const mapper = hookValue(innermostHook(create), "MAPPER_NAME");
-    return print({ mapperPath: `/dev/mapper/${mapper}`, luksVersion: 2, cipher: "aes-xts-plain64", keyBits: 512, formatted: true, opened: true });
+    return print({
+      mapperPath: `/dev/mapper/${mapper}`,
+      luksVersion: 2,
+      cipher: "aes-xts-plain64",
+      keyBits: 512,
+      formatted: true,
+      opened: true,
+    });
   }
   if (runsHook(create, HOOKS.storageMount)) {
     return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
@@ -177,7 +184,9 @@ describe("the passphrase", () => {
     const { EvidenceVolume } = await import("./index");
     const build = () => new EvidenceVolume("vol", { ...fileArgs(), passphrase: passphrase as pulumi.Input<string> });
     expect(build).toThrow(pulumi.ResourceError);
-    expect(build).toThrow(`EvidenceVolume 'vol': passphrase: must be a secret Output (config.requireSecret(...) or pulumi.secret(...)), ${message}`);
+    expect(build).toThrow(
+      `EvidenceVolume 'vol': passphrase: must be a secret Output (config.requireSecret(...) or pulumi.secret(...)), ${message}`,
+    );
   });
 
   test("refuses an Output that is not secret: the run fails before the LUKS step registers", () => {
@@ -298,7 +307,12 @@ describe("lvm backend", () => {
     const storage = run.byName("vol-case-storage");
     expect(storage.inputs.create).toContain("in-guest.sh");
     expect(hookValue(inner(storage.inputs.create), "DEVICE")).toBe("/dev/disk/by-id/virtio-forensic-evidence");
-    expect(run.resources.filter((r) => r.custom).map((r) => r.name).sort()).toEqual(["guest", "vol-backing", "vol-case-storage", "vol-luks"]);
+    expect(
+      run.resources
+        .filter((r) => r.custom)
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(["guest", "vol-backing", "vol-case-storage", "vol-luks"]);
   });
 
   test("destroy: unmount in the guest, the guest goes, then close on the host, then erase", async () => {

@@ -45,7 +45,10 @@ function destroy(file: string, extra: object = {}) {
 
 /** What the guest would do on first open, done here on the host (luksFormat needs no device-mapper). */
 function luksFormat(file: string, type: "luks1" | "luks2", extra: string[] = []) {
-  const kdf = type === "luks2" ? ["--pbkdf", "argon2id", "--pbkdf-memory", "32768", "--pbkdf-force-iterations", "4", "--pbkdf-parallel", "1"] : ["--pbkdf-force-iterations", "1000"];
+  const kdf =
+    type === "luks2"
+      ? ["--pbkdf", "argon2id", "--pbkdf-memory", "32768", "--pbkdf-force-iterations", "4", "--pbkdf-parallel", "1"]
+      : ["--pbkdf-force-iterations", "1000"];
   execFileSync("cryptsetup", ["luksFormat", "--batch-mode", "--type", type, ...kdf, ...extra, "--key-file=-", file], { input: PASSPHRASE });
 }
 
@@ -106,12 +109,28 @@ describe("backing-create.sh (file)", () => {
   const notOurs = /was not made by forensic-lab \(no trusted\.forensic-lab\.volume mark\); refusing to adopt it$/m;
   test.each<[string, (file: string) => void, RegExp]>([
     // Pointed at evidence or at anybody's file by a careless stack: never formatted, never erased.
-    ["somebody's LUKS volume (an encrypted image of the case)", (f) => (fs.writeFileSync(f, ""), fs.truncateSync(f, SIZE), luksFormat(f, "luks2")), notOurs],
+    [
+      "somebody's LUKS volume (an encrypted image of the case)",
+      (f) => (fs.writeFileSync(f, ""), fs.truncateSync(f, SIZE), luksFormat(f, "luks2")),
+      notOurs,
+    ],
     ["a blank file of the right size that the lab did not make", (f) => (fs.writeFileSync(f, ""), fs.truncateSync(f, SIZE)), notOurs],
-    ["another case's retained volume", (f) => (fs.writeFileSync(f, ""), fs.truncateSync(f, SIZE), luksFormat(f, "luks2"), mark(f, "c2")), /is the evidence volume of another case \(forensic-lab case c2, not forensic-lab case c1\); refusing to adopt it$/m],
+    [
+      "another case's retained volume",
+      (f) => (fs.writeFileSync(f, ""), fs.truncateSync(f, SIZE), luksFormat(f, "luks2"), mark(f, "c2")),
+      /is the evidence volume of another case \(forensic-lab case c2, not forensic-lab case c1\); refusing to adopt it$/m,
+    ],
     // Marked as ours, and still not what a volume of this case can be.
-    ["a marked file holding a filesystem", (f) => (execFileSync("mkfs.ext4", ["-q", "-F", f, "64M"]), mark(f)), /holds ext4 data, not an evidence volume; refusing to adopt it$/m],
-    ["a marked file of another size", (f) => (fs.writeFileSync(f, Buffer.alloc(4096)), mark(f)), /has 4096 bytes, sizeGiB asks for 67108864; resizing an evidence volume is not supported$/m],
+    [
+      "a marked file holding a filesystem",
+      (f) => (execFileSync("mkfs.ext4", ["-q", "-F", f, "64M"]), mark(f)),
+      /holds ext4 data, not an evidence volume; refusing to adopt it$/m,
+    ],
+    [
+      "a marked file of another size",
+      (f) => (fs.writeFileSync(f, Buffer.alloc(4096)), mark(f)),
+      /has 4096 bytes, sizeGiB asks for 67108864; resizing an evidence volume is not supported$/m,
+    ],
     ["a symbolic link", (f) => fs.symlinkSync("/etc/hostname", f), /is a symbolic link; give the file's real path$/m],
     ["a folder", (f) => fs.mkdirSync(f), /exists and is not a regular file$/m],
   ])("refuses %s and leaves it untouched", (_, make, message) => {
@@ -204,7 +223,9 @@ describe("backing-delete.sh (file)", () => {
   test("refuses while a process (a guest's QEMU) holds the file open, and changes nothing", async () => {
     const { file, keep } = formattedVolume("held.luks");
     const before = sha256(file);
-    const holder: ChildProcess = spawn("/bin/bash", ["-c", 'exec 3<"$1"; echo ready; sleep 60', "holder", file], { stdio: ["ignore", "pipe", "ignore"] });
+    const holder: ChildProcess = spawn("/bin/bash", ["-c", 'exec 3<"$1"; echo ready; sleep 60', "holder", file], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
     try {
       await new Promise((resolve) => holder.stdout!.once("data", resolve));
       const r = destroy(file);
@@ -220,7 +241,11 @@ describe("backing-delete.sh (file)", () => {
 
   test.each<[string, string | null, RegExp]>([
     ["somebody's LUKS volume", null, /was not made by forensic-lab \(no trusted\.forensic-lab\.volume mark\); refusing to erase it$/m],
-    ["another case's retained volume", "c2", /is the evidence volume of another case \(forensic-lab case c2, not forensic-lab case c1\); refusing to erase it$/m],
+    [
+      "another case's retained volume",
+      "c2",
+      /is the evidence volume of another case \(forensic-lab case c2, not forensic-lab case c1\); refusing to erase it$/m,
+    ],
   ])("never erases %s: it still opens with its passphrase", (_, owner, message) => {
     const file = path.join(dir, `foreign-${crypto.randomUUID()}.luks`);
     fs.writeFileSync(file, "");
@@ -238,18 +263,24 @@ describe("backing-delete.sh (file)", () => {
   // The file backend's header is the guest's to write: a compromised guest can leave one that cryptsetup
   // reads wrongly or not at all. Destroy still erases, all of it, and says so.
   test.each<[string, (file: string) => void]>([
-    ["LUKS magic over garbage (no readable header)", (f) => {
-      const fd = fs.openSync(f, "r+");
-      fs.writeSync(fd, crypto.randomBytes(SIZE / 4), 0, SIZE / 4, 0);
-      fs.writeSync(fd, Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe, 0x00, 0x02]), 0, 8, 0);
-      fs.closeSync(fd);
-    }],
-    ["LUKS1 whose payload offset is zero", (f) => {
-      luksFormat(f, "luks1");
-      const fd = fs.openSync(f, "r+");
-      fs.writeSync(fd, Buffer.alloc(4), 0, 4, 104); // payload-offset, big-endian u32
-      fs.closeSync(fd);
-    }],
+    [
+      "LUKS magic over garbage (no readable header)",
+      (f) => {
+        const fd = fs.openSync(f, "r+");
+        fs.writeSync(fd, crypto.randomBytes(SIZE / 4), 0, SIZE / 4, 0);
+        fs.writeSync(fd, Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe, 0x00, 0x02]), 0, 8, 0);
+        fs.closeSync(fd);
+      },
+    ],
+    [
+      "LUKS1 whose payload offset is zero",
+      (f) => {
+        luksFormat(f, "luks1");
+        const fd = fs.openSync(f, "r+");
+        fs.writeSync(fd, Buffer.alloc(4), 0, 4, 104); // payload-offset, big-endian u32
+        fs.closeSync(fd);
+      },
+    ],
   ])("a hostile header (%s): the whole volume is zeroed and removed", (_, spoil) => {
     const file = path.join(dir, `hostile-${crypto.randomUUID()}.luks`);
     expect(create(file).status).toBe(0);

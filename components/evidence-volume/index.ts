@@ -128,7 +128,9 @@ export class EvidenceVolume extends pulumi.ComponentResource {
       },
       { parent: this, deleteBeforeReplace: true },
     );
-    const backingResult = backing.stdout.apply((out) => parseHookResult(out, backingResultSchema, `${name}-backing (backing-create.sh)`) as BackingResult);
+    const backingResult = backing.stdout.apply(
+      (out) => parseHookResult(out, backingResultSchema, `${name}-backing (backing-create.sh)`) as BackingResult,
+    );
     this.hostSide = [backing];
     this.backingPath = backingResult.backingPath;
     this.retained = pulumi.output(plan.retain);
@@ -145,7 +147,9 @@ export class EvidenceVolume extends pulumi.ComponentResource {
         },
         { parent: this, dependsOn: [backing], deleteBeforeReplace: true },
       );
-      const opened = luks.stdout.apply((out) => parseHookResult(out, luksOpenResultSchema, `${name}-luks (luks-open.sh)`) as LuksOpenResult);
+      const opened = luks.stdout.apply(
+        (out) => parseHookResult(out, luksOpenResultSchema, `${name}-luks (luks-open.sh)`) as LuksOpenResult,
+      );
       this.hostSide.push(luks);
       this.luksVersion = opened.luksVersion;
       this.cipher = opened.cipher;
@@ -202,7 +206,9 @@ export class EvidenceVolume extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: mountAfter },
     );
-    const mounted = mount.stdout.apply((out) => parseHookResult(out, storageMountResultSchema, `${name}-case-storage (storage-mount.sh)`) as StorageMountResult);
+    const mounted = mount.stdout.apply(
+      (out) => parseHookResult(out, storageMountResultSchema, `${name}-case-storage (storage-mount.sh)`) as StorageMountResult,
+    );
     return { resource: mount, mountPoint: mounted.mountPoint, device: mounted.device, filesystem: mounted.filesystem };
   }
 }

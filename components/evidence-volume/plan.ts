@@ -44,11 +44,9 @@ const GIB = 1024 ** 3;
 const MIN_SIZE_GIB = 1 / 16;
 const MAX_SIZE_GIB = 16 * 1024;
 
-const caseId = z
-  .string({ error: "must be a string" })
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, {
-    error: "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (it names the LV and the LUKS mapping)",
-  });
+const caseId = z.string({ error: "must be a string" }).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, {
+  error: "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (it names the LV and the LUKS mapping)",
+});
 const plainBoolean = () => z.boolean({ error: "must be a plain boolean (not an Output), so policies can read it at preview" });
 
 const common = {
@@ -67,7 +65,10 @@ const common = {
       const parsed = parseLibvirtUri(uri);
       if ("problem" in parsed) ctx.addIssue({ code: "custom", message: parsed.problem });
       else if (parsed.target.kind !== "local") {
-        ctx.addIssue({ code: "custom", message: "must be the local qemu:///system; volumes on remote libvirt hosts are not supported yet" });
+        ctx.addIssue({
+          code: "custom",
+          message: "must be the local qemu:///system; volumes on remote libvirt hosts are not supported yet",
+        });
       }
     })
     .default("qemu:///system"),

@@ -12,7 +12,6 @@ import { ImageTransfer } from "./ImageTransfer";
 import { checkTransferResult } from "./hooks";
 import { pinnedChainOptions, planTransfer } from "./plan";
 
-
 const hostile = `/ev/base 'q' "d" $(touch /tmp/pwned)`;
 const sha = (c: string) => c.repeat(64);
 
@@ -21,7 +20,11 @@ const manifest: TransferManifest = {
   chain: [
     { path: "/ev/snapshots/Win7-000002.vmdk", format: "vmdk", extents: [{ path: "/ev/snapshots/Win7-000002-s001.vmdk" }] },
     { path: "/ev/snapshots/Win7-000001.vmdk", format: "vmdk", extents: [{ path: "/ev/snapshots/Win7-000001-s001.vmdk" }] },
-    { path: `${hostile}/Win7.vmdk`, format: "vmdk", extents: [{ path: `${hostile}/Win7-s001.vmdk` }, { path: `${hostile}/Win7-s002.vmdk` }] },
+    {
+      path: `${hostile}/Win7.vmdk`,
+      format: "vmdk",
+      extents: [{ path: `${hostile}/Win7-s001.vmdk` }, { path: `${hostile}/Win7-s002.vmdk` }],
+    },
   ],
   files: [
     { path: "/ev/snapshots/Win7-000002.vmdk", size: 512, sha256: sha("a") },
@@ -63,10 +66,16 @@ function args(overrides: Partial<Record<keyof ImageTransferArgs, unknown>> = {})
 function honestTransfer(mode: "sshfs" | "scp" = "sshfs") {
   const files = planTransfer(manifest, mode === "sshfs" ? "/evidence/win7" : "/case/images/win7").files;
   const entries = files.map((f, i) => ({
-    path: f.hostPath, guestPath: f.guestPath, hostSha256: sha(String(i)), guestSha256: sha(String(i)),
-    verifiedBy: mode === "sshfs" ? "host-read-back" : "host-sent", guestReportedSha256: sha(String(i)),
+    path: f.hostPath,
+    guestPath: f.guestPath,
+    hostSha256: sha(String(i)),
+    guestSha256: sha(String(i)),
+    verifiedBy: mode === "sshfs" ? "host-read-back" : "host-sent",
+    guestReportedSha256: sha(String(i)),
   }));
-  return mode === "sshfs" ? { files: entries, pipesStarted: [0, 1], pipesReused: [] } : { files: entries.map((e) => ({ ...e, copied: true })) };
+  return mode === "sshfs"
+    ? { files: entries, pipesStarted: [0, 1], pipesReused: [] }
+    : { files: entries.map((e) => ({ ...e, copied: true })) };
 }
 
 /** What the hooks would print: host hashes per file, then the transfer's result. */
@@ -74,12 +83,16 @@ function hookOutputs(a: pulumi.runtime.MockResourceArgs): Record<string, unknown
   if (a.type !== LOCAL_COMMAND) return undefined;
   const files = planTransfer(manifest, "/evidence/win7").files;
   if (a.name.endsWith("-host-hash")) {
-    return { stdout: `log\nFORENSIC_LAB_RESULT ${JSON.stringify({ files: files.map((f, i) => ({ path: f.hostPath, sha256: sha(String(i)), size: f.size })) })}\n` };
+    return {
+      stdout: `log\nFORENSIC_LAB_RESULT ${JSON.stringify({ files: files.map((f, i) => ({ path: f.hostPath, sha256: sha(String(i)), size: f.size })) })}\n`,
+    };
   }
   return { stdout: `FORENSIC_LAB_RESULT ${JSON.stringify(honestTransfer(a.name.endsWith("-scp") ? "scp" : "sshfs"))}\n` };
 }
 
-async function build(overrides: Partial<Record<keyof ImageTransferArgs, unknown>> = {}): Promise<{ run: MockRun; transfer: ImageTransfer }> {
+async function build(
+  overrides: Partial<Record<keyof ImageTransferArgs, unknown>> = {},
+): Promise<{ run: MockRun; transfer: ImageTransfer }> {
   const run = await setupMocks({ outputsFor: hookOutputs });
   const transfer = new ImageTransfer("win7", args(overrides));
   await settle();
@@ -99,9 +112,17 @@ describe("validation", () => {
     ["custodyLogPath is absolute", { custodyLogPath: "custody.jsonl" }, /^custodyLogPath: must be absolute \(got/],
     ["examiner is named", { examiner: "" }, /^examiner: must name who examines/],
     ["examiner has no control characters", { examiner: "a\nb" }, /^examiner: must not contain control characters/],
-    ["manifest paths are absolute", { manifest: { ...manifest, chain: [{ path: "x.vmdk", format: "vmdk" }] } }, /^manifest\.chain\[0\]\.path: must be absolute \(got/],
+    [
+      "manifest paths are absolute",
+      { manifest: { ...manifest, chain: [{ path: "x.vmdk", format: "vmdk" }] } },
+      /^manifest\.chain\[0\]\.path: must be absolute \(got/,
+    ],
     ["manifest formats are known", { manifest: { ...manifest, format: "iso" } }, /^manifest\.format:/],
-    ["manifest hashes are hex", { manifest: { ...manifest, files: [{ path: "/a", size: 1, sha256: "xyz" }] } }, /^manifest\.files\[0\]\.sha256: must be 64 lower-case hex digits/],
+    [
+      "manifest hashes are hex",
+      { manifest: { ...manifest, files: [{ path: "/a", size: 1, sha256: "xyz" }] } },
+      /^manifest\.files\[0\]\.sha256: must be 64 lower-case hex digits/,
+    ],
   ];
   test.each(cases)("%s", (_name, overrides, message) => {
     expect(() => validateArgs(args(overrides))).toThrow(message);
@@ -109,13 +130,17 @@ describe("validation", () => {
 
   test("the layout refuses chains it cannot lay out faithfully", () => {
     const missing = { ...manifest, files: manifest.files.slice(1) };
-    expect(() => planTransfer(missing, "/e")).toThrow("ImageTransfer manifest.chain[0].path: '/ev/snapshots/Win7-000002.vmdk' is not in manifest.files");
+    expect(() => planTransfer(missing, "/e")).toThrow(
+      "ImageTransfer manifest.chain[0].path: '/ev/snapshots/Win7-000002.vmdk' is not in manifest.files",
+    );
     const elsewhere = {
       ...manifest,
       chain: [{ ...manifest.chain[0], extents: [{ path: "/other/Win7-000002-s001.vmdk" }] }],
       files: [...manifest.files, { path: "/other/Win7-000002-s001.vmdk", size: 1 }],
     };
-    expect(() => planTransfer(elsewhere, "/e")).toThrow(/extents\[0\]\.path: '\/other\/Win7-000002-s001\.vmdk' is not in the folder of its descriptor/);
+    expect(() => planTransfer(elsewhere, "/e")).toThrow(
+      /extents\[0\]\.path: '\/other\/Win7-000002-s001\.vmdk' is not in the folder of its descriptor/,
+    );
     const twice = { ...manifest, files: [...manifest.files, manifest.files[0]] };
     expect(() => planTransfer(twice, "/e")).toThrow(/manifest\.files\[7\]\.path: .* is listed twice/);
   });
@@ -169,7 +194,12 @@ describe("layout", () => {
       },
     });
     expect(pinnedChainOptions([{ path: "/e/d.raw", format: "raw" }])).not.toHaveProperty("backing");
-    expect(() => pinnedChainOptions([{ path: "/e/a.vdi", format: "vdi" }, { path: "/e/b.vdi", format: "vdi" }])).toThrow(/a vdi layer cannot have a backing file/);
+    expect(() =>
+      pinnedChainOptions([
+        { path: "/e/a.vdi", format: "vdi" },
+        { path: "/e/b.vdi", format: "vdi" },
+      ]),
+    ).toThrow(/a vdi layer cannot have a backing file/);
   });
 });
 
@@ -194,29 +224,59 @@ describe("resource graph", () => {
   test("outputs: the guest chain top first, hashes per file", async () => {
     const { transfer } = await build();
     expect(await valueOf(transfer.guestTopPath)).toBe("/evidence/win7/layer-folders/0/Win7-000002.vmdk");
-    expect((await valueOf(transfer.guestChain)).map((l) => l.path)).toEqual(planTransfer(manifest, "/evidence/win7").guestChain.map((l) => l.path));
+    expect((await valueOf(transfer.guestChain)).map((l) => l.path)).toEqual(
+      planTransfer(manifest, "/evidence/win7").guestChain.map((l) => l.path),
+    );
     const hashes = await valueOf(transfer.hashes);
     expect(hashes).toHaveLength(7);
-    expect(hashes[4]).toEqual({ path: `${hostile}/Win7.vmdk`, guestPath: "/evidence/win7/layer-folders/1/Win7.vmdk", hostSha256: sha("4"), guestSha256: sha("4") });
+    expect(hashes[4]).toEqual({
+      path: `${hostile}/Win7.vmdk`,
+      guestPath: "/evidence/win7/layer-folders/1/Win7.vmdk",
+      hostSha256: sha("4"),
+      guestSha256: sha("4"),
+    });
   });
 
   const line = (r: object) => `FORENSIC_LAB_RESULT ${JSON.stringify(r)}`;
   const forged: [string, () => string, RegExp][] = [
-    ["a second result line after the real one", () => `${line(honestTransfer())}\n${line(honestTransfer())}\n`, /2 times; exactly one result line/],
-    ["a result line smuggled into a value", () => line({ ...honestTransfer(), pipesStarted: [], note: `x\n${line(honestTransfer())}` }), /2 times/],
+    [
+      "a second result line after the real one",
+      () => `${line(honestTransfer())}\n${line(honestTransfer())}\n`,
+      /2 times; exactly one result line/,
+    ],
+    [
+      "a result line smuggled into a value",
+      () => line({ ...honestTransfer(), pipesStarted: [], note: `x\n${line(honestTransfer())}` }),
+      /2 times/,
+    ],
     ["output after the result line", () => `${line(honestTransfer())}\nand then some`, /not the last line/],
     ["a cut-off line", () => line(honestTransfer()).slice(0, -5), /not JSON/],
     ["an unknown key", () => line({ ...honestTransfer(), verified: true }), /Unrecognized key/],
-    ["a guest hash that is not the host's", () => line({ ...honestTransfer(), files: honestTransfer().files.map((f) => ({ ...f, guestSha256: sha("f") })) }), /guestSha256 must equal hostSha256/],
-    ["hashes that are not the host hash step's", () => line({ ...honestTransfer(), files: honestTransfer().files.map((f) => ({ ...f, hostSha256: sha("e"), guestSha256: sha("e") })) }), /with the host hash step's sha256/],
-    ["a relative guest path", () => line({ ...honestTransfer(), files: honestTransfer().files.map((f) => ({ ...f, guestPath: "evidence/x" })) }), /guestPath: must be absolute/],
+    [
+      "a guest hash that is not the host's",
+      () => line({ ...honestTransfer(), files: honestTransfer().files.map((f) => ({ ...f, guestSha256: sha("f") })) }),
+      /guestSha256 must equal hostSha256/,
+    ],
+    [
+      "hashes that are not the host hash step's",
+      () =>
+        line({ ...honestTransfer(), files: honestTransfer().files.map((f) => ({ ...f, hostSha256: sha("e"), guestSha256: sha("e") })) }),
+      /with the host hash step's sha256/,
+    ],
+    [
+      "a relative guest path",
+      () => line({ ...honestTransfer(), files: honestTransfer().files.map((f) => ({ ...f, guestPath: "evidence/x" })) }),
+      /guestPath: must be absolute/,
+    ],
     ["one file short", () => line({ ...honestTransfer(), files: honestTransfer().files.slice(1) }), /6 files for 7/],
   ];
   test.each(forged)("a forged transfer result is rejected, naming the step: %s", (_what, stdout, why) => {
     const plan = planTransfer(manifest, "/evidence/win7");
     const hostSha256 = plan.files.map((_f, i) => sha(String(i)));
     expect(checkTransferResult(`${line(honestTransfer())}\n`, plan, hostSha256, "win7-sshfs (sshfs.sh)")).toHaveLength(7);
-    expect(() => checkTransferResult(stdout(), plan, hostSha256, "win7-sshfs (sshfs.sh)")).toThrow(/^win7-sshfs \(sshfs\.sh\): result rejected: /);
+    expect(() => checkTransferResult(stdout(), plan, hostSha256, "win7-sshfs (sshfs.sh)")).toThrow(
+      /^win7-sshfs \(sshfs\.sh\): result rejected: /,
+    );
     expect(() => checkTransferResult(stdout(), plan, hostSha256, "win7-sshfs (sshfs.sh)")).toThrow(why);
   });
 });

@@ -85,7 +85,9 @@ export class ImageTransfer extends pulumi.ComponentResource {
     });
 
     const hook = `${name}-${validated.mode} (${validated.mode}.sh)`;
-    this.hashes = pulumi.all([transfer.stdout, hostSha256]).apply(([stdout, expected]) => checkTransferResult(stdout, plan, expected, hook));
+    this.hashes = pulumi
+      .all([transfer.stdout, hostSha256])
+      .apply(([stdout, expected]) => checkTransferResult(stdout, plan, expected, hook));
     // Derived from the transfer's output so that whoever opens the chain waits for the files to be there.
     this.guestChain = this.hashes.apply(() => plan.guestChain.map((l) => ({ ...l })));
     this.guestTopPath = this.guestChain.apply((chain) => chain[0].path);

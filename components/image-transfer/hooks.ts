@@ -32,7 +32,12 @@ export function pipeStatePaths(stateDir: string, imageName: string, folders: num
 
 /** The host hash step: hash before anything moves; on destroy, close the custody record. */
 export function hostHashHooks(args: ValidatedArgs, plan: TransferPlan): StepHooks<string> {
-  const common = { IMAGE_NAME: args.imageName, HOST_FILES: plan.files.map((f) => f.hostPath), CUSTODY_LOG: args.custodyLogPath, EXAMINER: args.examiner };
+  const common = {
+    IMAGE_NAME: args.imageName,
+    HOST_FILES: plan.files.map((f) => f.hostPath),
+    CUSTODY_LOG: args.custodyLogPath,
+    EXAMINER: args.examiner,
+  };
   return {
     create: renderHook(hook("host-hash.sh"), {
       ...common,
@@ -182,7 +187,8 @@ export interface CheckedFileHashes {
  */
 export function checkHostHashResult(stdout: string, plan: TransferPlan, hook: string): string[] {
   const { files } = parseHookResult(stdout, hostHashResultSchema, hook);
-  if (files.length !== plan.files.length) throw new Error(`${hook}: result rejected: ${files.length} hashes for ${plan.files.length} files`);
+  if (files.length !== plan.files.length)
+    throw new Error(`${hook}: result rejected: ${files.length} hashes for ${plan.files.length} files`);
   return plan.files.map((f, i) => {
     if (files[i].path !== f.hostPath || files[i].size !== f.size) throw new Error(`${hook}: result rejected: no hash for '${f.hostPath}'`);
     return files[i].sha256;

@@ -19,7 +19,15 @@ let top: string;
 let custodyLog: string;
 
 function hooksFor(m: TransferManifest) {
-  const args = validateArgs({ imageName: "win7", manifest: m, mode: "sshfs", readOnly: true, hashed: true, custodyLogPath: custodyLog, examiner: "Erika 'E.' Mustermann" });
+  const args = validateArgs({
+    imageName: "win7",
+    manifest: m,
+    mode: "sshfs",
+    readOnly: true,
+    hashed: true,
+    custodyLogPath: custodyLog,
+    examiner: "Erika 'E.' Mustermann",
+  });
   return hostHashHooks(args, planTransfer(args.manifest, args.guestRoot));
 }
 
@@ -28,7 +36,11 @@ function bash(text: string) {
 }
 
 function custodyLines(): any[] {
-  return fs.readFileSync(custodyLog, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  return fs
+    .readFileSync(custodyLog, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 }
 
 const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
@@ -51,7 +63,13 @@ test("hashes every file once, matches the manifest, logs one custody line per fi
   const r = bash(hooksFor(manifest).create);
   expect(r.stderr).toBe("");
   expect(r.status).toBe(0);
-  const result = JSON.parse(r.stdout.trim().split("\n").pop()!.replace(/^FORENSIC_LAB_RESULT /, ""));
+  const result = JSON.parse(
+    r.stdout
+      .trim()
+      .split("\n")
+      .pop()!
+      .replace(/^FORENSIC_LAB_RESULT /, ""),
+  );
   expect(result.files.map((f: any) => f.path)).toEqual(planTransfer(manifest, "/e").files.map((f) => f.hostPath));
   for (const f of result.files) expect(f.sha256).toBe(sha256(f.path));
   expect(result.files.some((f: any) => f.path.includes(HOSTILE_FOLDER))).toBe(true);
@@ -59,7 +77,14 @@ test("hashes every file once, matches the manifest, logs one custody line per fi
   const lines = custodyLines();
   expect(lines).toHaveLength(manifest.files.length);
   for (const [i, line] of lines.entries()) {
-    expect(line).toMatchObject({ action: "host-hash", image: "win7", side: "host", who: "Erika 'E.' Mustermann", file: result.files[i].path, sha256: result.files[i].sha256 });
+    expect(line).toMatchObject({
+      action: "host-hash",
+      image: "win7",
+      side: "host",
+      who: "Erika 'E.' Mustermann",
+      file: result.files[i].path,
+      sha256: result.files[i].sha256,
+    });
     expect(line.detail).toMatch(/^size \d+, modified \d{4}-/);
     expect(Date.parse(line.time)).not.toBeNaN();
   }
@@ -132,7 +157,15 @@ test("a missing file is refused by name", () => {
 
 test("lib/inspect's manifest is accepted as is and laid out like the test's own", async () => {
   const inspected = await inspectImage(top);
-  const args = validateArgs({ imageName: "win7", manifest: inspected, mode: "scp", readOnly: true, hashed: true, custodyLogPath: custodyLog, examiner: "e" });
+  const args = validateArgs({
+    imageName: "win7",
+    manifest: inspected,
+    mode: "scp",
+    readOnly: true,
+    hashed: true,
+    custodyLogPath: custodyLog,
+    examiner: "e",
+  });
   const plan = planTransfer(args.manifest, args.guestRoot);
   expect(plan.guestChain).toEqual(planTransfer(manifest, args.guestRoot).guestChain);
   expect(new Set(plan.files.map((f) => f.hostPath))).toEqual(new Set(manifest.files.map((f) => f.path)));
@@ -160,6 +193,8 @@ test("a custody log that is a symbolic link (planted in the case folder) is not 
   fs.symlinkSync(target, custodyLog);
   const r = bash(hooksFor(manifest).create);
   expect(r.status).toBe(1);
-  expect(r.stderr).toBe(`forensic-lab:stateDir: the custody log '${custodyLog}' is a symbolic link (to '${target}'); refusing to write through it\n`);
+  expect(r.stderr).toBe(
+    `forensic-lab:stateDir: the custody log '${custodyLog}' is a symbolic link (to '${target}'); refusing to write through it\n`,
+  );
   expect(fs.readFileSync(target, "utf8")).toBe("not a custody log\n");
 });

@@ -94,7 +94,6 @@ export function planTransfer(manifest: TransferManifest, guestRoot: string): Tra
   };
 }
 
-
 /** QEMU block options, as `--image-opts`/`json:` take them. */
 export type BlockOptions = { [key: string]: string | boolean | null | BlockOptions };
 
@@ -113,7 +112,8 @@ export function pinnedChainOptions(chain: readonly GuestLayer[], readOnly = true
       file: { driver: "file", filename: layer.path, ...(readOnly ? { "read-only": true } : {}) },
     };
     if (below !== null) {
-      if (!LAYERED_FORMATS.has(layer.format)) throw new Error(`pinnedChainOptions: a ${layer.format} layer cannot have a backing file ('${layer.path}')`);
+      if (!LAYERED_FORMATS.has(layer.format))
+        throw new Error(`pinnedChainOptions: a ${layer.format} layer cannot have a backing file ('${layer.path}')`);
       node.backing = below;
     } else if (LAYERED_FORMATS.has(layer.format)) {
       node.backing = null;

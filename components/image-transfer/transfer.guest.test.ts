@@ -42,7 +42,12 @@ const drivers: TransferDriver[] = [];
 const measured: Record<string, string> = {};
 
 const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-const custody = (): any[] => fs.readFileSync(custodyLog, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const custody = (): any[] =>
+  fs
+    .readFileSync(custodyLog, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 
 function alive(pid: number): boolean {
   try {
@@ -147,16 +152,28 @@ describe("sshfs", () => {
     expect(result.pipesStarted).toEqual([0, 1]);
     for (const [i, f] of d.plan.files.entries()) {
       const h = sha256(f.hostPath);
-      expect(result.files[i]).toEqual({ path: f.hostPath, guestPath: f.guestPath, hostSha256: h, guestSha256: h, verifiedBy: "host-read-back", guestReportedSha256: h });
+      expect(result.files[i]).toEqual({
+        path: f.hostPath,
+        guestPath: f.guestPath,
+        hostSha256: h,
+        guestSha256: h,
+        verifiedBy: "host-read-back",
+        guestReportedSha256: h,
+      });
     }
     const listing = await sh(`for f in ${d.plan.files.map((f) => shq(f.guestPath)).join(" ")}; do stat -c '%a %U:%G %s %n' "$f"; done`);
     const expected = d.plan.files.map((f) => `444 root:root ${f.size} ${f.guestPath}`);
     expect(listing.trim().split("\n")).toEqual(expected);
     const mounts = await sh(`findmnt -rn -o TARGET,FSTYPE,OPTIONS`);
-    const sshfs = mounts.trim().split("\n").filter((l) => l.startsWith("/evidence/win7/"));
+    const sshfs = mounts
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith("/evidence/win7/"));
     expect(sshfs).toHaveLength(2);
     for (const line of sshfs) expect(line).toMatch(/ fuse\.sshfs ro,/);
-    expect(custody().filter((l) => l.image === "win7" && l.action === "guest-verify" && l.side === "guest")).toHaveLength(chain.files.length);
+    expect(custody().filter((l) => l.image === "win7" && l.action === "guest-verify" && l.side === "guest")).toHaveLength(
+      chain.files.length,
+    );
   });
 
   test("the guest opens no connection: its only TCP sockets are sshd's inbound ones", async () => {
@@ -193,7 +210,9 @@ true`;
       mountPoint: "/root/rw-attempt",
       stateDir: path.join(dir, "rw state"),
     });
-    expect((await sh(`for i in $(seq 100); do findmnt -rn -o OPTIONS -M /root/rw-attempt && break; sleep 0.2; done`)).trim()).toMatch(/^rw,/);
+    expect((await sh(`for i in $(seq 100); do findmnt -rn -o OPTIONS -M /root/rw-attempt && break; sleep 0.2; done`)).trim()).toMatch(
+      /^rw,/,
+    );
     const rwFile = shq(`/root/rw-attempt/${path.basename(d.plan.folders[0].files[0].hostPath)}`);
     const rw = await guest.ssh(writes(rwFile, "/root/rw-attempt"));
     expect(rw.stdout).not.toContain("WROTE");
@@ -257,7 +276,9 @@ describe("scp", () => {
     const result = ok(await d.create());
     expect(result.files.every((f: any) => f.copied && f.guestSha256 === f.hostSha256)).toBe(true);
     for (const [i, f] of d.plan.files.entries()) expect(result.files[i].guestSha256).toBe(sha256(f.hostPath));
-    const listing = await sh(`for f in ${d.plan.files.map((f) => shq(f.guestPath)).join(" ")}; do stat -c '%a %U:%G %s' "$f"; lsattr "$f" | cut -c1-20; done`);
+    const listing = await sh(
+      `for f in ${d.plan.files.map((f) => shq(f.guestPath)).join(" ")}; do stat -c '%a %U:%G %s' "$f"; lsattr "$f" | cut -c1-20; done`,
+    );
     const lines = listing.trim().split("\n");
     for (const [i, f] of d.plan.files.entries()) {
       expect(lines[2 * i]).toBe(`444 root:root ${f.size}`);
@@ -289,27 +310,29 @@ describe("scp", () => {
     const file = d.plan.files[0].hostPath;
     let killedAt = 0;
     let poll: NodeJS.Timeout | undefined;
-    const first = await d.create((bash) => {
-      poll = setInterval(() => {
-        const tree = descendants(bash);
-        // The host reads evidence with `dd if=FILE iflag=noatime` (evidence-read.sh); dd reads it as its fd 0.
-        const reader = tree.find((pid) => argvOf(pid)[0] === "dd" && argvOf(pid).includes(`if=${file}`));
-        if (!reader) return;
-        let pos = 0;
-        try {
-          pos = Number(/pos:\s+(\d+)/.exec(fs.readFileSync(`/proc/${reader}/fdinfo/0`, "utf8"))?.[1] ?? 0);
-        } catch {
-          return;
-        }
-        if (pos < 64 * MIB) return;
-        clearInterval(poll);
-        const ssh = tree.find((pid) => argvOf(pid)[0] === "ssh");
-        if (ssh) {
-          killedAt = pos;
-          process.kill(ssh, "SIGKILL");
-        }
-      }, 20);
-    }).finally(() => clearInterval(poll)); // a poll that never found its moment must not keep jest alive
+    const first = await d
+      .create((bash) => {
+        poll = setInterval(() => {
+          const tree = descendants(bash);
+          // The host reads evidence with `dd if=FILE iflag=noatime` (evidence-read.sh); dd reads it as its fd 0.
+          const reader = tree.find((pid) => argvOf(pid)[0] === "dd" && argvOf(pid).includes(`if=${file}`));
+          if (!reader) return;
+          let pos = 0;
+          try {
+            pos = Number(/pos:\s+(\d+)/.exec(fs.readFileSync(`/proc/${reader}/fdinfo/0`, "utf8"))?.[1] ?? 0);
+          } catch {
+            return;
+          }
+          if (pos < 64 * MIB) return;
+          clearInterval(poll);
+          const ssh = tree.find((pid) => argvOf(pid)[0] === "ssh");
+          if (ssh) {
+            killedAt = pos;
+            process.kill(ssh, "SIGKILL");
+          }
+        }, 20);
+      })
+      .finally(() => clearInterval(poll)); // a poll that never found its moment must not keep jest alive
     expect(killedAt).toBeGreaterThan(0);
     expect(first.status).not.toBe(0);
     expect(first.stderr).toContain("run again to resume");
@@ -322,7 +345,9 @@ describe("scp", () => {
     expect((await sh(`test ! -e ${shq(partial)} && stat -c '%a %b %B' ${shq(d.plan.files[0].guestPath)}`)).trim()).toMatch(/^444 /);
     const [, blocks, blockSize] = (await sh(`stat -c '%a %b %B' ${shq(d.plan.files[0].guestPath)}`)).trim().split(" ").map(Number);
     expect(blocks * blockSize).toBeLessThan((RAW_MIB - 15) * MIB); // the 16 MiB hole stayed a hole
-    const actions = custody().filter((l) => l.image === "raw-scp" && l.side === "guest").map((l) => l.action);
+    const actions = custody()
+      .filter((l) => l.image === "raw-scp" && l.side === "guest")
+      .map((l) => l.action);
     expect(actions).toEqual(["guest-copy-failed", "guest-copy"]);
     const copyLine = custody().filter((l) => l.image === "raw-scp" && l.action === "guest-copy")[0];
     const seconds = Number(/; (\d+)s$/.exec(copyLine.detail)![1]);

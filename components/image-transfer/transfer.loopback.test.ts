@@ -41,9 +41,17 @@ function alive(pid: number): boolean {
     return false;
   }
 }
-const custody = (): any[] => fs.readFileSync(custodyLog, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const custody = (): any[] =>
+  fs
+    .readFileSync(custodyLog, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 const mountsUnder = (root: string) =>
-  fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.split(" ")[4]?.startsWith(root.replace(/ /g, "\\040")));
+  fs
+    .readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .filter((l) => l.split(" ")[4]?.startsWith(root.replace(/ /g, "\\040")));
 
 function driver(mode: "sshfs" | "scp", manifest: TransferManifest, imageName = `win7-${mode}`, on: LoopbackGuest = guest): TransferDriver {
   const d = transferDriver(on.connection, {
@@ -97,7 +105,15 @@ describe("scp", () => {
     expect(files).toHaveLength(chain.files.length);
     for (const [i, f] of d.plan.files.entries()) {
       const h = sha256(f.hostPath);
-      expect(files[i]).toEqual({ path: f.hostPath, guestPath: f.guestPath, hostSha256: h, guestSha256: h, verifiedBy: "host-sent", guestReportedSha256: h, copied: true });
+      expect(files[i]).toEqual({
+        path: f.hostPath,
+        guestPath: f.guestPath,
+        hostSha256: h,
+        guestSha256: h,
+        verifiedBy: "host-sent",
+        guestReportedSha256: h,
+        copied: true,
+      });
       const st = fs.statSync(f.guestPath);
       expect([st.uid, st.gid, (st.mode & 0o7777).toString(8)]).toEqual([0, 0, "444"]);
       expect(execFileSync("lsattr", ["-d", f.guestPath], { encoding: "utf8" })).toMatch(/^[^ ]*i[^ ]* /);
@@ -106,14 +122,17 @@ describe("scp", () => {
     expect(lines.filter((l) => l.action === "host-hash")).toHaveLength(chain.files.length);
     const copies = lines.filter((l) => l.action === "guest-copy" && l.side === "guest");
     expect(copies).toHaveLength(chain.files.length);
-    for (const [i, f] of d.plan.files.entries()) expect(copies[i]).toMatchObject({ file: f.hostPath, sha256: sha256(f.hostPath), verifiedBy: "host-sent" });
+    for (const [i, f] of d.plan.files.entries())
+      expect(copies[i]).toMatchObject({ file: f.hostPath, sha256: sha256(f.hostPath), verifiedBy: "host-sent" });
     expect(fs.existsSync("/tmp/forensic-lab-pwned")).toBe(false);
     // The top's parent hint is the host's absolute path; pinned, the chain opens from the copies alone
     // and reads exactly like the original chain. (`qemu-img info` cannot take backing options: it opens
     // images with BDRV_O_NO_BACKING and walks the hints itself.)
     const pinned = pinnedChainFilename(d.plan.guestChain);
     expect(execFileSync("qemu-img", ["compare", "-F", "vmdk", pinned, chainTop], { encoding: "utf8" })).toContain("Images are identical");
-    const depths = JSON.parse(execFileSync("qemu-img", ["map", "--output=json", pinned], { encoding: "utf8" })).filter((m: any) => m.data).map((m: any) => m.depth);
+    const depths = JSON.parse(execFileSync("qemu-img", ["map", "--output=json", pinned], { encoding: "utf8" }))
+      .filter((m: any) => m.data)
+      .map((m: any) => m.depth);
     expect(new Set(depths)).toEqual(new Set([0, 1]));
   });
 
@@ -124,8 +143,12 @@ describe("scp", () => {
     expectOk(r);
     const { files } = parseHookResult<{ files: any[] }>(r.stdout);
     expect(files.every((f) => f.copied === false && f.verifiedBy === "host-read-back")).toBe(true);
-    const verified = custody().filter((l) => l.image === "win7-scp" && l.action === "guest-verify").slice(-d.plan.files.length);
-    expect(verified.map((l) => [l.file, l.sha256, l.verifiedBy])).toEqual(d.plan.files.map((f) => [f.hostPath, sha256(f.hostPath), "host-read-back"]));
+    const verified = custody()
+      .filter((l) => l.image === "win7-scp" && l.action === "guest-verify")
+      .slice(-d.plan.files.length);
+    expect(verified.map((l) => [l.file, l.sha256, l.verifiedBy])).toEqual(
+      d.plan.files.map((f) => [f.hostPath, sha256(f.hostPath), "host-read-back"]),
+    );
     expect(d.plan.files.map((f) => fs.statSync(f.guestPath).ino)).toEqual(inodes);
   });
 
@@ -155,21 +178,23 @@ describe("scp", () => {
     const d = driver("scp", two, "raw-scp");
     let killed = false;
     let poll: NodeJS.Timeout | undefined;
-    const first = await d.create((bashPid) => {
-      const partial = path.join(path.dirname(d.plan.files[0].guestPath), `.${path.basename(d.plan.files[0].guestPath)}.partial`);
-      poll = setInterval(() => {
-        const size = fs.existsSync(partial) ? fs.statSync(partial).size : 0;
-        if (size < 16 << 20) return;
-        clearInterval(poll);
-        for (const pid of descendants(bashPid)) {
-          const argv = argvOf(pid);
-          if (argv[0] === "ssh" && argv.includes(String(guest.connection.port))) {
-            process.kill(pid, "SIGKILL");
-            killed = true;
+    const first = await d
+      .create((bashPid) => {
+        const partial = path.join(path.dirname(d.plan.files[0].guestPath), `.${path.basename(d.plan.files[0].guestPath)}.partial`);
+        poll = setInterval(() => {
+          const size = fs.existsSync(partial) ? fs.statSync(partial).size : 0;
+          if (size < 16 << 20) return;
+          clearInterval(poll);
+          for (const pid of descendants(bashPid)) {
+            const argv = argvOf(pid);
+            if (argv[0] === "ssh" && argv.includes(String(guest.connection.port))) {
+              process.kill(pid, "SIGKILL");
+              killed = true;
+            }
           }
-        }
-      }, 5);
-    }).finally(() => clearInterval(poll)); // a poll that never found its moment must not keep jest alive
+        }, 5);
+      })
+      .finally(() => clearInterval(poll)); // a poll that never found its moment must not keep jest alive
     expect(killed).toBe(true);
     expect(first.status).not.toBe(0);
     expect(first.stderr).toContain("run again to resume");
@@ -181,7 +206,9 @@ describe("scp", () => {
     // Sparse stays sparse: the raw image's 16 MiB hole is not allocated in the copy.
     expect(fs.statSync(d.plan.files[0].guestPath).blocks * 512).toBeLessThan(d.plan.files[0].size - (15 << 20)); // 16 MiB hole, less extent-tree blocks
     expect(fs.readdirSync(path.dirname(d.plan.files[0].guestPath)).filter((n) => n.endsWith(".partial"))).toEqual([]);
-    const actions = custody().filter((l) => l.image === "raw-scp" && l.side === "guest").map((l) => l.action);
+    const actions = custody()
+      .filter((l) => l.image === "raw-scp" && l.side === "guest")
+      .map((l) => l.action);
     expect(actions).toContain("guest-copy-failed");
     expect(actions.filter((a) => a === "guest-copy")).toHaveLength(2);
     expectOk(await d.destroy());
@@ -202,28 +229,46 @@ describe("sshfs", () => {
     expect(result.pipesStarted).toEqual([0, 1]);
     for (const [i, f] of d.plan.files.entries()) {
       const h = sha256(f.hostPath);
-      expect(result.files[i]).toEqual({ path: f.hostPath, guestPath: f.guestPath, hostSha256: h, guestSha256: h, verifiedBy: "host-read-back", guestReportedSha256: h });
+      expect(result.files[i]).toEqual({
+        path: f.hostPath,
+        guestPath: f.guestPath,
+        hostSha256: h,
+        guestSha256: h,
+        verifiedBy: "host-read-back",
+        guestReportedSha256: h,
+      });
       expect((fs.statSync(f.guestPath).mode & 0o777).toString(8)).toBe("444");
     }
     for (const folder of d.plan.folders) {
-      expect(execFileSync("findmnt", ["-n", "-o", "FSTYPE,OPTIONS", "-M", folder.guestFolder], { encoding: "utf8" })).toMatch(/^fuse\.sshfs +ro,/);
+      expect(execFileSync("findmnt", ["-n", "-o", "FSTYPE,OPTIONS", "-M", folder.guestFolder], { encoding: "utf8" })).toMatch(
+        /^fuse\.sshfs +ro,/,
+      );
       // Only the manifest's files are visible, nothing else of the host folder.
       expect(fs.readdirSync(folder.guestFolder).sort()).toEqual(folder.files.map((f) => path.basename(f.hostPath)).sort());
     }
     expect(() => fs.writeFileSync(d.plan.files[0].guestPath, "x")).toThrow(/EROFS|EACCES|EPERM/);
 
-    const servers = pipePids(d).flatMap((pid) => descendants(pid)).filter((pid) => argvOf(pid)[0]?.endsWith("sftp-server"));
+    const servers = pipePids(d)
+      .flatMap((pid) => descendants(pid))
+      .filter((pid) => argvOf(pid)[0]?.endsWith("sftp-server"));
     expect(servers).toHaveLength(2);
     for (const pid of servers) {
       const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
       expect(status).toMatch(/^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
       expect(status).toMatch(/^CapEff:\s+0000000000000004$/m); // CAP_DAC_READ_SEARCH only
-      expect(fs.readdirSync(`/proc/${pid}/root`).sort()).toEqual(["dev", "etc", "evidence", "lib", "lib64", "usr"].filter((e) => fs.existsSync(`/proc/${pid}/root/${e}`)));
+      expect(fs.readdirSync(`/proc/${pid}/root`).sort()).toEqual(
+        ["dev", "etc", "evidence", "lib", "lib64", "usr"].filter((e) => fs.existsSync(`/proc/${pid}/root/${e}`)),
+      );
       expect(fs.existsSync(`/proc/${pid}/root/root`)).toBe(false);
     }
     const lines = custody().filter((l) => l.image === "win7-sshfs" && l.action === "guest-verify");
     expect(lines).toHaveLength(chain.files.length);
-    expect(lines[0]).toMatchObject({ side: "guest", who: "examiner-1", verifiedBy: "host-read-back", sha256: sha256(d.plan.files[0].hostPath) });
+    expect(lines[0]).toMatchObject({
+      side: "guest",
+      who: "examiner-1",
+      verifiedBy: "host-read-back",
+      sha256: sha256(d.plan.files[0].hostPath),
+    });
   });
 
   test("create again reuses the live pipes: no second mount", async () => {
@@ -294,7 +339,11 @@ describe("sshfs", () => {
     const r = await runHook(await valueOf(transferHooks(guest.connection, d.args, d.plan, wrong).create));
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`the guest reads '${d.plan.files[0].guestPath}' as sha256 '${sha256(d.plan.files[0].hostPath)}'`);
-    expect(custody().pop()).toMatchObject({ action: "guest-hash-mismatch", sha256: null, guestReportedSha256: sha256(d.plan.files[0].hostPath) });
+    expect(custody().pop()).toMatchObject({
+      action: "guest-hash-mismatch",
+      sha256: null,
+      guestReportedSha256: sha256(d.plan.files[0].hostPath),
+    });
     expect(mountsUnder(d.args.guestRoot)).toEqual([]);
     expect(fs.existsSync(path.join(stateDir, "image-transfer", "win7-bad"))).toBe(false);
   });
@@ -344,10 +393,17 @@ describe("a lying guest", () => {
     const r = await d.create();
     expect(r.status).toBe(1);
     expect(r.stdout).not.toContain("FORENSIC_LAB_RESULT");
-    expect(r.stderr).toContain(`the guest says '${d.plan.files[0].guestPath}' is there with the host file's sha256, but what it handed back hashes to`);
+    expect(r.stderr).toContain(
+      `the guest says '${d.plan.files[0].guestPath}' is there with the host file's sha256, but what it handed back hashes to`,
+    );
     const lines = custody().filter((l) => l.image === "liar-scp-none");
     expect(lines.filter((l) => l.action === "guest-verify")).toEqual([]);
-    expect(lines.pop()).toMatchObject({ action: "guest-hash-mismatch", guestPath: d.plan.files[0].guestPath, guestReportedSha256: sha256(d.plan.files[0].hostPath), verifiedBy: "host-read-back" });
+    expect(lines.pop()).toMatchObject({
+      action: "guest-hash-mismatch",
+      guestPath: d.plan.files[0].guestPath,
+      guestReportedSha256: sha256(d.plan.files[0].hostPath),
+      verifiedBy: "host-read-back",
+    });
   });
 
   test("scp: a different copy behind the right hash: the host's read-back hash gives it away", async () => {
@@ -380,7 +436,9 @@ describe("a lying guest", () => {
     const first = await d.create();
     expectOk(first);
     // What the host knows: it sent exactly the evidence's bytes. That the guest kept them is its word.
-    expect(parseHookResult<{ files: any[] }>(first.stdout).files.every((f) => f.verifiedBy === "host-sent" && f.guestSha256 === f.hostSha256)).toBe(true);
+    expect(
+      parseHookResult<{ files: any[] }>(first.stdout).files.every((f) => f.verifiedBy === "host-sent" && f.guestSha256 === f.hostSha256),
+    ).toBe(true);
     liar.lie("guest-receive.sh", undefined);
     liar.lie("guest-hash.sh", claimsEverything(d));
     const second = await d.create();
@@ -394,7 +452,9 @@ describe("a lying guest", () => {
     liar.lie("guest-hash.sh", `#!/usr/bin/env bash\nbash -c "$HOOK_SCRIPT"\n${claimsEverything(d).replace(/^#!.*\n/, "")}`);
     const r = await d.create();
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain("forensic-lab: guest-hash.sh: result rejected: its stdout holds the marker 2 times; exactly one result line is allowed");
+    expect(r.stderr).toContain(
+      "forensic-lab: guest-hash.sh: result rejected: its stdout holds the marker 2 times; exactly one result line is allowed",
+    );
     expect(custody().filter((l) => l.image === "liar-two-lines" && ["guest-verify", "guest-copy"].includes(l.action))).toEqual([]);
   });
 
@@ -406,7 +466,9 @@ describe("a lying guest", () => {
     const r = await d.create();
     expect(r.status).toBe(1);
     expect(r.stdout).not.toContain("FORENSIC_LAB_RESULT");
-    expect(r.stderr).toContain(`the guest reports '${d.plan.files[0].guestPath}' with the host file's sha256, but what it handed back hashes to`);
+    expect(r.stderr).toContain(
+      `the guest reports '${d.plan.files[0].guestPath}' with the host file's sha256, but what it handed back hashes to`,
+    );
     expect(custody().filter((l) => l.image === "liar-sshfs" && l.action === "guest-verify")).toEqual([]);
     expect(fs.existsSync(path.join(stateDir, "image-transfer", "liar-sshfs"))).toBe(false);
   });

@@ -102,7 +102,9 @@ describe("imageSpec", () => {
   });
 
   test("a layer that cannot have a parent but is given one is refused", () => {
-    expect(() => imageSpec("raw", "/g/top.img", [{ path: "/g/base.img", format: "raw" }])).toThrow(/raw layer .* cannot have a backing file/);
+    expect(() => imageSpec("raw", "/g/top.img", [{ path: "/g/base.img", format: "raw" }])).toThrow(
+      /raw layer .* cannot have a backing file/,
+    );
   });
 });
 
@@ -175,10 +177,12 @@ describe("NbdAttachment resources", () => {
     expect(hookValue(inner, "MAX_PARTITIONS")).toBe("16");
     expect(hookList(inner, "LAYER_ALONE_SPECS")).toEqual(layers.map((p) => imageSpec("vmdk", p, [])));
     expect(hookValue(inner, "STATE_KEY")).toBe(createHash("sha256").update(hookValue(inner, "IMAGE_SPEC")).digest("hex"));
-    expect(hookValue(inner, "IMAGE_SPEC")).toBe(imageSpec("vmdk", HOSTILE_TOP, [
-      { path: MIDDLE, format: "vmdk" },
-      { path: BASE, format: "vmdk" },
-    ]));
+    expect(hookValue(inner, "IMAGE_SPEC")).toBe(
+      imageSpec("vmdk", HOSTILE_TOP, [
+        { path: MIDDLE, format: "vmdk" },
+        { path: BASE, format: "vmdk" },
+      ]),
+    );
     expect(fs.existsSync(PWNED)).toBe(false);
   });
 

@@ -86,7 +86,10 @@ export const attachResultSchema = z
     ),
   })
   .refine(
-    (r) => r.partitions.every((p) => p.node === `${r.device}p${p.number}` && p.sectorSize === r.sectorSize && p.byteOffset === p.startSector * r.sectorSize),
+    (r) =>
+      r.partitions.every(
+        (p) => p.node === `${r.device}p${p.number}` && p.sectorSize === r.sectorSize && p.byteOffset === p.startSector * r.sectorSize,
+      ),
     "every partition must be <device>p<number> with the device's sector size",
   );
 
@@ -108,7 +111,6 @@ const chainSchema = z.object({
   imagePath: guestPath,
   backingChain: z.array(z.object({ path: guestPath, format: formatSchema })),
 });
-
 
 /**
  * The `json:` pseudo-filename qemu opens: every layer names its driver (nothing is probed) and its
@@ -235,7 +237,9 @@ export class NbdAttachment extends pulumi.ComponentResource {
       replaceOnChanges: ["create"],
     });
 
-    const result = attach.stdout.apply((stdout) => parseHookResult(stdout, attachResultSchema, `${name}-attach (attach.sh)`) as AttachResult);
+    const result = attach.stdout.apply(
+      (stdout) => parseHookResult(stdout, attachResultSchema, `${name}-attach (attach.sh)`) as AttachResult,
+    );
     this.nbdDevice = result.apply((r) => r.device);
     this.partitions = result.apply((r) => r.partitions);
     this.registerOutputs({ nbdDevice: this.nbdDevice, partitions: this.partitions });

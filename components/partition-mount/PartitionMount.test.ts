@@ -27,7 +27,14 @@ const guest: GuestConnection = {
 const attachResult = { device: "/dev/nbd3", sectorSize: 512, label: "dos", partitions: [] };
 const mountResult = {
   mounts: [
-    { partition: 1, device: "/dev/nbd3p1", mountPoint: "/mnt/forensic/win7/p1", filesystem: "ntfs", vfsType: "fuseblk", options: ["ro", "nosuid", "nodev", "noexec"] },
+    {
+      partition: 1,
+      device: "/dev/nbd3p1",
+      mountPoint: "/mnt/forensic/win7/p1",
+      filesystem: "ntfs",
+      vfsType: "fuseblk",
+      options: ["ro", "nosuid", "nodev", "noexec"],
+    },
   ],
   skipped: [],
 };
@@ -79,8 +86,16 @@ describe("PartitionMount args", () => {
     ["a top-level mount root", { partition: "all", mountRoot: "/evidence" }, /mountRoot: must lie at least two folders deep/],
     ["a system folder", { partition: 1, mountPoint: "/etc/forensic/p1" }, /mountPoint: must not lie under a system folder/],
     ["all without mountRoot", { partition: "all" }, /mountRoot: is required with partition "all"/],
-    ["all with mountPoint", { partition: "all", mountRoot: "/mnt/forensic/x", mountPoint: "/mnt/forensic/x/p1" }, /mountPoint: is for one partition/],
-    ["a number with mountRoot", { partition: 2, mountRoot: "/mnt/forensic/x" }, /mountPoint: is required.*mountRoot: is for partition "all"/],
+    [
+      "all with mountPoint",
+      { partition: "all", mountRoot: "/mnt/forensic/x", mountPoint: "/mnt/forensic/x/p1" },
+      /mountPoint: is for one partition/,
+    ],
+    [
+      "a number with mountRoot",
+      { partition: 2, mountRoot: "/mnt/forensic/x" },
+      /mountPoint: is required.*mountRoot: is for partition "all"/,
+    ],
     ["partition 0", { partition: 0, mountPoint: "/mnt/forensic/x/p0" }, /partition: /],
   ])("%s is a ResourceError naming the field", (what, change, message) => {
     let caught: unknown;
@@ -99,7 +114,13 @@ describe("PartitionMount args", () => {
 
   test("harmless additions are accepted", () => {
     expect(
-      () => new PartitionMount("ok-opts", { ...base, partition: "all", mountRoot: "/mnt/forensic/ok", extraOptions: ["noatime", "iocharset=utf8", "norecovery"] }),
+      () =>
+        new PartitionMount("ok-opts", {
+          ...base,
+          partition: "all",
+          mountRoot: "/mnt/forensic/ok",
+          extraOptions: ["noatime", "iocharset=utf8", "norecovery"],
+        }),
     ).not.toThrow();
   });
 });

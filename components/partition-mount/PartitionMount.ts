@@ -82,16 +82,63 @@ export const mountResultSchema = z.strictObject({
 
 /** Option names that could write, replay a journal/log, or undo the lab's hardening or ownership. */
 export const FORBIDDEN_OPTIONS: readonly string[] = [
-  "rw", "remount", "defaults", "suid", "dev", "exec", "recover", "force", "load",
-  "bind", "rbind", "move", "loop", "offset", "sizelimit", "journal_dev", "journal_path",
-  "remove_hiberfile", "clear_cache", "discard", "user", "users", "owner", "group",
-  "uid", "gid", "umask", "fmask", "dmask", "setuid", "setgid", "nosharesec",
+  "rw",
+  "remount",
+  "defaults",
+  "suid",
+  "dev",
+  "exec",
+  "recover",
+  "force",
+  "load",
+  "bind",
+  "rbind",
+  "move",
+  "loop",
+  "offset",
+  "sizelimit",
+  "journal_dev",
+  "journal_path",
+  "remove_hiberfile",
+  "clear_cache",
+  "discard",
+  "user",
+  "users",
+  "owner",
+  "group",
+  "uid",
+  "gid",
+  "umask",
+  "fmask",
+  "dmask",
+  "setuid",
+  "setgid",
+  "nosharesec",
 ];
 
 const OPTION = /^[a-z][a-z0-9_.-]*(=[A-Za-z0-9_.:/+@-]*)?$/;
 
 /** Top-level guest folders nothing is mounted under. */
-const SYSTEM_DIRS = new Set(["bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "opt", "proc", "root", "run", "sbin", "sys", "tmp", "usr", "var"]);
+const SYSTEM_DIRS = new Set([
+  "bin",
+  "boot",
+  "dev",
+  "etc",
+  "home",
+  "lib",
+  "lib32",
+  "lib64",
+  "libx32",
+  "opt",
+  "proc",
+  "root",
+  "run",
+  "sbin",
+  "sys",
+  "tmp",
+  "usr",
+  "var",
+]);
 
 const guestFolder = absolutePath("a folder in the guest")
   .refine((p) => p.split("/").length - 1 >= 2, "must lie at least two folders deep, like /mnt/forensic or /media/usb")
@@ -124,17 +171,22 @@ export const argsSchema = z
   .superRefine((a, ctx) => {
     if (a.partition === "all") {
       if (a.mountRoot === undefined) ctx.addIssue({ code: "custom", path: ["mountRoot"], message: 'is required with partition "all"' });
-      if (a.mountPoint !== undefined) ctx.addIssue({ code: "custom", path: ["mountPoint"], message: 'is for one partition; use mountRoot with partition "all"' });
+      if (a.mountPoint !== undefined)
+        ctx.addIssue({ code: "custom", path: ["mountPoint"], message: 'is for one partition; use mountRoot with partition "all"' });
     } else {
-      if (a.mountPoint === undefined) ctx.addIssue({ code: "custom", path: ["mountPoint"], message: "is required with a partition number" });
-      if (a.mountRoot !== undefined) ctx.addIssue({ code: "custom", path: ["mountRoot"], message: 'is for partition "all"; use mountPoint with a partition number' });
+      if (a.mountPoint === undefined)
+        ctx.addIssue({ code: "custom", path: ["mountPoint"], message: "is required with a partition number" });
+      if (a.mountRoot !== undefined)
+        ctx.addIssue({ code: "custom", path: ["mountRoot"], message: 'is for partition "all"; use mountPoint with a partition number' });
     }
   });
 
 export type ValidatedMountArgs = z.infer<typeof argsSchema>;
 
 /** Checks the literal args; throws an Error whose message names each bad field. */
-export function validateMountArgs(args: Omit<PartitionMountArgs, "guest" | "nbdDevice"> & { guest?: unknown; nbdDevice?: unknown }): ValidatedMountArgs {
+export function validateMountArgs(
+  args: Omit<PartitionMountArgs, "guest" | "nbdDevice"> & { guest?: unknown; nbdDevice?: unknown },
+): ValidatedMountArgs {
   return parseArgs(argsSchema, args);
 }
 
@@ -183,7 +235,10 @@ export class PartitionMount extends pulumi.ComponentResource {
       { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["create"] },
     );
 
-    const result = mount.stdout.apply((stdout) => parseHookResult(stdout, mountResultSchema, `${name}-mount (mount.sh)`) as { mounts: MountInfo[]; skipped: SkippedPartition[] });
+    const result = mount.stdout.apply(
+      (stdout) =>
+        parseHookResult(stdout, mountResultSchema, `${name}-mount (mount.sh)`) as { mounts: MountInfo[]; skipped: SkippedPartition[] },
+    );
     this.mounts = result.apply((r) => r.mounts);
     this.skipped = result.apply((r) => r.skipped);
     this.registerOutputs({ mounts: this.mounts, skipped: this.skipped });

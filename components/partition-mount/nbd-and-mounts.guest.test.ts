@@ -30,7 +30,14 @@ const MOUNT_ROOT = "/mnt/forensic/win 7";
 interface EvidenceManifest {
   top: string;
   chain: string[];
-  partitions: { number: number; type: string; filesystem: string; startSector: number; sizeSectors: number; files: Record<string, string> }[];
+  partitions: {
+    number: number;
+    type: string;
+    filesystem: string;
+    startSector: number;
+    sizeSectors: number;
+    files: Record<string, string>;
+  }[];
   files: { path: string; size: number; sha256: string }[];
 }
 
@@ -111,7 +118,9 @@ function succeeded(r: ExecResult): ExecResult {
 
 async function nbdState(device: string): Promise<{ size: number; qemuNbd: number; mounts: string }> {
   const name = device.replace("/dev/", "");
-  const out = await sh(`cat /sys/block/${name}/size; pgrep -c -x qemu-nbd || true; findmnt -rn -o SOURCE,TARGET | grep "^${device}" || true`);
+  const out = await sh(
+    `cat /sys/block/${name}/size; pgrep -c -x qemu-nbd || true; findmnt -rn -o SOURCE,TARGET | grep "^${device}" || true`,
+  );
   const [size, count, ...mounts] = out.split("\n");
   return { size: Number(size), qemuNbd: Number(count), mounts: mounts.join("\n").trim() };
 }
@@ -119,7 +128,12 @@ async function nbdState(device: string): Promise<{ size: number; qemuNbd: number
 async function guestSha256s(): Promise<Record<string, string>> {
   const files = evidence.files.map((f) => guestPathOf(f.path));
   const out = await sh(`sha256sum -- ${files.map(q).join(" ")}`);
-  return Object.fromEntries(out.trim().split("\n").map((line) => [line.slice(66).replace(/^\*/, ""), line.slice(0, 64)]));
+  return Object.fromEntries(
+    out
+      .trim()
+      .split("\n")
+      .map((line) => [line.slice(66).replace(/^\*/, ""), line.slice(0, 64)]),
+  );
 }
 
 function expectedGuestSha256s(): Record<string, string> {
@@ -159,11 +173,27 @@ beforeAll(async () => {
   // scp's SFTP mode takes the remote path literally: no remote shell sees the quotes or the `$(...)`.
   const c = guest.connection;
   for (const f of evidence.files) {
-    const copied = await run([
-      "scp", "-q", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
-      "-o", `UserKnownHostsFile=${c.knownHostsPath}`, "-i", c.privateKeyPath, "-P", String(c.port),
-      path.join(hostDir, f.path), `${c.user}@${c.host}:${guestPathOf(f.path)}`,
-    ], { timeoutMs: 5 * 60_000 });
+    const copied = await run(
+      [
+        "scp",
+        "-q",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        `UserKnownHostsFile=${c.knownHostsPath}`,
+        "-i",
+        c.privateKeyPath,
+        "-P",
+        String(c.port),
+        path.join(hostDir, f.path),
+        `${c.user}@${c.host}:${guestPathOf(f.path)}`,
+      ],
+      { timeoutMs: 5 * 60_000 },
+    );
     if (copied.code !== 0) throw new Error(`scp of ${f.path} failed:\n${copied.stderr}`);
   }
   expect(await guestSha256s()).toEqual(expectedGuestSha256s());
@@ -177,7 +207,9 @@ afterAll(async () => {
   }
   console.log(
     "nbd-attachment/partition-mount timings under this machine's load (s):\n" +
-      Object.entries(timings).map(([k, v]) => `  ${k}: ${v.map((s) => s.toFixed(1)).join(", ")}`).join("\n"),
+      Object.entries(timings)
+        .map(([k, v]) => `  ${k}: ${v.map((s) => s.toFixed(1)).join(", ")}`)
+        .join("\n"),
   );
 }, DESTROY_TIMEOUT_MS);
 
@@ -214,8 +246,12 @@ describe("attach, mount all, read, refuse writes, unmount, detach", () => {
       })),
     );
     const name = device.slice(5);
-    expect((await sh(`cat /sys/block/${name}/ro /sys/class/block/${name}p1/ro /sys/class/block/${name}p2/ro`)).split("\n").slice(0, 3)).toEqual(["1", "1", "1"]);
-    expect(await sh(`tr '\\0' '\\n' </proc/$(awk '/^Tgid/ {print $2}' /proc/$(cat /sys/block/${name}/pid)/status)/cmdline | head -n 2`)).toBe("qemu-nbd\n--read-only\n");
+    expect(
+      (await sh(`cat /sys/block/${name}/ro /sys/class/block/${name}p1/ro /sys/class/block/${name}p2/ro`)).split("\n").slice(0, 3),
+    ).toEqual(["1", "1", "1"]);
+    expect(
+      await sh(`tr '\\0' '\\n' </proc/$(awk '/^Tgid/ {print $2}' /proc/$(cat /sys/block/${name}/pid)/status)/cmdline | head -n 2`),
+    ).toBe("qemu-nbd\n--read-only\n");
   });
 
   test("attach again: the same device, nothing new", async () => {
@@ -261,7 +297,9 @@ describe("attach, mount all, read, refuse writes, unmount, detach", () => {
     const elsewhere = await mountCommands({ nbdDevice: device, partition: 2, mountPoint: "/mnt/forensic/elsewhere/p2" });
     const refused = await runTimed("mount one (refused)", elsewhere.create);
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toContain(`partition 2 (${device}p2) is already mounted at '${MOUNT_ROOT}/p2', not at '/mnt/forensic/elsewhere/p2'`);
+    expect(refused.stderr).toContain(
+      `partition 2 (${device}p2) is already mounted at '${MOUNT_ROOT}/p2', not at '/mnt/forensic/elsewhere/p2'`,
+    );
     expect((await nbdState(device)).mounts.split("\n").sort()).toEqual([
       `${device}p1 ${MOUNT_ROOT.replace(/ /g, "\\x20")}/p1`,
       `${device}p2 ${MOUNT_ROOT.replace(/ /g, "\\x20")}/p2`,
@@ -412,7 +450,10 @@ describe("the write-block matrix: nothing reaches the device", () => {
 
   test("through the mounted filesystems (NTFS p1, ext4 p2): every file operation refused", async () => {
     const attempts: Attempt[] = [];
-    for (const [p, file] of [["p1", "ufos/ufo.txt"], ["p2", "notes/layer.txt"]] as const) {
+    for (const [p, file] of [
+      ["p1", "ufos/ufo.txt"],
+      ["p2", "notes/layer.txt"],
+    ] as const) {
       const root = `${MOUNT_ROOT}/${p}`;
       const f = q(`${root}/${file}`);
       attempts.push(
@@ -444,7 +485,10 @@ describe("the write-block matrix: nothing reaches the device", () => {
       write("dd to a partition", `dd if=/dev/zero of=${device}p2 bs=4096 count=1 oflag=direct`),
       write("dd to the whole device", `dd if=/dev/zero of=${device} bs=4096 count=1 oflag=direct`),
       write("buffered dd to the whole device", `dd if=/dev/zero of=${device} bs=4096 count=1 && sync`),
-      write("blockdev --setrw, then dd", `blockdev --setrw ${device} ${device}p2; dd if=/dev/zero of=${device}p2 bs=4096 count=1 oflag=direct`),
+      write(
+        "blockdev --setrw, then dd",
+        `blockdev --setrw ${device} ${device}p2; dd if=/dev/zero of=${device}p2 bs=4096 count=1 oflag=direct`,
+      ),
       write("blkdiscard", `blkdiscard ${device}p2`),
       write("blkdiscard --zeroout", `blkdiscard -z ${device}p2`),
       write("wipefs", `wipefs -a ${device}p2`),
@@ -458,8 +502,14 @@ describe("the write-block matrix: nothing reaches the device", () => {
       mayExitZero("ntfsfix", `ntfsfix ${device}p1`),
       write("xfs_repair", `xfs_repair ${device}p2`),
       write("mkfs over a partition", `mkfs.ext4 -q -F ${device}p2`),
-      write("plain mount -o ro, ext4 (journal replay)", `mkdir -p /mnt/replay && mount -t ext4 -o ro ${device}p2 /mnt/replay; rc=$?; umount /mnt/replay 2>/dev/null; exit $rc`),
-      mayExitZero("ntfs-3g without norecover, read-only", `mkdir -p /mnt/replay && ntfs-3g -o ro ${device}p1 /mnt/replay; umount /mnt/replay 2>/dev/null; true`),
+      write(
+        "plain mount -o ro, ext4 (journal replay)",
+        `mkdir -p /mnt/replay && mount -t ext4 -o ro ${device}p2 /mnt/replay; rc=$?; umount /mnt/replay 2>/dev/null; exit $rc`,
+      ),
+      mayExitZero(
+        "ntfs-3g without norecover, read-only",
+        `mkdir -p /mnt/replay && ntfs-3g -o ro ${device}p1 /mnt/replay; umount /mnt/replay 2>/dev/null; true`,
+      ),
       mayExitZero("LVM scan and activation", `pvscan --cache; vgscan; vgchange -ay`),
     ]);
   });
@@ -601,7 +651,7 @@ describe("errors are clear and leave nothing behind", () => {
     expect(await sh("pgrep -c -x qemu-nbd || true")).toBe("0\n");
   });
 
-  test("a raw disk: swap is skipped by \"all\", refused by number, with what blkid said", async () => {
+  test('a raw disk: swap is skipped by "all", refused by number, with what blkid said', async () => {
     // A raw, single-layer image made in the guest: an MBR with one swap partition.
     const rawPath = "/srv/evidence/raw disk/swap.img";
     await sh(
@@ -614,7 +664,9 @@ describe("errors are clear and leave nothing behind", () => {
     const device = parseHookResult<AttachResult>(succeeded(await runTimed("attach (raw)", attach.create)).stdout).device;
 
     const all = await mountCommands({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/raw" });
-    const result = parseHookResult<{ mounts: MountInfo[]; skipped: SkippedPartition[] }>(succeeded(await runTimed("mount all (raw)", all.create)).stdout);
+    const result = parseHookResult<{ mounts: MountInfo[]; skipped: SkippedPartition[] }>(
+      succeeded(await runTimed("mount all (raw)", all.create)).stdout,
+    );
     expect(result.mounts).toEqual([]);
     expect(result.skipped).toEqual([{ partition: 1, device: `${device}p1`, reason: expect.stringContaining("TYPE=swap") }]);
 

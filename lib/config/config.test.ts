@@ -129,7 +129,12 @@ describe("defaults and resolution", () => {
     raw.guest = { sshPort: 40022, network: "libvirt-isolated", isolatedNetwork: "forensic-isolated" };
     const c = parse(raw);
     expect(c.evidenceVolume).toMatchObject({ backend: "file", path: "/srv/cases/c42/evidence.luks" });
-    expect(c.guest).toMatchObject({ sshPort: 40022, sshPortSource: "configured", network: "libvirt-isolated", isolatedNetwork: "forensic-isolated" });
+    expect(c.guest).toMatchObject({
+      sshPort: 40022,
+      sshPortSource: "configured",
+      network: "libvirt-isolated",
+      isolatedNetwork: "forensic-isolated",
+    });
   });
 
   test("lvm backend and a remote libvirt host", () => {
@@ -228,179 +233,394 @@ type Mutation = (raw: Record<string, any>) => void;
  * Every case asserts the complete line, so a vaguer or misplaced message fails.
  */
 const corpus: [string, Mutation, string, Partial<ParseSource>?][] = [
-  ["missing caseId", (r) => delete r.caseId,
-    "forensic-lab:caseId: is required; name the case, e.g. 'case-42' (it names the libvirt domain and the case's files)"],
-  ["caseId with capitals and underscore", (r) => (r.caseId = "Case_42"),
-    "forensic-lab:caseId: must be 3-40 characters: a lowercase letter, then lowercase letters, digits or '-' (got 'Case_42')"],
-  ["caseId too short", (r) => (r.caseId = "c4"),
-    "forensic-lab:caseId: must be 3-40 characters: a lowercase letter, then lowercase letters, digits or '-' (got 'c4')"],
-  ["missing examiner", (r) => delete r.examiner,
-    "forensic-lab:examiner: is required; the examiner's name goes into the custody log"],
-  ["examiner of two lines", (r) => (r.examiner = "Erika\nMustermann"),
-    "forensic-lab:examiner: must be one line of text without control characters"],
-  ["examiner as a number", (r) => (r.examiner = 42),
-    "forensic-lab:examiner: must be text (got 42)"],
-  ["libvirt URI of another transport", (r) => (r.libvirtUri = "qemu+tcp://kvm01/system"),
-    "forensic-lab:libvirtUri: must be qemu:///system or qemu+ssh://[user@]host[:port]/system (got 'qemu+tcp://kvm01/system')"],
-  ["libvirt URI of root's session daemon (QEMU as root, no sVirt)", (r) => (r.libvirtUri = "qemu:///session"),
+  [
+    "missing caseId",
+    (r) => delete r.caseId,
+    "forensic-lab:caseId: is required; name the case, e.g. 'case-42' (it names the libvirt domain and the case's files)",
+  ],
+  [
+    "caseId with capitals and underscore",
+    (r) => (r.caseId = "Case_42"),
+    "forensic-lab:caseId: must be 3-40 characters: a lowercase letter, then lowercase letters, digits or '-' (got 'Case_42')",
+  ],
+  [
+    "caseId too short",
+    (r) => (r.caseId = "c4"),
+    "forensic-lab:caseId: must be 3-40 characters: a lowercase letter, then lowercase letters, digits or '-' (got 'c4')",
+  ],
+  ["missing examiner", (r) => delete r.examiner, "forensic-lab:examiner: is required; the examiner's name goes into the custody log"],
+  [
+    "examiner of two lines",
+    (r) => (r.examiner = "Erika\nMustermann"),
+    "forensic-lab:examiner: must be one line of text without control characters",
+  ],
+  ["examiner as a number", (r) => (r.examiner = 42), "forensic-lab:examiner: must be text (got 42)"],
+  [
+    "libvirt URI of another transport",
+    (r) => (r.libvirtUri = "qemu+tcp://kvm01/system"),
+    "forensic-lab:libvirtUri: must be qemu:///system or qemu+ssh://[user@]host[:port]/system (got 'qemu+tcp://kvm01/system')",
+  ],
+  [
+    "libvirt URI of root's session daemon (QEMU as root, no sVirt)",
+    (r) => (r.libvirtUri = "qemu:///session"),
     "forensic-lab:libvirtUri: is qemu:///session, which runs QEMU as root (the hooks run as root) without sVirt confinement " +
-    "(no SELinux/AppArmor label, no unprivileged QEMU user), so a guest that escapes QEMU is root on the host; use qemu:///system"],
-  ["libvirt URI skipping host key verification", (r) => (r.libvirtUri = "qemu+ssh://kvm01/system?no_verify=1"),
-    "forensic-lab:libvirtUri: has query parameters (got 'qemu+ssh://kvm01/system?no_verify=1'); leave them out: the lab's ssh uses root's default key (~/.ssh/id_*) and ~/.ssh/known_hosts, verified"],
-  ["libvirt URI to a remote session daemon", (r) => (r.libvirtUri = "qemu+ssh://kvm01/session"),
-    "forensic-lab:libvirtUri: must reach qemu:///system on a remote host (got 'qemu+ssh://kvm01/session'); a remote session daemon is not supported"],
-  ["libvirt URI with an impossible port", (r) => (r.libvirtUri = "qemu+ssh://kvm01:70000/system"),
-    "forensic-lab:libvirtUri: has an invalid ssh port '70000' (got 'qemu+ssh://kvm01:70000/system'); use 1..65535"],
-  ["relative stateDir", (r) => (r.stateDir = "cases/42"),
-    "forensic-lab:stateDir: must be absolute (got 'cases/42'); give an absolute folder for the case's state (keys, overlay, logs)"],
-  ["stateDir climbing out with ..", (r) => (r.stateDir = "/var/lib/forensic-lab/../../etc"),
-    "forensic-lab:stateDir: must not contain '..' (got '/var/lib/forensic-lab/../../etc'); give an absolute folder for the case's state (keys, overlay, logs)"],
-  ["too little memory", (r) => (r.guest = { memoryMiB: 100 }),
-    "forensic-lab:guest.memoryMiB: must be a whole number of MiB from 512 to 65536 (got 100)"],
-  ["fractional vcpus", (r) => (r.guest = { vcpus: 1.5 }),
-    "forensic-lab:guest.vcpus: must be a whole number from 1 to 64 (got 1.5)"],
-  ["vcpus as text", (r) => (r.guest = { vcpus: "2" }),
-    "forensic-lab:guest.vcpus: must be a whole number from 1 to 64 (got '2')"],
-  ["zero vcpus", (r) => (r.guest = { vcpus: 0 }),
-    "forensic-lab:guest.vcpus: must be a whole number from 1 to 64 (got 0)"],
-  ["unknown guest key close to a real one", (r) => (r.guest = { memoryMb: 4096 }),
-    "forensic-lab:guest.memoryMb: unknown key; did you mean 'memoryMiB'?"],
-  ["unknown top-level key close to a real one", (r) => (r.examinor = "x"),
-    "forensic-lab:examinor: unknown key; did you mean 'examiner'?"],
-  ["unknown top-level key far from any", (r) => (r.colour = "blue"),
-    "forensic-lab:colour: unknown key; known keys: caseId, evidenceVolume, evidenceVolumePassphrase, examiner, guest, images, libvirtUri, stateDir"],
-  ["guest as a list", (r) => (r.guest = [2048]),
-    "forensic-lab:guest: must be a mapping of guest settings (got a list)"],
-  ["guest as broken JSON from the engine", (r) => (r.guest = "{memoryMiB: 4096"),
-    "forensic-lab:guest: must be a mapping of guest settings (got '{memoryMiB: 4096')"],
-  ["isolated network without its name", (r) => (r.guest = { network: "libvirt-isolated" }),
-    "forensic-lab:guest.isolatedNetwork: is required with network: libvirt-isolated; name a libvirt network that has no <forward>"],
-  ["network name with user networking", (r) => (r.guest = { isolatedNetwork: "lab" }),
-    "forensic-lab:guest.isolatedNetwork: only applies to network: libvirt-isolated; remove it or set network: libvirt-isolated"],
-  ["libvirt's NAT network as the isolated one", (r) => (r.guest = { network: "libvirt-isolated", isolatedNetwork: "default" }),
-    "forensic-lab:guest.isolatedNetwork: names libvirt's 'default' network, which forwards to the outside (NAT); define an isolated network (no <forward>) and name it here"],
-  ["unknown network mode", (r) => (r.guest = { network: "nat" }),
-    "forensic-lab:guest.network: must be 'user-restricted' or 'libvirt-isolated' (got 'nat')"],
-  ["unknown accelerator", (r) => (r.guest = { accelerator: "hvf" }),
-    "forensic-lab:guest.accelerator: must be 'auto', 'kvm' or 'tcg' (got 'hvf')"],
-  ["privileged ssh port", (r) => (r.guest = { sshPort: 80 }),
-    "forensic-lab:guest.sshPort: must be a whole number from 1024 to 65535 (got 80); leave it out to derive a port from caseId"],
-  ["root as the examiner", (r) => (r.guest = { examinerUid: 0 }),
-    "forensic-lab:guest.examinerUid: must be a whole number from 1000 to 60000 (got 0); the mounts belong to this unprivileged examiner account"],
-  ["relative guest image folder", (r) => (r.guest = { imageDir: "guest-image/current" }),
-    "forensic-lab:guest.imageDir: must be absolute (got 'guest-image/current'); give the folder guest-image/build.sh wrote (vmlinuz, initrd.img, rootfs.qcow2)"],
-  ["zero-sized volume", (r) => (r.evidenceVolume = { sizeGiB: 0 }),
-    "forensic-lab:evidenceVolume.sizeGiB: must be a number of GiB from 0.0625 (64 MiB) to 16384 (got 0)"],
-  ["negative volume", (r) => (r.evidenceVolume = { sizeGiB: -5 }),
-    "forensic-lab:evidenceVolume.sizeGiB: must be a number of GiB from 0.0625 (64 MiB) to 16384 (got -5)"],
-  ["oversized volume", (r) => (r.evidenceVolume = { sizeGiB: 20000 }),
-    "forensic-lab:evidenceVolume.sizeGiB: must be a number of GiB from 0.0625 (64 MiB) to 16384 (got 20000)"],
-  ["volume too small for LUKS and a filesystem", (r) => (r.evidenceVolume = { sizeGiB: 0.03125 }),
-    "forensic-lab:evidenceVolume.sizeGiB: must be a number of GiB from 0.0625 (64 MiB) to 16384 (got 0.03125)"],
-  ["volume not a whole number of MiB", (r) => (r.evidenceVolume = { sizeGiB: 1.0001 }),
-    "forensic-lab:evidenceVolume.sizeGiB: must be a whole number of MiB (a multiple of 1/1024 GiB) (got 1.0001)"],
-  ["lvm without a volume group", (r) => (r.evidenceVolume = { backend: "lvm" }),
-    "forensic-lab:evidenceVolume.volumeGroup: is required with backend: lvm; name the LVM volume group on the libvirt host"],
-  ["file backend with a volume group", (r) => (r.evidenceVolume = { volumeGroup: "vg_cases" }),
-    "forensic-lab:evidenceVolume.volumeGroup: only applies to backend: lvm; remove it or set backend: lvm"],
-  ["lvm with a file path", (r) => (r.evidenceVolume = { backend: "lvm", volumeGroup: "vg0", path: "/srv/e.luks" }),
-    "forensic-lab:evidenceVolume.path: only applies to backend: file; an lvm volume is a logical volume in volumeGroup, remove path"],
-  ["volume group name starting with '-'", (r) => (r.evidenceVolume = { backend: "lvm", volumeGroup: "-vg" }),
-    "forensic-lab:evidenceVolume.volumeGroup: is not a valid LVM volume group name (got '-vg'); use letters, digits and '+_.-', not starting with '-'"],
-  ["retain as a word", (r) => (r.evidenceVolume = { retain: "no" }),
-    "forensic-lab:evidenceVolume.retain: must be true or false (got 'no')"],
-  ["misspelt volume key", (r) => (r.evidenceVolume = { reatin: true }),
-    "forensic-lab:evidenceVolume.reatin: unknown key; did you mean 'retain'?"],
-  ["unknown backend", (r) => (r.evidenceVolume = { backend: "zfs" }),
-    "forensic-lab:evidenceVolume.backend: must be 'file' or 'lvm' (got 'zfs')"],
-  ["volume file that is an image", (r) => (r.evidenceVolume = { path: "/evidence/usb.raw" }),
-    "forensic-lab:evidenceVolume.path: is the image file of images[1] ('/evidence/usb.raw'); destroy would erase it, choose another path"],
-  ["plaintext passphrase", (r) => r, // present but not listed as secret
+      "(no SELinux/AppArmor label, no unprivileged QEMU user), so a guest that escapes QEMU is root on the host; use qemu:///system",
+  ],
+  [
+    "libvirt URI skipping host key verification",
+    (r) => (r.libvirtUri = "qemu+ssh://kvm01/system?no_verify=1"),
+    "forensic-lab:libvirtUri: has query parameters (got 'qemu+ssh://kvm01/system?no_verify=1'); leave them out: the lab's ssh uses root's default key (~/.ssh/id_*) and ~/.ssh/known_hosts, verified",
+  ],
+  [
+    "libvirt URI to a remote session daemon",
+    (r) => (r.libvirtUri = "qemu+ssh://kvm01/session"),
+    "forensic-lab:libvirtUri: must reach qemu:///system on a remote host (got 'qemu+ssh://kvm01/session'); a remote session daemon is not supported",
+  ],
+  [
+    "libvirt URI with an impossible port",
+    (r) => (r.libvirtUri = "qemu+ssh://kvm01:70000/system"),
+    "forensic-lab:libvirtUri: has an invalid ssh port '70000' (got 'qemu+ssh://kvm01:70000/system'); use 1..65535",
+  ],
+  [
+    "relative stateDir",
+    (r) => (r.stateDir = "cases/42"),
+    "forensic-lab:stateDir: must be absolute (got 'cases/42'); give an absolute folder for the case's state (keys, overlay, logs)",
+  ],
+  [
+    "stateDir climbing out with ..",
+    (r) => (r.stateDir = "/var/lib/forensic-lab/../../etc"),
+    "forensic-lab:stateDir: must not contain '..' (got '/var/lib/forensic-lab/../../etc'); give an absolute folder for the case's state (keys, overlay, logs)",
+  ],
+  [
+    "too little memory",
+    (r) => (r.guest = { memoryMiB: 100 }),
+    "forensic-lab:guest.memoryMiB: must be a whole number of MiB from 512 to 65536 (got 100)",
+  ],
+  ["fractional vcpus", (r) => (r.guest = { vcpus: 1.5 }), "forensic-lab:guest.vcpus: must be a whole number from 1 to 64 (got 1.5)"],
+  ["vcpus as text", (r) => (r.guest = { vcpus: "2" }), "forensic-lab:guest.vcpus: must be a whole number from 1 to 64 (got '2')"],
+  ["zero vcpus", (r) => (r.guest = { vcpus: 0 }), "forensic-lab:guest.vcpus: must be a whole number from 1 to 64 (got 0)"],
+  [
+    "unknown guest key close to a real one",
+    (r) => (r.guest = { memoryMb: 4096 }),
+    "forensic-lab:guest.memoryMb: unknown key; did you mean 'memoryMiB'?",
+  ],
+  ["unknown top-level key close to a real one", (r) => (r.examinor = "x"), "forensic-lab:examinor: unknown key; did you mean 'examiner'?"],
+  [
+    "unknown top-level key far from any",
+    (r) => (r.colour = "blue"),
+    "forensic-lab:colour: unknown key; known keys: caseId, evidenceVolume, evidenceVolumePassphrase, examiner, guest, images, libvirtUri, stateDir",
+  ],
+  ["guest as a list", (r) => (r.guest = [2048]), "forensic-lab:guest: must be a mapping of guest settings (got a list)"],
+  [
+    "guest as broken JSON from the engine",
+    (r) => (r.guest = "{memoryMiB: 4096"),
+    "forensic-lab:guest: must be a mapping of guest settings (got '{memoryMiB: 4096')",
+  ],
+  [
+    "isolated network without its name",
+    (r) => (r.guest = { network: "libvirt-isolated" }),
+    "forensic-lab:guest.isolatedNetwork: is required with network: libvirt-isolated; name a libvirt network that has no <forward>",
+  ],
+  [
+    "network name with user networking",
+    (r) => (r.guest = { isolatedNetwork: "lab" }),
+    "forensic-lab:guest.isolatedNetwork: only applies to network: libvirt-isolated; remove it or set network: libvirt-isolated",
+  ],
+  [
+    "libvirt's NAT network as the isolated one",
+    (r) => (r.guest = { network: "libvirt-isolated", isolatedNetwork: "default" }),
+    "forensic-lab:guest.isolatedNetwork: names libvirt's 'default' network, which forwards to the outside (NAT); define an isolated network (no <forward>) and name it here",
+  ],
+  [
+    "unknown network mode",
+    (r) => (r.guest = { network: "nat" }),
+    "forensic-lab:guest.network: must be 'user-restricted' or 'libvirt-isolated' (got 'nat')",
+  ],
+  [
+    "unknown accelerator",
+    (r) => (r.guest = { accelerator: "hvf" }),
+    "forensic-lab:guest.accelerator: must be 'auto', 'kvm' or 'tcg' (got 'hvf')",
+  ],
+  [
+    "privileged ssh port",
+    (r) => (r.guest = { sshPort: 80 }),
+    "forensic-lab:guest.sshPort: must be a whole number from 1024 to 65535 (got 80); leave it out to derive a port from caseId",
+  ],
+  [
+    "root as the examiner",
+    (r) => (r.guest = { examinerUid: 0 }),
+    "forensic-lab:guest.examinerUid: must be a whole number from 1000 to 60000 (got 0); the mounts belong to this unprivileged examiner account",
+  ],
+  [
+    "relative guest image folder",
+    (r) => (r.guest = { imageDir: "guest-image/current" }),
+    "forensic-lab:guest.imageDir: must be absolute (got 'guest-image/current'); give the folder guest-image/build.sh wrote (vmlinuz, initrd.img, rootfs.qcow2)",
+  ],
+  [
+    "zero-sized volume",
+    (r) => (r.evidenceVolume = { sizeGiB: 0 }),
+    "forensic-lab:evidenceVolume.sizeGiB: must be a number of GiB from 0.0625 (64 MiB) to 16384 (got 0)",
+  ],
+  [
+    "negative volume",
+    (r) => (r.evidenceVolume = { sizeGiB: -5 }),
+    "forensic-lab:evidenceVolume.sizeGiB: must be a number of GiB from 0.0625 (64 MiB) to 16384 (got -5)",
+  ],
+  [
+    "oversized volume",
+    (r) => (r.evidenceVolume = { sizeGiB: 20000 }),
+    "forensic-lab:evidenceVolume.sizeGiB: must be a number of GiB from 0.0625 (64 MiB) to 16384 (got 20000)",
+  ],
+  [
+    "volume too small for LUKS and a filesystem",
+    (r) => (r.evidenceVolume = { sizeGiB: 0.03125 }),
+    "forensic-lab:evidenceVolume.sizeGiB: must be a number of GiB from 0.0625 (64 MiB) to 16384 (got 0.03125)",
+  ],
+  [
+    "volume not a whole number of MiB",
+    (r) => (r.evidenceVolume = { sizeGiB: 1.0001 }),
+    "forensic-lab:evidenceVolume.sizeGiB: must be a whole number of MiB (a multiple of 1/1024 GiB) (got 1.0001)",
+  ],
+  [
+    "lvm without a volume group",
+    (r) => (r.evidenceVolume = { backend: "lvm" }),
+    "forensic-lab:evidenceVolume.volumeGroup: is required with backend: lvm; name the LVM volume group on the libvirt host",
+  ],
+  [
+    "file backend with a volume group",
+    (r) => (r.evidenceVolume = { volumeGroup: "vg_cases" }),
+    "forensic-lab:evidenceVolume.volumeGroup: only applies to backend: lvm; remove it or set backend: lvm",
+  ],
+  [
+    "lvm with a file path",
+    (r) => (r.evidenceVolume = { backend: "lvm", volumeGroup: "vg0", path: "/srv/e.luks" }),
+    "forensic-lab:evidenceVolume.path: only applies to backend: file; an lvm volume is a logical volume in volumeGroup, remove path",
+  ],
+  [
+    "volume group name starting with '-'",
+    (r) => (r.evidenceVolume = { backend: "lvm", volumeGroup: "-vg" }),
+    "forensic-lab:evidenceVolume.volumeGroup: is not a valid LVM volume group name (got '-vg'); use letters, digits and '+_.-', not starting with '-'",
+  ],
+  [
+    "retain as a word",
+    (r) => (r.evidenceVolume = { retain: "no" }),
+    "forensic-lab:evidenceVolume.retain: must be true or false (got 'no')",
+  ],
+  [
+    "misspelt volume key",
+    (r) => (r.evidenceVolume = { reatin: true }),
+    "forensic-lab:evidenceVolume.reatin: unknown key; did you mean 'retain'?",
+  ],
+  [
+    "unknown backend",
+    (r) => (r.evidenceVolume = { backend: "zfs" }),
+    "forensic-lab:evidenceVolume.backend: must be 'file' or 'lvm' (got 'zfs')",
+  ],
+  [
+    "volume file that is an image",
+    (r) => (r.evidenceVolume = { path: "/evidence/usb.raw" }),
+    "forensic-lab:evidenceVolume.path: is the image file of images[1] ('/evidence/usb.raw'); destroy would erase it, choose another path",
+  ],
+  [
+    "plaintext passphrase",
+    (r) => r, // present but not listed as secret
     "forensic-lab:evidenceVolumePassphrase: is in plain text; remove it from the stack file and set it with `pulumi config set --secret evidenceVolumePassphrase` (pipe it on stdin)",
-    { secretKeys: new Set() }],
-  ["missing passphrase in the program", (r) => delete r.evidenceVolumePassphrase,
-    "forensic-lab:evidenceVolumePassphrase: is not set; set it with `pulumi config set --secret evidenceVolumePassphrase` (pipe it on stdin, not as an argument)"],
-  ["short passphrase", (r) => (r.evidenceVolumePassphrase = "hunter2"),
-    "forensic-lab:evidenceVolumePassphrase: is shorter than 12 characters; set a longer one with `pulumi config set --secret evidenceVolumePassphrase`"],
-  ["two-line passphrase", (r) => (r.evidenceVolumePassphrase = "first line secret\nsecond"),
-    "forensic-lab:evidenceVolumePassphrase: must be one line (it contains a line break or NUL byte); set it again with `pulumi config set --secret evidenceVolumePassphrase`"],
-  ["another key stored as a secret", (r) => r,
+    { secretKeys: new Set() },
+  ],
+  [
+    "missing passphrase in the program",
+    (r) => delete r.evidenceVolumePassphrase,
+    "forensic-lab:evidenceVolumePassphrase: is not set; set it with `pulumi config set --secret evidenceVolumePassphrase` (pipe it on stdin, not as an argument)",
+  ],
+  [
+    "short passphrase",
+    (r) => (r.evidenceVolumePassphrase = "hunter2"),
+    "forensic-lab:evidenceVolumePassphrase: is shorter than 12 characters; set a longer one with `pulumi config set --secret evidenceVolumePassphrase`",
+  ],
+  [
+    "two-line passphrase",
+    (r) => (r.evidenceVolumePassphrase = "first line secret\nsecond"),
+    "forensic-lab:evidenceVolumePassphrase: must be one line (it contains a line break or NUL byte); set it again with `pulumi config set --secret evidenceVolumePassphrase`",
+  ],
+  [
+    "another key stored as a secret",
+    (r) => r,
     "forensic-lab:examiner: is stored as a secret, but only evidenceVolumePassphrase is secret; set it in plain text (pulumi config set without --secret)",
-    { secretKeys: new Set(["evidenceVolumePassphrase", "forensic-lab:examiner"]) }],
-  ["no images", (r) => delete r.images,
-    "forensic-lab:images: is required; list at least one image (name, path of the top image file)"],
-  ["empty image list", (r) => (r.images = []),
-    "forensic-lab:images: must list at least one image (name, path of the top image file)"],
-  ["images as a mapping", (r) => (r.images = { win7: "/vmw/w.vmdk" }),
-    "forensic-lab:images: must be a list of images (got a mapping)"],
-  ["image name with capitals", (r) => (r.images[0].name = "Win7"),
-    "forensic-lab:images[0].name: must be 1-32 characters: a lowercase letter or digit, then lowercase letters, digits or '-' (got 'Win7')"],
-  ["duplicate image names", (r) => (r.images[1].name = "win7"),
-    "forensic-lab:images[1].name: 'win7' is already the name of images[0]; image names must be unique"],
-  ["relative image path", (r) => (r.images[1].path = "vmw/x.vmdk"),
-    "forensic-lab:images[1].path: must be absolute (got 'vmw/x.vmdk'); give the full path of the top image file"],
-  ["image path with ..", (r) => (r.images[0].path = "/vmw/../etc/shadow"),
-    "forensic-lab:images[0].path: must not contain '..' (got '/vmw/../etc/shadow'); give the full path of the top image file"],
-  ["image path with a double slash", (r) => (r.images[0].path = "/vmw//Win7.vmdk"),
-    "forensic-lab:images[0].path: must be written plainly as '/vmw/Win7.vmdk' (got '/vmw//Win7.vmdk'); give the full path of the top image file"],
-  ["image without a path", (r) => delete r.images[0].path,
-    "forensic-lab:images[0].path: is required; give the full path of the top image file"],
-  ["VHD by its usual name", (r) => (r.images[0].format = "vhd"),
-    "forensic-lab:images[0].format: must be 'vmdk', 'qcow2', 'raw', 'vdi', 'vhdx' or 'vpc' (got 'vhd'); qemu calls VHD 'vpc'"],
-  ["unknown transfer", (r) => (r.images[0].transfer = "ftp"),
-    "forensic-lab:images[0].transfer: must be 'sshfs' or 'scp' (got 'ftp')"],
-  ["misspelt image key", (r) => (r.images[0].formt = "vmdk"),
-    "forensic-lab:images[0].formt: unknown key; did you mean 'format'?"],
-  ["partitions as a word other than all", (r) => (r.images[0].partitions = "some"),
-    "forensic-lab:images[0].partitions: must be 'all' or a list of partition numbers or {number, mountPoint, options} (got 'some')"],
-  ["empty partition list", (r) => (r.images[0].partitions = []),
-    "forensic-lab:images[0].partitions: must be 'all' or a list of partition numbers or {number, mountPoint, options} (got a list)"],
-  ["partition 0", (r) => (r.images[1].partitions = [0]),
-    "forensic-lab:images[1].partitions[0].number: must be a whole number from 1 to 128 (got 0); partitions are numbered from 1 as in the partition table"],
-  ["partition 129", (r) => (r.images[1].partitions = [{ number: 129 }]),
-    "forensic-lab:images[1].partitions[0].number: must be a whole number from 1 to 128 (got 129); partitions are numbered from 1 as in the partition table"],
-  ["partition as text", (r) => (r.images[1].partitions = ["p1"]),
-    "forensic-lab:images[1].partitions[0]: must be a partition number or a mapping {number, mountPoint, options} (got 'p1')"],
-  ["duplicate partition numbers", (r) => (r.images[1].partitions = [2, { number: 2, mountPoint: "/mnt/x" }]),
-    "forensic-lab:images[1].partitions[1]: partition 2 is listed twice (also partitions[0]); list each partition once"],
-  ["misspelt partition key", (r) => (r.images[1].partitions = [{ number: 1, mountpoint: "/mnt/x" }]),
-    "forensic-lab:images[1].partitions[0].mountpoint: unknown key; did you mean 'mountPoint'?"],
-  ["mount option rw", (r) => (r.images[1].partitions = [{ number: 1, options: ["rw"] }]),
-    "forensic-lab:images[1].partitions[0].options: 'rw' is not allowed: it would mount the evidence writable; evidence is always mounted read-only"],
-  ["mount option exec hidden in a comma list", (r) => (r.images[1].partitions = [{ number: 1, options: "noatime,exec" }]),
-    "forensic-lab:images[1].partitions[0].options: 'exec' is not allowed: it would undo noexec; nothing on the evidence may run"],
-  ["mount option remount", (r) => (r.images[1].partitions = [{ number: 1, options: ["remount"] }]),
-    "forensic-lab:images[1].partitions[0].options: 'remount' is not allowed: it changes an existing mount instead of adding an option"],
-  ["mount option suid", (r) => (r.images[1].partitions = [{ number: 1, options: ["suid"] }]),
-    "forensic-lab:images[1].partitions[0].options: 'suid' is not allowed: it would undo nosuid; evidence must not run set-uid programs"],
-  ["mount option dev", (r) => (r.images[1].partitions = [{ number: 1, options: ["dev"] }]),
-    "forensic-lab:images[1].partitions[0].options: 'dev' is not allowed: it would undo nodev; evidence must not provide device files"],
-  ["mount option recover", (r) => (r.images[1].partitions = [{ number: 1, options: ["recover"] }]),
-    "forensic-lab:images[1].partitions[0].options: 'recover' is not allowed: it lets ntfs-3g repair an unclean NTFS volume, which writes to the evidence"],
-  ["mount option force", (r) => (r.images[1].partitions = [{ number: 1, options: ["force"] }]),
-    "forensic-lab:images[1].partitions[0].options: 'force' is not allowed: it forces a mount of an unclean or hibernated volume (ntfs-3g) and invites repairs"],
-  ["negated norecovery", (r) => (r.images[1].partitions = [{ number: 1, options: ["norecovery=false"] }]),
-    "forensic-lab:images[1].partitions[0].options: 'norecovery=false' is not allowed: it switches off 'norecovery'; extra options may add, never remove"],
-  ["double negative of noload", (r) => (r.images[1].partitions = [{ number: 1, options: ["nonoload"] }]),
-    "forensic-lab:images[1].partitions[0].options: 'nonoload' is not allowed: it switches off 'noload'; extra options may add, never remove"],
-  ["journal replay by load", (r) => (r.images[1].partitions = [{ number: 1, options: ["load"] }]),
-    "forensic-lab:images[1].partitions[0].options: 'load' is not allowed: it replays the ext3/ext4 journal, which writes to the evidence; the lab mounts with noload"],
-  ["hibernation file removal", (r) => (r.images[1].partitions = [{ number: 1, options: ["remove_hiberfile"] }]),
-    "forensic-lab:images[1].partitions[0].options: 'remove_hiberfile' is not allowed: it deletes hiberfil.sys (ntfs-3g), destroying evidence"],
-  ["ownership override", (r) => (r.images[1].partitions = [{ number: 1, options: ["uid=0"] }]),
-    "forensic-lab:images[1].partitions[0].options: 'uid=0' is not allowed: it is set by the lab (the examiner account, guest.examinerUid); change guest.examinerUid instead"],
-  ["option with shell characters", (r) => (r.images[1].partitions = [{ number: 1, options: ["x=$(id)"] }]),
-    "forensic-lab:images[1].partitions[0].options: 'x=$(id)' is not a plain mount option; use name or name=value without spaces, quotes or shell characters"],
-  ["mount point over a system folder", (r) => (r.images[1].partitions = [{ number: 1, mountPoint: "/etc/evidence" }]),
-    "forensic-lab:images[1].partitions[0].mountPoint: must lie under /mnt or /media (got '/etc/evidence'); evidence must not cover the guest's own folders"],
-  ["two partitions on one mount point", (r) => (r.images[1].partitions = [{ number: 1, mountPoint: "/mnt/usb" }, { number: 2, mountPoint: "/mnt/usb" }]),
-    "forensic-lab:images[1].partitions[1].mountPoint: '/mnt/usb' is also the mount point of images[1] partition 1; every partition needs its own mount point"],
-  ["a custom mount point on another partition's default", (r) => (r.images[1].partitions = [1, { number: 2, mountPoint: "/mnt/forensic/usb/p1" }]),
-    "forensic-lab:images[1].partitions[1].mountPoint: '/mnt/forensic/usb/p1' is also the mount point of images[1] partition 1; every partition needs its own mount point"],
-  ["a mount point inside another image's partitions", (r) => (r.images[1].partitions = [{ number: 1, mountPoint: "/mnt/forensic/win7/extra" }]),
-    "forensic-lab:images[1].partitions[0].mountPoint: '/mnt/forensic/win7/extra' lies inside '/mnt/forensic/win7' (the partitions of images[0] (all, under '/mnt/forensic/win7')); mount points must not nest"],
-  ["a mount point containing another", (r) => (r.images[1].partitions = [{ number: 1, mountPoint: "/mnt/usb/data" }, { number: 2, mountPoint: "/mnt/usb" }]),
-    "forensic-lab:images[1].partitions[1].mountPoint: '/mnt/usb' contains '/mnt/usb/data' (images[1] partition 1); mount points must not nest"],
+    { secretKeys: new Set(["evidenceVolumePassphrase", "forensic-lab:examiner"]) },
+  ],
+  ["no images", (r) => delete r.images, "forensic-lab:images: is required; list at least one image (name, path of the top image file)"],
+  ["empty image list", (r) => (r.images = []), "forensic-lab:images: must list at least one image (name, path of the top image file)"],
+  ["images as a mapping", (r) => (r.images = { win7: "/vmw/w.vmdk" }), "forensic-lab:images: must be a list of images (got a mapping)"],
+  [
+    "image name with capitals",
+    (r) => (r.images[0].name = "Win7"),
+    "forensic-lab:images[0].name: must be 1-32 characters: a lowercase letter or digit, then lowercase letters, digits or '-' (got 'Win7')",
+  ],
+  [
+    "duplicate image names",
+    (r) => (r.images[1].name = "win7"),
+    "forensic-lab:images[1].name: 'win7' is already the name of images[0]; image names must be unique",
+  ],
+  [
+    "relative image path",
+    (r) => (r.images[1].path = "vmw/x.vmdk"),
+    "forensic-lab:images[1].path: must be absolute (got 'vmw/x.vmdk'); give the full path of the top image file",
+  ],
+  [
+    "image path with ..",
+    (r) => (r.images[0].path = "/vmw/../etc/shadow"),
+    "forensic-lab:images[0].path: must not contain '..' (got '/vmw/../etc/shadow'); give the full path of the top image file",
+  ],
+  [
+    "image path with a double slash",
+    (r) => (r.images[0].path = "/vmw//Win7.vmdk"),
+    "forensic-lab:images[0].path: must be written plainly as '/vmw/Win7.vmdk' (got '/vmw//Win7.vmdk'); give the full path of the top image file",
+  ],
+  [
+    "image without a path",
+    (r) => delete r.images[0].path,
+    "forensic-lab:images[0].path: is required; give the full path of the top image file",
+  ],
+  [
+    "VHD by its usual name",
+    (r) => (r.images[0].format = "vhd"),
+    "forensic-lab:images[0].format: must be 'vmdk', 'qcow2', 'raw', 'vdi', 'vhdx' or 'vpc' (got 'vhd'); qemu calls VHD 'vpc'",
+  ],
+  ["unknown transfer", (r) => (r.images[0].transfer = "ftp"), "forensic-lab:images[0].transfer: must be 'sshfs' or 'scp' (got 'ftp')"],
+  ["misspelt image key", (r) => (r.images[0].formt = "vmdk"), "forensic-lab:images[0].formt: unknown key; did you mean 'format'?"],
+  [
+    "partitions as a word other than all",
+    (r) => (r.images[0].partitions = "some"),
+    "forensic-lab:images[0].partitions: must be 'all' or a list of partition numbers or {number, mountPoint, options} (got 'some')",
+  ],
+  [
+    "empty partition list",
+    (r) => (r.images[0].partitions = []),
+    "forensic-lab:images[0].partitions: must be 'all' or a list of partition numbers or {number, mountPoint, options} (got a list)",
+  ],
+  [
+    "partition 0",
+    (r) => (r.images[1].partitions = [0]),
+    "forensic-lab:images[1].partitions[0].number: must be a whole number from 1 to 128 (got 0); partitions are numbered from 1 as in the partition table",
+  ],
+  [
+    "partition 129",
+    (r) => (r.images[1].partitions = [{ number: 129 }]),
+    "forensic-lab:images[1].partitions[0].number: must be a whole number from 1 to 128 (got 129); partitions are numbered from 1 as in the partition table",
+  ],
+  [
+    "partition as text",
+    (r) => (r.images[1].partitions = ["p1"]),
+    "forensic-lab:images[1].partitions[0]: must be a partition number or a mapping {number, mountPoint, options} (got 'p1')",
+  ],
+  [
+    "duplicate partition numbers",
+    (r) => (r.images[1].partitions = [2, { number: 2, mountPoint: "/mnt/x" }]),
+    "forensic-lab:images[1].partitions[1]: partition 2 is listed twice (also partitions[0]); list each partition once",
+  ],
+  [
+    "misspelt partition key",
+    (r) => (r.images[1].partitions = [{ number: 1, mountpoint: "/mnt/x" }]),
+    "forensic-lab:images[1].partitions[0].mountpoint: unknown key; did you mean 'mountPoint'?",
+  ],
+  [
+    "mount option rw",
+    (r) => (r.images[1].partitions = [{ number: 1, options: ["rw"] }]),
+    "forensic-lab:images[1].partitions[0].options: 'rw' is not allowed: it would mount the evidence writable; evidence is always mounted read-only",
+  ],
+  [
+    "mount option exec hidden in a comma list",
+    (r) => (r.images[1].partitions = [{ number: 1, options: "noatime,exec" }]),
+    "forensic-lab:images[1].partitions[0].options: 'exec' is not allowed: it would undo noexec; nothing on the evidence may run",
+  ],
+  [
+    "mount option remount",
+    (r) => (r.images[1].partitions = [{ number: 1, options: ["remount"] }]),
+    "forensic-lab:images[1].partitions[0].options: 'remount' is not allowed: it changes an existing mount instead of adding an option",
+  ],
+  [
+    "mount option suid",
+    (r) => (r.images[1].partitions = [{ number: 1, options: ["suid"] }]),
+    "forensic-lab:images[1].partitions[0].options: 'suid' is not allowed: it would undo nosuid; evidence must not run set-uid programs",
+  ],
+  [
+    "mount option dev",
+    (r) => (r.images[1].partitions = [{ number: 1, options: ["dev"] }]),
+    "forensic-lab:images[1].partitions[0].options: 'dev' is not allowed: it would undo nodev; evidence must not provide device files",
+  ],
+  [
+    "mount option recover",
+    (r) => (r.images[1].partitions = [{ number: 1, options: ["recover"] }]),
+    "forensic-lab:images[1].partitions[0].options: 'recover' is not allowed: it lets ntfs-3g repair an unclean NTFS volume, which writes to the evidence",
+  ],
+  [
+    "mount option force",
+    (r) => (r.images[1].partitions = [{ number: 1, options: ["force"] }]),
+    "forensic-lab:images[1].partitions[0].options: 'force' is not allowed: it forces a mount of an unclean or hibernated volume (ntfs-3g) and invites repairs",
+  ],
+  [
+    "negated norecovery",
+    (r) => (r.images[1].partitions = [{ number: 1, options: ["norecovery=false"] }]),
+    "forensic-lab:images[1].partitions[0].options: 'norecovery=false' is not allowed: it switches off 'norecovery'; extra options may add, never remove",
+  ],
+  [
+    "double negative of noload",
+    (r) => (r.images[1].partitions = [{ number: 1, options: ["nonoload"] }]),
+    "forensic-lab:images[1].partitions[0].options: 'nonoload' is not allowed: it switches off 'noload'; extra options may add, never remove",
+  ],
+  [
+    "journal replay by load",
+    (r) => (r.images[1].partitions = [{ number: 1, options: ["load"] }]),
+    "forensic-lab:images[1].partitions[0].options: 'load' is not allowed: it replays the ext3/ext4 journal, which writes to the evidence; the lab mounts with noload",
+  ],
+  [
+    "hibernation file removal",
+    (r) => (r.images[1].partitions = [{ number: 1, options: ["remove_hiberfile"] }]),
+    "forensic-lab:images[1].partitions[0].options: 'remove_hiberfile' is not allowed: it deletes hiberfil.sys (ntfs-3g), destroying evidence",
+  ],
+  [
+    "ownership override",
+    (r) => (r.images[1].partitions = [{ number: 1, options: ["uid=0"] }]),
+    "forensic-lab:images[1].partitions[0].options: 'uid=0' is not allowed: it is set by the lab (the examiner account, guest.examinerUid); change guest.examinerUid instead",
+  ],
+  [
+    "option with shell characters",
+    (r) => (r.images[1].partitions = [{ number: 1, options: ["x=$(id)"] }]),
+    "forensic-lab:images[1].partitions[0].options: 'x=$(id)' is not a plain mount option; use name or name=value without spaces, quotes or shell characters",
+  ],
+  [
+    "mount point over a system folder",
+    (r) => (r.images[1].partitions = [{ number: 1, mountPoint: "/etc/evidence" }]),
+    "forensic-lab:images[1].partitions[0].mountPoint: must lie under /mnt or /media (got '/etc/evidence'); evidence must not cover the guest's own folders",
+  ],
+  [
+    "two partitions on one mount point",
+    (r) =>
+      (r.images[1].partitions = [
+        { number: 1, mountPoint: "/mnt/usb" },
+        { number: 2, mountPoint: "/mnt/usb" },
+      ]),
+    "forensic-lab:images[1].partitions[1].mountPoint: '/mnt/usb' is also the mount point of images[1] partition 1; every partition needs its own mount point",
+  ],
+  [
+    "a custom mount point on another partition's default",
+    (r) => (r.images[1].partitions = [1, { number: 2, mountPoint: "/mnt/forensic/usb/p1" }]),
+    "forensic-lab:images[1].partitions[1].mountPoint: '/mnt/forensic/usb/p1' is also the mount point of images[1] partition 1; every partition needs its own mount point",
+  ],
+  [
+    "a mount point inside another image's partitions",
+    (r) => (r.images[1].partitions = [{ number: 1, mountPoint: "/mnt/forensic/win7/extra" }]),
+    "forensic-lab:images[1].partitions[0].mountPoint: '/mnt/forensic/win7/extra' lies inside '/mnt/forensic/win7' (the partitions of images[0] (all, under '/mnt/forensic/win7')); mount points must not nest",
+  ],
+  [
+    "a mount point containing another",
+    (r) =>
+      (r.images[1].partitions = [
+        { number: 1, mountPoint: "/mnt/usb/data" },
+        { number: 2, mountPoint: "/mnt/usb" },
+      ]),
+    "forensic-lab:images[1].partitions[1].mountPoint: '/mnt/usb' contains '/mnt/usb/data' (images[1] partition 1); mount points must not nest",
+  ],
 ];
 
 describe("wrong configs: one specific line each", () => {
@@ -414,7 +634,10 @@ describe("wrong configs: one specific line each", () => {
     mutate(raw);
     const err = errorOf(() => parse(raw, overrides));
     expect(err.message.split("\n")).toContain(`${FILE}: ${expected}`);
-    expect(err.issues).toContainEqual({ key: expected.slice(0, expected.indexOf(": ")), message: expected.slice(expected.indexOf(": ") + 2) });
+    expect(err.issues).toContainEqual({
+      key: expected.slice(0, expected.indexOf(": ")),
+      message: expected.slice(expected.indexOf(": ") + 2),
+    });
     // Only what was broken is reported, and no zod boilerplate leaks through.
     expect(err.issues).toHaveLength(1);
     expect(err.message).not.toMatch(/Invalid input|expected .* received|Unrecognized key/);
@@ -483,13 +706,16 @@ describe("all issues at once", () => {
 
   test("no passphrase ever appears in a message (property)", () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 40 }).map((s) => `pass-\u03a9${s}`), (secret) => {
-        for (const secretKeys of [new Set<string>(), new Set(["evidenceVolumePassphrase"])]) {
-          const raw = { ...valid(), caseId: "BAD", evidenceVolumePassphrase: secret };
-          const err = errorOf(() => parse(raw, { secretKeys }));
-          expect(err.message).not.toContain(secret);
-        }
-      }),
+      fc.property(
+        fc.string({ maxLength: 40 }).map((s) => `pass-\u03a9${s}`),
+        (secret) => {
+          for (const secretKeys of [new Set<string>(), new Set(["evidenceVolumePassphrase"])]) {
+            const raw = { ...valid(), caseId: "BAD", evidenceVolumePassphrase: secret };
+            const err = errorOf(() => parse(raw, { secretKeys }));
+            expect(err.message).not.toContain(secret);
+          }
+        },
+      ),
       { numRuns: 50 },
     );
   });

@@ -16,12 +16,7 @@ export {
   parseNamespacedConfig,
   type ParseSource,
 } from "./parse";
-export {
-  DEFAULT_GUEST_IMAGE_DIR,
-  DEFAULT_LIBVIRT_URI,
-  DEFAULT_MOUNT_ROOT,
-  DEFAULT_STATE_ROOT,
-} from "./schema";
+export { DEFAULT_GUEST_IMAGE_DIR, DEFAULT_LIBVIRT_URI, DEFAULT_MOUNT_ROOT, DEFAULT_STATE_ROOT } from "./schema";
 export { loadStackFile, readStackConfig, type LoadStackFileOptions } from "./stack-file";
 export { loadCaseConfigFromPulumi, stackFileName } from "./pulumi";
 export { mountOptionProblem } from "./mount-options";

@@ -4,21 +4,8 @@ import * as path from "path";
 import type * as pulumiType from "@pulumi/pulumi";
 import { closest, unknownKeyHint } from "./did-you-mean";
 import { parseLibvirtUri } from "../libvirt-uri";
-import {
-  DEFAULT_MOUNT_ROOT,
-  DEFAULT_STATE_ROOT,
-  KNOWN_KEYS,
-  caseConfigSchema,
-  type RawCaseConfig,
-} from "./schema";
-import type {
-  CaseConfig,
-  ConfigIssue,
-  EvidenceVolumeConfig,
-  GuestConfig,
-  ImageConfig,
-  PartitionConfig,
-} from "./types";
+import { DEFAULT_MOUNT_ROOT, DEFAULT_STATE_ROOT, KNOWN_KEYS, caseConfigSchema, type RawCaseConfig } from "./schema";
+import type { CaseConfig, ConfigIssue, EvidenceVolumeConfig, GuestConfig, ImageConfig, PartitionConfig } from "./types";
 
 /** The config namespace: the Pulumi project name. */
 export const NAMESPACE = "forensic-lab";
@@ -168,7 +155,10 @@ function inKeyOrder(issues: ConfigIssue[]): ConfigIssue[] {
     const index = (KNOWN_KEYS.top as readonly string[]).indexOf(top);
     return index < 0 ? KNOWN_KEYS.top.length : index;
   };
-  return issues.map((issue, i) => ({ issue, i })).sort((a, b) => rank(a.issue) - rank(b.issue) || a.i - b.i).map((x) => x.issue);
+  return issues
+    .map((issue, i) => ({ issue, i }))
+    .sort((a, b) => rank(a.issue) - rank(b.issue) || a.i - b.i)
+    .map((x) => x.issue);
 }
 
 function knownKeysAt(at: readonly PropertyKey[]): readonly string[] {
@@ -224,6 +214,7 @@ function checkPassphrase(
 
 /** The Pulumi SDK is loaded only when there is a decrypted passphrase to wrap: inside a program. */
 function secretOutput(value: string): pulumiType.Output<string> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, see above
   const pulumi = require("@pulumi/pulumi") as typeof pulumiType;
   return pulumi.secret(value);
 }
@@ -242,9 +233,7 @@ function resolve(raw: RawCaseConfig, source: ParseSource, issues: ConfigIssue[],
     sshPortSource: sshPort === undefined ? ("derived" as const) : ("configured" as const),
   };
   const guest: GuestConfig =
-    network === "libvirt-isolated"
-      ? { ...guestBase, network, isolatedNetwork: isolatedNetwork as string }
-      : { ...guestBase, network };
+    network === "libvirt-isolated" ? { ...guestBase, network, isolatedNetwork: isolatedNetwork as string } : { ...guestBase, network };
 
   const { backend, path: volumePath, volumeGroup, ...volumeRest } = raw.evidenceVolume;
   const evidenceVolume: EvidenceVolumeConfig =
@@ -257,14 +246,20 @@ function resolve(raw: RawCaseConfig, source: ParseSource, issues: ConfigIssue[],
     const partitions: ImageConfig["partitions"] =
       image.partitions === undefined
         ? "all"
-        : image.partitions.map(
-            (spec): PartitionConfig => ({
-              number: spec.number,
-              mountPoint: spec.mountPoint ?? `${mountRoot}/p${spec.number}`,
-              options: spec.options ?? [],
-            }),
-          );
-    return { name: image.name, path: image.path, format: image.format, transfer: image.transfer, mountRoot, partitions, roots: image.roots ?? [] };
+        : image.partitions.map((spec): PartitionConfig => ({
+            number: spec.number,
+            mountPoint: spec.mountPoint ?? `${mountRoot}/p${spec.number}`,
+            options: spec.options ?? [],
+          }));
+    return {
+      name: image.name,
+      path: image.path,
+      format: image.format,
+      transfer: image.transfer,
+      mountRoot,
+      partitions,
+      roots: image.roots ?? [],
+    };
   });
 
   checkMountPoints(raw, images, issues);

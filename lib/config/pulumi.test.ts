@@ -47,7 +47,10 @@ describe("loadCaseConfigFromPulumi", () => {
     expect(rest).toEqual(restFromFile);
     expect(none).toBeUndefined();
     // The file has no passphrase yet (a warning there); the engine has one (no warning here).
-    expect(fileWarnings.map((w) => w.key)).toEqual(["forensic-lab:evidenceVolumePassphrase", "forensic-lab:evidenceVolume.fastKdfForTestsOnly"]);
+    expect(fileWarnings.map((w) => w.key)).toEqual([
+      "forensic-lab:evidenceVolumePassphrase",
+      "forensic-lab:evidenceVolume.fastKdfForTestsOnly",
+    ]);
     expect(warnings.map((w) => w.key)).toEqual(["forensic-lab:evidenceVolume.fastKdfForTestsOnly"]);
 
     expect(await valueOf(evidenceVolumePassphrase)).toBe(TEST_PASSPHRASE);
@@ -82,7 +85,9 @@ describe("loadCaseConfigFromPulumi", () => {
       "forensic-lab:guest": JSON.stringify({ vcpus: 0 }),
     };
     const { run, load } = await loadWith({ ...engine, config });
-    expect(errorOf(load).message).toBe("stacks/Pulumi.case-demo.yaml: forensic-lab:guest.vcpus: must be a whole number from 1 to 64 (got 0)");
+    expect(errorOf(load).message).toBe(
+      "stacks/Pulumi.case-demo.yaml: forensic-lab:guest.vcpus: must be a whole number from 1 to 64 (got 0)",
+    );
     await settle();
     expect(run.resources).toEqual([]);
   });
@@ -90,7 +95,12 @@ describe("loadCaseConfigFromPulumi", () => {
   test("checkFiles is on by default inside the program", async () => {
     const engine = engineConfigFromStackFile(ciStack);
     const images = [{ name: "gone", path: "/nonexistent/forensic-lab/gone.vmdk" }];
-    await setupMocks({ project: engine.project, stack: engine.stack, config: { ...engine.config, "forensic-lab:images": JSON.stringify(images) }, secretKeys: engine.secretKeys });
+    await setupMocks({
+      project: engine.project,
+      stack: engine.stack,
+      config: { ...engine.config, "forensic-lab:images": JSON.stringify(images) },
+      secretKeys: engine.secretKeys,
+    });
     expect(errorOf(() => loadCaseConfigFromPulumi()).issues).toEqual([
       {
         key: "forensic-lab:images[0].path",

@@ -4,6 +4,7 @@ import type { CaseConfig } from "./types";
 
 // `isConfigSecret` is what `pulumi.Config.get` uses to warn about secrets read as plain values; it
 // is marked internal, so its type is not published.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- an internal module without typings
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
 
 /**

@@ -27,7 +27,6 @@ const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** Where custom mount points may live in the guest: never over its own system folders, /case or /evidence. */
 const MOUNT_AREAS = ["/mnt", "/media"];
 
-
 type IssueLike = { readonly input?: unknown; readonly code?: string };
 
 /** A message for "missing" when the key is absent, another for "present but wrong". */
@@ -50,8 +49,7 @@ function choice<const T extends readonly [string, ...string[]]>(values: T, hint?
 }
 
 function wholeNumber(min: number, max: number, unit: string, hint?: string) {
-  const message = (iss: IssueLike) =>
-    `must be a whole number${unit} from ${min} to ${max} ${got(iss.input)}${hint ? `; ${hint}` : ""}`;
+  const message = (iss: IssueLike) => `must be a whole number${unit} from ${min} to ${max} ${got(iss.input)}${hint ? `; ${hint}` : ""}`;
   return z.number({ error: message }).int({ error: message }).min(min, { error: message }).max(max, { error: message });
 }
 
@@ -98,8 +96,7 @@ const guestShape = {
   isolatedNetwork: z
     .string({ error: (iss: IssueLike) => `must be a libvirt network name ${got(iss.input)}` })
     .regex(NETWORK_NAME, {
-      error: (iss: IssueLike) =>
-        `must be a libvirt network name (letters, digits, '_', '.', '-') ${got(iss.input)}`,
+      error: (iss: IssueLike) => `must be a libvirt network name (letters, digits, '_', '.', '-') ${got(iss.input)}`,
     })
     .optional(),
   accelerator: choice(["auto", "kvm", "tcg"] as const).default("auto"),
@@ -160,31 +157,29 @@ const evidenceVolumeShape = {
   fastKdfForTestsOnly: flag().default(false),
 };
 
-const evidenceVolumeSchema = z
-  .strictObject(evidenceVolumeShape, { error: mapping("evidence volume settings") })
-  .superRefine((v, ctx) => {
-    if (v.backend === "lvm" && v.volumeGroup === undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["volumeGroup"],
-        message: "is required with backend: lvm; name the LVM volume group on the libvirt host",
-      });
-    }
-    if (v.backend === "lvm" && v.path !== undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["path"],
-        message: "only applies to backend: file; an lvm volume is a logical volume in volumeGroup, remove path",
-      });
-    }
-    if (v.backend === "file" && v.volumeGroup !== undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["volumeGroup"],
-        message: "only applies to backend: lvm; remove it or set backend: lvm",
-      });
-    }
-  });
+const evidenceVolumeSchema = z.strictObject(evidenceVolumeShape, { error: mapping("evidence volume settings") }).superRefine((v, ctx) => {
+  if (v.backend === "lvm" && v.volumeGroup === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["volumeGroup"],
+      message: "is required with backend: lvm; name the LVM volume group on the libvirt host",
+    });
+  }
+  if (v.backend === "lvm" && v.path !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["path"],
+      message: "only applies to backend: file; an lvm volume is a logical volume in volumeGroup, remove path",
+    });
+  }
+  if (v.backend === "file" && v.volumeGroup !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["volumeGroup"],
+      message: "only applies to backend: lvm; remove it or set backend: lvm",
+    });
+  }
+});
 
 const mountOptions = z.unknown().transform((value, ctx) => {
   const split = splitMountOptions(value);
@@ -223,9 +218,7 @@ const partitionEntry = z.preprocess(
   (value) => (typeof value === "number" ? { number: value } : value),
   z.strictObject(partitionShape, {
     error: (iss: IssueLike) =>
-      iss.code === "invalid_type"
-        ? `must be a partition number or a mapping {number, mountPoint, options} ${got(iss.input)}`
-        : undefined,
+      iss.code === "invalid_type" ? `must be a partition number or a mapping {number, mountPoint, options} ${got(iss.input)}` : undefined,
   }),
 );
 
@@ -334,16 +327,17 @@ export function caseConfigSchema(options: SchemaOptions) {
         ),
       })
       .regex(CASE_ID, {
-        error: (iss: IssueLike) =>
-          `must be 3-40 characters: a lowercase letter, then lowercase letters, digits or '-' ${got(iss.input)}`,
+        error: (iss: IssueLike) => `must be 3-40 characters: a lowercase letter, then lowercase letters, digits or '-' ${got(iss.input)}`,
       }),
     examiner: z
       .string({
         error: requiredOr("is required; the examiner's name goes into the custody log", (input) => `must be text ${got(input)}`),
       })
       .superRefine((name, ctx) => {
-        if (name.trim() === "") ctx.addIssue({ code: "custom", message: "must not be empty; the examiner's name goes into the custody log" });
-        else if (/[\u0000-\u001f\u007f]/.test(name)) ctx.addIssue({ code: "custom", message: "must be one line of text without control characters" });
+        if (name.trim() === "")
+          ctx.addIssue({ code: "custom", message: "must not be empty; the examiner's name goes into the custody log" });
+        else if (/[\u0000-\u001f\u007f]/.test(name))
+          ctx.addIssue({ code: "custom", message: "must be one line of text without control characters" });
         else if (name.length > 200) ctx.addIssue({ code: "custom", message: `must be at most 200 characters (got ${name.length})` });
       }),
     libvirtUri: z

@@ -49,7 +49,12 @@ describe("shipped stack files", () => {
   test("demo: one vmdk over sshfs, all partitions, file volume, local libvirt", () => {
     const c = loadStackFile(path.join(root, "stacks/Pulumi.case-demo.yaml"), { checkFiles: false });
     expect(c.libvirtHost).toEqual({ kind: "local", uri: "qemu:///system", sshTarget: "", sshPort: 0, jumpHost: "" });
-    expect(c.evidenceVolume).toMatchObject({ backend: "file", path: "/var/lib/forensic-lab/cases/case-demo/evidence.luks", fastKdfForTestsOnly: false, retain: false });
+    expect(c.evidenceVolume).toMatchObject({
+      backend: "file",
+      path: "/var/lib/forensic-lab/cases/case-demo/evidence.luks",
+      fastKdfForTestsOnly: false,
+      retain: false,
+    });
     expect(c.images).toEqual([
       {
         name: "win7",
@@ -76,7 +81,13 @@ describe("shipped stack files", () => {
 
   test("production example: LVM volume group on a remote libvirt host", () => {
     const c = loadStackFile(path.join(root, "examples/Pulumi.case-prod-lvm.yaml"), { checkFiles: false });
-    expect(c.libvirtHost).toMatchObject({ kind: "ssh", user: "examiner", host: "kvm01.example.org", sshPort: 22, jumpHost: "examiner@kvm01.example.org" });
+    expect(c.libvirtHost).toMatchObject({
+      kind: "ssh",
+      user: "examiner",
+      host: "kvm01.example.org",
+      sshPort: 22,
+      jumpHost: "examiner@kvm01.example.org",
+    });
     expect(c.evidenceVolume).toEqual({ backend: "lvm", volumeGroup: "vg_cases", sizeGiB: 500, retain: false, fastKdfForTestsOnly: false });
     expect(c.images[0].partitions).toEqual([
       { number: 1, mountPoint: "/mnt/forensic/win7/p1", options: [] },
@@ -118,7 +129,10 @@ describe("stack file reading", () => {
 `;
 
   test("a secure passphrase is accepted and recognised as set; a plain one is refused", () => {
-    const secure = loadStackFile(stackFile("Pulumi.case-x.yaml", `${base}  forensic-lab:evidenceVolumePassphrase:\n    secure: v1:c2FsdA==:Y2lwaGVy\n`), { checkFiles: false });
+    const secure = loadStackFile(
+      stackFile("Pulumi.case-x.yaml", `${base}  forensic-lab:evidenceVolumePassphrase:\n    secure: v1:c2FsdA==:Y2lwaGVy\n`),
+      { checkFiles: false },
+    );
     expect(secure.warnings).toEqual([]);
     const file = stackFile("Pulumi.case-x.yaml", `${base}  forensic-lab:evidenceVolumePassphrase: hunter2-hunter2-hunter2\n`);
     const err = errorOf(() => loadStackFile(file, { checkFiles: false }));
@@ -131,7 +145,10 @@ describe("stack file reading", () => {
   test("the program's rule: an encrypted value cannot stand in for a decrypted one", () => {
     const file = stackFile("Pulumi.case-x.yaml", `${base}  forensic-lab:evidenceVolumePassphrase:\n    secure: v1:abc\n`);
     expect(errorOf(() => loadStackFile(file, { checkFiles: false, requirePassphrase: true })).issues).toEqual([
-      { key: "forensic-lab:evidenceVolumePassphrase", message: "is encrypted in the stack file; only a Pulumi program run by the engine can read it" },
+      {
+        key: "forensic-lab:evidenceVolumePassphrase",
+        message: "is encrypted in the stack file; only a Pulumi program run by the engine can read it",
+      },
     ]);
   });
 
@@ -205,10 +222,18 @@ describe("Pulumi.yaml config block", () => {
   // real CLI by `npm run e2e` ("the CLI accepts Pulumi.yaml's config block ...").
 
   test("what the CLI requires (declared without default) is what the schema requires", () => {
-    const cliRequired = Object.entries(declared).filter(([, d]) => d.default === undefined).map(([k]) => k).sort();
+    const cliRequired = Object.entries(declared)
+      .filter(([, d]) => d.default === undefined)
+      .map(([k]) => k)
+      .sort();
     expect(cliRequired).toEqual(["caseId", "evidenceVolumePassphrase", "examiner", "images"]);
     const err = errorOf(() => parseCaseConfig({}, { file: "f", secretKeys: new Set(), requirePassphrase: true, checkFiles: false }));
-    expect(err.issues.filter((i) => /is (required|not set)/.test(i.message)).map((i) => i.key.replace("forensic-lab:", "")).sort()).toEqual(cliRequired);
+    expect(
+      err.issues
+        .filter((i) => /is (required|not set)/.test(i.message))
+        .map((i) => i.key.replace("forensic-lab:", ""))
+        .sort(),
+    ).toEqual(cliRequired);
   });
 
   test("its defaults agree with the schema's", () => {

@@ -39,7 +39,11 @@ export function readStackConfig(file: string): { config: Record<string, unknown>
     text = fs.readFileSync(file, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    fail(code === "ENOENT" ? "no such file; give the path of a stack file such as stacks/Pulumi.<case>.yaml" : `cannot be read (${code ?? String(err)})`);
+    fail(
+      code === "ENOENT"
+        ? "no such file; give the path of a stack file such as stacks/Pulumi.<case>.yaml"
+        : `cannot be read (${code ?? String(err)})`,
+    );
   }
   const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {

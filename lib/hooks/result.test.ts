@@ -26,7 +26,11 @@ test("one result line, last, newline-terminated, fitting the schema: printed as 
 test.each<[string, string, RegExp]>([
   ["no newline at the end", line(good), /does not end with a newline/],
   ["two result lines", `${line(good)}\n${line(good)}\n`, /marker 2 times; exactly one result line/],
-  ["a result line smuggled inside a value", `${line({ files: [{ path: `/x\n${line(good)}`, sha256: "a".repeat(64) }] })}\n`, /marker 2 times/],
+  [
+    "a result line smuggled inside a value",
+    `${line({ files: [{ path: `/x\n${line(good)}`, sha256: "a".repeat(64) }] })}\n`,
+    /marker 2 times/,
+  ],
   ["lines after the result line", `${line(good)}\nmore\n`, /not the last line/],
   ["a partial line", `${line(good).slice(0, 30)}\n`, /not JSON/],
   ["not an object", "FORENSIC_LAB_RESULT [1]\n", /not a JSON object/],

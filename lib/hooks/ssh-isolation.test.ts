@@ -41,7 +41,13 @@ test("the hostile config is really in force for a plain ssh (the stand-in would 
   );
   expect(r.code).toBe(0);
   const [session] = ssh.takeSessions();
-  expect(session).toMatchObject({ agentKeys: true, tty: true, sentVariable: "examiner-secret", localForwardOpen: true, remoteForwardOpen: true });
+  expect(session).toMatchObject({
+    agentKeys: true,
+    tty: true,
+    sentVariable: "examiner-secret",
+    localForwardOpen: true,
+    remoteForwardOpen: true,
+  });
   expect(ssh.localCommandRan()).toBe(true);
   expect(ssh.controlSockets()).not.toEqual([]);
   fs.rmSync(path.join(ssh.dir, "local-command-ran"));
@@ -76,7 +82,10 @@ test("in-guest.sh: the pinned host key still decides, whatever StrictHostKeyChec
 
 test("the option lists: each option exists in the installed OpenSSH and is what ssh -G resolves to under the hostile config", async () => {
   const script = path.join(scratch, "ssh-g.sh");
-  fs.writeFileSync(script, `#!/usr/bin/env bash\nset -euo pipefail\n# forensic-lab:include ${SSH_OPTIONS_LIBRARY}\nguest_ssh -G -p 2222 root@127.0.0.1\n`);
+  fs.writeFileSync(
+    script,
+    `#!/usr/bin/env bash\nset -euo pipefail\n# forensic-lab:include ${SSH_OPTIONS_LIBRARY}\nguest_ssh -G -p 2222 root@127.0.0.1\n`,
+  );
   const r = await ssh.runHostile(renderHook(script, {}));
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);

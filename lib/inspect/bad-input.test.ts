@@ -7,7 +7,16 @@ import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { InspectError, inspectImage, type ImageFormat } from "./index";
-import { handwrittenVmdkChain, makeTempDir, qemuImg, removeTree, vmdkDescriptor, vmdkSnapshotChain, writeCowdExtent, writeRawDisk } from "../../test/support/image-chains";
+import {
+  handwrittenVmdkChain,
+  makeTempDir,
+  qemuImg,
+  removeTree,
+  vmdkDescriptor,
+  vmdkSnapshotChain,
+  writeCowdExtent,
+  writeRawDisk,
+} from "../../test/support/image-chains";
 
 let root: string;
 beforeAll(() => {
@@ -50,7 +59,11 @@ function qemuRefuses(file: string, format: string): void {
 }
 
 /** A monolithicFlat disk written by hand: descriptor `disk.vmdk` + `disk-flat.vmdk` (2048 sectors). */
-function flatDisk(dir: string, extents = ['RW 2048 FLAT "disk-flat.vmdk" 0'], extra: Partial<Parameters<typeof vmdkDescriptor>[0]> = {}): string {
+function flatDisk(
+  dir: string,
+  extents = ['RW 2048 FLAT "disk-flat.vmdk" 0'],
+  extra: Partial<Parameters<typeof vmdkDescriptor>[0]> = {},
+): string {
   fs.writeFileSync(path.join(dir, "disk-flat.vmdk"), Buffer.alloc(2048 * 512));
   const top = path.join(dir, "disk.vmdk");
   fs.writeFileSync(top, vmdkDescriptor({ cid: "0000abcd", createType: "monolithicFlat", extents, ...extra }));
@@ -132,9 +145,19 @@ describe("loops and self-references", () => {
     const dir = folder();
     const flat = 'RW 2048 FLAT "disk-flat.vmdk" 0';
     fs.writeFileSync(path.join(dir, "disk-flat.vmdk"), Buffer.alloc(2048 * 512));
-    fs.writeFileSync(path.join(dir, "a.vmdk"), vmdkDescriptor({ cid: "aaaaaaaa", parentCid: "bbbbbbbb", parentHint: "b.vmdk", createType: "monolithicFlat", extents: [flat] }));
-    fs.writeFileSync(path.join(dir, "b.vmdk"), vmdkDescriptor({ cid: "bbbbbbbb", parentCid: "aaaaaaaa", parentHint: "a.vmdk", createType: "monolithicFlat", extents: [flat] }));
-    await expectFailure(path.join(dir, "a.vmdk"), path.join(dir, "b.vmdk"), /^its parent .*\/a\.vmdk is already in the chain \(as .*\/a\.vmdk\): the chain loops$/);
+    fs.writeFileSync(
+      path.join(dir, "a.vmdk"),
+      vmdkDescriptor({ cid: "aaaaaaaa", parentCid: "bbbbbbbb", parentHint: "b.vmdk", createType: "monolithicFlat", extents: [flat] }),
+    );
+    fs.writeFileSync(
+      path.join(dir, "b.vmdk"),
+      vmdkDescriptor({ cid: "bbbbbbbb", parentCid: "aaaaaaaa", parentHint: "a.vmdk", createType: "monolithicFlat", extents: [flat] }),
+    );
+    await expectFailure(
+      path.join(dir, "a.vmdk"),
+      path.join(dir, "b.vmdk"),
+      /^its parent .*\/a\.vmdk is already in the chain \(as .*\/a\.vmdk\): the chain loops$/,
+    );
   });
 
   test("qcow2 a -> b -> a", async () => {
@@ -171,14 +194,23 @@ describe("loops and self-references", () => {
 
 describe("CID consistency", () => {
   test("text descriptor whose parentCID is not the parent's CID", async () => {
-    const chain = vmdkSnapshotChain(folder(), { depth: 1, size: "3G", baseSubformat: "twoGbMaxExtentSparse", snapshotSubformat: "twoGbMaxExtentSparse" });
+    const chain = vmdkSnapshotChain(folder(), {
+      depth: 1,
+      size: "3G",
+      baseSubformat: "twoGbMaxExtentSparse",
+      snapshotSubformat: "twoGbMaxExtentSparse",
+    });
     const text = fs.readFileSync(chain.top, "latin1");
     // qemu writes CIDs without leading zeros; the manifest always has eight digits.
     const baseCid = /^CID=(\w+)$/m.exec(fs.readFileSync(chain.layers[1], "latin1"))![1].padStart(8, "0");
     fs.writeFileSync(chain.top, text.replace(/^parentCID=\w+$/m, "parentCID=0badf00d"));
     // qemu opens this without complaint and only fails when it writes; inspect refuses up front.
     qemuImg(["info", "-f", "vmdk", chain.top]);
-    await expectFailure(chain.top, chain.top, new RegExp(`^parentCID 0badf00d does not match CID ${baseCid} of parent .*/base/base\\.vmdk$`));
+    await expectFailure(
+      chain.top,
+      chain.top,
+      new RegExp(`^parentCID 0badf00d does not match CID ${baseCid} of parent .*/base/base\\.vmdk$`),
+    );
   });
 
   test("embedded descriptor (monolithicSparse snapshot) whose parentCID is not the parent's CID", async () => {
@@ -233,26 +265,38 @@ describe("things that are not regular files are never opened", () => {
   test("parent is a FIFO", async () => {
     const dir = folder();
     const top = flatDisk(dir, undefined, { parentCid: "00000001", parentHint: "pipe" });
-    await withFifoWatch(path.join(dir, "pipe"), () => expectFailure(top, path.join(dir, "pipe"), /^is a FIFO, not a regular file \(parent of .*\)$/));
+    await withFifoWatch(path.join(dir, "pipe"), () =>
+      expectFailure(top, path.join(dir, "pipe"), /^is a FIFO, not a regular file \(parent of .*\)$/),
+    );
   });
 
   test("top is a FIFO", async () => {
     const dir = folder();
-    await withFifoWatch(path.join(dir, "pipe"), () => expectFailure(path.join(dir, "pipe"), path.join(dir, "pipe"), /^is a FIFO, not a regular file$/));
+    await withFifoWatch(path.join(dir, "pipe"), () =>
+      expectFailure(path.join(dir, "pipe"), path.join(dir, "pipe"), /^is a FIFO, not a regular file$/),
+    );
   });
 
   test("extent, parent and top that are directories", async () => {
     const dir = folder();
     fs.mkdirSync(path.join(dir, "sub"));
     await expectFailure(flatDisk(dir, ['RW 2048 FLAT "sub" 0']), path.join(dir, "sub"), /^is a directory, not a regular file \(extent/);
-    await expectFailure(flatDisk(dir, undefined, { parentCid: "00000001", parentHint: "sub" }), path.join(dir, "sub"), /^is a directory, not a regular file \(parent/);
+    await expectFailure(
+      flatDisk(dir, undefined, { parentCid: "00000001", parentHint: "sub" }),
+      path.join(dir, "sub"),
+      /^is a directory, not a regular file \(parent/,
+    );
     await expectFailure(dir, dir, /^is a directory, not a regular file$/);
   });
 
   test("extent and parent that are devices (in /dev, refused before anything is opened)", async () => {
     const dir = folder();
     await expectFailure(flatDisk(dir, ['RW 2048 FLAT "/dev/zero" 0']), "/dev/zero", /^lies in the system folder \/dev; .* \(extent/);
-    await expectFailure(flatDisk(dir, undefined, { parentCid: "00000001", parentHint: "/dev/null" }), "/dev/null", /^lies in the system folder \/dev; .* \(parent/);
+    await expectFailure(
+      flatDisk(dir, undefined, { parentCid: "00000001", parentHint: "/dev/null" }),
+      "/dev/null",
+      /^lies in the system folder \/dev; .* \(parent/,
+    );
   });
 });
 
@@ -279,7 +323,11 @@ describe("content that is not an image", () => {
     await expectFailure(path.join(dir, "empty"), path.join(dir, "empty"), /^empty file \(0 bytes\)$/);
     const withEmptyParent = flatDisk(dir, undefined, { parentCid: "00000001", parentHint: "empty" });
     await expectFailure(withEmptyParent, path.join(dir, "empty"), /^empty file \(0 bytes\) \(parent of .*\)$/);
-    await expectFailure(flatDisk(dir, ['RW 2048 FLAT "empty" 0']), path.join(dir, "empty"), /^flat extent is 0 bytes, but extent on line 9 of .* needs 1048576/);
+    await expectFailure(
+      flatDisk(dir, ['RW 2048 FLAT "empty" 0']),
+      path.join(dir, "empty"),
+      /^flat extent is 0 bytes, but extent on line 9 of .* needs 1048576/,
+    );
   });
 
   test("a descriptor with a 3 MB line", async () => {
@@ -301,7 +349,11 @@ describe("content that is not an image", () => {
   test("a bare sparse extent (split disk part) or COWD extent given as the top", async () => {
     const dir = folder();
     qemuImg(["create", "-q", "-f", "vmdk", "-o", "subformat=twoGbMaxExtentSparse", path.join(dir, "d.vmdk"), "3G"]);
-    await expectFailure(path.join(dir, "d-s001.vmdk"), path.join(dir, "d-s001.vmdk"), /^is a sparse extent without a descriptor of its own: open the descriptor/);
+    await expectFailure(
+      path.join(dir, "d-s001.vmdk"),
+      path.join(dir, "d-s001.vmdk"),
+      /^is a sparse extent without a descriptor of its own: open the descriptor/,
+    );
     writeCowdExtent(path.join(dir, "delta.vmdk"), 4096);
     await expectFailure(path.join(dir, "delta.vmdk"), path.join(dir, "delta.vmdk"), /^is a bare vmfsSparse \(COWD\) extent, not a disk/);
   });
@@ -317,8 +369,15 @@ describe("descriptor text qemu would read differently, or not at all", () => {
   test("parentFileNameHint in a comment before the real one", async () => {
     const dir = folder();
     const top = flatDisk(dir, undefined, { parentCid: "00000001", parentHint: "base.vmdk" });
-    fs.writeFileSync(top, fs.readFileSync(top, "latin1").replace("# Disk DescriptorFile", '# Disk DescriptorFile\n# old parentFileNameHint="other.vmdk"'));
-    await expectFailure(top, top, /^ambiguous parent: qemu would read parentFileNameHint as 'other\.vmdk', the descriptor line says 'base\.vmdk'$/);
+    fs.writeFileSync(
+      top,
+      fs.readFileSync(top, "latin1").replace("# Disk DescriptorFile", '# Disk DescriptorFile\n# old parentFileNameHint="other.vmdk"'),
+    );
+    await expectFailure(
+      top,
+      top,
+      /^ambiguous parent: qemu would read parentFileNameHint as 'other\.vmdk', the descriptor line says 'base\.vmdk'$/,
+    );
   });
 
   test("spaces around '=' that qemu would misread", async () => {
@@ -344,18 +403,42 @@ describe("descriptor text qemu would read differently, or not at all", () => {
 
   test("raw device mapping extent, unknown extent type, FLAT without offset, overlong name", async () => {
     const dir = folder();
-    await expectFailure(flatDisk(dir, ['RW 2048 VMFSRDM "disk-rdm.vmdk"']), path.join(dir, "disk.vmdk"), /^extent on line 9: type VMFSRDM \(a raw device mapping\) cannot be read by qemu$/);
-    await expectFailure(flatDisk(dir, ['RW 2048 WEIRD "x.vmdk"']), path.join(dir, "disk.vmdk"), /^extent on line 9: unknown extent type 'WEIRD'$/);
-    await expectFailure(flatDisk(dir, ['RW 2048 FLAT "disk-flat.vmdk"']), path.join(dir, "disk.vmdk"), /^extent on line 9: a FLAT extent needs a start offset$/);
-    await expectFailure(flatDisk(dir, [`RW 2048 FLAT "${"n".repeat(600)}" 0`]), path.join(dir, "disk.vmdk"), /file name longer than 511 bytes \(qemu would skip the extent\)$/);
-    await expectFailure(flatDisk(dir, ['RW 0 FLAT "disk-flat.vmdk" 0']), path.join(dir, "disk.vmdk"), /^extent on line 9: size '0' sectors is out of range$/);
+    await expectFailure(
+      flatDisk(dir, ['RW 2048 VMFSRDM "disk-rdm.vmdk"']),
+      path.join(dir, "disk.vmdk"),
+      /^extent on line 9: type VMFSRDM \(a raw device mapping\) cannot be read by qemu$/,
+    );
+    await expectFailure(
+      flatDisk(dir, ['RW 2048 WEIRD "x.vmdk"']),
+      path.join(dir, "disk.vmdk"),
+      /^extent on line 9: unknown extent type 'WEIRD'$/,
+    );
+    await expectFailure(
+      flatDisk(dir, ['RW 2048 FLAT "disk-flat.vmdk"']),
+      path.join(dir, "disk.vmdk"),
+      /^extent on line 9: a FLAT extent needs a start offset$/,
+    );
+    await expectFailure(
+      flatDisk(dir, [`RW 2048 FLAT "${"n".repeat(600)}" 0`]),
+      path.join(dir, "disk.vmdk"),
+      /file name longer than 511 bytes \(qemu would skip the extent\)$/,
+    );
+    await expectFailure(
+      flatDisk(dir, ['RW 0 FLAT "disk-flat.vmdk" 0']),
+      path.join(dir, "disk.vmdk"),
+      /^extent on line 9: size '0' sectors is out of range$/,
+    );
   });
 
   test("monolithicSparse as a separate descriptor", async () => {
     const dir = folder();
     const top = flatDisk(dir, undefined, { createType: "monolithicSparse" });
     qemuRefuses(top, "vmdk");
-    await expectFailure(top, top, /^createType 'monolithicSparse' belongs inside a sparse file, and qemu refuses it in a separate descriptor$/);
+    await expectFailure(
+      top,
+      top,
+      /^createType 'monolithicSparse' belongs inside a sparse file, and qemu refuses it in a separate descriptor$/,
+    );
   });
 
   test("only extents qemu skips", async () => {
@@ -369,7 +452,11 @@ describe("sizes and offsets that cannot be real", () => {
   test("flat extent shorter than the descriptor says (truncated copy)", async () => {
     const dir = folder();
     const top = flatDisk(dir, ['RW 4096 FLAT "disk-flat.vmdk" 0']);
-    await expectFailure(top, path.join(dir, "disk-flat.vmdk"), /^flat extent is 1048576 bytes, but extent on line 9 of .* needs 2097152 \(truncated copy\?\)$/);
+    await expectFailure(
+      top,
+      path.join(dir, "disk-flat.vmdk"),
+      /^flat extent is 1048576 bytes, but extent on line 9 of .* needs 2097152 \(truncated copy\?\)$/,
+    );
   });
 
   test("sparse extent whose header capacity disagrees with the descriptor", async () => {
@@ -377,7 +464,11 @@ describe("sizes and offsets that cannot be real", () => {
     const top = path.join(dir, "d.vmdk");
     qemuImg(["create", "-q", "-f", "vmdk", "-o", "subformat=twoGbMaxExtentSparse", top, "3G"]);
     fs.writeFileSync(top, fs.readFileSync(top, "latin1").replace("RW 2097152 SPARSE", "RW 2097150 SPARSE"));
-    await expectFailure(top, path.join(dir, "d-s002.vmdk"), /^extent header says 2097152 sectors, but extent on line \d+ of .* says 2097150$/);
+    await expectFailure(
+      top,
+      path.join(dir, "d-s002.vmdk"),
+      /^extent header says 2097152 sectors, but extent on line \d+ of .* says 2097150$/,
+    );
   });
 
   /** A 64 MiB monolithicSparse disk made by qemu-img, then `mutate`d. */
@@ -495,14 +586,22 @@ describe("names that are not files", () => {
   test("parent hint with a protocol", async () => {
     const dir = folder();
     const top = flatDisk(dir, undefined, { parentCid: "00000001", parentHint: "nbd://127.0.0.1:10809/evidence" });
-    await expectFailure(top, top, /^parentFileNameHint 'nbd:\/\/127\.0\.0\.1:10809\/evidence' names a protocol \('nbd:'\), not a file; refusing to follow it$/);
+    await expectFailure(
+      top,
+      top,
+      /^parentFileNameHint 'nbd:\/\/127\.0\.0\.1:10809\/evidence' names a protocol \('nbd:'\), not a file; refusing to follow it$/,
+    );
   });
 
   test("qcow2 backing file with a json: protocol", async () => {
     const dir = folder();
     const backing = 'json:{"driver":"raw","file":{"driver":"file","filename":"/etc/shadow"}}';
     qemuImg(["create", "-q", "-f", "qcow2", "-u", "-b", backing, "-F", "raw", "top.qcow2", "16M"], dir);
-    await expectFailure(path.join(dir, "top.qcow2"), path.join(dir, "top.qcow2"), /^backing file .* names a protocol \('json:'\), not a file/);
+    await expectFailure(
+      path.join(dir, "top.qcow2"),
+      path.join(dir, "top.qcow2"),
+      /^backing file .* names a protocol \('json:'\), not a file/,
+    );
   });
 
   test("qcow2 external data file with a protocol", async () => {
@@ -535,7 +634,11 @@ describe("formats that disagree", () => {
     const dir = folder();
     qemuImg(["create", "-q", "-f", "qcow2", "base.qcow2", "16M"], dir);
     qemuImg(["create", "-q", "-f", "qcow2", "-u", "-b", "base.qcow2", "-F", "raw", "top.qcow2", "16M"], dir);
-    await expectFailure(path.join(dir, "top.qcow2"), path.join(dir, "base.qcow2"), /^expected raw \(the backing format .*top\.qcow2 records\), but the file is qcow2/);
+    await expectFailure(
+      path.join(dir, "top.qcow2"),
+      path.join(dir, "base.qcow2"),
+      /^expected raw \(the backing format .*top\.qcow2 records\), but the file is qcow2/,
+    );
   });
 
   test("VMDK parent that is not VMDK", async () => {
@@ -555,7 +658,11 @@ describe("formats that disagree", () => {
     const backingFormatExtension = image.indexOf(Buffer.from([0xe2, 0x79, 0x2a, 0xca]));
     expect(backingFormatExtension).toBeGreaterThan(0);
     patch(file, backingFormatExtension, Buffer.alloc(8)); // -> end-of-extensions marker
-    await expectFailure(path.join(dir, "top.qcow2"), path.join(dir, "bare.img"), /^not a recognised disk image .*; and .*top\.qcow2 does not record its format \(backing file of/);
+    await expectFailure(
+      path.join(dir, "top.qcow2"),
+      path.join(dir, "bare.img"),
+      /^not a recognised disk image .*; and .*top\.qcow2 does not record its format \(backing file of/,
+    );
   });
 
   test("unknown format name", async () => {

@@ -185,7 +185,9 @@ test("a backing file outside the evidence roots: exit 1 naming it; --root adds i
 
   const refused = cli([top]);
   expect(refused.status).toBe(1);
-  expect(refused.stderr).toMatch(new RegExp(`^forensic-lab inspect: ${path.join(other, "disk.raw")}: lies outside the image's evidence roots`));
+  expect(refused.stderr).toMatch(
+    new RegExp(`^forensic-lab inspect: ${path.join(other, "disk.raw")}: lies outside the image's evidence roots`),
+  );
   expect(refused.stderr.trimEnd().split("\n")).toHaveLength(1);
 
   const widened = cli([top, "--json", "--root", other]);

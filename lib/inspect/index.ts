@@ -13,7 +13,15 @@ export { hashManifest, sha256File } from "./hash";
 export { MAX_CHAIN_DEPTH, type InspectOptions } from "./inspect";
 export { EvidenceRoots, FORBIDDEN_FOLDERS, PROTECTED_FOLDERS, RootError, isWithin, resolveMaybeMissing, type RootOptions } from "./roots";
 export { formatManifest, formatBytes, qemuCautions } from "./report";
-export { IMAGE_FORMATS, type ExtentAccess, type ExtentInfo, type FileInfo, type ImageFormat, type ImageManifest, type LayerInfo } from "./types";
+export {
+  IMAGE_FORMATS,
+  type ExtentAccess,
+  type ExtentInfo,
+  type FileInfo,
+  type ImageFormat,
+  type ImageManifest,
+  type LayerInfo,
+} from "./types";
 
 /**
  * Inspects an image from its top file. Relative paths resolve against the working directory; every

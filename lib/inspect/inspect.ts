@@ -175,18 +175,29 @@ function decideFormat(file: string, sig: Signature, request: LayerRequest): Imag
   const found = formatOf(sig);
   if (declared === "raw") {
     if (sig.kind === "vmdk-descriptor" && !sig.certain) return "raw";
-    if (found !== null && found !== "raw") throw new InspectError(file, withRole(`expected raw (${request.declaredBy}), but the file is ${describeSignature(sig)}`, request.role));
+    if (found !== null && found !== "raw")
+      throw new InspectError(
+        file,
+        withRole(`expected raw (${request.declaredBy}), but the file is ${describeSignature(sig)}`, request.role),
+      );
     return "raw";
   }
   if (declared !== null) {
-    if (found !== declared) throw new InspectError(file, withRole(`expected ${declared} (${request.declaredBy}), but the file is ${describeSignature(sig)}`, request.role));
+    if (found !== declared)
+      throw new InspectError(
+        file,
+        withRole(`expected ${declared} (${request.declaredBy}), but the file is ${describeSignature(sig)}`, request.role),
+      );
     return declared;
   }
   if (found === null) {
     const advice = request.child
       ? `and ${displayPath(request.child.path)} does not record its format`
       : `if it really is a raw disk, give the format explicitly (raw)`;
-    throw new InspectError(file, withRole(`not a recognised disk image (no VMDK, qcow2, VDI, VHDX or VHD signature, no MBR or GPT); ${advice}`, request.role));
+    throw new InspectError(
+      file,
+      withRole(`not a recognised disk image (no VMDK, qcow2, VDI, VHDX or VHD signature, no MBR or GPT); ${advice}`, request.role),
+    );
   }
   return found;
 }
@@ -221,7 +232,10 @@ function requireFileName(name: string, holder: string, what: string): void {
   const colon = name.indexOf(":");
   const slash = name.indexOf("/");
   if (colon >= 0 && (slash < 0 || colon < slash)) {
-    throw new InspectError(holder, `${what} ${quoteValue(name)} names a protocol (${quoteValue(name.slice(0, colon + 1))}), not a file; refusing to follow it`);
+    throw new InspectError(
+      holder,
+      `${what} ${quoteValue(name)} names a protocol (${quoteValue(name.slice(0, colon + 1))}), not a file; refusing to follow it`,
+    );
   }
 }
 
@@ -230,11 +244,17 @@ function requireFileName(name: string, holder: string, what: string): void {
 async function inspectVmdk(ctx: LayerContext): Promise<LayerResult> {
   const { file, sig } = ctx;
   if (sig.kind === "vmdk-cowd" || sig.kind === "vmdk-sesparse") {
-    throw new InspectError(file.path, `is a bare ${sig.kind === "vmdk-cowd" ? "vmfsSparse (COWD)" : "seSparse"} extent, not a disk: open the descriptor (.vmdk) that lists it`);
+    throw new InspectError(
+      file.path,
+      `is a bare ${sig.kind === "vmdk-cowd" ? "vmfsSparse (COWD)" : "seSparse"} extent, not a disk: open the descriptor (.vmdk) that lists it`,
+    );
   }
   if (sig.kind === "vmdk-descriptor") {
     if (file.size > DESCRIPTOR_LIMIT) {
-      throw new InspectError(file.path, `descriptor too large (${file.size} bytes; a VMDK descriptor is at most ${DESCRIPTOR_LIMIT / 1024 / 1024} MiB)`);
+      throw new InspectError(
+        file.path,
+        `descriptor too large (${file.size} bytes; a VMDK descriptor is at most ${DESCRIPTOR_LIMIT / 1024 / 1024} MiB)`,
+      );
     }
     const text = (await file.read(0, file.size)).toString("latin1");
     return textDescriptorLayer(ctx, parseDescriptor(text, false));
@@ -366,7 +386,10 @@ async function vmdkResult(
       child: { path: file.path, parentCid: descriptor.parentCid },
     };
   } else if (descriptor.parentCid !== NO_PARENT_CID) {
-    throw new InspectError(file.path, `parentCID ${hex32(descriptor.parentCid)} says there is a parent, but there is no parentFileNameHint`);
+    throw new InspectError(
+      file.path,
+      `parentCID ${hex32(descriptor.parentCid)} says there is a parent, but there is no parentFileNameHint`,
+    );
   }
   return {
     layer: {

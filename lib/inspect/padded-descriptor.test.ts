@@ -22,12 +22,17 @@ test("a NUL-padded descriptor is inspected like the unpadded one", async () => {
   const manifest = await inspectImage(path.join(dir, "disk.vmdk"));
   expect(manifest.chain).toEqual(plain.chain);
   expect(manifest.virtualSize).toBe(8 * 1024 * 1024);
-  const info = JSON.parse(execFileSync("qemu-img", ["info", "--output=json", "-f", "vmdk", path.join(dir, "disk.vmdk")], { encoding: "utf8" }));
+  const info = JSON.parse(
+    execFileSync("qemu-img", ["info", "--output=json", "-f", "vmdk", path.join(dir, "disk.vmdk")], { encoding: "utf8" }),
+  );
   expect(info["virtual-size"]).toBe(manifest.virtualSize);
 });
 
 test("text after a NUL is binary junk, not a descriptor", async () => {
   const file = path.join(dir, "junk.vmdk");
-  fs.writeFileSync(file, Buffer.concat([Buffer.from("# Disk DescriptorFile\nversion=1\n"), Buffer.from([0]), Buffer.from("RW 1 FLAT \"x\" 0\n")]));
+  fs.writeFileSync(
+    file,
+    Buffer.concat([Buffer.from("# Disk DescriptorFile\nversion=1\n"), Buffer.from([0]), Buffer.from('RW 1 FLAT "x" 0\n')]),
+  );
   await expect(inspectImage(file, { format: "vmdk" })).rejects.toThrow(InspectError);
 });

@@ -34,7 +34,10 @@ beforeAll(() => {
   qemuImg(["create", "-q", "-f", "vmdk", "-o", "subformat=twoGbMaxExtentSparse", path.join(root, "split.vmdk"), "8M"]);
   writeCowdExtent(path.join(root, "cowd.vmdk"), 16384);
   writeRawDisk(path.join(root, "flat.raw"), 1024 * 1024, "MBR");
-  fs.writeFileSync(path.join(root, "parent.vmdk"), vmdkDescriptor({ cid: "00000001", createType: "monolithicFlat", extents: ['RW 2048 FLAT "flat.raw" 0'] }));
+  fs.writeFileSync(
+    path.join(root, "parent.vmdk"),
+    vmdkDescriptor({ cid: "00000001", createType: "monolithicFlat", extents: ['RW 2048 FLAT "flat.raw" 0'] }),
+  );
   fs.mkdirSync(path.join(root, "folder"));
   spawnSync("mkfifo", [path.join(root, "fifo")]);
 }, 30_000);
@@ -98,10 +101,10 @@ test("real headers with bytes changed", async () => {
   const mutation = fc.record({
     seed: fc.constantFrom(...names),
     // Mostly inside the first 1 KiB (headers, descriptors); some anywhere up to 320 KiB (VHDX tables).
-    edits: fc.array(
-      fc.record({ offset: fc.oneof(fc.nat(1023), fc.nat(320 * 1024)), value: fc.integer({ min: 0, max: 255 }) }),
-      { minLength: 1, maxLength: 8 },
-    ),
+    edits: fc.array(fc.record({ offset: fc.oneof(fc.nat(1023), fc.nat(320 * 1024)), value: fc.integer({ min: 0, max: 255 }) }), {
+      minLength: 1,
+      maxLength: 8,
+    }),
     truncate: fc.option(fc.nat(400 * 1024), { freq: 5 }),
   });
   await fc.assert(
@@ -136,12 +139,17 @@ const names = fc.oneof(
   ),
   fc.string({ maxLength: 40 }),
 );
-const hex = fc.oneof(fc.constantFrom("ffffffff", "00000001", "0x1", "zz", "123456789"), fc.integer({ min: 0, max: 0xffffffff }).map((n) => n.toString(16)));
+const hex = fc.oneof(
+  fc.constantFrom("ffffffff", "00000001", "0x1", "zz", "123456789"),
+  fc.integer({ min: 0, max: 0xffffffff }).map((n) => n.toString(16)),
+);
 const line = fc.oneof(
   fc.constantFrom("version=1", "version=3", "version=9", "# comment", "", "   ", "#DDB", 'ddb.adapterType = "ide"', "\r"),
   hex.map((h) => `CID=${h}`),
   hex.map((h) => `parentCID=${h}`),
-  fc.constantFrom("monolithicFlat", "twoGbMaxExtentSparse", "vmfs", "vmfsSparse", "monolithicSparse", "custom", "").map((t) => `createType="${t}"`),
+  fc
+    .constantFrom("monolithicFlat", "twoGbMaxExtentSparse", "vmfs", "vmfsSparse", "monolithicSparse", "custom", "")
+    .map((t) => `createType="${t}"`),
   names.map((n) => `parentFileNameHint="${n}"`),
   fc
     .record({
@@ -151,12 +159,21 @@ const line = fc.oneof(
       name: fc.option(names),
       offset: fc.option(fc.oneof(fc.nat(4096), fc.constant(2 ** 60))),
     })
-    .map(({ access, sectors, type, name, offset }) => [access, sectors, type, name === null ? "" : `"${name}"`, offset ?? ""].join(" ").trim()),
+    .map(({ access, sectors, type, name, offset }) =>
+      [access, sectors, type, name === null ? "" : `"${name}"`, offset ?? ""].join(" ").trim(),
+    ),
   fc.string({ maxLength: 80 }),
 );
 
 /** Lines that keep a complete descriptor valid, so random documents are sometimes accepted too. */
-const benignLine = fc.constantFrom("# comment", "", 'ddb.uuid = "60 00 C2"', 'RW 2048 FLAT "flat.raw" 0', 'RDONLY 16384 SPARSE "split-s001.vmdk"', "RW 8 ZERO");
+const benignLine = fc.constantFrom(
+  "# comment",
+  "",
+  'ddb.uuid = "60 00 C2"',
+  'RW 2048 FLAT "flat.raw" 0',
+  'RDONLY 16384 SPARSE "split-s001.vmdk"',
+  "RW 8 ZERO",
+);
 const prefixes = [
   [],
   ["# Disk DescriptorFile", "version=1", "CID=00000002"],

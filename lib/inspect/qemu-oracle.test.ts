@@ -132,7 +132,10 @@ describe("VMDK subformats made by qemu-img", () => {
   test("vmfs descriptor with a VMFS extent (written by hand, read by qemu-img)", async () => {
     const dir = folder("vmfs");
     fs.writeFileSync(path.join(dir, "disk-flat.vmdk"), Buffer.alloc(4096 * 512));
-    fs.writeFileSync(path.join(dir, "disk.vmdk"), vmdkDescriptor({ cid: "0badcafe", createType: "vmfs", extents: ['RW 4096 VMFS "disk-flat.vmdk"'] }));
+    fs.writeFileSync(
+      path.join(dir, "disk.vmdk"),
+      vmdkDescriptor({ cid: "0badcafe", createType: "vmfs", extents: ['RW 4096 VMFS "disk-flat.vmdk"'] }),
+    );
     const m = await expectAgreement(path.join(dir, "disk.vmdk"), "vmdk");
     expect(m.chain[0].extents[0]).toMatchObject({ type: "VMFS", sectors: 4096, access: "RW" });
   });
@@ -140,7 +143,10 @@ describe("VMDK subformats made by qemu-img", () => {
   test("vmfsSparse snapshot (COWD extent) over a vmfs base", async () => {
     const dir = folder("vmfssparse");
     fs.writeFileSync(path.join(dir, "base-flat.vmdk"), Buffer.alloc(8192 * 512));
-    fs.writeFileSync(path.join(dir, "base.vmdk"), vmdkDescriptor({ cid: "11111111", createType: "vmfs", extents: ['RW 8192 VMFS "base-flat.vmdk"'] }));
+    fs.writeFileSync(
+      path.join(dir, "base.vmdk"),
+      vmdkDescriptor({ cid: "11111111", createType: "vmfs", extents: ['RW 8192 VMFS "base-flat.vmdk"'] }),
+    );
     writeCowdExtent(path.join(dir, "snap-delta.vmdk"), 8192);
     fs.writeFileSync(
       path.join(dir, "snap.vmdk"),
@@ -164,7 +170,13 @@ describe("VMDK subformats made by qemu-img", () => {
     writeSeSparseExtent(path.join(dir, "snap-sesparse.vmdk"), 65536);
     fs.writeFileSync(
       path.join(dir, "snap.vmdk"),
-      vmdkDescriptor({ cid: "33333333", parentCid: baseCid, createType: "seSparse", parentHint: "base.vmdk", extents: ['RW 65536 SESPARSE "snap-sesparse.vmdk"'] }),
+      vmdkDescriptor({
+        cid: "33333333",
+        parentCid: baseCid,
+        createType: "seSparse",
+        parentHint: "base.vmdk",
+        extents: ['RW 65536 SESPARSE "snap-sesparse.vmdk"'],
+      }),
     );
     const m = await expectAgreement(path.join(dir, "snap.vmdk"), "vmdk");
     expect(m.chain[0].extents).toEqual([{ path: path.join(dir, "snap-sesparse.vmdk"), access: "RW", sectors: 65536, type: "SESPARSE" }]);
@@ -178,7 +190,13 @@ describe("VMDK subformats made by qemu-img", () => {
       vmdkDescriptor({
         cid: "12345678",
         createType: "monolithicFlat",
-        extents: ['RW 128 FLAT "a.raw" 0', 'RDONLY 128 FLAT "b.raw" 0', "RW 64 ZERO", 'NOACCESS 128 FLAT "c.raw" 0', 'RW 64 FLAT "d.raw" 64'],
+        extents: [
+          'RW 128 FLAT "a.raw" 0',
+          'RDONLY 128 FLAT "b.raw" 0',
+          "RW 64 ZERO",
+          'NOACCESS 128 FLAT "c.raw" 0',
+          'RW 64 FLAT "d.raw" 64',
+        ],
       }),
     );
     const m = await expectAgreement(path.join(dir, "disk.vmdk"), "vmdk");
@@ -197,7 +215,12 @@ describe("VMDK subformats made by qemu-img", () => {
 
 describe("VMDK snapshot chains", () => {
   test("three snapshots over a split sparse base, one folder each, relative and absolute hints", async () => {
-    const chain = vmdkSnapshotChain(folder("snapshots"), { depth: 3, baseSubformat: "twoGbMaxExtentSparse", size: "3G", hints: "alternate" });
+    const chain = vmdkSnapshotChain(folder("snapshots"), {
+      depth: 3,
+      baseSubformat: "twoGbMaxExtentSparse",
+      size: "3G",
+      hints: "alternate",
+    });
     const m = await expectAgreement(chain.top, "vmdk");
     expect(m.chain.map((l) => l.path)).toEqual(chain.layers);
     expect(new Set(m.chain.map((l) => path.dirname(l.path))).size).toBe(4);

@@ -115,7 +115,9 @@ test("the library starts no process: no child_process in its sources, none calle
   qemuImg(["create", "-q", "-f", "qcow2", "-b", "base `touch pwned`.img", "-F", "raw", top]);
 
   const childProcess = require("child_process") as Record<string, unknown>;
-  const spies = ["spawn", "spawnSync", "exec", "execSync", "execFile", "execFileSync", "fork"].map((name) => jest.spyOn(childProcess as any, name));
+  const spies = ["spawn", "spawnSync", "exec", "execSync", "execFile", "execFileSync", "fork"].map((name) =>
+    jest.spyOn(childProcess as any, name),
+  );
   try {
     const m = await inspectImage(top, { hash: true });
     expect(m.files).toHaveLength(2);

@@ -53,7 +53,9 @@ describe("default roots: the top file's folder and its case folder", () => {
     const top = qcow2Over(path.join(dir, "snapshots"), "top.qcow2", "/etc/hostname", "raw");
     const err = await refusal(top);
     expect(err.file).toBe("/etc/hostname");
-    expect(err.problem).toMatch(/^lies in the system folder \/etc; an image may only bring its own files .*\(backing file of .*top\.qcow2\)$/);
+    expect(err.problem).toMatch(
+      /^lies in the system folder \/etc; an image may only bring its own files .*\(backing file of .*top\.qcow2\)$/,
+    );
   });
 
   test("a backing file beside the case folder (outside both default roots) is refused; an explicit root admits it", async () => {

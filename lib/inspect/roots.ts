@@ -18,7 +18,17 @@ import * as path from "path";
 import { InspectError, displayPath } from "./errors";
 
 /** Folders an image may use only under an explicit root inside them, never through a default root. */
-export const PROTECTED_FOLDERS: readonly string[] = ["/etc", "/root", "/home", "/proc", "/sys", "/dev", "/run", "/boot", "/var/lib/forensic-lab"];
+export const PROTECTED_FOLDERS: readonly string[] = [
+  "/etc",
+  "/root",
+  "/home",
+  "/proc",
+  "/sys",
+  "/dev",
+  "/run",
+  "/boot",
+  "/var/lib/forensic-lab",
+];
 
 /** The lab's own state on every host: case folders (keys, disks, custody logs) and guest images. */
 export const FORBIDDEN_FOLDERS: readonly string[] = ["/var/lib/forensic-lab/cases", "/var/lib/forensic-lab/guest-image"];
@@ -111,7 +121,9 @@ export class EvidenceRoots {
    * holding one, or inside the lab's own state.
    */
   static async forImage(top: string, options: RootOptions = {}): Promise<EvidenceRoots> {
-    const forbidden = await Promise.all([...FORBIDDEN_FOLDERS, ...pulumiStateFolders(), ...(options.forbidden ?? [])].map(resolveMaybeMissing));
+    const forbidden = await Promise.all(
+      [...FORBIDDEN_FOLDERS, ...pulumiStateFolders(), ...(options.forbidden ?? [])].map(resolveMaybeMissing),
+    );
     const protectedReal = await Promise.all(PROTECTED_FOLDERS.map(resolveMaybeMissing));
     const protectedFolders = [...new Set([...PROTECTED_FOLDERS, ...protectedReal])];
     const explicit: string[] = [];
@@ -129,7 +141,11 @@ export class EvidenceRoots {
       if (real === "/") throw new RootError(index, root, `evidence root is '/'${shown}: name the folder that holds the evidence`);
       const over = protectedFolders.find((p) => isWithin(p, real));
       if (over !== undefined) {
-        throw new RootError(index, root, `evidence root holds the system folder ${displayPath(over)}${shown}: name the evidence folder inside it`);
+        throw new RootError(
+          index,
+          root,
+          `evidence root holds the system folder ${displayPath(over)}${shown}: name the evidence folder inside it`,
+        );
       }
       const lab = forbidden.find((f) => isWithin(real, f) || isWithin(f, real));
       if (lab !== undefined) throw new RootError(index, root, `evidence root overlaps the lab's own state ${displayPath(lab)}${shown}`);

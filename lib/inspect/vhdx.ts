@@ -59,7 +59,12 @@ export async function readVhdxVirtualSize(file: ImageFile): Promise<number> {
   let validHeaders = 0;
   for (const offset of HEADER_OFFSETS) {
     const header = await file.read(offset, HEADER_SIZE);
-    if (header.length === HEADER_SIZE && header.toString("latin1", 0, 4) === "head" && checksummed(header) && header.readUInt16LE(66) === 1) {
+    if (
+      header.length === HEADER_SIZE &&
+      header.toString("latin1", 0, 4) === "head" &&
+      checksummed(header) &&
+      header.readUInt16LE(66) === 1
+    ) {
       validHeaders++;
     }
   }
@@ -69,7 +74,8 @@ export async function readVhdxVirtualSize(file: ImageFile): Promise<number> {
   if (regions.length < TABLE_SIZE || regions.toString("latin1", 0, 4) !== "regi") throw new FormatError("VHDX region table missing");
   if (!checksummed(regions)) throw new FormatError("VHDX region table checksum is wrong");
   const regionCount = regions.readUInt32LE(8);
-  if (regionCount > MAX_REGION_ENTRIES) throw new FormatError(`VHDX region table has ${regionCount} entries (at most ${MAX_REGION_ENTRIES})`);
+  if (regionCount > MAX_REGION_ENTRIES)
+    throw new FormatError(`VHDX region table has ${regionCount} entries (at most ${MAX_REGION_ENTRIES})`);
   let metadata: { offset: number; length: number } | null = null;
   let hasBat = false;
   for (let i = 0; i < regionCount; i++) {
@@ -119,7 +125,8 @@ export async function readVhdxVirtualSize(file: ImageFile): Promise<number> {
     throw new FormatError(`invalid VHDX block size ${blockSize}`);
   }
   const logicalSectorSize = (await item(LOGICAL_SECTOR_SIZE, 4, "logical sector size")).readUInt32LE(0);
-  if (logicalSectorSize !== 512 && logicalSectorSize !== 4096) throw new FormatError(`invalid VHDX logical sector size ${logicalSectorSize}`);
+  if (logicalSectorSize !== 512 && logicalSectorSize !== 4096)
+    throw new FormatError(`invalid VHDX logical sector size ${logicalSectorSize}`);
   const size = (await item(VIRTUAL_DISK_SIZE, 8, "virtual disk size")).readBigUInt64LE(0);
   if (size > BigInt(64) * BigInt(1024 ** 4)) throw new FormatError(`VHDX virtual size ${size} is over the format's 64 TiB`);
   // qemu counts whole 512-byte sectors. (qemu-img cannot make 4 KiB-sector VHDX to check older

@@ -106,7 +106,8 @@ export function parseDescriptor(rawText: string, embedded: boolean): VmdkDescrip
 
   const version = values.get("version");
   if (!version) throw new FormatError("no version= line: not a VMDK descriptor");
-  if (!/^[123]$/.test(version.value)) throw new FormatError(`unsupported descriptor version ${quoteValue(version.value)} (line ${version.line})`);
+  if (!/^[123]$/.test(version.value))
+    throw new FormatError(`unsupported descriptor version ${quoteValue(version.value)} (line ${version.line})`);
   const cid = requireHex(values, "CID");
   const parentCid = requireHex(values, "parentCID");
   const createType = values.get("createType")?.value ?? null;
@@ -116,7 +117,8 @@ export function parseDescriptor(rawText: string, embedded: boolean): VmdkDescrip
   let parentHint: string | null = null;
   if (hint) {
     if (hint.value === "") throw new FormatError(`parentFileNameHint is empty (line ${hint.line})`);
-    if (hint.value.length > PARENT_HINT_MAX) throw new FormatError(`parentFileNameHint is longer than ${PARENT_HINT_MAX} bytes (line ${hint.line})`);
+    if (hint.value.length > PARENT_HINT_MAX)
+      throw new FormatError(`parentFileNameHint is longer than ${PARENT_HINT_MAX} bytes (line ${hint.line})`);
     parentHint = decodeName(hint.value, `parentFileNameHint (line ${hint.line})`);
   }
   // qemu takes an embedded descriptor's type from the sparse header, not from the text.

@@ -43,7 +43,8 @@ export async function readKdmvHeader(file: ImageFile): Promise<SparseHeader> {
   const descSize = toNumber(first.readBigUInt64LE(36), "descriptor size");
   if (descOffset !== 0) {
     if (descSize === 0) throw new FormatError("embedded descriptor has size 0");
-    if (descSize > MAX_DESCRIPTOR_SECTORS) throw new FormatError(`embedded descriptor too large (${descSize} sectors; limit ${MAX_DESCRIPTOR_SECTORS})`);
+    if (descSize > MAX_DESCRIPTOR_SECTORS)
+      throw new FormatError(`embedded descriptor too large (${descSize} sectors; limit ${MAX_DESCRIPTOR_SECTORS})`);
     if ((descOffset + descSize) * SECTOR > file.size) throw new FormatError("embedded descriptor lies beyond the end of the file");
   }
   // qemu's reading of a descriptor wrapped in a sparse header: capacity 0 plus a descriptor means the
@@ -90,7 +91,8 @@ export async function readKdmvHeader(file: ImageFile): Promise<SparseHeader> {
   const l1Entries = (capacity + sectorsPerL1Entry - 1n) / sectorsPerL1Entry;
   if (l1Entries > BigInt(MAX_L1_ENTRIES)) throw new FormatError(`capacity ${capacity} sectors is too large for its grain directory`);
   const fileSectors = BigInt(Math.floor(file.size / SECTOR));
-  if (fileSectors < grainOffset) throw new FormatError(`file truncated: header expects at least ${grainOffset * BigInt(SECTOR)} bytes, file has ${file.size}`);
+  if (fileSectors < grainOffset)
+    throw new FormatError(`file truncated: header expects at least ${grainOffset * BigInt(SECTOR)} bytes, file has ${file.size}`);
   const tableBytes = l1Entries * 4n;
   if (gdOffset * BigInt(SECTOR) + tableBytes > BigInt(file.size)) throw new FormatError("grain directory lies beyond the end of the file");
   if (flags & FLAG_RGD && rgdOffset * BigInt(SECTOR) + tableBytes > BigInt(file.size)) {
@@ -121,13 +123,15 @@ export async function readSeSparseHeader(file: ImageFile): Promise<SparseHeader>
   if (header.readBigUInt64LE(0) !== 0xcafebaben) throw new FormatError("not a seSparse extent (bad const header magic)");
   if (header.readBigUInt64LE(8) !== 0x0000000200000001n) throw new FormatError("unsupported seSparse version");
   const capacity = header.readBigUInt64LE(16);
-  if (header.readBigUInt64LE(24) !== 8n || header.readBigUInt64LE(32) !== 64n) throw new FormatError("unsupported seSparse grain or grain table size");
+  if (header.readBigUInt64LE(24) !== 8n || header.readBigUInt64LE(32) !== 64n)
+    throw new FormatError("unsupported seSparse grain or grain table size");
   if (header.readBigUInt64LE(40) !== 0n) throw new FormatError("unsupported seSparse flags");
   if (capacity === 0n) throw new FormatError("seSparse extent has capacity 0");
   const capacitySectors = toNumber(capacity, "seSparse capacity (sectors)");
   const volatileOffset = toNumber(header.readBigUInt64LE(80), "seSparse volatile header offset");
   const volatile = await file.read(volatileOffset * SECTOR, SECTOR);
-  if (volatile.length < SECTOR || volatile.readBigUInt64LE(0) !== 0xcafecafen) throw new FormatError("seSparse volatile header missing or bad");
+  if (volatile.length < SECTOR || volatile.readBigUInt64LE(0) !== 0xcafecafen)
+    throw new FormatError("seSparse volatile header missing or bad");
   if (volatile.readBigUInt64LE(24) !== 0n) throw new FormatError("seSparse journal needs replay (image is dirty)");
   return { capacity: capacitySectors, descriptorOffset: 0, descriptorSize: 0, compressed: false };
 }

@@ -20,7 +20,7 @@ function checksumOk(footer: Buffer): boolean {
   const stored = footer.readUInt32BE(64);
   let sum = 0;
   for (let i = 0; i < FOOTER; i++) if (i < 64 || i >= 68) sum += footer[i];
-  return (~sum >>> 0) === stored;
+  return ~sum >>> 0 === stored;
 }
 
 export async function readVpcVirtualSize(file: ImageFile, footerAtEnd: boolean): Promise<number> {

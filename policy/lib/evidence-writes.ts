@@ -67,14 +67,54 @@ const has = (parsed: ParsedOptions, ...flags: string[]): boolean => flags.some((
 
 const MOUNT: OptionSpec = {
   shortWithValue: "otLUOTN",
-  longWithValue: ["--options", "--types", "--label", "--uuid", "--test-opts", "--fstab", "--namespace", "--source", "--target", "--target-prefix", "--options-mode", "--options-source"],
+  longWithValue: [
+    "--options",
+    "--types",
+    "--label",
+    "--uuid",
+    "--test-opts",
+    "--fstab",
+    "--namespace",
+    "--source",
+    "--target",
+    "--target-prefix",
+    "--options-mode",
+    "--options-source",
+  ],
 };
 const FUSE_MOUNT: OptionSpec = { shortWithValue: "opF", longWithValue: [] };
 const QEMU_NBD: OptionSpec = {
   shortWithValue: "pobkexDBlTcdf",
-  longWithValue: ["--port", "--offset", "--bind", "--socket", "--shared", "--export-name", "--description", "--bitmap", "--load-snapshot", "--trace", "--connect", "--disconnect", "--format", "--cache", "--aio", "--discard", "--detect-zeroes", "--object", "--tls-creds", "--tls-authz", "--tls-hostname", "--pid-file", "--handshake-limit"],
+  longWithValue: [
+    "--port",
+    "--offset",
+    "--bind",
+    "--socket",
+    "--shared",
+    "--export-name",
+    "--description",
+    "--bitmap",
+    "--load-snapshot",
+    "--trace",
+    "--connect",
+    "--disconnect",
+    "--format",
+    "--cache",
+    "--aio",
+    "--discard",
+    "--detect-zeroes",
+    "--object",
+    "--tls-creds",
+    "--tls-authz",
+    "--tls-hostname",
+    "--pid-file",
+    "--handshake-limit",
+  ],
 };
-const LOSETUP: OptionSpec = { shortWithValue: "ojbO", longWithValue: ["--offset", "--associated", "--sector-size", "--output", "--sizelimit"] };
+const LOSETUP: OptionSpec = {
+  shortWithValue: "ojbO",
+  longWithValue: ["--offset", "--associated", "--sector-size", "--output", "--sizelimit"],
+};
 const SIMPLE: OptionSpec = { shortWithValue: "", longWithValue: [] };
 
 /** `mount` and its helpers: read-only needs `-r`, `--read-only` or an `ro` element in `-o`. */
@@ -110,13 +150,33 @@ const qemuNbd: Rule = (args) => {
 
 const losetup: Rule = (args) => {
   const parsed = parseOptions(args, LOSETUP);
-  const queries = ["-d", "--detach", "-D", "--detach-all", "-a", "--all", "-j", "--associated", "-l", "--list", "-c", "--set-capacity", "-h", "--help", "-V", "--version"];
+  const queries = [
+    "-d",
+    "--detach",
+    "-D",
+    "--detach-all",
+    "-a",
+    "--all",
+    "-j",
+    "--associated",
+    "-l",
+    "--list",
+    "-c",
+    "--set-capacity",
+    "-h",
+    "--help",
+    "-V",
+    "--version",
+  ];
   if (has(parsed, ...queries) || parsed.positional.length === 0) return undefined;
   return has(parsed, "-r", "--read-only") ? undefined : "attaches a loop device writable (no -r/--read-only)";
 };
 
 const guestmount: Rule = (args) => {
-  const parsed = parseOptions(args, { shortWithValue: "admoc", longWithValue: ["--add", "--mount", "--format", "--connect", "--options", "--fuse-options"] });
+  const parsed = parseOptions(args, {
+    shortWithValue: "admoc",
+    longWithValue: ["--add", "--mount", "--format", "--connect", "--options", "--fuse-options"],
+  });
   if (has(parsed, "-h", "--help", "-V", "--version")) return undefined;
   if (has(parsed, "-w", "--rw")) return "asks for read-write (-w/--rw)";
   return has(parsed, "-r", "--ro") ? undefined : "has no --ro";
@@ -129,13 +189,18 @@ const kpartx: Rule = (args) => {
 };
 
 /** `-n` style dry runs are the only safe way to run a repair tool on evidence. */
-const unlessDryRun = (dryRunFlags: string[], what: string): Rule => (args) => {
-  const parsed = parseOptions(args, SIMPLE);
-  if (has(parsed, "-h", "--help", "-V", "--version")) return undefined;
-  return has(parsed, ...dryRunFlags) ? undefined : `${what} (no ${dryRunFlags.join("/")})`;
-};
+const unlessDryRun =
+  (dryRunFlags: string[], what: string): Rule =>
+  (args) => {
+    const parsed = parseOptions(args, SIMPLE);
+    if (has(parsed, "-h", "--help", "-V", "--version")) return undefined;
+    return has(parsed, ...dryRunFlags) ? undefined : `${what} (no ${dryRunFlags.join("/")})`;
+  };
 
-const always = (what: string): Rule => () => what;
+const always =
+  (what: string): Rule =>
+  () =>
+    what;
 
 const QEMU_IMG_WRITES = new Set(["commit", "rebase", "resize", "amend", "bitmap"]);
 const qemuImg: Rule = (args) => {
@@ -143,7 +208,10 @@ const qemuImg: Rule = (args) => {
   const sub = parsed.positional[0]?.text;
   if (sub === undefined) return undefined;
   if (QEMU_IMG_WRITES.has(sub)) return `modifies the image (qemu-img ${sub})`;
-  const rest = parseOptions(args.slice(args.indexOf(parsed.positional[0]) + 1), { shortWithValue: "fFrlcdaoOBbTms", longWithValue: ["--format", "--output", "--object", "--repair"] });
+  const rest = parseOptions(args.slice(args.indexOf(parsed.positional[0]) + 1), {
+    shortWithValue: "fFrlcdaoOBbTms",
+    longWithValue: ["--format", "--output", "--object", "--repair"],
+  });
   if (sub === "snapshot" && has(rest, "-c", "-d", "-a")) return "changes the image's snapshots (qemu-img snapshot -c/-d/-a)";
   if (sub === "check" && has(rest, "-r", "--repair")) return "repairs the image (qemu-img check -r)";
   return undefined;
@@ -152,7 +220,8 @@ const qemuImg: Rule = (args) => {
 const btrfs: Rule = (args) => {
   const words = args.map((a) => a.text);
   if (words[0] === "rescue") return "writes to the filesystem (btrfs rescue)";
-  if (words[0] === "check" && words.some((w) => w === "--repair" || w.startsWith("--init-"))) return "writes to the filesystem (btrfs check --repair)";
+  if (words[0] === "check" && words.some((w) => w === "--repair" || w.startsWith("--init-")))
+    return "writes to the filesystem (btrfs check --repair)";
   return undefined;
 };
 
@@ -173,11 +242,50 @@ const hdparm: Rule = (args) => {
 
 /** sfdisk reads the table only with one of its listing options; otherwise it writes what stdin says. */
 const sfdisk: Rule = (args) => {
-  const reads = ["--json", "-J", "--dump", "-d", "--list", "-l", "--list-free", "-F", "--show-size", "-s", "--verify", "-V", "--version", "-v", "--help", "-h", "--backup-pt-sectors"];
-  return args.some((a) => reads.includes(a.text) || /^-[JdlFsV]+$/.test(a.text)) ? undefined : "writes the partition table (sfdisk without --json, --dump or --list)";
+  const reads = [
+    "--json",
+    "-J",
+    "--dump",
+    "-d",
+    "--list",
+    "-l",
+    "--list-free",
+    "-F",
+    "--show-size",
+    "-s",
+    "--verify",
+    "-V",
+    "--version",
+    "-v",
+    "--help",
+    "-h",
+    "--backup-pt-sectors",
+  ];
+  return args.some((a) => reads.includes(a.text) || /^-[JdlFsV]+$/.test(a.text))
+    ? undefined
+    : "writes the partition table (sfdisk without --json, --dump or --list)";
 };
 
-const PARTED_READ = new Set(["print", "unit", "help", "version", "s", "B", "kB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB", "%", "cyl", "chs", "compact"]);
+const PARTED_READ = new Set([
+  "print",
+  "unit",
+  "help",
+  "version",
+  "s",
+  "B",
+  "kB",
+  "MB",
+  "GB",
+  "TB",
+  "KiB",
+  "MiB",
+  "GiB",
+  "TiB",
+  "%",
+  "cyl",
+  "chs",
+  "compact",
+]);
 const parted: Rule = (args) => {
   const positional = args.filter((a) => !a.text.startsWith("-"));
   const commands = positional.slice(1);
@@ -186,50 +294,124 @@ const parted: Rule = (args) => {
   return change ? `changes the partition table (parted ${change.text})` : undefined;
 };
 
-const fdisk: Rule = (args) => (args.some((a) => a.text === "-l" || a.text === "--list") ? undefined : "edits the partition table (fdisk without -l)");
+const fdisk: Rule = (args) =>
+  args.some((a) => a.text === "-l" || a.text === "--list") ? undefined : "edits the partition table (fdisk without -l)";
 const sgdisk: Rule = (args) =>
-  args.every((a) => !a.text.startsWith("-") || /^(-p|--print|-v|--verify|-i|--info(=.*)?|-O|--print-mbr|-D|--display-alignment|-E|--end-of-largest|-F|--first-in-largest|-L|--list-types|-V|--version|-\?|--help)$/.test(a.text))
+  args.every(
+    (a) =>
+      !a.text.startsWith("-") ||
+      /^(-p|--print|-v|--verify|-i|--info(=.*)?|-O|--print-mbr|-D|--display-alignment|-E|--end-of-largest|-F|--first-in-largest|-L|--list-types|-V|--version|-\?|--help)$/.test(
+        a.text,
+      ),
+  )
     ? undefined
     : "changes the partition table (sgdisk)";
 
-const tune2fs: Rule = (args) => (args.length > 0 && args.every((a) => !a.text.startsWith("-") || a.text === "-l") && args.some((a) => a.text === "-l") ? undefined : "changes the filesystem's superblock (tune2fs without -l)");
-const debugfs: Rule = (args) => (args.some((a) => /^-[a-zA-Z]*w/.test(a.text)) ? "opens the filesystem for writing (debugfs -w)" : undefined);
+const tune2fs: Rule = (args) =>
+  args.length > 0 && args.every((a) => !a.text.startsWith("-") || a.text === "-l") && args.some((a) => a.text === "-l")
+    ? undefined
+    : "changes the filesystem's superblock (tune2fs without -l)";
+const debugfs: Rule = (args) =>
+  args.some((a) => /^-[a-zA-Z]*w/.test(a.text)) ? "opens the filesystem for writing (debugfs -w)" : undefined;
 
 const qemuIo: Rule = (args) => {
-  const parsed = parseOptions(args, { shortWithValue: "cfotTd", longWithValue: ["--cmd", "--format", "--object", "--trace", "--cache", "--discard", "--aio", "--image-opts"] });
+  const parsed = parseOptions(args, {
+    shortWithValue: "cfotTd",
+    longWithValue: ["--cmd", "--format", "--object", "--trace", "--cache", "--discard", "--aio", "--image-opts"],
+  });
   if (has(parsed, "-h", "--help", "-V", "--version")) return undefined;
   return has(parsed, "-r", "--read-only") ? undefined : "opens the image writable (qemu-io without -r/--read-only)";
 };
 
 const nbdClient: Rule = (args) => {
   const words = args.map((a) => a.text);
-  if (words.some((w) => ["-d", "-disconnect", "--disconnect", "-c", "-check", "--check", "-l", "-list", "--list", "-h", "--help", "-V", "--version"].includes(w))) return undefined;
+  if (
+    words.some((w) =>
+      ["-d", "-disconnect", "--disconnect", "-c", "-check", "--check", "-l", "-list", "--list", "-h", "--help", "-V", "--version"].includes(
+        w,
+      ),
+    )
+  )
+    return undefined;
   if (words.filter((w) => !w.startsWith("-")).length === 0) return undefined;
-  return words.some((w) => ["-readonly", "--readonly", "-R"].includes(w)) ? undefined : "attaches the export writable (nbd-client without -readonly)";
+  return words.some((w) => ["-readonly", "--readonly", "-R"].includes(w))
+    ? undefined
+    : "attaches the export writable (nbd-client without -readonly)";
 };
 
 /** `vgchange -ay` makes the logical volumes inside evidence writable block devices. */
-const lvmActivate = (tool: string): Rule => (args) => {
-  const words = args.map((a) => a.text);
-  const activation = words.findIndex((w) => /^(-a|--activate)(=?.*)$/.test(w) || /^-[A-Za-z]*a[ye]*$/.test(w));
-  if (activation < 0) return /^-/.test(words[0] ?? "-") && words.some((w) => /^(-[cxlpu]|--(uuid|resizeable|logicalvolume|maxphysicalvolumes|physicalextentsize|addtag|deltag|alloc|metadatacopies|permission))/.test(w)) ? `changes LVM metadata (${tool})` : undefined;
-  const inline = /^(-a|--activate)=?(.+)$/.exec(words[activation]) ?? /^-[A-Za-z]*a([ye]+)$/.exec(words[activation]);
-  const value = inline && inline[inline.length - 1] !== "" && !/^(-a|--activate)$/.test(words[activation]) ? inline[inline.length - 1] : words[activation + 1];
-  if (value === undefined || /^n/.test(value)) return undefined;
-  return words.includes("--readonly") || (words.includes("--permission") && words[words.indexOf("--permission") + 1] === "r") ? undefined : `activates logical volumes writable (${tool} -ay without --readonly)`;
-};
+const lvmActivate =
+  (tool: string): Rule =>
+  (args) => {
+    const words = args.map((a) => a.text);
+    const activation = words.findIndex((w) => /^(-a|--activate)(=?.*)$/.test(w) || /^-[A-Za-z]*a[ye]*$/.test(w));
+    if (activation < 0)
+      return /^-/.test(words[0] ?? "-") &&
+        words.some((w) =>
+          /^(-[cxlpu]|--(uuid|resizeable|logicalvolume|maxphysicalvolumes|physicalextentsize|addtag|deltag|alloc|metadatacopies|permission))/.test(
+            w,
+          ),
+        )
+        ? `changes LVM metadata (${tool})`
+        : undefined;
+    const inline = /^(-a|--activate)=?(.+)$/.exec(words[activation]) ?? /^-[A-Za-z]*a([ye]+)$/.exec(words[activation]);
+    const value =
+      inline && inline[inline.length - 1] !== "" && !/^(-a|--activate)$/.test(words[activation])
+        ? inline[inline.length - 1]
+        : words[activation + 1];
+    if (value === undefined || /^n/.test(value)) return undefined;
+    return words.includes("--readonly") || (words.includes("--permission") && words[words.indexOf("--permission") + 1] === "r")
+      ? undefined
+      : `activates logical volumes writable (${tool} -ay without --readonly)`;
+  };
 
-const CRYPTSETUP_WRITES = new Set(["luksFormat", "luksAddKey", "luksRemoveKey", "luksChangeKey", "luksKillSlot", "luksConvertKey", "luksHeaderRestore", "luksSuspend", "luksResume", "erase", "luksErase", "repair", "convert", "reencrypt", "config", "token", "resize", "refresh"]);
+const CRYPTSETUP_WRITES = new Set([
+  "luksFormat",
+  "luksAddKey",
+  "luksRemoveKey",
+  "luksChangeKey",
+  "luksKillSlot",
+  "luksConvertKey",
+  "luksHeaderRestore",
+  "luksSuspend",
+  "luksResume",
+  "erase",
+  "luksErase",
+  "repair",
+  "convert",
+  "reencrypt",
+  "config",
+  "token",
+  "resize",
+  "refresh",
+]);
 const CRYPTSETUP_OPENS = new Set(["open", "luksOpen", "plainOpen", "loopaesOpen", "tcryptOpen", "bitlkOpen", "fvault2Open", "create"]);
 const cryptsetup: Rule = (args) => {
   const words = args.map((a) => a.text);
   const action = words.find((w) => CRYPTSETUP_WRITES.has(w) || CRYPTSETUP_OPENS.has(w));
   if (action === undefined) return undefined;
   if (CRYPTSETUP_WRITES.has(action)) return `writes the encryption header or mapping (cryptsetup ${action})`;
-  return words.includes("--readonly") || words.includes("-r") ? undefined : `opens the mapping writable (cryptsetup ${action} without --readonly)`;
+  return words.includes("--readonly") || words.includes("-r")
+    ? undefined
+    : `opens the mapping writable (cryptsetup ${action} without --readonly)`;
 };
 
-const DMSETUP_READS = new Set(["ls", "info", "status", "table", "deps", "targets", "version", "help", "remove", "udevcomplete", "udevcookies", "mangle", "splitname", "wait"]);
+const DMSETUP_READS = new Set([
+  "ls",
+  "info",
+  "status",
+  "table",
+  "deps",
+  "targets",
+  "version",
+  "help",
+  "remove",
+  "udevcomplete",
+  "udevcookies",
+  "mangle",
+  "splitname",
+  "wait",
+]);
 const dmsetup: Rule = (args) => {
   const sub = args.find((a) => !a.text.startsWith("-"))?.text;
   if (sub === undefined || DMSETUP_READS.has(sub)) return undefined;
@@ -360,23 +542,107 @@ export function evidenceNamedBy(word: ResolvedWord, evidencePaths: readonly stri
  */
 const READERS = new Set([
   // builtins and words that only carry text
-  "echo", "printf", "test", "[", "[[", ":", "true", "false", "for", "case", "select", "in", "local", "declare", "typeset", "readonly", "export", "return", "exit", "shift", "unset", "wait", "sleep", "kill",
+  "echo",
+  "printf",
+  "test",
+  "[",
+  "[[",
+  ":",
+  "true",
+  "false",
+  "for",
+  "case",
+  "select",
+  "in",
+  "local",
+  "declare",
+  "typeset",
+  "readonly",
+  "export",
+  "return",
+  "exit",
+  "shift",
+  "unset",
+  "wait",
+  "sleep",
+  "kill",
   // readers
-  "cat", "head", "tail", "sha256sum", "sha1sum", "sha512sum", "md5sum", "b2sum", "b3sum", "stat", "file", "ls", "findmnt", "lsblk", "blkid", "mountpoint", "readlink", "realpath", "dirname", "basename", "jq", "grep", "strings", "xxd", "hexdump", "od", "cmp", "wc", "du", "df", "udevadm", "fls", "icat", "mmls", "fsstat", "istat", "ils", "ffind", "ifind", "tsk_recover", "ewfinfo", "ewfverify", "ntfsinfo", "ntfsls", "ntfscat", "dumpe2fs", "xfs_info", "partx", "partprobe",
+  "cat",
+  "head",
+  "tail",
+  "sha256sum",
+  "sha1sum",
+  "sha512sum",
+  "md5sum",
+  "b2sum",
+  "b3sum",
+  "stat",
+  "file",
+  "ls",
+  "findmnt",
+  "lsblk",
+  "blkid",
+  "mountpoint",
+  "readlink",
+  "realpath",
+  "dirname",
+  "basename",
+  "jq",
+  "grep",
+  "strings",
+  "xxd",
+  "hexdump",
+  "od",
+  "cmp",
+  "wc",
+  "du",
+  "df",
+  "udevadm",
+  "fls",
+  "icat",
+  "mmls",
+  "fsstat",
+  "istat",
+  "ils",
+  "ffind",
+  "ifind",
+  "tsk_recover",
+  "ewfinfo",
+  "ewfverify",
+  "ntfsinfo",
+  "ntfsls",
+  "ntfscat",
+  "dumpe2fs",
+  "xfs_info",
+  "partx",
+  "partprobe",
   // the mount point's folder, never the evidence in it; detaching
-  "mkdir", "rmdir", "umount", "fusermount", "fusermount3",
+  "mkdir",
+  "rmdir",
+  "umount",
+  "fusermount",
+  "fusermount3",
 ]);
 
 const structureOnly: Readonly<Record<string, Rule>> = {
-  install: (args) => (args.some((a) => a.text === "-d" || a.text === "--directory" || /^-[A-Za-z]*d/.test(a.text)) ? undefined : "copies files (install without -d)"),
+  install: (args) =>
+    args.some((a) => a.text === "-d" || a.text === "--directory" || /^-[A-Za-z]*d/.test(a.text))
+      ? undefined
+      : "copies files (install without -d)",
   find: (args) => {
     const writer = args.find((a) => /^-(delete|fprint0?|fprintf|fls)$/.test(a.text));
     return writer ? `writes or deletes files (find ${writer.text})` : undefined;
   },
   fusermount: (args) => (args.some((a) => /^-[A-Za-z]*u/.test(a.text)) ? undefined : "mounts a FUSE filesystem"),
   fusermount3: (args) => (args.some((a) => /^-[A-Za-z]*u/.test(a.text)) ? undefined : "mounts a FUSE filesystem"),
-  udevadm: (args) => (["settle", "info", "--version", "-V"].includes(args[0]?.text ?? "") ? undefined : `changes device state (udevadm ${args[0]?.text ?? ""})`),
-  partx: (args) => (args.some((a) => /^(-[A-Za-z]*[adu]|--(add|delete|update))$/.test(a.text)) ? "changes the kernel's partition table (partx -a/-d/-u)" : undefined),
+  udevadm: (args) =>
+    ["settle", "info", "--version", "-V"].includes(args[0]?.text ?? "")
+      ? undefined
+      : `changes device state (udevadm ${args[0]?.text ?? ""})`,
+  partx: (args) =>
+    args.some((a) => /^(-[A-Za-z]*[adu]|--(add|delete|update))$/.test(a.text))
+      ? "changes the kernel's partition table (partx -a/-d/-u)"
+      : undefined,
 };
 
 /**
@@ -398,7 +664,40 @@ export function evidenceAccess(invocation: Invocation): string | undefined {
   return `touches evidence (${named}), and ${program} is not a command allowed to: only readers, mount-point folders and the read-only tools may`;
 }
 
-const SCRIPT_RUNNERS = new Set(["bash", "sh", "dash", "zsh", "ksh", "ash", "mksh", "rbash", "busybox", "eval", "su", "runuser", "trap", "ssh", "xargs", "source", ".", "perl", "python", "python2", "python3", "ruby", "node", "nodejs", "php", "lua", "tclsh", "expect", "awk", "gawk", "mawk", "nawk"]);
+const SCRIPT_RUNNERS = new Set([
+  "bash",
+  "sh",
+  "dash",
+  "zsh",
+  "ksh",
+  "ash",
+  "mksh",
+  "rbash",
+  "busybox",
+  "eval",
+  "su",
+  "runuser",
+  "trap",
+  "ssh",
+  "xargs",
+  "source",
+  ".",
+  "perl",
+  "python",
+  "python2",
+  "python3",
+  "ruby",
+  "node",
+  "nodejs",
+  "php",
+  "lua",
+  "tclsh",
+  "expect",
+  "awk",
+  "gawk",
+  "mawk",
+  "nawk",
+]);
 
 /** Redirections that open their target for writing. */
 const WRITING_REDIRECTS = new Set([">", ">>", ">|", "&>", "&>>", "<>", ">&"]);

@@ -3,8 +3,7 @@ import { parseRenderedHook } from "../../lib/rendered-hook";
 import { inGuestWrapperBody } from "./shell-text";
 
 export type InGuestHook =
-  | { readonly ok: true; readonly domain: string; readonly innerHook: string }
-  | { readonly ok: false; readonly problem: string };
+  { readonly ok: true; readonly domain: string; readonly innerHook: string } | { readonly ok: false; readonly problem: string };
 
 /**
  * Whether a hook text is the in-guest ssh wrapper: a rendered hook whose static body is, byte for byte,

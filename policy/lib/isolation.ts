@@ -50,7 +50,9 @@ export function domainProblems(domain: XmlElement): string[] {
       const dev = source?.attributes.dev ?? "";
       // The EvidenceVolume's LUKS mapping, attached with the evidence serial: the lab's own volume.
       if (serial !== EVIDENCE_SERIAL || !LAB_VOLUME.test(dev) || ++labVolumes > 1) {
-        problems.push(`domain XML passes the host block device '${dev}' to the guest (<disk type='block'>), which is not the lab's evidence volume`);
+        problems.push(
+          `domain XML passes the host block device '${dev}' to the guest (<disk type='block'>), which is not the lab's evidence volume`,
+        );
       }
     }
   }
@@ -79,11 +81,16 @@ export function domainProblems(domain: XmlElement): string[] {
     else problems.push(`domain XML gives the guest a '${type}' <interface>, a path to the host's networks`);
   }
   for (const graphics of findAll(domain, "graphics")) {
-    const addresses = [graphics.attributes.listen, ...graphics.children.filter((c) => c.name === "listen").map((l) => l.attributes.address)];
+    const addresses = [
+      graphics.attributes.listen,
+      ...graphics.children.filter((c) => c.name === "listen").map((l) => l.attributes.address),
+    ];
     const network = graphics.children.some((c) => c.name === "listen" && c.attributes.type === "network");
     const exposed = addresses.filter((a): a is string => a !== undefined && !isLoopback(a));
     if (network || exposed.length > 0) {
-      problems.push(`domain XML's ${graphics.attributes.type ?? ""} console listens on ${network ? "a libvirt network" : exposed[0]}, not loopback`);
+      problems.push(
+        `domain XML's ${graphics.attributes.type ?? ""} console listens on ${network ? "a libvirt network" : exposed[0]}, not loopback`,
+      );
     }
   }
   for (const name of LISTENING_DEVICES) {
@@ -153,10 +160,16 @@ export function qemuArgProblems(args: readonly string[]): string[] {
       else if (type !== "none") problems.push(`${option} ${type} connects the guest to a host network`);
     } else if (option === "-virtfs" || option === "-fsdev") {
       problems.push(`${option} shares a host folder`);
-    } else if (option === "-device" && /^(vfio|virtio-9p|vhost-user|vhost-vsock|vhost-scsi|usb-host|usb-redir|pci-assign|ivshmem|virtio-vsock|tpm-(tis|crb)-passthrough|ccid-card-passthru|scsi-generic|scsi-block)/.test(value)) {
+    } else if (
+      option === "-device" &&
+      /^(vfio|virtio-9p|vhost-user|vhost-vsock|vhost-scsi|usb-host|usb-redir|pci-assign|ivshmem|virtio-vsock|tpm-(tis|crb)-passthrough|ccid-card-passthru|scsi-generic|scsi-block)/.test(
+        value,
+      )
+    ) {
       problems.push(`-device ${value.split(",")[0]} gives the guest host files or devices`);
     } else if (option === "-vnc" || option === "-spice") {
-      const host = option === "-vnc" ? value.split(",")[0].replace(/:\d+$/, "") : keyValues(`spice,${value}`).options.get("addr")?.[0] ?? "";
+      const host =
+        option === "-vnc" ? value.split(",")[0].replace(/:\d+$/, "") : (keyValues(`spice,${value}`).options.get("addr")?.[0] ?? "");
       if (!value.startsWith("unix:") && value !== "none" && !isLoopback(host)) {
         problems.push(`${option} ${value} listens on ${host === "" ? "every address" : host}, not loopback`);
       }
@@ -165,7 +178,10 @@ export function qemuArgProblems(args: readonly string[]): string[] {
       const host = options.get("host")?.[0] ?? "";
       if ((type === "socket" && options.has("port")) || type === "udp") {
         if (!isLoopback(host)) problems.push(`-chardev ${type} listens on ${host === "" ? "every address" : host}, not loopback`);
-      } else if (type === "socket" || ["pipe", "serial", "tty", "parallel", "parport", "spicevmc", "spiceport", "qemu-vdagent", "dbus"].includes(type)) {
+      } else if (
+        type === "socket" ||
+        ["pipe", "serial", "tty", "parallel", "parport", "spicevmc", "spiceport", "qemu-vdagent", "dbus"].includes(type)
+      ) {
         problems.push(`-chardev ${type} is a path to the host${options.has("path") ? ` (${options.get("path")![0]})` : ""}`);
       }
     } else if (option === "-object" && /^memory-backend-(file|memfd|shm)\b/.test(value) && /(^|,)share=(on|yes|true)(,|$)/.test(value)) {

@@ -47,7 +47,25 @@ export interface ResolvedWord {
 }
 
 /** Programs a here-document is data for (its text is not run), unlike `bash <<EOF`. */
-const DATA_READERS = new Set(["cat", "tee", "jq", "grep", "sed", "sort", "head", "tail", "tr", "wc", "read", "mapfile", "readarray", "printf", "echo", "sha256sum", "base64"]);
+const DATA_READERS = new Set([
+  "cat",
+  "tee",
+  "jq",
+  "grep",
+  "sed",
+  "sort",
+  "head",
+  "tail",
+  "tr",
+  "wc",
+  "read",
+  "mapfile",
+  "readarray",
+  "printf",
+  "echo",
+  "sha256sum",
+  "base64",
+]);
 
 const KEYWORDS = new Set(["if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "time", "coproc"]);
 
@@ -105,7 +123,12 @@ class Lexer {
       } else if (this.inTest && "&|()<>".includes(c)) {
         this.addText(c);
         this.i++;
-      } else if (c === "(" && next === "(" && !this.inWord && this.words.every((w) => w.parts.every((p) => p.kind === "text" && KEYWORDS.has(p.text)))) {
+      } else if (
+        c === "(" &&
+        next === "(" &&
+        !this.inWord &&
+        this.words.every((w) => w.parts.every((p) => p.kind === "text" && KEYWORDS.has(p.text)))
+      ) {
         // `(( arithmetic ))`: no command runs, except in a `$(...)` inside it.
         const end = this.balancedEnd(this.i + 1, "(", ")");
         const inner = s.slice(this.i + 2, Math.max(this.i + 2, end - 1));
@@ -383,7 +406,7 @@ class Lexer {
       this.i++;
     }
     const first = this.words[0]?.parts;
-    const program = first?.length === 1 && first[0].kind === "text" ? first[0].text.split("/").pop() ?? "" : "";
+    const program = first?.length === 1 && first[0].kind === "text" ? (first[0].text.split("/").pop() ?? "") : "";
     this.heredocs.push({ delimiter, stripTabs, quoted, data: DATA_READERS.has(program) });
     this.stdin = "heredoc";
   }
@@ -472,9 +495,47 @@ const PREFIX_COMMANDS: Readonly<Record<string, { readonly optionsWithValue: read
   unshare: { optionsWithValue: ["--propagation", "--setgroups", "-S", "--setuid", "-G", "--setgid", "--wd"] },
   nsenter: { optionsWithValue: ["-t", "--target", "-S", "-G", "--setuid", "--setgid", "--wd", "-w"] },
   runuser: { optionsWithValue: ["-u", "-g", "-G", "--user", "--group", "--supp-group"] },
-  setpriv: { optionsWithValue: ["--reuid", "--regid", "--groups", "--inh-caps", "--ambient-caps", "--bounding-set", "--securebits", "--pdeathsig", "--selinux-label", "--apparmor-profile"] },
+  setpriv: {
+    optionsWithValue: [
+      "--reuid",
+      "--regid",
+      "--groups",
+      "--inh-caps",
+      "--ambient-caps",
+      "--bounding-set",
+      "--securebits",
+      "--pdeathsig",
+      "--selinux-label",
+      "--apparmor-profile",
+    ],
+  },
   "systemd-run": {
-    optionsWithValue: ["-p", "--property", "-u", "--unit", "-E", "--setenv", "--uid", "--gid", "-M", "--machine", "-H", "--host", "--description", "--slice", "--working-directory", "-d", "--nice", "--service-type", "--on-active", "--on-boot", "--on-calendar", "--path-property", "--socket-property", "--timer-property"],
+    optionsWithValue: [
+      "-p",
+      "--property",
+      "-u",
+      "--unit",
+      "-E",
+      "--setenv",
+      "--uid",
+      "--gid",
+      "-M",
+      "--machine",
+      "-H",
+      "--host",
+      "--description",
+      "--slice",
+      "--working-directory",
+      "-d",
+      "--nice",
+      "--service-type",
+      "--on-active",
+      "--on-boot",
+      "--on-calendar",
+      "--path-property",
+      "--socket-property",
+      "--timer-property",
+    ],
   },
   chrt: { optionsWithValue: [], positional: 1 },
   taskset: { optionsWithValue: [], positional: 1 },
@@ -482,7 +543,24 @@ const PREFIX_COMMANDS: Readonly<Record<string, { readonly optionsWithValue: read
 };
 
 /** Interpreters of other languages: their programs are text the pack cannot read as bash. */
-const OTHER_LANGUAGES = new Set(["perl", "python", "python2", "python3", "ruby", "node", "nodejs", "php", "lua", "tclsh", "expect", "awk", "gawk", "mawk", "nawk", "busybox-awk"]);
+const OTHER_LANGUAGES = new Set([
+  "perl",
+  "python",
+  "python2",
+  "python3",
+  "ruby",
+  "node",
+  "nodejs",
+  "php",
+  "lua",
+  "tclsh",
+  "expect",
+  "awk",
+  "gawk",
+  "mawk",
+  "nawk",
+  "busybox-awk",
+]);
 
 export interface Invocation {
   /** Basename of the program: `/usr/bin/mount` and `\mount` are both `mount`. */
@@ -534,8 +612,22 @@ export interface HookReading {
  * these (or a path under it) touches evidence.
  */
 export const EVIDENCE_KEYS: readonly string[] = [
-  "IMAGE_SPEC", "IMAGE_PATH", "LAYER_PATHS", "LAYER_ALONE_SPECS", "NBD_DEVICE", "MOUNT_POINT", "MOUNT_ROOT", "MOUNT_POINTS",
-  "GUEST_ROOT", "GUEST_PATHS", "HOST_FILES", "PATHS", "WAIT_MOUNTS", "LAYER_DIR", "DESTS", "FOLDERS",
+  "IMAGE_SPEC",
+  "IMAGE_PATH",
+  "LAYER_PATHS",
+  "LAYER_ALONE_SPECS",
+  "NBD_DEVICE",
+  "MOUNT_POINT",
+  "MOUNT_ROOT",
+  "MOUNT_POINTS",
+  "GUEST_ROOT",
+  "GUEST_PATHS",
+  "HOST_FILES",
+  "PATHS",
+  "WAIT_MOUNTS",
+  "LAYER_DIR",
+  "DESTS",
+  "FOLDERS",
 ];
 
 function evidencePathsOf(values: ReadonlyMap<string, PreludeValue>): string[] {
@@ -568,7 +660,10 @@ function unwrap(resolved: readonly ResolvedWord[], values: ReadonlyMap<string, P
   for (;;) {
     while (k < words.length && ((words[k].known && KEYWORDS.has(words[k].text)) || ASSIGNMENT.test(words[k].text))) k++;
     if (k >= words.length) return undefined;
-    text ||= words.slice(k).map((w) => w.text).join(" ");
+    text ||= words
+      .slice(k)
+      .map((w) => w.text)
+      .join(" ");
     const program = programName(words[k]);
     if (program === undefined) return { opaque: "runs a program chosen at run time", text, words, at: k };
     if (program === "busybox" && k + 1 < words.length && !words[k + 1].text.startsWith("-")) {
@@ -587,7 +682,11 @@ function unwrap(resolved: readonly ResolvedWord[], values: ReadonlyMap<string, P
       }
       if (program === "env" && /^(-S|--split-string)/.test(w)) {
         // `env -S 'mount -o rw ...'`: env splits the string into the command line.
-        const inline = w.startsWith("--split-string=") ? w.slice("--split-string=".length) : w.length > 2 && !w.startsWith("--") ? w.slice(2) : undefined;
+        const inline = w.startsWith("--split-string=")
+          ? w.slice("--split-string=".length)
+          : w.length > 2 && !w.startsWith("--")
+            ? w.slice(2)
+            : undefined;
         const value = inline !== undefined ? { text: inline, known: words[k].known } : words[k + 1];
         if (!value || !value.known) return { opaque: "runs a command line built at run time (env -S)", text, words, at: -1 };
         const split = parseScript(value.text)[0]?.words.map((x) => resolveWord(x, values)) ?? [];
@@ -612,7 +711,10 @@ function unwrap(resolved: readonly ResolvedWord[], values: ReadonlyMap<string, P
  * Undefined for pure assignments and for programs chosen at run time.
  */
 export function invocationOf(command: SimpleCommand, values: ReadonlyMap<string, PreludeValue>): Invocation | undefined {
-  const found = unwrap(command.words.map((w) => resolveWord(w, values)), values);
+  const found = unwrap(
+    command.words.map((w) => resolveWord(w, values)),
+    values,
+  );
   if (!found || !("program" in found)) return undefined;
   return {
     ...found,
@@ -649,7 +751,29 @@ export function readHookText(text: string): HookReading {
 }
 
 const SHELLS = new Set(["bash", "sh", "dash", "zsh", "ksh", "ash", "mksh", "rbash"]);
-const SSH_OPTIONS_WITH_VALUE = new Set(["-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O", "-o", "-p", "-Q", "-R", "-S", "-W", "-w", "-B"]);
+const SSH_OPTIONS_WITH_VALUE = new Set([
+  "-b",
+  "-c",
+  "-D",
+  "-E",
+  "-e",
+  "-F",
+  "-I",
+  "-i",
+  "-J",
+  "-L",
+  "-l",
+  "-m",
+  "-O",
+  "-o",
+  "-p",
+  "-Q",
+  "-R",
+  "-S",
+  "-W",
+  "-w",
+  "-B",
+]);
 
 interface FunctionDefinition {
   readonly firstLine: number;
@@ -674,7 +798,7 @@ function functionDefinitions(script: string): Map<string, FunctionDefinition> {
       else if (c === "'") k = script.indexOf("'", k + 1) < 0 ? script.length : script.indexOf("'", k + 1) + 1;
       else if (c === '"') {
         // Inside double quotes a ' is a plain character and braces are text: skip to the closing quote.
-        for (k++; k < script.length && script[k] !== '"'; ) k += script[k] === "\\" ? 2 : 1;
+        for (k++; k < script.length && script[k] !== '"';) k += script[k] === "\\" ? 2 : 1;
         k++;
       } else if (c === "#" && /[\s;]/.test(script[k - 1] ?? " ")) while (k < script.length && script[k] !== "\n") k++;
       else {
@@ -771,7 +895,8 @@ function collect(text: string, inherited: ReadonlyMap<string, PreludeValue>, rea
       if (programs) {
         // `"$setpriv_bin" ...` where the script only ever sets it to `$(command -v setpriv)`.
         const { words, at } = found;
-        for (const program of new Set(programs)) visit(unwrap([...words.slice(0, at), { text: program, known: true }, ...words.slice(at + 1)], values), command, nesting + 1);
+        for (const program of new Set(programs))
+          visit(unwrap([...words.slice(0, at), { text: program, known: true }, ...words.slice(at + 1)], values), command, nesting + 1);
         return;
       }
       opaque(command.line, found.text, found.opaque);
@@ -798,8 +923,21 @@ function collect(text: string, inherited: ReadonlyMap<string, PreludeValue>, rea
     }
   };
   for (const command of parseScript(script)) {
-    for (const r of command.redirects) reading.redirects.push({ line: command.line, op: r.op, target: resolveWord(r.target, values), evidencePaths: evidencePathsOf(values) });
-    visit(unwrap(command.words.map((w) => resolveWord(w, values)), values), command, 0);
+    for (const r of command.redirects)
+      reading.redirects.push({
+        line: command.line,
+        op: r.op,
+        target: resolveWord(r.target, values),
+        evidencePaths: evidencePathsOf(values),
+      });
+    visit(
+      unwrap(
+        command.words.map((w) => resolveWord(w, values)),
+        values,
+      ),
+      command,
+      0,
+    );
   }
 }
 
@@ -853,12 +991,20 @@ function seeThrough(
     const hereString = invocation.redirects.find((r) => r.op === "<<<");
     if (hereString) return commandString(hereString.target, `a here-string script (${program} <<<)`);
     if (command.stdin === "heredoc") return []; // the here-document was read as a script
-    opaque(line, text, command.stdin === "pipe" ? `runs commands piped into a shell (| ${program})` : `runs commands ${program} reads from standard input`);
+    opaque(
+      line,
+      text,
+      command.stdin === "pipe" ? `runs commands piped into a shell (| ${program})` : `runs commands ${program} reads from standard input`,
+    );
     return [];
   }
   if (program === "su" || program === "runuser") {
     const c = args.findIndex((a) => a.text === "-c" || a.text === "--command" || a.text.startsWith("--command="));
-    if (c >= 0) return commandString(args[c].text.startsWith("--command=") ? { text: args[c].text.slice(10), known: args[c].known } : args[c + 1], `a command string (${program} -c)`);
+    if (c >= 0)
+      return commandString(
+        args[c].text.startsWith("--command=") ? { text: args[c].text.slice(10), known: args[c].known } : args[c + 1],
+        `a command string (${program} -c)`,
+      );
     opaque(line, text, `starts a shell that reads commands from standard input (${program})`);
     return [];
   }

@@ -2,6 +2,7 @@
  * @pulumi/policy throws `UnknownValueError` when a policy touches a value unknown during preview, and
  * exports the class and its proxy at run time, but its typings leave them out (marked internal).
  */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the run-time exports the typings leave out
 const runtime = require("@pulumi/policy") as {
   UnknownValueError: new (...args: never[]) => Error;
   unknownCheckingProxy<T extends object>(value: T): T;

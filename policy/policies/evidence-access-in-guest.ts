@@ -26,7 +26,9 @@ export const evidenceAccessInGuest: ResourceValidationPolicy = {
       const missing: string[] = CONNECTION_STRINGS.filter((k) => typeof g[k] !== "string" || g[k] === "");
       if (typeof g.port !== "number" || !Number.isInteger(g.port) || g.port < 1 || g.port > 65535) missing.push("port");
       if (missing.length > 0) {
-        reportViolation(`guest must be the connection of an AnalysisGuest; ${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} missing or empty`);
+        reportViolation(
+          `guest must be the connection of an AnalysisGuest; ${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} missing or empty`,
+        );
       }
     },
     (args, reportViolation) => {

@@ -8,8 +8,7 @@ const SHELL_INTERPRETERS = [/^(\/usr)?\/bin\/(ba)?sh$/, /^bash$/, /^sh$/];
 
 export const evidenceCommandsReadOnly: ResourceValidationPolicy = {
   name: "evidence-commands-read-only",
-  description:
-    "Only allowed readers and read-only tools touch evidence, no redirection writes it, and no hook hides what it runs.",
+  description: "Only allowed readers and read-only tools touch evidence, no redirection writes it, and no hook hides what it runs.",
   enforcementLevel: "mandatory",
   validateResource: (args, reportViolation) => {
     // Children of EvidenceVolume (the case storage mount is read-write by design) and AnalysisGuest are
@@ -24,7 +23,8 @@ export const evidenceCommandsReadOnly: ResourceValidationPolicy = {
       }
     }
     const environment = peek(args.props, "environment");
-    const environmentNames = environment.known && environment.value !== null && typeof environment.value === "object" ? Object.keys(environment.value) : [];
+    const environmentNames =
+      environment.known && environment.value !== null && typeof environment.value === "object" ? Object.keys(environment.value) : [];
     for (const { step, text } of commandTexts(args.props)) {
       const reading = readHookText(text);
       for (const invocation of reading.invocations) {
@@ -38,7 +38,9 @@ export const evidenceCommandsReadOnly: ResourceValidationPolicy = {
       for (const opaque of reading.opaque) {
         // Unset under `set -u` (bash stops there) unless the command's environment supplies it.
         if (!environment.known || opaque.onlyIfEnvironmentSets === undefined || environmentNames.includes(opaque.onlyIfEnvironmentSets)) {
-          reportViolation(`${step} hook runs \`${excerpt(opaque.text)}\`, which ${opaque.why}: the policy cannot see what it does to evidence`);
+          reportViolation(
+            `${step} hook runs \`${excerpt(opaque.text)}\`, which ${opaque.why}: the policy cannot see what it does to evidence`,
+          );
         }
       }
     }

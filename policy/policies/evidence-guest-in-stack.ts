@@ -13,7 +13,8 @@ function hasAncestor(resource: PolicyResource, urn: string): boolean {
 
 export const evidenceGuestInStack: StackValidationPolicy = {
   name: "evidence-guest-in-stack",
-  description: "Every in-guest hook targets the domain of an AnalysisGuest defined in this stack, and every guest's domain XML is there to check.",
+  description:
+    "Every in-guest hook targets the domain of an AnalysisGuest defined in this stack, and every guest's domain XML is there to check.",
   enforcementLevel: "mandatory",
   validateStack: (args, reportViolation) => {
     const commands = args.resources.filter((r) => isCommandType(r.type));

@@ -10,7 +10,9 @@ export const fastKdfForTestsOnly: ResourceValidationPolicy = {
     if (args.type !== TYPE.EvidenceVolume) return;
     const fast = peek(args.props, "fastKdfForTestsOnly");
     if (fast.known && fast.value === true) {
-      reportViolation("fastKdfForTestsOnly is true: the passphrase is protected by a cheap key derivation that is easy to brute-force; never use it for a real case");
+      reportViolation(
+        "fastKdfForTestsOnly is true: the passphrase is protected by a cheap key derivation that is easy to brute-force; never use it for a real case",
+      );
     }
   },
 };

@@ -10,7 +10,9 @@ export const imageTransferHashed: ResourceValidationPolicy = {
     if (args.type !== TYPE.ImageTransfer) return;
     const hashed = peek(args.props, "hashed");
     if (hashed.known && hashed.value !== true) {
-      reportViolation("hashed is not true: the images go to the guest without SHA-256 sums in their manifest, so nothing ties the examined copy to the original");
+      reportViolation(
+        "hashed is not true: the images go to the guest without SHA-256 sums in their manifest, so nothing ties the examined copy to the original",
+      );
     }
   },
 };

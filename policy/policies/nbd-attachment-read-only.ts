@@ -14,7 +14,13 @@ export const nbdAttachmentReadOnly: ResourceValidationPolicy = {
     (args, reportViolation) => {
       if (args.type !== TYPE.NbdAttachment) return;
       requireLiteralTrue(args.props, "readOnly", "qemu-nbd would export the image writable", reportViolation);
-      requireOneOf(args.props, "format", IMAGE_FORMATS, "a probed format lets a crafted raw image pose as qcow2 and name a backing file", reportViolation);
+      requireOneOf(
+        args.props,
+        "format",
+        IMAGE_FORMATS,
+        "a probed format lets a crafted raw image pose as qcow2 and name a backing file",
+        reportViolation,
+      );
     },
     (args, reportViolation) => {
       if (!isCommandType(args.type) || parentType(args.urn) !== TYPE.NbdAttachment) return;

@@ -53,7 +53,8 @@ function exposedTexts(command: PolicyResource): { readonly where: string; readon
     }
   }
   const interpreter = read(command, "interpreter");
-  if (Array.isArray(interpreter)) places.push({ where: "interpreter", texts: interpreter.filter((i): i is string => typeof i === "string") });
+  if (Array.isArray(interpreter))
+    places.push({ where: "interpreter", texts: interpreter.filter((i): i is string => typeof i === "string") });
   const dir = read(command, "dir");
   if (typeof dir === "string") places.push({ where: "dir", texts: [dir] });
   return places;

@@ -28,7 +28,16 @@ export const FORBIDDEN_MOUNT_OPTIONS: Readonly<Record<string, string>> = {
  * `rescue=nologreplay`, ntfs-3g `norecover`; a "read-only" ext4 mount still replays its journal) and
  * `nodev,nosuid,noexec`.
  */
-export const REQUIRED_MOUNT_WORDS: readonly string[] = ["ro", "noload", "norecovery", "nologreplay", "norecover", "nodev", "nosuid", "noexec"];
+export const REQUIRED_MOUNT_WORDS: readonly string[] = [
+  "ro",
+  "noload",
+  "norecovery",
+  "nologreplay",
+  "norecover",
+  "nodev",
+  "nosuid",
+  "noexec",
+];
 
 /**
  * The mount options a word carries: its comma-separated elements, after a leading `name=` assignment
@@ -71,7 +80,9 @@ export const partitionMountReadOnly: ResourceValidationPolicy = {
         const carried = new Set(wordsIn(text).flatMap(optionElements));
         const missing = REQUIRED_MOUNT_WORDS.filter((w) => !carried.has(w));
         if (missing.length > 0) {
-          reportViolation(`${step} hook mounts without ${missing.join(", ")}: the hook must pick ro plus the journal-safe option for each filesystem and nodev,nosuid,noexec`);
+          reportViolation(
+            `${step} hook mounts without ${missing.join(", ")}: the hook must pick ro plus the journal-safe option for each filesystem and nodev,nosuid,noexec`,
+          );
         }
       }
     },

@@ -20,7 +20,9 @@ export const passphraseIsSecret: ResourceValidationPolicy = {
       );
     }
     if (isCommandType(args.type) && isSecretInput(args.props, "stdin") === false) {
-      throw new DeploymentStop(`command '${args.name}': stdin is not a Pulumi secret, so what it carries would be stored in plain text: pass it through hookResource, which wraps it in pulumi.secret()`);
+      throw new DeploymentStop(
+        `command '${args.name}': stdin is not a Pulumi secret, so what it carries would be stored in plain text: pass it through hookResource, which wraps it in pulumi.secret()`,
+      );
     }
     return undefined;
   },

@@ -85,7 +85,12 @@ async function serverViolations(records: RecordedResource[]): Promise<Violation[
       // A remediation that throws fails the RPC, and the engine stops the deployment with its message.
       const detail = /from policy pack '[^']*':\n([\s\S]*)$/.exec((err as grpc.ServiceError).details);
       const policy = /remediation '([^']+)'/.exec((err as grpc.ServiceError).details);
-      found.push({ policy: policy?.[1] ?? "?", enforcementLevel: "mandatory", message: detail?.[1] ?? (err as Error).message, urn: record.urn });
+      found.push({
+        policy: policy?.[1] ?? "?",
+        enforcementLevel: "mandatory",
+        message: detail?.[1] ?? (err as Error).message,
+        urn: record.urn,
+      });
     }
     const analyzed: any = await call("analyze", analyzerResource(record, pb.AnalyzeRequest));
     for (const d of analyzed.getDiagnosticsList()) add(d, record.urn);
@@ -126,7 +131,8 @@ describe("the pack served by @pulumi/policy's analyzer server", () => {
 
   it("during preview leaves hooks it cannot read yet to `pulumi up`, and still checks the args", async () => {
     const lab = await safeLab();
-    for (const name of ["disk-p1-mount", "disk-nbd-attach", "case-42-guest-domain"]) Object.assign(resource(lab, name), { unknownKeys: ["create", "delete"] });
+    for (const name of ["disk-p1-mount", "disk-nbd-attach", "case-42-guest-domain"])
+      Object.assign(resource(lab, name), { unknownKeys: ["create", "delete"] });
     resource(lab, "disk-p1-mount").props.create = "mount -o rw /dev/nbd0p1 /mnt/x"; // unknown: never read
     resource(lab, "disk-nbd").props.readOnly = false;
     const records = withEngineUrns(build(lab));

@@ -20,7 +20,11 @@ function hook(body: string): string {
   return file;
 }
 
-const VALUES = { NBD_DEVICE: "/dev/nbd0", IMAGE_SPEC: 'json:{"driver":"vmdk","read-only":true,"file":{"driver":"file","filename":"/evidence/disk/disk.vmdk"}}', LAYER_PATHS: ["/evidence/disk/disk.vmdk"] };
+const VALUES = {
+  NBD_DEVICE: "/dev/nbd0",
+  IMAGE_SPEC: 'json:{"driver":"vmdk","read-only":true,"file":{"driver":"file","filename":"/evidence/disk/disk.vmdk"}}',
+  LAYER_PATHS: ["/evidence/disk/disk.vmdk"],
+};
 
 let lab: LabResource[];
 beforeEach(async () => {
@@ -38,61 +42,193 @@ describe("evidence-commands-read-only: the allow-list", () => {
   });
 
   it("passes readers of evidence", async () => {
-    expect(await attachHookRuns('sha256sum "${LAYER_PATHS[0]}"\nsfdisk --json "$NBD_DEVICE"\nblockdev --setro "$NBD_DEVICE"\ncat /evidence/disk/disk.vmdk >/dev/null')).toEqual([]);
+    expect(
+      await attachHookRuns(
+        'sha256sum "${LAYER_PATHS[0]}"\nsfdisk --json "$NBD_DEVICE"\nblockdev --setro "$NBD_DEVICE"\ncat /evidence/disk/disk.vmdk >/dev/null',
+      ),
+    ).toEqual([]);
   });
 
   const h = "disk-nbd-attach: create hook";
   it.each([
-    ["dd", 'dd if=/dev/zero of="$NBD_DEVICE" bs=1M count=1', `${h} runs \`dd if=/dev/zero of=/dev/nbd0 bs=1M count=1\`, which writes to /dev/nbd0 (dd of=)`],
-    ["tee", 'printf x | tee "$NBD_DEVICE"', `${h} runs \`tee /dev/nbd0\`, which touches evidence (/dev/nbd0), and tee is not a command allowed to: only readers, mount-point folders and the read-only tools may`],
-    ["cp", "cp /tmp/x /dev/nbd0p1", `${h} runs \`cp /tmp/x /dev/nbd0p1\`, which touches evidence (/dev/nbd0p1), and cp is not a command allowed to: only readers, mount-point folders and the read-only tools may`],
-    ["cp onto the image", 'cp /tmp/x "${LAYER_PATHS[0]}"', `${h} runs \`cp /tmp/x /evidence/disk/disk.vmdk\`, which touches evidence (/evidence/disk/disk.vmdk), and cp is not a command allowed to: only readers, mount-point folders and the read-only tools may`],
+    [
+      "dd",
+      'dd if=/dev/zero of="$NBD_DEVICE" bs=1M count=1',
+      `${h} runs \`dd if=/dev/zero of=/dev/nbd0 bs=1M count=1\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    [
+      "tee",
+      'printf x | tee "$NBD_DEVICE"',
+      `${h} runs \`tee /dev/nbd0\`, which touches evidence (/dev/nbd0), and tee is not a command allowed to: only readers, mount-point folders and the read-only tools may`,
+    ],
+    [
+      "cp",
+      "cp /tmp/x /dev/nbd0p1",
+      `${h} runs \`cp /tmp/x /dev/nbd0p1\`, which touches evidence (/dev/nbd0p1), and cp is not a command allowed to: only readers, mount-point folders and the read-only tools may`,
+    ],
+    [
+      "cp onto the image",
+      'cp /tmp/x "${LAYER_PATHS[0]}"',
+      `${h} runs \`cp /tmp/x /evidence/disk/disk.vmdk\`, which touches evidence (/evidence/disk/disk.vmdk), and cp is not a command allowed to: only readers, mount-point folders and the read-only tools may`,
+    ],
     ["a redirection to /dev/nbd*", "echo x >/dev/nbd0", `${h} writes to evidence through a redirection (> /dev/nbd0)`],
     ["a bare redirection", ": >>/dev/nbd0p2", `${h} writes to evidence through a redirection (>> /dev/nbd0p2)`],
-    ["blockdev --setrw", "blockdev --setrw /dev/nbd0", `${h} runs \`blockdev --setrw /dev/nbd0\`, which makes the device writable (blockdev --setrw)`],
+    [
+      "blockdev --setrw",
+      "blockdev --setrw /dev/nbd0",
+      `${h} runs \`blockdev --setrw /dev/nbd0\`, which makes the device writable (blockdev --setrw)`,
+    ],
     ["hdparm -r0", "hdparm -r0 /dev/nbd0", `${h} runs \`hdparm -r0 /dev/nbd0\`, which makes the device writable (hdparm -r0)`],
-    ["sfdisk", "sfdisk /dev/nbd0 </tmp/table", `${h} runs \`sfdisk /dev/nbd0\`, which writes the partition table (sfdisk without --json, --dump or --list)`],
-    ["parted", "parted -s /dev/nbd0 mklabel gpt", `${h} runs \`parted -s /dev/nbd0 mklabel gpt\`, which changes the partition table (parted mklabel)`],
-    ["tune2fs", "tune2fs -O ^has_journal /dev/nbd0p1", `${h} runs \`tune2fs -O ^has_journal /dev/nbd0p1\`, which changes the filesystem's superblock (tune2fs without -l)`],
+    [
+      "sfdisk",
+      "sfdisk /dev/nbd0 </tmp/table",
+      `${h} runs \`sfdisk /dev/nbd0\`, which writes the partition table (sfdisk without --json, --dump or --list)`,
+    ],
+    [
+      "parted",
+      "parted -s /dev/nbd0 mklabel gpt",
+      `${h} runs \`parted -s /dev/nbd0 mklabel gpt\`, which changes the partition table (parted mklabel)`,
+    ],
+    [
+      "tune2fs",
+      "tune2fs -O ^has_journal /dev/nbd0p1",
+      `${h} runs \`tune2fs -O ^has_journal /dev/nbd0p1\`, which changes the filesystem's superblock (tune2fs without -l)`,
+    ],
     ["debugfs", "debugfs -w /dev/nbd0p1", `${h} runs \`debugfs -w /dev/nbd0p1\`, which opens the filesystem for writing (debugfs -w)`],
-    ["qemu-io", "qemu-io -f vmdk -c 'write 0 512' /evidence/disk/disk.vmdk", `${h} runs \`qemu-io -f vmdk -c write 0 512 /evidence/disk/disk.vmdk\`, which opens the image writable (qemu-io without -r/--read-only)`],
-    ["nbd-client", "nbd-client localhost 10809 /dev/nbd1", `${h} runs \`nbd-client localhost 10809 /dev/nbd1\`, which attaches the export writable (nbd-client without -readonly)`],
-    ["vgchange -ay", "vgchange -ay evidencevg", `${h} runs \`vgchange -ay evidencevg\`, which activates logical volumes writable (vgchange -ay without --readonly)`],
-    ["cryptsetup open", "cryptsetup open /dev/nbd0p2 bitlocker", `${h} runs \`cryptsetup open /dev/nbd0p2 bitlocker\`, which opens the mapping writable (cryptsetup open without --readonly)`],
+    [
+      "qemu-io",
+      "qemu-io -f vmdk -c 'write 0 512' /evidence/disk/disk.vmdk",
+      `${h} runs \`qemu-io -f vmdk -c write 0 512 /evidence/disk/disk.vmdk\`, which opens the image writable (qemu-io without -r/--read-only)`,
+    ],
+    [
+      "nbd-client",
+      "nbd-client localhost 10809 /dev/nbd1",
+      `${h} runs \`nbd-client localhost 10809 /dev/nbd1\`, which attaches the export writable (nbd-client without -readonly)`,
+    ],
+    [
+      "vgchange -ay",
+      "vgchange -ay evidencevg",
+      `${h} runs \`vgchange -ay evidencevg\`, which activates logical volumes writable (vgchange -ay without --readonly)`,
+    ],
+    [
+      "cryptsetup open",
+      "cryptsetup open /dev/nbd0p2 bitlocker",
+      `${h} runs \`cryptsetup open /dev/nbd0p2 bitlocker\`, which opens the mapping writable (cryptsetup open without --readonly)`,
+    ],
     [
       'a json: spec with "read-only": false',
       `qemu-nbd --read-only --format=vmdk --connect=/dev/nbd1 'json:{"driver":"vmdk","read-only":false,"file":{"driver":"file","filename":"/evidence/disk/disk.vmdk"}}'`,
       `${h} runs \`qemu-nbd --read-only --format=vmdk --connect=/dev/nbd1 json:{"driver":"vmdk","read-only":false,"file":{"driver":"file","filename":"/evidence/disk/disk.vmdk"}}\`, which opens the image writable ("read-only": false in its json: spec)`,
     ],
-    ["busybox", "busybox dd if=/dev/zero of=/dev/nbd0", `${h} runs \`busybox dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`],
-    ["su -c", "su -c 'blockdev --setrw /dev/nbd0' root", `${h} runs \`blockdev --setrw /dev/nbd0\`, which makes the device writable (blockdev --setrw)`],
-    ["systemd-run", "systemd-run --wait -p DynamicUser=no hdparm -r0 /dev/nbd0", `${h} runs \`systemd-run --wait -p DynamicUser=no hdparm -r0 /dev/nbd0\`, which makes the device writable (hdparm -r0)`],
-    ["env -S", "env -S 'dd of=/dev/nbd0 if=/dev/zero'", `${h} runs \`env -S dd of=/dev/nbd0 if=/dev/zero\`, which writes to /dev/nbd0 (dd of=)`],
-    ["nsenter", "nsenter -t 1 -m -- blockdev --setrw /dev/nbd0", `${h} runs \`nsenter -t 1 -m -- blockdev --setrw /dev/nbd0\`, which makes the device writable (blockdev --setrw)`],
-    ["chroot", "chroot / blockdev --setrw /dev/nbd0", `${h} runs \`chroot / blockdev --setrw /dev/nbd0\`, which makes the device writable (blockdev --setrw)`],
+    [
+      "busybox",
+      "busybox dd if=/dev/zero of=/dev/nbd0",
+      `${h} runs \`busybox dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    [
+      "su -c",
+      "su -c 'blockdev --setrw /dev/nbd0' root",
+      `${h} runs \`blockdev --setrw /dev/nbd0\`, which makes the device writable (blockdev --setrw)`,
+    ],
+    [
+      "systemd-run",
+      "systemd-run --wait -p DynamicUser=no hdparm -r0 /dev/nbd0",
+      `${h} runs \`systemd-run --wait -p DynamicUser=no hdparm -r0 /dev/nbd0\`, which makes the device writable (hdparm -r0)`,
+    ],
+    [
+      "env -S",
+      "env -S 'dd of=/dev/nbd0 if=/dev/zero'",
+      `${h} runs \`env -S dd of=/dev/nbd0 if=/dev/zero\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    [
+      "nsenter",
+      "nsenter -t 1 -m -- blockdev --setrw /dev/nbd0",
+      `${h} runs \`nsenter -t 1 -m -- blockdev --setrw /dev/nbd0\`, which makes the device writable (blockdev --setrw)`,
+    ],
+    [
+      "chroot",
+      "chroot / blockdev --setrw /dev/nbd0",
+      `${h} runs \`chroot / blockdev --setrw /dev/nbd0\`, which makes the device writable (blockdev --setrw)`,
+    ],
     ["sudo sh -c", "sudo sh -c 'echo x > /dev/nbd0'", `${h} writes to evidence through a redirection (> /dev/nbd0)`],
-    ["find -exec", "find /dev -name 'nbd0' -exec dd if=/dev/zero of={} \\;", `${h} runs \`dd if=/dev/zero of=/dev/{}\`, which writes to /dev/{} (dd of=)`],
-    ["trap", "trap 'blockdev --setrw /dev/nbd0' EXIT", `${h} runs \`blockdev --setrw /dev/nbd0\`, which makes the device writable (blockdev --setrw)`],
-    ["a known here-string into bash", "bash <<<'hdparm -r0 /dev/nbd0'", `${h} runs \`hdparm -r0 /dev/nbd0\`, which makes the device writable (hdparm -r0)`],
+    [
+      "find -exec",
+      "find /dev -name 'nbd0' -exec dd if=/dev/zero of={} \\;",
+      `${h} runs \`dd if=/dev/zero of=/dev/{}\`, which writes to /dev/{} (dd of=)`,
+    ],
+    [
+      "trap",
+      "trap 'blockdev --setrw /dev/nbd0' EXIT",
+      `${h} runs \`blockdev --setrw /dev/nbd0\`, which makes the device writable (blockdev --setrw)`,
+    ],
+    [
+      "a known here-string into bash",
+      "bash <<<'hdparm -r0 /dev/nbd0'",
+      `${h} runs \`hdparm -r0 /dev/nbd0\`, which makes the device writable (hdparm -r0)`,
+    ],
   ])("fails %s", async (_, body, message) => {
     expect(await attachHookRuns(body)).toEqual([message]);
   });
 
   const opaque = "the policy cannot see what it does to evidence";
   it.each([
-    ["eval of run-time text", 'cmd=$(cat /tmp/c)\neval "$cmd"', `${h} runs \`eval $cmd\`, which evaluates text built at run time (eval): ${opaque}`],
-    ["bash -c $var", 'cmd=$(cat /tmp/c)\nbash -c "$cmd"', `${h} runs \`bash -c $cmd\`, which runs a command string (bash -c) built at run time: ${opaque}`],
-    ["a here-string of run-time text", 'cmd=$(cat /tmp/c)\nbash <<<"$cmd"', `${h} runs \`bash\`, which runs a here-string script (bash <<<) built at run time: ${opaque}`],
+    [
+      "eval of run-time text",
+      'cmd=$(cat /tmp/c)\neval "$cmd"',
+      `${h} runs \`eval $cmd\`, which evaluates text built at run time (eval): ${opaque}`,
+    ],
+    [
+      "bash -c $var",
+      'cmd=$(cat /tmp/c)\nbash -c "$cmd"',
+      `${h} runs \`bash -c $cmd\`, which runs a command string (bash -c) built at run time: ${opaque}`,
+    ],
+    [
+      "a here-string of run-time text",
+      'cmd=$(cat /tmp/c)\nbash <<<"$cmd"',
+      `${h} runs \`bash\`, which runs a here-string script (bash <<<) built at run time: ${opaque}`,
+    ],
     ["a pipe into a shell", "curl -s http://x/y | sh", `${h} runs \`sh\`, which runs commands piped into a shell (| sh): ${opaque}`],
-    ["sh -c of run-time text", 'sh -c "$(cat /tmp/c)"', `${h} runs \`sh -c $(cat /tmp/c)\`, which runs a command string (sh -c) built at run time: ${opaque}`],
-    ["xargs", "echo /dev/nbd0 | xargs blockdev --setrw", `${h} runs \`xargs blockdev --setrw\`, which runs a command on arguments read at run time (xargs): ${opaque}`],
-    ["su without -c", "echo 'dd of=/dev/nbd0' | su root", `${h} runs \`su root\`, which starts a shell that reads commands from standard input (su): ${opaque}`],
-    ["env -S of run-time text", 'env -S "$(cat /tmp/c)"', `${h} runs \`env -S $(cat /tmp/c)\`, which runs a command line built at run time (env -S): ${opaque}`],
-    ["a program chosen at run time", 'tool=$(cat /tmp/t)\n"$tool" /dev/nbd0', `${h} runs \`$tool /dev/nbd0\`, which runs a program chosen at run time: ${opaque}`],
-    ["sudo of a run-time program", 'sudo "$(cat /tmp/t)" /dev/nbd0', `${h} runs \`sudo $(cat /tmp/t) /dev/nbd0\`, which runs a program chosen at run time: ${opaque}`],
-    ["a script file", "bash /tmp/x.sh", `${h} runs \`bash /tmp/x.sh\`, which runs a script file the policy cannot read (bash /tmp/x.sh): ${opaque}`],
+    [
+      "sh -c of run-time text",
+      'sh -c "$(cat /tmp/c)"',
+      `${h} runs \`sh -c $(cat /tmp/c)\`, which runs a command string (sh -c) built at run time: ${opaque}`,
+    ],
+    [
+      "xargs",
+      "echo /dev/nbd0 | xargs blockdev --setrw",
+      `${h} runs \`xargs blockdev --setrw\`, which runs a command on arguments read at run time (xargs): ${opaque}`,
+    ],
+    [
+      "su without -c",
+      "echo 'dd of=/dev/nbd0' | su root",
+      `${h} runs \`su root\`, which starts a shell that reads commands from standard input (su): ${opaque}`,
+    ],
+    [
+      "env -S of run-time text",
+      'env -S "$(cat /tmp/c)"',
+      `${h} runs \`env -S $(cat /tmp/c)\`, which runs a command line built at run time (env -S): ${opaque}`,
+    ],
+    [
+      "a program chosen at run time",
+      'tool=$(cat /tmp/t)\n"$tool" /dev/nbd0',
+      `${h} runs \`$tool /dev/nbd0\`, which runs a program chosen at run time: ${opaque}`,
+    ],
+    [
+      "sudo of a run-time program",
+      'sudo "$(cat /tmp/t)" /dev/nbd0',
+      `${h} runs \`sudo $(cat /tmp/t) /dev/nbd0\`, which runs a program chosen at run time: ${opaque}`,
+    ],
+    [
+      "a script file",
+      "bash /tmp/x.sh",
+      `${h} runs \`bash /tmp/x.sh\`, which runs a script file the policy cannot read (bash /tmp/x.sh): ${opaque}`,
+    ],
     ["source", ". /tmp/x.sh", `${h} runs \`. /tmp/x.sh\`, which runs a script file the policy cannot read (.): ${opaque}`],
-    ["another language", "python3 -c 'open(\"/dev/nbd0\",\"wb\")'", `${h} runs \`python3 -c open("/dev/nbd0","wb")\`, which runs a python3 program, which the policy cannot read: ${opaque}`],
+    [
+      "another language",
+      'python3 -c \'open("/dev/nbd0","wb")\'',
+      `${h} runs \`python3 -c open("/dev/nbd0","wb")\`, which runs a python3 program, which the policy cannot read: ${opaque}`,
+    ],
   ])("fails %s", async (_, body, message) => {
     expect(await attachHookRuns(body)).toEqual([message]);
   });
@@ -100,7 +236,9 @@ describe("evidence-commands-read-only: the allow-list", () => {
   it("accepts bash -c of a name the hook never sets (set -u stops it), unless the environment sets it", async () => {
     expect(await attachHookRuns('bash -c "$GUEST_REMOVE_HOOK"')).toEqual([]);
     resource(lab, "disk-nbd-attach").props.environment = { GUEST_REMOVE_HOOK: "blockdev --setrw /dev/nbd0" };
-    expect(await messages(evidenceCommandsReadOnly, lab)).toEqual([`${h} runs \`bash -c $GUEST_REMOVE_HOOK\`, which runs a command string (bash -c) built at run time: ${opaque}`]);
+    expect(await messages(evidenceCommandsReadOnly, lab)).toEqual([
+      `${h} runs \`bash -c $GUEST_REMOVE_HOOK\`, which runs a command string (bash -c) built at run time: ${opaque}`,
+    ]);
   });
 
   it("reads through the hook's own functions that run their arguments", async () => {

@@ -39,7 +39,12 @@ export const DOMAIN_SPEC: DomainSpec = {
 };
 
 /** The text `inGuestCommand` renders, resolved (its Output settles without an engine). */
-export function inGuestText(file: string, values: Record<string, HookValue>, onGuestGone: "fail" | "succeed" = "fail", guest: GuestConnection = CONNECTION): Promise<string> {
+export function inGuestText(
+  file: string,
+  values: Record<string, HookValue>,
+  onGuestGone: "fail" | "succeed" = "fail",
+  guest: GuestConnection = CONNECTION,
+): Promise<string> {
   return new Promise((resolve) => pulumi.output(inGuestCommand(guest, file, values, onGuestGone)).apply((t) => resolve(t)));
 }
 
@@ -89,7 +94,10 @@ export async function safeLab(): Promise<LabResource[]> {
       name: "case-42-volume-luks",
       parent: "case-42-volume",
       props: command(
-        await inGuestText("components/evidence-volume/hooks/luks-open.sh", { DEVICE: "/dev/disk/by-id/virtio-forensic-evidence", MAPPER_NAME: "case-42" }),
+        await inGuestText("components/evidence-volume/hooks/luks-open.sh", {
+          DEVICE: "/dev/disk/by-id/virtio-forensic-evidence",
+          MAPPER_NAME: "case-42",
+        }),
         await inGuestText("components/evidence-volume/hooks/luks-close.sh", { MAPPER_NAME: "case-42" }, "succeed"),
         { stdin: PASSPHRASE },
       ),
@@ -183,7 +191,12 @@ export async function safeLab(): Promise<LabResource[]> {
       name: "disk-p1-mount",
       parent: "disk-p1",
       props: command(
-        await inGuestText("components/partition-mount/mount.sh", { ...mountValues, EXTRA_OPTIONS: ["noatime"], EXAMINER_UID: 1000, EXAMINER_GID: 1000 }),
+        await inGuestText("components/partition-mount/mount.sh", {
+          ...mountValues,
+          EXTRA_OPTIONS: ["noatime"],
+          EXAMINER_UID: 1000,
+          EXAMINER_GID: 1000,
+        }),
         await inGuestText("components/partition-mount/umount.sh", { ...mountValues, LAZY_UNMOUNT: false }, "succeed"),
       ),
     },
@@ -195,7 +208,8 @@ export function build(lab: readonly LabResource[]): RecordedResource[] {
   const byName = new Map<string, RecordedResource>();
   return lab.map((r) => {
     const parent = r.parent === undefined ? undefined : byName.get(r.parent);
-    if (r.parent !== undefined && parent === undefined) throw new Error(`fixture: parent '${r.parent}' of '${r.name}' comes later or not at all`);
+    if (r.parent !== undefined && parent === undefined)
+      throw new Error(`fixture: parent '${r.parent}' of '${r.name}' comes later or not at all`);
     const record = handBuiltRecord({ ...r, parent });
     byName.set(r.name, record);
     return record;
@@ -209,7 +223,11 @@ export function resource(lab: LabResource[], name: string): LabResource {
 }
 
 /** The messages one policy reports for a lab (each prefixed by the resource name, for readable diffs). */
-export async function messages(policy: ResourceValidationPolicy | StackValidationPolicy, lab: readonly LabResource[], config?: Record<string, Record<string, unknown>>): Promise<string[]> {
+export async function messages(
+  policy: ResourceValidationPolicy | StackValidationPolicy,
+  lab: readonly LabResource[],
+  config?: Record<string, Record<string, unknown>>,
+): Promise<string[]> {
   const violations = await runPolicies(build(lab), { policies: [policy] as Policies, config });
   return violations.map((v) => `${v.name ?? "(stack)"}: ${v.message}`);
 }
@@ -229,7 +247,17 @@ export async function unsafeLab({ plainPassphrase = true } = {}): Promise<LabRes
   Object.assign(resource(lab, "case-42-volume").props, { encrypted: false, retain: true, fastKdfForTestsOnly: true });
   Object.assign(resource(lab, "disk-transfer").props, { readOnly: false, hashed: false });
   resource(lab, "case-42-guest").props.memoryMiB = 32768;
-  resource(lab, "disk-p1-mount").props.delete = await inGuestText("components/partition-mount/umount.sh", { MOUNT_POINT: "/m" }, "succeed", { ...CONNECTION, domainName: "forensic-other" });
-  lab.push({ type: "command:local:Command", name: "stray", parent: "disk-nbd", props: { create: "qemu-nbd -c /dev/nbd1 /evidence/x.raw", delete: `echo '${"correct horse battery staple"}'` } });
+  resource(lab, "disk-p1-mount").props.delete = await inGuestText(
+    "components/partition-mount/umount.sh",
+    { MOUNT_POINT: "/m" },
+    "succeed",
+    { ...CONNECTION, domainName: "forensic-other" },
+  );
+  lab.push({
+    type: "command:local:Command",
+    name: "stray",
+    parent: "disk-nbd",
+    props: { create: "qemu-nbd -c /dev/nbd1 /evidence/x.raw", delete: `echo '${"correct horse battery staple"}'` },
+  });
   return lab;
 }

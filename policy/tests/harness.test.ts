@@ -50,16 +50,31 @@ function hookOutputs(args: pulumi.runtime.MockResourceArgs): Record<string, unkn
       bootSeconds: 13,
     });
   }
-  if (runsHook(create, HOOKS.backingCreate)) return print({ backingPath: "/var/lib/forensic-lab/case-7/evidence.luks", sizeBytes: 4 * 2 ** 30, created: true, luks: null });
-  if (runsHook(create, HOOKS.luksOpen)) return print({ mapperPath: "/dev/mapper/case-7", luksVersion: 2, cipher: "aes-xts-plain64", keyBits: 512, formatted: true, opened: true });
-  if (runsHook(create, HOOKS.storageMount)) return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
+  if (runsHook(create, HOOKS.backingCreate))
+    return print({ backingPath: "/var/lib/forensic-lab/case-7/evidence.luks", sizeBytes: 4 * 2 ** 30, created: true, luks: null });
+  if (runsHook(create, HOOKS.luksOpen))
+    return print({
+      mapperPath: "/dev/mapper/case-7",
+      luksVersion: 2,
+      cipher: "aes-xts-plain64",
+      keyBits: 512,
+      formatted: true,
+      opened: true,
+    });
+  if (runsHook(create, HOOKS.storageMount))
+    return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
   const files = planTransfer(manifest, "/evidence/win7").files;
-  if (args.name.endsWith("-host-hash")) return print({ files: files.map((f, i) => ({ path: f.hostPath, sha256: sha(String(i)), size: f.size })) });
+  if (args.name.endsWith("-host-hash"))
+    return print({ files: files.map((f, i) => ({ path: f.hostPath, sha256: sha(String(i)), size: f.size })) });
   if (create.includes("image-transfer")) {
     return print({
       files: files.map((f, i) => ({
-        path: f.hostPath, guestPath: f.guestPath, hostSha256: sha(String(i)), guestSha256: sha(String(i)),
-        verifiedBy: "host-read-back", guestReportedSha256: sha(String(i)),
+        path: f.hostPath,
+        guestPath: f.guestPath,
+        hostSha256: sha(String(i)),
+        guestSha256: sha(String(i)),
+        verifiedBy: "host-read-back",
+        guestReportedSha256: sha(String(i)),
       })),
       pipesStarted: [0],
       pipesReused: [],
@@ -120,7 +135,14 @@ async function safeProgram(): Promise<{ run: MockRun; lab: pulumi.ComponentResou
   );
   new PartitionMount(
     "win7-p1",
-    { guest: guest.connection, nbdDevice: nbd.nbdDevice, partition: 1, mountPoint: "/mnt/forensic/win7/p1", readOnly: true, extraOptions: ["noatime"] },
+    {
+      guest: guest.connection,
+      nbdDevice: nbd.nbdDevice,
+      partition: 1,
+      mountPoint: "/mnt/forensic/win7/p1",
+      readOnly: true,
+      extraOptions: ["noatime"],
+    },
     { parent: lab },
   );
   await settle();
@@ -131,7 +153,8 @@ describe("runPolicies over a program of real components under mocks", () => {
   it("finds nothing wrong with the real components", async () => {
     const { run } = await safeProgram();
     const types = new Set(run.resources.map((r) => r.type));
-    for (const t of [TYPE.EvidenceVolume, TYPE.AnalysisGuest, TYPE.ImageTransfer, TYPE.NbdAttachment, TYPE.PartitionMount, LOCAL_COMMAND]) expect(types).toContain(t);
+    for (const t of [TYPE.EvidenceVolume, TYPE.AnalysisGuest, TYPE.ImageTransfer, TYPE.NbdAttachment, TYPE.PartitionMount, LOCAL_COMMAND])
+      expect(types).toContain(t);
     expect(await runPolicies(run.resources)).toEqual([]);
   });
 
@@ -144,10 +167,19 @@ describe("runPolicies over a program of real components under mocks", () => {
   it("catches each unsafe thing a program registers", async () => {
     const { run, lab, guest, nbd } = await safeProgram();
     new Unsafe(TYPE.EvidenceVolume, "plain-volume", { encrypted: false, passphrase: "hunter2-plain", retain: true }, { parent: lab });
-    new Unsafe(TYPE.PartitionMount, "rw-mount", { guest: guest.connection, readOnly: false, partition: 1, extraOptions: ["rw"] }, { parent: lab });
+    new Unsafe(
+      TYPE.PartitionMount,
+      "rw-mount",
+      { guest: guest.connection, readOnly: false, partition: 1, extraOptions: ["rw"] },
+      { parent: lab },
+    );
     new Unsafe(TYPE.AnalysisGuest, "open-guest", { network: "bridged", memoryMiB: 65536, hostShares: ["/srv"] }, { parent: lab });
     new command.local.Command("rogue-mount", { create: "mount /dev/nbd0p1 /mnt/x" }, { parent: nbd });
-    new command.local.Command("leaky", { create: inGuestCommand(guest.connection, "components/partition-mount/umount.sh", { MOUNT_POINT: PASSPHRASE }, "succeed") }, { parent: lab });
+    new command.local.Command(
+      "leaky",
+      { create: inGuestCommand(guest.connection, "components/partition-mount/umount.sh", { MOUNT_POINT: PASSPHRASE }, "succeed") },
+      { parent: lab },
+    );
     await settle();
 
     const found = (await runPolicies(run.resources)).map((v) => `${v.enforcementLevel} ${v.policy} ${v.name}: ${v.message}`);

@@ -37,7 +37,9 @@ describe("nbd-attachment-read-only", () => {
 
   it("fails readOnly: false", async () => {
     resource(lab, "disk-nbd").props.readOnly = false;
-    expect(await messages(policy, lab)).toEqual(["disk-nbd: readOnly must be the literal true, got false: qemu-nbd would export the image writable"]);
+    expect(await messages(policy, lab)).toEqual([
+      "disk-nbd: readOnly must be the literal true, got false: qemu-nbd would export the image writable",
+    ]);
   });
 
   it("fails a readOnly only known during deployment", async () => {
@@ -58,7 +60,9 @@ describe("nbd-attachment-read-only", () => {
   });
 
   it("fails an attach hook that lets qemu-nbd probe the format", async () => {
-    resource(lab, "disk-nbd-attach").props.create = await inGuestText(hook('qemu-nbd --read-only --connect=/dev/nbd0 "$IMAGE"'), { IMAGE: "/evidence/disk/disk.vmdk" });
+    resource(lab, "disk-nbd-attach").props.create = await inGuestText(hook('qemu-nbd --read-only --connect=/dev/nbd0 "$IMAGE"'), {
+      IMAGE: "/evidence/disk/disk.vmdk",
+    });
     expect(await messages(policy, lab)).toEqual([
       "disk-nbd-attach: create hook runs `qemu-nbd --read-only --connect=/dev/nbd0 /evidence/disk/disk.vmdk` without --format, so qemu-nbd probes the image",
     ]);
@@ -66,7 +70,9 @@ describe("nbd-attachment-read-only", () => {
 
   it("fails an attach hook naming a format the lab does not open", async () => {
     resource(lab, "disk-nbd-attach").props.create = await inGuestText(hook('qemu-nbd -r -f "$FORMAT" -c /dev/nbd0 x'), { FORMAT: "qed" });
-    expect(await messages(policy, lab)).toEqual(["disk-nbd-attach: create hook runs qemu-nbd with --format=qed, which is not one of vmdk, qcow2, raw, vdi, vhdx, vpc"]);
+    expect(await messages(policy, lab)).toEqual([
+      "disk-nbd-attach: create hook runs qemu-nbd with --format=qed, which is not one of vmdk, qcow2, raw, vdi, vhdx, vpc",
+    ]);
   });
 });
 
@@ -79,7 +85,9 @@ describe("partition-mount-read-only", () => {
 
   it("fails readOnly: false", async () => {
     resource(lab, "disk-p1").props.readOnly = false;
-    expect(await messages(policy, lab)).toEqual(["disk-p1: readOnly must be the literal true, got false: the partition would be mounted writable"]);
+    expect(await messages(policy, lab)).toEqual([
+      "disk-p1: readOnly must be the literal true, got false: the partition would be mounted writable",
+    ]);
   });
 
   it.each([
@@ -129,9 +137,12 @@ describe("evidence-commands-read-only", () => {
   });
 
   it("fails qemu-nbd without --read-only, wherever in the hook it hides", async () => {
-    resource(lab, "disk-nbd-attach").props.create = await inGuestText(hook('dev=$(echo /dev/nbd0)\nif true; then sudo qemu-nbd --format=vmdk -c "$dev" "$IMAGE"; fi'), {
-      IMAGE: "/evidence/disk/disk.vmdk",
-    });
+    resource(lab, "disk-nbd-attach").props.create = await inGuestText(
+      hook('dev=$(echo /dev/nbd0)\nif true; then sudo qemu-nbd --format=vmdk -c "$dev" "$IMAGE"; fi'),
+      {
+        IMAGE: "/evidence/disk/disk.vmdk",
+      },
+    );
     expect(await messages(policy, lab)).toEqual([
       "disk-nbd-attach: create hook runs `sudo qemu-nbd --format=vmdk -c $dev /evidence/disk/disk.vmdk`, which exports the image writable (no -r/--read-only)",
     ]);
@@ -157,12 +168,16 @@ describe("evidence-commands-read-only", () => {
       parent: "case-42-volume",
       props: { create: "mount -o rw /dev/mapper/case-42 /case" },
     });
-    expect(await messages(policy, lab)).toEqual(["stray: create hook runs `ntfs-3g /dev/nbd0p1 /mnt/x`, which has no literal read-only flag (-o ro)"]);
+    expect(await messages(policy, lab)).toEqual([
+      "stray: create hook runs `ntfs-3g /dev/nbd0p1 /mnt/x`, which has no literal read-only flag (-o ro)",
+    ]);
   });
 
   it("fails a command whose interpreter is not bash", async () => {
     resource(lab, "disk-p1-mount").props.interpreter = ["/usr/bin/python3", "-c"];
-    expect(await messages(policy, lab)).toEqual([`disk-p1-mount: interpreter ["/usr/bin/python3","-c"] is not bash: the policy can only read shell hooks`]);
+    expect(await messages(policy, lab)).toEqual([
+      `disk-p1-mount: interpreter ["/usr/bin/python3","-c"] is not bash: the policy can only read shell hooks`,
+    ]);
   });
 });
 

@@ -84,7 +84,9 @@ describe("no-secret-in-command-text", () => {
     const passphrase = "it's a 'quoted' $(secret)";
     Object.assign(resource(lab, "case-42-volume").props, { passphrase });
     Object.assign(resource(lab, "case-42-volume-luks").props, { stdin: passphrase });
-    resource(lab, "disk-p1-mount").props.create = await inGuestText(hook('echo -n "$KEY" | cryptsetup open --key-file=- /dev/x y'), { KEY: passphrase });
+    resource(lab, "disk-p1-mount").props.create = await inGuestText(hook('echo -n "$KEY" | cryptsetup open --key-file=- /dev/x y'), {
+      KEY: passphrase,
+    });
     const found = await messages(policy, lab);
     expect(found).toEqual([
       "disk-p1-mount: its create text contains the passphrase of 'case-42-volume'; secrets reach hooks only on stdin",

@@ -1,7 +1,6 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { execFileSync } from "child_process";
 import * as fc from "fast-check";
 import { hookBody, renderHook, shellQuote } from "../../lib/shell";
 import { writeCapability } from "../lib/evidence-writes";
@@ -68,7 +67,8 @@ describe("parseScript", () => {
 
 describe("invocationsIn", () => {
   it("finds the program behind keywords, assignments and wrappers", () => {
-    const script = 'LC_ALL=C sudo -u root timeout 30 env X=1 /usr/bin/mount -o ro /dev/x /y\nexec \\qemu-nbd -r -c /dev/nbd0 a\nif ! command losetup -r -f x; then :; fi';
+    const script =
+      "LC_ALL=C sudo -u root timeout 30 env X=1 /usr/bin/mount -o ro /dev/x /y\nexec \\qemu-nbd -r -c /dev/nbd0 a\nif ! command losetup -r -f x; then :; fi";
     expect(commands(script)).toEqual(["mount: -o ro /dev/x /y", "qemu-nbd: -r -c /dev/nbd0 a", "losetup: -r -f x", ":: "]);
   });
 
@@ -92,15 +92,13 @@ describe("invocationsIn", () => {
 
   it("reads command strings given to bash -c, eval and ssh", () => {
     const script = "bash -ec 'mount /dev/sda1 /mnt'\neval \"losetup -f x\"\nssh -p 22 -i key root@guest qemu-nbd -c /dev/nbd0 x";
-    expect(commands(script)).toEqual(
-      expect.arrayContaining(["mount: /dev/sda1 /mnt", "losetup: -f x", "qemu-nbd: -c /dev/nbd0 x"]),
-    );
+    expect(commands(script)).toEqual(expect.arrayContaining(["mount: /dev/sda1 /mnt", "losetup: -f x", "qemu-nbd: -c /dev/nbd0 x"]));
   });
 });
 
 describe("wordsIn and decodedTexts", () => {
   it("wordsIn leaves comments out and puts prelude values in", () => {
-    const text = renderHook(hookFile("# noload\nmount -o \"ro,$OPTS\" /dev/x /y"), { OPTS: "norecovery" });
+    const text = renderHook(hookFile('# noload\nmount -o "ro,$OPTS" /dev/x /y'), { OPTS: "norecovery" });
     const words = wordsIn(text);
     expect(words).toContain("ro,norecovery");
     expect(words).toContain("norecovery");
@@ -171,7 +169,18 @@ describe("writeCapability", () => {
 describe("a write-capable mount cannot hide from the reader", () => {
   // Every way of writing the same `mount /dev/nbd0p1 /mnt/x` that bash would still run as mount.
   const spellings = fc.constantFrom("mount", "'mount'", '"mount"', "m'o'unt", "\\mount", "/usr/bin/mount", '"$TOOL"');
-  const prefixes = fc.constantFrom("", "sudo ", "sudo -u root ", "env LC_ALL=C ", "timeout 30 ", "exec ", "command ", "LANG=C ", "nice -n 5 ", "! ");
+  const prefixes = fc.constantFrom(
+    "",
+    "sudo ",
+    "sudo -u root ",
+    "env LC_ALL=C ",
+    "timeout 30 ",
+    "exec ",
+    "command ",
+    "LANG=C ",
+    "nice -n 5 ",
+    "! ",
+  );
   const wrappers = fc.constantFrom(
     (c: string) => c,
     (c: string) => `if true; then ${c}; fi`,
@@ -192,7 +201,9 @@ describe("a write-capable mount cannot hide from the reader", () => {
         const script = wrap(`${prefix}${spelling} /dev/nbd0p1 /mnt/x`);
         const inner = renderHook(hookFile(script), { TOOL: "mount" });
         const text = inGuest ? renderHook(hookFile('ssh guest -- "bash -c $(printf %q "$INNER_HOOK")"'), { INNER_HOOK: inner }) : inner;
-        const reasons = invocationsIn(text).map(writeCapability).filter((r) => r !== undefined);
+        const reasons = invocationsIn(text)
+          .map(writeCapability)
+          .filter((r) => r !== undefined);
         expect(reasons).toContain("has no literal read-only flag (-r, --read-only, -o ro)");
       }),
       { numRuns: 300 },

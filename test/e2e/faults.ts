@@ -131,7 +131,11 @@ async function nbdDevices(guest: GuestConnection): Promise<{ device: string; ser
   echo "/dev/$(basename "$dev") $served"
 done`,
   );
-  return out.trim().split("\n").filter(Boolean).map((l) => ({ device: l.split(" ")[0], served: l.split(" ")[1] === "true" }));
+  return out
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => ({ device: l.split(" ")[0], served: l.split(" ")[1] === "true" }));
 }
 
 interface Sleeper {
@@ -237,12 +241,16 @@ export function faultSteps(lab: Lab): Step<Lab>[] {
       await mustInGuest(guest, 'kill -KILL "$PID"; while kill -0 "$PID" 2>/dev/null; do sleep 0.1; done', { PID: pid });
       // The recovery a user runs: replace the attachments (`pulumi up --replace <urn>`); their mounts
       // depend on them and are replaced with them (delete-before-replace: unmount, detach, attach, mount).
-      const attach = lab.commands().filter((c) => lab.resources.find((r) => r.urn === c.parent)?.type === TYPE.NbdAttachment).map((c) => c.urn);
+      const attach = lab
+        .commands()
+        .filter((c) => lab.resources.find((r) => r.urn === c.parent)?.type === TYPE.NbdAttachment)
+        .map((c) => c.urn);
       await lab.up({ replace: attach });
       const devices = await nbdDevices(guest);
       const stale = devices.filter((d) => !d.served);
       if (stale.length > 0) throw new Error(`connected without a qemu-nbd: ${stale.map((d) => d.device).join(", ")}`);
-      if (devices.length !== attachments) throw new Error(`${devices.length} nbd devices connected, the lab has ${attachments} attachments`);
+      if (devices.length !== attachments)
+        throw new Error(`${devices.length} nbd devices connected, the lab has ${attachments} attachments`);
       const files = await checkReads(lab);
       return `killed qemu-nbd ${pid}; ${devices.length} devices served, ${files} files read; ${checkEvidence(evidence)}`;
     },
@@ -255,7 +263,11 @@ export function faultSteps(lab: Lab): Step<Lab>[] {
       const guest = lab.guest();
       const { mountPoint } = someMount(images);
       const pid = Number(
-        (await mustInGuest(guest, '(cd -- "$MOUNT_POINT" && exec setsid sleep 900) </dev/null >/dev/null 2>&1 & echo $!', { MOUNT_POINT: mountPoint })).trim(),
+        (
+          await mustInGuest(guest, '(cd -- "$MOUNT_POINT" && exec setsid sleep 900) </dev/null >/dev/null 2>&1 & echo $!', {
+            MOUNT_POINT: mountPoint,
+          })
+        ).trim(),
       );
       sleeper = { guest, pid };
       const resourcesBefore = lab.resources.length;
@@ -274,8 +286,14 @@ export function faultSteps(lab: Lab): Step<Lab>[] {
       if (state !== "running") throw new Error(`after the refused destroy the domain is ${state || "gone"}`);
       await mustInGuest(guest, 'findmnt -n /case >/dev/null && findmnt -n -- "$MOUNT_POINT" >/dev/null', { MOUNT_POINT: mountPoint });
       const left = lab.resources.length;
-      const holder = failure.split("\n").find((l) => l.includes(String(pid)) || /\bsleep\b/.test(l))?.trim();
-      return `refused: ${failure.split("\n").find((l) => l.includes("busy"))?.trim()} ${holder}; ${left} of ${resourcesBefore} resources kept; ${checkEvidence(evidence)}`;
+      const holder = failure
+        .split("\n")
+        .find((l) => l.includes(String(pid)) || /\bsleep\b/.test(l))
+        ?.trim();
+      return `refused: ${failure
+        .split("\n")
+        .find((l) => l.includes("busy"))
+        ?.trim()} ${holder}; ${left} of ${resourcesBefore} resources kept; ${checkEvidence(evidence)}`;
     },
   });
 
@@ -347,7 +365,10 @@ export function faultSteps(lab: Lab): Step<Lab>[] {
       // the second ends the CLI at once, as `kill` twice or a closing terminal would. The state keeps
       // pending operations and the file backend its lock.
       const stack = await lab.stack();
-      const pulumi = spawnPulumi(["up", "--yes", "--skip-preview", "--non-interactive", "--stack", stack.name, "--policy-pack", POLICY_PACK], lab.opts.engine);
+      const pulumi = spawnPulumi(
+        ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", stack.name, "--policy-pack", POLICY_PACK],
+        lab.opts.engine,
+      );
       let output = "";
       let killedAt = "";
       const exited = new Promise<number | null>((resolve) => pulumi.on("close", resolve));
@@ -371,7 +392,8 @@ export function faultSteps(lab: Lab): Step<Lab>[] {
       ];
       for (const args of recovery) {
         const r = await runPulumi(args, lab.opts.engine);
-        if (r.code !== 0) throw new Error(`pulumi ${args[0]}: exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-4).join(" | ")}`);
+        if (r.code !== 0)
+          throw new Error(`pulumi ${args[0]}: exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-4).join(" | ")}`);
       }
       const resumed = await lab.up();
       const files = await checkReads(lab);

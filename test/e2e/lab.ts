@@ -287,7 +287,9 @@ export function labSteps(lab: Lab): Step<Lab>[] {
       name: `evidence: ${image.name} is there`,
       async run() {
         if (!fs.existsSync(image.path)) {
-          throw new Error(`${image.path}: no such file; make the test evidence with: scripts/make-evidence.sh ${path.dirname(path.dirname(image.path))}`);
+          throw new Error(
+            `${image.path}: no such file; make the test evidence with: scripts/make-evidence.sh ${path.dirname(path.dirname(image.path))}`,
+          );
         }
         evidenceBefore = evidenceFacts(images);
         return `${image.path} (${evidenceBefore.size} evidence files noted: sha256, size, mode, mtime)`;
@@ -322,7 +324,9 @@ export function labSteps(lab: Lab): Step<Lab>[] {
       });
       const mandatory = policyEvents.filter((e) => e.startsWith("mandatory"));
       if (mandatory.length > 0) throw new Error(`mandatory violations: ${mandatory.join(", ")}`);
-      const plan = Object.entries(preview.changeSummary).map(([op, n]) => `${n} ${op}`).join(", ");
+      const plan = Object.entries(preview.changeSummary)
+        .map(([op, n]) => `${n} ${op}`)
+        .join(", ");
       return `${plan}; ${policyEvents.length} advisory notes`;
     },
   });
@@ -342,16 +346,24 @@ export function labSteps(lab: Lab): Step<Lab>[] {
         const missing = expected.filter(
           (v) =>
             !first.events.some(
-              (e) => e.policyName === v.policy && e.enforcementLevel === v.enforcementLevel && sourceBlind(e.message).includes(sourceBlind(v.message)),
+              (e) =>
+                e.policyName === v.policy &&
+                e.enforcementLevel === v.enforcementLevel &&
+                sourceBlind(e.message).includes(sourceBlind(v.message)),
             ),
         );
-        if (missing.length > 0) throw new Error(`the engine did not report: ${missing.map((v) => `${v.policy}: ${v.message}`).join(" | ")}`);
+        if (missing.length > 0)
+          throw new Error(`the engine did not report: ${missing.map((v) => `${v.policy}: ${v.message}`).join(" | ")}`);
         // Then the plain passphrase alone: the remediation refuses it, naming the volume.
         await stack.setConfig("plainPassphrase", { value: "true" });
         const second = await previewFailure(stack);
         const refusal = "EvidenceVolume 'case-42-volume': passphrase is not a Pulumi secret";
-        if (!second.message.includes(refusal)) throw new Error(`the plain passphrase was not refused: ${second.message.split("\n").slice(-5).join(" | ")}`);
-        const named = new Set([...first.events.filter((e) => e.enforcementLevel === "mandatory").map((e) => e.policyName), "passphrase-is-secret"]);
+        if (!second.message.includes(refusal))
+          throw new Error(`the plain passphrase was not refused: ${second.message.split("\n").slice(-5).join(" | ")}`);
+        const named = new Set([
+          ...first.events.filter((e) => e.enforcementLevel === "mandatory").map((e) => e.policyName),
+          "passphrase-is-secret",
+        ]);
         const unnamed = policies.filter((p) => p.enforcementLevel === "mandatory" && !named.has(p.name)).map((p) => p.name);
         if (unnamed.length > 0) throw new Error(`mandatory policies the unsafe lab did not trip: ${unnamed.join(", ")}`);
         return `both previews failed: ${first.events.length} violations named as the policy tests expect, then the plain passphrase refused; all ${named.size} mandatory policies`;
@@ -404,7 +416,8 @@ export function labSteps(lab: Lab): Step<Lab>[] {
     async run() {
       const run = await lab.up();
       const changed = Object.entries(run.changes).filter(([op, n]) => op !== "same" && n > 0);
-      if (changed.length > 0 || run.log.some((s) => s.hook)) throw new Error(`changes on an unchanged stack: ${describeChanges(run.changes)}`);
+      if (changed.length > 0 || run.log.some((s) => s.hook))
+        throw new Error(`changes on an unchanged stack: ${describeChanges(run.changes)}`);
       return describeChanges(run.changes);
     },
   });
@@ -438,7 +451,8 @@ export function labSteps(lab: Lab): Step<Lab>[] {
       for (const file of files) {
         const text = fs.readFileSync(file, "utf8");
         const found = secrets.find((s) => s && text.includes(s));
-        if (found) throw new Error(`${file} holds ${found === lab.opts.volumePassphrase ? "the passphrase" : "a private key"} in plain text`);
+        if (found)
+          throw new Error(`${file} holds ${found === lab.opts.volumePassphrase ? "the passphrase" : "a private key"} in plain text`);
       }
       const ciphertexts = files.reduce((n, f) => n + (fs.readFileSync(f, "utf8").match(/"ciphertext"|secure:/g)?.length ?? 0), 0);
       return `${files.length} files scanned; ${ciphertexts} encrypted values`;
@@ -504,7 +518,8 @@ export function labSteps(lab: Lab): Step<Lab>[] {
           const files = Object.keys(partition.files);
           for (const file of files) {
             const got = await mustInGuest(lab.guest(), 'runuser -u examiner -- cat -- "$FILE"', { FILE: `${mountPoint}/${file}` });
-            if (got !== partition.files[file]) throw new Error(`${mountPoint}/${file}: ${JSON.stringify(got)}, expected ${JSON.stringify(partition.files[file])}`);
+            if (got !== partition.files[file])
+              throw new Error(`${mountPoint}/${file}: ${JSON.stringify(got)}, expected ${JSON.stringify(partition.files[file])}`);
           }
           return `${files.length} files under ${mountPoint}`;
         },
@@ -526,7 +541,11 @@ export function labSteps(lab: Lab): Step<Lab>[] {
     needs: [UP],
     async run() {
       const log = path.join(lab.caseConfig.stateDir, CUSTODY_LOG);
-      const records = fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, string>);
+      const records = fs
+        .readFileSync(log, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, string>);
       const recorded = (image: string, file: string, sha256: string, side: string) =>
         records.some((r) => r.image === image && r.file === file && r.sha256 === sha256 && r.side === side);
       const outputs = lab.run!.outputs.images as Record<string, { hashes?: { path: string; hostSha256: string; guestSha256: string }[] }>;
@@ -536,9 +555,11 @@ export function labSteps(lab: Lab): Step<Lab>[] {
         if (hashes.length === 0) throw new Error(`no hashes in the stack outputs for ${image.name}`);
         for (const h of hashes) {
           const onHost = evidenceBefore?.get(h.path)?.sha256;
-          if (h.hostSha256 !== onHost || h.guestSha256 !== onHost) throw new Error(`${image.name}: ${h.path}: host ${h.hostSha256}, guest ${h.guestSha256}, the file hashes ${onHost}`);
+          if (h.hostSha256 !== onHost || h.guestSha256 !== onHost)
+            throw new Error(`${image.name}: ${h.path}: host ${h.hostSha256}, guest ${h.guestSha256}, the file hashes ${onHost}`);
           for (const side of ["host", "guest"]) {
-            if (!recorded(image.name, h.path, onHost, side)) throw new Error(`${log} has no ${side}-side record of ${image.name}: ${h.path} with its sha256`);
+            if (!recorded(image.name, h.path, onHost, side))
+              throw new Error(`${log} has no ${side}-side record of ${image.name}: ${h.path} with its sha256`);
           }
           files++;
         }
@@ -556,12 +577,15 @@ export function labSteps(lab: Lab): Step<Lab>[] {
       const [removed, added] = [String(original[original.length - 1].name), "added"];
       const changed = await lab.up();
       lab.editImages(() => original);
-      const foreign = changed.log.filter((s) => s.op !== "same" && s.type === LOCAL_COMMAND && !s.name.includes(`-${removed}-`) && !s.name.includes(`-${added}-`));
+      const foreign = changed.log.filter(
+        (s) => s.op !== "same" && s.type === LOCAL_COMMAND && !s.name.includes(`-${removed}-`) && !s.name.includes(`-${added}-`),
+      );
       if (foreign.length > 0) throw new Error(`hooks of other images ran: ${foreign.map((s) => `${s.op} ${s.name}`).join(", ")}`);
       const ran = changed.log.filter((s) => s.hook);
       const created = ran.filter((s) => s.op === "create" && s.name.includes(`-${added}-`)).length;
       const deleted = ran.filter((s) => s.op === "delete" && s.name.includes(`-${removed}-`)).length;
-      if (created === 0 || deleted === 0) throw new Error(`expected creates for '${added}' and deletes for '${removed}': ${ran.map((s) => `${s.op} ${s.name}`).join(", ")}`);
+      if (created === 0 || deleted === 0)
+        throw new Error(`expected creates for '${added}' and deletes for '${removed}': ${ran.map((s) => `${s.op} ${s.name}`).join(", ")}`);
       const expected = evidenceManifest(images[0])?.partitions.find((p) => p.number === 2)?.files ?? {};
       const mounts = lab.resources
         .filter((r) => r.type === TYPE.PartitionMount && r.urn.includes(`-${added}-`))
@@ -590,7 +614,13 @@ export function labSteps(lab: Lab): Step<Lab>[] {
       const run = await lab.up();
       const replaced = run.log.filter((s) => s.hook && (s.op === "delete-replaced" || s.op === "create-replacement" || s.op === "replace"));
       const guestDomain = replaced.filter((s) => s.name.endsWith("-guest-domain"));
-      if (guestDomain.length === 0) throw new Error(`the guest was not replaced: ${run.log.filter((s) => s.hook).map((s) => `${s.op} ${s.name}`).join(", ")}`);
+      if (guestDomain.length === 0)
+        throw new Error(
+          `the guest was not replaced: ${run.log
+            .filter((s) => s.hook)
+            .map((s) => `${s.op} ${s.name}`)
+            .join(", ")}`,
+        );
       const after = lab.guest();
       if (after.hostKey === before.hostKey) throw new Error("the new guest has the old guest's host key");
       const now = (await bash(`virsh -c ${shq(uri)} dominfo ${shq(after.domainName)}`)).stdout.match(/Max memory:\s+(\d+)/)?.[1];
@@ -600,7 +630,8 @@ export function labSteps(lab: Lab): Step<Lab>[] {
         for (const partition of evidenceManifest(image)?.partitions ?? []) {
           const mountPoint = mountPointOf(image, partition.number);
           for (const [file, content] of Object.entries(partition.files)) {
-            if ((await mustInGuest(after, 'runuser -u examiner -- cat -- "$FILE"', { FILE: `${mountPoint}/${file}` })) !== content) throw new Error(`${mountPoint}/${file} reads differently in the new guest`);
+            if ((await mustInGuest(after, 'runuser -u examiner -- cat -- "$FILE"', { FILE: `${mountPoint}/${file}` })) !== content)
+              throw new Error(`${mountPoint}/${file} reads differently in the new guest`);
             reads++;
           }
         }
@@ -628,7 +659,7 @@ export function labSteps(lab: Lab): Step<Lab>[] {
   });
 
   steps.push({
-    name: "destroy again: nothing to do, and every delete hook run again by hand tolerates \"already gone\"",
+    name: 'destroy again: nothing to do, and every delete hook run again by hand tolerates "already gone"',
     // Not on DESTROY passing: a leftover file fails that step, but every delete hook ran.
     needs: [UP],
     async run() {
@@ -639,7 +670,10 @@ export function labSteps(lab: Lab): Step<Lab>[] {
       const deletes = destroyed.filter((r) => r.type === LOCAL_COMMAND).reverse();
       for (const command of deletes) {
         const r = await runRecorded(command, "delete");
-        if (r.code !== 0) throw new Error(`${command.urn.split("::").pop()}: delete again: exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`);
+        if (r.code !== 0)
+          throw new Error(
+            `${command.urn.split("::").pop()}: delete again: exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`,
+          );
       }
       return `engine: ${log.length} steps; ${deletes.length} delete hooks ran again`;
     },
@@ -720,7 +754,11 @@ async function previewFailure(stack: Stack): Promise<{ message: string; events: 
 }
 
 function describeChanges(changes: Record<string, number>): string {
-  return Object.entries(changes).map(([op, n]) => `${n} ${op}`).join(", ") || "no resources";
+  return (
+    Object.entries(changes)
+      .map(([op, n]) => `${n} ${op}`)
+      .join(", ") || "no resources"
+  );
 }
 
 /** Runs a command resource's create or delete script from the state, as pulumi-command would: its interpreter, stdin and environment. */
@@ -729,7 +767,12 @@ export function runRecorded(command: StateResource, script: "create" | "delete")
   if (!text) return Promise.resolve({ code: 0, stdout: "", stderr: "" });
   const interpreter = (command.inputs.interpreter as string[] | undefined) ?? ["/bin/sh", "-c"];
   const stdin = command.inputs.stdin as string | undefined;
-  const env = { ...process.env, ...(command.inputs.environment ?? {}), PULUMI_COMMAND_STDOUT: String(command.outputs.stdout ?? ""), PULUMI_COMMAND_STDERR: String(command.outputs.stderr ?? "") };
+  const env = {
+    ...process.env,
+    ...(command.inputs.environment ?? {}),
+    PULUMI_COMMAND_STDOUT: String(command.outputs.stdout ?? ""),
+    PULUMI_COMMAND_STDERR: String(command.outputs.stderr ?? ""),
+  };
   return new Promise((resolve, reject) => {
     const child = spawn(interpreter[0], [...interpreter.slice(1), text], { stdio: [stdin ? "pipe" : "ignore", "pipe", "pipe"], env });
     let stdout = "";
@@ -746,7 +789,10 @@ export function runRecorded(command: StateResource, script: "create" | "delete")
 
 /** What a hook reports: its FORENSIC_LAB_RESULT line, parsed (undefined when it prints none). */
 function hookResult(stdout: string): unknown {
-  const line = stdout.split("\n").reverse().find((l) => l.startsWith(RESULT_MARKER));
+  const line = stdout
+    .split("\n")
+    .reverse()
+    .find((l) => l.startsWith(RESULT_MARKER));
   return line === undefined ? undefined : JSON.parse(line.slice(RESULT_MARKER.length));
 }
 
@@ -768,7 +814,11 @@ function workDone(result: unknown, at = ""): string[] {
 /** The base64 body of an OpenSSH private key (its longest line), to look for in the state. */
 function privateKeyBody(file: string): string {
   if (!fs.existsSync(file)) return "";
-  return fs.readFileSync(file, "utf8").split("\n").filter((l) => !l.startsWith("-----")).reduce((a, b) => (b.length > a.length ? b : a), "");
+  return fs
+    .readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => !l.startsWith("-----"))
+    .reduce((a, b) => (b.length > a.length ? b : a), "");
 }
 
 function backendFilesOf(lab: Lab): string[] {
@@ -795,7 +845,12 @@ export function evidenceFacts(images: readonly ImageConfig[]): Map<string, FileF
       const file = path.join(root, rel);
       const st = fs.statSync(file);
       if (!st.isFile() || facts.has(file)) continue;
-      facts.set(file, { sha256: createHash("sha256").update(fs.readFileSync(file)).digest("hex"), size: st.size, mode: st.mode, mtimeMs: st.mtimeMs });
+      facts.set(file, {
+        sha256: createHash("sha256").update(fs.readFileSync(file)).digest("hex"),
+        size: st.size,
+        mode: st.mode,
+        mtimeMs: st.mtimeMs,
+      });
     }
   }
   return facts;
@@ -807,7 +862,9 @@ export function compareEvidence(before: Map<string, FileFacts>, after: Map<strin
   for (const [file, was] of before) {
     const now = after.get(file);
     if (!now) changed.push(`${file}: gone`);
-    else for (const key of ["sha256", "size", "mode", "mtimeMs"] as const) if (now[key] !== was[key]) changed.push(`${file}: ${key} ${was[key]} -> ${now[key]}`);
+    else
+      for (const key of ["sha256", "size", "mode", "mtimeMs"] as const)
+        if (now[key] !== was[key]) changed.push(`${file}: ${key} ${was[key]} -> ${now[key]}`);
   }
   for (const file of after.keys()) if (!before.has(file)) changed.push(`${file}: new file among the evidence`);
   if (changed.length > 0) throw new Error(`evidence changed on the host: ${changed.join("; ")}`);

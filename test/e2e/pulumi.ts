@@ -29,7 +29,10 @@ export interface EngineSetup {
  * line of stdout is the bin folder. A warm cache makes this a second.
  */
 export function installEngine(): string {
-  const r = spawnSync("bash", [path.join(REPO_ROOT, "scripts/install-pulumi.sh")], { stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
+  const r = spawnSync("bash", [path.join(REPO_ROOT, "scripts/install-pulumi.sh")], {
+    stdio: ["ignore", "pipe", "inherit"],
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`scripts/install-pulumi.sh failed (exit ${r.status ?? r.signal})`);
   const binDir = r.stdout.trim().split("\n").pop() ?? "";
   if (!fs.existsSync(path.join(binDir, "pulumi"))) throw new Error(`scripts/install-pulumi.sh named '${binDir}', which has no pulumi`);
@@ -44,7 +47,12 @@ export function engineSetup(root: string, binDir: string): EngineSetup {
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
   const passphraseFile = path.join(root, "secrets-passphrase");
   if (!fs.existsSync(passphraseFile)) fs.writeFileSync(passphraseFile, randomBytes(24).toString("base64"), { mode: 0o600 });
-  return { binDir, home: path.join(root, "pulumi-home"), backendDir: path.join(root, "backend"), secretsPassphrase: fs.readFileSync(passphraseFile, "utf8").trim() };
+  return {
+    binDir,
+    home: path.join(root, "pulumi-home"),
+    backendDir: path.join(root, "backend"),
+    secretsPassphrase: fs.readFileSync(passphraseFile, "utf8").trim(),
+  };
 }
 
 /** The environment every pulumi process of the run gets: nothing may be downloaded, nothing shared with the user's own Pulumi. */
@@ -148,7 +156,11 @@ export function stateResources(stackName: string, setup: EngineSetup): StateReso
   });
   if (r.status !== 0) throw new Error(`pulumi stack export --stack ${stackName}: ${r.stderr.trim()}`);
   const deployment = JSON.parse(r.stdout) as { deployment?: { resources?: StateResource[] } };
-  return (deployment.deployment?.resources ?? []).map((res) => ({ ...res, inputs: reveal(res.inputs ?? {}), outputs: reveal(res.outputs ?? {}) }));
+  return (deployment.deployment?.resources ?? []).map((res) => ({
+    ...res,
+    inputs: reveal(res.inputs ?? {}),
+    outputs: reveal(res.outputs ?? {}),
+  }));
 }
 
 /** `stack export --show-secrets` keeps the secret wrapper around the plaintext; unwrap it. */

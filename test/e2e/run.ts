@@ -54,7 +54,12 @@ async function main(): Promise<number> {
     // A stack file that does not load is said before minutes go into building the engine.
     loadStackFile(args.stack, { checkFiles: false });
     const binDir = installEngine();
-    const lab = new Lab({ stackFile: args.stack, engine: engineSetup(process.env.FORENSIC_LAB_E2E_DIR ?? "/var/lib/forensic-lab/e2e-engine", binDir), volumePassphrase: TEST_PASSPHRASE, print });
+    const lab = new Lab({
+      stackFile: args.stack,
+      engine: engineSetup(process.env.FORENSIC_LAB_E2E_DIR ?? "/var/lib/forensic-lab/e2e-engine", binDir),
+      volumePassphrase: TEST_PASSPHRASE,
+      print,
+    });
     print(`e2e: engine ${binDir}, stack ${lab.stackName}, backend ${lab.opts.engine.backendDir}`);
     const steps: Step<Lab>[] = args.destroyOnly
       ? [

@@ -33,13 +33,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { freeLoopbackPort } from "../support/loopback";
 import { GuestConnection, HookValue, inGuestCommand, parseHookResult, renderHook, renderInGuest, REPO_ROOT } from "../../lib/shell";
 import { ExtraDiskSpec } from "../../components/analysis-guest/domain-xml";
-import {
-  CREATE_HOOK,
-  DELETE_HOOK,
-  GuestCreateResult,
-  GuestPlan,
-  planGuest,
-} from "../../components/analysis-guest/guest-plan";
+import { CREATE_HOOK, DELETE_HOOK, GuestCreateResult, GuestPlan, planGuest } from "../../components/analysis-guest/guest-plan";
 
 export type { HookValue } from "../../lib/shell";
 
@@ -179,8 +173,20 @@ async function prepareLibvirtHost(): Promise<void> {
   const has = async (db: string, name: string) => (await run(["getent", db, name])).code === 0;
   if (!(await has("group", "kvm"))) await run(["groupadd", "--system", "kvm"]);
   if (!(await has("passwd", "libvirt-qemu"))) {
-    await run(["useradd", "--system", "--gid", "kvm", "--home-dir", "/var/lib/libvirt", "--no-create-home",
-      "--shell", "/usr/sbin/nologin", "--comment", "Libvirt Qemu", "libvirt-qemu"]);
+    await run([
+      "useradd",
+      "--system",
+      "--gid",
+      "kvm",
+      "--home-dir",
+      "/var/lib/libvirt",
+      "--no-create-home",
+      "--shell",
+      "/usr/sbin/nologin",
+      "--comment",
+      "Libvirt Qemu",
+      "libvirt-qemu",
+    ]);
   }
   if (!(await has("group", "libvirt-qemu"))) await run(["groupadd", "--system", "libvirt-qemu"]);
   await run(["usermod", "--append", "--groups", "libvirt-qemu", "libvirt-qemu"]);

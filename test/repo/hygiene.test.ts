@@ -26,19 +26,26 @@ test("every shell script is shellcheck-clean", () => {
 });
 
 // The policy pack has its own tsconfig (it is published apart from the program), and so do its tests.
-test.each(["tsconfig.json", "policy/tsconfig.json", "policy/tests/tsconfig.json"])("the TypeScript type-checks (%s)", (project) => {
-  const r = spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", project, "--noEmit"], {
-    cwd: root,
-    encoding: "utf8",
-  });
-  expect(r.stdout + r.stderr).toBe("");
-  expect(r.status).toBe(0);
-}, 300_000);
+test.each(["tsconfig.json", "policy/tsconfig.json", "policy/tests/tsconfig.json"])(
+  "the TypeScript type-checks (%s)",
+  (project) => {
+    const r = spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", project, "--noEmit"], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  },
+  300_000,
+);
 
 test("the package build (npm run build) holds the package only: no tests, test support or bench", () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "dist-"));
   try {
-    const r = spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", out], { cwd: root, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", out], {
+      cwd: root,
+      encoding: "utf8",
+    });
     expect(r.stdout + r.stderr).toBe("");
     const built = (fs.readdirSync(out, { recursive: true }) as string[]).filter((f) => f.endsWith(".js"));
     expect(built).toContain("library.js");

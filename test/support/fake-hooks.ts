@@ -43,20 +43,39 @@ export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): O
       });
     }
     if (runsHook(create, HOOKS.backingCreate)) {
-      return print({ backingPath: `/var/lib/forensic-lab/cases/${caseId}/evidence.luks`, sizeBytes: 2 * 2 ** 30, created: true, luks: null });
+      return print({
+        backingPath: `/var/lib/forensic-lab/cases/${caseId}/evidence.luks`,
+        sizeBytes: 2 * 2 ** 30,
+        created: true,
+        luks: null,
+      });
     }
     if (runsHook(create, HOOKS.luksOpen)) {
-      return print({ mapperPath: `/dev/mapper/forensic-${caseId}`, luksVersion: 2, cipher: "aes-xts-plain64", keyBits: 512, formatted: true, opened: true });
+      return print({
+        mapperPath: `/dev/mapper/forensic-${caseId}`,
+        luksVersion: 2,
+        cipher: "aes-xts-plain64",
+        keyBits: 512,
+        formatted: true,
+        opened: true,
+      });
     }
-    if (runsHook(create, HOOKS.storageMount)) return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
+    if (runsHook(create, HOOKS.storageMount))
+      return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
     const image = images.find((i) => args.name.includes(`-${i.name}-transfer-`));
     if (image) {
       const files = planTransfer(manifestSchema.parse(image.manifest), image.guestRoot).files;
-      if (args.name.endsWith("-host-hash")) return print({ files: files.map((f, i) => ({ path: f.hostPath, sha256: fakeSha(i), size: f.size })) });
+      if (args.name.endsWith("-host-hash"))
+        return print({ files: files.map((f, i) => ({ path: f.hostPath, sha256: fakeSha(i), size: f.size })) });
       return print({
         files: files.map((f, i) => ({
-          path: f.hostPath, guestPath: f.guestPath, hostSha256: fakeSha(i), guestSha256: fakeSha(i),
-          verifiedBy: "host-sent", guestReportedSha256: fakeSha(i), copied: true,
+          path: f.hostPath,
+          guestPath: f.guestPath,
+          hostSha256: fakeSha(i),
+          guestSha256: fakeSha(i),
+          verifiedBy: "host-sent",
+          guestReportedSha256: fakeSha(i),
+          copied: true,
         })),
       });
     }
@@ -65,7 +84,9 @@ export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): O
         device: "/dev/nbd0",
         sectorSize: 512,
         label: "dos",
-        partitions: [{ number: 1, node: "/dev/nbd0p1", startSector: 2048, sizeSectors: 32768, type: "7", byteOffset: 1048576, sectorSize: 512 }],
+        partitions: [
+          { number: 1, node: "/dev/nbd0p1", startSector: 2048, sizeSectors: 32768, type: "7", byteOffset: 1048576, sectorSize: 512 },
+        ],
       });
     }
     if (create.includes("partition-mount/mount.sh")) return print({ mounts: [], skipped: [] });

@@ -142,7 +142,10 @@ exec /bin/bash -c "$SSH_ORIGINAL_COMMAND"
   const agentSocket = path.join(dir, "agent.sock");
   const agent: ChildProcess = spawn("ssh-agent", ["-D", "-a", agentSocket], { stdio: "ignore" });
   for (let i = 0; i < 100 && !fs.existsSync(agentSocket); i++) await new Promise((r) => setTimeout(r, 20));
-  execFileSync("ssh-add", ["-q", path.join(dir, "examiner_agent_key")], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket }, stdio: "ignore" });
+  execFileSync("ssh-add", ["-q", path.join(dir, "examiner_agent_key")], {
+    env: { ...process.env, SSH_AUTH_SOCK: agentSocket },
+    stdio: "ignore",
+  });
 
   return {
     dir,
@@ -160,7 +163,17 @@ exec /bin/bash -c "$SSH_ORIGINAL_COMMAND"
     otherHostKey: publicKey(path.join(dir, "other_host_key.pub")),
     runHostile: (text, opts = {}) =>
       run(
-        ["unshare", "--mount", "--propagation", "private", "/bin/bash", "-c", 'mount --bind "$0" /root && exec /bin/bash -c "$1"', home, text],
+        [
+          "unshare",
+          "--mount",
+          "--propagation",
+          "private",
+          "/bin/bash",
+          "-c",
+          'mount --bind "$0" /root && exec /bin/bash -c "$1"',
+          home,
+          text,
+        ],
         {
           stdin: opts.stdin,
           timeoutMs: opts.timeoutMs ?? 30_000,

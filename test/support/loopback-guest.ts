@@ -48,7 +48,11 @@ export async function startLoopbackGuest(dir: string, opts: { hostile?: boolean 
   // ForceCommand goes through the shell: a folder name without spaces or quotes.
   const lies = opts.hostile ? fs.mkdtempSync("/tmp/forensic-lab-lies-") : "";
   if (opts.hostile) {
-    fs.writeFileSync(path.join(lies, "force-command"), `#!/usr/bin/env bash\nexport LIES=${lies}\n${HOSTILE_FORCE_COMMAND.replace(/^#!.*\n/, "")}`, { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(lies, "force-command"),
+      `#!/usr/bin/env bash\nexport LIES=${lies}\n${HOSTILE_FORCE_COMMAND.replace(/^#!.*\n/, "")}`,
+      { mode: 0o755 },
+    );
   }
   const config = path.join(dir, "sshd_config");
   fs.writeFileSync(

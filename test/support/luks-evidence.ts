@@ -15,7 +15,7 @@ function eachChunk(file: string, start: number, end: number, visit: (chunk: Buff
   const fd = fs.openSync(file, "r");
   try {
     const buffer = Buffer.alloc(CHUNK);
-    for (let offset = start; offset < end; ) {
+    for (let offset = start; offset < end;) {
       const read = fs.readSync(fd, buffer, 0, Math.min(CHUNK, end - offset), offset);
       if (read === 0) break;
       visit(buffer.subarray(0, read), offset);

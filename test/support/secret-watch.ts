@@ -30,7 +30,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function parse(output: string): WatchReport {
   const scans = Number(/^scans=(\d+)$/m.exec(output)?.[1] ?? NaN);
   if (Number.isNaN(scans)) throw new Error(`proc-scan printed no scan count:\n${output}`);
-  return { scans, hits: output.split("\n").filter((l) => l.startsWith("hit ")).map((l) => l.slice(4)) };
+  return {
+    scans,
+    hits: output
+      .split("\n")
+      .filter((l) => l.startsWith("hit "))
+      .map((l) => l.slice(4)),
+  };
 }
 
 function watchHost(secret: string): Watcher {
@@ -62,7 +68,10 @@ function watchHost(secret: string): Watcher {
 
 async function watchGuest(guest: TestGuest, secret: string): Promise<Watcher> {
   const steps = [
-    { script: `rm -rf ${GUEST_DIR} && install -d -m 0700 ${GUEST_DIR} && cat > ${GUEST_DIR}/proc-scan.sh`, stdin: fs.readFileSync(SCANNER, "utf8") },
+    {
+      script: `rm -rf ${GUEST_DIR} && install -d -m 0700 ${GUEST_DIR} && cat > ${GUEST_DIR}/proc-scan.sh`,
+      stdin: fs.readFileSync(SCANNER, "utf8"),
+    },
     { script: `umask 077 && cat > ${GUEST_DIR}/needle`, stdin: secret },
     { script: `setsid bash ${GUEST_DIR}/proc-scan.sh ${GUEST_DIR}/needle ${GUEST_DIR}/stop > ${GUEST_DIR}/out 2>&1 < /dev/null &` },
   ];

@@ -108,7 +108,13 @@ export async function startReadWriteAttempt(
   );
   const start = spawn(
     "/bin/bash",
-    ["-c", 'setsid unshare --mount --propagation private -- bash -c "$1" forensic-lab-sftp-pipe </dev/null >>"$2" 2>&1 &', "start", pipe, log],
+    [
+      "-c",
+      'setsid unshare --mount --propagation private -- bash -c "$1" forensic-lab-sftp-pipe </dev/null >>"$2" 2>&1 &',
+      "start",
+      pipe,
+      log,
+    ],
     { stdio: "ignore" },
   );
   await new Promise((resolve) => start.on("close", resolve));

@@ -28,7 +28,9 @@ export = async () => {
     const opts = { parent, ...(r.additionalSecretOutputs ? { additionalSecretOutputs: [...r.additionalSecretOutputs] } : {}) };
     registered.set(
       r.name,
-      r.type === "command:local:Command" ? new command.local.Command(r.name, inputs(r) as command.local.CommandArgs, opts) : new FixtureComponent(r.type, r.name, inputs(r), opts),
+      r.type === "command:local:Command"
+        ? new command.local.Command(r.name, inputs(r) as command.local.CommandArgs, opts)
+        : new FixtureComponent(r.type, r.name, inputs(r), opts),
     );
   }
   return { resources: registered.size };
