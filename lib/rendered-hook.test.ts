@@ -3,7 +3,8 @@ import * as fc from "fast-check";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { innerHook, innermostHook, parseRenderedHook, renderedHookPaths } from "./rendered-hook";
+import { testGuestConnection } from "../test/support/guest-connection";
+import { innerHook, innermostHook, parseRenderedHook, renderedHookPaths, runsHook } from "./rendered-hook";
 import { renderHook, renderInGuest } from "./shell";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rendered-hook-"));
@@ -51,21 +52,27 @@ describe("parseRenderedHook", () => {
 describe("hooks wrapped for the guest", () => {
   test("the inner hook is read back whole, however deep", () => {
     const inner = renderHook(hookFile("true"), { A: "it's" });
-    const guest = {
-      host: "127.0.0.1",
-      port: 2222,
-      user: "root",
-      privateKeyPath: "/k",
-      knownHostsPath: "/kh",
-      jumpHost: "",
-      domainName: "d",
-      libvirtUri: "qemu:///system",
-    };
+    const guest = testGuestConnection();
     const wrapped = renderInGuest(guest, inner, "fail");
     expect(innerHook(wrapped)).toBe(inner);
     expect(innermostHook(wrapped)).toBe(inner);
     expect(innermostHook(inner)).toBe(inner);
     expect(renderedHookPaths(wrapped)).toEqual(["lib/hooks/in-guest.sh", parseRenderedHook(inner)!.name]);
     expect(() => innerHook(inner)).toThrow(/no scalar INNER_HOOK/);
+  });
+});
+
+describe("which hook a rendered text runs", () => {
+  test("read from the headers, outermost first; a hook's comments or libraries naming another hook do not count", () => {
+    const close = "components/evidence-volume/hooks/luks-close.sh";
+    const text = renderHook(close, { MAPPER_NAME: "forensic-x", ON_HOST: true });
+    expect(text).toContain("backing-create.sh"); // its included library names the hooks that share it
+    expect(renderedHookPaths(text)).toEqual([close]);
+    expect(runsHook(text, close)).toBe(true);
+    expect(runsHook(text, "components/evidence-volume/hooks/backing-create.sh")).toBe(false);
+    const guest = testGuestConnection();
+    const wrapped = renderInGuest(guest, text, "succeed");
+    expect(renderedHookPaths(wrapped)).toEqual(["lib/hooks/in-guest.sh", close]);
+    expect(runsHook(wrapped, close)).toBe(true);
   });
 });

@@ -5,8 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import { z } from "zod";
 import { result } from "./hook-result";
-import { renderedHookPaths, runsHook } from "./rendered-hook";
-import { parseHookResult, renderHook, renderInGuest, renderPrelude, REPO_ROOT, shellQuote } from "./shell";
+import { parseHookResult, renderHook, renderPrelude, REPO_ROOT, shellQuote } from "./shell";
 
 const hostile = [
   "plain",
@@ -88,30 +87,6 @@ describe("renderHook", () => {
     expect(text.match(/^#!/gm)).toHaveLength(1);
     expect(execFileSync("/bin/bash", ["-c", text], { encoding: "utf8" })).toBe("it's $(here)");
     fs.rmSync(dir, { recursive: true });
-  });
-});
-
-describe("which hook a rendered text runs", () => {
-  test("read from the headers, outermost first; a hook's comments or libraries naming another hook do not count", () => {
-    const close = "components/evidence-volume/hooks/luks-close.sh";
-    const text = renderHook(close, { MAPPER_NAME: "forensic-x", ON_HOST: true });
-    expect(text).toContain("backing-create.sh"); // its included library names the hooks that share it
-    expect(renderedHookPaths(text)).toEqual([close]);
-    expect(runsHook(text, close)).toBe(true);
-    expect(runsHook(text, "components/evidence-volume/hooks/backing-create.sh")).toBe(false);
-    const guest = {
-      host: "127.0.0.1",
-      port: 2222,
-      user: "root",
-      privateKeyPath: "/k",
-      knownHostsPath: "/kh",
-      jumpHost: "",
-      domainName: "d",
-      libvirtUri: "qemu:///system",
-    };
-    const wrapped = renderInGuest(guest, text, "succeed");
-    expect(renderedHookPaths(wrapped)).toEqual(["lib/hooks/in-guest.sh", close]);
-    expect(runsHook(wrapped, close)).toBe(true);
   });
 });
 

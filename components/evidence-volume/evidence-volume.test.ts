@@ -9,25 +9,17 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { hookValue, innerHook as inner, innermostHook, runsHook } from "../../lib/rendered-hook";
-import { GuestConnection, REPO_ROOT, RESULT_MARKER } from "../../lib/shell";
+import { REPO_ROOT, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, RecordedResource, settle, setupMocks, valueOf } from "../../test/mocks";
 import type { EvidenceVolumeArgs } from "./index";
 import { HOOKS, planVolume } from "./plan";
+import { testGuestConnection } from "../../test/support/guest-connection";
 
 const TSX = path.join(__dirname, "../../node_modules/.bin/tsx");
 const PASSPHRASE = "correct horse 'battery' $(staple)";
 
-const guest: GuestConnection = {
-  host: "127.0.0.1",
-  port: 2222,
-  user: "root",
-  privateKeyPath: "/var/lib/forensic-lab/case-1/id_ed25519",
-  knownHostsPath: "/var/lib/forensic-lab/case-1/known_hosts",
-  jumpHost: "",
-  domainName: "forensic-case-1",
-  libvirtUri: "qemu:///system",
-};
+const guest = testGuestConnection();
 
 /** What the real hooks print, so outputs resolve as they would after `pulumi up`. */
 function hookStdout(args: pulumi.runtime.MockResourceArgs, existingLuks: object | null): Record<string, string> | undefined {

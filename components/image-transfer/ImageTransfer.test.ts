@@ -5,12 +5,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { hookValue } from "../../lib/rendered-hook";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
-import { GuestConnection, shellQuote } from "../../lib/shell";
+import { shellQuote } from "../../lib/shell";
 import { setupMocks, settle, valueOf, MockRun } from "../../test/mocks";
 import { ImageTransferArgs, TransferManifest, validateArgs } from "./args";
 import { ImageTransfer } from "./ImageTransfer";
 import { checkTransferResult } from "./hooks";
 import { pinnedChainOptions, planTransfer } from "./plan";
+import { testGuestConnection } from "../../test/support/guest-connection";
 
 const hostile = `/ev/base 'q' "d" $(touch /tmp/pwned)`;
 const sha = (c: string) => c.repeat(64);
@@ -37,16 +38,7 @@ const manifest: TransferManifest = {
   ],
 };
 
-const guest: GuestConnection = {
-  host: "127.0.0.1",
-  port: 2222,
-  user: "root",
-  privateKeyPath: "/var/lib/forensic-lab/case-1/id_ed25519",
-  knownHostsPath: "/var/lib/forensic-lab/case-1/known_hosts",
-  jumpHost: "",
-  domainName: "forensic-case-1",
-  libvirtUri: "qemu:///system",
-};
+const guest = testGuestConnection();
 
 function args(overrides: Partial<Record<keyof ImageTransferArgs, unknown>> = {}): ImageTransferArgs {
   return {

@@ -7,29 +7,21 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { GuestConnection, hookBody, RESULT_MARKER } from "../../lib/shell";
+import { hookBody, RESULT_MARKER } from "../../lib/shell";
 import { hookList, hookValue, innerHook, readRenderedHook } from "../../lib/rendered-hook";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
 import type { NbdAttachment as NbdAttachmentClass, NbdAttachmentArgs } from "./NbdAttachment";
 import { createHash } from "crypto";
 import { ATTACH_HOOK, DETACH_HOOK, imageSpec, planAttachment } from "./NbdAttachment";
+import { testGuestConnection } from "../../test/support/guest-connection";
 
 const PWNED = path.join(os.tmpdir(), "forensic-lab-nbd-unit-pwned");
 const HOSTILE_TOP = `/case/images/win 7/it's "$(touch ${PWNED})"-000002.vmdk`;
 const MIDDLE = "/case/images/win 7/win7-000001.vmdk";
 const BASE = "/case/images/win 7/base/win7.vmdk";
 
-const guest: GuestConnection = {
-  host: "127.0.0.1",
-  port: 2222,
-  user: "root",
-  privateKeyPath: "/var/lib/forensic-lab/case-1/id_ed25519",
-  knownHostsPath: "/var/lib/forensic-lab/case-1/known_hosts",
-  jumpHost: "",
-  domainName: "nbd-unit",
-  libvirtUri: "qemu:///system",
-};
+const guest = testGuestConnection("nbd-unit");
 
 const attachResult = {
   device: "/dev/nbd3",

@@ -5,24 +5,16 @@
  * nbd-and-mounts.guest.test.ts.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { GuestConnection, hookBody, RESULT_MARKER } from "../../lib/shell";
+import { hookBody, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
 import { hookList, hookValue, innerHook, readRenderedHook } from "../../lib/rendered-hook";
 import { ATTACH_HOOK } from "../nbd-attachment/NbdAttachment";
 import type { PartitionMount as PartitionMountClass } from "./PartitionMount";
 import { MOUNT_HOOK, UMOUNT_HOOK } from "./PartitionMount";
+import { testGuestConnection } from "../../test/support/guest-connection";
 
-const guest: GuestConnection = {
-  host: "127.0.0.1",
-  port: 2222,
-  user: "root",
-  privateKeyPath: "/var/lib/forensic-lab/case-1/id_ed25519",
-  knownHostsPath: "/var/lib/forensic-lab/case-1/known_hosts",
-  jumpHost: "",
-  domainName: "nbd-unit",
-  libvirtUri: "qemu:///system",
-};
+const guest = testGuestConnection("nbd-unit");
 
 const attachResult = { device: "/dev/nbd3", sectorSize: 512, label: "dos", partitions: [] };
 const mountResult = {

@@ -1,4 +1,4 @@
-import { HookRedirect, Invocation, ResolvedWord } from "./shell-text";
+import { HookRedirect, Invocation, OTHER_LANGUAGES, ResolvedWord } from "./shell-text";
 
 /**
  * Which invocations could write to what they open. The rule for every tool that attaches or mounts
@@ -682,21 +682,7 @@ const SCRIPT_RUNNERS = new Set([
   "xargs",
   "source",
   ".",
-  "perl",
-  "python",
-  "python2",
-  "python3",
-  "ruby",
-  "node",
-  "nodejs",
-  "php",
-  "lua",
-  "tclsh",
-  "expect",
-  "awk",
-  "gawk",
-  "mawk",
-  "nawk",
+  ...OTHER_LANGUAGES,
 ]);
 
 /** Redirections that open their target for writing. */

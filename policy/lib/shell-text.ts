@@ -543,7 +543,7 @@ const PREFIX_COMMANDS: Readonly<Record<string, { readonly optionsWithValue: read
 };
 
 /** Interpreters of other languages: their programs are text the pack cannot read as bash. */
-const OTHER_LANGUAGES = new Set([
+export const OTHER_LANGUAGES: ReadonlySet<string> = new Set([
   "perl",
   "python",
   "python2",
