@@ -3,9 +3,9 @@
  * for the guest: pinned host key accepted, any other key refused (no trust-on-first-use), stdin reaches
  * the inner hook, hostile values stay data, and delete hooks treat a vanished guest as nothing to undo.
  */
-import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
+import { ChildProcess, execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
-import { freeLoopbackPort, waitForLoopbackPort } from "../../test/support/loopback";
+import { freeLoopbackPort, startLoopbackSshd } from "../../test/support/loopback";
 import * as os from "os";
 import * as path from "path";
 import { GuestConnection, inGuestCommand, REPO_ROOT } from "../shell";
@@ -47,24 +47,7 @@ beforeAll(async () => {
   port = await freeLoopbackPort();
   const hostPub = fs.readFileSync(path.join(dir, "host key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
   fs.writeFileSync(path.join(dir, "known hosts"), `[127.0.0.1]:${port} ${hostPub}\n`);
-  const config = path.join(dir, "sshd_config");
-  fs.writeFileSync(
-    config,
-    [
-      `ListenAddress 127.0.0.1:${port}`,
-      `HostKey "${path.join(dir, "host key")}"`,
-      `AuthorizedKeysFile "${path.join(dir, "authorized_keys")}"`,
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "PermitRootLogin prohibit-password",
-      "StrictModes no",
-      "UsePAM no",
-      `PidFile "${path.join(dir, "sshd.pid")}"`,
-    ].join("\n") + "\n",
-  );
-  fs.mkdirSync("/run/sshd", { recursive: true });
-  sshd = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], { stdio: "ignore" });
-  await waitForLoopbackPort(port, "sshd");
+  sshd = await startLoopbackSshd({ dir, port, hostKey: path.join(dir, "host key"), authorizedKeys: path.join(dir, "authorized_keys") });
 });
 
 afterAll(() => {

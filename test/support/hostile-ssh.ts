@@ -14,7 +14,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { GuestConnection } from "../../lib/shell";
 import { run, ExecResult } from "../guest/harness";
-import { freeLoopbackPort, waitForLoopbackPort } from "./loopback";
+import { freeLoopbackPort, loopbackConnection, startLoopbackSshd } from "./loopback";
 
 /** What the far side of one ssh session saw. */
 export interface SessionProbe {
@@ -112,31 +112,21 @@ exec /bin/bash -c "$SSH_ORIGINAL_COMMAND"
 `,
     { mode: 0o755 },
   );
-  const sshdConfig = path.join(dir, "sshd_config");
-  fs.writeFileSync(
-    sshdConfig,
-    [
-      `ListenAddress 127.0.0.1:${port}`,
-      `HostKey ${path.join(dir, "host_key")}`,
-      `AuthorizedKeysFile ${path.join(dir, "authorized_keys")}`,
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "PermitRootLogin prohibit-password",
-      "StrictModes no",
-      "UsePAM no",
-      // Everything the hostile config asks for would be granted: only the client can refuse it.
+  const sshd = await startLoopbackSshd({
+    dir,
+    port,
+    hostKey: path.join(dir, "host_key"),
+    authorizedKeys: path.join(dir, "authorized_keys"),
+    // Everything the hostile config asks for would be granted: only the client can refuse it.
+    extra: [
       "AllowAgentForwarding yes",
       "AllowTcpForwarding yes",
       "PermitTTY yes",
       "AcceptEnv FORENSIC_SENT_VARIABLE",
       `ForceCommand ${probe}`,
-      `PidFile ${path.join(dir, "sshd.pid")}`,
-      "",
-    ].join("\n"),
-  );
-  fs.mkdirSync("/run/sshd", { recursive: true });
-  const sshd: ChildProcess = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", sshdConfig], { stdio: "ignore" });
-  await waitForLoopbackPort(port, "hostile-config sshd");
+    ],
+    label: "hostile-config sshd",
+  });
 
   // The examiner's agent, holding a key: a forwarded agent would let the guest use it.
   const agentSocket = path.join(dir, "agent.sock");
@@ -149,16 +139,7 @@ exec /bin/bash -c "$SSH_ORIGINAL_COMMAND"
 
   return {
     dir,
-    connection: {
-      host: "127.0.0.1",
-      port,
-      user: "root",
-      privateKeyPath: path.join(dir, "client_key"),
-      knownHostsPath: path.join(dir, "known_hosts"),
-      jumpHost: "",
-      domainName: "test",
-      libvirtUri: "test:///default",
-    },
+    connection: loopbackConnection(port, path.join(dir, "client_key"), path.join(dir, "known_hosts")),
     jumpHost: `root@localhost:${port}`,
     otherHostKey: publicKey(path.join(dir, "other_host_key.pub")),
     runHostile: (text, opts = {}) =>

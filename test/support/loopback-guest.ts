@@ -4,9 +4,9 @@
  * this machine as root, so the transfer's whole host side (jail, pipes, resume) runs in seconds. The
  * domain is libvirt's built-in test driver's "test", which is always running: delete hooks really run.
  */
-import { ChildProcess, execFileSync, spawn } from "child_process";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
-import { freeLoopbackPort, waitForLoopbackPort } from "./loopback";
+import { freeLoopbackPort, loopbackConnection, startLoopbackSshd } from "./loopback";
 import * as path from "path";
 import { GuestConnection } from "../../lib/shell";
 
@@ -54,36 +54,15 @@ export async function startLoopbackGuest(dir: string, opts: { hostile?: boolean 
       { mode: 0o755 },
     );
   }
-  const config = path.join(dir, "sshd_config");
-  fs.writeFileSync(
-    config,
-    [
-      `ListenAddress 127.0.0.1:${port}`,
-      `HostKey "${path.join(dir, "host_key")}"`,
-      `AuthorizedKeysFile "${path.join(dir, "authorized_keys")}"`,
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "PermitRootLogin prohibit-password",
-      "StrictModes no",
-      "UsePAM no",
-      `PidFile "${path.join(dir, "sshd.pid")}"`,
-      ...(opts.hostile ? [`ForceCommand ${path.join(lies, "force-command")}`] : []),
-    ].join("\n") + "\n",
-  );
-  fs.mkdirSync("/run/sshd", { recursive: true });
-  const sshd: ChildProcess = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], { stdio: "ignore" });
-  await waitForLoopbackPort(port, "loopback sshd");
+  const sshd = await startLoopbackSshd({
+    dir,
+    port,
+    hostKey: path.join(dir, "host_key"),
+    authorizedKeys: path.join(dir, "authorized_keys"),
+    extra: opts.hostile ? [`ForceCommand ${path.join(lies, "force-command")}`] : [],
+  });
   return {
-    connection: {
-      host: "127.0.0.1",
-      port,
-      user: "root",
-      privateKeyPath: path.join(dir, "client_key"),
-      knownHostsPath: path.join(dir, "known_hosts"),
-      jumpHost: "",
-      domainName: "test",
-      libvirtUri: "test:///default",
-    },
+    connection: loopbackConnection(port, path.join(dir, "client_key"), path.join(dir, "known_hosts")),
     lie: (hookFile, script) => {
       if (!opts.hostile) throw new Error("lie(): this loopback guest was started honest");
       const file = path.join(lies, path.basename(hookFile));

@@ -1,5 +1,9 @@
 /** Loopback ports for test servers (sshd stand-ins, listeners): the only addresses tests may talk to. */
+import { ChildProcess, spawn } from "child_process";
+import * as fs from "fs";
 import * as net from "net";
+import * as path from "path";
+import type { GuestConnection } from "../../lib/shell";
 
 /** A port nothing listens on right now, on 127.0.0.1. */
 export function freeLoopbackPort(): Promise<number> {
@@ -24,4 +28,53 @@ export async function waitForLoopbackPort(port: number, what = "server"): Promis
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`${what} did not listen on 127.0.0.1:${port}`);
+}
+
+/**
+ * Starts a test sshd on 127.0.0.1:`port` (`/usr/sbin/sshd -D`): public-key logins for root only, with
+ * the host key and authorized keys given; `extra` lines go after those (ForceCommand, what a hostile
+ * config grants). Its config and pid file go into `dir`. Resolves once it listens.
+ */
+export async function startLoopbackSshd(opts: {
+  dir: string;
+  port: number;
+  hostKey: string;
+  authorizedKeys: string;
+  extra?: readonly string[];
+  label?: string;
+}): Promise<ChildProcess> {
+  const config = path.join(opts.dir, "sshd_config");
+  fs.writeFileSync(
+    config,
+    [
+      `ListenAddress 127.0.0.1:${opts.port}`,
+      `HostKey "${opts.hostKey}"`,
+      `AuthorizedKeysFile "${opts.authorizedKeys}"`,
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "PermitRootLogin prohibit-password",
+      "StrictModes no",
+      "UsePAM no",
+      `PidFile "${path.join(opts.dir, "sshd.pid")}"`,
+      ...(opts.extra ?? []),
+    ].join("\n") + "\n",
+  );
+  fs.mkdirSync("/run/sshd", { recursive: true });
+  const sshd = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], { stdio: "ignore" });
+  await waitForLoopbackPort(opts.port, opts.label ?? "loopback sshd");
+  return sshd;
+}
+
+/** The GuestConnection of such an sshd; libvirt's built-in test driver's "test" domain stands in. */
+export function loopbackConnection(port: number, privateKeyPath: string, knownHostsPath: string): GuestConnection {
+  return {
+    host: "127.0.0.1",
+    port,
+    user: "root",
+    privateKeyPath,
+    knownHostsPath,
+    jumpHost: "",
+    domainName: "test",
+    libvirtUri: "test:///default",
+  };
 }
