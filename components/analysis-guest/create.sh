@@ -8,7 +8,7 @@
 # Values (prelude): DOMAIN_NAME LIBVIRT_URI LIBVIRT_SSH_TARGET LIBVIRT_SSH_PORT STATE_DIR KEYS_DIR
 #   PRIVATE_KEY HOST_KEY KNOWN_HOSTS DISKS_DIR OVERLAY SEED KERNEL INITRD CONSOLE_LOG IMAGE_DIR
 #   DOMAIN_XML_KVM DOMAIN_XML_TCG DETECT_ACCELERATOR_HOOK NETWORK_MODE ISOLATED_NETWORK EVIDENCE_PATH
-#   EVIDENCE_TYPE GUEST_HOST GUEST_PORT GUEST_USER JUMP_HOST BOOT_TIMEOUT_SECONDS
+#   EVIDENCE_TYPE GUEST_HOST GUEST_PORT GUEST_USER JUMP_HOST BOOT_TIMEOUT_SECONDS STALL_RESET_SECONDS
 set -euo pipefail
 
 # forensic-lab:include lib/hooks/ssh-options.sh
@@ -156,6 +156,26 @@ guest_answers() {
   guest_ssh "${options[@]}" "$GUEST_USER@$GUEST_HOST" true </dev/null 2>/dev/null
 }
 
+# Under software emulation (TCG) a booting kernel whose vCPU threads starve on a busy host can stall for
+# good: the console says "rcu: INFO: rcu_preempt self-detected stall" and sshd never comes (seen once in
+# CI: the whole boot timeout lost). A guest this run started and that has not answered yet holds nothing of
+# the case, so a hard reset loses nothing and costs one boot: once per run, after the stall has lasted
+# STALL_RESET_SECONDS. A guest that was already running is never reset.
+STALL_PATTERN='rcu: INFO: rcu_[a-z]+ (self-)?detected stall|watchdog: BUG: soft lockup'
+stall_seen_at=""
+console_from=0 # bytes of the console log written before the reset; a reset does not truncate it
+
+reset_if_stalled() {
+  [[ "$outcome" != running && "$console_from" == 0 ]] || return 0
+  on_host tail -c "+$((console_from + 1))" "$CONSOLE_LOG" 2>/dev/null | grep -Eq "$STALL_PATTERN" || return 0
+  stall_seen_at=${stall_seen_at:-$SECONDS}
+  ((SECONDS - stall_seen_at >= STALL_RESET_SECONDS)) || return 0
+  console_from=$(on_host stat -c %s "$CONSOLE_LOG")
+  on_host tail -n 5 "$CONSOLE_LOG" >&2 || true
+  log "the kernel stalled while booting (console above) and ssh has not answered for ${STALL_RESET_SECONDS} s since; resetting the guest once"
+  virsh_ reset "$DOMAIN_NAME" >/dev/null || die "virsh reset failed"
+}
+
 wait_for_ssh() {
   local deadline=$((SECONDS + BOOT_TIMEOUT_SECONDS)) state
   until guest_answers; do
@@ -164,6 +184,7 @@ wait_for_ssh() {
       on_host tail -n 40 "$CONSOLE_LOG" >&2 || true
       die "the guest stopped while booting (state: $state); console log above"
     fi
+    reset_if_stalled
     if ((SECONDS >= deadline)); then
       on_host tail -n 40 "$CONSOLE_LOG" >&2 || true
       die "no ssh with the pinned host key on $GUEST_HOST:$GUEST_PORT after ${BOOT_TIMEOUT_SECONDS} s (bootTimeoutSeconds); console log above"

@@ -14,6 +14,12 @@ export const DETECT_ACCELERATOR_HOOK = "components/analysis-guest/detect-acceler
 export const KVM_DEVICE = "/dev/kvm";
 export const PVM_MODULE = "/sys/module/kvm_pvm";
 
+/**
+ * How long create.sh lets a booting kernel's stall warning stand without ssh before it resets the guest
+ * once. A stall that heals does so within seconds; booting again takes about a minute under emulation.
+ */
+export const STALL_RESET_SECONDS = 60;
+
 /** The guest's settings with every default applied; plain values (see `AnalysisGuestArgs` for meaning). */
 export interface GuestSettings {
   readonly caseId: string;
@@ -28,6 +34,8 @@ export interface GuestSettings {
   readonly isolatedNetwork: string;
   readonly libvirtUri: string;
   readonly bootTimeoutSeconds: number;
+  /** Tests only: see STALL_RESET_SECONDS. */
+  readonly stallResetSeconds?: number;
   readonly evidenceDisk?: DiskSpec;
   /** Further disks, for tests: the create hook attaches them like the evidence disk. */
   readonly extraDisks?: readonly ExtraDiskSpec[];
@@ -178,6 +186,7 @@ export function planGuest(settings: GuestSettings): GuestPlan {
       GUEST_USER: connection.user,
       JUMP_HOST: connection.jumpHost,
       BOOT_TIMEOUT_SECONDS: settings.bootTimeoutSeconds,
+      STALL_RESET_SECONDS: settings.stallResetSeconds ?? STALL_RESET_SECONDS,
     },
     deleteValues: where,
   };

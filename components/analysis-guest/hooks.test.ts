@@ -72,7 +72,12 @@ case "$1" in
   net-info) cat "$FAKE/net-info" ;;
   domiflist) if [[ -e "$FAKE/iflist-$2" ]]; then cat "$FAKE/iflist-$2"; fi ;;
   define) sed -n "s/.*<name>\\(.*\\)<\\/name>.*/\\1/p" "$2" | head -n 1 >>"$FAKE/domains"; echo "shut off" >"$FAKE/state" ;;
-  start) echo "error: Cannot access storage file (as uid:999, gid:107): Permission denied" >&2; exit 1 ;;
+  start)
+    [[ ! -e "$FAKE/start-fails" ]] || { echo "error: Cannot access storage file (as uid:999, gid:107): Permission denied" >&2; exit 1; }
+    echo running >"$FAKE/state"
+    if [[ -e "$FAKE/console-on-start" ]]; then cp "$FAKE/console-on-start" "$FAKE_CONSOLE"; fi ;;
+  reset) echo "[    0.000000] Linux version 6.1.0 (booting again)" >>"$FAKE_CONSOLE"; touch "$FAKE/ssh-answers" ;;
+  dumpxml) echo "<domain type='qemu'>" ;;
   *) echo "unexpected virsh $*" >&2; exit 2 ;;
 esac
 `;
@@ -110,7 +115,14 @@ esac
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(file, "x");
     }
-    const env = { ...process.env, FAKE: fake, PATH: `${path.join(fake, "bin")}:${process.env.PATH}` };
+    // A stand-in ssh: the guest answers once $FAKE/ssh-answers exists.
+    fs.writeFileSync(path.join(fake, "bin", "ssh"), '#!/bin/sh\n[ -e "$FAKE/ssh-answers" ] || exit 255\n', { mode: 0o755 });
+    const env = {
+      ...process.env,
+      FAKE: fake,
+      FAKE_CONSOLE: plan.domain.consoleLogPath,
+      PATH: `${path.join(fake, "bin")}:${process.env.PATH}`,
+    };
     const deleteHook = () => run(["/bin/bash", "-c", renderHook(DELETE_HOOK, plan.deleteValues)], { env });
     const calls = () => fs.readFileSync(path.join(fake, "calls"), "utf8").trim().split("\n");
     return { fake, plan, env, deleteHook, calls };
@@ -174,13 +186,20 @@ esac
     expect(fs.existsSync(plan.domain.overlayPath)).toBe(true);
   });
 
-  test("a fresh create that fails after define undoes itself: no domain, disks or keys left", async () => {
-    const { fake, plan, env, calls } = setup(undefined);
-    fs.rmSync(plan.stateDir, { recursive: true });
-    const image = path.join(scratch, "image-for-failed-start");
+  /** A guest image folder the create hook can make disks from (an empty qcow2 base). */
+  async function emptyImage(name: string): Promise<string> {
+    const image = path.join(scratch, name);
     fs.mkdirSync(image);
     await run(["qemu-img", "create", "-q", "-f", "qcow2", path.join(image, "rootfs.qcow2"), "16M"]);
     for (const f of ["manifest.json", "vmlinuz", "initrd.img"]) fs.writeFileSync(path.join(image, f), "");
+    return image;
+  }
+
+  test("a fresh create that fails after define undoes itself: no domain, disks or keys left", async () => {
+    const { fake, plan, env, calls } = setup(undefined);
+    fs.rmSync(plan.stateDir, { recursive: true });
+    fs.writeFileSync(path.join(fake, "start-fails"), "");
+    const image = await emptyImage("image-for-failed-start");
     const r = await run(["/bin/bash", "-c", renderHook(CREATE_HOOK, { ...plan.createValues, IMAGE_DIR: image })], { env });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("create failed; removing what this run made");
@@ -189,6 +208,50 @@ esac
     expect(fs.existsSync(plan.domain.overlayPath)).toBe(false);
     expect(fs.existsSync(plan.domain.seedPath)).toBe(false);
     expect(fs.existsSync(plan.privateKeyPath)).toBe(false);
+  });
+
+  describe("a kernel that stalls while booting (TCG on a busy host) is reset once, not waited on until the boot timeout", () => {
+    jest.setTimeout(30_000);
+    const STALL =
+      "[   41.113208] rcu: INFO: rcu_preempt self-detected stall on CPU\n[   41.114020] rcu:     1-....: (5249 ticks this GP)\n";
+    const create = async (consoleOnStart: string, domainState?: string) => {
+      const { fake, plan, env, calls } = setup(domainState);
+      if (domainState === undefined) fs.rmSync(plan.stateDir, { recursive: true });
+      fs.writeFileSync(path.join(fake, "console-on-start"), consoleOnStart);
+      if (domainState === "running") {
+        fs.writeFileSync(plan.domain.consoleLogPath, consoleOnStart);
+        fs.writeFileSync(`${plan.hostKeyPath}.pub`, "ssh-ed25519 AAAA forensic-lab test\n");
+      }
+      const image = await emptyImage("image");
+      const values = { ...plan.createValues, IMAGE_DIR: image, BOOT_TIMEOUT_SECONDS: 6, STALL_RESET_SECONDS: 2 };
+      const r = await run(["/bin/bash", "-c", renderHook(CREATE_HOOK, values)], { env, timeoutMs: 60_000 });
+      return { r, resets: calls().filter((c) => c.endsWith(`reset ${plan.domainName}`)).length };
+    };
+
+    test("a stall on the console and no ssh: one reset, then the guest answers", async () => {
+      const { r, resets } = await create(STALL);
+      expect(r.stderr).toContain(
+        "the kernel stalled while booting (console above) and ssh has not answered for 2 s since; resetting the guest once",
+      );
+      expect(r.stderr).toContain("rcu_preempt self-detected stall");
+      expect(resets).toBe(1);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^FORENSIC_LAB_RESULT .*"outcome":"created"/m);
+    });
+
+    test("no stall on the console: no reset, the boot timeout stands", async () => {
+      const { r, resets } = await create("[    1.000000] Run /init as init process\n");
+      expect(resets).toBe(0);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("no ssh with the pinned host key");
+    });
+
+    test("a guest that was already running is never reset", async () => {
+      const { r, resets } = await create(STALL, "running");
+      expect(resets).toBe(0);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("no ssh with the pinned host key");
+    });
   });
 
   test("create.sh refuses a case folder with a planted keys link, and writes nothing through it", async () => {
