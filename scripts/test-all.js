@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm test`: every test there is. ESLint and Prettier's check, the Go tests of engine/, the jest suites
-// (unit and real-guest), then the whole-lab e2e run (`npm run e2e`: the real index.ts on the real Pulumi
+// (unit, then real-guest), then the whole-lab e2e run (`npm run e2e`: the real index.ts on the real Pulumi
 // engine, which scripts/install-pulumi.sh builds first if needed). Each prints its own closing line; this prints the
 // total last, as the one plain line CI reads: "N passed, M failed".
 "use strict";
@@ -95,20 +95,49 @@ function startEngineBuild() {
   });
 }
 
+/**
+ * Builds the guest image (guest-image/build.sh; cold, about 7 minutes, mostly waiting on apt and the disk)
+ * beside the lint, go and unit parts, at normal priority: the first guest test waits for it. build.sh locks
+ * its folder, so the harness's own call waits for this one and then finds the image current.
+ */
+function startGuestImageBuild() {
+  const imageRoot = process.env.FORENSIC_LAB_GUEST_IMAGE_ROOT ?? "/var/lib/forensic-lab/guest-image";
+  const log = path.join(os.tmpdir(), `forensic-lab-guest-image-build-${process.pid}.log`);
+  const out = fs.openSync(log, "w");
+  const started = Date.now();
+  const child = spawn("bash", [path.join(root, "guest-image/build.sh"), imageRoot], { cwd: root, stdio: ["ignore", out, out] });
+  fs.closeSync(out);
+  console.log(`guest image: building or finding it in the background; log: ${log}`);
+  return new Promise((resolve) => {
+    child.on("close", (status) => {
+      const seconds = Math.round((Date.now() - started) / 1000);
+      // A failed build is not counted here: the guest tests build again themselves and fail with its message.
+      console.log(`\n=== guest image: guest-image/build.sh exited ${status} after ${seconds} s${status === 0 ? "" : ` (log: ${log})`}`);
+      resolve(status);
+    });
+  });
+}
+
 (async () => {
   const engine = startEngineBuild();
+  const guestImage = startGuestImageBuild();
+  // Extra arguments (`npm test -- <pattern>`) go to one jest run over both projects, as they would to jest.
+  const extra = process.argv.slice(2);
+  const jest = (...projects) => [path.join(root, "scripts/run-jest.js"), "--selectProjects", ...projects, ...extra];
   const parts = [
     await run("lint", process.execPath, [path.join(root, "scripts/run-lint.js")]),
     await run("go", process.execPath, [path.join(root, "scripts/run-go-tests.js")]),
-    await run("jest", process.execPath, [
-      path.join(root, "scripts/run-jest.js"),
-      "--selectProjects",
-      "unit",
-      "guest",
-      ...process.argv.slice(2),
-    ]),
-    await prepareCiEvidence(),
   ];
+  if (extra.length > 0) {
+    await guestImage;
+    parts.push(await run("jest", process.execPath, jest("unit", "guest")));
+  } else {
+    // Unit files run on both cores while the image builds; guest files one at a time after it.
+    parts.push(await run("jest unit", process.execPath, [...jest("unit"), "--maxWorkers=2"]));
+    await guestImage;
+    parts.push(await run("jest guest", process.execPath, jest("guest")));
+  }
+  parts.push(await prepareCiEvidence());
   await engine;
   parts.push(await run("e2e", process.execPath, [require.resolve("tsx/cli"), path.join(root, "test/e2e/run.ts")]));
   const passed = parts.reduce((n, p) => n + p.passed, 0);
