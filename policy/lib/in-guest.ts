@@ -1,18 +1,18 @@
 import { IN_GUEST_WRAPPER } from "../../lib/shell";
 import { parseRenderedHook } from "../../lib/rendered-hook";
-import { inGuestWrapperBody } from "./shell-text";
+import { isInGuestWrapperBody } from "./in-guest-wrapper";
 
 export type InGuestHook =
   { readonly ok: true; readonly domain: string; readonly innerHook: string } | { readonly ok: false; readonly problem: string };
 
 /**
  * Whether a hook text is the in-guest ssh wrapper: a rendered hook whose static body is, byte for byte,
- * lib/hooks/in-guest.sh, with a guest domain and a rendered inner hook in its prelude. The header
+ * lib/hooks/in-guest.sh (pinned by its sha256 in in-guest-wrapper.ts), with a guest domain and a rendered inner hook in its prelude. The header
  * comment naming the file proves nothing; the body does.
  */
 export function readInGuestHook(text: string): InGuestHook {
   const hook = parseRenderedHook(text);
-  if (!hook || hook.body !== inGuestWrapperBody()) {
+  if (!hook || !isInGuestWrapperBody(hook.body)) {
     return { ok: false, problem: `is not the in-guest ssh wrapper (${IN_GUEST_WRAPPER}), so it would run on the host` };
   }
   const domain = hook.values.get("GUEST_DOMAIN");

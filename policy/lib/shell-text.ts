@@ -1,5 +1,5 @@
 import { parseRenderedHook, type PreludeValue } from "../../lib/rendered-hook";
-import { hookBody, IN_GUEST_WRAPPER } from "../../lib/shell";
+import { isInGuestWrapperBody } from "./in-guest-wrapper";
 import { KEYWORDS, parseScript, type SimpleCommand, type Word } from "./shell-lexer";
 
 export { parseScript, type Redirect, type SimpleCommand, type Word, type WordPart } from "./shell-lexer";
@@ -448,7 +448,7 @@ function collect(text: string, inherited: ReadonlyMap<string, PreludeValue>, rea
   }
   const script = hook ? hook.body : text;
   // The in-guest wrapper runs its INNER_HOOK (read above) through `ssh ... bash -c "$(printf %q ...)"`.
-  const trusted = hook !== undefined && hook.body === inGuestWrapperBody();
+  const trusted = hook !== undefined && isInGuestWrapperBody(hook.body);
   const functions = functionDefinitions(script);
   const programVariables = programPathVariables(script);
   const opaque = (line: number, what: string, why: string, onlyIfEnvironmentSets?: string): void => {
@@ -622,14 +622,6 @@ function seeThrough(
     return [];
   }
   return [];
-}
-
-/** The static part of lib/hooks/in-guest.sh exactly as `renderHook` embeds it (shebang dropped, the ssh
- * options library included). */
-let wrapperBody: string | undefined;
-export function inGuestWrapperBody(): string {
-  wrapperBody ??= hookBody(IN_GUEST_WRAPPER);
-  return wrapperBody;
 }
 
 /**
