@@ -8,32 +8,18 @@ import { inspectImage } from "../lib/inspect";
 import { REPO_ROOT } from "../lib/shell";
 import { deepVmdkChain } from "../test/support/image-chains";
 import { Cleanup, dropHostCaches, must, repeat, run, tail } from "./support";
+import { MadeEvidence, MadePartition, readMadeEvidence } from "../scripts/made-evidence";
 
 const MIB = 1 << 20;
-
-/** `evidence.json` of scripts/make-evidence.sh, the parts the bench reads. */
-export interface EvidenceManifest {
-  readonly sizeMib: number;
-  readonly top: string;
-  /** Every file of the chain, relative to the evidence folder. */
-  readonly files: readonly { readonly path: string; readonly size: number }[];
-  readonly partitions: readonly {
-    readonly number: number;
-    readonly filesystem: string;
-    readonly startSector: number;
-    readonly bulkBytes?: number;
-    readonly files: Record<string, string>;
-  }[];
-}
 
 export interface Evidence {
   readonly dir: string;
   /** Absolute path of the top snapshot. */
   readonly top: string;
-  readonly manifest: EvidenceManifest;
+  readonly manifest: MadeEvidence;
   /** The NTFS partition holding `ufos/ufo.txt` and the ext4 one holding `bulk.bin`. */
-  readonly ntfs: EvidenceManifest["partitions"][number];
-  readonly ext4: EvidenceManifest["partitions"][number] & { readonly bulkBytes: number };
+  readonly ntfs: MadePartition;
+  readonly ext4: MadePartition & { readonly bulkBytes: number };
 }
 
 /** Makes (or reuses: the script keeps complete output) seeds-like evidence with a `sizeMib` bulk.bin. */
@@ -42,7 +28,7 @@ export async function makeEvidence(dir: string, sizeMib: number): Promise<Eviden
     timeoutMs: 30 * 60_000,
   });
   const top = out.trim().split("\n").pop()!;
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, "evidence.json"), "utf8")) as EvidenceManifest;
+  const manifest = readMadeEvidence(dir);
   const ntfs = manifest.partitions.find((p) => p.filesystem === "ntfs" && "ufos/ufo.txt" in p.files);
   const ext4 = manifest.partitions.find((p) => p.filesystem === "ext4" && p.bulkBytes !== undefined);
   if (!ntfs || !ext4) throw new Error(`${dir}/evidence.json: no NTFS partition with ufos/ufo.txt or no ext4 partition with bulk.bin`);

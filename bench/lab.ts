@@ -174,11 +174,11 @@ export async function inGuestRead(lab: Lab, evidence: Evidence, runs: number): P
 export interface TransferTimes {
   /** host-hash.sh create, as the engine ran it in the lab's first up. */
   readonly hostHash: number[];
-  /** scp.sh create (copy through ssh into guest-receive.sh: dd, then sha256sum in the guest), from the same up. */
+  /** host-scp.sh create (copy through ssh into guest-receive.sh: dd, then sha256sum in the guest), from the same up. */
   readonly scpCreate: number[];
   /** plain-copy.sh: the same bytes into the same dd, nothing hashed. */
   readonly plainCopy: number[];
-  /** sshfs.sh start: sftp pipes, read-only mounts, sha256sum of every file through the mount in the guest. */
+  /** host-sshfs.sh start: sftp pipes, read-only mounts, sha256sum of every file through the mount in the guest. */
   readonly sshfsCreate: number[];
 }
 
@@ -255,7 +255,7 @@ export async function transfers(
     ok("bench-sshfs release", await sshfs.release());
   });
   ok("host-hash.sh (sshfs)", await sshfs.hostHash());
-  const sshfsCreate = await repeat(1, async () => ok("sshfs.sh start", await sshfs.create()), coldBoth);
+  const sshfsCreate = await repeat(1, async () => ok("host-sshfs.sh start", await sshfs.create()), coldBoth);
   await removeSshfs.now();
 
   return { hostHash: [fromUp.hostHash], scpCreate: [fromUp.transfer], plainCopy, sshfsCreate };

@@ -8,6 +8,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { MadeEvidence, readMadeEvidence } from "./made-evidence";
 
 jest.setTimeout(180_000);
 
@@ -29,22 +30,7 @@ function tool(cmd: string, ...args: string[]): string {
 
 const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
-interface Manifest {
-  sizeMib: number;
-  virtualSize: number;
-  top: string;
-  chain: string[];
-  partitions: {
-    number: number;
-    type: string;
-    filesystem: string;
-    startSector: number;
-    sizeSectors: number;
-    files: Record<string, string>;
-  }[];
-  files: { path: string; size: number; sha256: string }[];
-}
-const manifest = (): Manifest => JSON.parse(fs.readFileSync(path.join(out, "evidence.json"), "utf8"));
+const manifest = (): MadeEvidence => readMadeEvidence(out);
 
 beforeAll(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-lab-evidence-test-"));
@@ -185,7 +171,7 @@ describe("running again", () => {
     const again = make(copy);
     expect(again.stderr).toContain("removing the remains of an interrupted run");
     expect(again.status).toBe(0);
-    const m = JSON.parse(fs.readFileSync(path.join(copy, "evidence.json"), "utf8")) as Manifest;
+    const m = readMadeEvidence(copy);
     for (const f of m.files) expect(sha256(path.join(copy, f.path))).toBe(f.sha256);
   });
 

@@ -11,7 +11,9 @@ import type { ImageConfig } from "../../lib/config/types";
 import { GuestConnection, shellQuote as shq } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
 import { runPulumi, spawnPulumi } from "./pulumi";
-import { CUSTODY_LOG, Lab, POLICY_PACK, RESUMED, UP, bash, evidenceManifest, inGuest, leftovers, mountPointOf, mustInGuest } from "./lab";
+import { Lab, POLICY_PACK } from "./lab";
+import { RESUMED, UP } from "./lab-steps";
+import { bash, CUSTODY_LOG, evidenceManifest, inGuest, leftovers, mountPointOf, mustInGuest } from "./outside";
 import { Step } from "./steps";
 import { descendants, parentOf } from "../support/processes";
 
@@ -145,7 +147,7 @@ interface Sleeper {
 
 /**
  * Kills the ssh session carrying one scp'd file while the host's reader of it (`dd if=FILE iflag=noatime`,
- * components/image-transfer/evidence-read.sh) is part-way through; resolves with what it cut.
+ * components/image-transfer/hooks/host-evidence-read.sh) is part-way through; resolves with what it cut.
  */
 function dropSshMidTransfer(images: readonly ImageConfig[], stop: { done: boolean }): Promise<string> {
   const hostFiles = [...evidenceHashes(images.filter((i) => i.transfer === "scp")).keys()];
@@ -172,7 +174,7 @@ function cutPipeline(readerPid: number, file: string): string | undefined {
     const pos = Number(/^pos:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${readerPid}/fdinfo/${fd}`, "utf8"))?.[1] ?? 0);
     if (pos === 0 || pos >= size) return undefined;
     // The reader feeds `bash -c <receive hook>`, whose ssh is below the nearest ancestor the two share: a
-    // shell of scp.sh's, never above it (host-hash.sh reads with the same dd, and has no ssh below it).
+    // shell of host-scp.sh's, never above it (host-hash.sh reads with the same dd, and has no ssh below it).
     for (let ancestor = parentOf(readerPid), i = 0; i < 3 && comm(ancestor) === "bash"; ancestor = parentOf(ancestor), i++) {
       const ssh = descendants(ancestor).filter((pid) => comm(pid) === "ssh");
       if (ssh.length === 0) continue;

@@ -14,7 +14,8 @@ import * as path from "path";
 import { loadStackFile } from "../../lib/config/stack-file";
 import { REPO_ROOT } from "../../lib/shell";
 import { TEST_PASSPHRASE } from "../support/stack-config";
-import { Lab, labSteps } from "./lab";
+import { Lab } from "./lab";
+import { labSteps } from "./lab-steps";
 import { engineSetup, installEngine } from "./pulumi";
 import { Step, StepsSummary, runSteps } from "./steps";
 

@@ -1,0 +1,41 @@
+/**
+ * `evidence.json`, what scripts/make-evidence.sh writes beside the evidence it makes: the layout, the known
+ * files of each partition, and every file of the chain with its size and sha256. One definition for the
+ * tests, the e2e and the bench (none of which is part of the package build).
+ */
+import * as fs from "fs";
+import * as path from "path";
+
+export interface MadeEvidence {
+  readonly generator: "scripts/make-evidence.sh";
+  readonly version: number;
+  /** Size of ext4's bulk.bin, MiB (`--size-mib`). */
+  readonly sizeMib: number;
+  readonly format: "vmdk";
+  readonly virtualSize: number;
+  /** Relative to the evidence folder, like every path here. */
+  readonly top: string;
+  /** Top first. */
+  readonly chain: readonly string[];
+  readonly partitions: readonly MadePartition[];
+  readonly files: readonly { readonly path: string; readonly size: number; readonly sha256: string }[];
+}
+
+export interface MadePartition {
+  readonly number: number;
+  readonly type: string;
+  readonly filesystem: string;
+  readonly startSector: number;
+  readonly sizeSectors: number;
+  /** ext4 only: its dirty journal, and what a replay would change. */
+  readonly journal?: string;
+  /** ext4 only: bytes of bulk.bin. */
+  readonly bulkBytes?: number;
+  /** Known files: path in the partition -> content. */
+  readonly files: Readonly<Record<string, string>>;
+}
+
+/** `<dir>/evidence.json`. */
+export function readMadeEvidence(dir: string): MadeEvidence {
+  return JSON.parse(fs.readFileSync(path.join(dir, "evidence.json"), "utf8")) as MadeEvidence;
+}
