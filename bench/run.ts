@@ -251,17 +251,17 @@ async function main(): Promise<number> {
         measurements.push({
           key: "hash_overhead",
           subject: timing(
-            "host-hash.sh + scp.sh (hashed)",
+            "host-hash.sh + host-scp.sh (hashed)",
             t.hostHash.map((h, i) => h + t.scpCreate[i]),
           ),
           baseline: timing("plain copy, nothing hashed", t.plainCopy),
-          how: `With hashing: the lab's own ImageTransfer in its first up (started with host caches dropped), by the engine's clock, for the chain's ${evidence!.manifest.files.length} files (${formatGiB(evidence!.manifest.files.reduce((n, f) => n + f.size, 0))}): host-hash.sh (sha256sum on the host) + scp.sh create (each file streamed through the pinned ssh into guest-receive.sh: dd conv=sparse,fsync onto the LUKS2 /case, then sha256sum in the guest). Without: bench/hooks/plain-copy.sh on the same lab, the same files through the same ssh into the same dd, no sha256sum on either side, host and guest caches dropped first. ${RUNS.transfer} run each.`,
+          how: `With hashing: the lab's own ImageTransfer in its first up (started with host caches dropped), by the engine's clock, for the chain's ${evidence!.manifest.files.length} files (${formatGiB(evidence!.manifest.files.reduce((n, f) => n + f.size, 0))}): host-hash.sh (sha256sum on the host) + host-scp.sh create (each file streamed through the pinned ssh into guest-receive.sh: dd conv=sparse,fsync onto the LUKS2 /case, then sha256sum in the guest). Without: bench/hooks/plain-copy.sh on the same lab, the same files through the same ssh into the same dd, no sha256sum on either side, host and guest caches dropped first. ${RUNS.transfer} run each.`,
         });
         measurements.push({
           key: "sshfs_vs_scp",
-          subject: timing("sshfs.sh start (mount + full read)", t.sshfsCreate),
-          baseline: timing("scp.sh create (copy + full read)", t.scpCreate),
-          how: `ImageTransfer create, each mode with its own hooks, the host hash not counted: sshfs = sftp pipes started, read-only sshfs mounts in the guest, sha256sum of every file through the mount (a full sequential read), host and guest caches dropped first; scp = the lab's own scp.sh create in its first up (every file copied onto the LUKS2 /case, then sha256sum of the copy, a full sequential read). ${RUNS.transfer} run each.`,
+          subject: timing("host-sshfs.sh start (mount + full read)", t.sshfsCreate),
+          baseline: timing("host-scp.sh create (copy + full read)", t.scpCreate),
+          how: `ImageTransfer create, each mode with its own hooks, the host hash not counted: sshfs = sftp pipes started, read-only sshfs mounts in the guest, sha256sum of every file through the mount (a full sequential read), host and guest caches dropped first; scp = the lab's own host-scp.sh create in its first up (every file copied onto the LUKS2 /case, then sha256sum of the copy, a full sequential read). ${RUNS.transfer} run each.`,
         });
       }
 

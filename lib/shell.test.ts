@@ -119,7 +119,7 @@ describe("parseHookResult: exactly one result line, the last, fitting the hook's
   });
   const good = { device: "/dev/nbd0", sha256: "a".repeat(64), mountPoint: "/mnt/forensic/win7/p1", options: ["ro", "noexec"] };
   const line = (r: unknown) => `FORENSIC_LAB_RESULT ${JSON.stringify(r)}`;
-  const parse = (stdout: string) => parseHookResult(stdout, schema, "attach.sh");
+  const parse = (stdout: string) => parseHookResult(stdout, schema, "guest-attach.sh");
 
   test("progress lines before it are fine; one trailing newline is fine (the engine strips it anyway)", () => {
     expect(parse(`progress\n${line(good)}\n`)).toEqual(good);

@@ -8,8 +8,8 @@ import { z } from "zod";
 import { resolveSettings } from "../components/analysis-guest/args";
 import { planVolume } from "../components/evidence-volume/plan";
 import { validateArgs } from "../components/image-transfer/args";
-import { planAttachment } from "../components/nbd-attachment/NbdAttachment";
-import { validateMountArgs } from "../components/partition-mount/PartitionMount";
+import { planAttachment } from "../components/nbd-attachment/plan";
+import { validateMountArgs } from "../components/partition-mount/args";
 
 function refusal(run: () => unknown): string[] {
   try {

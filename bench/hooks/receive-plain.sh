@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bench, in the guest: receives one file from the host's ssh session with the same dd as
-# components/image-transfer/guest-receive.sh, without hashing it. stdin: one line with the file's
+# components/image-transfer/hooks/guest-receive.sh, without hashing it. stdin: one line with the file's
 # index, then its bytes. A file that is already there is refused, as guest-receive.sh does.
 # Values: DESTS (absolute guest paths, under /case/bench-*).
 set -euo pipefail

@@ -5,7 +5,7 @@ import { GuestConnection, parseHookResult, renderHook } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
 import { AnalysisGuestArgs, evidenceDiskPath, resolveSettings } from "./args";
 import { Accelerator } from "./domain-xml";
-import { CREATE_HOOK, DELETE_HOOK, GuestCreateResult, guestCreateResultSchema, GuestPlan, planGuest, sshCommandFor } from "./guest-plan";
+import { CREATE_HOOK, DELETE_HOOK, GuestCreateResult, guestCreateResultSchema, GuestPlan, planGuest, sshCommandFor } from "./plan";
 
 export type { AnalysisGuestArgs } from "./args";
 
@@ -63,7 +63,7 @@ export class AnalysisGuest extends pulumi.ComponentResource {
     );
 
     const result = domain.stdout.apply((stdout) => {
-      const r: GuestCreateResult = parseHookResult(stdout, guestCreateResultSchema, `${name}-domain (create.sh)`);
+      const r: GuestCreateResult = parseHookResult(stdout, guestCreateResultSchema, `${name}-domain (host-create.sh)`);
       if (r.domainName !== basePlan.domainName) {
         throw new Error(`${name}-domain: unexpected create result for ${basePlan.domainName}: ${JSON.stringify(r)}`);
       }

@@ -4,7 +4,7 @@ import { absolutePath } from "../../lib/absolute-path";
 import { parseArgs } from "../../lib/args-error";
 import { deriveSshPort } from "../../lib/config/parse";
 import { CASE_ID, DEFAULT_GUEST_IMAGE_DIR, DEFAULT_LIBVIRT_URI, DEFAULT_STATE_ROOT } from "../../lib/config/schema";
-import { GuestSettings } from "./guest-plan";
+import { GuestSettings } from "./plan";
 import { libvirtTarget } from "../../lib/libvirt-uri";
 
 export interface AnalysisGuestArgs {

@@ -1,14 +1,14 @@
 /**
  * The analysis guest's host hooks, run for real with bash: accelerator detection against fake sysfs and
  * device paths, and the delete hook against a stand-in `virsh` (real libvirt is exercised by
- * analysis-guest.guest.test.ts). Files are real files in a temporary folder.
+ * AnalysisGuest.guest.test.ts). Files are real files in a temporary folder.
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { renderHook } from "../../lib/shell";
 import { run } from "../../test/guest/harness";
-import { CREATE_HOOK, DELETE_HOOK, DETECT_ACCELERATOR_HOOK, planGuest } from "./guest-plan";
+import { CREATE_HOOK, DELETE_HOOK, DETECT_ACCELERATOR_HOOK, planGuest } from "./plan";
 
 let scratch: string;
 beforeEach(() => {
@@ -16,7 +16,7 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
-describe("detect-accelerator.sh", () => {
+describe("host-detect-accelerator.sh", () => {
   const detect = (accelerator: string, kvmDevice: string, pvmModule: string) =>
     run([
       "/bin/bash",
@@ -57,7 +57,7 @@ describe("detect-accelerator.sh", () => {
   });
 });
 
-describe("delete.sh and create.sh against a stand-in virsh", () => {
+describe("host-delete.sh and host-create.sh against a stand-in virsh", () => {
   // A stand-in virsh: domains listed in $FAKE/domains, state in $FAKE/state, every call logged.
   const FAKE_VIRSH = `#!/usr/bin/env bash
 set -euo pipefail
@@ -254,7 +254,7 @@ esac
     });
   });
 
-  test("create.sh refuses a case folder with a planted keys link, and writes nothing through it", async () => {
+  test("host-create.sh refuses a case folder with a planted keys link, and writes nothing through it", async () => {
     const { plan, env } = setup(undefined);
     fs.rmSync(plan.stateDir, { recursive: true });
     fs.mkdirSync(plan.stateDir, { mode: 0o711 });
@@ -274,7 +274,7 @@ esac
     expect(fs.lstatSync(plan.keysDir).isSymbolicLink()).toBe(true);
   });
 
-  describe("create.sh refuses a libvirt-isolated network that is not isolated, before making anything", () => {
+  describe("host-create.sh refuses a libvirt-isolated network that is not isolated, before making anything", () => {
     const BRIDGE = "<bridge name='virbr7' stp='on' delay='0'/>";
     const ON_NETWORK = " vnet3      network   forensic-isolated   virtio   52:54:00:12:34:56\n";
     const ON_BRIDGE = " vnet4      bridge    virbr7              virtio   52:54:00:12:34:57\n";

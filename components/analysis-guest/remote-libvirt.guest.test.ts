@@ -22,7 +22,7 @@ import {
   freeLoopbackPort,
   run,
 } from "../../test/guest/harness";
-import { CREATE_HOOK, DELETE_HOOK, GuestCreateResult, GuestPlan, planGuest } from "./guest-plan";
+import { CREATE_HOOK, DELETE_HOOK, GuestCreateResult, GuestPlan, planGuest } from "./plan";
 
 jest.setTimeout(10 * 60_000);
 

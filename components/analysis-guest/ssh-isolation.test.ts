@@ -1,5 +1,5 @@
 /**
- * The analysis guest's own ssh (create.sh's wait for the guest, its ssh to a remote libvirt host, and the
+ * The analysis guest's own ssh (host-create.sh's wait for the guest, its ssh to a remote libvirt host, and the
  * examiner's `sshCommand`) obeys only the lab's options under a hostile root ~/.ssh/config with an
  * ssh-agent running. The guest and the libvirt host are one sshd on 127.0.0.1 that would grant every
  * forward (test/support/hostile-ssh.ts); libvirt is a stand-in virsh.
@@ -10,7 +10,7 @@ import * as path from "path";
 import { renderHook, shellQuote } from "../../lib/shell";
 import { sshOptions } from "../../lib/ssh-options";
 import { HostileSsh, ISOLATED_SESSION, startHostileSsh } from "../../test/support/hostile-ssh";
-import { CREATE_HOOK, planGuest, sshCommandFor } from "./guest-plan";
+import { CREATE_HOOK, planGuest, sshCommandFor } from "./plan";
 
 jest.setTimeout(60_000);
 
@@ -58,7 +58,7 @@ function plan(libvirtUri = "qemu:///system") {
 
 const env = () => ({ PATH: `${path.join(scratch, "bin")}:${process.env.PATH}`, FAKE_DOMAIN: "forensic-ssh-isolation" });
 
-test("create.sh waits for the running guest's sshd with the lab's options only", async () => {
+test("host-create.sh waits for the running guest's sshd with the lab's options only", async () => {
   const { values } = plan();
   const r = await ssh.runHostile(renderHook(CREATE_HOOK, values), { env: env() });
   expect(r.stderr).toContain("running; ssh answers with the pinned host key");
@@ -68,7 +68,7 @@ test("create.sh waits for the running guest's sshd with the lab's options only",
   expect(ssh.controlSockets()).toEqual([]);
 });
 
-test("create.sh's ssh to a remote libvirt host reads no ssh_config either", async () => {
+test("host-create.sh's ssh to a remote libvirt host reads no ssh_config either", async () => {
   // qemu+ssh://root@127.0.0.1:<port>/system: the file work runs there; no domain yet, and no guest
   // image, so the hook stops at its first remote check, after one session.
   const { plan: p, values } = plan(`qemu+ssh://root@127.0.0.1:${ssh.connection.port}/system`);

@@ -1,33 +1,15 @@
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { CaseConfig, ImageConfig } from "../../lib/config";
 import type { ImageManifest } from "../../lib/inspect";
 import { hookResource } from "../../lib/command";
-import { hookCommand } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
+import { CaseArgs, imagesWithoutManifest } from "./args";
+import { caseFolderHooks, custodyLogPath, EvidenceSummary, summarize } from "./plan";
 import { AnalysisGuest } from "../analysis-guest/AnalysisGuest";
-import { EvidenceVolume } from "../evidence-volume";
+import { EvidenceVolume } from "../evidence-volume/EvidenceVolume";
 import { ImageTransfer } from "../image-transfer/ImageTransfer";
 import { NbdAttachment } from "../nbd-attachment/NbdAttachment";
 import { PartitionMount } from "../partition-mount/PartitionMount";
-
-export interface CaseArgs {
-  /** The validated, resolved stack config (`loadCaseConfigFromPulumi`); carries the passphrase as a secret. */
-  readonly config: CaseConfig & { readonly evidenceVolumePassphrase: pulumi.Output<string> };
-  /** What `inspect` found for each image, by image name: the file set the lab works from. */
-  readonly manifests: Readonly<Record<string, ImageManifest>>;
-}
-
-/** One image's evidence manifest as exported by the stack: what the image is made of, nothing more. */
-export interface EvidenceSummary {
-  readonly name: string;
-  readonly top: string;
-  readonly format: string;
-  readonly virtualSize: number;
-  readonly transfer: string;
-  readonly chain: ImageManifest["chain"];
-  readonly files: ImageManifest["files"];
-}
 
 /** Everything the lab did with one image, for the stack outputs. */
 export interface ImageLab {
@@ -57,30 +39,19 @@ export class Case extends pulumi.ComponentResource {
   constructor(name: string, args: CaseArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super(TYPE.Case, name, { caseId: args.config.caseId, examiner: args.config.examiner }, opts);
     const { config, manifests } = args;
-    for (const image of config.images) {
-      if (!manifests[image.name]) throw new pulumi.ResourceError(`no manifest for image '${image.name}'`, this);
-    }
+    const missing = imagesWithoutManifest(args);
+    if (missing.length > 0)
+      throw new pulumi.ResourceError(`Case '${name}': manifests: no manifest for image ${missing.map((n) => `'${n}'`).join(", ")}`, this);
     this.caseId = config.caseId;
     this.examiner = config.examiner;
-    this.custodyLogPath = path.posix.join(config.stateDir, "custody.jsonl");
+    this.custodyLogPath = custodyLogPath(config.stateDir);
     this.evidence = pulumi.output(config.images.map((image) => summarize(image, manifests[image.name])));
 
     const volumeConfig = config.evidenceVolume;
     // Keys, disks, the custody log and a file-backed volume live in the case folder. Components do not
     // pass `dependsOn` on to their children, but the SDK registers no child before its parent, nor a
     // parent before what it depends on exists: so the folder is there before any of them runs.
-    const folderValues = {
-      STATE_DIR: config.stateDir,
-      VOLUME_DIR: volumeConfig.backend === "file" ? path.posix.dirname(volumeConfig.path) : "",
-    };
-    const caseFolder = hookResource(
-      `${name}-case-folder`,
-      {
-        create: hookCommand("components/case/case-folder-create.sh", folderValues),
-        delete: hookCommand("components/case/case-folder-delete.sh", folderValues),
-      },
-      { parent: this },
-    );
+    const caseFolder = hookResource(`${name}-case-folder`, caseFolderHooks(config), { parent: this });
 
     this.volume = new EvidenceVolume(
       `${name}-volume`,
@@ -201,16 +172,4 @@ export class Case extends pulumi.ComponentResource {
           );
     return { transfer, attachment, mounts };
   }
-}
-
-function summarize(image: ImageConfig, manifest: ImageManifest): EvidenceSummary {
-  return {
-    name: image.name,
-    top: manifest.chain[0].path,
-    format: manifest.format,
-    virtualSize: manifest.virtualSize,
-    transfer: image.transfer,
-    chain: manifest.chain,
-    files: manifest.files,
-  };
 }

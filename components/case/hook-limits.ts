@@ -16,9 +16,9 @@ import type { ImageManifest } from "../../lib/inspect";
 import { parseRenderedHook } from "../../lib/rendered-hook";
 import type { GuestConnection } from "../../lib/shell";
 import { validateArgs } from "../image-transfer/args";
-import { hostHashHooks, transferHooks } from "../image-transfer/hooks";
+import { hostHashHooks, transferHooks } from "../image-transfer/plan";
 import { planTransfer } from "../image-transfer/plan";
-import { attachmentHooks, planAttachment } from "../nbd-attachment/NbdAttachment";
+import { attachmentHooks, planAttachment } from "../nbd-attachment/plan";
 
 /** Linux's limit on one argv string, its terminating NUL included (include/uapi/linux/binfmts.h). */
 export const MAX_ARG_STRLEN = 32 * 4096;

@@ -58,12 +58,12 @@ function opensWith(file: string, passphrase: string): boolean {
 
 const sha256 = (file: string) => sha256Range(file);
 
-/** Marks a file as case c1's volume, as backing-create.sh does when it makes one. */
+/** Marks a file as case c1's volume, as host-backing-create.sh does when it makes one. */
 function mark(file: string, caseId = "c1") {
   execFileSync("setfattr", ["-n", "trusted.forensic-lab.volume", "-v", volumeMark(caseId), "--", file]);
 }
 
-describe("backing-create.sh (file)", () => {
+describe("host-backing-create.sh (file)", () => {
   test("makes a sparse, root-only file of the asked size; a second run changes nothing", () => {
     const file = path.join(dir, "fresh.luks");
     const first = create(file, {}, GIB);
@@ -153,7 +153,7 @@ describe("backing-create.sh (file)", () => {
   });
 });
 
-describe("backing-delete.sh (file)", () => {
+describe("host-backing-delete.sh (file)", () => {
   /** A formatted volume with some ciphertext, and a second name for its inode to inspect after removal. */
   function formattedVolume(name: string, type: "luks1" | "luks2" = "luks2", extra: string[] = []) {
     const file = path.join(dir, name);

@@ -1,13 +1,13 @@
 /**
- * The pure half of EvidenceVolume: argument validation and the values each hook gets. The component
- * (`index.ts`) only wires these into commands, so tests can check every decision without an engine.
+ * The pure half of EvidenceVolume: validated args -> the volume's names and the values each hook gets.
+ * The component (`EvidenceVolume.ts`) only wires these into commands, so tests can check every decision
+ * without an engine.
  */
 import { z } from "zod";
-import { absolutePath } from "../../lib/absolute-path";
-import { parseArgs } from "../../lib/args-error";
+import { hookFile } from "../../lib/hook-file";
 import { result } from "../../lib/hook-result";
-import { parseLibvirtUri } from "../../lib/libvirt-uri";
 import type { HookValue } from "../../lib/shell";
+import { EvidenceBackend, parseVolumeArgs } from "./args";
 
 /** What every new volume is formatted as. An existing volume is reported as found, never changed. */
 export const LUKS_FORMAT = { type: "luks2", version: 2, cipher: "aes-xts-plain64", keyBits: 512 } as const;
@@ -24,15 +24,13 @@ export const CASE_OWNER = "examiner";
 export const LV_TAG = "forensic-lab-evidence";
 
 export const HOOKS = {
-  backingCreate: "components/evidence-volume/hooks/backing-create.sh",
-  backingDelete: "components/evidence-volume/hooks/backing-delete.sh",
-  luksOpen: "components/evidence-volume/hooks/luks-open.sh",
-  luksClose: "components/evidence-volume/hooks/luks-close.sh",
-  storageMount: "components/evidence-volume/hooks/storage-mount.sh",
-  storageUmount: "components/evidence-volume/hooks/storage-umount.sh",
-} as const;
-
-export type EvidenceBackend = "file" | "lvm";
+  backingCreate: hookFile("evidence-volume", "host-backing-create.sh"),
+  backingDelete: hookFile("evidence-volume", "host-backing-delete.sh"),
+  luksOpen: hookFile("evidence-volume", "any-luks-open.sh"),
+  luksClose: hookFile("evidence-volume", "any-luks-close.sh"),
+  storageMount: hookFile("evidence-volume", "guest-storage-mount.sh"),
+  storageUmount: hookFile("evidence-volume", "guest-storage-umount.sh"),
+};
 
 /** The disk an AnalysisGuest attaches (serial `forensic-evidence`): a plain file, or a block device. */
 export interface EvidenceDisk {
@@ -41,63 +39,6 @@ export interface EvidenceDisk {
 }
 
 const GIB = 1024 ** 3;
-const MIN_SIZE_GIB = 1 / 16;
-const MAX_SIZE_GIB = 16 * 1024;
-
-const caseId = z.string({ error: "must be a string" }).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, {
-  error: "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (it names the LV and the LUKS mapping)",
-});
-const plainBoolean = () => z.boolean({ error: "must be a plain boolean (not an Output), so policies can read it at preview" });
-
-const common = {
-  caseId,
-  sizeGiB: z
-    .number({ error: "must be a plain number of GiB" })
-    .refine((n) => Number.isInteger(n * 1024), { error: "must be a whole number of MiB (sizeGiB × 1024 a whole number)" })
-    .refine((n) => n >= MIN_SIZE_GIB, { error: `must be at least ${MIN_SIZE_GIB} GiB (64 MiB: LUKS2 header plus a filesystem)` })
-    .refine((n) => n <= MAX_SIZE_GIB, { error: `must be at most ${MAX_SIZE_GIB} GiB` }),
-  encrypted: z.literal(true, { error: "must be the literal true: evidence volumes are always encrypted" }),
-  retain: plainBoolean().default(false),
-  fastKdfForTestsOnly: plainBoolean().default(false),
-  libvirtUri: z
-    .string({ error: "must be a string" })
-    .superRefine((uri, ctx) => {
-      const parsed = parseLibvirtUri(uri);
-      if ("problem" in parsed) ctx.addIssue({ code: "custom", message: parsed.problem });
-      else if (parsed.target.kind !== "local") {
-        ctx.addIssue({
-          code: "custom",
-          message: "must be the local qemu:///system; volumes on remote libvirt hosts are not supported yet",
-        });
-      }
-    })
-    .default("qemu:///system"),
-  // Checked by the component itself: it must stay an Output to stay secret.
-  passphrase: z.unknown(),
-};
-
-const schema = z.discriminatedUnion(
-  "backend",
-  [
-    z
-      .object({
-        ...common,
-        backend: z.literal("file"),
-        path: absolutePath("the evidence volume file").refine((p) => p !== "/", "must be a file, not '/'"),
-      })
-      .strict(),
-    z
-      .object({
-        ...common,
-        backend: z.literal("lvm"),
-        volumeGroup: z
-          .string({ error: "must be a string (the LVM volume group)" })
-          .regex(/^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/, { error: "must be an LVM volume group name" }),
-      })
-      .strict(),
-  ],
-  { error: "must be 'file' or 'lvm'" },
-);
 
 export interface VolumePlan {
   readonly caseId: string;
@@ -119,9 +60,9 @@ export interface VolumePlan {
   readonly disk: EvidenceDisk;
 }
 
-/** Validates the arguments; throws an Error whose one-line message names the field and what is wrong. */
+/** Validates the arguments (args.ts) and works out the volume's names; throws an Error naming every bad field. */
 export function planVolume(args: unknown): VolumePlan {
-  const a = parseArgs(schema, args);
+  const a = parseVolumeArgs(args);
   const mapperName = `forensic-${a.caseId}`;
   const base = {
     caseId: a.caseId,
@@ -148,7 +89,7 @@ export function planVolume(args: unknown): VolumePlan {
 type Values = Record<string, HookValue>;
 
 /**
- * The file backend's mark (hooks/mark.sh): which case made the volume file. Checked before a file is
+ * The file backend's mark (hooks/host-mark.sh): which case made the volume file. Checked before a file is
  * adopted or erased, so a stack pointed at somebody else's file, or at another case's retained volume,
  * never formats or erases it.
  */
@@ -156,7 +97,7 @@ export function volumeMark(caseId: string): string {
   return `forensic-lab case ${caseId}`;
 }
 
-/** backing-create.sh / backing-delete.sh (host). */
+/** host-backing-create.sh / host-backing-delete.sh (host). */
 export function backingValues(plan: VolumePlan): { create: Values; delete: Values } {
   const where = {
     BACKEND: plan.backend,
@@ -169,7 +110,7 @@ export function backingValues(plan: VolumePlan): { create: Values; delete: Value
   return { create: { ...where, SIZE_BYTES: plan.sizeBytes }, delete: { ...where, RETAIN: plan.retain } };
 }
 
-/** luks-open.sh / luks-close.sh, on the host (lvm: the LV) or in the guest (file: the attached disk). */
+/** any-luks-open.sh / any-luks-close.sh, on the host (lvm: the LV) or in the guest (file: the attached disk). */
 export function luksValues(plan: VolumePlan): { open: Values; close: Values } {
   // On the host the mapping's plaintext is the guest's to write: the hooks shield it from the host's
   // udev while it is open (hooks/host-shield.sh).
@@ -189,7 +130,7 @@ export function luksValues(plan: VolumePlan): { open: Values; close: Values } {
   };
 }
 
-/** storage-mount.sh / storage-umount.sh (guest). */
+/** guest-storage-mount.sh / guest-storage-umount.sh (guest). */
 export function storageValues(plan: VolumePlan): { mount: Values; umount: Values } {
   return {
     mount: {
@@ -202,8 +143,8 @@ export function storageValues(plan: VolumePlan): { mount: Values; umount: Values
   };
 }
 
-/** What backing-create.sh prints. `luks` is the header found on an existing volume, null when blank. */
-/** What backing-create.sh prints. */
+/** What host-backing-create.sh prints. `luks` is the header found on an existing volume, null when blank. */
+/** What host-backing-create.sh prints. */
 export const backingResultSchema = z.strictObject({
   backingPath: result.absolutePath,
   sizeBytes: z.number().int().positive(),
@@ -211,7 +152,7 @@ export const backingResultSchema = z.strictObject({
   luks: z.strictObject({ version: z.number().int().min(1).max(2), cipher: z.string().regex(/^[a-z0-9-]+$/) }).nullable(),
 });
 
-/** What luks-open.sh prints. */
+/** What any-luks-open.sh prints. */
 export const luksOpenResultSchema = z.strictObject({
   mapperPath: z.string().regex(/^\/dev\/mapper\/[A-Za-z0-9_.-]+$/, "must be a /dev/mapper/ device"),
   luksVersion: z.number().int().min(1).max(2),
@@ -221,7 +162,7 @@ export const luksOpenResultSchema = z.strictObject({
   opened: z.boolean(),
 });
 
-/** What storage-mount.sh prints. */
+/** What guest-storage-mount.sh prints. */
 export const storageMountResultSchema = z.strictObject({
   mountPoint: result.absolutePath,
   device: result.absolutePath.refine((d) => d.startsWith("/dev/"), "must be a device under /dev"),
@@ -237,7 +178,7 @@ export interface BackingResult {
   readonly luks: { readonly version: number; readonly cipher: string } | null;
 }
 
-/** What luks-open.sh prints. */
+/** What any-luks-open.sh prints. */
 export interface LuksOpenResult {
   readonly mapperPath: string;
   readonly luksVersion: number;
@@ -247,7 +188,7 @@ export interface LuksOpenResult {
   readonly opened: boolean;
 }
 
-/** What storage-mount.sh prints. */
+/** What guest-storage-mount.sh prints. */
 export interface StorageMountResult {
   readonly mountPoint: string;
   readonly device: string;

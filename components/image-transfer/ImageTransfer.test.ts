@@ -9,7 +9,7 @@ import { shellQuote } from "../../lib/shell";
 import { setupMocks, settle, valueOf, MockRun } from "../../test/mocks";
 import { ImageTransferArgs, TransferManifest, validateArgs } from "./args";
 import { ImageTransfer } from "./ImageTransfer";
-import { checkTransferResult } from "./hooks";
+import { checkTransferResult } from "./plan";
 import { pinnedChainOptions, planTransfer } from "./plan";
 import { testGuestConnection } from "../../test/support/guest-connection";
 
@@ -54,7 +54,7 @@ function args(overrides: Partial<Record<keyof ImageTransferArgs, unknown>> = {})
   } as ImageTransferArgs;
 }
 
-/** What an honest sshfs.sh (or scp.sh) prints for the manifest: one entry per file, hashes the host computed. */
+/** What an honest host-sshfs.sh (or host-scp.sh) prints for the manifest: one entry per file, hashes the host computed. */
 function honestTransfer(mode: "sshfs" | "scp" = "sshfs") {
   const files = planTransfer(manifest, mode === "sshfs" ? "/evidence/win7" : "/case/images/win7").files;
   const entries = files.map((f, i) => ({
@@ -265,11 +265,11 @@ describe("resource graph", () => {
   test.each(forged)("a forged transfer result is rejected, naming the step: %s", (_what, stdout, why) => {
     const plan = planTransfer(manifest, "/evidence/win7");
     const hostSha256 = plan.files.map((_f, i) => sha(String(i)));
-    expect(checkTransferResult(`${line(honestTransfer())}\n`, plan, hostSha256, "win7-sshfs (sshfs.sh)")).toHaveLength(7);
-    expect(() => checkTransferResult(stdout(), plan, hostSha256, "win7-sshfs (sshfs.sh)")).toThrow(
+    expect(checkTransferResult(`${line(honestTransfer())}\n`, plan, hostSha256, "win7-sshfs (host-sshfs.sh)")).toHaveLength(7);
+    expect(() => checkTransferResult(stdout(), plan, hostSha256, "win7-sshfs (host-sshfs.sh)")).toThrow(
       /^win7-sshfs \(sshfs\.sh\): result rejected: /,
     );
-    expect(() => checkTransferResult(stdout(), plan, hostSha256, "win7-sshfs (sshfs.sh)")).toThrow(why);
+    expect(() => checkTransferResult(stdout(), plan, hostSha256, "win7-sshfs (host-sshfs.sh)")).toThrow(why);
   });
 });
 
@@ -281,7 +281,7 @@ describe("hook text", () => {
     // Outside quoting, the raw text never shows up: nothing is spliced.
     const unquoted = hash.replace(/'(?:[^']|'\\'')*'/g, "''");
     expect(unquoted).not.toContain("$(touch");
-    expect(hash).toContain("# forensic-lab hook: components/image-transfer/host-hash.sh");
+    expect(hash).toContain("# forensic-lab hook: components/image-transfer/hooks/host-hash.sh");
   });
 
   test("the sshfs hooks carry the host hashes and the nested guest hooks, the delete text needs no hashes", async () => {
@@ -292,13 +292,13 @@ describe("hook text", () => {
     expect(hookValue(create, "ACTION")).toBe("start");
     expect(create).toContain(sha("6"));
     expect(create).toContain("guest-sshfs-mount.sh");
-    expect(create).toContain("sshfs-pipe.sh");
+    expect(create).toContain("host-sshfs-pipe.sh");
     expect(hookValue(del, "ACTION")).toBe("stop");
     expect(del).not.toContain(sha("6"));
     const unmount = hookValue(del, "GUEST_UNMOUNT_HOOK");
     expect(unmount).toContain("# forensic-lab hook: lib/hooks/in-guest.sh");
     expect(hookValue(unmount, "ON_GUEST_GONE")).toBe("succeed");
-    expect(hookValue(unmount, "INNER_HOOK")).toContain("# forensic-lab hook: components/image-transfer/guest-unmount.sh");
+    expect(hookValue(unmount, "INNER_HOOK")).toContain("# forensic-lab hook: components/image-transfer/hooks/guest-unmount.sh");
     expect(hookValue(hookValue(create, "GUEST_HASH_HOOK"), "ON_GUEST_GONE")).toBe("fail");
   });
 

@@ -3,7 +3,7 @@ import { hookResource } from "../../lib/command";
 import { TYPE } from "../../lib/tokens";
 import { componentArgsError } from "../../lib/args-error";
 import { ImageTransferArgs, ValidatedArgs, validateArgs } from "./args";
-import { checkHostHashResult, checkTransferResult, hostHashHooks, transferHooks } from "./hooks";
+import { checkHostHashResult, checkTransferResult, hostHashHooks, transferHooks } from "./plan";
 import { GuestLayer, planTransfer, TransferPlan } from "./plan";
 
 export { ImageTransferArgs } from "./args";

@@ -1,7 +1,7 @@
 /**
  * Both transfer modes end to end against a loopback stand-in guest (a real sshd on 127.0.0.1, in-guest
  * hooks running on this host as root): the host side runs exactly as with a real guest (pinned ssh,
- * jailed read-only sftp-server, background pipes, resume), in seconds. `transfer.guest.test.ts` repeats
+ * jailed read-only sftp-server, background pipes, resume), in seconds. `ImageTransfer.guest.test.ts` repeats
  * the essentials in a real analysis guest.
  */
 import { execFileSync, spawnSync } from "child_process";
@@ -12,10 +12,17 @@ import * as path from "path";
 import { parseHookResult } from "../../lib/shell";
 import { TransferManifest } from "./args";
 import { valueOf } from "../../test/mocks";
-import { transferHooks, pipeStatePaths } from "./hooks";
+import { transferHooks, pipeStatePaths } from "./plan";
 import { pinnedChainFilename } from "./plan";
 import { argvOf, descendants } from "../../test/support/processes";
-import { HookRun, runHook, startReadWriteAttempt, transferDriver, TransferDriver } from "../../test/support/transfer-driver";
+import {
+  HookRun,
+  readBackResults,
+  runHook,
+  startReadWriteAttempt,
+  transferDriver,
+  TransferDriver,
+} from "../../test/support/transfer-driver";
 import { makeChainEvidence, makeRawEvidence } from "../../test/support/transfer-evidence";
 import { LoopbackGuest, startLoopbackGuest } from "../../test/support/loopback-guest";
 
@@ -160,7 +167,8 @@ describe("scp", () => {
     fs.appendFileSync(victim, "tampered");
     const r = await d.create();
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`the guest copy '${victim}' hashes to`);
+    expect(r.stderr).toContain(`the guest reports '${victim}' as sha256 '`);
+    expect(r.stderr).toContain("; refusing (destroy the transfer to remove the copy)");
     expect(custody().pop()).toMatchObject({ action: "guest-hash-mismatch", guestPath: victim });
   });
 
@@ -227,18 +235,8 @@ describe("sshfs", () => {
     expectOk(r);
     const result = parseHookResult<{ files: any[]; pipesStarted: number[]; pipesReused: number[] }>(r.stdout);
     expect(result.pipesStarted).toEqual([0, 1]);
-    for (const [i, f] of d.plan.files.entries()) {
-      const h = sha256(f.hostPath);
-      expect(result.files[i]).toEqual({
-        path: f.hostPath,
-        guestPath: f.guestPath,
-        hostSha256: h,
-        guestSha256: h,
-        verifiedBy: "host-read-back",
-        guestReportedSha256: h,
-      });
-      expect((fs.statSync(f.guestPath).mode & 0o777).toString(8)).toBe("444");
-    }
+    expect(result.files).toEqual(readBackResults(d.plan));
+    for (const f of d.plan.files) expect((fs.statSync(f.guestPath).mode & 0o777).toString(8)).toBe("444");
     for (const folder of d.plan.folders) {
       expect(execFileSync("findmnt", ["-n", "-o", "FSTYPE,OPTIONS", "-M", folder.guestFolder], { encoding: "utf8" })).toMatch(
         /^fuse\.sshfs +ro,/,
@@ -338,7 +336,7 @@ describe("sshfs", () => {
     const wrong = d.plan.files.map(() => "0".repeat(64));
     const r = await runHook(await valueOf(transferHooks(guest.connection, d.args, d.plan, wrong).create));
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`the guest reads '${d.plan.files[0].guestPath}' as sha256 '${sha256(d.plan.files[0].hostPath)}'`);
+    expect(r.stderr).toContain(`the guest reports '${d.plan.files[0].guestPath}' as sha256 '${sha256(d.plan.files[0].hostPath)}'`);
     expect(custody().pop()).toMatchObject({
       action: "guest-hash-mismatch",
       sha256: null,
@@ -394,7 +392,7 @@ describe("a lying guest", () => {
     expect(r.status).toBe(1);
     expect(r.stdout).not.toContain("FORENSIC_LAB_RESULT");
     expect(r.stderr).toContain(
-      `the guest says '${d.plan.files[0].guestPath}' is there with the host file's sha256, but what it handed back hashes to`,
+      `the guest reports '${d.plan.files[0].guestPath}' with the host file's sha256, but what it handed back hashes to`,
     );
     const lines = custody().filter((l) => l.image === "liar-scp-none");
     expect(lines.filter((l) => l.action === "guest-verify")).toEqual([]);

@@ -1,7 +1,7 @@
 /**
  * NbdAttachment without an engine: literal args, the pinned image spec, how values reach the hooks
  * (through the quoted prelude only), replacement options and outputs. The hooks run for real in a guest
- * in components/partition-mount/nbd-and-mounts.guest.test.ts.
+ * in components/partition-mount/PartitionMount.guest.test.ts.
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -11,9 +11,10 @@ import { hookBody, RESULT_MARKER } from "../../lib/shell";
 import { hookList, hookValue, innerHook, readRenderedHook } from "../../lib/rendered-hook";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
-import type { NbdAttachment as NbdAttachmentClass, NbdAttachmentArgs } from "./NbdAttachment";
+import type { NbdAttachment as NbdAttachmentClass } from "./NbdAttachment";
+import type { NbdAttachmentArgs } from "./args";
 import { createHash } from "crypto";
-import { ATTACH_HOOK, DETACH_HOOK, imageSpec, planAttachment } from "./NbdAttachment";
+import { ATTACH_HOOK, DETACH_HOOK, imageSpec, planAttachment } from "./plan";
 import { testGuestConnection } from "../../test/support/guest-connection";
 
 const PWNED = path.join(os.tmpdir(), "forensic-lab-nbd-unit-pwned");
@@ -154,7 +155,7 @@ describe("NbdAttachment resources", () => {
     expect(attach.inputs.interpreter).toEqual(["/bin/bash", "-c"]);
   });
 
-  test("create runs attach.sh in the guest; the path reaches it only through the quoted prelude", () => {
+  test("create runs guest-attach.sh in the guest; the path reaches it only through the quoted prelude", () => {
     const create = String(run.byName("win7-attach").inputs.create);
     expect(hookValue(create, "ON_GUEST_GONE")).toBe("fail");
     expect(hookValue(create, "GUEST_DOMAIN")).toBe("nbd-unit");
@@ -178,7 +179,7 @@ describe("NbdAttachment resources", () => {
     expect(fs.existsSync(PWNED)).toBe(false);
   });
 
-  test("delete runs detach.sh with the same spec, and a guest that is gone counts as detached", () => {
+  test("delete runs guest-detach.sh with the same spec, and a guest that is gone counts as detached", () => {
     const attach = run.byName("win7-attach");
     const del = String(attach.inputs.delete);
     expect(hookValue(del, "ON_GUEST_GONE")).toBe("succeed");

@@ -2,16 +2,16 @@
  * PartitionMount without an engine: literal args (readOnly, forbidden options, mount point rules), how
  * values reach the hooks (through the quoted prelude only), the resource graph (mount after attach,
  * undone in reverse) and replacement options. The hooks run for real in a guest in
- * nbd-and-mounts.guest.test.ts.
+ * PartitionMount.guest.test.ts.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { hookBody, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
 import { hookList, hookValue, innerHook, readRenderedHook } from "../../lib/rendered-hook";
-import { ATTACH_HOOK } from "../nbd-attachment/NbdAttachment";
+import { ATTACH_HOOK } from "../nbd-attachment/plan";
 import type { PartitionMount as PartitionMountClass } from "./PartitionMount";
-import { MOUNT_HOOK, UMOUNT_HOOK } from "./PartitionMount";
+import { MOUNT_HOOK, UMOUNT_HOOK } from "./plan";
 import { testGuestConnection } from "../../test/support/guest-connection";
 
 const guest = testGuestConnection("nbd-unit");

@@ -4,8 +4,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, deriveSshPort, parseCaseConfig, type ParseSource } from "./parse";
+import { deriveSshPort, parseCaseConfig, type ParseSource } from "./parse";
 import type { CaseConfig } from "./types";
+import { configErrorOf } from "../../test/support/config-error";
 
 const FILE = "stacks/Pulumi.case-42.yaml";
 const PASSPHRASE = "correct horse battery staple";
@@ -35,16 +36,6 @@ function source(overrides: Partial<ParseSource> = {}): ParseSource {
 
 function parse(raw: Record<string, unknown>, overrides: Partial<ParseSource> = {}): CaseConfig {
   return parseCaseConfig(raw, source(overrides));
-}
-
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("expected a ConfigError, parsing succeeded");
 }
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-lab-config-"));
@@ -107,7 +98,7 @@ describe("defaults and resolution", () => {
     raw.images[0].roots = ["/vmw/shared-base", "relative/folder", "/"];
     raw.images[1].roots = "/srv";
     raw.images[1].root = ["/srv"];
-    const err = errorOf(() => parse(raw));
+    const err = configErrorOf(() => parse(raw));
     expect(err.message.split("\n")).toEqual([
       `${FILE}: forensic-lab:images[0].roots[1]: must be absolute (got 'relative/folder'); give the absolute folder that holds some of this image's files`,
       `${FILE}: forensic-lab:images[0].roots[2]: must not be '/'; give the absolute folder that holds some of this image's files`,
@@ -632,7 +623,7 @@ describe("wrong configs: one specific line each", () => {
   test.each(rows)("$name", ({ mutate, expected, overrides }) => {
     const raw = valid();
     mutate(raw);
-    const err = errorOf(() => parse(raw, overrides));
+    const err = configErrorOf(() => parse(raw, overrides));
     expect(err.message.split("\n")).toContain(`${FILE}: ${expected}`);
     expect(err.issues).toContainEqual({
       key: expected.slice(0, expected.indexOf(": ")),
@@ -648,7 +639,7 @@ describe("files (checkFiles)", () => {
   test("a missing image file", () => {
     const raw = valid();
     raw.images[0].path = path.join(tmp, "gone.vmdk");
-    expect(errorOf(() => parse(raw, { checkFiles: true })).message).toBe(
+    expect(configErrorOf(() => parse(raw, { checkFiles: true })).message).toBe(
       [
         `${FILE}: forensic-lab:images[0].path: no such file '${tmp}/gone.vmdk'; give the full path of the top image file`,
         `${FILE}: forensic-lab:images[1].path: no such file '/evidence/usb.raw'; give the full path of the top image file`,
@@ -659,7 +650,7 @@ describe("files (checkFiles)", () => {
   test("an image path that is a directory", () => {
     const raw = valid();
     raw.images = [{ name: "win7", path: tmp }];
-    expect(errorOf(() => parse(raw, { checkFiles: true })).message).toBe(
+    expect(configErrorOf(() => parse(raw, { checkFiles: true })).message).toBe(
       `${FILE}: forensic-lab:images[0].path: is a directory ('${tmp}'), not an image file; give the full path of the top image file (for VMware: the newest snapshot's .vmdk)`,
     );
   });
@@ -669,7 +660,7 @@ describe("files (checkFiles)", () => {
     execFileSync("mkfifo", [fifo]);
     const raw = valid();
     raw.images = [{ name: "win7", path: fifo }];
-    expect(errorOf(() => parse(raw, { checkFiles: true })).message).toBe(
+    expect(configErrorOf(() => parse(raw, { checkFiles: true })).message).toBe(
       `${FILE}: forensic-lab:images[0].path: is not a regular file ('${fifo}'); give the full path of the top image file`,
     );
   });
@@ -686,7 +677,7 @@ describe("all issues at once", () => {
     raw.guest = { vcpus: 0, memoryMb: 1 };
     raw.images[1].path = "relative.raw";
     raw.evidenceVolumePassphrase = "short";
-    const err = errorOf(() => parse(raw));
+    const err = configErrorOf(() => parse(raw));
     expect(err.message.split("\n")).toEqual([
       `${FILE}: forensic-lab:caseId: must be 3-40 characters: a lowercase letter, then lowercase letters, digits or '-' (got 'X')`,
       `${FILE}: forensic-lab:guest.vcpus: must be a whole number from 1 to 64 (got 0)`,
@@ -698,7 +689,7 @@ describe("all issues at once", () => {
   });
 
   test("the Pulumi runtime shows a ConfigError without a stack trace (RunError marker)", () => {
-    const err = errorOf(() => parse({}));
+    const err = configErrorOf(() => parse({}));
     expect(pulumi.RunError.isInstance(err)).toBe(true);
     expect(err).toBeInstanceOf(Error);
     expect(err.name).toBe("ConfigError");
@@ -711,7 +702,7 @@ describe("all issues at once", () => {
         (secret) => {
           for (const secretKeys of [new Set<string>(), new Set(["evidenceVolumePassphrase"])]) {
             const raw = { ...valid(), caseId: "BAD", evidenceVolumePassphrase: secret };
-            const err = errorOf(() => parse(raw, { secretKeys }));
+            const err = configErrorOf(() => parse(raw, { secretKeys }));
             expect(err.message).not.toContain(secret);
           }
         },

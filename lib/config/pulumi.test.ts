@@ -6,9 +6,9 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { setupMocks, settle, valueOf } from "../../test/mocks";
 import { engineConfigFromStackFile, TEST_PASSPHRASE, type EngineConfig } from "../../test/support/stack-config";
-import { ConfigError } from "./parse";
 import { loadCaseConfigFromPulumi } from "./pulumi";
 import { loadStackFile } from "./stack-file";
+import { configErrorOf } from "../../test/support/config-error";
 
 const root = path.resolve(__dirname, "../..");
 const ciStack = path.join(root, "stacks/Pulumi.case-ci.yaml");
@@ -16,16 +16,6 @@ const ciStack = path.join(root, "stacks/Pulumi.case-ci.yaml");
 async function loadWith(engine: EngineConfig) {
   const run = await setupMocks({ project: engine.project, stack: engine.stack, config: engine.config, secretKeys: engine.secretKeys });
   return { run, load: () => loadCaseConfigFromPulumi({ checkFiles: false }) };
-}
-
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("expected a ConfigError, loading succeeded");
 }
 
 describe("loadCaseConfigFromPulumi", () => {
@@ -62,7 +52,7 @@ describe("loadCaseConfigFromPulumi", () => {
   test("a passphrase the engine does not mark secret is refused, naming the stack file", async () => {
     const engine = engineConfigFromStackFile(ciStack);
     const { load } = await loadWith({ ...engine, secretKeys: [] });
-    const err = errorOf(load);
+    const err = configErrorOf(load);
     expect(err.message).toBe(
       "stacks/Pulumi.case-ci.yaml: forensic-lab:evidenceVolumePassphrase: is in plain text; remove it from the stack file and set it with `pulumi config set --secret evidenceVolumePassphrase` (pipe it on stdin)",
     );
@@ -72,7 +62,7 @@ describe("loadCaseConfigFromPulumi", () => {
 
   test("the program insists on the passphrase that check-config only warns about", async () => {
     const { load } = await loadWith(engineConfigFromStackFile(ciStack, { setPassphrase: false }));
-    expect(errorOf(load).message).toBe(
+    expect(configErrorOf(load).message).toBe(
       "stacks/Pulumi.case-ci.yaml: forensic-lab:evidenceVolumePassphrase: is not set; set it with `pulumi config set --secret evidenceVolumePassphrase` (pipe it on stdin, not as an argument)",
     );
   });
@@ -85,7 +75,7 @@ describe("loadCaseConfigFromPulumi", () => {
       "forensic-lab:guest": JSON.stringify({ vcpus: 0 }),
     };
     const { run, load } = await loadWith({ ...engine, config });
-    expect(errorOf(load).message).toBe(
+    expect(configErrorOf(load).message).toBe(
       "stacks/Pulumi.case-demo.yaml: forensic-lab:guest.vcpus: must be a whole number from 1 to 64 (got 0)",
     );
     await settle();
@@ -101,7 +91,7 @@ describe("loadCaseConfigFromPulumi", () => {
       config: { ...engine.config, "forensic-lab:images": JSON.stringify(images) },
       secretKeys: engine.secretKeys,
     });
-    expect(errorOf(() => loadCaseConfigFromPulumi()).issues).toEqual([
+    expect(configErrorOf(() => loadCaseConfigFromPulumi()).issues).toEqual([
       {
         key: "forensic-lab:images[0].path",
         message: "no such file '/nonexistent/forensic-lab/gone.vmdk'; give the full path of the top image file",

@@ -2,9 +2,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { ConfigError, parseCaseConfig } from "./parse";
+import { parseCaseConfig } from "./parse";
 import { DEFAULT_LIBVIRT_URI, KNOWN_KEYS } from "./schema";
 import { loadStackFile } from "./stack-file";
+import { configErrorOf } from "../../test/support/config-error";
 
 const root = path.resolve(__dirname, "../..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-lab-stack-"));
@@ -14,16 +15,6 @@ function stackFile(name: string, text: string): string {
   const file = path.join(tmp, name);
   fs.writeFileSync(file, text);
   return file;
-}
-
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("expected a ConfigError, loading succeeded");
 }
 
 const shipped = [
@@ -135,7 +126,7 @@ describe("stack file reading", () => {
     );
     expect(secure.warnings).toEqual([]);
     const file = stackFile("Pulumi.case-x.yaml", `${base}  forensic-lab:evidenceVolumePassphrase: hunter2-hunter2-hunter2\n`);
-    const err = errorOf(() => loadStackFile(file, { checkFiles: false }));
+    const err = configErrorOf(() => loadStackFile(file, { checkFiles: false }));
     expect(err.message).toBe(
       `${file}: forensic-lab:evidenceVolumePassphrase: is in plain text; remove it from the stack file and set it with \`pulumi config set --secret evidenceVolumePassphrase\` (pipe it on stdin)`,
     );
@@ -144,7 +135,7 @@ describe("stack file reading", () => {
 
   test("the program's rule: an encrypted value cannot stand in for a decrypted one", () => {
     const file = stackFile("Pulumi.case-x.yaml", `${base}  forensic-lab:evidenceVolumePassphrase:\n    secure: v1:abc\n`);
-    expect(errorOf(() => loadStackFile(file, { checkFiles: false, requirePassphrase: true })).issues).toEqual([
+    expect(configErrorOf(() => loadStackFile(file, { checkFiles: false, requirePassphrase: true })).issues).toEqual([
       {
         key: "forensic-lab:evidenceVolumePassphrase",
         message: "is encrypted in the stack file; only a Pulumi program run by the engine can read it",
@@ -154,7 +145,7 @@ describe("stack file reading", () => {
 
   test("a secret anywhere else (pulumi config set --path --secret) is refused", () => {
     const file = stackFile("Pulumi.case-x.yaml", `${base}  forensic-lab:guest:\n    memoryMiB:\n      secure: v1:abc\n`);
-    expect(errorOf(() => loadStackFile(file, { checkFiles: false })).message).toBe(
+    expect(configErrorOf(() => loadStackFile(file, { checkFiles: false })).message).toBe(
       `${file}: forensic-lab:guest: is stored as a secret, but only evidenceVolumePassphrase is secret; set it in plain text (pulumi config set without --secret)`,
     );
   });
@@ -169,7 +160,7 @@ describe("stack file reading", () => {
       "Pulumi.case-x.yaml",
       `${base}  aws:region: eu-central-1\n  pulumi:disable-default-providers: ["*"]\n  forensic_lab:stateDir: /srv\n  retain: true\n`,
     );
-    expect(errorOf(() => loadStackFile(file, { checkFiles: false })).message).toBe(
+    expect(configErrorOf(() => loadStackFile(file, { checkFiles: false })).message).toBe(
       [
         `${file}: forensic_lab:stateDir: unknown namespace 'forensic_lab'; did you mean 'forensic-lab:stateDir'?`,
         `${file}: retain: has no namespace; write 'forensic-lab:retain'`,
@@ -179,7 +170,7 @@ describe("stack file reading", () => {
 
   test("namespace problems are reported together with config problems", () => {
     const file = stackFile("Pulumi.case-x.yaml", `${base.replace("case-x", "X")}  forensiclab:examiner: E\n`);
-    expect(errorOf(() => loadStackFile(file, { checkFiles: false })).issues.map((i) => i.key)).toEqual([
+    expect(configErrorOf(() => loadStackFile(file, { checkFiles: false })).issues.map((i) => i.key)).toEqual([
       "forensiclab:examiner",
       "forensic-lab:caseId",
     ]);
@@ -187,26 +178,26 @@ describe("stack file reading", () => {
 
   test("YAML syntax errors name the line", () => {
     const file = stackFile("Pulumi.case-x.yaml", "config:\n  forensic-lab:caseId: [unclosed\n");
-    const err = errorOf(() => loadStackFile(file));
+    const err = configErrorOf(() => loadStackFile(file));
     expect(err.issues).toHaveLength(1);
     expect(err.message).toMatch(new RegExp(`^${file}: line \\d+, column \\d+: not valid YAML: `));
   });
 
   test("a key given twice is an error, not a silent override", () => {
     const file = stackFile("Pulumi.case-x.yaml", `${base}  forensic-lab:caseId: case-y\n`);
-    expect(errorOf(() => loadStackFile(file)).message).toMatch(/: line 7, column 3: not valid YAML: Map keys must be unique$/);
+    expect(configErrorOf(() => loadStackFile(file)).message).toMatch(/: line 7, column 3: not valid YAML: Map keys must be unique$/);
   });
 
   test("a file without a config mapping, a missing file, a folder", () => {
     const noConfig = stackFile("Pulumi.case-x.yaml", "encryptionsalt: v1:abc\n");
-    expect(errorOf(() => loadStackFile(noConfig)).message).toBe(
+    expect(configErrorOf(() => loadStackFile(noConfig)).message).toBe(
       `${noConfig}: has no 'config:' mapping; a stack file looks like 'config:\\n  forensic-lab:caseId: case-42'`,
     );
     const missing = path.join(tmp, "Pulumi.nope.yaml");
-    expect(errorOf(() => loadStackFile(missing)).message).toBe(
+    expect(configErrorOf(() => loadStackFile(missing)).message).toBe(
       `${missing}: no such file; give the path of a stack file such as stacks/Pulumi.<case>.yaml`,
     );
-    expect(errorOf(() => loadStackFile(tmp)).message).toBe(`${tmp}: cannot be read (EISDIR)`);
+    expect(configErrorOf(() => loadStackFile(tmp)).message).toBe(`${tmp}: cannot be read (EISDIR)`);
   });
 });
 
@@ -227,7 +218,7 @@ describe("Pulumi.yaml config block", () => {
       .map(([k]) => k)
       .sort();
     expect(cliRequired).toEqual(["caseId", "evidenceVolumePassphrase", "examiner", "images"]);
-    const err = errorOf(() => parseCaseConfig({}, { file: "f", secretKeys: new Set(), requirePassphrase: true, checkFiles: false }));
+    const err = configErrorOf(() => parseCaseConfig({}, { file: "f", secretKeys: new Set(), requirePassphrase: true, checkFiles: false }));
     expect(
       err.issues
         .filter((i) => /is (required|not set)/.test(i.message))

@@ -9,27 +9,15 @@ import * as path from "path";
 import { InspectError, inspectImage, type ImageFormat } from "./index";
 import {
   handwrittenVmdkChain,
-  makeTempDir,
   qemuImg,
-  removeTree,
+  scratchFolders,
   vmdkDescriptor,
   vmdkSnapshotChain,
   writeCowdExtent,
   writeRawDisk,
 } from "../../test/support/image-chains";
 
-let root: string;
-beforeAll(() => {
-  root = makeTempDir("inspect-bad-");
-});
-afterAll(() => removeTree(root));
-
-let counter = 0;
-function folder(): string {
-  const dir = path.join(root, String(++counter).padStart(2, "0"));
-  fs.mkdirSync(dir);
-  return dir;
-}
+const folder = scratchFolders("inspect-bad-");
 
 /** Bound on one inspection: generous, because CI machines share their cores; a hang is far beyond it. */
 const BOUND_MS = 10_000;

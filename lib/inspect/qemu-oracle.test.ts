@@ -10,11 +10,10 @@ import { inspectImage, qemuCautions, type ImageFormat, type ImageManifest } from
 import {
   deepVmdkChain,
   handwrittenVmdkChain,
-  makeTempDir,
   moveHeaderToFooter,
   qemuChain,
   qemuImg,
-  removeTree,
+  scratchFolders,
   vmdkDescriptor,
   vmdkSnapshotChain,
   writeCowdExtent,
@@ -22,18 +21,7 @@ import {
   writeSeSparseExtent,
 } from "../../test/support/image-chains";
 
-let root: string;
-beforeAll(() => {
-  root = makeTempDir("inspect-oracle-");
-});
-afterAll(() => removeTree(root));
-
-let counter = 0;
-function folder(name: string): string {
-  const dir = path.join(root, `${String(++counter).padStart(2, "0")}-${name}`);
-  fs.mkdirSync(dir, { recursive: true });
-  return dir;
-}
+const folder = scratchFolders("inspect-oracle-");
 
 // The native realpath: Node's JS `fs.realpathSync` folds `link/..` lexically before resolving links.
 const real = (p: string): string => fs.realpathSync.native(p);

@@ -9,6 +9,7 @@ import { TYPE } from "../../lib/tokens";
 import { RecordedResource } from "../../test/mocks";
 import { HandBuiltResource, handBuiltRecord, runPolicies } from "../../test/support/policy-harness";
 import { Policies, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import { hookFile } from "../../lib/hook-file";
 
 export const DOMAIN = "forensic-case-42";
 export const PASSPHRASE = "correct horse battery staple";
@@ -69,7 +70,7 @@ export async function safeLab(): Promise<LabResource[]> {
     JAIL_DIRS: ["/var/lib/forensic-lab/case-42/image-transfer/disk/jail-0"],
     LOG_FILES: ["/var/lib/forensic-lab/case-42/image-transfer/disk/sftp-0.log"],
     GUEST_UNMOUNT_HOOK: await inGuestText(
-      "components/image-transfer/guest-unmount.sh",
+      hookFile("image-transfer", "guest-unmount.sh"),
       { MOUNT_POINTS: ["/evidence/disk/f0"], LAYER_DIR: "/evidence/disk/layer-folders", GUEST_ROOT: "/evidence/disk" },
       "succeed",
     ),
@@ -94,11 +95,11 @@ export async function safeLab(): Promise<LabResource[]> {
       name: "case-42-volume-luks",
       parent: "case-42-volume",
       props: command(
-        await inGuestText("components/evidence-volume/hooks/luks-open.sh", {
+        await inGuestText(hookFile("evidence-volume", "any-luks-open.sh"), {
           DEVICE: "/dev/disk/by-id/virtio-forensic-evidence",
           MAPPER_NAME: "case-42",
         }),
-        await inGuestText("components/evidence-volume/hooks/luks-close.sh", { MAPPER_NAME: "case-42" }, "succeed"),
+        await inGuestText(hookFile("evidence-volume", "any-luks-close.sh"), { MAPPER_NAME: "case-42" }, "succeed"),
         { stdin: PASSPHRASE },
       ),
       secretKeys: ["stdin"],
@@ -115,12 +116,12 @@ export async function safeLab(): Promise<LabResource[]> {
       name: "case-42-guest-domain",
       parent: "case-42-guest",
       props: command(
-        renderHook("components/analysis-guest/create.sh", {
+        renderHook(hookFile("analysis-guest", "host-create.sh"), {
           DOMAIN_NAME: DOMAIN,
           DOMAIN_XML_KVM: domainXml(DOMAIN_SPEC, "kvm"),
           DOMAIN_XML_TCG: domainXml(DOMAIN_SPEC, "tcg"),
         }),
-        renderHook("components/analysis-guest/delete.sh", { DOMAIN_NAME: DOMAIN }),
+        renderHook(hookFile("analysis-guest", "host-delete.sh"), { DOMAIN_NAME: DOMAIN }),
       ),
     },
     {
@@ -134,29 +135,29 @@ export async function safeLab(): Promise<LabResource[]> {
       name: "disk-transfer-sshfs",
       parent: "disk-transfer",
       props: command(
-        renderHook("components/image-transfer/sshfs.sh", {
+        renderHook(hookFile("image-transfer", "host-sshfs.sh"), {
           ...sshfsValues,
           ACTION: "start",
           PIPES: [
-            renderHook("components/image-transfer/sshfs-pipe.sh", {
+            renderHook(hookFile("image-transfer", "host-sshfs-pipe.sh"), {
               IMAGE_NAME: "disk",
               FOLDER_INDEX: 0,
               PID_FILE: "/var/lib/forensic-lab/case-42/image-transfer/disk/sftp-0.pid",
               FIFO: "/var/lib/forensic-lab/case-42/image-transfer/disk/sftp-0.fifo",
               JAIL_DIR: "/var/lib/forensic-lab/case-42/image-transfer/disk/jail-0",
               HOST_FILES: ["/srv/evidence/disk.vmdk"],
-              GUEST_MOUNT_HOOK: await inGuestText("components/image-transfer/guest-sshfs-mount.sh", { MOUNT_POINT: "/evidence/disk/f0" }),
+              GUEST_MOUNT_HOOK: await inGuestText(hookFile("image-transfer", "guest-sshfs-mount.sh"), { MOUNT_POINT: "/evidence/disk/f0" }),
             }),
           ],
           HOST_SHA256: ["0".repeat(64)],
-          GUEST_HASH_HOOK: await inGuestText("components/image-transfer/guest-hash.sh", {
+          GUEST_HASH_HOOK: await inGuestText(hookFile("image-transfer", "guest-hash.sh"), {
             PATHS: ["/evidence/disk/f0/disk.vmdk"],
             WAIT_MOUNTS: ["/evidence/disk/f0"],
             WAIT_SECONDS: 120,
             MISSING_OK: false,
           }),
         }),
-        renderHook("components/image-transfer/sshfs.sh", { ...sshfsValues, ACTION: "stop" }),
+        renderHook(hookFile("image-transfer", "host-sshfs.sh"), { ...sshfsValues, ACTION: "stop" }),
       ),
     },
     {
@@ -170,14 +171,14 @@ export async function safeLab(): Promise<LabResource[]> {
       name: "disk-nbd-attach",
       parent: "disk-nbd",
       props: command(
-        await inGuestText("components/nbd-attachment/attach.sh", {
+        await inGuestText(hookFile("nbd-attachment", "guest-attach.sh"), {
           IMAGE_SPEC: imageSpec,
           IMAGE_FORMAT: "vmdk",
           LAYER_PATHS: ["/evidence/disk/disk.vmdk"],
           LAYER_FORMATS: ["vmdk"],
           MAX_PARTITIONS: 16,
         }),
-        await inGuestText("components/nbd-attachment/detach.sh", { IMAGE_SPEC: imageSpec }, "succeed"),
+        await inGuestText(hookFile("nbd-attachment", "guest-detach.sh"), { IMAGE_SPEC: imageSpec }, "succeed"),
       ),
     },
     {
@@ -191,13 +192,13 @@ export async function safeLab(): Promise<LabResource[]> {
       name: "disk-p1-mount",
       parent: "disk-p1",
       props: command(
-        await inGuestText("components/partition-mount/mount.sh", {
+        await inGuestText(hookFile("partition-mount", "guest-mount.sh"), {
           ...mountValues,
           EXTRA_OPTIONS: ["noatime"],
           EXAMINER_UID: 1000,
           EXAMINER_GID: 1000,
         }),
-        await inGuestText("components/partition-mount/umount.sh", { ...mountValues, LAZY_UNMOUNT: false }, "succeed"),
+        await inGuestText(hookFile("partition-mount", "guest-umount.sh"), { ...mountValues, LAZY_UNMOUNT: false }, "succeed"),
       ),
     },
   ];
@@ -248,7 +249,7 @@ export async function unsafeLab({ plainPassphrase = true } = {}): Promise<LabRes
   Object.assign(resource(lab, "disk-transfer").props, { readOnly: false, hashed: false });
   resource(lab, "case-42-guest").props.memoryMiB = 32768;
   resource(lab, "disk-p1-mount").props.delete = await inGuestText(
-    "components/partition-mount/umount.sh",
+    hookFile("partition-mount", "guest-umount.sh"),
     { MOUNT_POINT: "/m" },
     "succeed",
     { ...CONNECTION, domainName: "forensic-other" },

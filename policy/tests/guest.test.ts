@@ -11,6 +11,7 @@ import { evidenceAccessInGuest } from "../policies/evidence-access-in-guest";
 import { evidenceGuestInStack } from "../policies/evidence-guest-in-stack";
 import { guestIsolated } from "../policies/guest-isolated";
 import { CONNECTION, DOMAIN, DOMAIN_SPEC, LabResource, inGuestText, messages, resource, safeLab } from "./fixtures";
+import { hookFile } from "../../lib/hook-file";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-guest-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -22,7 +23,7 @@ beforeEach(async () => {
 
 /** The guest's create hook with its domain XML passed through `edit` (both accelerator variants). */
 function guestWithXml(edit: (xml: string) => string): void {
-  resource(lab, "case-42-guest-domain").props.create = renderHook("components/analysis-guest/create.sh", {
+  resource(lab, "case-42-guest-domain").props.create = renderHook(hookFile("analysis-guest", "host-create.sh"), {
     DOMAIN_NAME: DOMAIN,
     DOMAIN_XML_KVM: edit(domainXml(DOMAIN_SPEC, "kvm")),
     DOMAIN_XML_TCG: edit(domainXml(DOMAIN_SPEC, "tcg")),
@@ -56,7 +57,7 @@ describe("evidence-access-in-guest", () => {
   });
 
   it("fails a mount hook that would run on the host", async () => {
-    resource(lab, "disk-p1-mount").props.create = renderHook("components/partition-mount/mount.sh", {
+    resource(lab, "disk-p1-mount").props.create = renderHook(hookFile("partition-mount", "guest-mount.sh"), {
       NBD_DEVICE: "/dev/nbd0",
       PARTITION: "1",
       MOUNT_POINT: "/mnt/forensic/disk/p1",
@@ -71,7 +72,7 @@ describe("evidence-access-in-guest", () => {
   });
 
   it("fails a wrapper whose body was changed, even with the right header", async () => {
-    const wrapper = await inGuestText("components/nbd-attachment/detach.sh", { IMAGE_SPEC: "json:{}" }, "succeed");
+    const wrapper = await inGuestText(hookFile("nbd-attachment", "guest-detach.sh"), { IMAGE_SPEC: "json:{}" }, "succeed");
     resource(lab, "disk-nbd-attach").props.delete = wrapper.replace("-o StrictHostKeyChecking=yes", "-o StrictHostKeyChecking=no");
     expect(wrapper).toContain("# forensic-lab hook: lib/hooks/in-guest.sh");
     expect(await messages(policy, lab)).toEqual([
@@ -81,11 +82,11 @@ describe("evidence-access-in-guest", () => {
 
   it("fails a wrapper without a guest domain or pinned host key", async () => {
     const values = { IMAGE_SPEC: "json:{}" };
-    resource(lab, "disk-nbd-attach").props.delete = await inGuestText("components/nbd-attachment/detach.sh", values, "succeed", {
+    resource(lab, "disk-nbd-attach").props.delete = await inGuestText(hookFile("nbd-attachment", "guest-detach.sh"), values, "succeed", {
       ...CONNECTION,
       domainName: "",
     });
-    resource(lab, "disk-nbd-attach").props.create = await inGuestText("components/nbd-attachment/detach.sh", values, "fail", {
+    resource(lab, "disk-nbd-attach").props.create = await inGuestText(hookFile("nbd-attachment", "guest-detach.sh"), values, "fail", {
       ...CONNECTION,
       knownHostsPath: "",
     });
@@ -113,7 +114,7 @@ describe("evidence-guest-in-stack", () => {
   it("fails an in-guest hook aimed at a domain this stack does not define", async () => {
     const other = { ...CONNECTION, domainName: "forensic-other" };
     resource(lab, "disk-p1-mount").props.create = await inGuestText(
-      "components/partition-mount/umount.sh",
+      hookFile("partition-mount", "guest-umount.sh"),
       { MOUNT_POINT: "/m" },
       "fail",
       other,
@@ -141,7 +142,7 @@ describe("evidence-guest-in-stack", () => {
   });
 
   it("fails a guest whose commands carry no domain XML", async () => {
-    resource(lab, "case-42-guest-domain").props.create = renderHook("components/analysis-guest/delete.sh", { DOMAIN_NAME: DOMAIN });
+    resource(lab, "case-42-guest-domain").props.create = renderHook(hookFile("analysis-guest", "host-delete.sh"), { DOMAIN_NAME: DOMAIN });
     const found = await messages(policy, lab);
     expect(found[0]).toBe(
       "case-42-guest: none of its commands carries a libvirt domain XML, so neither its domain name nor its isolation can be checked",

@@ -6,22 +6,22 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { AnalysisGuest } from "../../components/analysis-guest/AnalysisGuest";
-import { EvidenceVolume } from "../../components/evidence-volume";
-import { HOOKS } from "../../components/evidence-volume/plan";
+import { EvidenceVolume } from "../../components/evidence-volume/EvidenceVolume";
 import { ImageTransfer } from "../../components/image-transfer/ImageTransfer";
-import { planTransfer } from "../../components/image-transfer/plan";
 import { NbdAttachment } from "../../components/nbd-attachment/NbdAttachment";
 import { PartitionMount } from "../../components/partition-mount/PartitionMount";
-import { runsHook } from "../../lib/rendered-hook";
-import { inGuestCommand, RESULT_MARKER } from "../../lib/shell";
+import { inGuestCommand } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, settle, setupMocks } from "../../test/mocks";
 import { runPolicies, withEngineUrns } from "../../test/support/policy-harness";
+import { hookFile } from "../../lib/hook-file";
+import { fakeHookOutputs } from "../../test/support/fake-hooks";
 
 const PASSPHRASE = "correct horse 'battery' $(staple)";
 const sha = (c: string) => c.repeat(64);
 const manifest = {
   format: "vmdk" as const,
+  virtualSize: 1 << 20,
   chain: [{ path: "/srv/evidence/win7/Win7.vmdk", format: "vmdk" as const, extents: [{ path: "/srv/evidence/win7/Win7-flat.vmdk" }] }],
   files: [
     { path: "/srv/evidence/win7/Win7.vmdk", size: 512, sha256: sha("a") },
@@ -30,60 +30,7 @@ const manifest = {
 };
 
 /** What each real hook prints, so components can read their results as after `pulumi up`. */
-function hookOutputs(args: pulumi.runtime.MockResourceArgs): Record<string, unknown> | undefined {
-  if (args.type !== LOCAL_COMMAND) return undefined;
-  const create = String(args.inputs.create ?? "");
-  const print = (result: object) => ({ stdout: `progress\n${RESULT_MARKER}${JSON.stringify(result)}\n` });
-  if (create.includes("analysis-guest/create.sh")) {
-    return print({
-      domainName: "forensic-case-7",
-      outcome: "created",
-      accelerator: "tcg",
-      hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTests",
-      host: "127.0.0.1",
-      port: 2207,
-      user: "root",
-      privateKeyPath: "/var/lib/forensic-lab/case-7/keys/id_ed25519",
-      knownHostsPath: "/var/lib/forensic-lab/case-7/keys/known_hosts",
-      jumpHost: "",
-      libvirtUri: "qemu:///system",
-      bootSeconds: 13,
-    });
-  }
-  if (runsHook(create, HOOKS.backingCreate))
-    return print({ backingPath: "/var/lib/forensic-lab/case-7/evidence.luks", sizeBytes: 4 * 2 ** 30, created: true, luks: null });
-  if (runsHook(create, HOOKS.luksOpen))
-    return print({
-      mapperPath: "/dev/mapper/case-7",
-      luksVersion: 2,
-      cipher: "aes-xts-plain64",
-      keyBits: 512,
-      formatted: true,
-      opened: true,
-    });
-  if (runsHook(create, HOOKS.storageMount))
-    return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
-  const files = planTransfer(manifest, "/evidence/win7").files;
-  if (args.name.endsWith("-host-hash"))
-    return print({ files: files.map((f, i) => ({ path: f.hostPath, sha256: sha(String(i)), size: f.size })) });
-  if (create.includes("image-transfer")) {
-    return print({
-      files: files.map((f, i) => ({
-        path: f.hostPath,
-        guestPath: f.guestPath,
-        hostSha256: sha(String(i)),
-        guestSha256: sha(String(i)),
-        verifiedBy: "host-read-back",
-        guestReportedSha256: sha(String(i)),
-      })),
-      pipesStarted: [0],
-      pipesReused: [],
-    });
-  }
-  if (create.includes("nbd-attachment/attach.sh")) return print({ device: "/dev/nbd0", sectorSize: 512, label: "dos", partitions: [] });
-  if (create.includes("partition-mount/mount.sh")) return print({ mounts: [], skipped: [] });
-  return undefined;
-}
+const hookOutputs = fakeHookOutputs("case-7", [{ name: "win7", manifest, guestRoot: "/evidence/win7" }]);
 
 /** A component of a lab type registered with whatever args a test wants: what the policies must catch. */
 class Unsafe extends pulumi.ComponentResource {
@@ -177,7 +124,7 @@ describe("runPolicies over a program of real components under mocks", () => {
     new command.local.Command("rogue-mount", { create: "mount /dev/nbd0p1 /mnt/x" }, { parent: nbd });
     new command.local.Command(
       "leaky",
-      { create: inGuestCommand(guest.connection, "components/partition-mount/umount.sh", { MOUNT_POINT: PASSPHRASE }, "succeed") },
+      { create: inGuestCommand(guest.connection, hookFile("partition-mount", "guest-umount.sh"), { MOUNT_POINT: PASSPHRASE }, "succeed") },
       { parent: lab },
     );
     await settle();

@@ -5,11 +5,12 @@ import * as fc from "fast-check";
 import { hookBody, renderHook, shellQuote } from "../../lib/shell";
 import { writeCapability } from "../lib/evidence-writes";
 import { decodedTexts, invocationsIn, parseScript, readHookText, resolveWord, wordsIn } from "../lib/shell-text";
+import { hookFile } from "../../lib/hook-file";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-shell-text-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function hookFile(body: string): string {
+function scratchHook(body: string): string {
   const file = path.join(dir, `hook-${Math.random().toString(36).slice(2)}.sh`);
   fs.writeFileSync(file, `#!/usr/bin/env bash\nset -euo pipefail\n${body}\n`);
   return file;
@@ -73,20 +74,20 @@ describe("invocationsIn", () => {
   });
 
   it("opens the in-guest wrapper's INNER_HOOK and substitutes the inner prelude's constants", () => {
-    const inner = renderHook(hookFile('qemu-nbd --read-only --format="$FORMAT" --connect="$DEVICE" "$IMAGE"'), {
+    const inner = renderHook(scratchHook('qemu-nbd --read-only --format="$FORMAT" --connect="$DEVICE" "$IMAGE"'), {
       FORMAT: "vmdk",
       DEVICE: "/dev/nbd0",
       IMAGE: "/evidence/it's.vmdk",
     });
-    const outer = renderHook(hookFile('ssh guest -- "bash -c $(printf %q "$INNER_HOOK")"'), { INNER_HOOK: inner });
+    const outer = renderHook(scratchHook('ssh guest -- "bash -c $(printf %q "$INNER_HOOK")"'), { INNER_HOOK: inner });
     expect(commands(outer)).toContain("qemu-nbd: --read-only --format=vmdk --connect=/dev/nbd0 /evidence/it's.vmdk");
   });
 
   it("finds where a function ends though its body quotes a ' inside double quotes", () => {
     // posix_quote (lib/hooks/common.sh) writes "'${word//\'/...}' ". Read as the start of a single-quoted
-    // string, that ' hid where the function ended, and a jq substitution in sshfs.sh, which includes
+    // string, that ' hid where the function ended, and a jq substitution in host-sshfs.sh, which includes
     // it, read as a program chosen at run time.
-    const opaque = readHookText(hookBody("components/image-transfer/sshfs.sh")).opaque;
+    const opaque = readHookText(hookBody(hookFile("image-transfer", "host-sshfs.sh"))).opaque;
     expect(opaque.filter((o) => o.text.includes("jq"))).toEqual([]);
   });
 
@@ -98,7 +99,7 @@ describe("invocationsIn", () => {
 
 describe("wordsIn and decodedTexts", () => {
   it("wordsIn leaves comments out and puts prelude values in", () => {
-    const text = renderHook(hookFile('# noload\nmount -o "ro,$OPTS" /dev/x /y'), { OPTS: "norecovery" });
+    const text = renderHook(scratchHook('# noload\nmount -o "ro,$OPTS" /dev/x /y'), { OPTS: "norecovery" });
     const words = wordsIn(text);
     expect(words).toContain("ro,norecovery");
     expect(words).toContain("norecovery");
@@ -107,7 +108,7 @@ describe("wordsIn and decodedTexts", () => {
 
   it("decodedTexts shows a quoted value as bash would see it", () => {
     const secret = "pa'ss phrase";
-    const text = renderHook(hookFile("true"), { INNER_HOOK: renderHook(hookFile("true"), { P: secret }) });
+    const text = renderHook(scratchHook("true"), { INNER_HOOK: renderHook(scratchHook("true"), { P: secret }) });
     expect(text.includes(secret)).toBe(false);
     expect(decodedTexts(text).some((t) => t.includes(secret))).toBe(true);
     expect(shellQuote(secret)).toBe("'pa'\\''ss phrase'");
@@ -199,8 +200,8 @@ describe("a write-capable mount cannot hide from the reader", () => {
     fc.assert(
       fc.property(spellings, prefixes, wrappers, fc.boolean(), (spelling, prefix, wrap, inGuest) => {
         const script = wrap(`${prefix}${spelling} /dev/nbd0p1 /mnt/x`);
-        const inner = renderHook(hookFile(script), { TOOL: "mount" });
-        const text = inGuest ? renderHook(hookFile('ssh guest -- "bash -c $(printf %q "$INNER_HOOK")"'), { INNER_HOOK: inner }) : inner;
+        const inner = renderHook(scratchHook(script), { TOOL: "mount" });
+        const text = inGuest ? renderHook(scratchHook('ssh guest -- "bash -c $(printf %q "$INNER_HOOK")"'), { INNER_HOOK: inner }) : inner;
         const reasons = invocationsIn(text)
           .map(writeCapability)
           .filter((r) => r !== undefined);

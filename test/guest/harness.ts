@@ -9,7 +9,7 @@
  * beforeAll(async () => { guest = await bootTestGuest({ name: "nbd" }); }, BOOT_TIMEOUT_MS);
  * afterAll(() => guest?.destroy(), DESTROY_TIMEOUT_MS);
  * test("...", async () => {
- *   const r = await guest.runInGuestHook("components/x/attach.sh", { DEVICE: "/dev/nbd0" });
+ *   const r = await guest.runInGuestHook(hookFile("x", "guest-attach.sh"), { DEVICE: "/dev/nbd0" });
  *   expect(r.code).toBe(0);
  *   expect((await guest.ssh("lsblk -no RO /dev/nbd0")).stdout.trim()).toBe("1");
  * });
@@ -33,7 +33,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { freeLoopbackPort } from "../support/loopback";
 import { GuestConnection, HookValue, inGuestCommand, parseHookResult, renderHook, renderInGuest, REPO_ROOT } from "../../lib/shell";
 import { ExtraDiskSpec } from "../../components/analysis-guest/domain-xml";
-import { CREATE_HOOK, DELETE_HOOK, GuestCreateResult, GuestPlan, planGuest } from "../../components/analysis-guest/guest-plan";
+import { CREATE_HOOK, DELETE_HOOK, GuestCreateResult, GuestPlan, planGuest } from "../../components/analysis-guest/plan";
 
 export type { HookValue } from "../../lib/shell";
 

@@ -7,26 +7,34 @@ import type * as pulumi from "@pulumi/pulumi";
 import { manifestSchema } from "../../components/image-transfer/args";
 import { planTransfer } from "../../components/image-transfer/plan";
 import { HOOKS } from "../../components/evidence-volume/plan";
-import type { ImageManifest } from "../../lib/inspect";
-import { runsHook } from "../../lib/rendered-hook";
+
+import { hookValue, runsHook } from "../../lib/rendered-hook";
+import { hookFile } from "../../lib/hook-file";
+import { CREATE_HOOK as GUEST_CREATE_HOOK } from "../../components/analysis-guest/plan";
+import { ATTACH_HOOK } from "../../components/nbd-attachment/plan";
+import { MOUNT_HOOK } from "../../components/partition-mount/plan";
 import { RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND } from "../../lib/tokens";
 import type { OutputsFor } from "../mocks";
 
 export interface FakeImage {
   readonly name: string;
-  readonly manifest: ImageManifest;
+  /** What ImageTransfer takes: inspect's ImageManifest, or any object its manifestSchema accepts. */
+  readonly manifest: unknown;
   readonly guestRoot: string;
 }
 
 const print = (result: object) => ({ stdout: `progress\n${RESULT_MARKER}${JSON.stringify(result)}` });
 const fakeSha = (i: number) => i.toString(16).padStart(64, "0");
+const HOST_HASH_HOOK = hookFile("image-transfer", "host-hash.sh");
+const SCP_HOOK = hookFile("image-transfer", "host-scp.sh");
+const SSHFS_HOOK = hookFile("image-transfer", "host-sshfs.sh");
 
 export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): OutputsFor {
   return (args: pulumi.runtime.MockResourceArgs) => {
     if (args.type !== LOCAL_COMMAND) return undefined;
     const create = String(args.inputs.create ?? "");
-    if (create.includes("analysis-guest/create.sh")) {
+    if (runsHook(create, GUEST_CREATE_HOOK)) {
       return print({
         domainName: `forensic-${caseId}`,
         outcome: "created",
@@ -62,10 +70,12 @@ export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): O
     }
     if (runsHook(create, HOOKS.storageMount))
       return print({ mountPoint: "/case", device: "/dev/dm-0", filesystem: "ext4", formatted: true, mounted: true });
-    const image = images.find((i) => args.name.includes(`-${i.name}-transfer-`));
+    // A transfer's hooks name their image in the prelude (IMAGE_NAME).
+    const transferHook = [HOST_HASH_HOOK, SCP_HOOK, SSHFS_HOOK].find((hook) => runsHook(create, hook));
+    const image = transferHook && images.find((i) => i.name === hookValue(create, "IMAGE_NAME"));
     if (image) {
       const files = planTransfer(manifestSchema.parse(image.manifest), image.guestRoot).files;
-      if (args.name.endsWith("-host-hash"))
+      if (transferHook === HOST_HASH_HOOK)
         return print({ files: files.map((f, i) => ({ path: f.hostPath, sha256: fakeSha(i), size: f.size })) });
       return print({
         files: files.map((f, i) => ({
@@ -79,7 +89,7 @@ export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): O
         })),
       });
     }
-    if (create.includes("nbd-attachment/attach.sh")) {
+    if (runsHook(create, ATTACH_HOOK)) {
       return print({
         device: "/dev/nbd0",
         sectorSize: 512,
@@ -89,7 +99,7 @@ export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): O
         ],
       });
     }
-    if (create.includes("partition-mount/mount.sh")) return print({ mounts: [], skipped: [] });
+    if (runsHook(create, MOUNT_HOOK)) return print({ mounts: [], skipped: [] });
     return undefined;
   };
 }

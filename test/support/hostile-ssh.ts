@@ -14,7 +14,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { GuestConnection } from "../../lib/shell";
 import { run, ExecResult } from "../guest/harness";
-import { freeLoopbackPort, loopbackConnection, startLoopbackSshd } from "./loopback";
+import { freeLoopbackPort, loopbackConnection, makeLoopbackKeys, publicKeyOf, startLoopbackSshd } from "./loopback";
 
 /** What the far side of one ssh session saw. */
 export interface SessionProbe {
@@ -47,8 +47,6 @@ export interface HostileSsh {
   stop(): void;
 }
 
-const publicKey = (file: string) => fs.readFileSync(file, "utf8").trim().split(" ").slice(0, 2).join(" ");
-
 export async function startHostileSsh(dir: string): Promise<HostileSsh> {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const home = path.join(dir, "home");
@@ -56,16 +54,10 @@ export async function startHostileSsh(dir: string): Promise<HostileSsh> {
   fs.mkdirSync(path.join(dotSsh, "config.d"), { recursive: true, mode: 0o700 });
   const controlDir = path.join(dir, "control");
   fs.mkdirSync(controlDir, { mode: 0o700 });
-  for (const key of ["host_key", "other_host_key", "client_key", "examiner_agent_key"]) {
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", key, "-f", path.join(dir, key)]);
-  }
+  const [port, localForwardPort, remoteForwardPort] = [await freeLoopbackPort(), await freeLoopbackPort(), await freeLoopbackPort()];
+  const known = makeLoopbackKeys(dir, port, ["other_host_key", "examiner_agent_key"]);
   fs.copyFileSync(path.join(dir, "client_key"), path.join(dotSsh, "id_ed25519"));
   fs.chmodSync(path.join(dotSsh, "id_ed25519"), 0o600);
-  fs.writeFileSync(path.join(dir, "authorized_keys"), fs.readFileSync(path.join(dir, "client_key.pub")));
-
-  const [port, localForwardPort, remoteForwardPort] = [await freeLoopbackPort(), await freeLoopbackPort(), await freeLoopbackPort()];
-  const known = `[127.0.0.1]:${port} ${publicKey(path.join(dir, "host_key.pub"))}\n`;
-  fs.writeFileSync(path.join(dir, "known_hosts"), known);
   // root's default known_hosts knows the sshd too: the libvirt-host ssh and the -J hop use the defaults.
   // As a hop it is `localhost` (ssh refuses a hop named like its target).
   fs.writeFileSync(path.join(dotSsh, "known_hosts"), `${known}${known.replace("[127.0.0.1]", "[localhost]")}`);
@@ -141,7 +133,7 @@ exec /bin/bash -c "$SSH_ORIGINAL_COMMAND"
     dir,
     connection: loopbackConnection(port, path.join(dir, "client_key"), path.join(dir, "known_hosts")),
     jumpHost: `root@localhost:${port}`,
-    otherHostKey: publicKey(path.join(dir, "other_host_key.pub")),
+    otherHostKey: publicKeyOf(path.join(dir, "other_host_key.pub")),
     runHostile: (text, opts = {}) =>
       run(
         [

@@ -17,6 +17,24 @@ export function removeTree(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * For one test file: a scratch root made in `beforeAll` and removed in `afterAll`, and a function that
+ * makes a fresh numbered folder in it on every call (`01-name`, `02-name`, ...).
+ */
+export function scratchFolders(prefix: string): (name?: string) => string {
+  let root = "";
+  let counter = 0;
+  beforeAll(() => {
+    root = makeTempDir(prefix);
+  });
+  afterAll(() => removeTree(root));
+  return (name) => {
+    const dir = path.join(root, `${String(++counter).padStart(2, "0")}${name ? `-${name}` : ""}`);
+    fs.mkdirSync(dir, { recursive: true });
+    return dir;
+  };
+}
+
 /** Runs qemu-img with an argument vector (never a shell); throws with its stderr on failure. */
 export function qemuImg(args: readonly string[], cwd?: string): string {
   const run = spawnSync("qemu-img", args, { cwd, encoding: "utf8" });

@@ -4,9 +4,8 @@
  * this machine as root, so the transfer's whole host side (jail, pipes, resume) runs in seconds. The
  * domain is libvirt's built-in test driver's "test", which is always running: delete hooks really run.
  */
-import { execFileSync } from "child_process";
 import * as fs from "fs";
-import { freeLoopbackPort, loopbackConnection, startLoopbackSshd } from "./loopback";
+import { freeLoopbackPort, loopbackConnection, makeLoopbackKeys, startLoopbackSshd } from "./loopback";
 import * as path from "path";
 import { GuestConnection } from "../../lib/shell";
 
@@ -38,13 +37,8 @@ exec bash -c "$SSH_ORIGINAL_COMMAND"
 
 export async function startLoopbackGuest(dir: string, opts: { hostile?: boolean } = {}): Promise<LoopbackGuest> {
   fs.mkdirSync(dir, { recursive: true });
-  for (const key of ["host_key", "client_key"]) {
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, key)]);
-  }
-  fs.copyFileSync(path.join(dir, "client_key.pub"), path.join(dir, "authorized_keys"));
   const port = await freeLoopbackPort();
-  const hostPub = fs.readFileSync(path.join(dir, "host_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
-  fs.writeFileSync(path.join(dir, "known_hosts"), `[127.0.0.1]:${port} ${hostPub}\n`);
+  makeLoopbackKeys(dir, port);
   // ForceCommand goes through the shell: a folder name without spaces or quotes.
   const lies = opts.hostile ? fs.mkdtempSync("/tmp/forensic-lab-lies-") : "";
   if (opts.hostile) {

@@ -1,5 +1,5 @@
 /** Loopback ports for test servers (sshd stand-ins, listeners): the only addresses tests may talk to. */
-import { ChildProcess, spawn } from "child_process";
+import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
@@ -63,6 +63,26 @@ export async function startLoopbackSshd(opts: {
   const sshd = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], { stdio: "ignore" });
   await waitForLoopbackPort(opts.port, opts.label ?? "loopback sshd");
   return sshd;
+}
+
+/** `<type> <base64>` of a public key file (its comment dropped). */
+export function publicKeyOf(file: string): string {
+  return fs.readFileSync(file, "utf8").trim().split(" ").slice(0, 2).join(" ");
+}
+
+/**
+ * Keys for a loopback sshd in `dir`: an ed25519 pair per name (`host_key` and `client_key` always, plus
+ * `others`), `authorized_keys` holding the client's public key, and `known_hosts` pinning the host key at
+ * 127.0.0.1:`port`. Returns that known_hosts line.
+ */
+export function makeLoopbackKeys(dir: string, port: number, others: readonly string[] = []): string {
+  for (const key of ["host_key", "client_key", ...others]) {
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", key, "-f", path.join(dir, key)]);
+  }
+  fs.copyFileSync(path.join(dir, "client_key.pub"), path.join(dir, "authorized_keys"));
+  const known = `[127.0.0.1]:${port} ${publicKeyOf(path.join(dir, "host_key.pub"))}\n`;
+  fs.writeFileSync(path.join(dir, "known_hosts"), known);
+  return known;
 }
 
 /** The GuestConnection of such an sshd; libvirt's built-in test driver's "test" domain stands in. */

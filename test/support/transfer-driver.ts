@@ -3,13 +3,14 @@
  * functions the component uses, then bash. Tests drive it against a loopback stand-in or a real guest.
  */
 import { spawn, SpawnSyncReturns } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { GuestConnection, hookCommand, inGuestCommand, parseHookResult } from "../../lib/shell";
 import { valueOf } from "../mocks";
 import { ImageTransferArgs, ValidatedArgs, validateArgs } from "../../components/image-transfer/args";
-import { hostHashHooks, transferHooks } from "../../components/image-transfer/hooks";
-import { planTransfer, TransferPlan } from "../../components/image-transfer/plan";
+import { hostHashHooks, planTransfer, transferHooks, TransferPlan } from "../../components/image-transfer/plan";
+import { hookFile } from "../../lib/hook-file";
 
 export type HookRun = Pick<SpawnSyncReturns<string>, "status" | "stdout" | "stderr"> & { seconds: number; pid: number };
 
@@ -71,7 +72,7 @@ export function transferDriver(guest: GuestConnection, input: Omit<ImageTransfer
 
 /**
  * What a hostile guest could do with its end of an sftp pipe: mount it read-WRITE. Starts one pipe
- * exactly as `sshfs.sh` does (setsid, private mount namespace, the real `sshfs-pipe.sh`), but with a
+ * exactly as `host-sshfs.sh` does (setsid, private mount namespace, the real `host-sshfs-pipe.sh`), but with a
  * guest side that mounts without `ro`, so tests can show the host side alone refuses every write.
  * Returns the pipe's pid; the pipe ends when the guest unmounts.
  */
@@ -96,7 +97,7 @@ export async function startReadWriteAttempt(
   const pidFile = path.join(opts.stateDir, "rw-attempt.pid");
   const log = path.join(opts.stateDir, "rw-attempt.log");
   const pipe = await valueOf(
-    hookCommand("components/image-transfer/sshfs-pipe.sh", {
+    hookCommand(hookFile("image-transfer", "host-sshfs-pipe.sh"), {
       IMAGE_NAME: "rw-attempt",
       FOLDER_INDEX: 0,
       PID_FILE: pidFile,
@@ -121,4 +122,24 @@ export async function startReadWriteAttempt(
   for (let i = 0; i < 100 && !fs.existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
   if (!fs.existsSync(pidFile)) throw new Error(`the read-write attempt's pipe did not start: ${fs.readFileSync(log, "utf8")}`);
   return { pid: Number(fs.readFileSync(pidFile, "utf8").split(" ")[0]), log };
+}
+
+/** sha256 of a host file, hex. */
+export function fileSha256(file: string): string {
+  return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
+
+/** What an sshfs transfer reports when all is well: per file, the host's hash of what the guest handed back. */
+export function readBackResults(plan: TransferPlan): object[] {
+  return plan.files.map((f) => {
+    const h = fileSha256(f.hostPath);
+    return {
+      path: f.hostPath,
+      guestPath: f.guestPath,
+      hostSha256: h,
+      guestSha256: h,
+      verifiedBy: "host-read-back",
+      guestReportedSha256: h,
+    };
+  });
 }

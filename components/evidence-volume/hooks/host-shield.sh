@@ -5,8 +5,8 @@
 # udev would probe it with blkid, link the planted filesystem's UUID and label under /dev/disk (where
 # fstab and admins look for their own disks), auto-activate a planted VG and assemble an md member; and
 # any LVM command on the host would read the planted metadata (a VG named like the host's own makes the
-# host's VG ambiguous). Shared by luks-open.sh, luks-close.sh (the udev rule) and backing-create.sh,
-# backing-delete.sh (LVM's scope). Uses fail().
+# host's VG ambiguous). Shared by any-luks-open.sh, any-luks-close.sh (the udev rule) and host-backing-create.sh,
+# host-backing-delete.sh (LVM's scope). Uses fail().
 
 readonly SHIELD_RULE=/etc/udev/rules.d/12-forensic-lab.rules
 readonly SHIELD_LOCK=/run/forensic-lab-shield.lock

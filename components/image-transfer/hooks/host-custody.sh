@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Custody log, shared by ImageTransfer's host hooks (included at render time with
-# `# forensic-lab:include components/image-transfer/custody.sh`). Uses IMAGE_NAME, EXAMINER, CUSTODY_LOG.
+# `# forensic-lab:include components/image-transfer/hooks/host-custody.sh`). Uses IMAGE_NAME, EXAMINER, CUSTODY_LOG.
 # Every `sha256` in the log is one the host computed from bytes it read itself: the evidence file, the
 # bytes it sent into the guest's session, or the bytes the guest handed back. What a guest reports goes
 # in `guestReportedSha256`, and it can only ever stop a transfer, never vouch for one.

@@ -20,10 +20,10 @@ import { inspectImage } from "../../lib/inspect";
 import { parseHookResult, REPO_ROOT } from "../../lib/shell";
 import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, TestGuest } from "../../test/guest/harness";
 import { ImageTransferArgs, TransferManifest } from "./args";
-import { pipeStatePaths } from "./hooks";
+import { pipeStatePaths } from "./plan";
 import { pinnedChainFilename } from "./plan";
 import { argvOf, descendants } from "../../test/support/processes";
-import { HookRun, startReadWriteAttempt, transferDriver, TransferDriver } from "../../test/support/transfer-driver";
+import { HookRun, readBackResults, startReadWriteAttempt, transferDriver, TransferDriver } from "../../test/support/transfer-driver";
 import { makeRawEvidence } from "../../test/support/transfer-evidence";
 
 jest.setTimeout(20 * 60_000);
@@ -150,17 +150,7 @@ describe("sshfs", () => {
     const d = driver("sshfs", chain, "win7");
     const result = ok(await d.create());
     expect(result.pipesStarted).toEqual([0, 1]);
-    for (const [i, f] of d.plan.files.entries()) {
-      const h = sha256(f.hostPath);
-      expect(result.files[i]).toEqual({
-        path: f.hostPath,
-        guestPath: f.guestPath,
-        hostSha256: h,
-        guestSha256: h,
-        verifiedBy: "host-read-back",
-        guestReportedSha256: h,
-      });
-    }
+    expect(result.files).toEqual(readBackResults(d.plan));
     const listing = await sh(`for f in ${d.plan.files.map((f) => shq(f.guestPath)).join(" ")}; do stat -c '%a %U:%G %s %n' "$f"; done`);
     const expected = d.plan.files.map((f) => `444 root:root ${f.size} ${f.guestPath}`);
     expect(listing.trim().split("\n")).toEqual(expected);
@@ -314,7 +304,7 @@ describe("scp", () => {
       .create((bash) => {
         poll = setInterval(() => {
           const tree = descendants(bash);
-          // The host reads evidence with `dd if=FILE iflag=noatime` (evidence-read.sh); dd reads it as its fd 0.
+          // The host reads evidence with `dd if=FILE iflag=noatime` (host-evidence-read.sh); dd reads it as its fd 0.
           const reader = tree.find((pid) => argvOf(pid)[0] === "dd" && argvOf(pid).includes(`if=${file}`));
           if (!reader) return;
           let pos = 0;

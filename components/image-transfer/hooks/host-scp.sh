@@ -13,9 +13,10 @@
 set -euo pipefail
 umask 077
 
-# forensic-lab:include components/image-transfer/custody.sh
+# forensic-lab:include components/image-transfer/hooks/host-custody.sh
 # forensic-lab:include lib/hooks/result.sh
-# forensic-lab:include components/image-transfer/evidence-read.sh
+# forensic-lab:include components/image-transfer/hooks/host-evidence-read.sh
+# forensic-lab:include components/image-transfer/hooks/host-read-back.sh
 
 if [[ "$ACTION" == remove ]]; then
   removed=$(bash -c "$GUEST_REMOVE_HOOK" forensic-lab-guest </dev/null |
@@ -59,13 +60,6 @@ send_file() {
   wait "$hasher"
 }
 
-# The sha256 of what the guest hands back as copy I, computed here from the bytes that arrive.
-read_back_sha256() {
-  local sum
-  sum=$(printf '%s\n' "$1" | bash -c "$GUEST_READ_HOOK" forensic-lab-guest | sha256sum) || return 1
-  printf '%s\n' "${sum%% *}"
-}
-
 results=()
 for i in "${!HOST_FILES[@]}"; do
   file=${HOST_FILES[i]} guest_path=${GUEST_PATHS[i]} expected=${HOST_SHA256[i]}
@@ -98,22 +92,10 @@ for i in "${!HOST_FILES[@]}"; do
     continue
   fi
 
-  if [[ "$reported" != "$expected" ]]; then
-    custody guest-hash-mismatch guest "$file" "" "$guest_path" "host sha256 $expected" "$(jq -cn --arg r "$reported" '{guestReportedSha256: $r}')"
-    echo "image-transfer: $IMAGE_NAME: the guest copy '$guest_path' hashes to $reported (the guest says), the host file '$file' to $expected; refusing (destroy the transfer to remove the copy)" >&2
-    exit 1
-  fi
-  if ! read_back=$(read_back_sha256 "$i") || [[ "$read_back" != "$expected" ]]; then
-    custody guest-hash-mismatch guest "$file" "${read_back:-}" "$guest_path" \
-      "the guest says the copy is there with sha256 $reported; read back by the host it is not: host sha256 $expected" \
-      "$(jq -cn --arg r "$reported" '{verifiedBy: "host-read-back", guestReportedSha256: $r}')"
-    echo "image-transfer: $IMAGE_NAME: the guest says '$guest_path' is there with the host file's sha256, but what it handed back hashes to '${read_back:-nothing}' (host file '$file': $expected); refusing (destroy the transfer to remove the copy)" >&2
-    exit 1
-  fi
-  custody guest-verify guest "$file" "$read_back" "$guest_path" "copy already there; the host hashed it read back" \
-    "$(jq -cn --arg r "$reported" '{verifiedBy: "host-read-back", guestReportedSha256: $r}')"
-  results+=("$(jq -cn --arg path "$file" --arg guestPath "$guest_path" --arg host "$expected" --arg sha256 "$read_back" --arg reported "$reported" \
-    '{$path, $guestPath, hostSha256: $host, guestSha256: $sha256, verifiedBy: "host-read-back", guestReportedSha256: $reported, copied: false}')")
+  # Already there: checked by read-back, never overwritten.
+  result=$(verify_by_read_back "$i" "$file" "$guest_path" "$expected" "$reported" "copy already there" \
+    "; refusing (destroy the transfer to remove the copy)" '{"copied": false}') || exit 1
+  results+=("$result")
 done
 
 printf 'FORENSIC_LAB_RESULT %s\n' "$(printf '%s\n' "${results[@]}" | jq -cs '{files: .}')"

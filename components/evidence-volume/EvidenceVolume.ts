@@ -8,7 +8,6 @@ import {
   backingValues,
   BackingResult,
   backingResultSchema,
-  EvidenceBackend,
   EvidenceDisk,
   HOOKS,
   LUKS_FORMAT,
@@ -22,32 +21,7 @@ import {
   VolumePlan,
 } from "./plan";
 
-export { CASE_MOUNT_POINT, EVIDENCE_DISK_SERIAL, GUEST_EVIDENCE_DEVICE, EvidenceBackend, EvidenceDisk } from "./plan";
-
-export interface EvidenceVolumeArgs {
-  /** The case; names the logical volume and the LUKS mapping (`forensic-<caseId>`). */
-  readonly caseId: string;
-  /** `lvm`: a logical volume, LUKS2 opened on the host, the guest sees plaintext blocks only (production).
-   *  `file`: a sparse file, LUKS2 opened inside the guest (hosts without LVM or device-mapper). */
-  readonly backend: EvidenceBackend;
-  /** file backend: absolute path of the volume file; its folder must exist. */
-  readonly path?: string;
-  /** lvm backend: the volume group the logical volume is made in. */
-  readonly volumeGroup?: string;
-  /** Size of the volume; an existing volume of another size is an error, never resized. */
-  readonly sizeGiB: number;
-  /** The LUKS passphrase: a secret Output (`config.requireSecret`, `pulumi.secret`); anything else is refused. */
-  readonly passphrase: pulumi.Input<string>;
-  /** Always `true`: a plain literal, so the policy pack sees it at preview. */
-  readonly encrypted: true;
-  /** Keep the volume (closed, intact) on destroy instead of crypto-erasing it. @default false */
-  readonly retain?: boolean;
-  /** Cheap PBKDF settings (argon2id, 32 MiB, 4 iterations) for tests in emulated guests. Never for cases.
-   *  @default false */
-  readonly fastKdfForTestsOnly?: boolean;
-  /** Where libvirt runs; host-side steps run there. Only local URIs for now. @default "qemu:///system" */
-  readonly libvirtUri?: string;
-}
+import { EvidenceVolumeArgs } from "./args";
 
 /** Options for `EvidenceVolume.openIn`. */
 export interface OpenInOptions {
@@ -129,7 +103,7 @@ export class EvidenceVolume extends pulumi.ComponentResource {
       { parent: this, deleteBeforeReplace: true },
     );
     const backingResult = backing.stdout.apply(
-      (out) => parseHookResult(out, backingResultSchema, `${name}-backing (backing-create.sh)`) as BackingResult,
+      (out) => parseHookResult(out, backingResultSchema, `${name}-backing (host-backing-create.sh)`) as BackingResult,
     );
     this.hostSide = [backing];
     this.backingPath = backingResult.backingPath;
@@ -148,7 +122,7 @@ export class EvidenceVolume extends pulumi.ComponentResource {
         { parent: this, dependsOn: [backing], deleteBeforeReplace: true },
       );
       const opened = luks.stdout.apply(
-        (out) => parseHookResult(out, luksOpenResultSchema, `${name}-luks (luks-open.sh)`) as LuksOpenResult,
+        (out) => parseHookResult(out, luksOpenResultSchema, `${name}-luks (any-luks-open.sh)`) as LuksOpenResult,
       );
       this.hostSide.push(luks);
       this.luksVersion = opened.luksVersion;
@@ -207,7 +181,7 @@ export class EvidenceVolume extends pulumi.ComponentResource {
       { parent: this, dependsOn: mountAfter },
     );
     const mounted = mount.stdout.apply(
-      (out) => parseHookResult(out, storageMountResultSchema, `${name}-case-storage (storage-mount.sh)`) as StorageMountResult,
+      (out) => parseHookResult(out, storageMountResultSchema, `${name}-case-storage (guest-storage-mount.sh)`) as StorageMountResult,
     );
     return { resource: mount, mountPoint: mounted.mountPoint, device: mounted.device, filesystem: mounted.filesystem };
   }

@@ -4,7 +4,7 @@
 # is gone, so the data area is noise to anyone, passphrase or not), then the whole header area is zeroed
 # so nothing even says a LUKS volume was here, then the file or logical volume is removed.
 # Runs after the guest is gone; a store that is already gone is nothing to undo.
-# Only a store this case made is erased (the file's mark, the LV's tag; see backing-create.sh). The LUKS
+# Only a store this case made is erased (the file's mark, the LV's tag; see host-backing-create.sh). The LUKS
 # header was writable by the guest: nothing it says is trusted. A header cryptsetup cannot read, or an
 # erase cryptsetup refuses, or data without a header it recognises, makes the whole store zeroed
 # instead, so destroy never stops half-way.
@@ -18,7 +18,7 @@ readonly MIN_HEADER_BYTES=$((16 * 1024 * 1024))
 readonly FAILS_AS="forensic-lab: evidence volume"
 # forensic-lab:include lib/hooks/common.sh
 
-# forensic-lab:include components/evidence-volume/hooks/mark.sh
+# forensic-lab:include components/evidence-volume/hooks/host-mark.sh
 # forensic-lab:include components/evidence-volume/hooks/host-shield.sh
 
 result() {

@@ -37,7 +37,7 @@ luks_facts() {
   jq -cn --argjson version "$version" --arg cipher "$cipher" '{version: $version, cipher: $cipher}'
 }
 
-# forensic-lab:include components/evidence-volume/hooks/mark.sh
+# forensic-lab:include components/evidence-volume/hooks/host-mark.sh
 # forensic-lab:include components/evidence-volume/hooks/host-shield.sh
 
 adopt_or_refuse() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# In the guest, at the far end of the host's ssh session (started by sshfs-pipe.sh): mounts one folder
+# In the guest, at the far end of the host's ssh session (started by host-sshfs-pipe.sh): mounts one folder
 # of evidence with sshfs in passive mode. sshfs opens no connection: our stdin/stdout ARE the sftp
 # stream, so nothing but sshfs may write to stdout. It runs in the foreground and the session (and the
 # host's pipe) lasts exactly as long as the mount.

@@ -22,7 +22,8 @@ import {
   runHookText,
   TestGuest,
 } from "../../test/guest/harness";
-import { CREATE_HOOK, GuestCreateResult } from "./guest-plan";
+import { CREATE_HOOK, GuestCreateResult } from "./plan";
+import { hookFile } from "../../lib/hook-file";
 
 let guest: TestGuest;
 let evidenceDir: string;
@@ -266,7 +267,7 @@ test(
     expect(fs.existsSync(plan.stateDir)).toBe(false);
     // The guest is gone for in-guest hooks too: a delete hook counts that as nothing to undo.
     const gone = await guest.runInGuestHook(
-      "components/analysis-guest/detect-accelerator.sh",
+      hookFile("analysis-guest", "host-detect-accelerator.sh"),
       { ACCELERATOR: "tcg", KVM_DEVICE: "/dev/kvm", PVM_MODULE: "/x" },
       { onGuestGone: "succeed" },
     );

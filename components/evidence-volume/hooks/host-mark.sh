@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The file backend's proof that a volume file is this case's own, shared by backing-create.sh and
-# backing-delete.sh. A trusted.* extended attribute: only root on the host can set or read one, and the
+# The file backend's proof that a volume file is this case's own, shared by host-backing-create.sh and
+# host-backing-delete.sh. A trusted.* extended attribute: only root on the host can set or read one, and the
 # guest, which writes the file's bytes (its LUKS header included), cannot touch it. Uses VOLUME_MARK.
 
 readonly MARK_ATTRIBUTE=trusted.forensic-lab.volume

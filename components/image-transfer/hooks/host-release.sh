@@ -6,7 +6,7 @@
 set -euo pipefail
 umask 077
 
-# forensic-lab:include components/image-transfer/custody.sh
+# forensic-lab:include components/image-transfer/hooks/host-custody.sh
 
 for file in "${HOST_FILES[@]}"; do
   if facts=$(stat -c 'size %s, modified %y' -- "$file" 2>/dev/null); then

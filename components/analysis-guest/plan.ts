@@ -1,21 +1,22 @@
 import * as path from "path";
 import { z } from "zod";
+import { hookFile } from "../../lib/hook-file";
 import { result } from "../../lib/hook-result";
 import { GuestConnection, HookValue, renderHook, shellQuote } from "../../lib/shell";
 import { sshOptions } from "../../lib/ssh-options";
 import { Accelerator, DiskSpec, domainXml, DomainSpec, ExtraDiskSpec, GUEST_ADDRESS } from "./domain-xml";
 import { libvirtTarget } from "../../lib/libvirt-uri";
 
-export const CREATE_HOOK = "components/analysis-guest/create.sh";
-export const DELETE_HOOK = "components/analysis-guest/delete.sh";
-export const DETECT_ACCELERATOR_HOOK = "components/analysis-guest/detect-accelerator.sh";
+export const CREATE_HOOK = hookFile("analysis-guest", "host-create.sh");
+export const DELETE_HOOK = hookFile("analysis-guest", "host-delete.sh");
+export const DETECT_ACCELERATOR_HOOK = hookFile("analysis-guest", "host-detect-accelerator.sh");
 
 /** Where the create hook looks for KVM on the libvirt host. */
 export const KVM_DEVICE = "/dev/kvm";
 export const PVM_MODULE = "/sys/module/kvm_pvm";
 
 /**
- * How long create.sh lets a booting kernel's stall warning stand without ssh before it resets the guest
+ * How long host-create.sh lets a booting kernel's stall warning stand without ssh before it resets the guest
  * once. A stall that heals does so within seconds; booting again takes about a minute under emulation.
  */
 export const STALL_RESET_SECONDS = 60;
@@ -59,7 +60,7 @@ export interface GuestPlan {
 }
 
 /** What the create hook prints after `FORENSIC_LAB_RESULT `. */
-/** What create.sh prints (the last line of its stdout). */
+/** What host-create.sh prints (the last line of its stdout). */
 export const guestCreateResultSchema = z.strictObject({
   domainName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/),
   outcome: z.enum(["created", "started", "running"]),

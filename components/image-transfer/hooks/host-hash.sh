@@ -7,8 +7,8 @@
 set -euo pipefail
 umask 077
 
-# forensic-lab:include components/image-transfer/custody.sh
-# forensic-lab:include components/image-transfer/evidence-read.sh
+# forensic-lab:include components/image-transfer/hooks/host-custody.sh
+# forensic-lab:include components/image-transfer/hooks/host-evidence-read.sh
 
 results=()
 for i in "${!HOST_FILES[@]}"; do

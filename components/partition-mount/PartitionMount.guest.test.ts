@@ -16,8 +16,11 @@ import { parseHookResult, REPO_ROOT, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND } from "../../lib/tokens";
 import { MockRun, settle, setupMocks } from "../../test/mocks";
 import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, ExecResult, run, runHookText, TestGuest } from "../../test/guest/harness";
-import type { AttachResult, NbdAttachmentArgs } from "../nbd-attachment/NbdAttachment";
-import type { MountInfo, PartitionMountArgs, SkippedPartition } from "./PartitionMount";
+import type { NbdAttachmentArgs } from "../nbd-attachment/args";
+import type { AttachResult } from "../nbd-attachment/plan";
+import type { PartitionMountArgs } from "./args";
+import type { MountInfo, SkippedPartition } from "./plan";
+import { MadeEvidence, readMadeEvidence } from "../../scripts/made-evidence";
 
 jest.setTimeout(10 * 60_000);
 
@@ -27,22 +30,8 @@ const GUEST_BASE = `${GUEST_ROOT}/it's the base`;
 const GUEST_SNAPSHOTS = `${GUEST_ROOT}/snap $(touch ${PWNED}) shots`;
 const MOUNT_ROOT = "/mnt/forensic/win 7";
 
-interface EvidenceManifest {
-  top: string;
-  chain: string[];
-  partitions: {
-    number: number;
-    type: string;
-    filesystem: string;
-    startSector: number;
-    sizeSectors: number;
-    files: Record<string, string>;
-  }[];
-  files: { path: string; size: number; sha256: string }[];
-}
-
 let hostDir: string;
-let evidence: EvidenceManifest;
+let evidence: MadeEvidence;
 let guest: TestGuest;
 let mocks: MockRun;
 let NbdAttachment: typeof import("../nbd-attachment/NbdAttachment").NbdAttachment;
@@ -149,7 +138,7 @@ beforeAll(async () => {
   hostDir = fs.mkdtempSync(path.join(os.tmpdir(), `forensic-lab nbd 'evidence' $(touch ${PWNED}) `));
   const made = await run(["bash", path.join(REPO_ROOT, "scripts/make-evidence.sh"), hostDir], { timeoutMs: 5 * 60_000 });
   if (made.code !== 0) throw new Error(`make-evidence.sh failed:\n${made.stderr}`);
-  evidence = JSON.parse(fs.readFileSync(path.join(hostDir, "evidence.json"), "utf8"));
+  evidence = readMadeEvidence(hostDir);
   expect(hostSha256s()).toEqual(Object.fromEntries(evidence.files.map((f) => [f.path, f.sha256])));
 
   // Only the command texts are used here; the real hooks print the results. Each command gets a stand-in

@@ -12,7 +12,7 @@ import { hookValue, innerHook as inner, innermostHook, runsHook } from "../../li
 import { REPO_ROOT, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { MockRun, RecordedResource, settle, setupMocks, valueOf } from "../../test/mocks";
-import type { EvidenceVolumeArgs } from "./index";
+import type { EvidenceVolumeArgs } from "./args";
 import { HOOKS, planVolume } from "./plan";
 import { testGuestConnection } from "../../test/support/guest-connection";
 
@@ -68,7 +68,7 @@ const lvmArgs = (): EvidenceVolumeArgs => ({
 /** A volume, a stand-in guest that attaches its disk, and the case storage opened in that guest. */
 async function lab(args: EvidenceVolumeArgs, existingLuks: object | null = null) {
   const run = await setupMocks({ outputsFor: (a) => hookStdout(a, existingLuks) });
-  const { EvidenceVolume } = await import("./index");
+  const { EvidenceVolume } = await import("./EvidenceVolume");
   const volume = new EvidenceVolume("vol", args);
   const analysisGuest = new command.local.Command("guest", { create: volume.disk.apply((d) => `attach ${d.type} ${d.path}`) });
   const storage = volume.openIn(guest, { dependsOn: analysisGuest });
@@ -159,7 +159,7 @@ describe("arguments", () => {
 
   test("the component wraps a validation error as a ResourceError naming the component", async () => {
     await setupMocks();
-    const { EvidenceVolume } = await import("./index");
+    const { EvidenceVolume } = await import("./EvidenceVolume");
     const build = () => new EvidenceVolume("bad", { ...fileArgs(), sizeGiB: 0 });
     expect(build).toThrow(pulumi.ResourceError);
     expect(build).toThrow("EvidenceVolume 'bad': sizeGiB: must be at least 0.0625 GiB (64 MiB: LUKS2 header plus a filesystem)");
@@ -173,7 +173,7 @@ describe("the passphrase", () => {
     ["missing", undefined, "not missing"],
   ])("refuses %s at once", async (_, passphrase, message) => {
     await setupMocks();
-    const { EvidenceVolume } = await import("./index");
+    const { EvidenceVolume } = await import("./EvidenceVolume");
     const build = () => new EvidenceVolume("vol", { ...fileArgs(), passphrase: passphrase as pulumi.Input<string> });
     expect(build).toThrow(pulumi.ResourceError);
     expect(build).toThrow(
@@ -218,10 +218,10 @@ describe("file backend", () => {
 
     const backing = run.byName("vol-backing");
     expect(backing.parent).toBe(volume.urn);
-    expect(backing.inputs.create).toContain("# forensic-lab hook: components/evidence-volume/hooks/backing-create.sh");
+    expect(backing.inputs.create).toContain("# forensic-lab hook: components/evidence-volume/hooks/host-backing-create.sh");
     expect(hookValue(backing.inputs.create, "BACKING_PATH")).toBe("/var/lib/forensic-lab/case-1/evidence.luks");
     expect(hookValue(backing.inputs.create, "SIZE_BYTES")).toBe("5368709120");
-    expect(backing.inputs.delete).toContain("hooks/backing-delete.sh");
+    expect(backing.inputs.delete).toContain("hooks/host-backing-delete.sh");
     expect(hookValue(backing.inputs.delete, "RETAIN")).toBe("false");
     expect(backing.inputs.interpreter).toEqual(["/bin/bash", "-c"]);
     expect(backing.inputs.triggers).toEqual(["file", "/var/lib/forensic-lab/case-1/evidence.luks", "forensic-case-1"]);
@@ -231,17 +231,17 @@ describe("file backend", () => {
     expect(luks.parent).toBe(volume.urn);
     expect(luks.inputs.create).toContain("# forensic-lab hook: lib/hooks/in-guest.sh");
     expect(hookValue(luks.inputs.create, "ON_GUEST_GONE")).toBe("fail");
-    expect(inner(luks.inputs.create)).toContain("hooks/luks-open.sh");
+    expect(inner(luks.inputs.create)).toContain("hooks/any-luks-open.sh");
     expect(hookValue(inner(luks.inputs.create), "DEVICE")).toBe("/dev/disk/by-id/virtio-forensic-evidence");
     expect(hookValue(inner(luks.inputs.create), "FAST_KDF")).toBe("false");
     expect(hookValue(luks.inputs.delete, "ON_GUEST_GONE")).toBe("succeed");
-    expect(inner(luks.inputs.delete)).toContain("hooks/luks-close.sh");
+    expect(inner(luks.inputs.delete)).toContain("hooks/any-luks-close.sh");
 
     const storage = run.byName("vol-case-storage");
-    expect(inner(storage.inputs.create)).toContain("hooks/storage-mount.sh");
+    expect(inner(storage.inputs.create)).toContain("hooks/guest-storage-mount.sh");
     expect(hookValue(inner(storage.inputs.create), "DEVICE")).toBe("/dev/mapper/forensic-case-1");
     expect(hookValue(inner(storage.inputs.create), "MOUNT_POINT")).toBe("/case");
-    expect(inner(storage.inputs.delete)).toContain("hooks/storage-umount.sh");
+    expect(inner(storage.inputs.delete)).toContain("hooks/guest-storage-umount.sh");
     expect(hookValue(storage.inputs.delete, "ON_GUEST_GONE")).toBe("succeed");
   });
 
@@ -289,10 +289,10 @@ describe("lvm backend", () => {
 
     const luks = run.byName("vol-luks");
     expect(luks.inputs.create).not.toContain("in-guest.sh");
-    expect(luks.inputs.create).toContain("# forensic-lab hook: components/evidence-volume/hooks/luks-open.sh");
+    expect(luks.inputs.create).toContain("# forensic-lab hook: components/evidence-volume/hooks/any-luks-open.sh");
     expect(hookValue(luks.inputs.create, "DEVICE")).toBe("/dev/forensic/forensic-case-1");
     expect(hookValue(luks.inputs.create, "LUKS_TYPE")).toBe("luks2");
-    expect(luks.inputs.delete).toContain("hooks/luks-close.sh");
+    expect(luks.inputs.delete).toContain("hooks/any-luks-close.sh");
     expect(luks.dependencies).toContain(backing.urn);
     expect(luks.deleteBeforeReplace).toBe(true);
 

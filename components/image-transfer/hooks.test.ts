@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { inspectImage } from "../../lib/inspect";
 import { TransferManifest, validateArgs } from "./args";
-import { hostHashHooks } from "./hooks";
+import { hostHashHooks } from "./plan";
 import { planTransfer } from "./plan";
 import { HOSTILE_FOLDER, makeChainEvidence, SNAPSHOT_FOLDER } from "../../test/support/transfer-evidence";
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# sshfs mode, host side. ACTION=start: one background sftp pipe per host folder (sshfs-pipe.sh; a live
+# sshfs mode, host side. ACTION=start: one background sftp pipe per host folder (host-sshfs-pipe.sh; a live
 # one is reused), then the guest hashes every file through its mount, and then hands each file back
 # through its mount (guest-read.sh) for the host to hash: that host hash ("host-read-back") is what
 # the custody log records as verified; the guest's own hash can only stop the transfer, never vouch for
@@ -12,9 +12,10 @@
 set -euo pipefail
 umask 077
 
-# forensic-lab:include components/image-transfer/custody.sh
+# forensic-lab:include components/image-transfer/hooks/host-custody.sh
 # forensic-lab:include lib/hooks/result.sh
 # forensic-lab:include lib/hooks/common.sh
+# forensic-lab:include components/image-transfer/hooks/host-read-back.sh
 
 # A pid file names a live pipe only if that pid still has the start time recorded with it.
 pipe_pid() {
@@ -105,33 +106,12 @@ if ! guest=$(bash -c "$GUEST_HASH_HOOK" forensic-lab-guest </dev/null | hook_res
   exit 1
 fi
 
-# The sha256 of what the guest hands back as file I through its mount, computed here.
-read_back_sha256() {
-  local sum
-  sum=$(printf '%s\n' "$1" | bash -c "$GUEST_READ_HOOK" forensic-lab-guest | sha256sum) || return 1
-  printf '%s\n' "${sum%% *}"
-}
-
 results=()
 for i in "${!HOST_FILES[@]}"; do
   file=${HOST_FILES[i]} guest_path=${GUEST_PATHS[i]} expected=${HOST_SHA256[i]}
   reported=$(jq -r --argjson i "$i" '.files[$i].sha256' <<<"$guest")
-  if [[ "$reported" != "$expected" ]]; then
-    custody guest-hash-mismatch guest "$file" "" "$guest_path" "host sha256 $expected" "$(jq -cn --arg r "$reported" '{guestReportedSha256: $r}')"
-    echo "image-transfer: $IMAGE_NAME: the guest reads '$guest_path' as sha256 '$reported', the host file '$file' is $expected" >&2
-    exit 1
-  fi
-  if ! read_back=$(read_back_sha256 "$i") || [[ "$read_back" != "$expected" ]]; then
-    custody guest-hash-mismatch guest "$file" "${read_back:-}" "$guest_path" \
-      "the guest reports sha256 $reported; read back by the host it is not: host sha256 $expected" \
-      "$(jq -cn --arg r "$reported" '{verifiedBy: "host-read-back", guestReportedSha256: $r}')"
-    echo "image-transfer: $IMAGE_NAME: the guest reports '$guest_path' with the host file's sha256, but what it handed back hashes to '${read_back:-nothing}' (host file '$file': $expected)" >&2
-    exit 1
-  fi
-  custody guest-verify guest "$file" "$read_back" "$guest_path" "sshfs, read-only; the host hashed it read back" \
-    "$(jq -cn --arg r "$reported" '{verifiedBy: "host-read-back", guestReportedSha256: $r}')"
-  results+=("$(jq -cn --arg path "$file" --arg guestPath "$guest_path" --arg host "$expected" --arg sha256 "$read_back" --arg reported "$reported" \
-    '{$path, $guestPath, hostSha256: $host, guestSha256: $sha256, verifiedBy: "host-read-back", guestReportedSha256: $reported}')")
+  result=$(verify_by_read_back "$i" "$file" "$guest_path" "$expected" "$reported" "sshfs, read-only" "" '{}') || exit 1
+  results+=("$result")
 done
 finished=true
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reading evidence on the host (included at render time with
-# `# forensic-lab:include components/image-transfer/evidence-read.sh`).
+# `# forensic-lab:include components/image-transfer/hooks/host-evidence-read.sh`).
 
 # Writes FILE's bytes to stdout without changing its access time: O_NOATIME (`dd iflag=noatime`), which
 # the kernel allows the file's owner and anyone with CAP_FOWNER (root). Where it is refused (an

@@ -8,8 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { renderHook } from "../../lib/shell";
-
-const CREATE = "components/case/case-folder-create.sh";
+import { FOLDER_CREATE_HOOK as CREATE } from "./plan";
 
 let scratch: string;
 beforeEach(() => {
