@@ -22,7 +22,7 @@ import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, TestGuest } from ".
 import { ImageTransferArgs, TransferManifest } from "./args";
 import { pipeStatePaths } from "./plan";
 import { pinnedChainFilename } from "./plan";
-import { argvOf, descendants } from "../../test/support/processes";
+import { alive, argvOf, descendants, gone } from "../../test/support/processes";
 import { HookRun, readBackResults, startReadWriteAttempt, transferDriver, TransferDriver } from "../../test/support/transfer-driver";
 import { makeRawEvidence } from "../../test/support/transfer-evidence";
 
@@ -48,15 +48,6 @@ const custody = (): any[] =>
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l));
-
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 async function sh(script: string): Promise<string> {
   const r = await guest.ssh(script);
@@ -209,8 +200,7 @@ true`;
     expect(rw.stdout).toMatch(/Permission denied/);
     expect(rw.stdout).not.toMatch(/Read-only file system/);
     await sh("fusermount3 -u /root/rw-attempt && rmdir /root/rw-attempt");
-    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(alive(pid)).toBe(false);
+    expect(await gone(pid, 10000)).toBe(true);
     expect(d.plan.files.map((f) => sha256(f.hostPath))).toEqual(before);
   });
 
@@ -239,8 +229,7 @@ true`;
     const ssh = descendants(pipe).filter((pid) => argvOf(pid)[0] === "ssh");
     expect(ssh).toHaveLength(1);
     process.kill(ssh[0], "SIGKILL");
-    for (let i = 0; i < 100 && alive(pipe); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(alive(pipe)).toBe(false);
+    expect(await gone(pipe, 10000)).toBe(true);
     const result = ok(await d.create());
     expect(result).toMatchObject({ pipesStarted: [0], pipesReused: [1] });
     expect((await sh(`findmnt -rn -t fuse.sshfs -o TARGET | grep -c '^/evidence/win7/'`)).trim()).toBe("2");

@@ -14,7 +14,7 @@ import { TransferManifest } from "./args";
 import { valueOf } from "../../test/mocks";
 import { transferHooks, pipeStatePaths } from "./plan";
 import { pinnedChainFilename } from "./plan";
-import { argvOf, descendants } from "../../test/support/processes";
+import { alive, argvOf, descendants, gone } from "../../test/support/processes";
 import {
   HookRun,
   readBackResults,
@@ -39,15 +39,6 @@ let stateDir: string;
 const drivers: TransferDriver[] = [];
 
 const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-/** Running (a zombie waiting for its reaper counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 const custody = (): any[] =>
   fs
     .readFileSync(custodyLog, "utf8")
@@ -285,8 +276,7 @@ describe("sshfs", () => {
     const ssh = descendants(pipe).filter((pid) => argvOf(pid)[0] === "ssh");
     expect(ssh).toHaveLength(1);
     process.kill(ssh[0], "SIGKILL");
-    for (let i = 0; i < 50 && alive(pipe); i++) await new Promise((res) => setTimeout(res, 100));
-    expect(alive(pipe)).toBe(false);
+    expect(await gone(pipe, 5000)).toBe(true);
     const r = await d.create();
     expectOk(r);
     expect(parseHookResult<any>(r.stdout)).toMatchObject({ pipesStarted: [0], pipesReused: [1] });
@@ -326,8 +316,7 @@ describe("sshfs", () => {
     expect(() => fs.chmodSync(victim, 0o777)).toThrow(/EACCES|EPERM|EROFS/);
     expect(sha256(folder.files[0].hostPath)).toBe(before);
     execFileSync("fusermount3", ["-u", mountPoint]);
-    for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(alive(pid)).toBe(false);
+    expect(await gone(pid, 5000)).toBe(true);
   });
 
   test("a hash that differs in the guest stops the transfer and leaves nothing running", async () => {
@@ -384,19 +373,21 @@ describe("a lying guest", () => {
   afterEach(() => {
     for (const hook of ["guest-hash.sh", "guest-sshfs-mount.sh", "guest-receive.sh"]) liar.lie(hook, undefined);
   });
-
-  test("scp: 'the copies are already there' when none is: the host reads back, refuses, logs no verify", async () => {
-    const d = driver("scp", chain, "liar-scp-none", liar);
-    liar.lie("guest-hash.sh", claimsEverything(d));
-    const r = await d.create();
+  /** The transfer stopped at the host's read-back: no result, the refusal names the file, no verify logged. */
+  const expectReadBackRefusal = (r: HookRun, d: TransferDriver) => {
     expect(r.status).toBe(1);
     expect(r.stdout).not.toContain("FORENSIC_LAB_RESULT");
     expect(r.stderr).toContain(
       `the guest reports '${d.plan.files[0].guestPath}' with the host file's sha256, but what it handed back hashes to`,
     );
-    const lines = custody().filter((l) => l.image === "liar-scp-none");
-    expect(lines.filter((l) => l.action === "guest-verify")).toEqual([]);
-    expect(lines.pop()).toMatchObject({
+    expect(custody().filter((l) => l.image === d.args.imageName && l.action === "guest-verify")).toEqual([]);
+  };
+
+  test("scp: 'the copies are already there' when none is: the host reads back, refuses, logs no verify", async () => {
+    const d = driver("scp", chain, "liar-scp-none", liar);
+    liar.lie("guest-hash.sh", claimsEverything(d));
+    expectReadBackRefusal(await d.create(), d);
+    expect(custody().pop()).toMatchObject({
       action: "guest-hash-mismatch",
       guestPath: d.plan.files[0].guestPath,
       guestReportedSha256: sha256(d.plan.files[0].hostPath),
@@ -461,13 +452,7 @@ describe("a lying guest", () => {
     // Takes the sftp stream and mounts nothing; then claims every file reads as the host's.
     liar.lie("guest-sshfs-mount.sh", "#!/usr/bin/env bash\nexec cat >/dev/null\n");
     liar.lie("guest-hash.sh", claimsEverything(d));
-    const r = await d.create();
-    expect(r.status).toBe(1);
-    expect(r.stdout).not.toContain("FORENSIC_LAB_RESULT");
-    expect(r.stderr).toContain(
-      `the guest reports '${d.plan.files[0].guestPath}' with the host file's sha256, but what it handed back hashes to`,
-    );
-    expect(custody().filter((l) => l.image === "liar-sshfs" && l.action === "guest-verify")).toEqual([]);
+    expectReadBackRefusal(await d.create(), d);
     expect(fs.existsSync(path.join(stateDir, "image-transfer", "liar-sshfs"))).toBe(false);
   });
 });

@@ -107,8 +107,6 @@ exec /bin/bash -c "$SSH_ORIGINAL_COMMAND"
   const sshd = await startLoopbackSshd({
     dir,
     port,
-    hostKey: path.join(dir, "host_key"),
-    authorizedKeys: path.join(dir, "authorized_keys"),
     // Everything the hostile config asks for would be granted: only the client can refuse it.
     extra: [
       "AllowAgentForwarding yes",

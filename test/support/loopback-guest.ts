@@ -51,8 +51,6 @@ export async function startLoopbackGuest(dir: string, opts: { hostile?: boolean 
   const sshd = await startLoopbackSshd({
     dir,
     port,
-    hostKey: path.join(dir, "host_key"),
-    authorizedKeys: path.join(dir, "authorized_keys"),
     extra: opts.hostile ? [`ForceCommand ${path.join(lies, "force-command")}`] : [],
   });
   return {

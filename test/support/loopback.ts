@@ -38,8 +38,10 @@ export async function waitForLoopbackPort(port: number, what = "server"): Promis
 export async function startLoopbackSshd(opts: {
   dir: string;
   port: number;
-  hostKey: string;
-  authorizedKeys: string;
+  /** @default `<dir>/host_key` (makeLoopbackKeys) */
+  hostKey?: string;
+  /** @default `<dir>/authorized_keys` (makeLoopbackKeys) */
+  authorizedKeys?: string;
   extra?: readonly string[];
   label?: string;
 }): Promise<ChildProcess> {
@@ -48,8 +50,8 @@ export async function startLoopbackSshd(opts: {
     config,
     [
       `ListenAddress 127.0.0.1:${opts.port}`,
-      `HostKey "${opts.hostKey}"`,
-      `AuthorizedKeysFile "${opts.authorizedKeys}"`,
+      `HostKey "${opts.hostKey ?? path.join(opts.dir, "host_key")}"`,
+      `AuthorizedKeysFile "${opts.authorizedKeys ?? path.join(opts.dir, "authorized_keys")}"`,
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
       "PermitRootLogin prohibit-password",

@@ -36,3 +36,19 @@ export function argvOf(pid: number): string[] {
     return [];
   }
 }
+
+/** Whether a process runs (a zombie waiting for its reaper counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Waits up to `ms` for a process to be gone; says whether it is. */
+export async function gone(pid: number, ms = 10_000): Promise<boolean> {
+  for (const until = Date.now() + ms; alive(pid) && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
+  return !alive(pid);
+}
