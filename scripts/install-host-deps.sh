@@ -15,6 +15,8 @@ packages=(
   cryptsetup-bin attr
   # Tests: hook linting, evidence generation (partition tables, NTFS, ext4), the libguestfs comparison.
   shellcheck fdisk ntfs-3g sshfs libguestfs-tools jq
+  # Tests: EWF (E01) segment sets written by libewf's own ewfacquire, for inspect.
+  ewf-tools
   # libguestfs' appliance boots the host's kernel (guestmount baseline of npm run bench); cloud is enough.
   linux-image-cloud-amd64
 )

@@ -9,6 +9,7 @@ import { inspectLayers, type InspectOptions } from "./inspect";
 import type { ImageFormat, ImageManifest } from "./types";
 
 export { InspectError } from "./errors";
+export { inspectEwfSet, isFirstEwfSegment, type EwfSet } from "./ewf";
 export { hashManifest, sha256File } from "./hash";
 export { MAX_CHAIN_DEPTH, type InspectOptions } from "./inspect";
 export { EvidenceRoots, FORBIDDEN_FOLDERS, PROTECTED_FOLDERS, RootError, isWithin, resolveMaybeMissing, type RootOptions } from "./roots";
