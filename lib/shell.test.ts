@@ -140,9 +140,9 @@ describe("parseHookResult: exactly one result line, the last, fitting the hook's
     ["a path with '..'", line({ ...good, mountPoint: "/mnt/../etc" }), /mountPoint: must not contain '..'/],
     ["options without ro first", line({ ...good, options: ["rw", "ro"] }), /options: must start with 'ro'/],
     ["a number where a string belongs", line({ ...good, sha256: 1 }), /sha256: /],
-    ["not an object", "FORENSIC_LAB_RESULT [1]", /attach\.sh: result rejected/],
+    ["not an object", "FORENSIC_LAB_RESULT [1]", /guest-attach\.sh: result rejected/],
   ])("rejected, naming the hook: %s", (_what, stdout, why) => {
-    expect(() => parse(stdout)).toThrow(/^attach\.sh: result rejected: /);
+    expect(() => parse(stdout)).toThrow(/^guest-attach\.sh: result rejected: /);
     expect(() => parse(stdout)).toThrow(why);
   });
   test("nbd partitions and device names", () => {

@@ -267,7 +267,7 @@ describe("resource graph", () => {
     const hostSha256 = plan.files.map((_f, i) => sha(String(i)));
     expect(checkTransferResult(`${line(honestTransfer())}\n`, plan, hostSha256, "win7-sshfs (host-sshfs.sh)")).toHaveLength(7);
     expect(() => checkTransferResult(stdout(), plan, hostSha256, "win7-sshfs (host-sshfs.sh)")).toThrow(
-      /^win7-sshfs \(sshfs\.sh\): result rejected: /,
+      /^win7-sshfs \(host-sshfs\.sh\): result rejected: /,
     );
     expect(() => checkTransferResult(stdout(), plan, hostSha256, "win7-sshfs (host-sshfs.sh)")).toThrow(why);
   });
