@@ -3,6 +3,9 @@
 const base = {
   preset: "ts-jest",
   testEnvironment: "node",
+  // Many unit tests spawn bash, ssh or qemu-img; npm test runs them on two workers beside the guest image
+  // and engine builds, where jest's 5 s default was seen to run out. A test that needs longer says so.
+  testTimeout: 30_000,
   transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true, diagnostics: false }] },
 };
 
