@@ -13,6 +13,23 @@ const path = require("path");
 const root = path.resolve(__dirname, "..");
 const CLOSING = /^(?:\w+: )?(\d+) passed, (\d+) failed/;
 
+/**
+ * A part's counts from its last "N passed, M failed" line, or null when it printed none. A part that
+ * exits non-zero while claiming no failure counts one.
+ */
+function countsFrom(output, status) {
+  const closing = output
+    .trim()
+    .split("\n")
+    .reverse()
+    .map((l) => CLOSING.exec(l.trim()))
+    .find(Boolean);
+  if (!closing) return null;
+  const counts = { passed: Number(closing[1]), failed: Number(closing[2]) };
+  if (status !== 0 && counts.failed === 0) counts.failed = 1;
+  return counts;
+}
+
 /** Runs one part with its output streamed through, and reads its closing line. */
 function run(label, command, args) {
   console.log(
@@ -32,19 +49,12 @@ function run(label, command, args) {
       if (finished) return;
       finished = true;
       child.stdout.destroy();
-      const closing = tail
-        .trim()
-        .split("\n")
-        .reverse()
-        .map((l) => CLOSING.exec(l.trim()))
-        .find(Boolean);
-      if (!closing) {
+      const counts = countsFrom(tail, status);
+      if (!counts) {
         console.error(`${label}: no closing "N passed, M failed" line (exit ${status})`);
         resolve({ passed: 0, failed: 1 });
         return;
       }
-      const counts = { passed: Number(closing[1]), failed: Number(closing[2]) };
-      if (status !== 0 && counts.failed === 0) counts.failed = 1;
       resolve(counts);
     };
     child.on("close", finish);
@@ -65,14 +75,7 @@ function runCaptured(label, command, args, niceness) {
     child.stderr.on("data", (c) => (output += c.toString("utf8")));
     child.on("close", (status) => {
       const seconds = Math.round((Date.now() - started) / 1000);
-      const closing = output
-        .trim()
-        .split("\n")
-        .reverse()
-        .map((l) => CLOSING.exec(l.trim()))
-        .find(Boolean);
-      const counts = closing ? { passed: Number(closing[1]), failed: Number(closing[2]) } : { passed: 0, failed: 1 };
-      if (status !== 0 && counts.failed === 0) counts.failed = 1;
+      const counts = countsFrom(output, status) ?? { passed: 0, failed: 1 };
       resolve({ print: () => console.log(`\n=== ${label} (ran in the background, ${seconds} s)\n${output.trimEnd()}`), counts });
     });
   });
