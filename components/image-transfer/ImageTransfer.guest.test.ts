@@ -12,7 +12,6 @@
  * - Throughput of both modes for a 256 MiB file of random data.
  */
 import { execFileSync } from "child_process";
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -20,10 +19,17 @@ import { inspectImage } from "../../lib/inspect";
 import { parseHookResult, REPO_ROOT } from "../../lib/shell";
 import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, TestGuest } from "../../test/guest/harness";
 import { ImageTransferArgs, TransferManifest } from "./args";
-import { pipeStatePaths } from "./plan";
-import { pinnedChainFilename } from "./plan";
+import { pinnedChainFilename, pipeStatePaths } from "./plan";
 import { alive, argvOf, descendants, gone } from "../../test/support/processes";
-import { HookRun, readBackResults, startReadWriteAttempt, transferDriver, TransferDriver } from "../../test/support/transfer-driver";
+import {
+  custodyLines,
+  fileSha256,
+  HookRun,
+  readBackResults,
+  startReadWriteAttempt,
+  transferDriver,
+  TransferDriver,
+} from "../../test/support/transfer-driver";
 import { makeRawEvidence } from "../../test/support/transfer-evidence";
 
 jest.setTimeout(20 * 60_000);
@@ -41,13 +47,8 @@ let raw: TransferManifest;
 const drivers: TransferDriver[] = [];
 const measured: Record<string, string> = {};
 
-const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-const custody = (): any[] =>
-  fs
-    .readFileSync(custodyLog, "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l));
+const sha256 = fileSha256;
+const custody = (): any[] => custodyLines(custodyLog);
 
 async function sh(script: string): Promise<string> {
   const r = await guest.ssh(script);

@@ -12,10 +12,11 @@ import * as path from "path";
 import { parseHookResult } from "../../lib/shell";
 import { TransferManifest } from "./args";
 import { valueOf } from "../../test/mocks";
-import { transferHooks, pipeStatePaths } from "./plan";
-import { pinnedChainFilename } from "./plan";
+import { pinnedChainFilename, pipeStatePaths, transferHooks } from "./plan";
 import { alive, argvOf, descendants, gone } from "../../test/support/processes";
 import {
+  custodyLines,
+  fileSha256,
   HookRun,
   readBackResults,
   runHook,
@@ -38,13 +39,8 @@ let custodyLog: string;
 let stateDir: string;
 const drivers: TransferDriver[] = [];
 
-const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-const custody = (): any[] =>
-  fs
-    .readFileSync(custodyLog, "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l));
+const sha256 = fileSha256;
+const custody = (): any[] => custodyLines(custodyLog);
 const mountsUnder = (root: string) =>
   fs
     .readFileSync("/proc/self/mountinfo", "utf8")

@@ -143,3 +143,12 @@ export function readBackResults(plan: TransferPlan): object[] {
     };
   });
 }
+
+/** The custody log's lines, parsed (JSON lines). */
+export function custodyLines(file: string): any[] {
+  return fs
+    .readFileSync(file, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+}
