@@ -475,7 +475,12 @@ const corpus: [string, Mutation, string, Partial<ParseSource>?][] = [
   [
     "VHD by its usual name",
     (r) => (r.images[0].format = "vhd"),
-    "forensic-lab:images[0].format: must be 'vmdk', 'qcow2', 'raw', 'vdi', 'vhdx' or 'vpc' (got 'vhd'); qemu calls VHD 'vpc'",
+    "forensic-lab:images[0].format: must be 'vmdk', 'qcow2', 'raw', 'vdi', 'vhdx', 'vpc' or 'ewf' (got 'vhd'); qemu calls VHD 'vpc'",
+  ],
+  [
+    "EWF by its file extension",
+    (r) => (r.images[0].format = "E01"),
+    "forensic-lab:images[0].format: must be 'vmdk', 'qcow2', 'raw', 'vdi', 'vhdx', 'vpc' or 'ewf' (got 'E01'); an E01 segment set is 'ewf' (name its first segment, <name>.E01, as path)",
   ],
   ["unknown transfer", (r) => (r.images[0].transfer = "ftp"), "forensic-lab:images[0].transfer: must be 'sshfs' or 'scp' (got 'ftp')"],
   ["misspelt image key", (r) => (r.images[0].formt = "vmdk"), "forensic-lab:images[0].formt: unknown key; did you mean 'format'?"],

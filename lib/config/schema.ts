@@ -247,7 +247,11 @@ function imageShape() {
       }),
     path: absolutePath("give the full path of the top image file"),
     format: choice(IMAGE_FORMATS, (input) =>
-      input === "vhd" ? "qemu calls VHD 'vpc'" : "leave it out to detect the format from the file's magic",
+      input === "vhd"
+        ? "qemu calls VHD 'vpc'"
+        : typeof input === "string" && /^(e01|encase|expert ?witness)$/i.test(input)
+          ? "an E01 segment set is 'ewf' (name its first segment, <name>.E01, as path)"
+          : "leave it out to detect the format from the file's magic",
     ).optional(),
     transfer: choice(["sshfs", "scp"] as const).default("sshfs"),
     partitions,

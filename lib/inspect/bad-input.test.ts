@@ -655,7 +655,9 @@ describe("formats that disagree", () => {
 
   test("unknown format name", async () => {
     const top = flatDisk(folder());
-    await expectFailure(top, top, /^unknown format 'iso' \(one of vmdk, qcow2, raw, vdi, vhdx, vpc\)$/, { format: "iso" as ImageFormat });
+    await expectFailure(top, top, /^unknown format 'iso' \(one of vmdk, qcow2, raw, vdi, vhdx, vpc, ewf\)$/, {
+      format: "iso" as ImageFormat,
+    });
   });
 });
 

@@ -150,14 +150,14 @@ describe("exit codes and error lines", () => {
     [[], "no image given"],
     [["a.vmdk", "b.vmdk"], "give exactly one image (the top file)"],
     [["--frobnicate", "a.vmdk"], 'unknown option "--frobnicate"'],
-    [["--format", "iso", "a.vmdk"], 'unknown format "iso" (one of vmdk, qcow2, raw, vdi, vhdx, vpc)'],
+    [["--format", "iso", "a.vmdk"], 'unknown format "iso" (one of vmdk, qcow2, raw, vdi, vhdx, vpc, ewf)'],
     [["a.vmdk", "--format"], "--format needs a value"],
   ])("usage error %j: exit 2", (args, message) => {
     const run = cli(args);
     expect(run.status).toBe(2);
     expect(run.stdout).toBe("");
     expect(run.stderr).toBe(
-      `forensic-lab inspect: ${message}\nusage: forensic-lab inspect <top image> [--json] [--hash] [--format <vmdk|qcow2|raw|vdi|vhdx|vpc>] [--root <folder>]...\n` +
+      `forensic-lab inspect: ${message}\nusage: forensic-lab inspect <top image> [--json] [--hash] [--format <vmdk|qcow2|raw|vdi|vhdx|vpc|ewf>] [--root <folder>]...\n` +
         "  Every file of the image must lie under its evidence roots: the folder holding the top file and that folder's\n" +
         "  parent (unless it is / or top-level like /tmp); each --root adds a folder (as images[].roots does).\n",
     );

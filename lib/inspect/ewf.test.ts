@@ -6,10 +6,12 @@
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { adler32, inspectEwfSet, MAX_SEGMENTS, segmentName } from "./ewf";
 import { InspectError } from "./errors";
-import { scratchFolders } from "../../test/support/image-chains";
+import { formatManifest, inspectImage } from "./index";
+import { qemuImg, scratchFolders } from "../../test/support/image-chains";
 
 const folder = scratchFolders("inspect-ewf-");
 const MIB = 1 << 20;
@@ -245,6 +247,91 @@ describe("damaged or hostile headers are refused, in one line, without following
     const dir = folder("not-first");
     acquire(dir, 2);
     expect((await refusal(path.join(dir, "disk.E02"))).problem).toBe("an EWF image is named by its first segment, '<name>.E01'");
+  });
+});
+
+describe("inspectImage: an EWF set is one layer whose files are its segments", () => {
+  async function refusedImage(top: string, options: Parameters<typeof inspectImage>[1] = {}): Promise<InspectError> {
+    try {
+      await inspectImage(top, options);
+    } catch (err) {
+      if (err instanceof InspectError) return err;
+      throw err;
+    }
+    throw new Error(`${top} was accepted`);
+  }
+
+  test("the manifest: format ewf, the segments in order with sizes and sha256, the media size, the acquisition", async () => {
+    const dir = folder("manifest");
+    const raw = acquire(dir, 3);
+    const manifest = await inspectImage(path.join(dir, "disk.E01"), { hash: true });
+    const segments = [1, 2, 3, 4].map((n) => path.join(dir, `disk.E0${n}`));
+    expect(manifest).toEqual({
+      format: "ewf",
+      virtualSize: raw.length,
+      chain: [{ path: segments[0], format: "ewf", createType: null, cid: null, parentCid: null, parentPath: null, extents: [] }],
+      files: segments.map((f) => ({ path: f, size: fs.statSync(f).size, sha256: digest("sha256", fs.readFileSync(f)) })),
+      acquisition: {
+        container: "ewf",
+        segments: 4,
+        setIdentifier: null,
+        bytesPerSector: 512,
+        sectorCount: raw.length / 512,
+        md5: digest("md5", raw),
+        sha1: digest("sha1", raw),
+      },
+    });
+    const report = formatManifest(manifest);
+    expect(report).toContain(`acquisition   ewf, 4 segments, 6144 sectors of 512 bytes`);
+    expect(report).toContain(`  stored md5  ${digest("md5", raw)}`);
+    expect(report).toContain(`  stored sha1 ${digest("sha1", raw)}`);
+  });
+
+  test("the format comes from the content: a set declared as another format is refused", async () => {
+    const dir = folder("declared");
+    acquire(dir, 2);
+    expect((await refusedImage(path.join(dir, "disk.E01"), { format: "raw" })).problem).toBe(
+      "expected raw (as requested), but the file is an EWF segment (signature EVF)",
+    );
+  });
+
+  test("a segment that is a link is refused, and one that leads outside the evidence roots is never opened", async () => {
+    const dir = folder("links");
+    acquire(dir, 3);
+    const segment = path.join(dir, "disk.E02");
+    // Beside the set: inside its evidence roots, but not the file its name says.
+    const beside = path.join(folder("beside"), "moved.E02");
+    fs.renameSync(segment, beside);
+    fs.symlinkSync(beside, segment);
+    const inside = await refusedImage(path.join(dir, "disk.E01"));
+    expect(inside.file).toBe(segment);
+    expect(inside.problem).toBe(`is a link (to ${beside}); the segments of a set must be files side by side`);
+    // Outside every root (the set's folder and the one above it): refused by the roots before it is read.
+    const outsideDir = fs.mkdtempSync(path.join(os.tmpdir(), "ewf-outside-"));
+    try {
+      fs.renameSync(beside, path.join(outsideDir, "moved.E02"));
+      fs.rmSync(segment);
+      fs.symlinkSync(path.join(outsideDir, "moved.E02"), segment);
+      const outside = await refusedImage(path.join(dir, "disk.E01"));
+      expect(outside.file).toBe(segment);
+      expect(outside.problem).toMatch(
+        /^lies outside the image's evidence roots .*\(it resolves to .*moved\.E02\) \(segment 2 of .*disk\.E01\)$/,
+      );
+    } finally {
+      fs.rmSync(outsideDir, { recursive: true, force: true });
+    }
+  });
+
+  test("a later segment cannot name the image, and an EWF file cannot be a backing file", async () => {
+    const dir = folder("roles");
+    acquire(dir, 2);
+    expect((await refusedImage(path.join(dir, "disk.E02"))).problem).toBe(
+      "is an EWF segment; name the set by its first segment, '<name>.E01'",
+    );
+    qemuImg(["create", "-q", "-f", "qcow2", "-F", "raw", "-b", "disk.E01", path.join(dir, "top.qcow2")]);
+    const backing = await refusedImage(path.join(dir, "top.qcow2"));
+    expect(backing.file).toBe(path.join(dir, "disk.E01"));
+    expect(backing.problem).toMatch(/^is an EWF segment, which qemu cannot open as a backing file \(backing file of /);
   });
 });
 

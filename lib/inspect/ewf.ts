@@ -44,6 +44,12 @@ export interface EwfSet {
   readonly sha1: string | null;
 }
 
+/**
+ * Checks a segment's name against the evidence roots before it is opened and returns the file it
+ * really is (symlinks resolved); throws an InspectError when it lies outside them.
+ */
+export type SegmentPlacer = (file: string, role: string | undefined) => Promise<string>;
+
 /** Whether a file name is a first EWF segment (`.E01`, any case). */
 export function isFirstEwfSegment(file: string): boolean {
   return /\.[Ee]01$/.test(file);
@@ -210,7 +216,7 @@ async function exists(file: string): Promise<boolean> {
  * InspectError naming the file for a missing segment (a gap), a segment of another set or out of
  * place, a file after the last segment, and anything damaged on the way.
  */
-export async function inspectEwfSet(first: string): Promise<EwfSet> {
+export async function inspectEwfSet(first: string, options: { place?: SegmentPlacer } = {}): Promise<EwfSet> {
   if (!isFirstEwfSegment(first)) throw new InspectError(first, "an EWF image is named by its first segment, '<name>.E01'");
   const segments: string[] = [];
   let volume: Volume | undefined;
@@ -223,7 +229,14 @@ export async function inspectEwfSet(first: string): Promise<EwfSet> {
     if (n > 1 && !(await exists(file))) {
       throw new InspectError(file, `missing: ${path.basename(previous)} ends with a 'next' section, so the set goes on in segment ${n}`);
     }
-    const reading = await withImageFile(file, n === 1 ? undefined : `segment ${n} of ${first}`, async (f) => {
+    const role = n === 1 ? undefined : `segment ${n} of ${first}`;
+    if (n > 1 && options.place) {
+      // Each segment must be the file its name says, next to the first: the guest finds the set by
+      // these names, and a link would let the set reach outside the evidence roots.
+      const real = await options.place(file, role);
+      if (real !== file) throw new InspectError(file, `is a link (to ${real}); the segments of a set must be files side by side`);
+    }
+    const reading = await withImageFile(file, role, async (f) => {
       try {
         return await readSegment(f, n);
       } catch (err) {

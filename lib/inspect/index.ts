@@ -16,6 +16,7 @@ export { EvidenceRoots, FORBIDDEN_FOLDERS, PROTECTED_FOLDERS, RootError, isWithi
 export { formatManifest, formatBytes, qemuCautions } from "./report";
 export {
   IMAGE_FORMATS,
+  type Acquisition,
   type ExtentAccess,
   type ExtentInfo,
   type FileInfo,

@@ -8,7 +8,17 @@ import { promises as fsp } from "fs";
 import { ImageFile, PathResolver, identity, statRegular, withImageFile } from "./files";
 import { PROBE_BYTES, Signature, describeSignature, formatOf, identify, needsTail } from "./probe";
 import { readQcow2Header } from "./qcow2";
-import { IMAGE_FORMATS, type ExtentInfo, type FileInfo, type ImageFormat, type ImageManifest, type LayerInfo } from "./types";
+import { inspectEwfSet, isFirstEwfSegment } from "./ewf";
+import {
+  IMAGE_FORMATS,
+  QEMU_FORMATS,
+  type Acquisition,
+  type ExtentInfo,
+  type FileInfo,
+  type ImageFormat,
+  type ImageManifest,
+  type LayerInfo,
+} from "./types";
 import { readVdiVirtualSize } from "./vdi";
 import { DESCRIPTOR_LIMIT, NO_PARENT_CID, TEXT_CREATE_TYPES, VmdkDescriptor, parseDescriptor } from "./vmdk-descriptor";
 import { SparseHeader, readCowdHeader, readKdmvHeader, readSeSparseHeader } from "./vmdk-sparse";
@@ -50,6 +60,8 @@ interface LayerResult {
   virtualSize: number;
   cid: number | null;
   next: LayerRequest | null;
+  /** What an evidence container (EWF) says about the acquisition. */
+  acquisition?: Acquisition;
 }
 
 const hex32 = (n: number): string => n.toString(16).padStart(8, "0");
@@ -68,6 +80,7 @@ export async function inspectLayers(topPath: string, options: InspectOptions = {
   const chain: LayerInfo[] = [];
   const files = new Map<string, FileInfo>();
   let virtualSize = 0;
+  let acquisition: Acquisition | undefined;
   let request: LayerRequest | null = {
     path: top,
     declaredFormat: options.format ?? null,
@@ -85,14 +98,17 @@ export async function inspectLayers(topPath: string, options: InspectOptions = {
         `parentCID ${hex32(request.child.parentCid)} does not match CID ${hex32(result.cid)} of parent ${displayPath(request.path)}`,
       );
     }
-    if (chain.length === 0) virtualSize = result.virtualSize;
+    if (chain.length === 0) {
+      virtualSize = result.virtualSize;
+      acquisition = result.acquisition;
+    }
     // The child named its parent as the image wrote it; the manifest names it where it really is.
     if (chain.length > 0) chain[chain.length - 1].parentPath = result.layer.path;
     chain.push(result.layer);
     for (const f of result.files) if (!files.has(f.path)) files.set(f.path, f);
     request = result.next;
   }
-  return { format: chain[0].format, virtualSize, chain, files: [...files.values()] };
+  return { format: chain[0].format, virtualSize, chain, files: [...files.values()], ...(acquisition ? { acquisition } : {}) };
 }
 
 /**
@@ -152,6 +168,8 @@ async function inspectLayer(request: LayerRequest, resolver: PathResolver, place
           return single(ctx, "vpc", await readVpcVirtualSize(file, sig.kind === "vpc" && sig.footerAtEnd));
         case "raw":
           return single(ctx, "raw", file.size);
+        case "ewf":
+          return await inspectEwf(ctx);
       }
     } catch (err) {
       if (err instanceof FormatError) throw new InspectError(file.path, err.message);
@@ -167,10 +185,13 @@ function withRole(problem: string, role: string | undefined): string {
 /** The format to open a layer as: the content's, checked against whatever was declared. */
 function decideFormat(file: string, sig: Signature, request: LayerRequest): ImageFormat {
   const declared = request.declaredFormat;
+  if (sig.kind === "ewf" && request.child) {
+    throw new InspectError(file, withRole("is an EWF segment, which qemu cannot open as a backing file", request.role));
+  }
   if (sig.kind === "unsupported") {
     // A raw copy of an encrypted partition starts with a LUKS header and is still a raw disk.
     if (declared === "raw" && sig.name === "a LUKS container") return "raw";
-    throw new InspectError(file, withRole(`is ${sig.name}, which is not supported (vmdk, qcow2, raw, vdi, vhdx, vpc)`, request.role));
+    throw new InspectError(file, withRole(`is ${sig.name}, which is not supported (${IMAGE_FORMATS.join(", ")})`, request.role));
   }
   const found = formatOf(sig);
   if (declared === "raw") {
@@ -432,8 +453,8 @@ async function inspectQcow2(ctx: LayerContext): Promise<LayerResult> {
   if (header.backingFile !== null) {
     requireFileName(header.backingFile, file.path, "backing file");
     const declared = header.backingFormat;
-    if (declared !== null && !IMAGE_FORMATS.includes(declared as ImageFormat)) {
-      throw new InspectError(file.path, `backing format ${quoteValue(declared)} is not one of ${IMAGE_FORMATS.join(", ")}`);
+    if (declared !== null && !(QEMU_FORMATS as readonly string[]).includes(declared)) {
+      throw new InspectError(file.path, `backing format ${quoteValue(declared)} is not one of ${QEMU_FORMATS.join(", ")}`);
     }
     parentPath = await resolver.resolve(dir, header.backingFile);
     next = {
@@ -450,6 +471,38 @@ async function inspectQcow2(ctx: LayerContext): Promise<LayerResult> {
     virtualSize: header.virtualSize,
     cid: null,
     next,
+  };
+}
+
+// ---- EWF -----------------------------------------------------------------------------------------
+
+/**
+ * An EWF image is one layer made of a segment set: the first segment names it, the others are found
+ * by name beside it (`ewf.ts`), each checked against the evidence roots before it is opened.
+ */
+async function inspectEwf(ctx: LayerContext): Promise<LayerResult> {
+  const { file, place } = ctx;
+  if (!isFirstEwfSegment(file.path)) {
+    throw new InspectError(file.path, "is an EWF segment; name the set by its first segment, '<name>.E01'");
+  }
+  const set = await inspectEwfSet(file.path, { place });
+  const files: FileInfo[] = [];
+  for (const segment of set.segments) files.push({ path: segment, size: (await statRegular(segment)).size });
+  return {
+    layer: { path: file.path, format: "ewf", createType: null, cid: null, parentCid: null, parentPath: null, extents: [] },
+    files,
+    virtualSize: set.mediaSize,
+    cid: null,
+    next: null,
+    acquisition: {
+      container: "ewf",
+      segments: set.segments.length,
+      setIdentifier: set.setIdentifier,
+      bytesPerSector: set.bytesPerSector,
+      sectorCount: set.sectorCount,
+      md5: set.md5,
+      sha1: set.sha1,
+    },
   };
 }
 

@@ -16,6 +16,7 @@ export type Signature =
   | { kind: "vdi" }
   | { kind: "vhdx" }
   | { kind: "vpc"; footerAtEnd: boolean }
+  | { kind: "ewf" } // "EVF\t\r\n\xff\0": an EWF (E01) segment
   | { kind: "partition-table"; table: "MBR" | "GPT" }
   | { kind: "unsupported"; name: string }
   | { kind: "unknown" };
@@ -33,6 +34,8 @@ const UNSUPPORTED: ReadonlyArray<[offset: number, magic: Buffer, name: string]> 
   [0, Buffer.from("WithoutFreeSpace", "latin1"), "Parallels"],
   [0, Buffer.from("WithouFreSpacExt", "latin1"), "Parallels"],
   [0, Buffer.from("Bochs Virtual HD Image", "latin1"), "Bochs"],
+  [0, Buffer.from("EVF2\r\n\x81\0", "latin1"), "EWF2 (Ex01)"],
+  [0, Buffer.from("LVF\t\r\n\xff\0", "latin1"), "a logical evidence file (L01)"],
 ];
 
 function startsWith(buf: Buffer, offset: number, magic: Buffer | string): boolean {
@@ -54,6 +57,7 @@ export function identify(head: Buffer, tail: Buffer | null): Signature {
   if (head.length >= 0x48 && head.readUInt32LE(0x40) === 0xbeda107f) return { kind: "vdi" };
   if (startsWith(head, 0, "vhdxfile")) return { kind: "vhdx" };
   if (startsWith(head, 0, "conectix")) return { kind: "vpc", footerAtEnd: false };
+  if (startsWith(head, 0, "EVF\t\r\n\xff\0")) return { kind: "ewf" };
   for (const [offset, magic, name] of UNSUPPORTED) {
     if (startsWith(head, offset, magic)) return { kind: "unsupported", name };
   }
@@ -107,6 +111,7 @@ export function formatOf(sig: Signature): ImageFormat | null {
     case "vdi":
     case "vhdx":
     case "vpc":
+    case "ewf":
       return sig.kind;
     case "partition-table":
       return "raw";
@@ -134,6 +139,8 @@ export function describeSignature(sig: Signature): string {
       return "VHDX (signature vhdxfile)";
     case "vpc":
       return sig.footerAtEnd ? "a fixed VHD (conectix footer at the end)" : "VHD (signature conectix)";
+    case "ewf":
+      return "an EWF segment (signature EVF)";
     case "partition-table":
       return `a raw disk (${sig.table} partition table)`;
     case "unsupported":

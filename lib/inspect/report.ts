@@ -62,6 +62,13 @@ export function formatManifest(m: ImageManifest): string {
     out.push(`  ${size}  ${displayPath(f.path)}`);
     if (f.sha256) out.push(`               sha256 ${f.sha256}`);
   }
+  if (m.acquisition) {
+    const a = m.acquisition;
+    out.push(`acquisition   ${a.container}, ${a.segments} segments, ${a.sectorCount} sectors of ${a.bytesPerSector} bytes`);
+    out.push(`  set id      ${a.setIdentifier ?? "none recorded"}`);
+    out.push(`  stored md5  ${a.md5 ?? "none"}`);
+    out.push(`  stored sha1 ${a.sha1 ?? "none"}`);
+  }
   for (const caution of qemuCautions(m)) out.push(`caution: ${caution}`);
   return out.join("\n");
 }
