@@ -55,8 +55,11 @@ function args(overrides: Partial<Record<keyof ImageTransferArgs, unknown>> = {})
 }
 
 /** What an honest host-sshfs.sh (or host-scp.sh) prints for the manifest: one entry per file, hashes the host computed. */
+/** The manifest the mocked hooks answer for (the EWF tests swap in theirs). */
+let mockedManifest: TransferManifest | undefined;
+
 function honestTransfer(mode: "sshfs" | "scp" = "sshfs") {
-  const files = planTransfer(manifest, mode === "sshfs" ? "/evidence/win7" : "/case/images/win7").files;
+  const files = planTransfer(mockedManifest ?? manifest, mode === "sshfs" ? "/evidence/win7" : "/case/images/win7").files;
   const entries = files.map((f, i) => ({
     path: f.hostPath,
     guestPath: f.guestPath,
@@ -73,7 +76,13 @@ function honestTransfer(mode: "sshfs" | "scp" = "sshfs") {
 /** What the hooks would print: host hashes per file, then the transfer's result. */
 function hookOutputs(a: pulumi.runtime.MockResourceArgs): Record<string, unknown> | undefined {
   if (a.type !== LOCAL_COMMAND) return undefined;
-  const files = planTransfer(manifest, "/evidence/win7").files;
+  if (a.name.endsWith("-acquisition")) {
+    const md5 = "a".repeat(32);
+    return {
+      stdout: `FORENSIC_LAB_RESULT ${JSON.stringify({ status: "verified", storedMd5: md5, computedMd5: md5, storedSha1: null, computedSha1: null })}\n`,
+    };
+  }
+  const files = planTransfer(mockedManifest ?? manifest, "/evidence/win7").files;
   if (a.name.endsWith("-host-hash")) {
     return {
       stdout: `log\nFORENSIC_LAB_RESULT ${JSON.stringify({ files: files.map((f, i) => ({ path: f.hostPath, sha256: sha(String(i)), size: f.size })) })}\n`,
@@ -311,5 +320,60 @@ describe("hook text", () => {
     const remove = hookValue(transfer.inputs.delete, "GUEST_REMOVE_HOOK");
     expect(hookValue(remove, "ON_GUEST_GONE")).toBe("succeed");
     expect(hookValue(hookValue(remove, "INNER_HOOK"), "GUEST_ROOT")).toBe("/case/images/win7");
+  });
+});
+
+describe("an EWF set", () => {
+  const ewfManifest = {
+    format: "ewf" as const,
+    virtualSize: 3 << 20,
+    chain: [
+      { path: "/ev/e01/disk.E01", format: "ewf" as const, createType: null, cid: null, parentCid: null, parentPath: null, extents: [] },
+    ],
+    files: [1, 2, 3].map((n) => ({ path: `/ev/e01/disk.E0${n}`, size: 1 << 20 })),
+    acquisition: {
+      container: "ewf" as const,
+      segments: 3,
+      setIdentifier: null,
+      bytesPerSector: 512,
+      sectorCount: 6144,
+      md5: "a".repeat(32),
+      sha1: null,
+    },
+  };
+
+  test("its segments stay side by side in one guest folder, and the guest chain lists them", () => {
+    const plan = planTransfer(ewfManifest, "/case/images/e01");
+    const guestSegments = [1, 2, 3].map((n) => `/case/images/e01/layer-folders/0/disk.E0${n}`);
+    expect(plan.guestChain).toEqual([{ path: guestSegments[0], format: "ewf", segments: guestSegments }]);
+    expect(plan.files.map((f) => f.guestPath)).toEqual(guestSegments);
+  });
+
+  test.each([
+    [
+      "a segment in another folder",
+      { files: [...ewfManifest.files, { path: "/elsewhere/disk.E04", size: 1 }] },
+      /files\[3\]\.path: '\/elsewhere\/disk.E04' is not beside/,
+    ],
+    [
+      "segments out of order",
+      { files: [...ewfManifest.files].reverse() },
+      /files\[0\]\.path: an EWF set's files are its segments, the first one first/,
+    ],
+    ["no stored hashes record", { acquisition: undefined }, /acquisition: an EWF set's stored hashes are missing/],
+  ])("a manifest with %s is refused", (_what, change, message) => {
+    expect(() => planTransfer({ ...ewfManifest, ...change }, "/case/images/e01")).toThrow(message);
+  });
+
+  test("after the transfer, one acquisition check that the chain waits for; its result is an output", async () => {
+    mockedManifest = ewfManifest;
+    const { run, transfer } = await build({ manifest: ewfManifest, mode: "scp" }).finally(() => (mockedManifest = undefined));
+    const copy = run.byName("win7-scp");
+    const check = run.byName("win7-acquisition");
+    expect(check.dependencies).toContain(copy.urn);
+    expect(check.inputs.create).toContain("ewfverify");
+    expect(run.destroyOrder().indexOf(check.urn)).toBeLessThan(run.destroyOrder().indexOf(copy.urn));
+    const reported = await new Promise((resolve) => transfer.acquisitionCheck.apply(resolve));
+    expect(reported).toEqual(expect.objectContaining({ status: "verified" }));
   });
 });

@@ -3,11 +3,12 @@ import { hookResource } from "../../lib/command";
 import { TYPE } from "../../lib/tokens";
 import { componentArgsError } from "../../lib/args-error";
 import { ImageTransferArgs, ValidatedArgs, validateArgs } from "./args";
-import { checkHostHashResult, checkTransferResult, hostHashHooks, transferHooks } from "./plan";
-import { GuestLayer, planTransfer, TransferPlan } from "./plan";
+import { parseHookResult } from "../../lib/hook-result";
+import { acquisitionHooks, acquisitionResultSchema, checkHostHashResult, checkTransferResult, hostHashHooks, transferHooks } from "./plan";
+import { AcquisitionCheck, GuestLayer, planTransfer, TransferPlan } from "./plan";
 
 export { ImageTransferArgs } from "./args";
-export { GuestLayer, pinnedChainFilename, pinnedChainOptions } from "./plan";
+export { AcquisitionCheck, GuestLayer, pinnedChainFilename, pinnedChainOptions } from "./plan";
 
 /** One file's hashes, both computed by the host; they are always equal. */
 export interface FileHashes {
@@ -43,6 +44,11 @@ export class ImageTransfer extends pulumi.ComponentResource {
   public readonly guestTopPath: pulumi.Output<string>;
   /** Host and guest sha256 of every file. */
   public readonly hashes: pulumi.Output<FileHashes[]>;
+  /**
+   * An EWF set only: its data checked in the guest against the acquisition hashes it stores (ewfverify),
+   * once, after the transfer; `null` for other formats. The guest's report, logged as such.
+   */
+  public readonly acquisitionCheck: pulumi.Output<AcquisitionCheck | null>;
   public readonly guestRoot: string;
   public readonly mode: "sshfs" | "scp";
 
@@ -88,14 +94,27 @@ export class ImageTransfer extends pulumi.ComponentResource {
     this.hashes = pulumi
       .all([transfer.stdout, hostSha256])
       .apply(([stdout, expected]) => checkTransferResult(stdout, plan, expected, hook));
-    // Derived from the transfer's output so that whoever opens the chain waits for the files to be there.
-    this.guestChain = this.hashes.apply(() => plan.guestChain.map((l) => ({ ...l })));
+    if (validated.manifest.format === "ewf") {
+      const check = hookResource(`${name}-acquisition`, acquisitionHooks(args.guest, validated, plan), {
+        parent: this,
+        dependsOn: [transfer],
+      });
+      const checkHook = `${name}-acquisition (host-acquisition.sh)`;
+      this.acquisitionCheck = check.stdout.apply((stdout) => parseHookResult(stdout, acquisitionResultSchema, checkHook));
+    } else {
+      this.acquisitionCheck = pulumi.output(null);
+    }
+
+    // Derived from the transfer's (and an EWF set's check's) output so that whoever opens the chain
+    // waits for the files to be there and, for EWF, found whole.
+    this.guestChain = pulumi.all([this.hashes, this.acquisitionCheck]).apply(() => plan.guestChain.map((l) => ({ ...l })));
     this.guestTopPath = this.guestChain.apply((chain) => chain[0].path);
 
     this.registerOutputs({
       guestChain: this.guestChain,
       guestTopPath: this.guestTopPath,
       hashes: this.hashes,
+      acquisitionCheck: this.acquisitionCheck,
       guestRoot: this.guestRoot,
       mode: this.mode,
     });

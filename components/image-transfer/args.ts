@@ -34,6 +34,20 @@ export const manifestSchema = z.looseObject({
   files: z
     .array(z.looseObject({ path: absolutePath, size: z.number().int().nonnegative(), sha256: sha256.optional() }))
     .min(1, "must list at least one file"),
+  // An EWF set's own record: the acquisition hashes its headers store, which the guest checks the data against.
+  acquisition: z
+    .looseObject({
+      container: z.literal("ewf"),
+      md5: z
+        .string()
+        .regex(/^[0-9a-f]{32}$/)
+        .nullable(),
+      sha1: z
+        .string()
+        .regex(/^[0-9a-f]{40}$/)
+        .nullable(),
+    })
+    .optional(),
 });
 
 /** What the schema checks of a manifest; `lib/inspect`'s `ImageManifest` is one. */

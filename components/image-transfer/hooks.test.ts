@@ -7,7 +7,9 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { hookFile } from "../../lib/hook-file";
 import { inspectImage } from "../../lib/inspect";
+import { renderHook } from "../../lib/shell";
 import { TransferManifest, validateArgs } from "./args";
 import { hostHashHooks } from "./plan";
 import { planTransfer } from "./plan";
@@ -197,4 +199,114 @@ test("a custody log that is a symbolic link (planted in the case folder) is not 
     `forensic-lab:stateDir: the custody log '${custodyLog}' is a symbolic link (to '${target}'); refusing to write through it\n`,
   );
   expect(fs.readFileSync(target, "utf8")).toBe("not a custody log\n");
+});
+
+/**
+ * An EWF set's acquisition check: host-acquisition.sh with the real guest-ewf-verify.sh run in place of
+ * the guest (libewf's ewfverify is on the host too), on sets ewfacquire writes here.
+ */
+describe("the acquisition check of an EWF set", () => {
+  let ewfDir: string;
+  let media: Buffer;
+  const segments = () => [1, 2, 3, 4].map((n) => path.join(ewfDir, `disk.E0${n}`));
+  const digest = (algorithm: string, bytes: Buffer) => crypto.createHash(algorithm).update(bytes).digest("hex");
+
+  beforeAll(() => {
+    ewfDir = path.join(dir, "ewf");
+    fs.mkdirSync(ewfDir);
+    media = crypto.randomBytes(3 << 20);
+    fs.writeFileSync(path.join(dir, "media.raw"), media);
+    const made = spawnSync(
+      "ewfacquire",
+      ["-u", "-q", "-t", path.join(ewfDir, "disk"), "-S", "1MiB", "-c", "none", "-d", "sha1", path.join(dir, "media.raw")],
+      {
+        encoding: "utf8",
+      },
+    );
+    if (made.status !== 0) throw new Error(`ewfacquire: ${made.stdout}${made.stderr}`);
+  });
+
+  /** The check as the lab renders it, with the guest's hook run right here (or a stand-in's text). */
+  function check(options: { storedMd5?: string; guestHook?: string } = {}) {
+    const guestHook = options.guestHook ?? renderHook(hookFile("image-transfer", "guest-ewf-verify.sh"), { SEGMENTS: segments() });
+    const text = renderHook(hookFile("image-transfer", "host-acquisition.sh"), {
+      IMAGE_NAME: "e01",
+      HOST_FIRST_SEGMENT: segments()[0],
+      GUEST_FIRST_SEGMENT: "/case/images/e01/layer-folders/0/disk.E01",
+      STORED_MD5: options.storedMd5 ?? digest("md5", media),
+      STORED_SHA1: digest("sha1", media),
+      CUSTODY_LOG: custodyLog,
+      EXAMINER: "Erika",
+      GUEST_VERIFY_HOOK: guestHook,
+    });
+    return bash(text);
+  }
+
+  test("a whole set is verified: the result and a custody line with both hashes, as the guest's word", () => {
+    const run = check();
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout.replace(/^FORENSIC_LAB_RESULT /, ""))).toEqual({
+      status: "verified",
+      storedMd5: digest("md5", media),
+      computedMd5: digest("md5", media),
+      storedSha1: digest("sha1", media),
+      computedSha1: digest("sha1", media),
+    });
+    expect(custodyLines()).toEqual([
+      expect.objectContaining({
+        action: "acquisition-verified",
+        side: "guest",
+        file: segments()[0],
+        sha256: null,
+        reportedBy: "guest",
+        computedMd5: digest("md5", media),
+        sectorErrors: [],
+      }),
+    ]);
+  });
+
+  test("damaged data stops the lab, naming the sectors and the segment that holds them", () => {
+    const second = segments()[1];
+    const original = fs.readFileSync(second);
+    try {
+      const damaged = Buffer.from(original);
+      damaged.write("XXXX", 300_000, "latin1");
+      fs.writeFileSync(second, damaged);
+      const run = check();
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(`the EWF set '${segments()[0]}' fails its own acquisition check (ewfverify in the guest):`);
+      expect(run.stderr).toMatch(new RegExp(`damaged: at sector\\(s\\): \\d+ - \\d+ \\(number: \\d+\\) in segment file\\(s\\): ${second}`));
+      expect(run.stderr).toContain(`md5 stored ${digest("md5", media)}, computed `);
+      expect(custodyLines()).toEqual([expect.objectContaining({ action: "acquisition-check-failed", detail: "ewfverify: FAILURE" })]);
+    } finally {
+      fs.writeFileSync(second, original);
+    }
+  });
+
+  test("a guest that reports other stored hashes than the host read is refused", () => {
+    const run = check({ storedMd5: "0".repeat(32) });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`differ from what the host read in '${segments()[0]}' (md5 '${"0".repeat(32)}'`);
+    expect(custodyLines()[0].action).toBe("acquisition-check-failed");
+  });
+
+  test("a guest whose report does not fit the schema gets no say", () => {
+    const liar = `printf 'FORENSIC_LAB_RESULT %s\\n' '{"outcome":"success","storedMd5":"x"}'`;
+    const run = check({ guestHook: liar });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("guest-ewf-verify.sh: result rejected: it does not fit the hook's schema");
+    expect(custodyLines()).toEqual([
+      expect.objectContaining({ action: "acquisition-check-failed", detail: "the guest's ewfverify gave no usable report" }),
+    ]);
+  });
+
+  test("a missing segment is named before ewfverify runs", () => {
+    const guestHook = renderHook(hookFile("image-transfer", "guest-ewf-verify.sh"), {
+      SEGMENTS: [...segments(), path.join(ewfDir, "disk.E05")],
+    });
+    const run = check({ guestHook });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`image-transfer: EWF segment '${path.join(ewfDir, "disk.E05")}' is not a readable file in the guest`);
+  });
 });

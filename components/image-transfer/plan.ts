@@ -15,6 +15,8 @@ import { ImageFormat, TransferManifest, ValidatedArgs } from "./args";
 export interface GuestLayer {
   readonly path: string;
   readonly format: ImageFormat;
+  /** An EWF set only: every segment's guest path, first (`path`) first. */
+  readonly segments?: readonly string[];
 }
 
 export interface PlannedFile {
@@ -71,6 +73,19 @@ export function planTransfer(manifest: TransferManifest, guestRoot: string): Tra
   if (manifest.chain[0].format !== manifest.format) {
     throw new Error(`ImageTransfer manifest.format: '${manifest.format}' differs from the top layer's '${manifest.chain[0].format}'`);
   }
+  if (manifest.format === "ewf") {
+    // The guest opens the set by its segments' names side by side (ewfmount, ewfverify): one folder.
+    if (manifest.chain.length !== 1) throw new Error("ImageTransfer manifest.chain: an EWF set is one layer");
+    if (manifest.files[0].path !== manifest.chain[0].path) {
+      throw new Error("ImageTransfer manifest.files[0].path: an EWF set's files are its segments, the first one first");
+    }
+    for (const [i, f] of manifest.files.entries()) {
+      if (path.dirname(f.path) !== path.dirname(manifest.chain[0].path)) {
+        throw new Error(`ImageTransfer manifest.files[${i}].path: '${f.path}' is not beside the set's first segment`);
+      }
+    }
+    if (manifest.acquisition === undefined) throw new Error("ImageTransfer manifest.acquisition: an EWF set's stored hashes are missing");
+  }
 
   // Folders in order of first use: chain layers top first, then any further file the manifest lists.
   const ordered = [...manifest.chain.map((l) => l.path), ...manifest.files.map((f) => f.path)];
@@ -99,7 +114,11 @@ export function planTransfer(manifest: TransferManifest, guestRoot: string): Tra
     guestRoot,
     folders,
     files: folders.flatMap((f) => f.files),
-    guestChain: manifest.chain.map((l) => ({ path: guestPathOf(l.path), format: l.format })),
+    guestChain: manifest.chain.map((l) => ({
+      path: guestPathOf(l.path),
+      format: l.format,
+      ...(l.format === "ewf" ? { segments: manifest.files.map((f) => guestPathOf(f.path)) } : {}),
+    })),
   };
 }
 
@@ -277,6 +296,56 @@ export function transferHooks(
     delete: hookCommand(hook("host-sshfs.sh"), { ...sshfsCommon, ACTION: "stop" }),
   };
 }
+
+/**
+ * An EWF set's acquisition check, after the transfer: the guest runs ewfverify over the segments once,
+ * the host logs the outcome and stops `up` when the data does not match the stored hashes. Destroy has
+ * nothing to undo (the check changed nothing, and its custody lines stay).
+ */
+export function acquisitionHooks(
+  guest: pulumi.Input<GuestConnection>,
+  args: ValidatedArgs,
+  plan: TransferPlan,
+): StepHooks<pulumi.Output<string>> {
+  const acquisition = args.manifest.acquisition;
+  const segments = plan.guestChain[0].segments;
+  if (acquisition === undefined || segments === undefined) throw new Error("acquisitionHooks: not an EWF set");
+  return {
+    create: hookCommand(hook("host-acquisition.sh"), {
+      IMAGE_NAME: args.imageName,
+      HOST_FIRST_SEGMENT: plan.files[0].hostPath,
+      GUEST_FIRST_SEGMENT: segments[0],
+      STORED_MD5: acquisition.md5 ?? "",
+      STORED_SHA1: acquisition.sha1 ?? "",
+      CUSTODY_LOG: args.custodyLogPath,
+      EXAMINER: args.examiner,
+      GUEST_VERIFY_HOOK: inGuestCommand(guest, hook("guest-ewf-verify.sh"), { SEGMENTS: [...segments] }, "fail"),
+    }),
+    delete: pulumi.output(": nothing to undo: the acquisition check changed nothing"),
+  };
+}
+
+/** What host-acquisition.sh prints. The hashes are the guest's report (ewfverify); the host vouches for none of them. */
+export const acquisitionResultSchema = z.strictObject({
+  status: z.enum(["verified", "unverifiable"]),
+  storedMd5: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .nullable(),
+  computedMd5: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .nullable(),
+  storedSha1: z
+    .string()
+    .regex(/^[0-9a-f]{40}$/)
+    .nullable(),
+  computedSha1: z
+    .string()
+    .regex(/^[0-9a-f]{40}$/)
+    .nullable(),
+});
+export type AcquisitionCheck = z.infer<typeof acquisitionResultSchema>;
 
 /** What host-hash.sh prints: one entry per file, in plan order. */
 export const hostHashResultSchema = z.strictObject({
