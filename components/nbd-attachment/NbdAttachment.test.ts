@@ -122,6 +122,34 @@ describe("planAttachment", () => {
   });
 });
 
+describe("planAttachment for an EWF set", () => {
+  const segments = [1, 2, 3].map((n) => `/case/images/e01/layer-folders/0/disk.E0${n}`);
+
+  test("ewfmount's raw file is what qemu-nbd serves, as raw; the folder is named by the segments", () => {
+    const plan = planAttachment("ewf", segments[0], [], segments);
+    const folder = `/run/forensic-lab/ewf/${createHash("sha256").update(JSON.stringify(segments)).digest("hex")}`;
+    expect(plan.ewfMount).toBe(folder);
+    expect(plan.spec).toBe(`json:{"driver":"raw","read-only":true,"file":{"driver":"file","filename":"${folder}/ewf1"}}`);
+    expect(plan).toMatchObject({ qemuFormat: "raw", segments, paths: [segments[0]], formats: ["ewf"], aloneSpecs: [""] });
+    // Another set (another segment list) gets another folder and so another spec.
+    expect(planAttachment("ewf", segments[0], [], segments.slice(0, 2)).spec).not.toBe(plan.spec);
+  });
+
+  test.each([
+    ["no segments", [], [], /segments: must list every segment of the set, starting with imagePath/],
+    ["a list not starting with the first", [], [segments[1], segments[0]], /segments: must list every segment/],
+    ["a segment twice", [], [segments[0], segments[0]], /segments: lists a segment twice/],
+    ["a relative segment", [], [segments[0], "disk.E02"], /segments\[1\]: must be absolute/],
+    ["a backing chain", [{ path: "/g/base.raw", format: "raw" }], segments, /backingChain: an EWF set has no backing chain/],
+  ])("%s is refused, naming the field", (_what, chain, list, message) => {
+    expect(() => planAttachment("ewf", segments[0], chain as never, list)).toThrow(message);
+  });
+
+  test("segments for another format are refused", () => {
+    expect(() => planAttachment("raw", "/g/disk.raw", [], ["/g/disk.raw"])).toThrow(/segments: only applies to format ewf/);
+  });
+});
+
 describe("NbdAttachment args", () => {
   test.each([
     ["readOnly false", { readOnly: false }, /readOnly: must be the literal true/],

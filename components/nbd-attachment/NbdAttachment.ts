@@ -10,7 +10,8 @@ import { AttachResult, attachResultSchema, attachmentHooks, NbdPartition, planAt
 /**
  * Serves one evidence image, read-only, as `/dev/nbdN` inside the analysis guest: `qemu-nbd --read-only
  * --format=<fmt>` on a pinned chain (see `imageSpec`), the kernel devices set read-only, the partition
- * table read back. Delete disconnects and checks the kernel really let go (size 0) and qemu-nbd is gone.
+ * table read back. An EWF set is first exposed as one read-only raw file by `ewfmount -X ro` (qemu has
+ * no EWF driver) and served as raw. Delete disconnects and checks the kernel really let go (size 0) and qemu-nbd is gone.
  */
 export class NbdAttachment extends pulumi.ComponentResource {
   /** `/dev/nbdN` in the guest. */
@@ -29,13 +30,15 @@ export class NbdAttachment extends pulumi.ComponentResource {
     const { format, maxPartitions } = literal;
 
     // Paths may be Outputs (ImageTransfer's guest chain): they are checked as soon as they are known.
-    const layers = pulumi.all([args.imagePath, pulumi.output(args.backingChain ?? [])]).apply(([imagePath, backingChain]) => {
-      try {
-        return planAttachment(format, imagePath, backingChain as BackingLayer[]);
-      } catch (err) {
-        throw componentArgsError("NbdAttachment", name, err, this);
-      }
-    });
+    const layers = pulumi
+      .all([args.imagePath, pulumi.output(args.backingChain ?? []), pulumi.output(args.segments ?? [])])
+      .apply(([imagePath, backingChain, segments]) => {
+        try {
+          return planAttachment(format, imagePath, backingChain as BackingLayer[], segments);
+        } catch (err) {
+          throw componentArgsError("NbdAttachment", name, err, this);
+        }
+      });
 
     // deleteBeforeReplace: a new generation must not attach the same image while the old one still
     // holds it. replaceOnChanges: a changed create hook must detach the old image, not merely re-run.

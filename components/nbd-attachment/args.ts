@@ -30,6 +30,12 @@ export interface NbdAttachmentArgs {
    * @default [] (the image is a single layer)
    */
   readonly backingChain?: pulumi.Input<pulumi.Input<BackingLayer>[]>;
+  /**
+   * For format `ewf` only, and then required: every segment's guest path, first segment first
+   * (ImageTransfer's `guestChain[0].segments`). libewf's `ewfmount -X ro` exposes exactly these as one
+   * read-only raw file, which qemu-nbd serves as raw; nothing is globbed in the guest.
+   */
+  readonly segments?: pulumi.Input<string[]>;
   /** Always `true`: qemu-nbd `--read-only`, and the kernel devices are set read-only too. */
   readonly readOnly: true;
   /**
@@ -49,12 +55,32 @@ export const literalArgsSchema = z.strictObject({
   guest: z.unknown().optional(),
   imagePath: z.unknown().optional(),
   backingChain: z.unknown().optional(),
+  segments: z.unknown().optional(),
   format: formatSchema,
   readOnly: z.literal(true, { error: "must be the literal true: evidence is only ever attached read-only" }),
   maxPartitions: z.number().int().min(1).max(255).default(16),
 });
 
-export const chainSchema = z.object({
-  imagePath: guestPath,
-  backingChain: z.array(z.object({ path: guestPath, format: formatSchema })),
-});
+export const chainSchema = z
+  .object({
+    format: formatSchema,
+    imagePath: guestPath,
+    backingChain: z.array(z.object({ path: guestPath, format: formatSchema })),
+    segments: z.array(guestPath),
+  })
+  .superRefine((c, ctx) => {
+    if (c.format !== "ewf") {
+      if (c.segments.length > 0) ctx.addIssue({ code: "custom", path: ["segments"], message: "only applies to format ewf" });
+      return;
+    }
+    if (c.backingChain.length > 0) ctx.addIssue({ code: "custom", path: ["backingChain"], message: "an EWF set has no backing chain" });
+    if (c.segments[0] !== c.imagePath) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["segments"],
+        message: "must list every segment of the set, starting with imagePath (its first)",
+      });
+    }
+    if (new Set(c.segments).size !== c.segments.length)
+      ctx.addIssue({ code: "custom", path: ["segments"], message: "lists a segment twice" });
+  });

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { parseArgs } from "../../lib/args-error";
 import { hookFile } from "../../lib/hook-file";
 import { result as field } from "../../lib/hook-result";
-import { type ImageFormat, LAYERED_FORMATS } from "../../lib/image-format";
+import { type ImageFormat, LAYERED_FORMATS, qemuFormatOf, type QemuFormat } from "../../lib/image-format";
 import { GuestConnection, inGuestCommand } from "../../lib/shell";
 import { BackingLayer, chainSchema } from "./args";
 
@@ -69,13 +69,13 @@ export const attachResultSchema = z
  * backing file explicitly (the base gets `backing: null`), each node read-only. The create and delete
  * hooks both match the running qemu-nbd by this exact string, so it must be built in one place.
  */
-export function imageSpec(format: ImageFormat, imagePath: string, backingChain: readonly BackingLayer[]): string {
+export function imageSpec(format: QemuFormat, imagePath: string, backingChain: readonly BackingLayer[]): string {
   const layers: BackingLayer[] = [{ path: imagePath, format }, ...backingChain];
   let below: Record<string, unknown> | null = null;
   for (let i = layers.length - 1; i >= 0; i--) {
     const layer = layers[i];
     const node: Record<string, unknown> = {
-      driver: layer.format,
+      driver: qemuFormatOf(layer.format),
       "read-only": true,
       file: { driver: "file", filename: layer.path },
     };
@@ -103,19 +103,50 @@ export interface AttachmentPlan {
   readonly formats: ImageFormat[];
   /** Each layer opened alone (`backing: null`), to ask it whether it declares a parent; "" for formats without one. */
   readonly aloneSpecs: string[];
+  /** The driver qemu-nbd is told (`--format`): the format, or raw for the file ewfmount exposes. */
+  readonly qemuFormat: QemuFormat;
+  /** EWF only: every segment's guest path, first first; [] otherwise. */
+  readonly segments: string[];
+  /** EWF only: where `ewfmount -X ro` exposes the set as `ewf1`; "" otherwise. */
+  readonly ewfMount: string;
 }
 
+/** Where ewfmount exposes an EWF set in the guest: one folder per set, named by its segments. */
+export const EWF_MOUNT_ROOT = "/run/forensic-lab/ewf";
+
 /** Validates the guest paths and works out the plan; throws an Error naming the bad field. */
-export function planAttachment(format: ImageFormat, imagePath: string, backingChain: readonly BackingLayer[]): AttachmentPlan {
-  const chain = parseArgs(chainSchema, { imagePath, backingChain });
+export function planAttachment(
+  format: ImageFormat,
+  imagePath: string,
+  backingChain: readonly BackingLayer[],
+  segments: readonly string[] = [],
+): AttachmentPlan {
+  const chain = parseArgs(chainSchema, { format, imagePath, backingChain, segments });
   const all: BackingLayer[] = [{ path: chain.imagePath, format }, ...(chain.backingChain as BackingLayer[])];
-  const spec = imageSpec(format, chain.imagePath, all.slice(1));
+  if (format === "ewf") {
+    const ewfMount = `${EWF_MOUNT_ROOT}/${createHash("sha256").update(JSON.stringify(chain.segments)).digest("hex")}`;
+    const spec = imageSpec("raw", `${ewfMount}/ewf1`, []);
+    return {
+      spec,
+      stateKey: createHash("sha256").update(spec).digest("hex"),
+      paths: [chain.imagePath],
+      formats: ["ewf"],
+      aloneSpecs: [""],
+      qemuFormat: "raw",
+      segments: chain.segments,
+      ewfMount,
+    };
+  }
+  const spec = imageSpec(qemuFormatOf(format), chain.imagePath, all.slice(1));
   return {
     spec,
     stateKey: createHash("sha256").update(spec).digest("hex"),
     paths: all.map((l) => l.path),
     formats: all.map((l) => l.format),
-    aloneSpecs: all.map((l) => (LAYERED_FORMATS.has(l.format) ? imageSpec(l.format, l.path, []) : "")),
+    aloneSpecs: all.map((l) => (LAYERED_FORMATS.has(l.format) ? imageSpec(qemuFormatOf(l.format), l.path, []) : "")),
+    qemuFormat: qemuFormatOf(format),
+    segments: [],
+    ewfMount: "",
   };
 }
 
@@ -140,6 +171,9 @@ export function attachmentHooks(
         IMAGE_SPEC: spec,
         STATE_KEY: stateKey,
         IMAGE_FORMAT: format,
+        QEMU_FORMAT: layers.apply((l) => l.qemuFormat),
+        EWF_SEGMENTS: layers.apply((l) => l.segments),
+        EWF_MOUNT: layers.apply((l) => l.ewfMount),
         LAYER_PATHS: layers.apply((l) => l.paths),
         LAYER_FORMATS: layers.apply((l) => l.formats),
         LAYER_ALONE_SPECS: layers.apply((l) => l.aloneSpecs),
@@ -147,6 +181,11 @@ export function attachmentHooks(
       },
       "fail",
     ),
-    delete: inGuestCommand(guest, DETACH_HOOK, { IMAGE_SPEC: spec, STATE_KEY: stateKey }, "succeed"),
+    delete: inGuestCommand(
+      guest,
+      DETACH_HOOK,
+      { IMAGE_SPEC: spec, STATE_KEY: stateKey, EWF_MOUNT: layers.apply((l) => l.ewfMount) },
+      "succeed",
+    ),
   };
 }

@@ -3,8 +3,10 @@
 # partition table.
 # Values: IMAGE_SPEC (the `json:` pseudo-filename naming every layer's driver and pinning each backing
 # file, so no format is probed and no parent hint from the evidence's own machine is followed),
-# STATE_KEY (sha256 of IMAGE_SPEC), IMAGE_FORMAT, LAYER_PATHS/LAYER_FORMATS/LAYER_ALONE_SPECS (top first,
-# the same layers; each layer opened alone, without its backing file), MAX_PARTITIONS.
+# STATE_KEY (sha256 of IMAGE_SPEC), IMAGE_FORMAT, QEMU_FORMAT (the driver qemu-nbd is told),
+# LAYER_PATHS/LAYER_FORMATS/LAYER_ALONE_SPECS (top first, the same layers; each layer opened alone,
+# without its backing file), MAX_PARTITIONS; for ewf EWF_SEGMENTS (every segment, first first) and
+# EWF_MOUNT (where `ewfmount -X ro` exposes the set as the raw file `ewf1` that IMAGE_SPEC names).
 # Under software emulation every process costs a few hundred ms: state is read with bash builtins.
 # Idempotent: an nbd device already serving exactly IMAGE_SPEC read-only is reported, not attached again.
 set -euo pipefail
@@ -16,10 +18,21 @@ readonly LOCK_FILE=/run/forensic-lab/nbd.lock
 readonly FAILS_AS="nbd-attachment"
 # forensic-lab:include lib/hooks/common.sh
 
-case "$IMAGE_FORMAT" in
-  vmdk | qcow2 | raw | vdi | vhdx | vpc) ;;
-  *) fail "format '$IMAGE_FORMAT' is not one of vmdk, qcow2, raw, vdi, vhdx, vpc" ;;
+case "$IMAGE_FORMAT:$QEMU_FORMAT" in
+  vmdk:vmdk | qcow2:qcow2 | raw:raw | vdi:vdi | vhdx:vhdx | vpc:vpc | ewf:raw) ;;
+  *) fail "format '$IMAGE_FORMAT' (qemu driver '$QEMU_FORMAT') is not one of vmdk, qcow2, raw, vdi, vhdx, vpc, ewf" ;;
 esac
+if [[ "$IMAGE_FORMAT" == ewf ]]; then
+  [[ "$EWF_MOUNT" =~ ^/run/forensic-lab/ewf/[0-9a-f]{64}$ ]] || fail "EWF_MOUNT must be /run/forensic-lab/ewf/<sha256>"
+  [[ "$IMAGE_SPEC" == *"\"filename\":\"$EWF_MOUNT/ewf1\""* ]] || fail "IMAGE_SPEC must name $EWF_MOUNT/ewf1"
+  { ((${#EWF_SEGMENTS[@]} >= 1)) && [[ "${EWF_SEGMENTS[0]}" == "${LAYER_PATHS[0]}" ]]; } ||
+    fail "EWF_SEGMENTS must list every segment, the first ('${LAYER_PATHS[0]}') first"
+  for segment in "${EWF_SEGMENTS[@]}"; do
+    [[ -f "$segment" && -r "$segment" ]] || fail "EWF segment '$segment' is not a readable file in the guest (was it transferred?)"
+  done
+else
+  { ((${#EWF_SEGMENTS[@]} == 0)) && [[ -z "$EWF_MOUNT" ]]; } || fail "EWF_SEGMENTS and EWF_MOUNT only apply to format ewf"
+fi
 [[ "$IMAGE_SPEC" == json:* ]] || fail "IMAGE_SPEC must be a json: pseudo-filename"
 [[ "$STATE_KEY" =~ ^[0-9a-f]{64}$ ]] || fail "STATE_KEY must be a sha256 in hex"
 [[ "$MAX_PARTITIONS" =~ ^[1-9][0-9]*$ ]] || fail "maxPartitions '$MAX_PARTITIONS' is not a positive whole number"
@@ -66,8 +79,11 @@ report() { # <device>
   sector_size=$(<"/sys/block/$name/queue/logical_block_size")
   if ! table=$(sfdisk --json "$device" 2>/dev/null); then
     sfdisk_error=$(sfdisk --json "$device" 2>&1 >/dev/null || true)
-    [[ "$sfdisk_error" == *"does not contain a recognized partition table"* ]] ||
+    if [[ "$sfdisk_error" != *"does not contain a recognized partition table"* ]]; then
+      [[ "$IMAGE_FORMAT" != ewf ]] ||
+        fail "sfdisk cannot read the partition table of $device (the EWF set ${EWF_SEGMENTS[0]} under it cannot be read: a segment damaged or cut short?) $sfdisk_error"
       fail "sfdisk cannot read the partition table of $device: $sfdisk_error"
+    fi
     table='{"partitiontable": {"label": null, "partitions": []}}'
   fi
   while IFS= read -r line; do
@@ -141,6 +157,26 @@ for i in "${!LAYER_PATHS[@]}"; do
   fi
 done
 
+# An EWF set: exposed once as the read-only raw file EWF_MOUNT/ewf1. A mount left by an earlier run
+# (same segments, so the same folder) is used again; one whose ewfmount died is cleared first. Nothing
+# serves IMAGE_SPEC (checked above, under the lock), so a failure below may always unmount it again.
+if [[ "$IMAGE_FORMAT" == ewf ]]; then
+  if findmnt --mountpoint "$EWF_MOUNT" >/dev/null && ! [[ -r "$EWF_MOUNT/ewf1" ]]; then
+    echo "nbd-attachment: the EWF mount $EWF_MOUNT answers no more; clearing it" >&2
+    umount -l "$EWF_MOUNT" || fail "cannot clear the dead EWF mount $EWF_MOUNT"
+  fi
+  if ! findmnt --mountpoint "$EWF_MOUNT" >/dev/null; then
+    mkdir -p "$EWF_MOUNT"
+    # -X ro: the FUSE mount itself is read-only (ewfmount has no write path either). 9>&-: the daemon
+    # outlives this hook and must not hold the lock. Its errors name the segment at fault.
+    if ! ewfmount -X ro "${EWF_SEGMENTS[@]}" "$EWF_MOUNT" 9>&- >&2; then
+      rmdir "$EWF_MOUNT" 2>/dev/null || true
+      fail "ewfmount could not open the EWF set ${EWF_SEGMENTS[0]} (a segment missing or damaged? see above)"
+    fi
+  fi
+  [[ -r "$EWF_MOUNT/ewf1" ]] || fail "ewfmount mounted $EWF_MOUNT but exposes no ewf1"
+fi
+
 device=""
 for sys in /sys/block/nbd*; do
   if device_is_free "${sys##*/}"; then
@@ -148,7 +184,13 @@ for sys in /sys/block/nbd*; do
     break
   fi
 done
-[[ -n "$device" ]] || fail "no free nbd device: every /dev/nbdN is in use"
+if [[ -z "$device" ]]; then
+  if [[ "$IMAGE_FORMAT" == ewf ]]; then
+    umount "$EWF_MOUNT" || true
+    rmdir "$EWF_MOUNT" 2>/dev/null || true
+  fi
+  fail "no free nbd device: every /dev/nbdN is in use"
+fi
 
 # A create that fails after connecting leaves nothing behind: Pulumi records no resource to delete.
 undo_on_failure() {
@@ -156,13 +198,17 @@ undo_on_failure() {
   if ((status != 0)); then
     qemu-nbd -d "$device" >/dev/null 2>&1 || true
     rm -f "$STATE_FILE"
+    if [[ "$IMAGE_FORMAT" == ewf ]]; then
+      umount "$EWF_MOUNT" >/dev/null 2>&1 || umount -l "$EWF_MOUNT" || true
+      rmdir "$EWF_MOUNT" 2>/dev/null || true
+    fi
   fi
 }
 trap undo_on_failure EXIT
 
 # --fork: qemu-nbd returns once the device is connected; --read-only: the kernel device is read-only too.
 # 9>&-: the server outlives this hook and must not keep holding the lock.
-qemu-nbd --read-only --format="$IMAGE_FORMAT" --connect="$device" --fork "$IMAGE_SPEC" 9>&- ||
+qemu-nbd --read-only --format="$QEMU_FORMAT" --connect="$device" --fork "$IMAGE_SPEC" 9>&- ||
   fail "qemu-nbd could not serve the image on $device"
 echo "$device" >"$STATE_FILE"
 for ((tries = 0; tries < 100; tries++)); do

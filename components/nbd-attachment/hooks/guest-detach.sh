@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # NbdAttachment delete, in the guest: disconnects the nbd device serving IMAGE_SPEC and makes sure the
 # kernel let go of it (size 0) and the qemu-nbd process is gone (it holds the evidence files open).
-# Values: IMAGE_SPEC (the same `json:` pseudo-filename the create hook served), STATE_KEY (its sha256).
+# Values: IMAGE_SPEC (the same `json:` pseudo-filename the create hook served), STATE_KEY (its sha256),
+# EWF_MOUNT (for an EWF set, the ewfmount folder to unmount once nothing serves it; "" otherwise).
 # "Already gone" is success: never attached, disconnected before, qemu-nbd died, guest rebooted (/run is
 # empty then). A device still mounted or held open is an error: PartitionMount must be deleted first.
 set -euo pipefail
@@ -14,8 +15,21 @@ readonly FAILS_AS="nbd-attachment"
 # forensic-lab:include lib/hooks/common.sh
 
 [[ "$STATE_KEY" =~ ^[0-9a-f]{64}$ ]] || fail "STATE_KEY must be a sha256 in hex"
+[[ -z "$EWF_MOUNT" || "$EWF_MOUNT" =~ ^/run/forensic-lab/ewf/[0-9a-f]{64}$ ]] || fail "EWF_MOUNT must be /run/forensic-lab/ewf/<sha256>"
+
+# Last, once no qemu-nbd reads it: the ewfmount daemon goes with its mount (it holds every segment open).
+unmount_ewf() {
+  [[ -n "$EWF_MOUNT" ]] || return 0
+  if findmnt --mountpoint "$EWF_MOUNT" >/dev/null; then
+    umount "$EWF_MOUNT" || fail "cannot unmount the EWF set at $EWF_MOUNT (still in use?)"
+    echo "nbd-attachment: unmounted the EWF set at $EWF_MOUNT" >&2
+  fi
+  rmdir "$EWF_MOUNT" 2>/dev/null || true
+}
+
 if [[ ! -d /sys/module/nbd ]]; then
   echo "nbd-attachment: the nbd module is not loaded; nothing is attached" >&2
+  unmount_ewf
   exit 0
 fi
 mkdir -p "$STATE_DIR"
@@ -135,3 +149,4 @@ fi
 if ((${#handled[@]} == 0)); then
   echo "nbd-attachment: the image is not attached; nothing to undo" >&2
 fi
+unmount_ewf
