@@ -49,6 +49,7 @@ export = async () => {
           transfer: image.transfer.mode,
           guestTop: image.transfer.guestTopPath,
           hashes: image.transfer.hashes,
+          acquisitionCheck: image.transfer.acquisitionCheck,
           nbdDevice: image.attachment.nbdDevice,
           partitions: image.attachment.partitions,
           mounts: pulumi.all(image.mounts.map((m) => m.mounts)).apply((all) => all.flat()),

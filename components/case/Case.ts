@@ -21,7 +21,7 @@ export interface ImageLab {
 /**
  * The lab for one case. Children in create order, each waiting for what it needs:
  * EvidenceVolume (host side) -> AnalysisGuest (attaches the volume) -> case storage opened in the guest
- * -> per image: ImageTransfer -> NbdAttachment -> PartitionMount(s).
+ * -> per image: ImageTransfer (for an EWF set, then its acquisition check) -> NbdAttachment -> PartitionMount(s).
  * `pulumi destroy` walks the same graph backwards: umount, disconnect, drop transfers, close the case
  * storage, stop and undefine the guest, erase the volume.
  */
@@ -140,6 +140,7 @@ export class Case extends pulumi.ComponentResource {
         imagePath: transfer.guestTopPath,
         format: manifest.format,
         backingChain: transfer.guestChain.apply((chain) => chain.slice(1)),
+        segments: transfer.guestChain.apply((chain) => [...(chain[0].segments ?? [])]),
         readOnly: true,
       },
       { parent: this, dependsOn: [transfer] },

@@ -8,7 +8,8 @@
  *
  * What grows with an image (measured, host paths of ~60 bytes; see docs/ARCHITECTURE.md):
  * sshfs create ~11 KiB per folder (a full pipe script per folder), ~0.3 KiB per file;
- * scp create ~0.42 KiB per file; nbd attach ~0.36 KiB per layer.
+ * scp create ~0.42 KiB per file; nbd attach ~0.36 KiB per layer; an EWF set's segments count as files
+ * (and once more in its acquisition check and attach hooks, ~0.1 KiB each).
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { CaseConfig, ImageConfig } from "../../lib/config";
@@ -16,7 +17,7 @@ import type { ImageManifest } from "../../lib/inspect";
 import { parseRenderedHook } from "../../lib/rendered-hook";
 import type { GuestConnection } from "../../lib/shell";
 import { validateArgs } from "../image-transfer/args";
-import { hostHashHooks, transferHooks } from "../image-transfer/plan";
+import { acquisitionHooks, hostHashHooks, transferHooks } from "../image-transfer/plan";
 import { planTransfer } from "../image-transfer/plan";
 import { attachmentHooks, planAttachment } from "../nbd-attachment/plan";
 
@@ -118,7 +119,7 @@ export async function imageHookTexts(config: CaseConfig, image: ImageConfig, man
   const sha = plan.files.map(() => "0".repeat(64));
   const hash = hostHashHooks(args, plan);
   const transfer = transferHooks(guest, args, plan, sha);
-  const attachPlan = planAttachment(manifest.format, plan.guestChain[0].path, plan.guestChain.slice(1));
+  const attachPlan = planAttachment(manifest.format, plan.guestChain[0].path, plan.guestChain.slice(1), plan.guestChain[0].segments);
   const attach = attachmentHooks(guest, attachPlan, manifest.format, 255);
   const texts: [string, string][] = [
     ["host-hash create", hash.create],
@@ -128,6 +129,7 @@ export async function imageHookTexts(config: CaseConfig, image: ImageConfig, man
     ["nbd attach create", await valueOf(attach.create)],
     ["nbd attach delete", await valueOf(attach.delete)],
   ];
+  if (manifest.format === "ewf") texts.push(["acquisition check create", await valueOf(acquisitionHooks(guest, args, plan).create)]);
   return texts.map(([step, text]) => ({ step, text, inner: innerHooks(text) }));
 }
 

@@ -37,6 +37,8 @@ export interface EvidenceSummary {
   readonly transfer: string;
   readonly chain: ImageManifest["chain"];
   readonly files: ImageManifest["files"];
+  /** An evidence container's own record (EWF: segments, set identifier, stored hashes); null otherwise. */
+  readonly acquisition: ImageManifest["acquisition"] | null;
 }
 
 export function summarize(image: ImageConfig, manifest: ImageManifest): EvidenceSummary {
@@ -48,5 +50,6 @@ export function summarize(image: ImageConfig, manifest: ImageManifest): Evidence
     transfer: image.transfer,
     chain: manifest.chain,
     files: manifest.files,
+    acquisition: manifest.acquisition ?? null,
   };
 }

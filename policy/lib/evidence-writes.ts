@@ -148,6 +148,22 @@ const qemuNbd: Rule = (args) => {
   return has(parsed, "-r", "--read-only") ? undefined : "exports the image writable (no -r/--read-only)";
 };
 
+/** libewf's ewfmount: FUSE options come with -X; the mount must say `ro` there itself. */
+const EWFMOUNT: OptionSpec = { shortWithValue: "fX", longWithValue: [] };
+const ewfmount: Rule = (args) => {
+  const parsed = parseOptions(args, EWFMOUNT);
+  if (has(parsed, "-h", "-V") || parsed.positional.length === 0) return undefined;
+  const elements = optionElements(parsed, "-X");
+  const enabling = elements.filter((e) => MOUNT_WRITE_ELEMENTS.includes(e));
+  if (enabling.length > 0) return `carries the write-enabling option '${enabling[0]}'`;
+  return elements.includes("ro") ? undefined : "has no literal read-only flag (-X ro)";
+};
+
+/** ewfverify only reads, but `-l` writes a log file wherever it points; the lab reads its report from stdout. */
+const EWFVERIFY: OptionSpec = { shortWithValue: "Adflp", longWithValue: [] };
+const ewfverify: Rule = (args) =>
+  parseOptions(args, EWFVERIFY).flags.has("-l") ? "writes a log file where -l points (read its report from stdout instead)" : undefined;
+
 const losetup: Rule = (args) => {
   const parsed = parseOptions(args, LOSETUP);
   const queries = [
@@ -433,6 +449,8 @@ const RULES: Readonly<Record<string, Rule>> = {
   sshfs: fuseMount,
   guestmount,
   "qemu-nbd": qemuNbd,
+  ewfmount,
+  ewfverify,
   losetup,
   kpartx,
   "qemu-img": qemuImg,

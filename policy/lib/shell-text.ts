@@ -198,6 +198,11 @@ export const EVIDENCE_KEYS: readonly string[] = [
   "LAYER_DIR",
   "DESTS",
   "FOLDERS",
+  "SEGMENTS",
+  "EWF_SEGMENTS",
+  "EWF_MOUNT",
+  "HOST_FIRST_SEGMENT",
+  "GUEST_FIRST_SEGMENT",
 ];
 
 function evidencePathsOf(values: ReadonlyMap<string, PreludeValue>): string[] {

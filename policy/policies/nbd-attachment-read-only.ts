@@ -1,5 +1,5 @@
 import { ResourceValidationPolicy } from "@pulumi/policy";
-import { IMAGE_FORMATS } from "../../lib/image-format";
+import { IMAGE_FORMATS, QEMU_FORMATS } from "../../lib/image-format";
 import { TYPE } from "../../lib/tokens";
 import { requireLiteralTrue, requireOneOf } from "../lib/checks";
 import { qemuNbdFormat } from "../lib/evidence-writes";
@@ -30,8 +30,8 @@ export const nbdAttachmentReadOnly: ResourceValidationPolicy = {
           const { format, connects } = qemuNbdFormat(invocation);
           if (!connects) continue;
           if (!format) reportViolation(`${step} hook runs \`${excerpt(invocation.text)}\` without --format, so qemu-nbd probes the image`);
-          else if (format.known && !(IMAGE_FORMATS as readonly string[]).includes(format.text)) {
-            reportViolation(`${step} hook runs qemu-nbd with --format=${format.text}, which is not one of ${IMAGE_FORMATS.join(", ")}`);
+          else if (format.known && !(QEMU_FORMATS as readonly string[]).includes(format.text)) {
+            reportViolation(`${step} hook runs qemu-nbd with --format=${format.text}, which is not one of ${QEMU_FORMATS.join(", ")}`);
           }
         }
       }

@@ -174,11 +174,14 @@ export async function safeLab(): Promise<LabResource[]> {
         await inGuestText(hookFile("nbd-attachment", "guest-attach.sh"), {
           IMAGE_SPEC: imageSpec,
           IMAGE_FORMAT: "vmdk",
+          QEMU_FORMAT: "vmdk",
+          EWF_SEGMENTS: [],
+          EWF_MOUNT: "",
           LAYER_PATHS: ["/evidence/disk/disk.vmdk"],
           LAYER_FORMATS: ["vmdk"],
           MAX_PARTITIONS: 16,
         }),
-        await inGuestText(hookFile("nbd-attachment", "guest-detach.sh"), { IMAGE_SPEC: imageSpec }, "succeed"),
+        await inGuestText(hookFile("nbd-attachment", "guest-detach.sh"), { IMAGE_SPEC: imageSpec, EWF_MOUNT: "" }, "succeed"),
       ),
     },
     {

@@ -9,9 +9,13 @@ import { evidenceCommandsReadOnly } from "../policies/evidence-commands-read-onl
 import { imageTransferReadOnly } from "../policies/image-transfer-read-only";
 import { nbdAttachmentReadOnly } from "../policies/nbd-attachment-read-only";
 import { partitionMountReadOnly } from "../policies/partition-mount-read-only";
+import * as pulumi from "@pulumi/pulumi";
+import { validateArgs } from "../../components/image-transfer/args";
+import { acquisitionHooks, planTransfer } from "../../components/image-transfer/plan";
+import { attachmentHooks, planAttachment } from "../../components/nbd-attachment/plan";
 import { renderHook } from "../../lib/shell";
 import { TYPE } from "../../lib/tokens";
-import { LabResource, inGuestText, messages, resource, safeLab } from "./fixtures";
+import { CONNECTION, LabResource, inGuestText, messages, resource, safeLab } from "./fixtures";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-read-only-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -51,11 +55,11 @@ describe("nbd-attachment-read-only", () => {
   it("fails a format that is not named or not one the lab opens", async () => {
     resource(lab, "disk-nbd").props.format = "auto";
     expect(await messages(policy, lab)).toEqual([
-      `disk-nbd: format must be one of 'vmdk', 'qcow2', 'raw', 'vdi', 'vhdx', 'vpc', got "auto": a probed format lets a crafted raw image pose as qcow2 and name a backing file`,
+      `disk-nbd: format must be one of 'vmdk', 'qcow2', 'raw', 'vdi', 'vhdx', 'vpc', 'ewf', got "auto": a probed format lets a crafted raw image pose as qcow2 and name a backing file`,
     ]);
     delete resource(lab, "disk-nbd").props.format;
     expect(await messages(policy, lab)).toEqual([
-      `disk-nbd: format must be one of 'vmdk', 'qcow2', 'raw', 'vdi', 'vhdx', 'vpc', got undefined: a probed format lets a crafted raw image pose as qcow2 and name a backing file`,
+      `disk-nbd: format must be one of 'vmdk', 'qcow2', 'raw', 'vdi', 'vhdx', 'vpc', 'ewf', got undefined: a probed format lets a crafted raw image pose as qcow2 and name a backing file`,
     ]);
   });
 
@@ -200,5 +204,104 @@ describe("image-transfer-read-only", () => {
     expect(resource(lab, "disk-transfer").type).toBe(TYPE.ImageTransfer);
     resource(lab, "disk-nbd").props.mode = "nfs";
     expect(await messages(policy, lab)).toEqual([]);
+  });
+});
+
+/**
+ * An EWF set's own steps, rendered by the real plan functions: ewfmount exposes it (FUSE, `-X ro`),
+ * qemu-nbd serves the exposed file as raw, ewfverify checks it in the guest.
+ */
+describe("an EWF set", () => {
+  const segments = [1, 2, 3].map((n) => `/case/images/e01/layer-folders/0/disk.E0${n}`);
+  const settle = <T>(output: pulumi.Output<T>) => new Promise<T>((resolve) => output.apply((v) => (resolve(v), v)));
+
+  async function ewfLab(): Promise<LabResource[]> {
+    const manifest = {
+      format: "ewf" as const,
+      chain: [{ path: "/srv/evidence/disk.E01", format: "ewf" as const }],
+      files: [1, 2, 3].map((n) => ({ path: `/srv/evidence/disk.E0${n}`, size: 1 << 20 })),
+      acquisition: { container: "ewf" as const, md5: "0".repeat(32), sha1: "1".repeat(40) },
+    };
+    const args = validateArgs({
+      imageName: "e01",
+      manifest,
+      mode: "scp",
+      readOnly: true,
+      hashed: true,
+      custodyLogPath: "/var/lib/forensic-lab/case-42/custody.jsonl",
+      examiner: "examiner",
+    });
+    const plan = planTransfer(args.manifest, args.guestRoot);
+    const check = acquisitionHooks(CONNECTION, args, plan);
+    const attach = attachmentHooks(CONNECTION, planAttachment("ewf", segments[0], [], segments), "ewf", 16);
+    const command = async (create: pulumi.Output<string>, del: pulumi.Output<string>) => ({
+      interpreter: ["/bin/bash", "-c"],
+      create: await settle(create),
+      delete: await settle(del),
+    });
+    return [
+      ...lab,
+      {
+        type: TYPE.ImageTransfer,
+        name: "e01-transfer",
+        parent: "case-42",
+        props: { guest: CONNECTION, mode: "scp", readOnly: true, hashed: true },
+      },
+      { type: "command:local:Command", name: "e01-acquisition", parent: "e01-transfer", props: await command(check.create, check.delete) },
+      {
+        type: TYPE.NbdAttachment,
+        name: "e01-nbd",
+        parent: "case-42",
+        props: { guest: CONNECTION, format: "ewf", readOnly: true, imagePath: segments[0] },
+      },
+      { type: "command:local:Command", name: "e01-nbd-attach", parent: "e01-nbd", props: await command(attach.create, attach.delete) },
+    ];
+  }
+
+  it("passes as the lab renders it: ewfmount -X ro, qemu-nbd --read-only --format=raw, ewfverify", async () => {
+    const ewf = await ewfLab();
+    const attach = String(resource(ewf, "e01-nbd-attach").props.create);
+    expect(attach).toContain("ewfmount -X ro");
+    expect(String(resource(ewf, "e01-acquisition").props.create)).toContain("ewfverify -q -d sha1");
+    for (const policy of [evidenceCommandsReadOnly, nbdAttachmentReadOnly, imageTransferReadOnly]) {
+      expect(await messages(policy, ewf)).toEqual([]);
+    }
+  });
+
+  it("fails ewfmount without -X ro, or with a write-enabling option", async () => {
+    const ewf = await ewfLab();
+    resource(ewf, "e01-nbd-attach").props.create = await inGuestText(hook('ewfmount "${EWF_SEGMENTS[@]}" "$EWF_MOUNT"'), {
+      EWF_SEGMENTS: segments,
+      EWF_MOUNT: "/run/forensic-lab/ewf/x",
+    });
+    expect(await messages(evidenceCommandsReadOnly, ewf)).toEqual([
+      "e01-nbd-attach: create hook runs `ewfmount ${EWF_SEGMENTS[@]} /run/forensic-lab/ewf/x`, which has no literal read-only flag (-X ro)",
+    ]);
+    resource(ewf, "e01-nbd-attach").props.create = await inGuestText(hook('ewfmount -X ro,rw "${EWF_SEGMENTS[@]}" "$EWF_MOUNT"'), {
+      EWF_SEGMENTS: segments,
+      EWF_MOUNT: "/run/forensic-lab/ewf/x",
+    });
+    expect(await messages(evidenceCommandsReadOnly, ewf)).toEqual([
+      "e01-nbd-attach: create hook runs `ewfmount -X ro,rw ${EWF_SEGMENTS[@]} /run/forensic-lab/ewf/x`, which carries the write-enabling option 'rw'",
+    ]);
+  });
+
+  it("fails ewfverify writing a log file, and libewf's writers on evidence", async () => {
+    const ewf = await ewfLab();
+    resource(ewf, "e01-acquisition").props.create = await inGuestText(hook('ewfverify -q -l "$LOG" "$FIRST"'), {
+      FIRST: segments[0],
+      LOG: `${segments[0]}.log`,
+    });
+    resource(ewf, "e01-acquisition").props.delete = await inGuestText(hook('ewfexport -t "${SEGMENTS[0]}" /tmp/x.E01'), {
+      SEGMENTS: segments,
+    });
+    expect(await messages(evidenceCommandsReadOnly, ewf)).toEqual([
+      expect.stringMatching(
+        /^e01-acquisition: create hook runs `ewfverify -q -l .*disk\.E01\.log .*`, which writes a log file where -l points \(read its report from stdout instead\)$/,
+      ),
+      expect.stringMatching(
+        /^e01-acquisition: delete hook runs `ewfexport -t .*`, which touches evidence .*, and ewfexport is not a command allowed to/,
+      ),
+    ]);
   });
 });
