@@ -18,7 +18,15 @@ export interface MadeEvidence {
   /** Top first. */
   readonly chain: readonly string[];
   readonly partitions: readonly MadePartition[];
-  readonly files: readonly { readonly path: string; readonly size: number; readonly sha256: string }[];
+  readonly files: readonly MadeFile[];
+  /** The same disk as an EWF set (ewfacquire): its first segment, every segment, and the hashes it stores. */
+  readonly ewf: { readonly top: string; readonly md5: string; readonly sha1: string; readonly segments: readonly MadeFile[] };
+}
+
+export interface MadeFile {
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
 }
 
 export interface MadePartition {

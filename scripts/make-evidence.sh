@@ -12,6 +12,8 @@
 #   <outDir>/snapshots/win7-000001.vmdk (+ -s001)     parentFileNameHint="../base/win7.vmdk" (relative)
 #   <outDir>/snapshots/win7-000002.vmdk (+ -s001)     parentFileNameHint="<outDir>/snapshots/win7-000001.vmdk"
 #                                                     (absolute: the hint a lab must remap); the top
+#   <outDir>/ewf/win7.E01 ... .E05                    the same disk as an EWF set (ewfacquire, uncompressed,
+#                                                     16 MiB segments), as an examiner would receive it
 #   <outDir>/evidence.json                            what was made: layout, known files, sha256 of every file
 # The disk has an MBR with
 #   p1 NTFS (type 7, 16 MiB at sector 2048): ufos/ufo.txt "Ufos are not real", sightings added by each snapshot
@@ -30,7 +32,7 @@
 # Prints the top file's absolute path; files end read-only (0444).
 set -euo pipefail
 
-readonly GENERATOR_VERSION=1
+readonly GENERATOR_VERSION=2
 readonly GRAIN=65536
 readonly NTFS_START_SECTOR=2048
 readonly NTFS_MIB=16
@@ -100,9 +102,10 @@ if [[ -f "$manifest" ]]; then
   [[ "$made_mib" == "$bulk_mib" ]] ||
     die "$out already holds evidence made with --size-mib $made_mib (asked for $bulk_mib); remove it or choose another folder"
   complete=true
+  [[ "$(jq -r '.version' "$manifest")" == "$GENERATOR_VERSION" ]] || complete=false
   while IFS=$'\t' read -r path size; do
     [[ -f "$out/$path" && "$(stat -c %s -- "$out/$path")" == "$size" ]] || { complete=false; break; }
-  done < <(jq -r '.files[] | [.path, (.size | tostring)] | @tsv' "$manifest")
+  done < <(jq -r '(.files + (.ewf.segments // []))[] | [.path, (.size | tostring)] | @tsv' "$manifest")
   if [[ "$complete" == true ]]; then
     say "complete evidence already in $out; kept as is"
     echo "$top"
@@ -113,15 +116,15 @@ if [[ -f "$manifest" ]]; then
 fi
 
 # Remains of an interrupted run: only our own file names are removed; anything else is left alone.
-for dir in base snapshots; do
+for dir in base snapshots ewf; do
   [[ -e "$out/$dir" ]] || continue
   [[ -d "$out/$dir" ]] || die "$out/$dir exists and is not a folder; refusing to touch it"
   while IFS= read -r -d '' entry; do
-    [[ "$(basename -- "$entry")" =~ ^win7(-00000[12])?(-s[0-9]{3})?\.vmdk$ ]] ||
+    [[ "$(basename -- "$entry")" =~ ^win7((-00000[12])?(-s[0-9]{3})?\.vmdk|\.E[0-9]{2})$ ]] ||
       die "$out/$dir holds '$(basename -- "$entry")', which make-evidence did not write; refusing to touch it"
   done < <(find "$out/$dir" -mindepth 1 -maxdepth 1 -print0)
   say "removing the remains of an interrupted run in $out/$dir"
-  find "$out/$dir" -mindepth 1 -maxdepth 1 -name 'win7*.vmdk' -delete
+  find "$out/$dir" -mindepth 1 -maxdepth 1 \( -name 'win7*.vmdk' -o -name 'win7.E[0-9][0-9]' \) -delete
   rmdir -- "$out/$dir"
 done
 find "$out" -mindepth 1 -maxdepth 1 -name '.make-evidence.*' -exec rm -rf -- {} +
@@ -293,6 +296,23 @@ chmod 0444 top/*
 mv -T top/win7-000002-s001.vmdk "$out/snapshots/win7-000002-s001.vmdk"
 mv -T top/win7-000002.vmdk "$out/snapshots/win7-000002.vmdk"
 
+say "the same disk as an EWF set (ewfacquire, 16 MiB segments)"
+mkdir ewf
+ewfacquire -u -q -t ewf/win7 -S 16MiB -c none -d sha1 -C "forensic-lab test case" -e "scripts/make-evidence.sh" \
+  -D "seeds-like Win7 disk" disk.raw >ewfacquire.log 2>&1 || die "ewfacquire failed: $(tail -n 3 ewfacquire.log)"
+chmod 0444 ewf/*
+mv -T ewf "$out/ewf"
+disk_md5=$(md5sum <disk.raw | cut -d' ' -f1)
+disk_sha1=$(sha1sum <disk.raw | cut -d' ' -f1)
+ewf_json=$(
+  cd -- "$out"
+  for file in ewf/win7.E*; do
+    jq -cn --arg path "$file" --argjson size "$(stat -c %s -- "$file")" --arg sha256 "$(sha256sum -- "$file" | cut -d' ' -f1)" \
+      '{path: $path, size: $size, sha256: $sha256}'
+  done | jq -cs --arg md5 "$disk_md5" --arg sha1 "$disk_sha1" \
+    '{top: "ewf/win7.E01", md5: $md5, sha1: $sha1, segments: .}'
+)
+
 files_json=$(
   cd -- "$out"
   for file in base/win7.vmdk base/win7-s001.vmdk snapshots/win7-000001.vmdk snapshots/win7-000001-s001.vmdk \
@@ -305,7 +325,7 @@ jq -n \
   --argjson version "$GENERATOR_VERSION" --argjson sizeMib "$bulk_mib" --argjson virtualSize $((disk_mib * 1048576)) \
   --argjson ntfsStart "$NTFS_START_SECTOR" --argjson ntfsSectors $((NTFS_MIB * 2048)) \
   --argjson ext4Start "$ext4_start_sector" --argjson ext4Sectors $((ext4_mib * 2048)) \
-  --argjson bulkBytes $((bulk_mib * 1048576)) --argjson files "$files_json" '{
+  --argjson bulkBytes $((bulk_mib * 1048576)) --argjson files "$files_json" --argjson ewf "$ewf_json" '{
     generator: "scripts/make-evidence.sh", version: $version, sizeMib: $sizeMib,
     format: "vmdk", virtualSize: $virtualSize,
     top: "snapshots/win7-000002.vmdk",
@@ -319,7 +339,8 @@ jq -n \
        bulkBytes: $bulkBytes,
        files: {"notes/layer.txt": "snapshot 2\n", "journal/canary.txt": "NOT REPLAYED\n"}}
     ],
-    files: $files
+    files: $files,
+    ewf: $ewf
   }' >manifest.json
 chmod 0444 manifest.json
 mv -T manifest.json "$manifest"

@@ -56,13 +56,26 @@ describe("the whole lab for the CI case", () => {
         .byType(TYPE.ImageTransfer)
         .map((r) => r.inputs.mode)
         .sort(),
-    ).toEqual(["scp", "sshfs"]);
-    expect(run.byType(TYPE.NbdAttachment)).toHaveLength(2);
-    expect(run.byType(TYPE.PartitionMount)).toHaveLength(2);
+    ).toEqual(["scp", "sshfs", "sshfs"]);
+    expect(run.byType(TYPE.NbdAttachment)).toHaveLength(3);
+    expect(run.byType(TYPE.PartitionMount)).toHaveLength(3);
     for (const type of [TYPE.EvidenceVolume, TYPE.AnalysisGuest, TYPE.ImageTransfer, TYPE.NbdAttachment, TYPE.PartitionMount]) {
       for (const r of run.byType(type)) expect(r.parent).toBe(lab.urn);
     }
-    for (const r of run.byType(TYPE.NbdAttachment)) expect(r.inputs).toMatchObject({ readOnly: true, format: "vmdk" });
+    expect(
+      run
+        .byType(TYPE.NbdAttachment)
+        .map((r) => [r.name, r.inputs.format, r.inputs.readOnly])
+        .sort(),
+    ).toEqual([
+      ["case-ci-win7-e01-nbd", "ewf", true],
+      ["case-ci-win7-scp-nbd", "vmdk", true],
+      ["case-ci-win7-sshfs-nbd", "vmdk", true],
+    ]);
+    // The E01 set's acquisition check runs after its transfer and before it is attached.
+    const check = run.byName("case-ci-win7-e01-transfer-acquisition");
+    expect(check.dependencies).toContain(run.byName("case-ci-win7-e01-transfer-sshfs").urn);
+    expect(run.createOrder().indexOf(check.urn)).toBeLessThan(run.createOrder().indexOf(run.byName("case-ci-win7-e01-nbd-attach").urn));
     for (const r of run.byType(TYPE.PartitionMount)) expect(r.inputs).toMatchObject({ readOnly: true, partition: "all" });
   });
 
@@ -82,7 +95,7 @@ describe("the whole lab for the CI case", () => {
     const volumeHostSide = volumeCommands.filter((r) => r.name.endsWith("-backing")).map((r) => r.urn);
     expect(caseStorage).toHaveLength(2);
     expect(volumeHostSide).toHaveLength(1);
-    for (const name of ["win7-sshfs", "win7-scp"]) {
+    for (const name of ["win7-sshfs", "win7-scp", "win7-e01"]) {
       const of = (type: string) => run.byType(type).find((r) => r.name.includes(`-${name}-`))!;
       const mount = below(of(TYPE.PartitionMount));
       const nbd = below(of(TYPE.NbdAttachment));
@@ -115,7 +128,7 @@ describe("a Case refuses args that disagree, before any child exists", () => {
       const { loadCaseConfigFromPulumi } = require("../../lib/config") as typeof import("../../lib/config");
       build = () => new Case("case-ci", { config: loadCaseConfigFromPulumi(), manifests: {} });
     });
-    expect(() => build()).toThrow("Case 'case-ci': manifests: no manifest for image 'win7-sshfs', 'win7-scp'");
+    expect(() => build()).toThrow("Case 'case-ci': manifests: no manifest for image 'win7-sshfs', 'win7-scp', 'win7-e01'");
     expect(run.resources.filter((r) => r.type !== TYPE.Case)).toEqual([]);
   });
 });

@@ -41,7 +41,9 @@ function evidenceHashes(images: readonly ImageConfig[]): Map<string, string> {
     }
     let dir = path.dirname(image.path);
     while (!fs.existsSync(path.join(dir, "evidence.json"))) dir = path.dirname(dir);
-    for (const f of manifest.files) hashes.set(path.join(dir, f.path), f.sha256);
+    // The image is the vmdk chain or the EWF set of the same disk.
+    const files = image.path === path.join(dir, manifest.ewf.top) ? manifest.ewf.segments : manifest.files;
+    for (const f of files) hashes.set(path.join(dir, f.path), f.sha256);
   }
   return hashes;
 }

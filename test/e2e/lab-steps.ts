@@ -348,6 +348,52 @@ export function labSteps(lab: Lab): Step<Lab>[] {
     },
   });
 
+  for (const image of images.filter((i) => /\.E01$/i.test(i.path))) {
+    steps.push({
+      name: `${image.name}: the E01 set's stored hashes checked in the guest, in the outputs and the custody log`,
+      needs: [UP],
+      async run() {
+        const made = evidenceManifest(image)?.ewf;
+        if (!made) throw new Error(`no evidence.json with an ewf set near ${image.path}`);
+        const outputs = lab.run!.outputs as {
+          evidence: {
+            name: string;
+            format: string;
+            files: { path: string }[];
+            acquisition: { segments: number; md5: string; sha1: string } | null;
+          }[];
+          images: Record<string, { acquisitionCheck?: Record<string, unknown> | null }>;
+        };
+        const summary = outputs.evidence.find((e) => e.name === image.name);
+        if (
+          summary?.format !== "ewf" ||
+          summary.acquisition?.segments !== made.segments.length ||
+          summary.files.length !== made.segments.length
+        )
+          throw new Error(`evidence output of ${image.name}: ${JSON.stringify(summary)}`);
+        if (summary.acquisition.md5 !== made.md5 || summary.acquisition.sha1 !== made.sha1)
+          throw new Error(
+            `${image.name}: inspect read md5 ${summary.acquisition.md5}, sha1 ${summary.acquisition.sha1}; the set stores ${made.md5}, ${made.sha1}`,
+          );
+        const check = outputs.images[image.name]?.acquisitionCheck;
+        const expected = { status: "verified", storedMd5: made.md5, computedMd5: made.md5, storedSha1: made.sha1, computedSha1: made.sha1 };
+        // Compared key by key: the engine hands outputs back with their keys sorted.
+        const differs = Object.entries(expected).filter(([key, value]) => check?.[key] !== value);
+        if (!check || differs.length > 0 || Object.keys(check).length !== Object.keys(expected).length)
+          throw new Error(`acquisitionCheck of ${image.name}: ${JSON.stringify(check)}, expected ${JSON.stringify(expected)}`);
+        const log = path.join(lab.caseConfig.stateDir, CUSTODY_LOG);
+        const verified = fs
+          .readFileSync(log, "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .filter((r) => r.image === image.name && r.action === "acquisition-verified" && r.reportedBy === "guest");
+        if (verified.length === 0) throw new Error(`${log}: no acquisition-verified line for ${image.name}`);
+        return `${made.segments.length} segments; md5 ${made.md5} and sha1 ${made.sha1} hold; recorded in the custody log`;
+      },
+    });
+  }
+
   steps.push({
     name: "up with one image removed and one added: only their resources change",
     needs: [UP],

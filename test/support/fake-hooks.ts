@@ -29,6 +29,7 @@ const fakeSha = (i: number) => i.toString(16).padStart(64, "0");
 const HOST_HASH_HOOK = hookFile("image-transfer", "host-hash.sh");
 const SCP_HOOK = hookFile("image-transfer", "host-scp.sh");
 const SSHFS_HOOK = hookFile("image-transfer", "host-sshfs.sh");
+const ACQUISITION_HOOK = hookFile("image-transfer", "host-acquisition.sh");
 
 export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): OutputsFor {
   return (args: pulumi.runtime.MockResourceArgs) => {
@@ -88,6 +89,10 @@ export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): O
           copied: true,
         })),
       });
+    }
+    if (runsHook(create, ACQUISITION_HOOK)) {
+      const [md5, sha1] = [hookValue(create, "STORED_MD5"), hookValue(create, "STORED_SHA1")].map((h) => (h ? String(h) : null));
+      return print({ status: "verified", storedMd5: md5, computedMd5: md5, storedSha1: sha1, computedSha1: sha1 });
     }
     if (runsHook(create, ATTACH_HOOK)) {
       return print({
