@@ -15,8 +15,9 @@ packages=(
   cryptsetup-bin attr
   # Tests: hook linting, evidence generation (partition tables, NTFS, ext4), the libguestfs comparison.
   shellcheck fdisk ntfs-3g sshfs libguestfs-tools jq
-  # Tests: EWF (E01) segment sets written by libewf's own ewfacquire, for inspect.
-  ewf-tools
+  # Tests: EWF (E01) segment sets written by libewf's own ewfacquire; FAT, ISO 9660 and UDF images for the
+  # filesystem matrix (made in files, never mounted on the host).
+  ewf-tools dosfstools mtools genisoimage udftools
   # libguestfs' appliance boots the host's kernel (guestmount baseline of npm run bench); cloud is enough.
   linux-image-cloud-amd64
 )

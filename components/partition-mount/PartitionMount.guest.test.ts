@@ -676,6 +676,207 @@ describe("errors are clear and leave nothing behind", () => {
   });
 });
 
+describe("a filesystem on the whole disk, without a partition table", () => {
+  test('is partition 0: mounted by "all" and by number, read-only, nothing written; partition 0 of a partitioned disk is refused', async () => {
+    // A raw image made in the guest: ext4 written straight onto the disk, one known file.
+    const rawPath = "/srv/evidence/whole disk/ext4.img";
+    await sh(
+      `mkdir -p ${q(path.posix.dirname(rawPath))} /run/whole/notes && echo 'no partition table' >/run/whole/notes/where.txt && ` +
+        `truncate -s 16M ${q(rawPath)} && mkfs.ext4 -q -F -L whole -d /run/whole ${q(rawPath)} && rm -r /run/whole && chmod 0444 ${q(rawPath)}`,
+    );
+    const attach = await attachCommands({ imagePath: rawPath, format: "raw", backingChain: [] });
+    const attached = parseHookResult<AttachResult>(succeeded(await runTimed("attach (whole disk)", attach.create)).stdout);
+    const device = attached.device;
+    expect([attached.label, attached.partitions]).toEqual([null, []]);
+
+    const all = await mountCommands({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/whole" });
+    const result = parseHookResult<{ mounts: MountInfo[]; skipped: SkippedPartition[] }>(
+      succeeded(await runTimed("mount all (whole disk)", all.create)).stdout,
+    );
+    expect(result.skipped).toEqual([]);
+    expect(result.mounts.map((m) => [m.partition, m.device, m.mountPoint, m.filesystem, m.options[0]])).toEqual([
+      [0, device, "/mnt/forensic/whole/p0", "ext4", "ro"],
+    ]);
+    expect(result.mounts[0].options).toEqual(expect.arrayContaining(["nodev", "nosuid", "noexec", "norecovery"]));
+    expect(await sh("runuser -u examiner -- cat /mnt/forensic/whole/p0/notes/where.txt")).toBe("no partition table\n");
+    expect((await guestShell("touch /mnt/forensic/whole/p0/new")).stderr).toContain("Read-only file system");
+    succeeded(await runTimed("unmount (whole disk)", all.delete));
+
+    const byNumber = await mountCommands({ nbdDevice: device, partition: 0, mountPoint: "/mnt/forensic/whole-0/disk" });
+    succeeded(await runTimed("mount 0 (whole disk)", byNumber.create));
+    expect(await sh("cat /mnt/forensic/whole-0/disk/notes/where.txt")).toBe("no partition table\n");
+    succeeded(await runTimed("unmount (whole disk)", byNumber.delete));
+    expect(await nbdState(device)).toMatchObject({ mounts: "" });
+    const stat = (await sh(`sync; cat /sys/block/${device.slice(5)}/stat`)).trim().split(/\s+/).map(Number);
+    expect([stat[4], stat[6]]).toEqual([0, 0]);
+    succeeded(await runTimed("detach (whole disk)", attach.delete));
+
+    // The evidence disk has a partition table: partition 0 would mount the wrong thing.
+    const chain = await attachCommands();
+    const chained = parseHookResult<AttachResult>(succeeded(await runTimed("attach", chain.create)).stdout).device;
+    const zero = await mountCommands({ nbdDevice: chained, partition: 0, mountPoint: "/mnt/forensic/zero/disk" });
+    const refused = await runTimed("mount 0 (refused)", zero.create);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(`partition 0 (the whole disk) of ${chained}: the disk has a partition table; name a partition from 1`);
+    succeeded(await runTimed("unmount", zero.delete));
+    succeeded(await runTimed("detach", chain.delete));
+    expect(await sh("ls -A /mnt/forensic")).toBe("");
+  });
+});
+
+/**
+ * Every filesystem the lab mounts, each written straight onto a disk of its own (partition 0) with one
+ * known file: made on the host where its tools write into a file (ext2/3, btrfs, FAT, ISO 9660, UDF,
+ * F2FS), in the guest where only a mount can fill it (exFAT) or leave its log dirty (XFS). Each is
+ * attached raw and mounted by "all": read-only, read as the examiner, writes refused, no request written.
+ */
+describe("the filesystem matrix: each filesystem mounted read-only for real, nothing written", () => {
+  const KNOWN = "known contents\n";
+  const GUEST_DIR = "/srv/evidence/matrix";
+  let hostMatrix: string;
+
+  /** Copies a host file into the guest with scp (SFTP takes the remote path literally). */
+  async function copyIn(file: string, guestPath: string): Promise<void> {
+    const c = guest.connection;
+    const copied = await run(
+      [
+        "scp",
+        "-q",
+        ...[
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "IdentitiesOnly=yes",
+          "-o",
+          "StrictHostKeyChecking=yes",
+          "-o",
+          `UserKnownHostsFile=${c.knownHostsPath}`,
+        ],
+        ...["-i", c.privateKeyPath, "-P", String(c.port), file, `${c.user}@${c.host}:${guestPath}`],
+      ],
+      { timeoutMs: 5 * 60_000 },
+    );
+    if (copied.code !== 0) throw new Error(`scp of ${file} failed:\n${copied.stderr}`);
+  }
+
+  beforeAll(async () => {
+    // A plain folder, not hostDir: mtools hands a file name holding shell characters to /bin/sh to
+    // expand it (the `$(touch ...)` in hostDir would run). The lab itself never runs mtools.
+    hostMatrix = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-lab-matrix-"));
+    const tree = path.join(hostMatrix, "tree");
+    fs.mkdirSync(path.join(tree, "notes"), { recursive: true });
+    fs.writeFileSync(path.join(tree, "notes", "known.txt"), KNOWN);
+    const image = (name: string) => path.join(hostMatrix, name);
+    const make = (program: string, args: string[]) => execFileSync(program, args, { stdio: ["ignore", "ignore", "pipe"] });
+    for (const [name, mib] of [
+      ["ext2", 16],
+      ["ext3", 16],
+      ["btrfs", 128],
+      ["vfat", 16],
+      ["f2fs", 64],
+    ] as const) {
+      make("truncate", ["-s", `${mib}M`, image(`${name}.img`)]);
+    }
+    make("mkfs.ext2", ["-q", "-F", "-d", tree, image("ext2.img")]);
+    make("mkfs.ext3", ["-q", "-F", "-d", tree, image("ext3.img")]);
+    make("mkfs.btrfs", ["-q", "--rootdir", tree, image("btrfs.img")]);
+    make("mkfs.vfat", ["-n", "MATRIX", image("vfat.img")]);
+    make("mmd", ["-i", image("vfat.img"), "::/notes"]);
+    make("mcopy", ["-i", image("vfat.img"), path.join(tree, "notes", "known.txt"), "::/notes/known.txt"]);
+    make("mkfs.f2fs", ["-q", "-f", image("f2fs.img")]);
+    make("genisoimage", ["-quiet", "-R", "-J", "-V", "MATRIX", "-o", image("iso9660.img"), tree]);
+    make("genisoimage", ["-quiet", "-udf", "-V", "MATRIX", "-o", image("udf.img"), tree]);
+    await sh(`mkdir -p ${q(GUEST_DIR)}`);
+    for (const name of ["ext2", "ext3", "btrfs", "vfat", "f2fs", "iso9660", "udf"])
+      await copyIn(image(`${name}.img`), `${GUEST_DIR}/${name}.img`);
+    // exFAT is filled, and XFS's log left dirty, through a scratch loop mount in the guest (never on the host).
+    await sh(
+      [
+        "set -e",
+        `cd ${q(GUEST_DIR)}`,
+        "mkdir -p /run/scratch",
+        "truncate -s 16M exfat.img && mkfs.exfat exfat.img >/dev/null",
+        "mount -o loop exfat.img /run/scratch && mkdir /run/scratch/notes && printf 'known contents\\n' >/run/scratch/notes/known.txt && umount /run/scratch",
+        "truncate -s 320M xfs.img && mkfs.xfs -q xfs.img",
+        // known.txt reaches its place on disk (a clean unmount writes back what sync only logs) ...
+        "mount -o loop xfs.img /run/scratch && mkdir /run/scratch/notes && printf 'known contents\\n' >/run/scratch/notes/known.txt && umount /run/scratch",
+        "mount -o loop xfs.img /run/scratch",
+        // ... then a committed change stays only in the log: shutdown -f flushes the log and stops all metadata writeback.
+        "touch /run/scratch/notes/in-the-log-only && xfs_io -x -c 'shutdown -f' /run/scratch && umount /run/scratch",
+        "chmod 0444 *.img",
+      ].join("\n"),
+    );
+    expect(await xfsLogIsDirty()).toBe(true);
+  }, 10 * 60_000);
+
+  /** Whether xfs.img's log still holds changes a mount would replay (xfs_repair -n only reads). */
+  async function xfsLogIsDirty(): Promise<boolean> {
+    const r = await guestShell(`xfs_repair -n ${q(`${GUEST_DIR}/xfs.img`)} 2>&1`);
+    return /metadata changes in a log/.test(r.stdout + r.stderr);
+  }
+
+  afterAll(() => {
+    if (hostMatrix) fs.rmSync(hostMatrix, { recursive: true, force: true });
+  });
+
+  const mountable = ["ext2", "ext3", "xfs", "btrfs", "vfat", "exfat", "iso9660", "udf"] as const;
+  test.each(mountable)("%s", async (fstype) => {
+    const imagePath = `${GUEST_DIR}/${fstype}.img`;
+    const before = await sh(`sha256sum < ${q(imagePath)}`);
+    const attach = await attachCommands({ imagePath, format: "raw", backingChain: [] });
+    const device = parseHookResult<AttachResult>(succeeded(await runTimed(`attach (${fstype})`, attach.create)).stdout).device;
+    const root = `/mnt/forensic/matrix-${fstype}`;
+    const all = await mountCommands({ nbdDevice: device, partition: "all", mountRoot: root });
+    const { mounts, skipped } = parseHookResult<{ mounts: MountInfo[]; skipped: SkippedPartition[] }>(
+      succeeded(await runTimed(`mount (${fstype})`, all.create)).stdout,
+    );
+    expect(skipped).toEqual([]);
+    expect(mounts.map((m) => [m.partition, m.device, m.filesystem, m.options[0]])).toEqual([[0, device, fstype, "ro"]]);
+    expect(mounts[0].options).toEqual(expect.arrayContaining(["nodev", "nosuid", "noexec"]));
+    const journalSafe: Partial<Record<string, string>> = { ext3: "norecovery", xfs: "norecovery", btrfs: "rescue=nologreplay" };
+    if (journalSafe[fstype]) expect(mounts[0].options).toContain(journalSafe[fstype]);
+    // XFS: what only the dirty log holds stays unseen, and the log stays dirty; the rest reads as made.
+    expect(await sh(`runuser -u examiner -- cat ${q(`${root}/p0/notes/known.txt`)}`)).toBe(KNOWN);
+    if (fstype === "xfs") expect(await sh(`ls ${q(`${root}/p0/notes`)}`)).toBe("known.txt\n");
+    const write = await guestShell(`touch ${q(`${root}/p0/notes/new`)}`);
+    expect(write.code).not.toBe(0);
+    succeeded(await runTimed(`unmount (${fstype})`, all.delete));
+    // As in the write-block matrix: no sector written or discarded. XFS sends a cache flush (a write
+    // request of 0 sectors) when it unmounts, even read-only; that carries no data.
+    const counted = parseStat(await sh(`sync; cat /sys/block/${device.slice(5)}/stat`));
+    expect(dataWritten(counted)).toEqual(NOTHING_WRITTEN);
+    if (fstype !== "xfs") expect(counted.writeRequests).toBe(0);
+    succeeded(await runTimed(`detach (${fstype})`, attach.delete));
+    expect(await sh(`sha256sum < ${q(imagePath)}`)).toBe(before);
+    if (fstype === "xfs") expect(await xfsLogIsDirty()).toBe(true);
+  });
+
+  test('F2FS, which the guest kernel cannot read: skipped by "all" with the reason, refused by number', async () => {
+    const imagePath = `${GUEST_DIR}/f2fs.img`;
+    const attach = await attachCommands({ imagePath, format: "raw", backingChain: [] });
+    const device = parseHookResult<AttachResult>(succeeded(await runTimed("attach (f2fs)", attach.create)).stdout).device;
+    const all = await mountCommands({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/matrix-f2fs" });
+    const result = parseHookResult<{ mounts: MountInfo[]; skipped: SkippedPartition[] }>(
+      succeeded(await runTimed("mount all (f2fs)", all.create)).stdout,
+    );
+    expect(result.mounts).toEqual([]);
+    expect(result.skipped).toEqual([
+      {
+        partition: 0,
+        device,
+        reason: expect.stringMatching(/^no read-only mount is known for this filesystem in the guest \(blkid: TYPE=f2fs/),
+      },
+    ]);
+    const one = await mountCommands({ nbdDevice: device, partition: 0, mountPoint: "/mnt/forensic/matrix-f2fs-0/disk" });
+    const refused = await runTimed("mount 0 (f2fs, refused)", one.create);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(`partition 0 (${device}): no read-only mount is known for what blkid found: TYPE=f2fs`);
+    for (const commands of [all, one]) succeeded(await runTimed("unmount", commands.delete));
+    succeeded(await runTimed("detach (f2fs)", attach.delete));
+    expect(await sh("ls -A /mnt/forensic")).toBe("");
+  });
+});
+
 describe("when the guest is gone", () => {
   test("every delete hook succeeds without it; nothing ran anything", async () => {
     const attach = await attachCommands();

@@ -11,7 +11,7 @@ import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
 import { hookList, hookValue, innerHook, readRenderedHook } from "../../lib/rendered-hook";
 import { ATTACH_HOOK } from "../nbd-attachment/plan";
 import type { PartitionMount as PartitionMountClass } from "./PartitionMount";
-import { MOUNT_HOOK, UMOUNT_HOOK } from "./plan";
+import { MOUNT_HOOK, mountResultSchema, UMOUNT_HOOK } from "./plan";
 import { testGuestConnection } from "../../test/support/guest-connection";
 
 const guest = testGuestConnection("nbd-unit");
@@ -88,7 +88,11 @@ describe("PartitionMount args", () => {
       { partition: 2, mountRoot: "/mnt/forensic/x" },
       /mountPoint: is required.*mountRoot: is for partition "all"/,
     ],
-    ["partition 0", { partition: 0, mountPoint: "/mnt/forensic/x/p0" }, /partition: /],
+    [
+      "partition -1",
+      { partition: -1, mountPoint: "/mnt/forensic/x/p0" },
+      /partition: must be a partition number from 1 \(0: the whole disk/,
+    ],
   ])("%s is a ResourceError naming the field", (what, change, message) => {
     let caught: unknown;
     try {
@@ -98,6 +102,23 @@ describe("PartitionMount args", () => {
     }
     expect(pulumi.ResourceError.isInstance(caught)).toBe(true);
     expect((caught as Error).message).toMatch(message);
+  });
+
+  test("partition 0, the whole disk of a filesystem without a partition table, is accepted", () => {
+    expect(() => new PartitionMount("ok-whole", { ...base, partition: 0, mountPoint: "/mnt/forensic/whole/disk" })).not.toThrow();
+  });
+
+  test("the mount result: partition N is <nbd>pN, partition 0 the nbd device itself, nothing else", () => {
+    const mount = (partition: number, device: string) => ({
+      mounts: [{ partition, device, mountPoint: "/mnt/forensic/x/p", filesystem: "ext4", vfsType: "ext4", options: ["ro"] }],
+      skipped: [],
+    });
+    expect(mountResultSchema.safeParse(mount(0, "/dev/nbd3")).success).toBe(true);
+    expect(mountResultSchema.safeParse(mount(2, "/dev/nbd3p2")).success).toBe(true);
+    expect(mountResultSchema.safeParse(mount(0, "/dev/nbd3p1")).success).toBe(false);
+    expect(mountResultSchema.safeParse(mount(2, "/dev/nbd3")).success).toBe(false);
+    expect(mountResultSchema.safeParse(mount(2, "/dev/nbd3p12")).success).toBe(false);
+    expect(mountResultSchema.safeParse(mount(1, "/dev/sda1")).success).toBe(false);
   });
 
   test("a mount point right under /media is accepted (its parent is left alone)", () => {

@@ -12,7 +12,10 @@ export interface PartitionMountArgs {
   readonly guest: pulumi.Input<GuestConnection>;
   /** `/dev/nbdN` (from `NbdAttachment.nbdDevice`; using that Output orders mount after attach). */
   readonly nbdDevice: pulumi.Input<string>;
-  /** One partition number (from 1), or `"all"`: every partition that holds a filesystem. */
+  /**
+   * One partition number (from 1; 0 is the whole disk, a filesystem without a partition table), or
+   * `"all"`: every partition that holds a filesystem (on a disk without partitions: partition 0).
+   */
   readonly partition: number | "all";
   /**
    * Where one partition is mounted (with `partition: N`). Its parent folder becomes the examiner's, mode
@@ -110,7 +113,12 @@ export const argsSchema = z
     // Inputs: handed to the hooks as they resolve.
     guest: z.unknown().optional(),
     nbdDevice: z.unknown().optional(),
-    partition: z.union([z.literal("all"), z.number().int().min(1).max(255)], { error: 'must be a partition number from 1 or "all"' }),
+    partition: (() => {
+      const message = 'must be a partition number from 1 (0: the whole disk, without a partition table) or "all"';
+      return z.union([z.literal("all"), z.number().int({ error: message }).min(0, { error: message }).max(255, { error: message })], {
+        error: message,
+      });
+    })(),
     mountPoint: guestFolder.optional(),
     mountRoot: guestFolder.optional(),
     readOnly: z.literal(true, { error: "must be the literal true: evidence is only ever mounted read-only" }),

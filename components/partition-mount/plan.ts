@@ -33,19 +33,31 @@ export interface SkippedPartition {
   readonly reason: string;
 }
 
+/** Partition N's device: `<nbd>pN`; partition 0, the whole disk, is the nbd device itself. */
+const partitionAndDevice = (m: { partition: number; device: string }) =>
+  m.partition === 0
+    ? /^\/dev\/nbd\d+$/.test(m.device)
+    : m.device.endsWith(`p${m.partition}`) && field.nbdPartition.safeParse(m.device).success;
+
 /** What guest-mount.sh prints. */
 export const mountResultSchema = z.strictObject({
   mounts: z.array(
-    z.strictObject({
-      partition: z.number().int().min(1),
-      device: field.nbdPartition,
-      mountPoint: field.absolutePath,
-      filesystem: z.string().regex(/^[a-z0-9_]+$/),
-      vfsType: z.string().regex(/^[a-z0-9_.]+$/),
-      options: field.mountOptions,
-    }),
+    z
+      .strictObject({
+        partition: z.number().int().min(0),
+        device: z.string(),
+        mountPoint: field.absolutePath,
+        filesystem: z.string().regex(/^[a-z0-9_]+$/),
+        vfsType: z.string().regex(/^[a-z0-9_.]+$/),
+        options: field.mountOptions,
+      })
+      .refine(partitionAndDevice, "device must be <nbd>p<partition>, or the nbd device itself for partition 0"),
   ),
-  skipped: z.array(z.strictObject({ partition: z.number().int().min(1), device: field.nbdPartition, reason: z.string().min(1) })),
+  skipped: z.array(
+    z
+      .strictObject({ partition: z.number().int().min(0), device: z.string(), reason: z.string().min(1) })
+      .refine(partitionAndDevice, "device must be <nbd>p<partition>, or the nbd device itself for partition 0"),
+  ),
 });
 
 /** What guest-mount.sh reports. */

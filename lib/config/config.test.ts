@@ -495,14 +495,14 @@ const corpus: [string, Mutation, string, Partial<ParseSource>?][] = [
     "forensic-lab:images[0].partitions: must be 'all' or a list of partition numbers or {number, mountPoint, options} (got a list)",
   ],
   [
-    "partition 0",
-    (r) => (r.images[1].partitions = [0]),
-    "forensic-lab:images[1].partitions[0].number: must be a whole number from 1 to 128 (got 0); partitions are numbered from 1 as in the partition table",
+    "partition -1",
+    (r) => (r.images[1].partitions = [-1]),
+    "forensic-lab:images[1].partitions[0].number: must be a whole number from 0 to 128 (got -1); partitions are numbered from 1 as in the partition table; 0 is the whole disk, for a filesystem without a partition table",
   ],
   [
     "partition 129",
     (r) => (r.images[1].partitions = [{ number: 129 }]),
-    "forensic-lab:images[1].partitions[0].number: must be a whole number from 1 to 128 (got 129); partitions are numbered from 1 as in the partition table",
+    "forensic-lab:images[1].partitions[0].number: must be a whole number from 0 to 128 (got 129); partitions are numbered from 1 as in the partition table; 0 is the whole disk, for a filesystem without a partition table",
   ],
   [
     "partition as text",

@@ -203,7 +203,12 @@ const mountPoint = absolutePath("give an absolute folder in the guest under /mnt
   }
 });
 
-const partitionNumber = wholeNumber(1, 128, "", "partitions are numbered from 1 as in the partition table");
+const partitionNumber = wholeNumber(
+  0,
+  128,
+  "",
+  "partitions are numbered from 1 as in the partition table; 0 is the whole disk, for a filesystem without a partition table",
+);
 
 const partitionShape = {
   number: partitionNumber,

@@ -8,6 +8,7 @@
 import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 
 const MIB = 1 << 20;
@@ -33,7 +34,9 @@ function sh(program: string, args: readonly string[]): string {
 
 export function makeEwfEvidence(dir: string, name = "disk"): EwfEvidence {
   fs.mkdirSync(dir, { recursive: true });
-  const work = fs.mkdtempSync(path.join(dir, ".making-"));
+  // A plain scratch folder, not under `dir`: mtools hands a file name holding shell characters to
+  // /bin/sh to expand it, and callers choose hostile folder names on purpose.
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-lab-ewf-making-"));
   try {
     const tree = path.join(work, "tree");
     fs.mkdirSync(path.join(tree, "ufos"), { recursive: true });

@@ -4,6 +4,8 @@
 # no device files, setuid or execution.
 # Values: NBD_DEVICE, PARTITION ("all" or a number), MOUNT_POINT (one partition) or MOUNT_ROOT (all:
 # <root>/p<N>), EXTRA_OPTIONS (array, validated by the component), EXAMINER_UID, EXAMINER_GID.
+# Partition 0 is the whole disk: a filesystem written straight onto it, without a partition table
+# ("all" on a disk without partitions means partition 0).
 # Idempotent: a partition already mounted at its mount point is reported, never mounted a second time
 # (a second ext4 mount to ANOTHER target would succeed, so `findmnt --source` is checked first).
 # Under software emulation every process costs a few hundred ms: state is read with bash builtins.
@@ -24,18 +26,28 @@ if [[ "$PARTITION" == all ]]; then
   for sys in /sys/block/"$NAME"/"$NAME"p*; do
     if [[ -e "$sys" ]]; then numbers+=("${sys##*p}"); fi
   done
-  ((${#numbers[@]} > 0)) || fail "$NBD_DEVICE has no partitions to mount"
-  mapfile -t numbers < <(printf '%s\n' "${numbers[@]}" | sort -n)
+  if ((${#numbers[@]} == 0)); then
+    numbers=(0)
+  else
+    mapfile -t numbers < <(printf '%s\n' "${numbers[@]}" | sort -n)
+  fi
 else
-  [[ "$PARTITION" =~ ^[1-9][0-9]*$ ]] || fail "partition '$PARTITION' must be a number from 1, or \"all\""
+  [[ "$PARTITION" =~ ^(0|[1-9][0-9]*)$ ]] || fail "partition '$PARTITION' must be a number from 0 (the whole disk), or \"all\""
   [[ "$MOUNT_POINT" == /* ]] || fail "mountPoint '$MOUNT_POINT' must be an absolute path"
   numbers=("$PARTITION")
 fi
 
+# The device node of partition N; partition 0 is the whole disk.
+node_of() { if (($1 == 0)); then echo "$NBD_DEVICE"; else echo "${NBD_DEVICE}p$1"; fi; }
+
 nodes=()
 for number in "${numbers[@]}"; do
-  [[ -b "${NBD_DEVICE}p$number" ]] || fail "partition $number: ${NBD_DEVICE}p$number does not exist ($NBD_DEVICE has no partition $number)"
-  nodes+=("${NBD_DEVICE}p$number")
+  node=$(node_of "$number")
+  [[ -b "$node" ]] || fail "partition $number: $node does not exist ($NBD_DEVICE has no partition $number)"
+  if ((number == 0)) && compgen -G "/sys/block/$NAME/${NAME}p*" >/dev/null; then
+    fail "partition 0 (the whole disk) of $NBD_DEVICE: the disk has a partition table; name a partition from 1"
+  fi
+  nodes+=("$node")
 done
 blockdev --setro "${nodes[@]}"
 
@@ -46,7 +58,7 @@ readonly HARDENING=nodev,nosuid,noexec
 results=() # partition, device, mount point, filesystem, vfs type, options: six values per mount
 skipped=() # partition, device, reason: three values per partition left alone
 for number in "${numbers[@]}"; do
-  node=${NBD_DEVICE}p$number
+  node=$(node_of "$number")
   if [[ "$PARTITION" == all ]]; then target=$MOUNT_ROOT/p$number; else target=$MOUNT_POINT; fi
   [[ "$(<"/sys/class/block/${node#/dev/}/ro")" == 1 ]] || fail "partition $number: $node does not stay read-only"
 
@@ -76,16 +88,27 @@ for number in "${numbers[@]}"; do
   done < <(findmnt -rn -o TARGET --source "$node" 2>/dev/null || true)
 
   case "$fstype" in
-    ext2 | ext3 | ext4) tool=mount options="noload,$HARDENING" ;;
+    # ext2 has no journal, and the kernel refuses noload for it.
+    ext2) tool=mount options="$HARDENING" ;;
+    ext3 | ext4) tool=mount options="noload,$HARDENING" ;;
     xfs) tool=mount options="norecovery,$HARDENING" ;;
     btrfs) tool=mount options="rescue=nologreplay,$HARDENING" ;;
     ntfs) tool=ntfs-3g options="norecover,uid=$EXAMINER_UID,gid=$EXAMINER_GID,umask=0277,$HARDENING" ;;
     vfat | exfat) tool=mount options="uid=$EXAMINER_UID,gid=$EXAMINER_GID,umask=0277,$HARDENING" ;;
+    # Optical media: nothing to replay; the examiner owns every file, as on FAT.
+    iso9660) tool=mount options="uid=$EXAMINER_UID,gid=$EXAMINER_GID,mode=0400,dmode=0500,$HARDENING" ;;
+    udf) tool=mount options="uid=$EXAMINER_UID,gid=$EXAMINER_GID,umask=0277,$HARDENING" ;;
     *)
-      if [[ "$PARTITION" == all && "$usage" != filesystem ]]; then
-        # Swap, LUKS, LVM, RAID members, extended-partition containers: no filesystem to mount.
-        skipped+=("$number" "$node" "blkid: ${said:-no signature}")
-        echo "partition-mount: partition $number ($node) holds no mountable filesystem (blkid: ${said:-no signature}); skipped" >&2
+      if [[ "$PARTITION" == all ]]; then
+        # Swap, LUKS, LVM, RAID members, extended-partition containers hold no filesystem; a filesystem
+        # without a known journal-safe read-only mount here (HFS+, F2FS, ...) is not guessed at.
+        if [[ "$usage" == filesystem ]]; then
+          reason="no read-only mount is known for this filesystem in the guest (blkid: $said)"
+        else
+          reason="blkid: ${said:-no signature}"
+        fi
+        skipped+=("$number" "$node" "$reason")
+        echo "partition-mount: partition $number ($node): $reason; skipped" >&2
         continue
       fi
       fail "partition $number ($node): no read-only mount is known for what blkid found: ${said:-no filesystem signature}"
@@ -101,12 +124,22 @@ for number in "${numbers[@]}"; do
     owned=("$target")
     if [[ "${target%/*}" == /*/* ]]; then owned=("${target%/*}" "$target"); fi
     install -d -o "$EXAMINER_UID" -g "$EXAMINER_GID" -m 0500 -- "${owned[@]}"
+    mount_status=0
     if [[ "$tool" == ntfs-3g ]]; then
-      ntfs-3g -o "ro,${options}${extra}" "$node" "$target" ||
-        fail "partition $number ($node): ntfs-3g -o ro,${options}${extra} failed"
+      refusal=$(ntfs-3g -o "ro,${options}${extra}" "$node" "$target" 2>&1) || mount_status=$?
     else
-      mount -t "$fstype" -o "ro,${options}${extra}" -- "$node" "$target" ||
-        fail "partition $number ($node): mount -t $fstype -o ro,${options}${extra} failed: $(dmesg | tail -n 3 | tr '\n' ' ')"
+      refusal=$(mount -t "$fstype" -o "ro,${options}${extra}" -- "$node" "$target" 2>&1) || mount_status=$?
+    fi
+    if ((mount_status != 0)); then
+      refusal="$tool -o ro,${options}${extra} failed: ${refusal//$'\n'/ } $(dmesg | tail -n 3 | tr '\n' ' ')"
+      if [[ "$PARTITION" == all ]]; then
+        # A damaged filesystem, or one the guest's kernel cannot read: reported, and the others mount.
+        rmdir "$target" 2>/dev/null || true
+        skipped+=("$number" "$node" "$fstype: ${refusal% }")
+        echo "partition-mount: partition $number ($node): $fstype: ${refusal% }; skipped" >&2
+        continue
+      fi
+      fail "partition $number ($node): ${refusal% }"
     fi
     echo "partition-mount: mounted $node ($fstype) read-only at $target" >&2
   else

@@ -18,12 +18,12 @@ if [[ "$PARTITION" == all ]]; then
   # findmnt -r writes odd characters as \xNN; printf %b turns them back.
   while IFS= read -r line; do
     printf -v target '%b' "$line"
-    if [[ "$target" == "$MOUNT_ROOT"/p* && "${target#"$MOUNT_ROOT"/p}" =~ ^[1-9][0-9]*$ ]]; then
+    if [[ "$target" == "$MOUNT_ROOT"/p* && "${target#"$MOUNT_ROOT"/p}" =~ ^(0|[1-9][0-9]*)$ ]]; then
       has_word "$target" "${targets[@]}" || targets+=("$target")
     fi
   done < <(findmnt -rn -o TARGET 2>/dev/null || true)
   for target in "$MOUNT_ROOT"/p*; do
-    if [[ -d "$target" && "${target#"$MOUNT_ROOT"/p}" =~ ^[1-9][0-9]*$ ]]; then
+    if [[ -d "$target" && "${target#"$MOUNT_ROOT"/p}" =~ ^(0|[1-9][0-9]*)$ ]]; then
       has_word "$target" "${targets[@]}" || targets+=("$target")
     fi
   done
@@ -65,7 +65,8 @@ device_open_by_a_process() { # <device node>
 for target in "${targets[@]}"; do
   source=$(source_at "$target")
   # Stacked mounts come off one at a time, ours only.
-  while [[ -n "$source" && "$source" == "$NBD_DEVICE"p* ]]; do
+  # Partition N is <device>pN; partition 0 (a filesystem on the whole disk) is the device itself.
+  while [[ -n "$source" && ("$source" == "$NBD_DEVICE"p* || "$source" == "$NBD_DEVICE") ]]; do
     if ! refusal=$(umount "$target" 2>&1); then
       [[ "$refusal" == *busy* ]] || fail "cannot unmount '$target': $refusal"
       users=$(processes_using "$target")
