@@ -142,7 +142,29 @@ describe("one run", () => {
       expect([f.path, fs.statSync(file).mode & 0o777, fs.statSync(file).size, sha256(file)]).toEqual([f.path, 0o444, f.size, f.sha256]);
     }
     expect(fs.statSync(path.join(out, "evidence.json")).mode & 0o777).toBe(0o444);
-    expect(fs.readdirSync(out).sort()).toEqual(["base", "evidence.json", "snapshots"]);
+    expect(fs.readdirSync(out).sort()).toEqual(["base", "evidence.json", "ewf", "snapshots"]);
+  });
+
+  test("the same disk as an EWF set: five segments, read-only, listed with sha256 and the hashes the set stores", () => {
+    const { ewf } = manifest();
+    expect(ewf.top).toBe("ewf/win7.E01");
+    expect(ewf.segments.map((f) => f.path)).toEqual(["E01", "E02", "E03", "E04", "E05"].map((e) => `ewf/win7.${e}`));
+    expect(fs.readdirSync(path.join(out, "ewf")).sort()).toEqual(ewf.segments.map((f) => path.basename(f.path)));
+    for (const f of ewf.segments) {
+      const file = path.join(out, f.path);
+      expect([f.path, fs.statSync(file).mode & 0o777, fs.statSync(file).size, sha256(file)]).toEqual([f.path, 0o444, f.size, f.sha256]);
+    }
+    // The set holds the disk the vmdk chain presents, and stores that disk's hashes.
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "make-evidence-raw-"));
+    try {
+      const rawFile = path.join(scratch, "disk.raw");
+      execFileSync("qemu-img", ["convert", "-O", "raw", path.join(out, "snapshots/win7-000002.vmdk"), rawFile]);
+      const raw = fs.readFileSync(rawFile);
+      expect(ewf.md5).toBe(crypto.createHash("md5").update(raw).digest("hex"));
+      expect(ewf.sha1).toBe(crypto.createHash("sha1").update(raw).digest("hex"));
+    } finally {
+      fs.rmSync(scratch, { recursive: true, force: true });
+    }
   });
 });
 

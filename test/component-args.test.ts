@@ -96,7 +96,7 @@ describe("every component names every bad key, unknown ones included", () => {
   });
 
   test("PartitionMount", () => {
-    const issues = refusal(() => validateMountArgs({ partition: 0, readOnly: true, extraOptions: ["suid"], colour: 1 } as never));
+    const issues = refusal(() => validateMountArgs({ partition: -1, readOnly: true, extraOptions: ["suid"], colour: 1 } as never));
     expect(issues).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^partition: /),
