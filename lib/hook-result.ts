@@ -48,6 +48,8 @@ export function parseHookResult(stdout: string, schema: z.ZodType = z.record(z.s
 /** Building blocks for the hooks' result schemas. */
 export const result = {
   sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be a sha256 in lowercase hex"),
+  md5: z.string().regex(/^[0-9a-f]{32}$/, "must be an md5 in lowercase hex"),
+  sha1: z.string().regex(/^[0-9a-f]{40}$/, "must be a sha1 in lowercase hex"),
   absolutePath: absolutePath(),
   /** A whole nbd device, `/dev/nbd3`. */
   nbdDevice: z.string().regex(/^\/dev\/nbd\d+$/, "must be an nbd device like /dev/nbd0"),

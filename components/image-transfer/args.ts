@@ -7,6 +7,7 @@ import { GuestConnection } from "../../lib/shell";
 
 import { absolutePath as absolutePathOf } from "../../lib/absolute-path";
 import { parseArgs } from "../../lib/args-error";
+import { result } from "../../lib/hook-result";
 import { IMAGE_FORMATS } from "../../lib/image-format";
 
 export type { ImageFormat } from "../../lib/image-format";
@@ -38,14 +39,8 @@ export const manifestSchema = z.looseObject({
   acquisition: z
     .looseObject({
       container: z.literal("ewf"),
-      md5: z
-        .string()
-        .regex(/^[0-9a-f]{32}$/)
-        .nullable(),
-      sha1: z
-        .string()
-        .regex(/^[0-9a-f]{40}$/)
-        .nullable(),
+      md5: result.md5.nullable(),
+      sha1: result.sha1.nullable(),
     })
     .optional(),
 });

@@ -328,22 +328,10 @@ export function acquisitionHooks(
 /** What host-acquisition.sh prints. The hashes are the guest's report (ewfverify); the host vouches for none of them. */
 export const acquisitionResultSchema = z.strictObject({
   status: z.enum(["verified", "unverifiable"]),
-  storedMd5: z
-    .string()
-    .regex(/^[0-9a-f]{32}$/)
-    .nullable(),
-  computedMd5: z
-    .string()
-    .regex(/^[0-9a-f]{32}$/)
-    .nullable(),
-  storedSha1: z
-    .string()
-    .regex(/^[0-9a-f]{40}$/)
-    .nullable(),
-  computedSha1: z
-    .string()
-    .regex(/^[0-9a-f]{40}$/)
-    .nullable(),
+  storedMd5: result.md5.nullable(),
+  computedMd5: result.md5.nullable(),
+  storedSha1: result.sha1.nullable(),
+  computedSha1: result.sha1.nullable(),
 });
 export type AcquisitionCheck = z.infer<typeof acquisitionResultSchema>;
 
