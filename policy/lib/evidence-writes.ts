@@ -381,6 +381,43 @@ const lvmActivate =
       : `activates logical volumes writable (${tool} -ay without --readonly)`;
   };
 
+/** lvm2 commands that only report; with `--readonly` no lvm2 command takes a lock or writes metadata. */
+const LVM_REPORTS = new Set([
+  "pvs",
+  "vgs",
+  "lvs",
+  "fullreport",
+  "pvdisplay",
+  "vgdisplay",
+  "lvdisplay",
+  "version",
+  "help",
+  "config",
+  "lvmconfig",
+  "dumpconfig",
+  "devtypes",
+  "formats",
+  "segtypes",
+  "systemid",
+  "tags",
+]);
+
+/**
+ * `lvm <command> ...` and lvm2's own command names: activation is judged as for vgchange; any other
+ * command that is not a report changes metadata (vgck --updatemetadata, pvchange, vgimportclone,
+ * vgcfgrestore, pvscan --cache -aay, ...), unless the whole command runs in lvm's `--readonly` mode.
+ */
+const lvm =
+  (tool: string): Rule =>
+  (args) => {
+    const words = args.map((a) => a.text);
+    if (words.includes("--readonly")) return undefined;
+    const command = tool === "lvm" ? words.find((w) => !w.startsWith("-")) : tool;
+    if (command === undefined || LVM_REPORTS.has(command)) return undefined;
+    if (command === "vgchange" || command === "lvchange") return lvmActivate(command)(args.slice(tool === "lvm" ? 1 : 0));
+    return `may change LVM metadata or activate volumes (${tool === "lvm" ? `lvm ${command}` : command} without --readonly)`;
+  };
+
 const CRYPTSETUP_WRITES = new Set([
   "luksFormat",
   "luksAddKey",
@@ -472,6 +509,40 @@ const RULES: Readonly<Record<string, Rule>> = {
   "nbd-client": nbdClient,
   vgchange: lvmActivate("vgchange"),
   lvchange: lvmActivate("lvchange"),
+  lvm: lvm("lvm"),
+  ...Object.fromEntries(
+    [
+      "vgck",
+      "pvck",
+      "pvchange",
+      "pvscan",
+      "vgscan",
+      "vgimportclone",
+      "vgcfgrestore",
+      "vgimport",
+      "vgexport",
+      "vgrename",
+      "lvrename",
+      "vgmknodes",
+      "vgconvert",
+      "lvconvert",
+      "pvcreate",
+      "vgcreate",
+      "lvcreate",
+      "vgextend",
+      "vgreduce",
+      "pvresize",
+      "lvresize",
+      "lvextend",
+      "lvreduce",
+      "pvmove",
+      "vgmerge",
+      "vgsplit",
+      "pvremove",
+      "vgremove",
+      "lvremove",
+    ].map((tool) => [tool, lvm(tool)]),
+  ),
   cryptsetup,
   dmsetup,
   dd,

@@ -111,6 +111,31 @@ describe("evidence-commands-read-only: the allow-list", () => {
       `${h} runs \`vgchange -ay evidencevg\`, which activates logical volumes writable (vgchange -ay without --readonly)`,
     ],
     [
+      "lvm vgchange -ay",
+      "lvm vgchange -ay evidencevg",
+      `${h} runs \`lvm vgchange -ay evidencevg\`, which activates logical volumes writable (vgchange -ay without --readonly)`,
+    ],
+    [
+      "vgck --updatemetadata",
+      "vgck --updatemetadata evidencevg",
+      `${h} runs \`vgck --updatemetadata evidencevg\`, which may change LVM metadata or activate volumes (vgck without --readonly)`,
+    ],
+    [
+      "lvm vgimportclone",
+      "lvm vgimportclone -n copyvg /dev/nbd0p2",
+      `${h} runs \`lvm vgimportclone -n copyvg /dev/nbd0p2\`, which may change LVM metadata or activate volumes (lvm vgimportclone without --readonly)`,
+    ],
+    [
+      "pvscan -aay",
+      "pvscan --cache -aay /dev/nbd0p2",
+      `${h} runs \`pvscan --cache -aay /dev/nbd0p2\`, which may change LVM metadata or activate volumes (pvscan without --readonly)`,
+    ],
+    [
+      "dmsetup create",
+      "dmsetup create copy --table '0 8 linear /dev/nbd0p2 0'",
+      `${h} runs \`dmsetup create copy --table 0 8 linear /dev/nbd0p2 0\`, which creates or changes device-mapper mappings (dmsetup create)`,
+    ],
+    [
       "cryptsetup open",
       "cryptsetup open /dev/nbd0p2 bitlocker",
       `${h} runs \`cryptsetup open /dev/nbd0p2 bitlocker\`, which opens the mapping writable (cryptsetup open without --readonly)`,
