@@ -14,7 +14,7 @@ import { inspectImage, type ImageManifest } from "../../lib/inspect";
 import { parseHookResult, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND } from "../../lib/tokens";
 import { MockRun, settle, setupMocks } from "../../test/mocks";
-import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, ExecResult, run, runHookText, TestGuest } from "../../test/guest/harness";
+import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, ExecResult, runHookText, TestGuest } from "../../test/guest/harness";
 import { EWF_FAT_TEXT, EWF_UFO_TEXT, EwfEvidence, makeEwfEvidence } from "../../test/support/ewf-evidence";
 import { manifestSchema } from "../image-transfer/args";
 import { planTransfer } from "../image-transfer/plan";
@@ -135,30 +135,7 @@ function attachCommands(segments: readonly string[]): Promise<Commands> {
 /** Copies the set into a guest folder with scp (SFTP takes the remote path literally). */
 async function copySet(folder: string): Promise<void> {
   await sh(`mkdir -p -- ${q(folder)}`);
-  const c = guest.connection;
-  for (const segment of evidence.segments) {
-    const copied = await run(
-      [
-        "scp",
-        "-q",
-        ...[
-          "-o",
-          "BatchMode=yes",
-          "-o",
-          "IdentitiesOnly=yes",
-          "-o",
-          "StrictHostKeyChecking=yes",
-          "-o",
-          `UserKnownHostsFile=${c.knownHostsPath}`,
-        ],
-        ...["-i", c.privateKeyPath, "-P", String(c.port)],
-        segment,
-        `${c.user}@${c.host}:${folder}/${path.basename(segment)}`,
-      ],
-      { timeoutMs: 5 * 60_000 },
-    );
-    if (copied.code !== 0) throw new Error(`scp of ${segment} failed:\n${copied.stderr}`);
-  }
+  for (const segment of evidence.segments) await guest.copyIn(segment, `${folder}/${path.basename(segment)}`);
 }
 
 /** What is left of EWF work in the guest: ewfmount daemons, FUSE mounts under /run/forensic-lab/ewf, qemu-nbd servers. */

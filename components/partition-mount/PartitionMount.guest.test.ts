@@ -160,31 +160,7 @@ beforeAll(async () => {
   guest = await bootTestGuest({ name: "nbd-mounts" });
   await sh(`mkdir -p -- ${q(GUEST_BASE)} ${q(GUEST_SNAPSHOTS)}`);
   // scp's SFTP mode takes the remote path literally: no remote shell sees the quotes or the `$(...)`.
-  const c = guest.connection;
-  for (const f of evidence.files) {
-    const copied = await run(
-      [
-        "scp",
-        "-q",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        `UserKnownHostsFile=${c.knownHostsPath}`,
-        "-i",
-        c.privateKeyPath,
-        "-P",
-        String(c.port),
-        path.join(hostDir, f.path),
-        `${c.user}@${c.host}:${guestPathOf(f.path)}`,
-      ],
-      { timeoutMs: 5 * 60_000 },
-    );
-    if (copied.code !== 0) throw new Error(`scp of ${f.path} failed:\n${copied.stderr}`);
-  }
+  for (const f of evidence.files) await guest.copyIn(path.join(hostDir, f.path), guestPathOf(f.path));
   expect(await guestSha256s()).toEqual(expectedGuestSha256s());
 }, BOOT_TIMEOUT_MS);
 
@@ -735,29 +711,7 @@ describe("the filesystem matrix: each filesystem mounted read-only for real, not
   const GUEST_DIR = "/srv/evidence/matrix";
   let hostMatrix: string;
 
-  /** Copies a host file into the guest with scp (SFTP takes the remote path literally). */
-  async function copyIn(file: string, guestPath: string): Promise<void> {
-    const c = guest.connection;
-    const copied = await run(
-      [
-        "scp",
-        "-q",
-        ...[
-          "-o",
-          "BatchMode=yes",
-          "-o",
-          "IdentitiesOnly=yes",
-          "-o",
-          "StrictHostKeyChecking=yes",
-          "-o",
-          `UserKnownHostsFile=${c.knownHostsPath}`,
-        ],
-        ...["-i", c.privateKeyPath, "-P", String(c.port), file, `${c.user}@${c.host}:${guestPath}`],
-      ],
-      { timeoutMs: 5 * 60_000 },
-    );
-    if (copied.code !== 0) throw new Error(`scp of ${file} failed:\n${copied.stderr}`);
-  }
+  const copyIn = (file: string, guestPath: string) => guest.copyIn(file, guestPath);
 
   beforeAll(async () => {
     // A plain folder, not hostDir: mtools hands a file name holding shell characters to /bin/sh to

@@ -74,6 +74,11 @@ export interface TestGuest {
     values: Record<string, HookValue>,
     opts?: { stdin?: string; onGuestGone?: "fail" | "succeed"; timeoutMs?: number },
   ): Promise<ExecResult>;
+  /**
+   * Copies a host file into the guest with scp (SFTP mode: the guest path is taken literally, no remote
+   * shell sees its quotes or `$(...)`); its folder must exist. Throws if scp fails.
+   */
+  copyIn(hostPath: string, guestPath: string): Promise<void>;
   /** Runs the real delete hook (domain, overlay, seed, keys). Idempotent; throws if the hook fails. */
   destroy(): Promise<void>;
 }
@@ -312,6 +317,31 @@ function makeTestGuest(plan: GuestPlan): TestGuest {
     async runInGuestHook(scriptPath, values, opts = {}) {
       const text = await resolveOutput(inGuestCommand(plan.connection, scriptPath, values, opts.onGuestGone ?? "fail"));
       return runHookText(text, { stdin: opts.stdin, timeoutMs: opts.timeoutMs ?? 10 * 60_000 });
+    },
+    async copyIn(hostPath, guestPath) {
+      const c = plan.connection;
+      const copied = await run(
+        [
+          "scp",
+          "-q",
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "IdentitiesOnly=yes",
+          "-o",
+          "StrictHostKeyChecking=yes",
+          "-o",
+          `UserKnownHostsFile=${c.knownHostsPath}`,
+          "-i",
+          c.privateKeyPath,
+          "-P",
+          String(c.port),
+          hostPath,
+          `${c.user}@${c.host}:${guestPath}`,
+        ],
+        { timeoutMs: 10 * 60_000 },
+      );
+      if (copied.code !== 0) throw new Error(`scp of ${hostPath} to the guest's ${guestPath} failed:\n${copied.stderr}`);
     },
     async destroy() {
       const r = await runHookText(renderHook(DELETE_HOOK, plan.deleteValues), { timeoutMs: DESTROY_TIMEOUT_MS });
