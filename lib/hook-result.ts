@@ -55,6 +55,10 @@ export const result = {
   nbdDevice: z.string().regex(/^\/dev\/nbd\d+$/, "must be an nbd device like /dev/nbd0"),
   /** A partition of one, `/dev/nbd3p2`. */
   nbdPartition: z.string().regex(/^\/dev\/nbd\d+p\d+$/, "must be an nbd partition like /dev/nbd0p1"),
+  /** A device-mapper device VolumeSystems made on an nbd device, `/dev/mapper/fl-nbd3-lvm-vg-root`. */
+  volumeMapping: z
+    .string()
+    .regex(/^\/dev\/mapper\/fl-nbd\d+-(luks|lvm)-[A-Za-z0-9+_.-]+$/, "must be a mapping like /dev/mapper/fl-nbd0-lvm-vg-root"),
   count: z.number().int().nonnegative(),
   /** Mount options as findmnt shows them: read-only first. */
   mountOptions: z

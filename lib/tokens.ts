@@ -9,6 +9,7 @@ export const TYPE = {
   ImageTransfer: "forensic-lab:index:ImageTransfer",
   NbdAttachment: "forensic-lab:index:NbdAttachment",
   PartitionMount: "forensic-lab:index:PartitionMount",
+  VolumeSystems: "forensic-lab:index:VolumeSystems",
 } as const;
 
 export type TypeToken = (typeof TYPE)[keyof typeof TYPE];

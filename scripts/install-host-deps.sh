@@ -18,6 +18,9 @@ packages=(
   # Tests: EWF (E01) segment sets written by libewf's own ewfacquire; FAT, ISO 9660 and UDF images for the
   # filesystem matrix (made in files, never mounted on the host).
   ewf-tools dosfstools mtools genisoimage udftools
+  # Tests: the laptop disk with LUKS and LVM inside (scripts/make-volume-evidence.sh): lvm2 writes the
+  # volume group's metadata on a loop device and never activates anything (the host has no device-mapper).
+  lvm2
   # libguestfs' appliance boots the host's kernel (guestmount baseline of npm run bench); cloud is enough.
   linux-image-cloud-amd64
 )

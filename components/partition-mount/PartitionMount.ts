@@ -31,7 +31,7 @@ export class PartitionMount extends pulumi.ComponentResource {
     }
 
     // deleteBeforeReplace: two generations would fight over one mount point and one partition.
-    const mount = hookResource(`${name}-mount`, mountHooks(args.guest, args.nbdDevice, a), {
+    const mount = hookResource(`${name}-mount`, mountHooks(args.guest, args.nbdDevice, a, args.volumes), {
       parent: this,
       deleteBeforeReplace: true,
       replaceOnChanges: ["create"],

@@ -6,6 +6,8 @@ import { z } from "zod";
 import { absolutePath } from "../../lib/absolute-path";
 import { parseArgs } from "../../lib/args-error";
 import type { GuestConnection } from "../../lib/shell";
+import { logicalVolumeName } from "../../lib/logical-volume";
+import type { OpenedVolume } from "../volume-systems/plan";
 
 export interface PartitionMountArgs {
   /** The analysis guest (from `AnalysisGuest.connection`). */
@@ -13,16 +15,27 @@ export interface PartitionMountArgs {
   /** `/dev/nbdN` (from `NbdAttachment.nbdDevice`; using that Output orders mount after attach). */
   readonly nbdDevice: pulumi.Input<string>;
   /**
-   * One partition number (from 1; 0 is the whole disk, a filesystem without a partition table), or
-   * `"all"`: every partition that holds a filesystem (on a disk without partitions: partition 0).
+   * One partition number (from 1; 0 is the whole disk, a filesystem without a partition table), a
+   * logical volume `"vg/lv"` that `volumes` opened, or `"all"`: every partition and logical volume that
+   * holds a filesystem (on a disk without partitions: partition 0).
    */
-  readonly partition: number | "all";
+  readonly partition: number | "all" | string;
+  /**
+   * What VolumeSystems opened on this device (its `volumes` Output; using it orders the mounts after the
+   * opening, and their unmount before the closing). A partition or LV with an unlocked LUKS layer is
+   * mounted through it.
+   * @default [] (partitions only)
+   */
+  readonly volumes?: pulumi.Input<OpenedVolume[]>;
   /**
    * Where one partition is mounted (with `partition: N`). Its parent folder becomes the examiner's, mode
    * 0500, unless it is a top-level folder such as `/media` (left as it is).
    */
   readonly mountPoint?: string;
-  /** With `partition: "all"`: partition N is mounted at `<mountRoot>/p<N>`; the root becomes the examiner's, mode 0500. */
+  /**
+   * With `partition: "all"`: partition N is mounted at `<mountRoot>/p<N>`, logical volume vg/lv at
+   * `<mountRoot>/lvm/<vg>/<lv>`; the folders become the examiner's, mode 0500.
+   */
   readonly mountRoot?: string;
   /** Always `true`: `ro` plus the filesystem's no-replay option (ext* `noload`, xfs `norecovery`, ...). */
   readonly readOnly: true;
@@ -113,11 +126,13 @@ export const argsSchema = z
     // Inputs: handed to the hooks as they resolve.
     guest: z.unknown().optional(),
     nbdDevice: z.unknown().optional(),
+    volumes: z.unknown().optional(),
     partition: (() => {
-      const message = 'must be a partition number from 1 (0: the whole disk, without a partition table) or "all"';
-      return z.union([z.literal("all"), z.number().int({ error: message }).min(0, { error: message }).max(255, { error: message })], {
-        error: message,
-      });
+      const message = 'must be a partition number from 1 (0: the whole disk, without a partition table), a logical volume vg/lv, or "all"';
+      return z.union(
+        [z.literal("all"), z.number().int({ error: message }).min(0, { error: message }).max(255, { error: message }), logicalVolumeName],
+        { error: message },
+      );
     })(),
     mountPoint: guestFolder.optional(),
     mountRoot: guestFolder.optional(),
@@ -154,7 +169,7 @@ export type ValidatedMountArgs = z.infer<typeof argsSchema>;
 
 /** Checks the literal args; throws an Error whose message names each bad field. */
 export function validateMountArgs(
-  args: Omit<PartitionMountArgs, "guest" | "nbdDevice"> & { guest?: unknown; nbdDevice?: unknown },
+  args: Omit<PartitionMountArgs, "guest" | "nbdDevice" | "volumes"> & { guest?: unknown; nbdDevice?: unknown; volumes?: unknown },
 ): ValidatedMountArgs {
   return parseArgs(argsSchema, args);
 }

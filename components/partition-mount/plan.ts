@@ -7,6 +7,8 @@ import { z } from "zod";
 import { hookFile } from "../../lib/hook-file";
 import { result as field } from "../../lib/hook-result";
 import { GuestConnection, inGuestCommand } from "../../lib/shell";
+import { logicalVolumeName } from "../../lib/logical-volume";
+import type { OpenedVolume } from "../volume-systems/plan";
 import type { ValidatedMountArgs } from "./args";
 
 export const MOUNT_HOOK = hookFile("partition-mount", "guest-mount.sh");
@@ -14,8 +16,11 @@ export const UMOUNT_HOOK = hookFile("partition-mount", "guest-umount.sh");
 
 /** One mount as the guest reports it after mounting (options read back from `findmnt`). */
 export interface MountInfo {
-  readonly partition: number;
-  /** `/dev/nbdNpK`. */
+  /** The partition mounted; absent for a logical volume. */
+  readonly partition?: number;
+  /** The logical volume mounted, `vg/lv`; absent for a partition. */
+  readonly logicalVolume?: string;
+  /** `/dev/nbdNpK`; `/dev/mapper/fl-nbdN-...` through what VolumeSystems opened. */
   readonly device: string;
   readonly mountPoint: string;
   /** What `blkid` found: `ext4`, `ntfs`, `vfat`, ... */
@@ -26,37 +31,53 @@ export interface MountInfo {
   readonly options: string[];
 }
 
-/** A partition `"all"` left alone, and why (swap, LUKS, LVM, an extended-partition container, ...). */
+/** A partition or logical volume `"all"` left alone, and why (swap, LUKS without a key, LVM, ...). */
 export interface SkippedPartition {
-  readonly partition: number;
+  readonly partition?: number;
+  readonly logicalVolume?: string;
   readonly device: string;
   readonly reason: string;
 }
 
-/** Partition N's device: `<nbd>pN`; partition 0, the whole disk, is the nbd device itself. */
-const partitionAndDevice = (m: { partition: number; device: string }) =>
-  m.partition === 0
-    ? /^\/dev\/nbd\d+$/.test(m.device)
-    : m.device.endsWith(`p${m.partition}`) && field.nbdPartition.safeParse(m.device).success;
+/**
+ * Partition N's device: `<nbd>pN` (partition 0, the whole disk, is the nbd device itself) or the LUKS
+ * layer VolumeSystems opened on it; a logical volume's is a VolumeSystems mapping.
+ */
+const partitionAndDevice = (m: { partition?: number; logicalVolume?: string; device: string }) => {
+  if ((m.partition === undefined) === (m.logicalVolume === undefined)) return false;
+  const mapping = field.volumeMapping.safeParse(m.device).success;
+  if (m.partition === undefined) return mapping;
+  if (mapping) return m.device.endsWith(`-luks-p${m.partition}`);
+  if (m.partition === 0) return field.nbdDevice.safeParse(m.device).success;
+  return m.device.endsWith(`p${m.partition}`) && field.nbdPartition.safeParse(m.device).success;
+};
+const DEVICE_RULE =
+  "device must be <nbd>p<partition> (the nbd device itself for partition 0) or a VolumeSystems mapping, and exactly one of partition and logicalVolume given";
 
 /** What guest-mount.sh prints. */
 export const mountResultSchema = z.strictObject({
   mounts: z.array(
     z
       .strictObject({
-        partition: z.number().int().min(0),
+        partition: z.number().int().min(0).optional(),
+        logicalVolume: logicalVolumeName.optional(),
         device: z.string(),
         mountPoint: field.absolutePath,
         filesystem: z.string().regex(/^[a-z0-9_]+$/),
         vfsType: z.string().regex(/^[a-z0-9_.]+$/),
         options: field.mountOptions,
       })
-      .refine(partitionAndDevice, "device must be <nbd>p<partition>, or the nbd device itself for partition 0"),
+      .refine(partitionAndDevice, DEVICE_RULE),
   ),
   skipped: z.array(
     z
-      .strictObject({ partition: z.number().int().min(0), device: z.string(), reason: z.string().min(1) })
-      .refine(partitionAndDevice, "device must be <nbd>p<partition>, or the nbd device itself for partition 0"),
+      .strictObject({
+        partition: z.number().int().min(0).optional(),
+        logicalVolume: logicalVolumeName.optional(),
+        device: z.string(),
+        reason: z.string().min(1),
+      })
+      .refine(partitionAndDevice, DEVICE_RULE),
   ),
 });
 
@@ -71,6 +92,7 @@ export function mountHooks(
   guest: pulumi.Input<GuestConnection>,
   nbdDevice: pulumi.Input<string>,
   a: ValidatedMountArgs,
+  volumes: pulumi.Input<OpenedVolume[]> = [],
 ): { create: pulumi.Output<string>; delete: pulumi.Output<string> } {
   const where = {
     NBD_DEVICE: nbdDevice,
@@ -78,11 +100,21 @@ export function mountHooks(
     MOUNT_POINT: a.mountPoint ?? "",
     MOUNT_ROOT: a.mountRoot ?? "",
   };
+  const opened = pulumi.output(volumes);
+  const at = (v: OpenedVolume) => v.logicalVolume ?? String(v.partition);
   return {
     create: inGuestCommand(
       guest,
       MOUNT_HOOK,
-      { ...where, EXTRA_OPTIONS: a.extraOptions, EXAMINER_UID: a.examinerUid, EXAMINER_GID: a.examinerGid },
+      {
+        ...where,
+        EXTRA_OPTIONS: a.extraOptions,
+        EXAMINER_UID: a.examinerUid,
+        EXAMINER_GID: a.examinerGid,
+        VOLUME_AT: opened.apply((vs) => vs.map(at)),
+        VOLUME_LAYER: opened.apply((vs) => vs.map((v) => v.layer)),
+        VOLUME_DEVICE: opened.apply((vs) => vs.map((v) => v.device)),
+      },
       "fail",
     ),
     delete: inGuestCommand(guest, UMOUNT_HOOK, { ...where, LAZY_UNMOUNT: a.lazyUnmount }, "succeed"),

@@ -70,8 +70,16 @@ describe("every component folder has the one shape (docs/ARCHITECTURE.md)", () =
       .filter((f) => f.startsWith(`components/${folder}/`))
       .map((f) => f.slice(`components/${folder}/`.length));
 
-  test("there are the six components", () => {
-    expect(folders.sort()).toEqual(["analysis-guest", "case", "evidence-volume", "image-transfer", "nbd-attachment", "partition-mount"]);
+  test("there are the seven components", () => {
+    expect(folders.sort()).toEqual([
+      "analysis-guest",
+      "case",
+      "evidence-volume",
+      "image-transfer",
+      "nbd-attachment",
+      "partition-mount",
+      "volume-systems",
+    ]);
   });
 
   test.each(folders)("%s: <Name>.ts, args.ts, plan.ts, <Name>.test.ts, README.md, hooks/<host|guest|any>-*.sh", (folder) => {

@@ -2,8 +2,11 @@
 # PartitionMount create, in the guest: mounts one partition (or all) of an attached nbd device read-only,
 # with the option that keeps each filesystem from replaying its journal or log (a replay writes), and
 # no device files, setuid or execution.
-# Values: NBD_DEVICE, PARTITION ("all" or a number), MOUNT_POINT (one partition) or MOUNT_ROOT (all:
-# <root>/p<N>), EXTRA_OPTIONS (array, validated by the component), EXAMINER_UID, EXAMINER_GID.
+# Values: NBD_DEVICE, PARTITION ("all", a number, or vg/lv: a logical volume), MOUNT_POINT (one) or
+# MOUNT_ROOT (all: <root>/p<N>, <root>/lvm/<vg>/<lv>), EXTRA_OPTIONS (array, validated by the
+# component), EXAMINER_UID, EXAMINER_GID, and what VolumeSystems opened on this device, as three arrays
+# of the same length: VOLUME_AT (a partition number or vg/lv), VOLUME_LAYER (luks, lvm), VOLUME_DEVICE.
+# A partition or logical volume with an opened LUKS layer is mounted through it (its filesystem is inside).
 # Partition 0 is the whole disk: a filesystem written straight onto it, without a partition table
 # ("all" on a disk without partitions means partition 0).
 # Idempotent: a partition already mounted at its mount point is reported, never mounted a second time
@@ -20,7 +23,36 @@ readonly NAME=${NBD_DEVICE#/dev/}
 [[ -e "/sys/block/$NAME" && "$(<"/sys/block/$NAME/size")" != 0 ]] || fail "$NBD_DEVICE is not attached (no such device, or size 0)"
 [[ "$EXAMINER_UID" =~ ^[0-9]+$ && "$EXAMINER_GID" =~ ^[0-9]+$ ]] || fail "examinerUid/examinerGid must be numbers"
 
-numbers=()
+# What VolumeSystems opened: the device to mount for a location, its top layer (LUKS over the rest).
+readonly LVM_NAME='[A-Za-z0-9+_.][A-Za-z0-9+_.-]*'
+((${#VOLUME_AT[@]} == ${#VOLUME_LAYER[@]} && ${#VOLUME_AT[@]} == ${#VOLUME_DEVICE[@]})) ||
+  fail "VOLUME_AT, VOLUME_LAYER and VOLUME_DEVICE must have the same length"
+logical_volumes=()
+for i in "${!VOLUME_AT[@]}"; do
+  [[ "${VOLUME_DEVICE[$i]}" =~ ^/dev/mapper/fl-$NAME-[A-Za-z0-9+_.-]+$ ]] ||
+    fail "volume device '${VOLUME_DEVICE[$i]}' is not a mapping VolumeSystems made on $NBD_DEVICE"
+  case "${VOLUME_LAYER[$i]}" in
+    luks) ;;
+    lvm)
+      [[ "${VOLUME_AT[$i]}" =~ ^$LVM_NAME/$LVM_NAME$ ]] || fail "volume '${VOLUME_AT[$i]}' is not vg/lv"
+      logical_volumes+=("${VOLUME_AT[$i]}")
+      ;;
+    *) fail "volume layer '${VOLUME_LAYER[$i]}' is neither luks nor lvm" ;;
+  esac
+done
+
+# The top layer VolumeSystems opened at a location (LUKS over the LV or partition), or nothing.
+top_of() { # <partition number or vg/lv>
+  local i found=""
+  for i in "${!VOLUME_AT[@]}"; do
+    if [[ "${VOLUME_AT[$i]}" == "$1" ]]; then
+      if [[ "${VOLUME_LAYER[$i]}" == luks || -z "$found" ]]; then found=${VOLUME_DEVICE[$i]}; fi
+    fi
+  done
+  printf '%s' "$found"
+}
+
+numbers=() # partition numbers and vg/lv names, in mount order
 if [[ "$PARTITION" == all ]]; then
   [[ "$MOUNT_ROOT" == /* ]] || fail "mountRoot '$MOUNT_ROOT' must be an absolute path"
   for sys in /sys/block/"$NAME"/"$NAME"p*; do
@@ -31,18 +63,43 @@ if [[ "$PARTITION" == all ]]; then
   else
     mapfile -t numbers < <(printf '%s\n' "${numbers[@]}" | sort -n)
   fi
+  if ((${#logical_volumes[@]} > 0)); then
+    mapfile -t -O "${#numbers[@]}" numbers < <(printf '%s\n' "${logical_volumes[@]}" | sort)
+  fi
+elif [[ "$PARTITION" == */* ]]; then
+  [[ "$PARTITION" =~ ^$LVM_NAME/$LVM_NAME$ ]] || fail "logical volume '$PARTITION' must be vg/lv"
+  [[ "$MOUNT_POINT" == /* ]] || fail "mountPoint '$MOUNT_POINT' must be an absolute path"
+  has_word "$PARTITION" "${logical_volumes[@]}" ||
+    fail "logical volume $PARTITION is not open on $NBD_DEVICE (VolumeSystems opened: ${logical_volumes[*]:-no logical volume})"
+  numbers=("$PARTITION")
 else
   [[ "$PARTITION" =~ ^(0|[1-9][0-9]*)$ ]] || fail "partition '$PARTITION' must be a number from 0 (the whole disk), or \"all\""
   [[ "$MOUNT_POINT" == /* ]] || fail "mountPoint '$MOUNT_POINT' must be an absolute path"
   numbers=("$PARTITION")
 fi
 
-# The device node of partition N; partition 0 is the whole disk.
-node_of() { if (($1 == 0)); then echo "$NBD_DEVICE"; else echo "${NBD_DEVICE}p$1"; fi; }
+# The device to mount for partition N (0: the whole disk) or logical volume vg/lv: its top layer.
+node_of() {
+  local top
+  top=$(top_of "$1")
+  if [[ -n "$top" ]]; then
+    echo "$top"
+  elif (($1 == 0)); then
+    echo "$NBD_DEVICE"
+  else
+    echo "${NBD_DEVICE}p$1"
+  fi
+}
+# How messages name partition N or logical volume vg/lv.
+label_of() { if [[ "$1" == */* ]]; then echo "logical volume $1"; else echo "partition $1"; fi; }
 
 nodes=()
 for number in "${numbers[@]}"; do
   node=$(node_of "$number")
+  if [[ "$number" == */* ]]; then
+    nodes+=("$node")
+    continue
+  fi
   [[ -b "$node" ]] || fail "partition $number: $node does not exist ($NBD_DEVICE has no partition $number)"
   if ((number == 0)) && compgen -G "/sys/block/$NAME/${NAME}p*" >/dev/null; then
     fail "partition 0 (the whole disk) of $NBD_DEVICE: the disk has a partition table; name a partition from 1"
@@ -59,14 +116,22 @@ results=() # partition, device, mount point, filesystem, vfs type, options: six 
 skipped=() # partition, device, reason: three values per partition left alone
 for number in "${numbers[@]}"; do
   node=$(node_of "$number")
-  if [[ "$PARTITION" == all ]]; then target=$MOUNT_ROOT/p$number; else target=$MOUNT_POINT; fi
-  [[ "$(<"/sys/class/block/${node#/dev/}/ro")" == 1 ]] || fail "partition $number: $node does not stay read-only"
+  what=$(label_of "$number")
+  if [[ "$PARTITION" != all ]]; then
+    target=$MOUNT_POINT
+  elif [[ "$number" == */* ]]; then
+    target=$MOUNT_ROOT/lvm/$number
+  else
+    target=$MOUNT_ROOT/p$number
+  fi
+  kernel_name=$(readlink -f "$node")
+  [[ "$(<"/sys/class/block/${kernel_name#/dev/}/ro")" == 1 ]] || fail "$what: $node does not stay read-only"
 
   # -p probes the device itself (no cache); exit status 2 means no signature at all.
   probe_status=0
   probe=$(blkid -p -o export "$node" 2>&1) || probe_status=$?
   ((probe_status == 0 || probe_status == 2)) ||
-    fail "partition $number ($node): blkid cannot tell what it holds (status $probe_status): ${probe//$'\n'/ }"
+    fail "$what ($node): blkid cannot tell what it holds (status $probe_status): ${probe//$'\n'/ }"
   fstype="" usage="" details=""
   while IFS= read -r line; do
     case "$line" in
@@ -83,7 +148,7 @@ for number in "${numbers[@]}"; do
     [[ -n "$line" ]] || continue
     printf -v elsewhere '%b' "$line" # findmnt -r writes odd characters as \xNN
     [[ "$elsewhere" == "$target" ]] ||
-      fail "partition $number ($node) is already mounted at '$elsewhere', not at '$target'; unmount it there first"
+      fail "$what ($node) is already mounted at '$elsewhere', not at '$target'; unmount it there first"
     current=$elsewhere
   done < <(findmnt -rn -o TARGET --source "$node" 2>/dev/null || true)
 
@@ -108,10 +173,10 @@ for number in "${numbers[@]}"; do
           reason="blkid: ${said:-no signature}"
         fi
         skipped+=("$number" "$node" "$reason")
-        echo "partition-mount: partition $number ($node): $reason; skipped" >&2
+        echo "partition-mount: $what ($node): $reason; skipped" >&2
         continue
       fi
-      fail "partition $number ($node): no read-only mount is known for what blkid found: ${said:-no filesystem signature}"
+      fail "$what ($node): no read-only mount is known for what blkid found: ${said:-no filesystem signature}"
       ;;
   esac
 
@@ -122,7 +187,11 @@ for number in "${numbers[@]}"; do
     # keep their on-disk owners (no uid option), so this folder is what keeps other users out. A
     # top-level parent (/media) stays as it is: it belongs to the system, not to this mount.
     owned=("$target")
-    if [[ "${target%/*}" == /*/* ]]; then owned=("${target%/*}" "$target"); fi
+    if [[ "$PARTITION" == all && "$number" == */* ]]; then
+      owned=("$MOUNT_ROOT" "$MOUNT_ROOT/lvm" "$MOUNT_ROOT/lvm/${number%/*}" "$target")
+    elif [[ "${target%/*}" == /*/* ]]; then
+      owned=("${target%/*}" "$target")
+    fi
     install -d -o "$EXAMINER_UID" -g "$EXAMINER_GID" -m 0500 -- "${owned[@]}"
     mount_status=0
     if [[ "$tool" == ntfs-3g ]]; then
@@ -136,10 +205,10 @@ for number in "${numbers[@]}"; do
         # A damaged filesystem, or one the guest's kernel cannot read: reported, and the others mount.
         rmdir "$target" 2>/dev/null || true
         skipped+=("$number" "$node" "$fstype: ${refusal% }")
-        echo "partition-mount: partition $number ($node): $fstype: ${refusal% }; skipped" >&2
+        echo "partition-mount: $what ($node): $fstype: ${refusal% }; skipped" >&2
         continue
       fi
-      fail "partition $number ($node): ${refusal% }"
+      fail "$what ($node): ${refusal% }"
     fi
     echo "partition-mount: mounted $node ($fstype) read-only at $target" >&2
   else
@@ -148,19 +217,20 @@ for number in "${numbers[@]}"; do
 
   # What the kernel actually put in effect, not what was asked for.
   read -r vfs_type effective < <(findmnt -rn -o FSTYPE,OPTIONS --mountpoint "$target" | tail -n 1) ||
-    fail "partition $number ($node): nothing is mounted at '$target' after mounting it"
+    fail "$what ($node): nothing is mounted at '$target' after mounting it"
   if [[ ",$effective," != *,ro,* ]]; then
     umount "$target" || true
-    fail "partition $number ($node) came up with options '$effective', not read-only; unmounted it again"
+    fail "$what ($node) came up with options '$effective', not read-only; unmounted it again"
   fi
   results+=("$number" "$node" "$target" "$fstype" "$vfs_type" "$effective")
 done
 
 # One value per line (paths cannot hold line breaks: the component refuses them), one jq for the JSON.
-printf '%s\n' "${results[@]}" "${skipped[@]}" | jq -Rnc --argjson m "${#results[@]}" '[inputs] as $a | {
+printf '%s\n' "${results[@]}" "${skipped[@]}" | jq -Rnc --argjson m "${#results[@]}" '
+  def at: if test("/") then {logicalVolume: .} else {partition: tonumber} end;
+  [inputs] as $a | {
     mounts: [$a[:$m] as $r | range(0; $r | length; 6) as $i | $r[$i:$i + 6] | {
-      partition: (.[0] | tonumber), device: .[1], mountPoint: .[2], filesystem: .[3], vfsType: .[4],
-      options: (.[5] | split(","))}],
+      device: .[1], mountPoint: .[2], filesystem: .[3], vfsType: .[4], options: (.[5] | split(","))} + (.[0] | at)],
     skipped: [$a[$m:] as $s | range(0; $s | length; 3) as $i | $s[$i:$i + 3] | {
-      partition: (.[0] | tonumber), device: .[1], reason: .[2]}]
+      device: .[1], reason: .[2]} + (.[0] | at)]
   }' | sed 's/^/FORENSIC_LAB_RESULT /'

@@ -2,7 +2,7 @@
 # PartitionMount delete, in the guest: unmounts what the create hook mounted and removes the empty
 # mount points. A busy mount is an error that names the processes holding it, unless LAZY_UNMOUNT is
 # "true" (the explicit last resort, reported loudly: the filesystem stays alive until they let go).
-# Values: NBD_DEVICE, PARTITION ("all" or a number), MOUNT_POINT or MOUNT_ROOT, LAZY_UNMOUNT.
+# Values: NBD_DEVICE, PARTITION ("all", a number or vg/lv), MOUNT_POINT or MOUNT_ROOT, LAZY_UNMOUNT.
 # "Already gone" is success: never mounted, unmounted before, guest rebooted.
 set -euo pipefail
 
@@ -12,18 +12,32 @@ readonly FAILS_AS="partition-mount"
 
 [[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
 
-# Our mount points: the one we were given, or every <root>/p<N> that is mounted or still exists.
+# Our mount points: the one we were given, or every <root>/p<N> and <root>/lvm/<vg>/<lv> that is mounted
+# or still exists.
+readonly LVM_NAME='[A-Za-z0-9+_.][A-Za-z0-9+_.-]*'
+ours() { # <path>
+  local rest
+  if [[ "$1" == "$MOUNT_ROOT"/p* ]]; then
+    rest=${1#"$MOUNT_ROOT"/p}
+    [[ "$rest" =~ ^(0|[1-9][0-9]*)$ ]]
+  elif [[ "$1" == "$MOUNT_ROOT"/lvm/* ]]; then
+    rest=${1#"$MOUNT_ROOT"/lvm/}
+    [[ "$rest" =~ ^$LVM_NAME/$LVM_NAME$ ]]
+  else
+    return 1
+  fi
+}
 targets=()
 if [[ "$PARTITION" == all ]]; then
   # findmnt -r writes odd characters as \xNN; printf %b turns them back.
   while IFS= read -r line; do
     printf -v target '%b' "$line"
-    if [[ "$target" == "$MOUNT_ROOT"/p* && "${target#"$MOUNT_ROOT"/p}" =~ ^(0|[1-9][0-9]*)$ ]]; then
+    if ours "$target"; then
       has_word "$target" "${targets[@]}" || targets+=("$target")
     fi
   done < <(findmnt -rn -o TARGET 2>/dev/null || true)
-  for target in "$MOUNT_ROOT"/p*; do
-    if [[ -d "$target" && "${target#"$MOUNT_ROOT"/p}" =~ ^(0|[1-9][0-9]*)$ ]]; then
+  for target in "$MOUNT_ROOT"/p* "$MOUNT_ROOT"/lvm/*/*; do
+    if [[ -d "$target" ]] && ours "$target"; then
       has_word "$target" "${targets[@]}" || targets+=("$target")
     fi
   done
@@ -65,8 +79,9 @@ device_open_by_a_process() { # <device node>
 for target in "${targets[@]}"; do
   source=$(source_at "$target")
   # Stacked mounts come off one at a time, ours only.
-  # Partition N is <device>pN; partition 0 (a filesystem on the whole disk) is the device itself.
-  while [[ -n "$source" && ("$source" == "$NBD_DEVICE"p* || "$source" == "$NBD_DEVICE") ]]; do
+  # Partition N is <device>pN; partition 0 (a filesystem on the whole disk) is the device itself; what
+  # VolumeSystems opened on it is /dev/mapper/fl-<nbdN>-...
+  while [[ -n "$source" && ("$source" == "$NBD_DEVICE"p* || "$source" == "$NBD_DEVICE" || "$source" == "/dev/mapper/fl-${NBD_DEVICE#/dev/}-"*) ]]; do
     if ! refusal=$(umount "$target" 2>&1); then
       [[ "$refusal" == *busy* ]] || fail "cannot unmount '$target': $refusal"
       users=$(processes_using "$target")
@@ -86,7 +101,7 @@ LAZY
     # A FUSE daemon (ntfs-3g) lets go of the device a moment after umount: wait, so that the nbd
     # device can be disconnected right after us.
     for ((tries = 0; tries < 100; tries++)); do
-      device_open_by_a_process "$source" || break
+      device_open_by_a_process "$(readlink -f -- "$source")" || break
       sleep 0.1
     done
     source=$(source_at "$target")
@@ -101,5 +116,12 @@ LAZY
 done
 # The folder the create hook handed to the examiner goes too, when nothing else is in it (never a
 # top-level folder such as /media).
-if [[ "$PARTITION" == all ]]; then owned=$MOUNT_ROOT; else owned=${MOUNT_POINT%/*}; fi
+if [[ "$PARTITION" == all ]]; then
+  for folder in "$MOUNT_ROOT"/lvm/* "$MOUNT_ROOT"/lvm; do
+    if [[ -d "$folder" ]]; then rmdir "$folder" 2>/dev/null || true; fi
+  done
+  owned=$MOUNT_ROOT
+else
+  owned=${MOUNT_POINT%/*}
+fi
 if [[ "$owned" == /*/* && -d "$owned" ]]; then rmdir "$owned" 2>/dev/null || true; fi

@@ -1,0 +1,429 @@
+/**
+ * VolumeSystems in a real analysis guest (one boot for the whole file), with NbdAttachment below and
+ * PartitionMount above: LUKS2 on a partition holding an LVM volume group, LUKS1 on a logical volume, a
+ * striped LV over two partitions, a snapshot LV (left closed), a second image whose volume group has the
+ * same name and PV UUID, and one whose VG lost a physical volume.
+ *
+ * The evidence is made here, in the guest (the host has no device-mapper), with cryptsetup and lvm2 on
+ * loop devices, then detached and made read-only. Every step runs the exact command text the components
+ * render (from a mocked Pulumi run) through the real in-guest ssh wrapper; the keys reach the hook on
+ * stdin as the engine would pass them. Judged by the nbd devices' write counters and every image's sha256.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { LOCAL_COMMAND } from "../../lib/tokens";
+import { parseHookResult, REPO_ROOT, RESULT_MARKER } from "../../lib/shell";
+import { MockRun, settle, setupMocks } from "../../test/mocks";
+import {
+  bootTestGuest,
+  BOOT_TIMEOUT_MS,
+  DESTROY_TIMEOUT_MS,
+  ExecResult,
+  run as runOnHost,
+  runHookText,
+  TestGuest,
+} from "../../test/guest/harness";
+import type { AttachResult } from "../nbd-attachment/plan";
+import type { PartitionMountArgs } from "../partition-mount/args";
+import type { MountInfo, MountResult } from "../partition-mount/plan";
+import type { LuksKey } from "./args";
+import type { OpenResult } from "./plan";
+
+jest.setTimeout(10 * 60_000);
+
+/** Guest folder of the made evidence; its name is hostile to shells. */
+const DIR = "/srv/evidence/volumes 'x' $(id)";
+const LAPTOP = `${DIR}/laptop.raw`;
+const CLONE = `${DIR}/clone.raw`;
+const HALF = `${DIR}/half.raw`;
+const IMAGES = [LAPTOP, CLONE, HALF, `${DIR}/other-half.raw`];
+const P2_KEY = "p2 passphrase: with spaces, 'quotes' and $(id)";
+const HOME_KEY = "home\nkey with a line break";
+
+let guest: TestGuest;
+let mocks: MockRun;
+let count = 0;
+let components: {
+  NbdAttachment: typeof import("../nbd-attachment/NbdAttachment").NbdAttachment;
+  PartitionMount: typeof import("../partition-mount/PartitionMount").PartitionMount;
+  VolumeSystems: typeof import("./VolumeSystems").VolumeSystems;
+};
+let sums: string;
+
+/** A value as one bash word, for the test's own guest commands (hooks get theirs through the prelude). */
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+async function sh(script: string, stdin?: string): Promise<string> {
+  const r = await guest.ssh(script, { timeoutMs: 8 * 60_000, stdin });
+  if (r.code !== 0) throw new Error(`guest command failed (rc ${r.code}): ${script}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+function succeeded(r: ExecResult): ExecResult {
+  if (r.code !== 0) throw new Error(`hook failed (rc ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+interface Commands {
+  create: string;
+  delete: string;
+  stdin?: string;
+}
+
+/** The create/delete text (and stdin) of a component's command `<name>-<step>`, from the mocked run. */
+async function commandsOf(make: (name: string) => void, step: string): Promise<Commands> {
+  const name = `v${++count}`;
+  make(name);
+  await settle();
+  const cmd = mocks.byName(`${name}-${step}`);
+  const stdin = cmd.inputs.stdin as unknown;
+  return {
+    create: String(cmd.inputs.create),
+    delete: String(cmd.inputs.delete),
+    ...(stdin === undefined ? {} : { stdin: typeof stdin === "string" ? stdin : String((stdin as { value: unknown }).value) }),
+  };
+}
+
+const attach = (imagePath: string) =>
+  commandsOf((n) => new components.NbdAttachment(n, { guest: guest.connection, imagePath, format: "raw", readOnly: true }), "attach");
+const volumesOn = (nbdDevice: string, luks: LuksKey[] = []) =>
+  commandsOf((n) => new components.VolumeSystems(n, { guest: guest.connection, nbdDevice, luks, readOnly: true }), "open");
+const mount = (args: Omit<PartitionMountArgs, "guest" | "readOnly">) =>
+  commandsOf((n) => new components.PartitionMount(n, { guest: guest.connection, readOnly: true, ...args }), "mount");
+
+const run = (text: string, stdin?: string) => runHookText(text, { timeoutMs: 8 * 60_000, stdin });
+const opened = async (c: Commands) => parseHookResult<OpenResult>(succeeded(await run(c.create, c.stdin)).stdout);
+const mounted = async (c: Commands) => parseHookResult<MountResult>(succeeded(await run(c.create)).stdout);
+
+/** Sectors written and discards on an nbd device since attach (field 7, 12 and 14 of its stat). */
+async function written(device: string): Promise<number[]> {
+  const f = (await sh(`sync; cat /sys/block/${device.slice(5)}/stat`)).trim().split(/\s+/).map(Number);
+  return [f[6], f[11] ?? 0, f[13] ?? 0];
+}
+
+/** Every dm mapping in the guest, by name. */
+async function mappings(): Promise<string[]> {
+  return (await sh("dmsetup ls | awk '$1 != \"No\" { print $1 }'")).split("\n").filter(Boolean).sort();
+}
+
+const where = (v: { partition?: number; logicalVolume?: string }) => v.logicalVolume ?? `p${v.partition}`;
+
+beforeAll(
+  async () => {
+    const standIns: Record<string, object> = {
+      attach: { device: "/dev/nbd0", sectorSize: 512, label: null, partitions: [] },
+      open: { volumes: [], skipped: [] },
+      mount: { mounts: [], skipped: [] },
+    };
+    mocks = await setupMocks({
+      outputsFor: (a) => {
+        const standIn = standIns[a.name.slice(a.name.lastIndexOf("-") + 1)];
+        return a.type === LOCAL_COMMAND && standIn ? { stdout: `${RESULT_MARKER}${JSON.stringify(standIn)}` } : undefined;
+      },
+    });
+    components = {
+      NbdAttachment: (await import("../nbd-attachment/NbdAttachment")).NbdAttachment,
+      PartitionMount: (await import("../partition-mount/PartitionMount")).PartitionMount,
+      VolumeSystems: (await import("./VolumeSystems")).VolumeSystems,
+    };
+    guest = await bootTestGuest({ name: "volumes" });
+
+    // The evidence, made with the tools an examiner's suspect used. Fast key derivation: the guest is
+    // software-emulated here, and what is tested is opening, not the KDF.
+    const fastKdf = "--pbkdf pbkdf2 --pbkdf-force-iterations 1000";
+    await sh(
+      `set -euo pipefail; mkdir -p ${q(DIR)}; cd ${q(DIR)}; work=$(mktemp -d)
+     IFS= read -r -d '' keys || true; p2_key=\${keys%%$'\\x1f'*}; home_key=\${keys#*$'\\x1f'}
+     fill() { mkdir -p "$work/$1"; printf '%s\\n' "$2" > "$work/$1/$1.txt"; }
+     fill plain "plain partition of the laptop"; fill root "root LV of the laptop"; fill home "home LV of the laptop, inside LUKS1"
+     fill striped "striped LV of the laptop"; head -c 1048576 /dev/urandom > "$work/striped/random.bin"
+     fill clone "root LV of the clone"; fill local "local LV of the half"
+     # The laptop: p1 ext4; p2 LUKS2 -> PV of evidencevg (root; home = LUKS1 -> ext4; rootsnap, a snapshot);
+     # p3 + p4 PVs of stripevg (data, striped over both).
+     truncate -s 84M laptop.raw
+     printf 'label: gpt\\nsize=8MiB\\nsize=48MiB\\nsize=12MiB\\nsize=12MiB\\n' | sfdisk -q laptop.raw
+     loop=$(losetup -f --show -P laptop.raw)
+     mkfs.ext4 -q -d "$work/plain" "\${loop}p1"
+     printf '%s' "$p2_key" | cryptsetup luksFormat -q --type luks2 ${fastKdf} --key-file=- "\${loop}p2"
+     printf '%s' "$p2_key" | cryptsetup open --key-file=- "\${loop}p2" make-p2
+     pvcreate -q /dev/mapper/make-p2; vgcreate -q -s 1M evidencevg /dev/mapper/make-p2
+     lvcreate -q -y -n root -L 12M evidencevg; mkfs.ext4 -q -d "$work/root" /dev/evidencevg/root
+     lvcreate -q -y -n home -L 12M evidencevg
+     printf '%s' "$home_key" | cryptsetup luksFormat -q --type luks1 ${fastKdf} --key-file=- /dev/evidencevg/home
+     printf '%s' "$home_key" | cryptsetup open --key-file=- /dev/evidencevg/home make-home
+     mkfs.ext4 -q -d "$work/home" /dev/mapper/make-home; cryptsetup close make-home
+     lvcreate -q -y -s -n rootsnap -L 4M evidencevg/root
+     pv_uuid=$(pvs --noheadings -o pv_uuid /dev/mapper/make-p2 | tr -d ' ')
+     pvcreate -q "\${loop}p3" "\${loop}p4"; vgcreate -q -s 1M stripevg "\${loop}p3" "\${loop}p4"
+     lvcreate -q -y -i 2 -I 64k -n data -L 16M stripevg; mkfs.ext4 -q -d "$work/striped" /dev/stripevg/data
+     vgchange -q -an evidencevg stripevg; cryptsetup close make-p2; losetup -d "$loop"
+     # The clone: a whole-disk PV with the laptop's PV UUID and VG name, and other content.
+     truncate -s 24M clone.raw; loop=$(losetup -f --show clone.raw)
+     pvcreate -q --uuid "$pv_uuid" --norestorefile "$loop"; vgcreate -q -s 1M evidencevg "$loop"
+     lvcreate -q -y -n root -L 12M evidencevg; mkfs.ext4 -q -d "$work/clone" /dev/evidencevg/root
+     vgchange -q -an evidencevg; losetup -d "$loop"
+     # Half of a volume group: spanvg over half.raw p1 and other-half.raw; "local" lies on half.raw
+     # alone, "span" on both. Only half.raw is attached later.
+     truncate -s 16M half.raw; printf 'label: gpt\\nsize=12MiB\\n' | sfdisk -q half.raw; truncate -s 12M other-half.raw
+     a=$(losetup -f --show -P half.raw); b=$(losetup -f --show other-half.raw)
+     pvcreate -q "\${a}p1" "$b"; vgcreate -q -s 1M spanvg "\${a}p1" "$b"
+     lvcreate -q -y -n local -L 4M spanvg "\${a}p1"; mkfs.ext4 -q -d "$work/local" /dev/spanvg/local
+     lvcreate -q -y -n span -L 12M spanvg
+     vgchange -q -an spanvg; losetup -d "$a" "$b"
+     chmod 0444 ./*.raw; rm -rf "$work"; sha256sum ./*.raw`,
+      `${P2_KEY}\x1f${HOME_KEY}`,
+    );
+    sums = await sh(`cd ${q(DIR)} && sha256sum ./*.raw`);
+    expect(await mappings()).toEqual([]);
+  },
+  BOOT_TIMEOUT_MS + 8 * 60_000,
+);
+
+afterAll(async () => {
+  if (guest) await guest.destroy();
+}, DESTROY_TIMEOUT_MS);
+
+describe("a laptop: LUKS2 -> LVM on p2, LUKS1 on an LV, a striped LV, a snapshot", () => {
+  let nbd: Commands;
+  let device: string;
+  let open: Commands;
+  let result: OpenResult;
+  let mountAll: Commands;
+  let mounts: MountInfo[];
+
+  test("open: each layer read-only under a name of this device's own; the snapshot left closed, with the reason", async () => {
+    nbd = await attach(LAPTOP);
+    device = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
+    open = await volumesOn(device, [
+      { at: 2, key: P2_KEY },
+      { at: "evidencevg/home", key: HOME_KEY },
+    ]);
+    expect(open.stdin).toBeDefined();
+    expect(open.create).not.toContain(P2_KEY);
+    result = await opened(open);
+    const name = device.slice(5);
+    expect(result.volumes.map((v) => [where(v), v.layer, v.device])).toEqual([
+      ["p2", "luks", `/dev/mapper/fl-${name}-luks-p2`],
+      ["evidencevg/home", "lvm", `/dev/mapper/fl-${name}-lvm-evidencevg-home`],
+      ["evidencevg/root", "lvm", `/dev/mapper/fl-${name}-lvm-evidencevg-root`],
+      ["stripevg/data", "lvm", `/dev/mapper/fl-${name}-lvm-stripevg-data`],
+      ["evidencevg/home", "luks", `/dev/mapper/fl-${name}-luks-evidencevg-home`],
+    ]);
+    expect(result.volumes.find((v) => v.logicalVolume === "stripevg/data")!.detail).toBe("striped");
+    expect(result.volumes[0].detail).toMatch(/^LUKS2 aes-xts-plain64$/);
+    expect(result.volumes[4].detail).toMatch(/^LUKS1 /);
+    expect(result.skipped.map((s) => [where(s), s.layer])).toEqual([["evidencevg/rootsnap", "lvm"]]);
+    expect(result.skipped[0].reason).toMatch(/snapshot/);
+    // Every mapping is read-only in the kernel, and LVM's own activation made nothing.
+    const ro = await sh(`for d in /dev/mapper/fl-${name}-*; do cat /sys/class/block/$(basename $(readlink -f $d))/ro; done`);
+    expect(ro.trim().split("\n")).toEqual(["1", "1", "1", "1", "1"]);
+    expect((await mappings()).filter((m) => !m.startsWith(`fl-${name}-`))).toEqual([]);
+  });
+
+  test("open again: the same volumes, nothing new", async () => {
+    const before = await mappings();
+    expect(await opened(open)).toEqual(result);
+    expect(await mappings()).toEqual(before);
+  });
+
+  test("mount all: p1, and each LV through its top layer; the PVs skipped; every file reads back", async () => {
+    mountAll = await mount({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/laptop", volumes: result.volumes });
+    const r = await mounted(mountAll);
+    mounts = r.mounts;
+    expect(mounts.map((m) => [where(m), m.mountPoint, m.filesystem])).toEqual([
+      ["p1", "/mnt/forensic/laptop/p1", "ext4"],
+      ["evidencevg/home", "/mnt/forensic/laptop/lvm/evidencevg/home", "ext4"],
+      ["evidencevg/root", "/mnt/forensic/laptop/lvm/evidencevg/root", "ext4"],
+      ["stripevg/data", "/mnt/forensic/laptop/lvm/stripevg/data", "ext4"],
+    ]);
+    expect(mounts[1].device).toBe(`/dev/mapper/fl-${device.slice(5)}-luks-evidencevg-home`);
+    for (const m of mounts) expect(m.options.slice(0, 1)).toEqual(["ro"]);
+    expect(r.skipped.map((s) => [where(s), s.reason])).toEqual([
+      ["p2", expect.stringMatching(/LVM2_member/)],
+      ["p3", expect.stringMatching(/LVM2_member/)],
+      ["p4", expect.stringMatching(/LVM2_member/)],
+    ]);
+    const root = "/mnt/forensic/laptop";
+    expect(
+      await sh(
+        `cat ${root}/p1/plain.txt ${root}/lvm/evidencevg/root/root.txt ${root}/lvm/evidencevg/home/home.txt ${root}/lvm/stripevg/data/striped.txt`,
+      ),
+    ).toBe("plain partition of the laptop\nroot LV of the laptop\nhome LV of the laptop, inside LUKS1\nstriped LV of the laptop\n");
+    // The striped file spans many 64 KiB stripes on both PVs: e2fsck-free proof the table is right.
+    expect(await sh(`cd ${root}/lvm/stripevg/data && sha256sum < random.bin | cut -c1-64 && stat -c %s random.bin`)).toMatch(
+      /^[0-9a-f]{64}\n1048576\n$/,
+    );
+    expect(await sh(`stat -c '%U %a' ${root} ${root}/lvm ${root}/lvm/evidencevg`)).toBe("examiner 500\nexaminer 500\nexaminer 500\n");
+  });
+
+  test("a second image whose volume group has the same name and PV UUID shows its own LVs", async () => {
+    const cloneNbd = await attach(CLONE);
+    const clone = parseHookResult<AttachResult>(succeeded(await run(cloneNbd.create)).stdout).device;
+    const cloneOpen = await volumesOn(clone);
+    expect(cloneOpen.stdin).toBeUndefined();
+    const r = await opened(cloneOpen);
+    expect(r.volumes.map((v) => [where(v), v.device, v.over])).toEqual([
+      ["evidencevg/root", `/dev/mapper/fl-${clone.slice(5)}-lvm-evidencevg-root`, [clone]],
+    ]);
+    const one = await mount({ nbdDevice: clone, partition: "evidencevg/root", mountPoint: "/mnt/forensic/clone/root", volumes: r.volumes });
+    const m = await mounted(one);
+    expect(m.mounts.map((x) => [x.logicalVolume, x.mountPoint])).toEqual([["evidencevg/root", "/mnt/forensic/clone/root"]]);
+    expect(await sh("cat /mnt/forensic/clone/root/clone.txt /mnt/forensic/laptop/lvm/evidencevg/root/root.txt")).toBe(
+      "root LV of the clone\nroot LV of the laptop\n",
+    );
+    // Deleting the clone's layers touches none of the laptop's.
+    const before = (await mappings()).filter((n) => n.startsWith(`fl-${device.slice(5)}-`));
+    succeeded(await run(one.delete));
+    succeeded(await run(cloneOpen.delete));
+    succeeded(await run(cloneNbd.delete));
+    expect((await mappings()).filter((n) => n.startsWith(`fl-${clone.slice(5)}-`))).toEqual([]);
+    expect((await mappings()).filter((n) => n.startsWith(`fl-${device.slice(5)}-`))).toEqual(before);
+  });
+
+  test("close while mounted fails, naming the mount; nothing is closed", async () => {
+    const before = await mappings();
+    const r = await run(open.delete);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/still in use.*mounted at: \/mnt\/forensic\/laptop\/lvm/);
+    expect(await mappings()).toEqual(before);
+  });
+
+  test("unmount, close twice, detach: nothing left; not a sector written; the image unchanged", async () => {
+    const counters = await written(device);
+    succeeded(await run(mountAll.delete));
+    succeeded(await run(open.delete));
+    const again = succeeded(await run(open.delete));
+    expect(again.stderr).toMatch(/0 mapping\(s\) of .* closed; none left/);
+    expect(await mappings()).toEqual([]);
+    expect(await written(device)).toEqual(counters);
+    expect(counters).toEqual([0, 0, 0]);
+    succeeded(await run(nbd.delete));
+    expect(await sh("findmnt -rn -o TARGET | grep '^/mnt/forensic' || true")).toBe("");
+  });
+});
+
+describe("bad keys and broken volume groups", () => {
+  test("a wrong key for the LV's LUKS fails naming it, and the layers opened before it are removed again", async () => {
+    const nbd = await attach(LAPTOP);
+    const device = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
+    try {
+      const open = await volumesOn(device, [
+        { at: 2, key: P2_KEY },
+        { at: "evidencevg/home", key: "not the key" },
+      ]);
+      const r = await run(open.create, open.stdin);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/LUKS on logical volume evidencevg\/home: the key does not open it/);
+      expect(r.stderr).not.toContain("not the key");
+      expect(await mappings()).toEqual([]);
+
+      const wrongP2 = await volumesOn(device, [{ at: 2, key: "wrong" }]);
+      const r2 = await run(wrongP2.create, wrongP2.stdin);
+      expect(r2.stderr).toMatch(/LUKS on partition 2: the key does not open it/);
+      const notLuks = await volumesOn(device, [{ at: 1, key: "any" }]);
+      const r3 = await run(notLuks.create, notLuks.stdin);
+      expect(r3.stderr).toMatch(/LUKS on partition 1: \/dev\/nbd\d+p1 holds no LUKS header \(blkid: ext4\)/);
+      expect(await mappings()).toEqual([]);
+      expect(await written(device)).toEqual([0, 0, 0]);
+    } finally {
+      succeeded(await run(nbd.delete));
+    }
+  });
+
+  test("a volume group missing a physical volume: the LV on what is here opens, the one across both is skipped", async () => {
+    const nbd = await attach(HALF);
+    const device = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
+    try {
+      const open = await volumesOn(device);
+      const r = await opened(open);
+      expect(r.volumes.map(where)).toEqual(["spanvg/local"]);
+      expect(r.skipped).toEqual([
+        { logicalVolume: "spanvg/span", layer: "lvm", reason: "a physical volume of it is missing from this image" },
+      ]);
+      const one = await mount({ nbdDevice: device, partition: "spanvg/local", mountPoint: "/mnt/forensic/half/local", volumes: r.volumes });
+      await mounted(one);
+      expect(await sh("cat /mnt/forensic/half/local/local.txt")).toBe("local LV of the half\n");
+      const span = await mount({ nbdDevice: device, partition: "spanvg/span", mountPoint: "/mnt/forensic/half/span", volumes: r.volumes });
+      const refused = await run(span.create);
+      expect(refused.stderr).toMatch(/logical volume spanvg\/span is not open on \/dev\/nbd\d+ \(VolumeSystems opened: spanvg\/local\)/);
+      succeeded(await run(one.delete));
+      succeeded(await run(open.delete));
+      expect(await written(device)).toEqual([0, 0, 0]);
+    } finally {
+      succeeded(await run(nbd.delete));
+    }
+    expect(await mappings()).toEqual([]);
+  });
+
+  test("names from the evidence that LVM would never allow are refused: nothing mapped, nothing mounted", async () => {
+    // Hostile metadata can carry any bytes as names, and lvm2's tools refuse to write such names, so a
+    // shim in front of lvm rewrites its report: the clone's VG becomes "../../etc", its LV "$(id)".
+    const shim = `#!/bin/bash\n/usr/sbin/lvm "$@" | sed -e 's|"evidencevg"|"../../etc"|g' -e 's|"root"|"$(id)"|g'\n`;
+    await sh('cat > /usr/local/sbin/lvm && chmod 0755 /usr/local/sbin/lvm && [ "$(command -v lvm)" = /usr/local/sbin/lvm ]', shim);
+    const nbd = await attach(CLONE);
+    const device = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
+    try {
+      const open = await volumesOn(device);
+      const r = await opened(open);
+      expect(r.volumes).toEqual([]);
+      expect(r.skipped).toEqual([
+        { layer: "lvm", reason: "the volume group or logical volume name ../../etc/\\$\\(id\\) is not a name LVM allows; not opened" },
+      ]);
+      expect(await mappings()).toEqual([]);
+      succeeded(await run(open.delete));
+    } finally {
+      await sh("rm -f /usr/local/sbin/lvm");
+      succeeded(await run(nbd.delete));
+    }
+  });
+
+  test("every image's sha256 is what it was when made", async () => {
+    expect(await sh(`cd ${q(DIR)} && sha256sum ./*.raw`)).toBe(sums);
+    expect(sums.trim().split("\n")).toHaveLength(IMAGES.length);
+  });
+});
+
+describe("the CI's laptop disk, made on the host without device-mapper (scripts/make-volume-evidence.sh)", () => {
+  test('opens with its two keys, mounts by "all" and reads back what the script wrote; nothing written', async () => {
+    const hostDir = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-lab-volumes-"));
+    try {
+      const made = await runOnHost(["bash", path.join(REPO_ROOT, "scripts/make-volume-evidence.sh"), hostDir], { timeoutMs: 5 * 60_000 });
+      if (made.code !== 0) throw new Error(`make-volume-evidence.sh failed:\n${made.stderr}`);
+      const manifest = JSON.parse(fs.readFileSync(path.join(hostDir, "volumes.json"), "utf8")) as {
+        sha256: string;
+        keys: Record<string, string>;
+        files: { at: string; path: string; text: string }[];
+      };
+      const image = `${DIR}/host-made laptop.raw`;
+      await guest.copyIn(path.join(hostDir, "laptop.raw"), image);
+      expect(await sh(`sha256sum < ${q(image)} | cut -c1-64`)).toBe(`${manifest.sha256}\n`);
+
+      const nbd = await attach(image);
+      const device = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
+      const open = await volumesOn(
+        device,
+        Object.entries(manifest.keys).map(([at, key]) => ({ at: /^[0-9]+$/.test(at) ? Number(at) : at, key })),
+      );
+      const r = await opened(open);
+      expect(r.volumes.map((v) => [where(v), v.layer])).toEqual([
+        ["p2", "luks"],
+        ["evidencevg/home", "lvm"],
+        ["evidencevg/root", "lvm"],
+        ["evidencevg/home", "luks"],
+      ]);
+      const all = await mount({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/host-made", volumes: r.volumes });
+      const m = await mounted(all);
+      const pathOf = (at: string) => (at.includes("/") ? `/mnt/forensic/host-made/lvm/${at}` : `/mnt/forensic/host-made/${at}`);
+      expect(m.mounts.map((x) => where(x)).sort()).toEqual(manifest.files.map((f) => f.at).sort());
+      for (const f of manifest.files) expect(await sh(`cat ${q(`${pathOf(f.at)}/${f.path}`)}`)).toBe(f.text);
+      succeeded(await run(all.delete));
+      succeeded(await run(open.delete));
+      expect(await written(device)).toEqual([0, 0, 0]);
+      succeeded(await run(nbd.delete));
+      expect(await sh(`sha256sum < ${q(image)} | cut -c1-64`)).toBe(`${manifest.sha256}\n`);
+    } finally {
+      fs.rmSync(hostDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,49 @@
+import * as pulumi from "@pulumi/pulumi";
+import { componentArgsError } from "../../lib/args-error";
+import { hookResource } from "../../lib/command";
+import { parseHookResult } from "../../lib/shell";
+import { TYPE } from "../../lib/tokens";
+import { ValidatedVolumeArgs, validateVolumeArgs, VolumeSystemsArgs } from "./args";
+import { ClosedVolume, OpenedVolume, OpenResult, openResultSchema, volumeHooks } from "./plan";
+
+/**
+ * Opens the volume systems inside one attached image, read-only, in the analysis guest: LUKS volumes on
+ * partitions and on logical volumes (with their keys, `cryptsetup open --readonly`), and every linear
+ * or striped LVM2 logical volume, read with `lvm --readonly` scoped to this image's devices and mapped
+ * by `dmsetup create --readonly` under names of this device's own (never LVM's activation: two images
+ * with one volume group name must each show their own). Delete closes them, top layer first.
+ * PartitionMount takes `volumes` to mount what is inside.
+ */
+export class VolumeSystems extends pulumi.ComponentResource {
+  /** Every layer opened, in the order it was opened. */
+  public readonly volumes: pulumi.Output<OpenedVolume[]>;
+  /** What was found and left closed, with the reason. */
+  public readonly skipped: pulumi.Output<ClosedVolume[]>;
+
+  constructor(name: string, args: VolumeSystemsArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super(TYPE.VolumeSystems, name, { guest: args.guest, readOnly: args.readOnly, luksAt: (args.luks ?? []).map((l) => l.at) }, opts);
+    let a: ValidatedVolumeArgs;
+    try {
+      a = validateVolumeArgs(args);
+    } catch (err) {
+      throw componentArgsError("VolumeSystems", name, err, this);
+    }
+
+    // deleteBeforeReplace: two generations would fight over the same mapping names.
+    const open = hookResource(
+      `${name}-open`,
+      volumeHooks(
+        args.guest,
+        args.nbdDevice,
+        a,
+        (args.luks ?? []).map((l) => l.key),
+      ),
+      { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["create"] },
+    );
+
+    const result = open.stdout.apply((stdout) => parseHookResult(stdout, openResultSchema, `${name}-open (guest-open.sh)`) as OpenResult);
+    this.volumes = result.apply((r) => r.volumes);
+    this.skipped = result.apply((r) => r.skipped);
+    this.registerOutputs({ volumes: this.volumes, skipped: this.skipped });
+  }
+}

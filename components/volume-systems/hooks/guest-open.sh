@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# VolumeSystems create, in the guest: opens the volume systems inside one attached image, read-only.
+#   1. LUKS on partitions that have a key: `cryptsetup open --readonly`.
+#   2. LVM2: the volume groups on this image's partitions (and on what step 1 opened) are read with
+#      `lvm --readonly` (no locks, no device-mapper, no metadata write, no repair) scoped by `--devices`
+#      to this image alone, and each linear or striped logical volume is mapped by `dmsetup create
+#      --readonly` under a name of this device's own. LVM's own activation is never used: two images
+#      whose volume groups share a name or UUID (clones, a disk and its copy) would share one mapping.
+#   3. LUKS on logical volumes that have a key.
+# Values: NBD_DEVICE, LUKS_AT (array: where each key opens LUKS: a partition number, or vg/lv).
+# Stdin: the keys, each base64-encoded on a line of its own, in LUKS_AT's order. They live in one array
+# and reach cryptsetup through a pipe: never argv, never the environment, never a file.
+# Every mapping is named fl-<nbdN>-..., so the delete hook finds what this device's hook made.
+# Idempotent: a mapping already there is checked (same backing device, same table) and kept.
+# Names from the evidence (VG and LV names) are the attacker's: only LVM's own name characters pass.
+set -euo pipefail
+
+# shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
+readonly FAILS_AS="volume-systems"
+# forensic-lab:include lib/hooks/common.sh
+
+[[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
+readonly NAME=${NBD_DEVICE#/dev/}
+[[ -e "/sys/block/$NAME" && "$(<"/sys/block/$NAME/size")" != 0 ]] || fail "$NBD_DEVICE is not attached (no such device, or size 0)"
+readonly PREFIX="fl-$NAME-"
+# LVM's name rule (lvm2 validate_name), without the names it reserves for itself.
+readonly LVM_NAME='^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,125}$'
+
+# lvm's JSON reports -> one line per logical volume: vg, lv, then its dm table (lines joined by ';'), or
+# '!' and why it is not mapped. Sizes are in 512-byte sectors (--units s). Only plain volumes are mapped:
+# the first letter of lv_attr is "-", or "o" for the origin of a snapshot (its segments hold the current
+# data); a snapshot's own segments are its copy-on-write store, not a filesystem.
+# shellcheck disable=SC2016 # a jq program: its $names are jq variables
+readonly LV_PLANS='
+  ($pvs.report[0].pv | map({key: .pv_name, value: (.pe_start | tonumber)}) | from_entries) as $start
+  | ($segs.report[0] | .seg // .lv) | group_by([.vg_name, .lv_name])[]
+  | {vg: .[0].vg_name, lv: .[0].lv_name, kind: .[0].lv_attr[0:1], segs: .}
+  | .plan = (
+      if (.kind | IN("-", "o", "O") | not) then
+        "!it is \({"s": "a snapshot", "S": "a merging snapshot", "V": "a thin volume", "t": "a thin pool",
+          "r": "a RAID volume", "R": "a RAID volume", "m": "a mirror", "M": "a mirror", "C": "a cached volume",
+          "d": "a VDO pool", "v": "a virtual volume", "p": "a pvmove"}[.kind] // "of type \(.kind)") (lv_attr), not a plain volume; not mapped"
+      elif any(.segs[]; .segtype != "linear" and .segtype != "striped") then
+        "!segment type \([.segs[].segtype] | unique | join(",")) is not mapped (only linear and striped are)"
+      elif any(.segs[]; .seg_pe_ranges | test("unknown") or . == "") then "!a physical volume of it is missing from this image"
+      elif any(.segs[]; .seg_pe_ranges | split(" ") | any(sub(":[0-9]+-[0-9]+$"; "") | $start[.] == null)) then
+        "!a physical volume of it is missing from this image"
+      else [.segs[] | . as $s
+            | ($s.seg_pe_ranges | split(" ") | map(capture("^(?<dev>.+):(?<first>[0-9]+)-[0-9]+$"))) as $ranges
+            | ($s.vg_extent_size | tonumber) as $extent
+            | [$ranges[] | "\(.dev) \($start[.dev] + (.first | tonumber) * $extent)"] as $targets
+            | "\($s.seg_start | tonumber) \($s.seg_size | tonumber)" as $span
+            | if ($s.stripes | tonumber) == 1
+              then "\($span) linear \($targets[0])"
+              else "\($span) striped \($s.stripes | tonumber) \($s.stripe_size | tonumber) \($targets | join(" "))"
+              end] | join(";")
+      end)
+  | [.vg, .lv, .plan] | @tsv'
+
+keys=()
+if ((${#LUKS_AT[@]} > 0)); then
+  while IFS= read -r line; do keys+=("$line"); done
+fi
+((${#keys[@]} == ${#LUKS_AT[@]})) || fail "${#LUKS_AT[@]} LUKS volume(s) named but ${#keys[@]} key(s) on stdin"
+for where in "${LUKS_AT[@]}"; do
+  [[ "$where" =~ ^(0|[1-9][0-9]*)$ || "$where" =~ ^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*/[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$ ]] ||
+    fail "LUKS_AT '$where' is neither a partition number nor vg/lv"
+done
+
+# The image's own block devices: its partitions, or the whole disk when it has no partition table.
+parts=()
+for sys in /sys/block/"$NAME"/"$NAME"p*; do
+  if [[ -e "$sys" ]]; then parts+=("/dev/${sys##*/}"); fi
+done
+((${#parts[@]} > 0)) || parts=("$NBD_DEVICE")
+blockdev --setro "${parts[@]}"
+
+# Nothing half-made is left behind: if this hook fails, what it created goes again, newest first (what
+# an earlier run made stays, for its delete hook).
+made=()
+undo_made() {
+  local status=$? i
+  ((status != 0)) || return 0
+  for ((i = ${#made[@]} - 1; i >= 0; i--)); do
+    dmsetup remove --retry -- "${made[i]}" >/dev/null 2>&1 ||
+      echo "volume-systems: could not remove /dev/mapper/${made[i]} after the failure" >&2
+  done
+  ((${#made[@]} == 0)) || echo "volume-systems: removed the ${#made[@]} mapping(s) this run had made" >&2
+}
+trap undo_made EXIT
+
+volumes=() # where (partition number or vg/lv), layer, device, over, size in bytes, detail: six per volume
+skipped=() # where, layer, reason: three per volume left closed
+lvm_over=() # devices to look for LVM physical volumes on
+
+# A dm mapping's device node, checked read-only in the kernel.
+mapped_read_only() { # <dm name>
+  local dm
+  dm=$(readlink -f "/dev/mapper/$1")
+  [[ "$(<"/sys/class/block/${dm#/dev/}/ro")" == 1 ]] || fail "/dev/mapper/$1 is not read-only in the kernel"
+}
+
+# The value of "<field>: <value>" in a tool's report (cryptsetup status, luksDump).
+field_of() { # <field> < report
+  local name value
+  while read -r name value; do
+    if [[ "$name" == "$1:" ]]; then
+      printf '%s' "${value%% *}"
+      return 0
+    fi
+  done
+}
+
+size_of() { echo $(($(<"/sys/class/block/$(basename "$(readlink -f "$1")")/size") * 512)); }
+
+# The dm name for a location: fl-nbdN-<layer>-<vg>-<lv> (LVM's own escaping: '-' in a name doubles).
+mapper_name() { # <layer> <partition number or vg/lv>
+  local where=$2
+  if [[ "$where" == */* ]]; then
+    local vg=${where%%/*} lv=${where#*/}
+    where="${vg//-/--}-${lv//-/--}"
+  else
+    where="p$where"
+  fi
+  local name="${PREFIX}$1-$where"
+  # dm names are at most 127 bytes; long LVM names fall back to a digest of the location.
+  if ((${#name} > 127)); then name="${PREFIX}$1-$(printf '%s' "$2" | sha256sum | cut -c1-32)"; fi
+  printf '%s' "$name"
+}
+
+# LUKS read-only with the key for <where>; records the volume or fails with the reason.
+luks_open() { # <where> <device> <index of the key>
+  local where=$1 device=$2 key=${keys[$3]} mapper what backing version cipher
+  mapper=$(mapper_name luks "$where")
+  if [[ "$where" == */* ]]; then what="LUKS on logical volume $where"; else what="LUKS on partition $where"; fi
+  blockdev --setro "$device"
+  cryptsetup isLuks -- "$device" 2>/dev/null ||
+    fail "$what: $device holds no LUKS header (blkid: $(blkid -p -o value -s TYPE "$device" 2>/dev/null || echo none)); a key was given for it"
+  if cryptsetup status -- "$mapper" >/dev/null 2>&1; then
+    backing=$(cryptsetup status -- "$mapper" | field_of device)
+    [[ "$(readlink -f -- "$backing")" == "$(readlink -f -- "$device")" ]] ||
+      fail "$what: mapping $mapper is already open on $backing, not on $device"
+    echo "volume-systems: $what is already open as /dev/mapper/$mapper" >&2
+  else
+    # --disable-external-tokens: a header's token must never make cryptsetup load a plugin; a timeout:
+    # a hostile header may ask for billions of PBKDF2 iterations.
+    local refusal status=0
+    refusal=$(printf '%s' "$key" | base64 -d | timeout 600 cryptsetup open --readonly --disable-external-tokens \
+      --type luks --key-file=- -- "$device" "$mapper" 2>&1) || status=$?
+    case $status in
+      0) ;;
+      2) fail "$what: the key does not open it (cryptsetup: ${refusal//$'\n'/ }); nothing was changed" ;;
+      124) fail "$what: cryptsetup did not finish in 600 s (a key derivation that costly is hostile); nothing was changed" ;;
+      *) fail "$what: cryptsetup open --readonly failed (status $status): ${refusal//$'\n'/ }" ;;
+    esac
+    made+=("$mapper")
+    echo "volume-systems: opened $what read-only as /dev/mapper/$mapper" >&2
+  fi
+  mapped_read_only "$mapper"
+  version=$(cryptsetup luksDump -- "$device" 2>/dev/null | field_of Version)
+  cipher=$(cryptsetup status -- "$mapper" | field_of cipher)
+  volumes+=("$where" luks "/dev/mapper/$mapper" "$device" "$(size_of "/dev/mapper/$mapper")" "LUKS${version:-?} ${cipher:-?}")
+}
+
+# A dm table as dmsetup prints it: device paths become major:minor.
+as_dm_table() {
+  local line word words out
+  while IFS= read -r line; do
+    read -ra words <<<"$line"
+    out=""
+    for word in "${words[@]}"; do
+      if [[ "$word" == /dev/* ]]; then
+        word=$(stat -Lc '%t %T' -- "$word")
+        word="$((16#${word% *})):$((16#${word#* }))"
+      fi
+      out+="$word "
+    done
+    printf '%s\n' "${out% }"
+  done
+}
+
+# 1. LUKS straight on partitions.
+for i in "${!LUKS_AT[@]}"; do
+  where=${LUKS_AT[$i]}
+  [[ "$where" != */* ]] || continue
+  if ((where == 0)); then device=$NBD_DEVICE; else device=${NBD_DEVICE}p$where; fi
+  if ((where == 0)) && [[ "${parts[0]}" != "$NBD_DEVICE" ]]; then
+    fail "LUKS at partition 0 (the whole disk): $NBD_DEVICE has a partition table; name a partition from 1"
+  fi
+  [[ -b "$device" ]] || fail "LUKS at partition $where: $NBD_DEVICE has no partition $where"
+  luks_open "$where" "$device" "$i"
+done
+
+# 2. LVM2 on partitions and on opened LUKS volumes.
+for device in "${parts[@]}" $(for ((v = 0; v < ${#volumes[@]}; v += 6)); do echo "${volumes[v + 2]}"; done); do
+  if [[ "$(blkid -p -o value -s TYPE "$device" 2>/dev/null || true)" == LVM2_member ]]; then lvm_over+=("$device"); fi
+done
+if ((${#lvm_over[@]} > 0)); then
+  # metadata_read_only: even a command that would repair metadata only pretends to. No backups, no
+  # archive, no devices file, no udev: nothing of the guest's own LVM state changes either.
+  lvm_config='global { metadata_read_only = 1 } backup { backup = 0 archive = 0 }
+    devices { use_devicesfile = 0 obtain_device_list_from_udev = 0 scan_lvs = 0 }'
+  devices_list=$(IFS=,; echo "${lvm_over[*]}")
+  lvm_report() { lvm "$@" --readonly --devices "$devices_list" --config "$lvm_config" --reportformat json --units s --nosuffix 2>/dev/null; }
+  pv_report=$(lvm_report pvs -o pv_name,pe_start,vg_name) || fail "lvm pvs --readonly could not read the physical volumes on ${lvm_over[*]}"
+  seg_report=$(lvm_report lvs --segments -o vg_name,lv_name,lv_attr,segtype,stripes,stripe_size,seg_start,seg_size,seg_pe_ranges,vg_extent_size) ||
+    fail "lvm lvs --readonly could not read the volume groups on ${lvm_over[*]}"
+  # One line per logical volume: vg, lv, then the dm table (lines joined by ';') or "!" and the reason.
+  plans=$(jq -nr --argjson pvs "$pv_report" --argjson segs "$seg_report" "$LV_PLANS") ||
+    fail "the LVM report on ${lvm_over[*]} could not be turned into mappings"
+  while IFS=$'\t' read -r vg lv plan; do
+    [[ -n "$vg$lv" ]] || continue
+    if [[ ! "$vg" =~ $LVM_NAME || ! "$lv" =~ $LVM_NAME || "$vg" == . || "$vg" == .. || "$lv" == . || "$lv" == .. ]]; then
+      printf -v shown '%q/%q' "$vg" "$lv"
+      skipped+=("-" lvm "the volume group or logical volume name $shown is not a name LVM allows; not opened")
+      echo "volume-systems: LVM name $shown refused" >&2
+      continue
+    fi
+    if [[ "$plan" == '!'* ]]; then
+      skipped+=("$vg/$lv" lvm "${plan#!}")
+      echo "volume-systems: logical volume $vg/$lv: ${plan#!}; not opened" >&2
+      continue
+    fi
+    mapper=$(mapper_name lvm "$vg/$lv")
+    table=${plan//;/$'\n'}
+    if dmsetup info -- "$mapper" >/dev/null 2>&1; then
+      [[ "$(dmsetup table -- "$mapper")" == "$(as_dm_table <<<"$table")" ]] ||
+        fail "logical volume $vg/$lv: mapping $mapper exists with another table (another image's?)"
+      echo "volume-systems: logical volume $vg/$lv is already mapped as /dev/mapper/$mapper" >&2
+    else
+      printf '%s\n' "$table" | dmsetup create --readonly -- "$mapper" ||
+        fail "logical volume $vg/$lv: dmsetup create --readonly $mapper failed"
+      made+=("$mapper")
+      echo "volume-systems: mapped logical volume $vg/$lv read-only as /dev/mapper/$mapper" >&2
+    fi
+    mapped_read_only "$mapper"
+    # What it reads from and its segment types, from the table's own words.
+    over=() segtypes=()
+    while read -ra words; do
+      has_word "${words[2]}" "${segtypes[@]}" || segtypes+=("${words[2]}")
+      for word in "${words[@]:3}"; do
+        if [[ "$word" == /dev/* ]] && ! has_word "$word" "${over[@]}"; then over+=("$word"); fi
+      done
+    done <<<"$table"
+    volumes+=("$vg/$lv" lvm "/dev/mapper/$mapper" "$(IFS=,; echo "${over[*]}")" "$(size_of "/dev/mapper/$mapper")" "$(IFS=,; echo "${segtypes[*]}")")
+  done <<<"$plans"
+fi
+
+# 3. LUKS on logical volumes.
+for i in "${!LUKS_AT[@]}"; do
+  where=${LUKS_AT[$i]}
+  [[ "$where" == */* ]] || continue
+  device=""
+  for ((v = 0; v < ${#volumes[@]}; v += 6)); do
+    if [[ "${volumes[v]}" == "$where" && "${volumes[v + 1]}" == lvm ]]; then device=${volumes[v + 2]}; fi
+  done
+  [[ -n "$device" ]] || fail "LUKS at $where: this image has no logical volume $where that could be opened"
+  luks_open "$where" "$device" "$i"
+done
+
+printf '%s\n' "${volumes[@]}" "${skipped[@]}" | jq -Rnc --argjson n "${#volumes[@]}" '
+  def at: if test("^[0-9]+$") then {partition: tonumber} elif . == "-" then {} else {logicalVolume: .} end;
+  [inputs] as $a | {
+    volumes: [$a[:$n] as $v | range(0; $v | length; 6) as $i | $v[$i:$i + 6] | (.[0] | at) + {
+      layer: .[1], device: .[2], over: (.[3] | split(",")), sizeBytes: (.[4] | tonumber), detail: .[5]}],
+    skipped: [$a[$n:] as $s | range(0; $s | length; 3) as $i | $s[$i:$i + 3] | (.[0] | at) + {layer: .[1], reason: .[2]}]
+  }' | sed 's/^/FORENSIC_LAB_RESULT /'

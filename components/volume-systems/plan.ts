@@ -1,0 +1,88 @@
+/**
+ * The pure half of VolumeSystems: validated args -> the open and close hook texts, the keys' stdin, and
+ * the check of what the open hook prints.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { hookFile } from "../../lib/hook-file";
+import { result as field } from "../../lib/hook-result";
+import { GuestConnection, inGuestCommand } from "../../lib/shell";
+import { logicalVolumeName } from "../../lib/logical-volume";
+import type { ValidatedVolumeArgs } from "./args";
+
+export const OPEN_HOOK = hookFile("volume-systems", "guest-open.sh");
+export const CLOSE_HOOK = hookFile("volume-systems", "guest-close.sh");
+
+/** Where a volume lies: exactly one of a partition number (0: the whole disk) or a logical volume. */
+const where = {
+  partition: z.number().int().min(0).optional(),
+  logicalVolume: logicalVolumeName.optional(),
+};
+
+/** One layer the open hook opened, read-only: a logical volume mapped, or a LUKS volume unlocked. */
+export interface OpenedVolume {
+  readonly partition?: number;
+  /** `vg/lv`. */
+  readonly logicalVolume?: string;
+  /** `lvm` (a logical volume mapped), `luks` (unlocked: the device holds the plaintext). */
+  readonly layer: "lvm" | "luks";
+  /** `/dev/mapper/fl-<nbdN>-...`: what PartitionMount mounts. */
+  readonly device: string;
+  /** The devices it reads from (the partition, or the physical volumes of an LV). */
+  readonly over: string[];
+  readonly sizeBytes: number;
+  /** `LUKS2 aes-xts-plain64`; for an LV its segment types, `linear`, `striped`. */
+  readonly detail: string;
+}
+
+/** A volume left closed, and why (an LV of an unsupported type or with a missing PV, a refused name). */
+export interface ClosedVolume {
+  readonly partition?: number;
+  readonly logicalVolume?: string;
+  readonly layer: "lvm" | "luks";
+  readonly reason: string;
+}
+
+/** What guest-open.sh prints. */
+export const openResultSchema = z.strictObject({
+  volumes: z.array(
+    z
+      .strictObject({
+        ...where,
+        layer: z.enum(["lvm", "luks"]),
+        device: field.volumeMapping,
+        over: z.array(field.absolutePath).min(1),
+        sizeBytes: field.count,
+        detail: z.string(),
+      })
+      .refine((v) => (v.partition === undefined) !== (v.logicalVolume === undefined), "must name a partition or a logical volume"),
+  ),
+  skipped: z.array(z.strictObject({ ...where, layer: z.enum(["lvm", "luks"]), reason: z.string().min(1) })),
+});
+
+export interface OpenResult {
+  readonly volumes: OpenedVolume[];
+  readonly skipped: ClosedVolume[];
+}
+
+/**
+ * The keys as the open hook reads them on stdin: each base64-encoded on a line of its own (a passphrase
+ * may hold a newline), in the order of `LUKS_AT`.
+ */
+export function keysStdin(keys: string[]): string {
+  return keys.map((k) => `${Buffer.from(k, "utf8").toString("base64")}\n`).join("");
+}
+
+/** The open and close texts of one VolumeSystems, and the stdin that carries its keys (when it has any). */
+export function volumeHooks(
+  guest: pulumi.Input<GuestConnection>,
+  nbdDevice: pulumi.Input<string>,
+  a: ValidatedVolumeArgs,
+  keys: pulumi.Input<string>[],
+): { create: pulumi.Output<string>; delete: pulumi.Output<string>; stdin?: pulumi.Output<string> } {
+  return {
+    create: inGuestCommand(guest, OPEN_HOOK, { NBD_DEVICE: nbdDevice, LUKS_AT: a.luks.map((l) => String(l.at)) }, "fail"),
+    delete: inGuestCommand(guest, CLOSE_HOOK, { NBD_DEVICE: nbdDevice }, "succeed"),
+    ...(keys.length > 0 ? { stdin: pulumi.secret(pulumi.all(keys).apply(keysStdin)) } : {}),
+  };
+}
