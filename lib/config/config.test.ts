@@ -73,6 +73,7 @@ describe("defaults and resolution", () => {
         transfer: "sshfs",
         mountRoot: "/mnt/forensic/win7",
         partitions: "all",
+        luksKeys: [],
         roots: [],
       },
       {
@@ -85,6 +86,7 @@ describe("defaults and resolution", () => {
           { number: 1, mountPoint: "/mnt/forensic/usb/p1", options: [] },
           { number: 2, mountPoint: "/mnt/forensic/usb/p2", options: ["show_sys_files"] },
         ],
+        luksKeys: [],
         roots: [],
       },
     ]);
@@ -198,6 +200,108 @@ describe("defaults and resolution", () => {
       { name: "b", path: path.join(tmp, "link.vmdk") },
     ];
     expect(parse(raw, { checkFiles: true }).images.map((i) => i.path)).toEqual([image, path.join(tmp, "link.vmdk")]);
+  });
+});
+
+describe("volume systems: logical volumes and LUKS keys", () => {
+  const LAPTOP_KEY = "p2 passphrase";
+  const laptop = () => {
+    const raw = valid();
+    raw.images[1].partitions = [1, "vg0/root", { logicalVolume: "vg0/home", mountPoint: "/mnt/forensic/usb-home", options: ["noatime"] }];
+    raw.images[1].luksKeys = { 2: "usb-p2-key", "vg0/home": "usb-home-key" };
+    raw["usb-p2-key"] = LAPTOP_KEY;
+    raw["usb-home-key"] = "home passphrase";
+    return raw;
+  };
+  const secrets = new Set(["evidenceVolumePassphrase", "usb-p2-key", "forensic-lab:usb-home-key"]);
+
+  test("logical volumes are listed as vg/lv, mounted under <mountRoot>/lvm/<vg>/<lv> by default", () => {
+    const usb = parse(laptop(), { secretKeys: secrets }).images[1];
+    expect(usb.partitions).toEqual([
+      { number: 1, mountPoint: "/mnt/forensic/usb/p1", options: [] },
+      { logicalVolume: "vg0/root", mountPoint: "/mnt/forensic/usb/lvm/vg0/root", options: [] },
+      { logicalVolume: "vg0/home", mountPoint: "/mnt/forensic/usb-home", options: ["noatime"] },
+    ]);
+  });
+
+  test("each LUKS key names a secret config key; the program gets the passphrase as a secret Output", async () => {
+    const usb = parse(laptop(), { secretKeys: secrets }).images[1];
+    expect(usb.luksKeys.map(({ at, configKey }) => ({ at, configKey }))).toEqual([
+      { at: 2, configKey: "usb-p2-key" },
+      { at: "vg0/home", configKey: "usb-home-key" },
+    ]);
+    expect(pulumi.Output.isInstance(usb.luksKeys[0].key)).toBe(true);
+    expect(await new Promise((resolve) => usb.luksKeys[0].key!.apply(resolve))).toBe(LAPTOP_KEY);
+    expect(await (usb.luksKeys[0].key as unknown as { isSecret: Promise<boolean> }).isSecret).toBe(true);
+  });
+
+  test.each([
+    [
+      "a LUKS key in plain text",
+      (raw: Record<string, any>) => void raw,
+      new Set(["evidenceVolumePassphrase", "usb-p2-key"]),
+      "forensic-lab:usb-home-key: is a LUKS key in plain text; remove it from the stack file and set it with `pulumi config set --secret usb-home-key`",
+    ],
+    [
+      "a LUKS key that is not set",
+      (raw: Record<string, any>) => delete raw["usb-p2-key"],
+      secrets,
+      "forensic-lab:usb-p2-key: is named in images[].luksKeys but not set; set it with `pulumi config set --secret usb-p2-key` (pipe it on stdin, not as an argument)",
+    ],
+    [
+      "a key naming one of the lab's own settings",
+      (raw: Record<string, any>) => (raw.images[1].luksKeys = { 2: "examiner" }),
+      secrets,
+      "forensic-lab:images[1].luksKeys.2: 'examiner' is one of the lab's own settings; name a config key of its own for this volume's passphrase",
+    ],
+    [
+      "a location that is neither a partition nor vg/lv",
+      (raw: Record<string, any>) => (raw.images[1].luksKeys = { "/dev/sda2": "usb-p2-key" }),
+      secrets,
+      "forensic-lab:images[1].luksKeys./dev/sda2: each key must be a partition number or a logical volume vg/lv that holds LUKS (got '/dev/sda2')",
+    ],
+    [
+      "a logical volume name LVM would refuse",
+      (raw: Record<string, any>) => (raw.images[1].partitions = ["vg0/$(id)"]),
+      secrets,
+      "forensic-lab:images[1].partitions[0].logicalVolume: must be vg/lv: a volume group and a logical volume name (letters, digits, '+', '_', '.', '-') (got 'vg0/$(id)')",
+    ],
+    [
+      "a partition entry with both a number and a logical volume",
+      (raw: Record<string, any>) => (raw.images[1].partitions = [{ number: 2, logicalVolume: "vg0/root" }]),
+      secrets,
+      "forensic-lab:images[1].partitions[0]: must name one partition number or one logicalVolume; it is a partition number, a logical volume vg/lv, or a mapping {number or logicalVolume, mountPoint, options}",
+    ],
+    [
+      "a logical volume listed twice",
+      (raw: Record<string, any>) => (raw.images[1].partitions = ["vg0/root", { logicalVolume: "vg0/root" }]),
+      secrets,
+      "forensic-lab:images[1].partitions[1]: logical volume vg0/root is listed twice (also partitions[0]); list each logical volume once",
+    ],
+  ])("%s: one line naming the key", (_, mutate, secretKeys, expected) => {
+    const raw = laptop();
+    mutate(raw);
+    const err = configErrorOf(() => parse(raw, { secretKeys }));
+    expect(err.message.split("\n")).toContain(`${FILE}: ${expected}`);
+    expect(err.message).not.toContain(LAPTOP_KEY);
+  });
+
+  test("a LUKS key no image names any more (its image removed) is a warning, not an error", () => {
+    const raw = laptop();
+    delete raw.images[1].luksKeys;
+    const c = parse(raw, { secretKeys: secrets });
+    expect(c.warnings).toContainEqual({
+      key: "forensic-lab:usb-p2-key",
+      message: "is a secret no image names in images[].luksKeys; remove it with `pulumi config rm usb-p2-key` if no image needs it",
+    });
+  });
+
+  test("check-config, before any secret is set, only warns about a missing LUKS key", () => {
+    const raw = laptop();
+    delete raw["usb-p2-key"];
+    const c = parse(raw, { secretKeys: secrets, requirePassphrase: false });
+    expect(c.warnings.map((w) => w.key)).toContain("forensic-lab:usb-p2-key");
+    expect(c.images[1].luksKeys[0].key).toBeUndefined();
   });
 });
 
@@ -487,12 +591,12 @@ const corpus: [string, Mutation, string, Partial<ParseSource>?][] = [
   [
     "partitions as a word other than all",
     (r) => (r.images[0].partitions = "some"),
-    "forensic-lab:images[0].partitions: must be 'all' or a list of partition numbers or {number, mountPoint, options} (got 'some')",
+    "forensic-lab:images[0].partitions: must be 'all' or a list, each a partition number, a logical volume vg/lv, or a mapping {number or logicalVolume, mountPoint, options} (got 'some')",
   ],
   [
     "empty partition list",
     (r) => (r.images[0].partitions = []),
-    "forensic-lab:images[0].partitions: must be 'all' or a list of partition numbers or {number, mountPoint, options} (got a list)",
+    "forensic-lab:images[0].partitions: must be 'all' or a list, each a partition number, a logical volume vg/lv, or a mapping {number or logicalVolume, mountPoint, options} (got a list)",
   ],
   [
     "partition -1",
@@ -507,7 +611,7 @@ const corpus: [string, Mutation, string, Partial<ParseSource>?][] = [
   [
     "partition as text",
     (r) => (r.images[1].partitions = ["p1"]),
-    "forensic-lab:images[1].partitions[0]: must be a partition number or a mapping {number, mountPoint, options} (got 'p1')",
+    "forensic-lab:images[1].partitions[0]: must be a partition number, a logical volume vg/lv, or a mapping {number or logicalVolume, mountPoint, options} (got 'p1')",
   ],
   [
     "duplicate partition numbers",

@@ -82,11 +82,21 @@ export function parseCaseConfig(raw: Record<string, unknown>, source: ParseSourc
   const warnings: ConfigIssue[] = [];
   const isSecret = (key: string) => source.secretKeys.has(key) || source.secretKeys.has(`${NAMESPACE}:${key}`);
 
-  // Secrets are taken out before zod sees anything: no message can ever echo one.
+  // Secrets are taken out before zod sees anything: no message can ever echo one. Besides the
+  // passphrase, the only secrets are the LUKS keys the images name (images[].luksKeys values).
+  const luksKeyNames = namedLuksKeys(raw.images);
   const input: Record<string, unknown> = {};
   const secretElsewhere = new Set<string>();
   for (const [key, value] of Object.entries(raw)) {
-    if (key === PASSPHRASE_KEY) continue;
+    if (key === PASSPHRASE_KEY || luksKeyNames.has(key)) continue;
+    if (isSecret(key) && !(KNOWN_KEYS.top as readonly string[]).includes(key)) {
+      // A LUKS key left over after its image was removed (or renamed): harmless, but say so.
+      warnings.push({
+        key: configKey([key]),
+        message: `is a secret no image names in images[].luksKeys; remove it with \`pulumi config rm ${key}\` if no image needs it`,
+      });
+      continue;
+    }
     if (isSecret(key)) {
       secretElsewhere.add(key);
       issues.push({
@@ -115,7 +125,10 @@ export function parseCaseConfig(raw: Record<string, unknown>, source: ParseSourc
     throw new ConfigError(source.file, inKeyOrder(issues), warnings);
   }
 
-  const config = resolve(parsed.data, source, issues, warnings);
+  const luksKeyValues = new Map<string, pulumiType.Output<string> | undefined>();
+  for (const name of luksKeyNames)
+    luksKeyValues.set(name, checkLuksKey(name, raw[name], isSecret(name), source.requirePassphrase, issues, warnings));
+  const config = resolve(parsed.data, source, issues, warnings, luksKeyValues);
   if (issues.length > 0) throw new ConfigError(source.file, inKeyOrder(issues), warnings);
   return {
     ...config,
@@ -221,7 +234,69 @@ function secretOutput(value: string): pulumiType.Output<string> {
 
 type Resolved = Omit<CaseConfig, "evidenceVolumePassphrase" | "warnings">;
 
-function resolve(raw: RawCaseConfig, source: ParseSource, issues: ConfigIssue[], warnings: ConfigIssue[]): Resolved {
+/** The config key names `images[].luksKeys` refer to, read before validation (so they stay out of zod). */
+function namedLuksKeys(raw: unknown): Set<string> {
+  const names = new Set<string>();
+  let images = raw;
+  if (typeof images === "string") {
+    // The engine hands objects to a program as JSON text; the schema parses it again later.
+    try {
+      images = JSON.parse(images);
+    } catch {
+      return names;
+    }
+  }
+  if (!Array.isArray(images)) return names;
+  for (const image of images) {
+    const keys = (image as { luksKeys?: unknown } | null)?.luksKeys;
+    if (keys === null || typeof keys !== "object" || Array.isArray(keys)) continue;
+    for (const name of Object.values(keys)) {
+      if (typeof name === "string" && name !== PASSPHRASE_KEY && !(KNOWN_KEYS.top as readonly string[]).includes(name)) names.add(name);
+    }
+  }
+  return names;
+}
+
+/** One LUKS key, checked like the passphrase and never put into a message. */
+function checkLuksKey(
+  name: string,
+  value: unknown,
+  secret: boolean,
+  required: boolean,
+  issues: ConfigIssue[],
+  warnings: ConfigIssue[],
+): pulumiType.Output<string> | undefined {
+  const key = configKey([name]);
+  const set = `pulumi config set --secret ${name}`;
+  if (value === undefined || value === null) {
+    (required ? issues : warnings).push({
+      key,
+      message: `is named in images[].luksKeys but not set; set it with \`${set}\` (pipe it on stdin, not as an argument)`,
+    });
+    return undefined;
+  }
+  if (!secret) {
+    issues.push({ key, message: `is a LUKS key in plain text; remove it from the stack file and set it with \`${set}\`` });
+    return undefined;
+  }
+  if (typeof value !== "string") {
+    if (required) issues.push({ key, message: "is encrypted in the stack file; only a Pulumi program run by the engine can read it" });
+    return undefined;
+  }
+  if (value.length === 0) {
+    issues.push({ key, message: `is empty; set the volume's passphrase with \`${set}\`` });
+    return undefined;
+  }
+  return secretOutput(value);
+}
+
+function resolve(
+  raw: RawCaseConfig,
+  source: ParseSource,
+  issues: ConfigIssue[],
+  warnings: ConfigIssue[],
+  luksKeyValues: ReadonlyMap<string, pulumiType.Output<string> | undefined>,
+): Resolved {
   const parsedUri = parseLibvirtUri(raw.libvirtUri);
   if ("problem" in parsedUri) throw new Error(`unreachable: libvirtUri passed the schema: ${parsedUri.problem}`);
   const stateDir = raw.stateDir ?? `${DEFAULT_STATE_ROOT}/${raw.caseId}`;
@@ -241,16 +316,29 @@ function resolve(raw: RawCaseConfig, source: ParseSource, issues: ConfigIssue[],
       ? { ...volumeRest, backend, volumeGroup: volumeGroup as string }
       : { ...volumeRest, backend, path: volumePath ?? `${stateDir}/evidence.luks` };
 
-  const images: ImageConfig[] = raw.images.map((image) => {
+  const images: ImageConfig[] = raw.images.map((image, i) => {
     const mountRoot = `${DEFAULT_MOUNT_ROOT}/${image.name}`;
     const partitions: ImageConfig["partitions"] =
       image.partitions === undefined
         ? "all"
-        : image.partitions.map((spec): PartitionConfig => ({
-            number: spec.number,
-            mountPoint: spec.mountPoint ?? `${mountRoot}/p${spec.number}`,
-            options: spec.options ?? [],
-          }));
+        : image.partitions.map((spec): PartitionConfig =>
+            spec.logicalVolume !== undefined
+              ? {
+                  logicalVolume: spec.logicalVolume,
+                  mountPoint: spec.mountPoint ?? `${mountRoot}/lvm/${spec.logicalVolume}`,
+                  options: spec.options ?? [],
+                }
+              : { number: spec.number, mountPoint: spec.mountPoint ?? `${mountRoot}/p${spec.number}`, options: spec.options ?? [] },
+          );
+    const luksKeys = Object.entries(image.luksKeys ?? {}).map(([at, name]) => {
+      if (!luksKeyValues.has(name)) {
+        issues.push({
+          key: configKey(["images", i, "luksKeys", at]),
+          message: `'${name}' is one of the lab's own settings; name a config key of its own for this volume's passphrase`,
+        });
+      }
+      return { at: /^[0-9]+$/.test(at) ? Number(at) : at, configKey: name, key: luksKeyValues.get(name) };
+    });
     return {
       name: image.name,
       path: image.path,
@@ -258,6 +346,7 @@ function resolve(raw: RawCaseConfig, source: ParseSource, issues: ConfigIssue[],
       transfer: image.transfer,
       mountRoot,
       partitions,
+      luksKeys,
       roots: image.roots ?? [],
     };
   });

@@ -9,6 +9,7 @@ import * as fs from "fs";
 import { z } from "zod";
 import { absolutePathProblem } from "../absolute-path";
 import { parseLibvirtUri } from "../libvirt-uri";
+import { isLogicalVolumeName } from "../logical-volume";
 import { got } from "../show";
 import { mountOptionProblem, splitMountOptions } from "./mount-options";
 import { IMAGE_FORMATS } from "./types";
@@ -210,25 +211,69 @@ const partitionNumber = wholeNumber(
   "partitions are numbered from 1 as in the partition table; 0 is the whole disk, for a filesystem without a partition table",
 );
 
+/** `vg/lv`: an LVM logical volume inside the image, by its volume group's name and its own. */
+const logicalVolume = z
+  .string({ error: (iss: IssueLike) => `must be a logical volume vg/lv ${got(iss.input)}` })
+  .refine((s) => isLogicalVolumeName(s), {
+    error: (iss: IssueLike) =>
+      `must be vg/lv: a volume group and a logical volume name (letters, digits, '+', '_', '.', '-') ${got(iss.input)}`,
+  });
+
 const partitionShape = {
-  number: partitionNumber,
+  number: partitionNumber.optional(),
+  logicalVolume: logicalVolume.optional(),
   mountPoint: mountPoint.optional(),
   options: mountOptions.optional(),
 };
 
+const PARTITION_ENTRY = "a partition number, a logical volume vg/lv, or a mapping {number or logicalVolume, mountPoint, options}";
+
 // No z.union here: when every option of a union fails, zod reports one vague "invalid input" and drops
 // the precise nested issues (a forbidden mount option). The shapes are normalised instead: a bare
-// number is the mapping {number}, and 'all' is the same as leaving partitions out.
+// number is the mapping {number}, a bare 'vg/lv' the mapping {logicalVolume}, and 'all' is the same as
+// leaving partitions out.
 const partitionEntry = z.preprocess(
-  (value) => (typeof value === "number" ? { number: value } : value),
-  z.strictObject(partitionShape, {
-    error: (iss: IssueLike) =>
-      iss.code === "invalid_type" ? `must be a partition number or a mapping {number, mountPoint, options} ${got(iss.input)}` : undefined,
-  }),
+  (value) =>
+    typeof value === "number" ? { number: value } : typeof value === "string" && value.includes("/") ? { logicalVolume: value } : value,
+  z
+    .strictObject(partitionShape, {
+      error: (iss: IssueLike) => (iss.code === "invalid_type" ? `must be ${PARTITION_ENTRY} ${got(iss.input)}` : undefined),
+    })
+    .superRefine((entry, ctx) => {
+      if ((entry.number === undefined) === (entry.logicalVolume === undefined)) {
+        ctx.addIssue({ code: "custom", message: `must name one partition number or one logicalVolume; it is ${PARTITION_ENTRY}` });
+      }
+    }),
 );
 
-const partitionsMessage = (iss: IssueLike) =>
-  `must be 'all' or a list of partition numbers or {number, mountPoint, options} ${got(iss.input)}`;
+const partitionsMessage = (iss: IssueLike) => `must be 'all' or a list, each ${PARTITION_ENTRY} ${got(iss.input)}`;
+
+/** A config key name, as `pulumi config set --secret <name>` takes it (without the namespace). */
+const CONFIG_KEY_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * Which secret opens which LUKS volume in the image: location (a partition number, or vg/lv) -> the name
+ * of a secret config key holding its passphrase. The passphrases never appear in this mapping.
+ */
+const luksKeys = z
+  .record(
+    z.string(),
+    z
+      .string({
+        error: (iss: IssueLike) => `must name a secret config key (set it with pulumi config set --secret <name>) ${got(iss.input)}`,
+      })
+      .regex(CONFIG_KEY_NAME, {
+        error: (iss: IssueLike) => `must be a config key name such as 'laptop-p2-key' (letters, digits, '_', '.', '-') ${got(iss.input)}`,
+      }),
+    {
+      error: (iss: IssueLike) =>
+        iss.code === "invalid_type" ? `must be a mapping {partition number or vg/lv: secret config key name} ${got(iss.input)}` : undefined,
+    },
+  )
+  .optional();
+
+/** A luksKeys location: a partition number 0..255 (the whole disk: 0) or vg/lv. */
+const isLuksLocation = (at: string) => (/^(0|[1-9][0-9]{0,2})$/.test(at) ? Number(at) <= 255 : isLogicalVolumeName(at));
 /** `undefined` means all partitions. */
 const partitions = z.preprocess(
   (value) => (value === "all" ? undefined : value),
@@ -260,6 +305,7 @@ function imageShape() {
     ).optional(),
     transfer: choice(["sshfs", "scp"] as const).default("sshfs"),
     partitions,
+    luksKeys,
     roots: z
       .array(absolutePath("give the absolute folder that holds some of this image's files", { folder: true }), {
         error: (iss: IssueLike) => `must be a list of absolute folders ${got(iss.input)}`,
@@ -271,19 +317,29 @@ function imageShape() {
 function imageSchema(options: SchemaOptions) {
   return z.strictObject(imageShape(), { error: mapping("image settings") }).superRefine((image, ctx) => {
     if (image.partitions !== undefined) {
-      const seen = new Map<number, number>();
-      image.partitions.forEach(({ number: n }, index) => {
-        const first = seen.get(n);
+      const seen = new Map<string, number>();
+      image.partitions.forEach(({ number: n, logicalVolume: lv }, index) => {
+        const what = lv === undefined ? `partition ${n}` : `logical volume ${lv}`;
+        const first = seen.get(what);
         if (first !== undefined) {
           ctx.addIssue({
             code: "custom",
             path: ["partitions", index],
-            message: `partition ${n} is listed twice (also partitions[${first}]); list each partition once`,
+            message: `${what} is listed twice (also partitions[${first}]); list each ${lv === undefined ? "partition" : "logical volume"} once`,
           });
         } else {
-          seen.set(n, index);
+          seen.set(what, index);
         }
       });
+    }
+    for (const at of Object.keys(image.luksKeys ?? {})) {
+      if (!isLuksLocation(at)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["luksKeys", at],
+          message: `each key must be a partition number or a logical volume vg/lv that holds LUKS ${got(at)}`,
+        });
+      }
     }
     if (options.checkFiles) {
       const problem = imageFileProblem(image.path);

@@ -109,8 +109,13 @@ export interface ImageConfig {
   readonly transfer: TransferMode;
   /** Folder in the guest under which default mount points `p<N>` lie: `/mnt/forensic/<name>`. */
   readonly mountRoot: string;
-  /** "all", or the listed partitions with mount points resolved. @default "all" */
+  /**
+   * "all" (every partition and every logical volume holding a filesystem), or the listed partitions and
+   * logical volumes with mount points resolved. @default "all"
+   */
   readonly partitions: "all" | readonly PartitionConfig[];
+  /** The LUKS volumes of this image to open, each with the secret config key of its passphrase. @default [] */
+  readonly luksKeys: readonly LuksKeyConfig[];
   /**
    * Further folders the image's files may lie in, beyond its default evidence roots (the folder that
    * really holds the top file, and that folder's parent unless it is `/` or top-level). A folder inside
@@ -121,10 +126,22 @@ export interface ImageConfig {
 }
 
 export interface PartitionConfig {
-  /** 1..128. */
-  readonly number: number;
-  /** Absolute, in the guest. @default `<mountRoot>/p<number>` */
+  /** 0..128 (0: the whole disk); absent for a logical volume. */
+  readonly number?: number;
+  /** `vg/lv`; absent for a partition. */
+  readonly logicalVolume?: string;
+  /** Absolute, in the guest. @default `<mountRoot>/p<number>`, or `<mountRoot>/lvm/<vg>/<lv>` */
   readonly mountPoint: string;
   /** Extra mount options, added to the lab's read-only ones; never removing any. @default [] */
   readonly options: readonly string[];
+}
+
+/** One LUKS volume inside an image and where its passphrase is kept. */
+export interface LuksKeyConfig {
+  /** The partition number (0: the whole disk) or logical volume `vg/lv` holding the LUKS header. */
+  readonly at: number | string;
+  /** The secret config key (without namespace) holding the passphrase: `pulumi config set --secret <it>`. */
+  readonly configKey: string;
+  /** The passphrase as a secret Output; `undefined` outside a Pulumi program (check-config). */
+  readonly key: pulumi.Output<string> | undefined;
 }
