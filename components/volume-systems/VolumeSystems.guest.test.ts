@@ -37,7 +37,8 @@ const DIR = "/srv/evidence/volumes 'x' $(id)";
 const LAPTOP = `${DIR}/laptop.raw`;
 const CLONE = `${DIR}/clone.raw`;
 const HALF = `${DIR}/half.raw`;
-const IMAGES = [LAPTOP, CLONE, HALF, `${DIR}/other-half.raw`];
+const PLAIN = `${DIR}/plain.raw`;
+const IMAGES = [LAPTOP, CLONE, HALF, `${DIR}/other-half.raw`, PLAIN];
 const P2_KEY = "p2 passphrase: with spaces, 'quotes' and $(id)";
 const HOME_KEY = "home\nkey with a line break";
 
@@ -171,6 +172,8 @@ beforeAll(
      lvcreate -q -y -n local -L 4M spanvg "\${a}p1"; mkfs.ext4 -q -d "$work/local" /dev/spanvg/local
      lvcreate -q -y -n span -L 12M spanvg
      vgchange -q -an spanvg; losetup -d "$a" "$b"
+     # No volume system at all: ext4 on the whole disk.
+     truncate -s 8M plain.raw; mkfs.ext4 -q plain.raw
      chmod 0444 ./*.raw; rm -rf "$work"; sha256sum ./*.raw`,
       `${P2_KEY}\x1f${HOME_KEY}`,
     );
@@ -304,6 +307,18 @@ describe("a laptop: LUKS2 -> LVM on p2, LUKS1 on an LV, a striped LV, a snapshot
 });
 
 describe("bad keys and broken volume groups", () => {
+  test("an image without any volume system: nothing opened, nothing skipped, nothing to close", async () => {
+    const nbd = await attach(PLAIN);
+    const device = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
+    try {
+      const open = await volumesOn(device);
+      expect(await opened(open)).toEqual({ volumes: [], skipped: [] });
+      expect(succeeded(await run(open.delete)).stderr).toMatch(/0 mapping\(s\) of \/dev\/nbd\d+ closed; none left/);
+    } finally {
+      succeeded(await run(nbd.delete));
+    }
+  });
+
   test("a wrong key for the LV's LUKS fails naming it, and the layers opened before it are removed again", async () => {
     const nbd = await attach(LAPTOP);
     const device = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;

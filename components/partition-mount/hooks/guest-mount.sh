@@ -225,8 +225,9 @@ for number in "${numbers[@]}"; do
   results+=("$number" "$node" "$target" "$fstype" "$vfs_type" "$effective")
 done
 
-# One value per line (paths cannot hold line breaks: the component refuses them), one jq for the JSON.
-printf '%s\n' "${results[@]}" "${skipped[@]}" | jq -Rnc --argjson m "${#results[@]}" '
+# One value per line (paths cannot hold line breaks: the component refuses them; none when nothing was
+# mounted or skipped: printf would print one empty line), one jq for the JSON.
+if ((${#results[@]} + ${#skipped[@]} > 0)); then printf '%s\n' "${results[@]}" "${skipped[@]}"; fi | jq -Rnc --argjson m "${#results[@]}" '
   def at: if test("/") then {logicalVolume: .} else {partition: tonumber} end;
   [inputs] as $a | {
     mounts: [$a[:$m] as $r | range(0; $r | length; 6) as $i | $r[$i:$i + 6] | {

@@ -258,7 +258,8 @@ for i in "${!LUKS_AT[@]}"; do
   luks_open "$where" "$device" "$i"
 done
 
-printf '%s\n' "${volumes[@]}" "${skipped[@]}" | jq -Rnc --argjson n "${#volumes[@]}" '
+# One value per line (none when nothing was found: printf would print one empty line), one jq for the JSON.
+if ((${#volumes[@]} + ${#skipped[@]} > 0)); then printf '%s\n' "${volumes[@]}" "${skipped[@]}"; fi | jq -Rnc --argjson n "${#volumes[@]}" '
   def at: if test("^[0-9]+$") then {partition: tonumber} elif . == "-" then {} else {logicalVolume: .} end;
   [inputs] as $a | {
     volumes: [$a[:$n] as $v | range(0; $v | length; 6) as $i | $v[$i:$i + 6] | (.[0] | at) + {
