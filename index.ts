@@ -52,7 +52,12 @@ export = async () => {
           acquisitionCheck: image.transfer.acquisitionCheck,
           nbdDevice: image.attachment.nbdDevice,
           partitions: image.attachment.partitions,
+          // Every layer opened read-only (LUKS, LVM) and those left closed, with the reason.
+          volumes: image.volumes.volumes,
+          volumesLeftClosed: image.volumes.skipped,
           mounts: pulumi.all(image.mounts.map((m) => m.mounts)).apply((all) => all.flat()),
+          // What "all" found and did not mount (swap, a PV, a LUKS volume without a key, ...), and why.
+          skipped: pulumi.all(image.mounts.map((m) => m.skipped)).apply((all) => all.flat()),
         },
       ]),
     ),

@@ -56,10 +56,18 @@ describe("the whole lab for the CI case", () => {
         .byType(TYPE.ImageTransfer)
         .map((r) => r.inputs.mode)
         .sort(),
-    ).toEqual(["scp", "sshfs", "sshfs"]);
-    expect(run.byType(TYPE.NbdAttachment)).toHaveLength(3);
-    expect(run.byType(TYPE.PartitionMount)).toHaveLength(3);
-    for (const type of [TYPE.EvidenceVolume, TYPE.AnalysisGuest, TYPE.ImageTransfer, TYPE.NbdAttachment, TYPE.PartitionMount]) {
+    ).toEqual(["scp", "sshfs", "sshfs", "sshfs"]);
+    expect(run.byType(TYPE.NbdAttachment)).toHaveLength(4);
+    expect(run.byType(TYPE.VolumeSystems)).toHaveLength(4);
+    expect(run.byType(TYPE.PartitionMount)).toHaveLength(4);
+    for (const type of [
+      TYPE.EvidenceVolume,
+      TYPE.AnalysisGuest,
+      TYPE.ImageTransfer,
+      TYPE.NbdAttachment,
+      TYPE.VolumeSystems,
+      TYPE.PartitionMount,
+    ]) {
       for (const r of run.byType(type)) expect(r.parent).toBe(lab.urn);
     }
     expect(
@@ -68,6 +76,7 @@ describe("the whole lab for the CI case", () => {
         .map((r) => [r.name, r.inputs.format, r.inputs.readOnly])
         .sort(),
     ).toEqual([
+      ["case-ci-laptop-nbd", "raw", true],
       ["case-ci-win7-e01-nbd", "ewf", true],
       ["case-ci-win7-scp-nbd", "vmdk", true],
       ["case-ci-win7-sshfs-nbd", "vmdk", true],
@@ -77,9 +86,13 @@ describe("the whole lab for the CI case", () => {
     expect(check.dependencies).toContain(run.byName("case-ci-win7-e01-transfer-sshfs").urn);
     expect(run.createOrder().indexOf(check.urn)).toBeLessThan(run.createOrder().indexOf(run.byName("case-ci-win7-e01-nbd-attach").urn));
     for (const r of run.byType(TYPE.PartitionMount)) expect(r.inputs).toMatchObject({ readOnly: true, partition: "all" });
+    // The laptop's two LUKS keys: where they open, on the component; the keys only on its command's stdin.
+    expect(run.byName("case-ci-laptop-volumes").inputs).toMatchObject({ readOnly: true, luksAt: [2, "evidencevg/home"] });
+    expect(run.byName("case-ci-laptop-volumes-open").additionalSecretOutputs).toEqual(["stdin"]);
+    expect(run.byName("case-ci-win7-scp-volumes-open").inputs.stdin).toBeUndefined();
   });
 
-  test("destroy undoes it in reverse: umount, disconnect, transfers, case storage, guest, volume", async () => {
+  test("destroy undoes it in reverse: umount, close volumes, disconnect, transfers, case storage, guest, volume", async () => {
     const { run } = await runProgram(stackFile);
     const destroy = run.destroyOrder();
     const position = (urns: string[]) => urns.map((u) => destroy.indexOf(u));
@@ -95,12 +108,14 @@ describe("the whole lab for the CI case", () => {
     const volumeHostSide = volumeCommands.filter((r) => r.name.endsWith("-backing")).map((r) => r.urn);
     expect(caseStorage).toHaveLength(2);
     expect(volumeHostSide).toHaveLength(1);
-    for (const name of ["win7-sshfs", "win7-scp", "win7-e01"]) {
+    for (const name of ["win7-sshfs", "win7-scp", "win7-e01", "laptop"]) {
       const of = (type: string) => run.byType(type).find((r) => r.name.includes(`-${name}-`))!;
       const mount = below(of(TYPE.PartitionMount));
+      const volumes = below(of(TYPE.VolumeSystems));
       const nbd = below(of(TYPE.NbdAttachment));
       const transfer = below(of(TYPE.ImageTransfer));
-      expect(last(mount)).toBeLessThan(first(nbd));
+      expect(last(mount)).toBeLessThan(first(volumes));
+      expect(last(volumes)).toBeLessThan(first(nbd));
       expect(last(nbd)).toBeLessThan(first(transfer));
       expect(last(transfer)).toBeLessThan(first(caseStorage));
     }

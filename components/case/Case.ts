@@ -10,18 +10,21 @@ import { EvidenceVolume } from "../evidence-volume/EvidenceVolume";
 import { ImageTransfer } from "../image-transfer/ImageTransfer";
 import { NbdAttachment } from "../nbd-attachment/NbdAttachment";
 import { PartitionMount } from "../partition-mount/PartitionMount";
+import { VolumeSystems } from "../volume-systems/VolumeSystems";
 
 /** Everything the lab did with one image, for the stack outputs. */
 export interface ImageLab {
   readonly transfer: ImageTransfer;
   readonly attachment: NbdAttachment;
+  readonly volumes: VolumeSystems;
   readonly mounts: PartitionMount[];
 }
 
 /**
  * The lab for one case. Children in create order, each waiting for what it needs:
  * EvidenceVolume (host side) -> AnalysisGuest (attaches the volume) -> case storage opened in the guest
- * -> per image: ImageTransfer (for an EWF set, then its acquisition check) -> NbdAttachment -> PartitionMount(s).
+ * -> per image: ImageTransfer (for an EWF set, then its acquisition check) -> NbdAttachment -> VolumeSystems
+ * (LUKS with the image's keys, LVM) -> PartitionMount(s).
  * `pulumi destroy` walks the same graph backwards: umount, disconnect, drop transfers, close the case
  * storage, stop and undefine the guest, erase the volume.
  */
@@ -146,10 +149,28 @@ export class Case extends pulumi.ComponentResource {
       { parent: this, dependsOn: [transfer] },
     );
 
+    // Every image gets one: "all" means every logical volume too, and an image without volume systems
+    // costs one short hook that finds none.
+    const volumes = new VolumeSystems(
+      `${name}-${image.name}-volumes`,
+      {
+        guest,
+        nbdDevice: attachment.nbdDevice,
+        luks: image.luksKeys.map((k) => {
+          if (k.key === undefined)
+            throw new pulumi.ResourceError(`Case '${name}': the LUKS key '${k.configKey}' of image '${image.name}' is not set`, this);
+          return { at: k.at, key: k.key };
+        }),
+        readOnly: true,
+      },
+      { parent: this, dependsOn: [attachment] },
+    );
+
     // The guest image's examiner account has gid = uid.
     const mountArgs = {
       guest,
       nbdDevice: attachment.nbdDevice,
+      volumes: volumes.volumes,
       readOnly: true as const,
       examinerUid: config.guest.examinerUid,
       examinerGid: config.guest.examinerUid,
@@ -160,17 +181,29 @@ export class Case extends pulumi.ComponentResource {
             new PartitionMount(
               `${name}-${image.name}-mount`,
               { ...mountArgs, partition: "all", mountRoot: image.mountRoot },
-              { parent: this, dependsOn: [attachment] },
+              { parent: this, dependsOn: [volumes] },
             ),
           ]
         : image.partitions.map(
             (p) =>
               new PartitionMount(
-                `${name}-${image.name}-p${p.number}-mount`,
-                { ...mountArgs, partition: p.number, mountPoint: p.mountPoint, extraOptions: [...p.options] },
-                { parent: this, dependsOn: [attachment] },
+                `${name}-${image.name}-${
+                  p.logicalVolume === undefined
+                    ? `p${p.number}`
+                    : `lvm-${p.logicalVolume
+                        .split("/")
+                        .map((n) => n.replace(/-/g, "--"))
+                        .join("-")}`
+                }-mount`,
+                {
+                  ...mountArgs,
+                  partition: p.logicalVolume ?? (p.number as number),
+                  mountPoint: p.mountPoint,
+                  extraOptions: [...p.options],
+                },
+                { parent: this, dependsOn: [volumes] },
               ),
           );
-    return { transfer, attachment, mounts };
+    return { transfer, attachment, volumes, mounts };
   }
 }

@@ -13,6 +13,7 @@ import { hookFile } from "../../lib/hook-file";
 import { CREATE_HOOK as GUEST_CREATE_HOOK } from "../../components/analysis-guest/plan";
 import { ATTACH_HOOK } from "../../components/nbd-attachment/plan";
 import { MOUNT_HOOK } from "../../components/partition-mount/plan";
+import { OPEN_HOOK } from "../../components/volume-systems/plan";
 import { RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND } from "../../lib/tokens";
 import type { OutputsFor } from "../mocks";
@@ -104,6 +105,7 @@ export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): O
         ],
       });
     }
+    if (runsHook(create, OPEN_HOOK)) return print({ volumes: [], skipped: [] });
     if (runsHook(create, MOUNT_HOOK)) return print({ mounts: [], skipped: [] });
     return undefined;
   };
