@@ -47,3 +47,22 @@ export interface MadePartition {
 export function readMadeEvidence(dir: string): MadeEvidence {
   return JSON.parse(fs.readFileSync(path.join(dir, "evidence.json"), "utf8")) as MadeEvidence;
 }
+
+/** `volumes.json`, what scripts/make-volume-evidence.sh writes beside the laptop disk it makes. */
+export interface MadeVolumes {
+  readonly generator: "scripts/make-volume-evidence.sh";
+  readonly version: number;
+  /** The disk, relative to the folder. */
+  readonly top: string;
+  readonly sha256: string;
+  /** Where each LUKS volume lies (a partition number, or vg/lv) -> its test passphrase. */
+  readonly keys: Readonly<Record<string, string>>;
+  /** Known files: where (`p1`, or vg/lv), path inside that filesystem, content. */
+  readonly files: readonly { readonly at: string; readonly path: string; readonly text: string }[];
+}
+
+/** `<dir>/volumes.json`, or undefined when there is none. */
+export function readMadeVolumes(dir: string): MadeVolumes | undefined {
+  const file = path.join(dir, "volumes.json");
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as MadeVolumes) : undefined;
+}

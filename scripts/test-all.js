@@ -82,16 +82,18 @@ function runCaptured(label, command, args, niceness) {
 }
 
 /** The CI case's evidence, where stacks/Pulumi.case-ci.yaml expects it (idempotent, seconds). */
-function prepareCiEvidence() {
-  return new Promise((resolve) => {
-    const child = spawn("bash", [path.join(root, "scripts/make-evidence.sh"), "/var/lib/forensic-lab/ci-evidence"], {
-      cwd: root,
-      stdio: "inherit",
+async function prepareCiEvidence() {
+  const make = (script, outDir) =>
+    new Promise((resolve) => {
+      const child = spawn("bash", [path.join(root, "scripts", script), outDir], { cwd: root, stdio: "inherit" });
+      child.on("close", (status) => resolve(status === 0 || (console.error(`${script} failed`), false)));
     });
-    child.on("close", (status) =>
-      resolve(status === 0 ? { passed: 0, failed: 0 } : (console.error("make-evidence failed"), { passed: 0, failed: 1 })),
-    );
-  });
+  const made = [
+    await make("make-evidence.sh", "/var/lib/forensic-lab/ci-evidence"),
+    await make("make-volume-evidence.sh", "/var/lib/forensic-lab/ci-volume-evidence/laptop"),
+  ];
+  const failed = made.filter((ok) => !ok).length;
+  return { passed: 0, failed };
 }
 
 /**

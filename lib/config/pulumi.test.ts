@@ -23,9 +23,13 @@ describe("loadCaseConfigFromPulumi", () => {
     const engine = engineConfigFromStackFile(ciStack);
     expect(engine.stack).toBe("case-ci");
     expect(engine.config["forensic-lab:caseId"]).toBe("case-ci");
-    expect(JSON.parse(engine.config["forensic-lab:images"])).toHaveLength(3);
+    expect(JSON.parse(engine.config["forensic-lab:images"])).toHaveLength(4);
     expect(engine.config["forensic-lab:evidenceVolumePassphrase"]).toBe(TEST_PASSPHRASE);
-    expect(engine.secretKeys).toEqual(["forensic-lab:evidenceVolumePassphrase"]);
+    expect(engine.secretKeys).toEqual([
+      "forensic-lab:evidenceVolumePassphrase",
+      "forensic-lab:ci-laptop-p2-key",
+      "forensic-lab:ci-laptop-home-key",
+    ]);
   });
 
   test("resolves the same config as check-config reads from the file, plus the secret passphrase", async () => {
@@ -34,11 +38,21 @@ describe("loadCaseConfigFromPulumi", () => {
     const fromFile = loadStackFile(ciStack, { checkFiles: false });
     const { evidenceVolumePassphrase, warnings, ...rest } = config;
     const { evidenceVolumePassphrase: none, warnings: fileWarnings, ...restFromFile } = fromFile;
-    expect(rest).toEqual(restFromFile);
+    // The LUKS keys: secret Outputs here, not readable from the file.
+    const withoutKeys = (c: typeof rest) => ({
+      ...c,
+      images: c.images.map((i) => ({ ...i, luksKeys: i.luksKeys.map(({ at, configKey }) => ({ at, configKey })) })),
+    });
+    expect(withoutKeys(rest)).toEqual(withoutKeys(restFromFile));
     expect(none).toBeUndefined();
-    // The file has no passphrase yet (a warning there); the engine has one (no warning here).
+    expect(restFromFile.images[3].luksKeys.map((k) => k.key)).toEqual([undefined, undefined]);
+    expect(await valueOf(rest.images[3].luksKeys[0].key!)).toBe(TEST_PASSPHRASE);
+    expect(await pulumi.isSecret(rest.images[3].luksKeys[0].key!)).toBe(true);
+    // The file has no passphrase and no LUKS key yet (warnings there); the engine has them (none here).
     expect(fileWarnings.map((w) => w.key)).toEqual([
       "forensic-lab:evidenceVolumePassphrase",
+      "forensic-lab:ci-laptop-p2-key",
+      "forensic-lab:ci-laptop-home-key",
       "forensic-lab:evidenceVolume.fastKdfForTestsOnly",
     ]);
     expect(warnings.map((w) => w.key)).toEqual(["forensic-lab:evidenceVolume.fastKdfForTestsOnly"]);
@@ -53,18 +67,22 @@ describe("loadCaseConfigFromPulumi", () => {
     const engine = engineConfigFromStackFile(ciStack);
     const { load } = await loadWith({ ...engine, secretKeys: [] });
     const err = configErrorOf(load);
-    expect(err.message).toBe(
+    expect(err.message.split("\n")).toEqual([
       "stacks/Pulumi.case-ci.yaml: forensic-lab:evidenceVolumePassphrase: is in plain text; remove it from the stack file and set it with `pulumi config set --secret evidenceVolumePassphrase` (pipe it on stdin)",
-    );
+      "stacks/Pulumi.case-ci.yaml: forensic-lab:ci-laptop-p2-key: is a LUKS key in plain text; remove it from the stack file and set it with `pulumi config set --secret ci-laptop-p2-key`",
+      "stacks/Pulumi.case-ci.yaml: forensic-lab:ci-laptop-home-key: is a LUKS key in plain text; remove it from the stack file and set it with `pulumi config set --secret ci-laptop-home-key`",
+    ]);
     expect(err.message).not.toContain(TEST_PASSPHRASE);
     expect(pulumi.RunError.isInstance(err)).toBe(true);
   });
 
   test("the program insists on the passphrase that check-config only warns about", async () => {
     const { load } = await loadWith(engineConfigFromStackFile(ciStack, { setPassphrase: false }));
-    expect(configErrorOf(load).message).toBe(
+    expect(configErrorOf(load).message.split("\n")).toEqual([
       "stacks/Pulumi.case-ci.yaml: forensic-lab:evidenceVolumePassphrase: is not set; set it with `pulumi config set --secret evidenceVolumePassphrase` (pipe it on stdin, not as an argument)",
-    );
+      "stacks/Pulumi.case-ci.yaml: forensic-lab:ci-laptop-p2-key: is named in images[].luksKeys but not set; set it with `pulumi config set --secret ci-laptop-p2-key` (pipe it on stdin, not as an argument)",
+      "stacks/Pulumi.case-ci.yaml: forensic-lab:ci-laptop-home-key: is named in images[].luksKeys but not set; set it with `pulumi config set --secret ci-laptop-home-key` (pipe it on stdin, not as an argument)",
+    ]);
   });
 
   test("other namespaces pass through untouched; a broken value names the stack's file and key", async () => {

@@ -54,19 +54,28 @@ describe("shipped stack files", () => {
         transfer: "sshfs",
         mountRoot: "/mnt/forensic/win7",
         partitions: "all",
+        luksKeys: [],
         roots: ["/var/lib/forensic-lab/demo-evidence"],
       },
     ]);
   });
 
-  test("CI: the same vmdk by sshfs and by scp, the same disk as an E01 set, a small fast-KDF volume, 2 GiB of guest memory", () => {
+  test("CI: the same vmdk by sshfs and by scp, the same disk as an E01 set, a LUKS/LVM laptop disk, a small fast-KDF volume, 2 GiB of guest memory", () => {
     const c = loadStackFile(path.join(root, "stacks/Pulumi.case-ci.yaml"), { checkFiles: false });
     expect(c.images.map((i) => [i.name, i.transfer, i.path])).toEqual([
       ["win7-sshfs", "sshfs", "/var/lib/forensic-lab/ci-evidence/snapshots/win7-000002.vmdk"],
       ["win7-scp", "scp", "/var/lib/forensic-lab/ci-evidence/snapshots/win7-000002.vmdk"],
       ["win7-e01", "sshfs", "/var/lib/forensic-lab/ci-evidence/ewf/win7.E01"],
+      ["laptop", "sshfs", "/var/lib/forensic-lab/ci-volume-evidence/laptop/laptop.raw"],
     ]);
-    expect(c.images.map((i) => i.roots)).toEqual(Array(3).fill(["/var/lib/forensic-lab/ci-evidence"]));
+    expect(c.images.map((i) => i.roots)).toEqual([
+      ...Array(3).fill(["/var/lib/forensic-lab/ci-evidence"]),
+      ["/var/lib/forensic-lab/ci-volume-evidence"],
+    ]);
+    expect(c.images[3].luksKeys.map(({ at, configKey }) => [at, configKey])).toEqual([
+      [2, "ci-laptop-p2-key"],
+      ["evidencevg/home", "ci-laptop-home-key"],
+    ]);
     expect(c.evidenceVolume).toMatchObject({ backend: "file", sizeGiB: 2, fastKdfForTestsOnly: true });
     expect(c.guest.memoryMiB).toBe(2048);
   });

@@ -13,7 +13,7 @@ import { TYPE } from "../../lib/tokens";
 import { runPulumi, spawnPulumi } from "./pulumi";
 import { Lab, POLICY_PACK } from "./lab";
 import { RESUMED, UP } from "./lab-steps";
-import { bash, CUSTODY_LOG, evidenceManifest, inGuest, leftovers, mountPointOf, mustInGuest } from "./outside";
+import { bash, CUSTODY_LOG, evidenceManifest, inGuest, leftovers, mountPointOf, mustInGuest, volumeManifest } from "./outside";
 import { Step } from "./steps";
 import { descendants, parentOf } from "../support/processes";
 
@@ -35,8 +35,9 @@ function evidenceHashes(images: readonly ImageConfig[]): Map<string, string> {
   const hashes = new Map<string, string>();
   for (const image of images) {
     const manifest = evidenceManifest(image);
+    const volumes = volumeManifest(image);
     if (!manifest?.files) {
-      hashes.set(image.path, sha256(image.path));
+      hashes.set(image.path, volumes?.sha256 ?? sha256(image.path));
       continue;
     }
     let dir = path.dirname(image.path);

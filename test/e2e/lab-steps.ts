@@ -30,6 +30,7 @@ import {
   leftovers,
   mountPointOf,
   mustInGuest,
+  volumeManifest,
 } from "./outside";
 
 /** A program registering the policy tests' unsafe lab, for a preview that must fail. */
@@ -223,16 +224,19 @@ export function labSteps(lab: Lab): Step<Lab>[] {
   });
 
   steps.push({
-    name: "state: no passphrase and no private key in plain text",
+    name: "state: no passphrase, LUKS key or private key in plain text",
     needs: [UP],
     async run() {
-      const secrets = [lab.opts.volumePassphrase, "PRIVATE KEY", privateKeyBody(lab.guest().privateKeyPath)];
+      const luksKeys = images.flatMap((image) => Object.values(volumeManifest(image)?.keys ?? {}));
+      const secrets = [lab.opts.volumePassphrase, "PRIVATE KEY", privateKeyBody(lab.guest().privateKeyPath), ...luksKeys];
       const files = [...backendFilesOf(lab), lab.stackConfigFile];
       for (const file of files) {
         const text = fs.readFileSync(file, "utf8");
         const found = secrets.find((s) => s && text.includes(s));
         if (found)
-          throw new Error(`${file} holds ${found === lab.opts.volumePassphrase ? "the passphrase" : "a private key"} in plain text`);
+          throw new Error(
+            `${file} holds ${found === lab.opts.volumePassphrase ? "the passphrase" : luksKeys.includes(found) ? "a LUKS key" : "a private key"} in plain text`,
+          );
       }
       const ciphertexts = files.reduce((n, f) => n + (fs.readFileSync(f, "utf8").match(/"ciphertext"|secure:/g)?.length ?? 0), 0);
       return `${files.length} files scanned; ${ciphertexts} encrypted values`;
@@ -278,6 +282,37 @@ export function labSteps(lab: Lab): Step<Lab>[] {
         return `${lines.length} mounts`;
       },
     });
+    const volumes = volumeManifest(image);
+    if (!manifest && volumes) {
+      steps.push({
+        name: `${image.name}: LUKS and LVM opened read-only, each known file read as made by the examiner, writes refused`,
+        needs: [UP],
+        async run() {
+          type Where = { partition?: number; logicalVolume?: string };
+          const outputs = lab.run!.outputs.images as Record<
+            string,
+            { volumes?: (Where & { layer: string; device: string })[]; mounts?: (Where & { mountPoint: string })[] }
+          >;
+          const at = (v: Where) => v.logicalVolume ?? `p${v.partition}`;
+          const opened = (outputs[image.name]?.volumes ?? []).map((v) => `${at(v)} ${v.layer}`);
+          const expected = ["p2 luks", "evidencevg/home lvm", "evidencevg/root lvm", "evidencevg/home luks"];
+          if (JSON.stringify(opened) !== JSON.stringify(expected))
+            throw new Error(`volumes output: ${JSON.stringify(opened)}, expected ${JSON.stringify(expected)}`);
+          const mounts = new Map((outputs[image.name]?.mounts ?? []).map((m) => [at(m), m.mountPoint]));
+          for (const f of volumes.files) {
+            const mountPoint = mounts.get(f.at);
+            if (mountPoint === undefined) throw new Error(`${f.at} is not mounted: ${JSON.stringify([...mounts])}`);
+            const got = await mustInGuest(lab.guest(), 'runuser -u examiner -- cat -- "$FILE"', { FILE: `${mountPoint}/${f.path}` });
+            if (got !== f.text) throw new Error(`${mountPoint}/${f.path}: ${JSON.stringify(got)}, expected ${JSON.stringify(f.text)}`);
+            const probe = await inGuest(lab.guest(), 'touch -- "$MOUNT_POINT/forensic-lab-write-probe"', { MOUNT_POINT: mountPoint });
+            if (probe.code === 0 || !/Read-only file system/.test(probe.stderr))
+              throw new Error(`${mountPoint}: a write was not refused as read-only`);
+          }
+          return `${opened.length} layers opened; ${volumes.files.length} files read back from ${[...mounts.values()].join(", ")}`;
+        },
+      });
+      continue;
+    }
     if (!manifest) {
       steps.push({
         name: `${image.name}: known files read back`,

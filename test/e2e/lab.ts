@@ -15,7 +15,7 @@ import { GuestConnection, REPO_ROOT } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
 import { EngineSetup, StateResource, StepLog, StepRecorder, openStack, runPulumi, stateResources } from "./pulumi";
 import { seconds } from "./steps";
-import { ExecResult } from "./outside";
+import { ExecResult, volumeManifest } from "./outside";
 
 export const PASSPHRASE_CONFIG = `${NAMESPACE}:${PASSPHRASE_KEY}`;
 export const POLICY_PACK = path.join(REPO_ROOT, "policy");
@@ -80,6 +80,15 @@ export class Lab {
     if (!fs.existsSync(this.stackConfigFile)) fs.copyFileSync(this.opts.stackFile, this.stackConfigFile);
     const stack = await openStack(this.stackName, this.opts.engine);
     await stack.setConfig(PASSPHRASE_CONFIG, { value: this.opts.volumePassphrase, secret: true });
+    // Each LUKS key an image names, from the volumes.json its evidence was made with.
+    for (const image of this.caseConfig.images) {
+      for (const k of image.luksKeys) {
+        const made = volumeManifest(image);
+        const value = made?.keys[String(k.at)];
+        if (value === undefined) throw new Error(`${image.name}: no volumes.json beside ${image.path} with the key of ${k.at}`);
+        await stack.setConfig(`${NAMESPACE}:${k.configKey}`, { value, secret: true });
+      }
+    }
     this.stackHandle = stack;
     this.resources = stateResources(this.stackName, this.opts.engine);
     return stack;

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { ImageConfig } from "../../lib/config/types";
 import { GuestConnection, HookValue, renderInGuest, renderPrelude } from "../../lib/shell";
-import { MadeEvidence, readMadeEvidence } from "../../scripts/made-evidence";
+import { MadeEvidence, MadeVolumes, readMadeEvidence, readMadeVolumes } from "../../scripts/made-evidence";
 
 export interface ExecResult {
   readonly code: number;
@@ -55,6 +55,11 @@ export function evidenceManifest(image: ImageConfig): MadeEvidence | undefined {
     if (fs.existsSync(file)) return readMadeEvidence(dir);
   }
   return undefined;
+}
+
+/** The volumes.json beside an image made by scripts/make-volume-evidence.sh, if any. */
+export function volumeManifest(image: ImageConfig): MadeVolumes | undefined {
+  return readMadeVolumes(path.dirname(image.path));
 }
 
 export function mountPointOf(image: ImageConfig, partition: number): string | undefined {

@@ -23,11 +23,18 @@ export function stackImages(stackFile: string): StackImage[] {
   return JSON.parse(config["forensic-lab:images"]) as StackImage[];
 }
 
-/** Makes each stack's evidence where the stack expects it (what `npm run demo` does too); idempotent. */
+/**
+ * Makes each stack's evidence where the stack expects it (what `npm run demo` does too); idempotent. A
+ * `laptop.raw` is scripts/make-volume-evidence.sh's disk, in its own folder; every other image is
+ * scripts/make-evidence.sh's, two folders below the evidence folder (snapshots/, ewf/).
+ */
 export function ensureEvidence(stackFile: string): void {
   for (const image of stackImages(stackFile)) {
-    const evidenceDir = path.dirname(path.dirname(image.path));
-    execFileSync("bash", [path.join(REPO, "scripts/make-evidence.sh"), evidenceDir], { stdio: "pipe" });
+    const [script, evidenceDir] =
+      path.basename(image.path) === "laptop.raw"
+        ? ["scripts/make-volume-evidence.sh", path.dirname(image.path)]
+        : ["scripts/make-evidence.sh", path.dirname(path.dirname(image.path))];
+    execFileSync("bash", [path.join(REPO, script), evidenceDir], { stdio: "pipe" });
   }
 }
 

@@ -48,6 +48,17 @@ export function engineConfigFromStackFile(file: string, opts: EngineConfigOption
   if ((opts.setPassphrase ?? true) && !(passphraseKey in config)) {
     config[passphraseKey] = secret;
     secretKeys.add(passphraseKey);
+    // The LUKS keys the images name, set as secrets too (the CI run sets them from volumes.json).
+    const images = stackConfig[`${NAMESPACE}:images`];
+    for (const image of Array.isArray(images) ? images : []) {
+      for (const name of Object.values((image as { luksKeys?: Record<string, string> }).luksKeys ?? {})) {
+        const key = `${NAMESPACE}:${name}`;
+        if (!(key in config)) {
+          config[key] = secret;
+          secretKeys.add(key);
+        }
+      }
+    }
   }
   const stack = /^Pulumi\.(.+)\.ya?ml$/.exec(path.basename(file))?.[1];
   if (stack === undefined) throw new Error(`${file}: not named Pulumi.<stack>.yaml`);
