@@ -224,9 +224,17 @@ describe("a laptop: LUKS2 -> LVM on p2, LUKS1 on an LV, a striped LV, a snapshot
     expect((await mappings()).filter((m) => !m.startsWith(`fl-${name}-`))).toEqual([]);
   });
 
-  test("open again: the same volumes, nothing new", async () => {
+  test("open again: the same volumes, nothing new; with a changed key that does not open it, an error and nothing changed", async () => {
     const before = await mappings();
     expect(await opened(open)).toEqual(result);
+    expect(await mappings()).toEqual(before);
+    const changed = await volumesOn(device, [
+      { at: 2, key: P2_KEY },
+      { at: "evidencevg/home", key: "a key changed in the stack, wrong" },
+    ]);
+    const r = await run(changed.create, changed.stdin);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/LUKS on logical volume evidencevg\/home: it is open, but the key given now does not open it/);
     expect(await mappings()).toEqual(before);
   });
 

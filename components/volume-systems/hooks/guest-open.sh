@@ -140,7 +140,13 @@ luks_open() { # <where> <device> <index of the key>
     backing=$(cryptsetup status -- "$mapper" | field_of device)
     [[ "$(readlink -f -- "$backing")" == "$(readlink -f -- "$device")" ]] ||
       fail "$what: mapping $mapper is already open on $backing, not on $device"
-    echo "volume-systems: $what is already open as /dev/mapper/$mapper" >&2
+    # Open already, but the key given now must still open it: a changed key fails here, not at the next
+    # fresh open. --test-passphrase maps nothing and writes nothing.
+    local tested=0
+    printf '%s' "$key" | base64 -d | timeout 600 cryptsetup open --test-passphrase --readonly --disable-external-tokens \
+      --type luks --key-file=- -- "$device" >/dev/null 2>&1 || tested=$?
+    ((tested == 0)) || fail "$what: it is open, but the key given now does not open it (cryptsetup status $tested); nothing was changed"
+    echo "volume-systems: $what is already open as /dev/mapper/$mapper; the key still opens it" >&2
   else
     # --disable-external-tokens: a header's token must never make cryptsetup load a plugin; a timeout:
     # a hostile header may ask for billions of PBKDF2 iterations.
