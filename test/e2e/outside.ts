@@ -79,8 +79,15 @@ export interface FileFacts {
 export function evidenceFacts(images: readonly ImageConfig[]): Map<string, FileFacts> {
   const facts = new Map<string, FileFacts>();
   for (const image of images) {
+    // The evidence folder: the nearest one up holding evidence.json (snapshots/ -> its parent), never one
+    // further up (a stray evidence.json in /var/lib/forensic-lab would make it every file there).
     let root = path.dirname(image.path);
-    for (let dir = root, i = 0; i < 3; dir = path.dirname(dir), i++) if (fs.existsSync(path.join(dir, "evidence.json"))) root = dir;
+    for (let dir = root, i = 0; i < 3; dir = path.dirname(dir), i++) {
+      if (fs.existsSync(path.join(dir, "evidence.json"))) {
+        root = dir;
+        break;
+      }
+    }
     for (const rel of fs.readdirSync(root, { recursive: true }) as string[]) {
       const file = path.join(root, rel);
       const st = fs.statSync(file);
