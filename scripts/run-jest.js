@@ -36,6 +36,22 @@ const args = [
   ...rest,
   ...(projects.length ? ["--selectProjects", ...projects] : []),
 ];
+/** One "failed: <file> › <test>" line per failed test, and one per file that did not load. */
+function failureLines(results) {
+  const root = path.resolve(__dirname, "..");
+  const lines = [];
+  for (const file of results.testResults) {
+    const name = path.relative(root, file.name);
+    const failedTests = file.assertionResults.filter((a) => a.status === "failed");
+    for (const test of failedTests) lines.push(`failed: ${name} › ${test.fullName}`);
+    if (failedTests.length === 0 && file.status === "failed") {
+      const why = (file.message || "did not run").split("\n").find((l) => l.trim() && !l.includes("●"));
+      lines.push(`failed: ${name}: ${(why ?? "did not run").trim()}`);
+    }
+  }
+  return lines;
+}
+
 const run = spawnSync(process.execPath, args, { stdio: "inherit", cwd: path.resolve(__dirname, "..") });
 
 let passed = 0;
@@ -45,6 +61,8 @@ try {
   passed = results.numPassedTests;
   // A suite that fails to load has no failed *tests*; count it so a broken file can never pass.
   failed = results.numFailedTests + results.numRuntimeErrorTestSuites;
+  // Named again here, just above the closing line: CI keeps only the end of a long run's output.
+  for (const line of failureLines(results)) console.log(line);
 } catch (err) {
   console.error(`run-jest: no jest results (${err.message})`);
   failed += 1;

@@ -12,6 +12,20 @@ const path = require("path");
 
 const root = path.resolve(__dirname, "..");
 const CLOSING = /^(?:\w+: )?(\d+) passed, (\d+) failed/;
+// How each part names a failed test: run-jest.js "failed: <file> › <test>", run-go-tests.js
+// "FAIL <package> <test>", the e2e "✗ <step>: <why>". Repeated at the very end, because CI keeps only the
+// tail of this run's output, and a count alone does not say where to look.
+const FAILURE = /^(?:failed: |FAIL |✗ )/;
+const FAILURES_KEPT = 20;
+
+/** The lines of a part's output that name a failed test, at most FAILURES_KEPT of them. */
+function failuresIn(output) {
+  return output
+    .split("\n")
+    .map((l) => l.trimEnd())
+    .filter((l) => FAILURE.test(l))
+    .slice(0, FAILURES_KEPT);
+}
 
 /**
  * A part's counts from its last "N passed, M failed" line, or null when it printed none. A part that
@@ -38,9 +52,15 @@ function run(label, command, args) {
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
     let tail = "";
+    let partial = "";
+    const failures = [];
     child.stdout.on("data", (chunk) => {
       process.stdout.write(chunk);
-      tail = (tail + chunk.toString("utf8")).slice(-4096);
+      const text = chunk.toString("utf8");
+      tail = (tail + text).slice(-4096);
+      const lines = (partial + text).split("\n");
+      partial = lines.pop();
+      for (const line of failuresIn(lines.join("\n"))) if (failures.length < FAILURES_KEPT) failures.push(line);
     });
     // "close" waits for every holder of the child's stdout; a stray grandchild (a guest's ssh a failed
     // test left behind) could hold it forever. The child's exit, plus a moment for the last bytes, is enough.
@@ -51,11 +71,12 @@ function run(label, command, args) {
       child.stdout.destroy();
       const counts = countsFrom(tail, status);
       if (!counts) {
-        console.error(`${label}: no closing "N passed, M failed" line (exit ${status})`);
-        resolve({ passed: 0, failed: 1 });
+        const why = `${label}: no closing "N passed, M failed" line (exit ${status})`;
+        console.error(why);
+        resolve({ label, passed: 0, failed: 1, failures: [...failures, why] });
         return;
       }
-      resolve(counts);
+      resolve({ label, ...counts, failures });
     };
     child.on("close", finish);
     child.on("exit", (status) => setTimeout(() => finish(status), 10_000).unref());
@@ -76,7 +97,10 @@ function runCaptured(label, command, args, niceness) {
     child.on("close", (status) => {
       const seconds = Math.round((Date.now() - started) / 1000);
       const counts = countsFrom(output, status) ?? { passed: 0, failed: 1 };
-      resolve({ print: () => console.log(`\n=== ${label} (ran in the background, ${seconds} s)\n${output.trimEnd()}`), counts });
+      resolve({
+        print: () => console.log(`\n=== ${label} (ran in the background, ${seconds} s)\n${output.trimEnd()}`),
+        counts: { label, ...counts, failures: failuresIn(output) },
+      });
     });
   });
 }
@@ -93,7 +117,7 @@ async function prepareCiEvidence() {
     await make("make-volume-evidence.sh", "/var/lib/forensic-lab/ci-volume-evidence/laptop"),
   ];
   const failed = made.filter((ok) => !ok).length;
-  return { passed: 0, failed };
+  return { label: "ci evidence", passed: 0, failed, failures: failed ? ["✗ ci evidence: a script above failed"] : [] };
 }
 
 /**
@@ -179,6 +203,11 @@ function startGuestImageBuild() {
   parts.push(await run("e2e", process.execPath, [require.resolve("tsx/cli"), path.join(root, "test/e2e/run.ts")]));
   const passed = parts.reduce((n, p) => n + p.passed, 0);
   const failed = parts.reduce((n, p) => n + p.failed, 0);
+  console.log("\n=== summary");
+  for (const part of parts) {
+    console.log(`${part.label}: ${part.passed} passed, ${part.failed} failed`);
+    for (const line of part.failures) console.log(`  ${line}`);
+  }
   console.log(`\n${passed} passed, ${failed} failed`);
   process.exit(failed === 0 ? 0 : 1);
 })();
