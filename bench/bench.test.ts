@@ -3,19 +3,25 @@
  * schema (and the committed file), and the printed table. Nothing is timed here.
  */
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
+import { Evidence } from "./host";
+import { chainForVmdkmount } from "./peers";
 import {
   BENCH_KEY_NAMES,
   BENCH_KEYS,
   buildResults,
+  formatPeersTable,
   formatSeconds,
   formatTable,
   formatValue,
   Measurement,
   median,
   parseResults,
+  PeerRow,
   resultOf,
   roundValue,
+  throughputMBps,
   wrap,
 } from "./report";
 
@@ -177,5 +183,71 @@ describe("the table", () => {
     expect(seconds).toBe(`inspect_deep_chain_s${" ".repeat(10)}0.0700 s  inspectImage: 0.0700 s (median of 1)`);
     expect(seconds.indexOf(" s  ")).toBe(lines[2].indexOf("×  ") - 1);
     expect(lines[lines.length - 1].trim()).toBe("how: five runs");
+  });
+});
+
+describe("the peers table", () => {
+  const row = (peer: string, first: number[], read: number[], isolation: string): PeerRow => ({
+    peer,
+    firstFile: { label: "start to first file", samples: first },
+    read: { label: "bulk.bin", samples: read },
+    bytes: 1_000_000_000,
+    isolation,
+    how: "how it was run",
+  });
+
+  test("throughput is bytes over the median read time, in MB/s as dd counts them", () => {
+    expect(throughputMBps(1_000_000_000, { label: "r", samples: [10, 40, 20] })).toBe(50);
+    expect(() => throughputMBps(1, { label: "instant", samples: [0] })).toThrow("instant: took 0 s; no throughput");
+  });
+
+  test("one line per tool with its medians and the first word of its isolation fact, then the details", () => {
+    const text = formatPeersTable([
+      row("forensic-lab", [6, 5, 7], [40, 38], "yes: parsed in a guest"),
+      row("Dissect", [2, 1, 3], [10, 12], "no: parsed on the host"),
+    ]);
+    const lines = text.split("\n");
+    expect(lines[0]).toMatch(/^peer\s+first file\s+read\s+parser isolated from the host$/);
+    const lab = lines.find((l) => l.startsWith("forensic-lab"))!;
+    expect(lab).toMatch(/^forensic-lab\s+6\.00 s\s+25\.6 MB\/s\s+yes$/);
+    const dissect = lines.find((l) => l.startsWith("Dissect"))!;
+    expect(dissect).toMatch(/^Dissect\s+2\.00 s\s+90\.9 MB\/s\s+no$/);
+    expect(text).toContain("isolation: no: parsed on the host.");
+    expect(text).toContain("First file: start to first file: 2.00 s (median of 3)");
+    expect(lines.every((l) => l.length <= 110)).toBe(true);
+  });
+});
+
+describe("vmdkmount's scratch chain", () => {
+  test("descriptors are copied with their parent hint made a file name, extents linked, the evidence untouched", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-vmdkmount-"));
+    try {
+      const evidenceDir = path.join(dir, "evidence");
+      fs.mkdirSync(path.join(evidenceDir, "base"), { recursive: true });
+      fs.mkdirSync(path.join(evidenceDir, "snapshots"));
+      const descriptor = (hint?: string) =>
+        `# Disk DescriptorFile\nCID=1\n${hint ? `parentFileNameHint="${hint}"\n` : ""}RW 8 SPARSE "x-s001.vmdk"\n`;
+      const top = path.join(evidenceDir, "snapshots/top.vmdk");
+      fs.writeFileSync(top, descriptor(path.join(evidenceDir, "base/base.vmdk")));
+      fs.writeFileSync(path.join(evidenceDir, "snapshots/top-s001.vmdk"), "top extent");
+      fs.writeFileSync(path.join(evidenceDir, "base/base.vmdk"), descriptor());
+      fs.writeFileSync(path.join(evidenceDir, "base/base-s001.vmdk"), "base extent");
+      const before = fs.readFileSync(top, "utf8");
+      const files = ["snapshots/top.vmdk", "snapshots/top-s001.vmdk", "base/base.vmdk", "base/base-s001.vmdk"];
+      const evidence = {
+        dir: evidenceDir,
+        manifest: { top: "snapshots/top.vmdk", chain: ["snapshots/top.vmdk", "base/base.vmdk"], files: files.map((p) => ({ path: p })) },
+      } as unknown as Evidence;
+
+      const scratchTop = chainForVmdkmount(evidence, path.join(dir, "scratch"));
+
+      expect(scratchTop).toBe(path.join(dir, "scratch/top.vmdk"));
+      expect(fs.readFileSync(scratchTop, "utf8")).toContain('parentFileNameHint="base.vmdk"');
+      expect(fs.lstatSync(path.join(dir, "scratch/top-s001.vmdk")).isSymbolicLink()).toBe(true);
+      expect(fs.readFileSync(path.join(dir, "scratch/base-s001.vmdk"), "utf8")).toBe("base extent");
+      expect(fs.readFileSync(top, "utf8")).toBe(before);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

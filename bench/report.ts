@@ -145,3 +145,47 @@ export function formatTable(measurements: readonly Measurement[], width = 110): 
   });
   return lines.join("\n");
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Peers: the tools an examiner would pick instead, in a table of facts beside the lab (no ratio keys).
+
+/** One row of the peers table. */
+export interface PeerRow {
+  /** The tool and how it was run, in a few words. */
+  readonly peer: string;
+  /** From nothing running (host caches dropped) to the first file's text. */
+  readonly firstFile: Timing;
+  /** A cold sequential read of `bytes`. */
+  readonly read: Timing;
+  readonly bytes: number;
+  /** Where the untrusted image is parsed, as a fact: does a crafted image reach the host kernel? */
+  readonly isolation: string;
+  /** How it was obtained, for a reader who wants to repeat it. */
+  readonly how: string;
+}
+
+/** Median throughput of a read in MB/s (10^6 bytes, as dd prints it). */
+export function throughputMBps(bytes: number, read: Timing): number {
+  const seconds = median(read.samples);
+  if (!(seconds > 0)) throw new Error(`${read.label}: took ${seconds} s; no throughput`);
+  return bytes / 1e6 / seconds;
+}
+
+/**
+ * The peers table: per tool its time to the first file and read throughput (medians), the isolation
+ * fact, and below it, indented, what was timed and how.
+ */
+export function formatPeersTable(rows: readonly PeerRow[], width = 110): string {
+  const peerWidth = Math.max(4, ...rows.map((r) => r.peer.length));
+  const indent = "  ";
+  const lines = [`${"peer".padEnd(peerWidth)}  ${"first file".padStart(10)}  ${"read".padStart(10)}  parser isolated from the host`];
+  lines.push("-".repeat(Math.min(width, peerWidth + 60)));
+  for (const r of rows) {
+    const first = formatSeconds(median(r.firstFile.samples));
+    const read = `${throughputMBps(r.bytes, r.read).toPrecision(3)} MB/s`;
+    lines.push(`${r.peer.padEnd(peerWidth)}  ${first.padStart(10)}  ${read.padStart(10)}  ${r.isolation.split(":")[0]}`);
+    const detail = `isolation: ${r.isolation}. First file: ${formatTiming(r.firstFile)}. Read: ${formatTiming(r.read)}. How: ${r.how}`;
+    for (const line of wrap(detail, width - indent.length)) lines.push(`${indent}${line}`);
+  }
+  return lines.join("\n");
+}

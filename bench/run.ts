@@ -19,7 +19,18 @@ import { upAtOnce } from "./cases";
 import { Evidence, Guestmount, guestmountColdStart, guestmountRead, hostRawRead, inspectDeepChain, makeEvidence } from "./host";
 import { EngineSetup, engineSetup, installEngine } from "../test/e2e/pulumi";
 import { attachToRead, benchLab, destroyOnCleanup, inGuestRead, transfers } from "./lab";
-import { BENCH_KEY_NAMES, BenchKey, buildResults, formatSeconds, formatTable, Measurement, Timing } from "./report";
+import { dissectPeer, ISOLATION, PeerOptions, seedsPeer, vmdkmountPeer } from "./peers";
+import {
+  BENCH_KEY_NAMES,
+  BenchKey,
+  buildResults,
+  formatPeersTable,
+  formatSeconds,
+  formatTable,
+  Measurement,
+  PeerRow,
+  Timing,
+} from "./report";
 import { Cleanup, dropHostCaches, must, timed } from "./support";
 
 /** Runs per measurement: medians of three where a run costs seconds, fewer where it costs a minute. */
@@ -31,9 +42,12 @@ const RUNS = {
   guestmountRead: 2,
   transfer: 1,
   lab: 1,
+  /** Each peer: its cold start to the first file, and its 1 GiB read. */
+  peer: { firstFile: 3, read: 2 },
 } as const;
 
-const BULK_MIB = 1024;
+/** bulk.bin's size in the bench evidence; `--bulk-mib` may make it smaller for a quick check. */
+const DEFAULT_BULK_MIB = 1024;
 const DEEP_CHAIN_LAYERS = 150;
 const FIRST_FILE = "ufos/ufo.txt";
 /** Holds the lab's scp copy (1.1 GiB) and one bench copy at a time. */
@@ -48,17 +62,31 @@ const LAB_KEYS: readonly BenchKey[] = [
   "noop_rerun_vs_first_up",
   "destroy_vs_up",
 ];
+/**
+ * `--only peers`: the peers table (Dissect, the seeds' method, vmdkmount; guestmount and the lab join it
+ * when their keys run too). Not a key of results.json: its rows are facts beside the lab, not ratios.
+ */
+const PEERS = "peers";
+type Section = BenchKey | typeof PEERS;
+const SECTION_NAMES: readonly Section[] = [...BENCH_KEY_NAMES, PEERS];
 const DEFAULT_EVIDENCE_DIR = "/var/lib/forensic-lab/bench-evidence";
-const USAGE = "usage: npm run bench -- [--evidence-dir <dir>] [--out <file>] [--only <key>[,<key>...]]";
+const USAGE = "usage: npm run bench -- [--evidence-dir <dir>] [--out <file>] [--only <key>[,<key>...]] [--bulk-mib <N>]";
 
 interface Args {
   evidenceDir: string;
   out: string;
-  only: Set<BenchKey> | undefined;
+  only: Set<Section> | undefined;
+  /** Not the default: a quick check of the bench itself, whose numbers are not written to results.json. */
+  bulkMib: number;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { evidenceDir: DEFAULT_EVIDENCE_DIR, out: path.join(REPO_ROOT, "bench/results.json"), only: undefined };
+  const args: Args = {
+    evidenceDir: DEFAULT_EVIDENCE_DIR,
+    out: path.join(REPO_ROOT, "bench/results.json"),
+    only: undefined,
+    bulkMib: DEFAULT_BULK_MIB,
+  };
   for (let i = 0; i < argv.length; i++) {
     const value = (): string => {
       const v = argv[++i];
@@ -74,9 +102,15 @@ function parseArgs(argv: readonly string[]): Args {
         break;
       case "--only": {
         const keys = value().split(",").filter(Boolean);
-        const unknown = keys.filter((k) => !BENCH_KEY_NAMES.includes(k as BenchKey));
-        if (unknown.length > 0) throw new Error(`--only: unknown key '${unknown[0]}'; keys: ${BENCH_KEY_NAMES.join(", ")}`);
-        args.only = new Set(keys as BenchKey[]);
+        const unknown = keys.filter((k) => !SECTION_NAMES.includes(k as Section));
+        if (unknown.length > 0) throw new Error(`--only: unknown key '${unknown[0]}'; keys: ${SECTION_NAMES.join(", ")}`);
+        args.only = new Set(keys as Section[]);
+        break;
+      }
+      case "--bulk-mib": {
+        const v = value();
+        if (!/^[1-9]\d{0,4}$/.test(v)) throw new Error(`--bulk-mib: '${v}' is not a whole number of MiB from 1 to 99999`);
+        args.bulkMib = Number(v);
         break;
       }
       case "-h":
@@ -101,7 +135,8 @@ class Interrupt {
   }
 }
 
-async function preflight(): Promise<void> {
+/** Checks what the run needs before anything is made; `peers`: the peers' tools too. */
+async function preflight(peers: boolean): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("run as root: the bench drops the page cache and drives libvirt");
   for (const tool of ["guestmount", "fusermount", "qemu-img", "virsh", "dd", "jq"]) {
     await must([
@@ -112,6 +147,17 @@ async function preflight(): Promise<void> {
       tool,
     ]);
   }
+  if (peers) {
+    for (const tool of ["vmdkmount", "losetup", "python3"]) {
+      await must([
+        "bash",
+        "-c",
+        'command -v "$1" >/dev/null || { echo "$1 is missing (the peers need it); run scripts/install-host-deps.sh" >&2; exit 1; }',
+        "bench",
+        tool,
+      ]);
+    }
+  }
   if (!fs.readdirSync("/boot").some((f) => f.startsWith("vmlinuz"))) {
     throw new Error("no kernel in /boot: libguestfs' appliance needs one; run scripts/install-host-deps.sh (linux-image-cloud-amd64)");
   }
@@ -120,7 +166,7 @@ async function preflight(): Promise<void> {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  const want = (...keys: BenchKey[]) => keys.some((k) => args.only === undefined || args.only.has(k));
+  const want = (...keys: Section[]) => keys.some((k) => args.only === undefined || args.only.has(k));
   const print = (line: string) => console.log(line);
   const step = (line: string) => print(`bench: ${line}`);
   const samples = (xs: readonly number[]) => xs.map((x) => formatSeconds(x)).join(", ");
@@ -144,16 +190,17 @@ async function main(): Promise<number> {
   const engine = (): EngineSetup => (setup ??= engineSetup(path.join(workDir, "engine"), installEngine()));
   cleanup.add(`remove ${workDir}`, async () => fs.rmSync(workDir, { recursive: true, force: true }));
   const measurements: Measurement[] = [];
+  const peers: PeerRow[] = [];
   const started = Date.now();
   let failure: unknown;
   try {
-    await preflight();
+    await preflight(want(PEERS));
     step(`work folder ${workDir}`);
 
     let evidence: Evidence | undefined;
-    if (want(...LAB_KEYS)) {
-      step(`evidence with a ${BULK_MIB} MiB bulk.bin in ${args.evidenceDir} (made once, then reused)`);
-      evidence = await makeEvidence(args.evidenceDir, BULK_MIB);
+    if (want(...LAB_KEYS, PEERS)) {
+      step(`evidence with a ${args.bulkMib} MiB bulk.bin in ${args.evidenceDir} (made once, then reused)`);
+      evidence = await makeEvidence(args.evidenceDir, args.bulkMib);
     }
 
     if (want("inspect_deep_chain_s")) {
@@ -182,7 +229,7 @@ async function main(): Promise<number> {
     let hostRaw: number[] | undefined;
     if (want("read_vs_host_raw")) {
       interrupt.check();
-      step(`host: ${BULK_MIB} MiB read from a raw copy at the ext4 partition, ${RUNS.read} runs`);
+      step(`host: ${args.bulkMib} MiB read from a raw copy at the ext4 partition, ${RUNS.read} runs`);
       hostRaw = await hostRawRead(workDir, evidence!, cleanup, RUNS.read);
       step(`  ${samples(hostRaw)}`);
     }
@@ -194,12 +241,32 @@ async function main(): Promise<number> {
       step(`  ${samples(gmRead)}`);
     }
 
+    if (want(PEERS)) {
+      const peerOptions: PeerOptions = { workDir, evidence: evidence!, cleanup, firstFile: FIRST_FILE, runs: RUNS.peer, print };
+      for (const peer of [dissectPeer, seedsPeer, vmdkmountPeer]) {
+        interrupt.check();
+        const row = await peer(peerOptions);
+        step(`  ${row.peer}: first file ${samples(row.firstFile.samples)}; read ${samples(row.read.samples)}`);
+        peers.push(row);
+      }
+      if (coldStart && gmRead) {
+        peers.push({
+          peer: "guestmount --ro (libguestfs appliance)",
+          firstFile: timing("guestmount cold start + first read", coldStart),
+          read: timing("bulk.bin through guestmount", gmRead),
+          bytes: evidence!.ext4.bulkBytes,
+          isolation: ISOLATION.guestmount,
+          how: `The attach_to_read_vs_guestmount and read_vs_guestmount baselines above.`,
+        });
+      }
+    }
+
     if (want(...LAB_KEYS)) {
       interrupt.check();
       const lab = await benchLab({ workDir, engine: engine(), evidence: evidence!, transfer: "scp", volumeGiB: LAB_VOLUME_GIB, print });
       const destroyLab = destroyOnCleanup(lab, cleanup);
       step(
-        `up: the whole lab for ${lab.stackName} (one ${BULK_MIB} MiB-bulk image, scp), by the Pulumi engine running index.ts, host caches dropped`,
+        `up: the whole lab for ${lab.stackName} (one ${args.bulkMib} MiB-bulk image, scp), by the Pulumi engine running index.ts, host caches dropped`,
       );
       await dropHostCaches();
       const up = await timed(() => lab.up());
@@ -224,12 +291,25 @@ async function main(): Promise<number> {
           how: `Warm lab (guest running, image on /case by scp): the NbdAttachment and PartitionMount create scripts the engine recorded, run again as it ran them (after their delete scripts and a guest cache drop, untimed), then ${FIRST_FILE} read as the examiner over the pinned ssh. Baseline: ${Guestmount.ENV_TEXT} guestmount --ro --format=vmdk -a <top> -m /dev/sda${evidence!.ntfs.number} started cold (host caches dropped; appliance cache built by one untimed run) until the same file is read on the host. Medians of ${RUNS.attachToRead} and ${RUNS.guestmountColdStart} runs.`,
         });
       }
+      if (want(PEERS) && guestRead && peers.length > 0) {
+        const attach = measurements.find((m) => m.key === "attach_to_read_vs_guestmount");
+        if (attach) {
+          peers.unshift({
+            peer: "forensic-lab (this lab)",
+            firstFile: attach.subject,
+            read: timing("guest: bulk.bin, ro mount", guestRead),
+            bytes: evidence!.ext4.bulkBytes,
+            isolation: ISOLATION.lab,
+            how: `The attach_to_read_vs_guestmount and read_vs_host_raw lab sides: a warm lab (its up took ${formatSeconds(up.seconds)} here: guest boot, LUKS2 case storage, the chain copied in by scp and hashed on both sides, which the other tools do not do).`,
+          });
+        }
+      }
       if (guestRead && hostRaw) {
         measurements.push({
           key: "read_vs_host_raw",
           subject: timing("guest: 1 GiB bulk.bin, ro mount", guestRead),
           baseline: timing("host: 1 GiB of a raw copy", hostRaw),
-          how: `In the guest: dd bs=1M of bulk.bin (${BULK_MIB} MiB) in the lab's ro,noload ext4 mount (qemu-nbd --read-only on the vmdk chain copied to /case, LUKS2), guest caches dropped, timed inside the guest. Host: qemu-img convert -O raw of the same chain (untimed), then dd bs=1M of the same number of bytes from the start of the ext4 partition, host caches dropped. Medians of ${RUNS.read} runs each.`,
+          how: `In the guest: dd bs=1M of bulk.bin (${args.bulkMib} MiB) in the lab's ro,noload ext4 mount (qemu-nbd --read-only on the vmdk chain copied to /case, LUKS2), guest caches dropped, timed inside the guest. Host: qemu-img convert -O raw of the same chain (untimed), then dd bs=1M of the same number of bytes from the start of the ext4 partition, host caches dropped. Medians of ${RUNS.read} runs each.`,
         });
       }
       if (guestRead && gmRead) {
@@ -328,19 +408,25 @@ async function main(): Promise<number> {
   );
   print("");
   if (measurements.length > 0) print(formatTable(measurements));
+  if (peers.length > 0) {
+    print("");
+    print(formatPeersTable(peers));
+  }
   if (failure !== undefined) {
     print("");
     print(`bench: FAILED: ${failure instanceof Error ? failure.message : String(failure)}`);
     return interrupt.requested ? 130 : 1;
   }
-  if (args.only === undefined) {
+  if (args.only === undefined && args.bulkMib === DEFAULT_BULK_MIB) {
     const results = buildResults(measurements);
     fs.writeFileSync(args.out, `${JSON.stringify(results, null, 2)}\n`);
     print("");
     print(`bench: wrote ${path.relative(process.cwd(), args.out) || args.out}`);
   } else {
     print("");
-    print(`bench: --only: ${args.out} left as it was (it is written by a complete run)`);
+    print(
+      `bench: ${args.only ? "--only" : "--bulk-mib"}: ${args.out} left as it was (it is written by a complete run with the 1 GiB evidence)`,
+    );
   }
   return 0;
 }

@@ -23,6 +23,8 @@ packages=(
   lvm2
   # libguestfs' appliance boots the host's kernel (guestmount baseline of npm run bench); cloud is enough.
   linux-image-cloud-amd64
+  # npm run bench's peers: libyal's vmdkmount (Dissect comes from PyPI into a bench-only venv).
+  libvmdk-utils
 )
 
 # libvirt runs QEMU as the unprivileged `libvirt-qemu` user (sVirt), which libvirt-daemon-system would
