@@ -14,6 +14,7 @@ set -euo pipefail
 # forensic-lab:include lib/hooks/ssh-options.sh
 # forensic-lab:include lib/hooks/case-folder.sh
 # forensic-lab:include lib/hooks/common.sh
+# forensic-lab:include lib/hooks/progress.sh
 
 log() { echo "analysis-guest $DOMAIN_NAME: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -177,7 +178,7 @@ reset_if_stalled() {
 }
 
 wait_for_ssh() {
-  local deadline=$((SECONDS + BOOT_TIMEOUT_SECONDS)) state
+  local started=$SECONDS deadline=$((SECONDS + BOOT_TIMEOUT_SECONDS)) state
   until guest_answers; do
     state=$(domain_state)
     if [[ "$state" != running ]]; then
@@ -185,6 +186,7 @@ wait_for_ssh() {
       die "the guest stopped while booting (state: $state); console log above"
     fi
     reset_if_stalled
+    progress_wait "analysis-guest $DOMAIN_NAME: booting" "$started" "$BOOT_TIMEOUT_SECONDS" "no ssh answer yet"
     if ((SECONDS >= deadline)); then
       on_host tail -n 40 "$CONSOLE_LOG" >&2 || true
       die "no ssh with the pinned host key on $GUEST_HOST:$GUEST_PORT after ${BOOT_TIMEOUT_SECONDS} s (bootTimeoutSeconds); console log above"

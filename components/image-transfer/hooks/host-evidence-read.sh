@@ -6,13 +6,25 @@
 # the kernel allows the file's owner and anyone with CAP_FOWNER (root). Where it is refused (an
 # unprivileged examiner reading someone else's file) the read fails rather than touch the evidence's
 # metadata. NFS keeps access times on the server and may update them regardless.
+#
+# With a LABEL (`read_evidence FILE LABEL`), a progress line goes to stderr every PROGRESS_SECONDS while it
+# reads (progress_lines, from lib/hooks/progress.sh, which the hook must include too): dd's own progress
+# records, in the C locale so their numbers parse, turned into "LABEL: 1.2 GiB of 4.0 GiB (30%), ...".
 read_evidence() {
-  dd if="$1" iflag=noatime bs=1M status=none
+  if (($# < 2)); then
+    dd if="$1" iflag=noatime bs=1M status=none
+    return
+  fi
+  local size
+  size=$(stat -c %s -- "$1") || return 1
+  # dd's stderr (progress records, errors) into the progress reader; its stdout, the evidence, to fd 3,
+  # which is this function's stdout. pipefail makes dd's failure the pipeline's.
+  { LC_ALL=C dd if="$1" iflag=noatime bs=1M status=progress 2>&1 >&3 3>&- | progress_lines "$2" "$size" >&2; } 3>&1
 }
 
-# FILE's sha256 (hex only), read as read_evidence reads it.
+# FILE's sha256 (hex only), read as read_evidence reads it (with LABEL: showing progress).
 evidence_sha256() {
   local sum
-  sum=$(read_evidence "$1" | sha256sum) || return 1
+  sum=$(read_evidence "$@" | sha256sum) || return 1
   printf '%s\n' "${sum%% *}"
 }

@@ -9,6 +9,7 @@ umask 077
 
 # forensic-lab:include components/image-transfer/hooks/host-custody.sh
 # forensic-lab:include components/image-transfer/hooks/host-evidence-read.sh
+# forensic-lab:include lib/hooks/progress.sh
 
 results=()
 for i in "${!HOST_FILES[@]}"; do
@@ -22,7 +23,7 @@ for i in "${!HOST_FILES[@]}"; do
     echo "image-transfer: $IMAGE_NAME: '$file' is $size bytes, the manifest says ${MANIFEST_SIZES[i]}: it changed since inspection" >&2
     exit 1
   fi
-  if ! sha256=$(evidence_sha256 "$file"); then
+  if ! sha256=$(evidence_sha256 "$file" "image-transfer: $IMAGE_NAME: hashing '$file' on the host"); then
     echo "image-transfer: $IMAGE_NAME: could not read '$file' without changing its access time (O_NOATIME is for root or the file's owner)" >&2
     exit 1
   fi

@@ -17,6 +17,7 @@ umask 077
 # forensic-lab:include lib/hooks/result.sh
 # forensic-lab:include components/image-transfer/hooks/host-evidence-read.sh
 # forensic-lab:include components/image-transfer/hooks/host-read-back.sh
+# forensic-lab:include lib/hooks/progress.sh
 
 if [[ "$ACTION" == remove ]]; then
   removed=$(bash -c "$GUEST_REMOVE_HOOK" forensic-lab-guest </dev/null |
@@ -46,7 +47,7 @@ send_file() {
   mkfifo -m 0600 -- "$work/sent.fifo"
   sha256sum <"$work/sent.fifo" >"$work/sent" &
   hasher=$!
-  { printf '%s\n' "$i"; read_evidence "$file" | tee -- "$work/sent.fifo"; } |
+  { printf '%s\n' "$i"; read_evidence "$file" "image-transfer: $IMAGE_NAME: sending '$file' to the guest" | tee -- "$work/sent.fifo"; } |
     bash -c "$GUEST_RECEIVE_HOOK" forensic-lab-guest |
     hook_result guest-receive.sh \
       "(keys == [\"allocatedBytes\", \"immutable\", \"path\", \"sha256\"]) and .path == \$path and (.sha256 | $SHA256)
