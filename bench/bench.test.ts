@@ -12,6 +12,7 @@ import {
   BENCH_KEYS,
   buildResults,
   formatPeersTable,
+  formatPhases,
   formatSeconds,
   formatTable,
   formatValue,
@@ -249,5 +250,20 @@ describe("vmdkmount's scratch chain", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("where an up spends its time", () => {
+  test("hooks only, longest first, with seconds and their share of the wall time", () => {
+    const lines = formatPhases(
+      [
+        { name: "case-guest", hook: true, durationMs: 21_000 },
+        { name: "case", hook: false, durationMs: 60_000 },
+        { name: "case-win7-transfer-copy", hook: true, durationMs: 30_500 },
+        { name: "case-win7-mount", hook: true, durationMs: 1_200 },
+      ],
+      60,
+    );
+    expect(lines).toEqual([" 30.5 s   51 %  case-win7-transfer-copy", " 21.0 s   35 %  case-guest", " 1.20 s    2 %  case-win7-mount"]);
   });
 });

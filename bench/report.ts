@@ -189,3 +189,28 @@ export function formatPeersTable(rows: readonly PeerRow[], width = 110): string 
   }
   return lines.join("\n");
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Where an `up` spends its time: the hooks the engine ran, longest first.
+
+/** One engine step as the bench sees it (test/e2e/pulumi.ts StepLog, reduced). */
+export interface HookStep {
+  readonly name: string;
+  readonly hook: boolean;
+  readonly durationMs: number;
+}
+
+/**
+ * The hooks of one `up`, longest first, each with its seconds and share of the wall time; steps that ran
+ * no hook (component resources, same) are left out. The engine runs independent hooks at once, so the
+ * shares can add up to more than 100 %.
+ */
+export function formatPhases(steps: readonly HookStep[], wallSeconds: number): string[] {
+  return steps
+    .filter((s) => s.hook)
+    .sort((a, b) => b.durationMs - a.durationMs)
+    .map((s) => {
+      const seconds = s.durationMs / 1000;
+      return `${formatSeconds(seconds).padStart(7)}  ${String(Math.round((seconds / wallSeconds) * 100)).padStart(3)} %  ${s.name}`;
+    });
+}

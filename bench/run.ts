@@ -25,6 +25,7 @@ import {
   BenchKey,
   buildResults,
   formatPeersTable,
+  formatPhases,
   formatSeconds,
   formatTable,
   Measurement,
@@ -270,7 +271,8 @@ async function main(): Promise<number> {
       );
       await dropHostCaches();
       const up = await timed(() => lab.up());
-      step(`  up took ${formatSeconds(up.seconds)} (${up.value.log.filter((s) => s.hook).length} hooks)`);
+      step(`  up took ${formatSeconds(up.seconds)} (${up.value.log.filter((s) => s.hook).length} hooks); the hooks, longest first:`);
+      for (const line of formatPhases(up.value.log, up.seconds)) step(`    ${line}`);
 
       let guestRead: number[] | undefined;
       if (want("read_vs_host_raw", "read_vs_guestmount")) {
