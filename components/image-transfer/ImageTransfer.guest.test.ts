@@ -19,7 +19,7 @@ import { inspectImage } from "../../lib/inspect";
 import { parseHookResult, REPO_ROOT } from "../../lib/shell";
 import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, TestGuest } from "../../test/guest/harness";
 import { ImageTransferArgs, TransferManifest } from "./args";
-import { pinnedChainFilename, pipeStatePaths } from "./plan";
+import { pinnedChainFilename } from "./plan";
 import { alive, argvOf, descendants, gone } from "../../test/support/processes";
 import {
   custodyLines,
@@ -29,6 +29,7 @@ import {
   startReadWriteAttempt,
   transferDriver,
   TransferDriver,
+  pipePids as recordedPipePids,
 } from "../../test/support/transfer-driver";
 import { makeRawEvidence } from "../../test/support/transfer-evidence";
 
@@ -133,10 +134,7 @@ test("the evidence has two folders and an absolute parent hint the guest cannot 
 });
 
 describe("sshfs", () => {
-  const pipePids = (d: TransferDriver) =>
-    pipeStatePaths(stateDir, d.args.imageName, d.plan.folders.length).pidFiles.map((file) =>
-      fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8").split(" ")[0]) : 0,
-    );
+  const pipePids = (d: TransferDriver) => recordedPipePids(stateDir, d);
 
   test("one read-only mount per folder; every file readable, 0444 root, hashes equal to the host's", async () => {
     const d = driver("sshfs", chain, "win7");

@@ -12,7 +12,7 @@ import * as path from "path";
 import { parseHookResult } from "../../lib/shell";
 import { TransferManifest } from "./args";
 import { valueOf } from "../../test/mocks";
-import { pinnedChainFilename, pipeStatePaths, transferHooks } from "./plan";
+import { pinnedChainFilename, transferHooks } from "./plan";
 import { alive, argvOf, descendants, gone } from "../../test/support/processes";
 import {
   custodyLines,
@@ -23,6 +23,7 @@ import {
   startReadWriteAttempt,
   transferDriver,
   TransferDriver,
+  pipePids as recordedPipePids,
 } from "../../test/support/transfer-driver";
 import { makeChainEvidence, makeRawEvidence } from "../../test/support/transfer-evidence";
 import { LoopbackGuest, startLoopbackGuest } from "../../test/support/loopback-guest";
@@ -211,10 +212,7 @@ describe("scp", () => {
 });
 
 describe("sshfs", () => {
-  const pipePids = (d: TransferDriver) =>
-    pipeStatePaths(stateDir, d.args.imageName, d.plan.folders.length).pidFiles.map((file) =>
-      fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8").split(" ")[0]) : 0,
-    );
+  const pipePids = (d: TransferDriver) => recordedPipePids(stateDir, d);
 
   test("one read-only mount per folder, served by a jailed sftp-server as nobody; hashes equal", async () => {
     const d = driver("sshfs", chain);

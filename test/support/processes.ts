@@ -10,8 +10,13 @@ export function parentOf(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
 }
 
-/** Pids of the descendants of `root` (walks /proc). */
+/**
+ * Pids of the descendants of `root` (walks /proc). `root` must be a real process's pid: the descendants
+ * of 0 or 1 are every process on the machine, and a test that then kills "the ssh under the pipe" would
+ * kill another run's ssh (a missing pid file read as pid 0 did exactly that to a CI run beside it).
+ */
 export function descendants(root: number): number[] {
+  if (!Number.isInteger(root) || root < 2) throw new Error(`descendants: ${root} is not the pid of a process a test started`);
   const children = new Map<number, number[]>();
   for (const entry of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;

@@ -9,7 +9,7 @@ import * as path from "path";
 import { GuestConnection, hookCommand, inGuestCommand, parseHookResult } from "../../lib/shell";
 import { valueOf } from "../mocks";
 import { ImageTransferArgs, ValidatedArgs, validateArgs } from "../../components/image-transfer/args";
-import { hostHashHooks, planTransfer, transferHooks, TransferPlan } from "../../components/image-transfer/plan";
+import { hostHashHooks, pipeStatePaths, planTransfer, transferHooks, TransferPlan } from "../../components/image-transfer/plan";
 import { hookFile } from "../../lib/hook-file";
 
 export type HookRun = Pick<SpawnSyncReturns<string>, "status" | "stdout" | "stderr"> & { seconds: number; pid: number };
@@ -151,4 +151,16 @@ export function custodyLines(file: string): any[] {
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l));
+}
+
+/**
+ * The pids of an sshfs transfer's pipes, one per folder, from their pid files (`<pid> <start time>`).
+ * A missing or unreadable pid file is an error naming it, never a pid of 0.
+ */
+export function pipePids(stateDir: string, d: TransferDriver): number[] {
+  return pipeStatePaths(stateDir, d.args.imageName, d.plan.folders.length).pidFiles.map((file) => {
+    const pid = fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8").split(" ")[0]) : NaN;
+    if (!Number.isInteger(pid) || pid < 2) throw new Error(`no running pipe recorded in ${file}`);
+    return pid;
+  });
 }
