@@ -661,41 +661,55 @@ describe("a filesystem on the whole disk, without a partition table", () => {
         `truncate -s 16M ${q(rawPath)} && mkfs.ext4 -q -F -L whole -d /run/whole ${q(rawPath)} && rm -r /run/whole && chmod 0444 ${q(rawPath)}`,
     );
     const attach = await attachCommands({ imagePath: rawPath, format: "raw", backingChain: [] });
-    const attached = parseHookResult<AttachResult>(succeeded(await runTimed("attach (whole disk)", attach.create)).stdout);
-    const device = attached.device;
-    expect([attached.label, attached.partitions]).toEqual([null, []]);
+    // Undone whatever fails below (each delete is safe to run twice): a failure here must not leave a
+    // mount under /mnt/forensic for the next test to trip over.
+    const undo = [attach.delete];
+    try {
+      const attached = parseHookResult<AttachResult>(succeeded(await runTimed("attach (whole disk)", attach.create)).stdout);
+      const device = attached.device;
+      expect([attached.label, attached.partitions]).toEqual([null, []]);
 
-    const all = await mountCommands({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/whole" });
-    const result = parseHookResult<{ mounts: MountInfo[]; skipped: SkippedPartition[] }>(
-      succeeded(await runTimed("mount all (whole disk)", all.create)).stdout,
-    );
-    expect(result.skipped).toEqual([]);
-    expect(result.mounts.map((m) => [m.partition, m.device, m.mountPoint, m.filesystem, m.options[0]])).toEqual([
-      [0, device, "/mnt/forensic/whole/p0", "ext4", "ro"],
-    ]);
-    expect(result.mounts[0].options).toEqual(expect.arrayContaining(["nodev", "nosuid", "noexec", "norecovery"]));
-    expect(await sh("runuser -u examiner -- cat /mnt/forensic/whole/p0/notes/where.txt")).toBe("no partition table\n");
-    expect((await guestShell("touch /mnt/forensic/whole/p0/new")).stderr).toContain("Read-only file system");
-    succeeded(await runTimed("unmount (whole disk)", all.delete));
+      const all = await mountCommands({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/whole" });
+      undo.push(all.delete);
+      const result = parseHookResult<{ mounts: MountInfo[]; skipped: SkippedPartition[] }>(
+        succeeded(await runTimed("mount all (whole disk)", all.create)).stdout,
+      );
+      expect(result.skipped).toEqual([]);
+      expect(result.mounts.map((m) => [m.partition, m.device, m.mountPoint, m.filesystem, m.options[0]])).toEqual([
+        [0, device, "/mnt/forensic/whole/p0", "ext4", "ro"],
+      ]);
+      expect(result.mounts[0].options).toEqual(expect.arrayContaining(["nodev", "nosuid", "noexec", "norecovery"]));
+      expect(await sh("runuser -u examiner -- cat /mnt/forensic/whole/p0/notes/where.txt")).toBe("no partition table\n");
+      expect((await guestShell("touch /mnt/forensic/whole/p0/new")).stderr).toContain("Read-only file system");
+      succeeded(await runTimed("unmount (whole disk)", all.delete));
 
-    const byNumber = await mountCommands({ nbdDevice: device, partition: 0, mountPoint: "/mnt/forensic/whole-0/disk" });
-    succeeded(await runTimed("mount 0 (whole disk)", byNumber.create));
-    expect(await sh("cat /mnt/forensic/whole-0/disk/notes/where.txt")).toBe("no partition table\n");
-    succeeded(await runTimed("unmount (whole disk)", byNumber.delete));
-    expect(await nbdState(device)).toMatchObject({ mounts: "" });
-    const stat = (await sh(`sync; cat /sys/block/${device.slice(5)}/stat`)).trim().split(/\s+/).map(Number);
-    expect([stat[4], stat[6]]).toEqual([0, 0]);
-    succeeded(await runTimed("detach (whole disk)", attach.delete));
+      const byNumber = await mountCommands({ nbdDevice: device, partition: 0, mountPoint: "/mnt/forensic/whole-0/disk" });
+      undo.push(byNumber.delete);
+      succeeded(await runTimed("mount 0 (whole disk)", byNumber.create));
+      expect(await sh("cat /mnt/forensic/whole-0/disk/notes/where.txt")).toBe("no partition table\n");
+      succeeded(await runTimed("unmount (whole disk)", byNumber.delete));
+      expect(await nbdState(device)).toMatchObject({ mounts: "" });
+      const stat = (await sh(`sync; cat /sys/block/${device.slice(5)}/stat`)).trim().split(/\s+/).map(Number);
+      expect([stat[4], stat[6]]).toEqual([0, 0]);
+      succeeded(await runTimed("detach (whole disk)", attach.delete));
 
-    // The evidence disk has a partition table: partition 0 would mount the wrong thing.
-    const chain = await attachCommands();
-    const chained = parseHookResult<AttachResult>(succeeded(await runTimed("attach", chain.create)).stdout).device;
-    const zero = await mountCommands({ nbdDevice: chained, partition: 0, mountPoint: "/mnt/forensic/zero/disk" });
-    const refused = await runTimed("mount 0 (refused)", zero.create);
-    expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toContain(`partition 0 (the whole disk) of ${chained}: the disk has a partition table; name a partition from 1`);
-    succeeded(await runTimed("unmount", zero.delete));
-    succeeded(await runTimed("detach", chain.delete));
+      // The evidence disk has a partition table: partition 0 would mount the wrong thing.
+      const chain = await attachCommands();
+      undo.push(chain.delete);
+      const chained = parseHookResult<AttachResult>(succeeded(await runTimed("attach", chain.create)).stdout).device;
+      const zero = await mountCommands({ nbdDevice: chained, partition: 0, mountPoint: "/mnt/forensic/zero/disk" });
+      undo.push(zero.delete);
+      const refused = await runTimed("mount 0 (refused)", zero.create);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(
+        `partition 0 (the whole disk) of ${chained}: the disk has a partition table; name a partition from 1`,
+      );
+      succeeded(await runTimed("unmount", zero.delete));
+      succeeded(await runTimed("detach", chain.delete));
+      undo.length = 0; // all undone on the way
+    } finally {
+      for (const text of undo.reverse()) await runHookText(text, { timeoutMs: 5 * 60_000 });
+    }
     expect(await sh("ls -A /mnt/forensic")).toBe("");
   });
 });
