@@ -103,6 +103,7 @@ describe("results.json", () => {
     expect([...BENCH_KEY_NAMES].sort()).toEqual(
       [
         "attach_to_read_vs_guestmount",
+        "boot_vs_appliance",
         "destroy_vs_up",
         "hash_overhead",
         "inspect_deep_chain_s",

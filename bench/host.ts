@@ -88,6 +88,15 @@ export class Guestmount {
   }
 
   /**
+   * One launch of libguestfs' appliance on `top` and its shutdown: `guestfish --ro -a <top> run`, the
+   * baseline for the lab's guest boot (`boot_vs_appliance`).
+   */
+  async launch(top: string, format: string): Promise<void> {
+    const r = await run(["guestfish", "--ro", `--format=${format}`, "-a", top, "run"], { env: this.env, timeoutMs: 10 * 60_000 });
+    if (r.code !== 0) throw new Error(`guestfish --ro -a ${top} run failed (exit ${r.code}): ${tail(r.stderr)}`);
+  }
+
+  /**
    * Unmounts and waits until the guestmount process (and its appliance) is gone. guestmount exits by
    * itself when its mount goes, unless another process made a private mount namespace meanwhile (an
    * sshfs pipe, make-evidence.sh): that copy keeps the FUSE connection open. So after a short wait it
@@ -185,4 +194,13 @@ export async function hostRawRead(workDir: string, evidence: Evidence, cleanup: 
   } finally {
     await removeRaw.now();
   }
+}
+
+/**
+ * libguestfs' appliance launch (`guestfish --ro -a <top> run`), host caches dropped before each timed run,
+ * after one untimed run that builds the appliance cache.
+ */
+export async function applianceLaunch(gm: Guestmount, evidence: Evidence, runs: number): Promise<number[]> {
+  await gm.launch(evidence.top, "vmdk");
+  return repeat(runs, () => gm.launch(evidence.top, "vmdk"), dropHostCaches);
 }

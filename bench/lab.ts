@@ -219,7 +219,7 @@ export async function transfers(
 ): Promise<TransferTimes> {
   const guest = lab.guest();
   const fromUp = transferSteps(lab, upLog);
-  const manifest = await inspectImage(evidence.top);
+  const manifest = await inspectImage(evidence.top, { roots: [evidence.dir] });
   const stateDir = path.join(workDir, "transfer-state");
   fs.mkdirSync(stateDir, { recursive: true });
   const coldBoth = async () => {

@@ -16,6 +16,7 @@ export const BENCH_KEYS = {
   destroy_vs_up: "ratio",
   inspect_deep_chain_s: "seconds",
   three_cases_vs_one: "ratio",
+  boot_vs_appliance: "ratio",
 } as const;
 
 export type BenchKey = keyof typeof BENCH_KEYS;

@@ -16,7 +16,16 @@ import * as path from "path";
 import { REPO_ROOT } from "../lib/shell";
 import { ensureLibvirt } from "../test/guest/harness";
 import { upAtOnce } from "./cases";
-import { Evidence, Guestmount, guestmountColdStart, guestmountRead, hostRawRead, inspectDeepChain, makeEvidence } from "./host";
+import {
+  applianceLaunch,
+  Evidence,
+  Guestmount,
+  guestmountColdStart,
+  guestmountRead,
+  hostRawRead,
+  inspectDeepChain,
+  makeEvidence,
+} from "./host";
 import { EngineSetup, engineSetup, installEngine } from "../test/e2e/pulumi";
 import { attachToRead, benchLab, destroyOnCleanup, inGuestRead, transfers } from "./lab";
 import { dissectPeer, ISOLATION, PeerOptions, seedsPeer, vmdkmountPeer } from "./peers";
@@ -41,6 +50,7 @@ const RUNS = {
   attachToRead: 3,
   read: 3,
   guestmountRead: 2,
+  applianceLaunch: 3,
   transfer: 1,
   lab: 1,
   /** Each peer: its cold start to the first file, and its 1 GiB read. */
@@ -62,6 +72,7 @@ const LAB_KEYS: readonly BenchKey[] = [
   "sshfs_vs_scp",
   "noop_rerun_vs_first_up",
   "destroy_vs_up",
+  "boot_vs_appliance",
 ];
 /**
  * `--only peers`: the peers table (Dissect, the seeds' method, vmdkmount; guestmount and the lab join it
@@ -242,6 +253,14 @@ async function main(): Promise<number> {
       step(`  ${samples(gmRead)}`);
     }
 
+    let appliance: number[] | undefined;
+    if (want("boot_vs_appliance")) {
+      interrupt.check();
+      step(`libguestfs appliance launch (guestfish --ro -a <top> run), ${RUNS.applianceLaunch} runs after one untimed`);
+      appliance = await applianceLaunch(gm, evidence!, RUNS.applianceLaunch);
+      step(`  ${samples(appliance)}`);
+    }
+
     if (want(PEERS)) {
       const peerOptions: PeerOptions = { workDir, evidence: evidence!, cleanup, firstFile: FIRST_FILE, runs: RUNS.peer, print };
       for (const peer of [dissectPeer, seedsPeer, vmdkmountPeer]) {
@@ -273,6 +292,17 @@ async function main(): Promise<number> {
       const up = await timed(() => lab.up());
       step(`  up took ${formatSeconds(up.seconds)} (${up.value.log.filter((s) => s.hook).length} hooks); the hooks, longest first:`);
       for (const line of formatPhases(up.value.log, up.seconds)) step(`    ${line}`);
+
+      const boot = up.value.log.find((s) => s.hook && s.name.endsWith("-guest-domain"));
+      if (appliance) {
+        if (!boot) throw new Error("the first up ran no guest-domain hook: no guest boot to time");
+        measurements.push({
+          key: "boot_vs_appliance",
+          subject: timing("AnalysisGuest create: define, boot, ssh answers", [boot.durationMs / 1000]),
+          baseline: timing("guestfish --ro -a <top> run", appliance),
+          how: `Lab: the AnalysisGuest's create hook (${boot.name}) in the first up, by the engine's clock: the domain defined on its overlay disk, started, and waited for until sshd answers with the pinned host key; host caches dropped before the up. Baseline: ${Guestmount.ENV_TEXT} guestfish --ro --format=vmdk -a <top> run (the appliance boots, opens the disk, shuts down), host caches dropped, after one untimed run that builds its appliance cache. ${RUNS.lab} and ${RUNS.applianceLaunch} runs.`,
+        });
+      }
 
       let guestRead: number[] | undefined;
       if (want("read_vs_host_raw", "read_vs_guestmount")) {
