@@ -89,7 +89,7 @@ export function parseCaseConfig(raw: Record<string, unknown>, source: ParseSourc
   const secretElsewhere = new Set<string>();
   for (const [key, value] of Object.entries(raw)) {
     if (key === PASSPHRASE_KEY || luksKeyNames.has(key)) continue;
-    if (isSecret(key) && !(KNOWN_KEYS.top as readonly string[]).includes(key)) {
+    if (isSecret(key) && !isOwnSetting(key)) {
       // A LUKS key left over after its image was removed (or renamed): harmless, but say so.
       warnings.push({
         key: configKey([key]),
@@ -174,6 +174,11 @@ function inKeyOrder(issues: ConfigIssue[]): ConfigIssue[] {
     .map((x) => x.issue);
 }
 
+/** Whether `key` is one of the lab's own top-level settings (which no LUKS key may be named after). */
+function isOwnSetting(key: string): boolean {
+  return (KNOWN_KEYS.top as readonly string[]).includes(key);
+}
+
 function knownKeysAt(at: readonly PropertyKey[]): readonly string[] {
   if (at.length === 0) return KNOWN_KEYS.top;
   if (at[0] === "guest") return KNOWN_KEYS.guest;
@@ -251,7 +256,7 @@ function namedLuksKeys(raw: unknown): Set<string> {
     const keys = (image as { luksKeys?: unknown } | null)?.luksKeys;
     if (keys === null || typeof keys !== "object" || Array.isArray(keys)) continue;
     for (const name of Object.values(keys)) {
-      if (typeof name === "string" && name !== PASSPHRASE_KEY && !(KNOWN_KEYS.top as readonly string[]).includes(name)) names.add(name);
+      if (typeof name === "string" && name !== PASSPHRASE_KEY && !isOwnSetting(name)) names.add(name);
     }
   }
   return names;
