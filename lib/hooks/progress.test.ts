@@ -8,10 +8,11 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { hookFile } from "../hook-file";
 import { renderHook } from "../shell";
 
 const progress = renderHook("lib/hooks/progress.sh", {});
-const reader = renderHook("components/image-transfer/hooks/host-evidence-read.sh", {});
+const reader = renderHook(hookFile("image-transfer", "host-evidence-read.sh"), {});
 
 function bash(script: string, opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}) {
   const text = `${progress}\n${reader}\nset -euo pipefail\n${script}\n`;
