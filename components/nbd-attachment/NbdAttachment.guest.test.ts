@@ -13,8 +13,17 @@ import * as path from "path";
 import { inspectImage, type ImageManifest } from "../../lib/inspect";
 import { parseHookResult, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND } from "../../lib/tokens";
-import { MockRun, settle, setupMocks } from "../../test/mocks";
-import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, ExecResult, runHookText, TestGuest } from "../../test/guest/harness";
+import { MockRun, setupMocks } from "../../test/mocks";
+import {
+  BOOT_TIMEOUT_MS,
+  bootTestGuest,
+  commandReader,
+  DESTROY_TIMEOUT_MS,
+  HookCommands,
+  runHookText,
+  succeeded,
+  TestGuest,
+} from "../../test/guest/harness";
 import { EWF_FAT_TEXT, EWF_UFO_TEXT, EwfEvidence, makeEwfEvidence } from "../../test/support/ewf-evidence";
 import { manifestSchema } from "../image-transfer/args";
 import { planTransfer } from "../image-transfer/plan";
@@ -38,7 +47,6 @@ let components: {
   NbdAttachment: typeof import("./NbdAttachment").NbdAttachment;
   PartitionMount: typeof import("../partition-mount/PartitionMount").PartitionMount;
 };
-let count = 0;
 
 const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 const guestSegments = (folder = GUEST_FOLDER) => evidence.segments.map((s) => `${folder}/${path.basename(s)}`);
@@ -51,24 +59,8 @@ async function sh(script: string): Promise<string> {
   return r.stdout;
 }
 
-function succeeded(r: ExecResult): ExecResult {
-  if (r.code !== 0) throw new Error(`hook failed (rc ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
-
-interface Commands {
-  create: string;
-  delete: string;
-}
-
-/** The create/delete text of a component's command `<name>-<step>`, from the mocked Pulumi run. */
-async function commandsOf(make: (name: string) => void, step: string): Promise<Commands> {
-  const name = `e${++count}`;
-  make(name);
-  await settle();
-  const cmd = mocks.byName(`${name}-${step}`);
-  return { create: String(cmd.inputs.create), delete: String(cmd.inputs.delete) };
-}
+/** The create/delete text (and stdin) of a component's command `<name>-<step>`, from the mocked run. */
+const commandsOf = commandReader(() => mocks, "e");
 
 /** The guest root of each ImageTransfer made here, by component name: its stand-in results need it. */
 const transferRoots = new Map<string, string>();
@@ -101,7 +93,7 @@ function transferStandIn(name: string): object | undefined {
 }
 
 /** ImageTransfer's acquisition check for the set as copied under `guestRoot`/layer-folders/0. */
-function acquisitionCommands(guestRoot = GUEST_ROOT): Promise<Commands> {
+function acquisitionCommands(guestRoot = GUEST_ROOT): Promise<HookCommands> {
   return commandsOf((name) => {
     transferRoots.set(name, guestRoot);
     return new components.ImageTransfer(name, {
@@ -118,7 +110,7 @@ function acquisitionCommands(guestRoot = GUEST_ROOT): Promise<Commands> {
   }, "acquisition");
 }
 
-function attachCommands(segments: readonly string[]): Promise<Commands> {
+function attachCommands(segments: readonly string[]): Promise<HookCommands> {
   return commandsOf(
     (name) =>
       new components.NbdAttachment(name, {
@@ -189,8 +181,8 @@ afterAll(async () => {
 }, DESTROY_TIMEOUT_MS);
 
 describe("a whole EWF set", () => {
-  let attach: Commands;
-  let mount: Commands;
+  let attach: HookCommands;
+  let mount: HookCommands;
   let device: string;
   const hostSha256 = () => Object.fromEntries(evidence.segments.map((s) => [s, sha256(s)]));
   let before: Record<string, string>;

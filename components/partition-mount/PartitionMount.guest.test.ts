@@ -14,8 +14,19 @@ import * as os from "os";
 import * as path from "path";
 import { parseHookResult, REPO_ROOT, RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND } from "../../lib/tokens";
-import { MockRun, settle, setupMocks } from "../../test/mocks";
-import { bootTestGuest, BOOT_TIMEOUT_MS, DESTROY_TIMEOUT_MS, ExecResult, run, runHookText, TestGuest } from "../../test/guest/harness";
+import { MockRun, setupMocks } from "../../test/mocks";
+import {
+  BOOT_TIMEOUT_MS,
+  bootTestGuest,
+  commandReader,
+  DESTROY_TIMEOUT_MS,
+  ExecResult,
+  HookCommands,
+  run,
+  runHookText,
+  succeeded,
+  TestGuest,
+} from "../../test/guest/harness";
 import type { NbdAttachmentArgs } from "../nbd-attachment/args";
 import type { AttachResult } from "../nbd-attachment/plan";
 import type { PartitionMountArgs } from "./args";
@@ -36,7 +47,6 @@ let guest: TestGuest;
 let mocks: MockRun;
 let NbdAttachment: typeof import("../nbd-attachment/NbdAttachment").NbdAttachment;
 let PartitionMount: typeof import("./PartitionMount").PartitionMount;
-let componentCount = 0;
 const timings: Record<string, number[]> = {};
 
 /** Guest path of each evidence file: base files in one folder, snapshots in another. */
@@ -59,21 +69,10 @@ async function sh(script: string): Promise<string> {
 /** A value as one bash word, for the test's own guest commands (hooks get theirs through the prelude). */
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-interface Commands {
-  create: string;
-  delete: string;
-}
+/** The create/delete text (and stdin) of a component's command `<name>-<step>`, from the mocked run. */
+const commandsOf = commandReader(() => mocks, "c");
 
-/** The create/delete text a component's command would run, from a mocked Pulumi run. */
-async function commandsOf(make: (name: string) => void, step: "attach" | "mount"): Promise<Commands> {
-  const name = `c${++componentCount}`;
-  make(name);
-  await settle();
-  const cmd = mocks.byName(`${name}-${step}`);
-  return { create: String(cmd.inputs.create), delete: String(cmd.inputs.delete) };
-}
-
-function attachCommands(args: Partial<NbdAttachmentArgs> = {}): Promise<Commands> {
+function attachCommands(args: Partial<NbdAttachmentArgs> = {}): Promise<HookCommands> {
   return commandsOf(
     (name) =>
       new NbdAttachment(name, {
@@ -88,7 +87,7 @@ function attachCommands(args: Partial<NbdAttachmentArgs> = {}): Promise<Commands
   );
 }
 
-function mountCommands(args: Omit<PartitionMountArgs, "guest" | "readOnly">): Promise<Commands> {
+function mountCommands(args: Omit<PartitionMountArgs, "guest" | "readOnly">): Promise<HookCommands> {
   return commandsOf((name) => new PartitionMount(name, { guest: guest.connection, readOnly: true, ...args }), "mount");
 }
 
@@ -97,11 +96,6 @@ async function runTimed(label: string, text: string): Promise<ExecResult> {
   const started = Date.now();
   const r = await runHookText(text, { timeoutMs: 5 * 60_000 });
   (timings[label] ??= []).push((Date.now() - started) / 1000);
-  return r;
-}
-
-function succeeded(r: ExecResult): ExecResult {
-  if (r.code !== 0) throw new Error(`hook failed (rc ${r.code}):\n${r.stdout}\n${r.stderr}`);
   return r;
 }
 
@@ -189,8 +183,8 @@ describe("the evidence in the guest", () => {
 });
 
 describe("attach, mount all, read, refuse writes, unmount, detach", () => {
-  let attach: Commands;
-  let mountAll: Commands;
+  let attach: HookCommands;
+  let mountAll: HookCommands;
   let device: string;
 
   test("attach: the pinned chain is served read-only and the partition table read back", async () => {
@@ -363,8 +357,8 @@ describe("the write-block matrix: nothing reaches the device", () => {
     added: WriteCounters;
   }
   const outcomes: Outcome[] = [];
-  let attach: Commands;
-  let mountAll: Commands;
+  let attach: HookCommands;
+  let mountAll: HookCommands;
   let device: string;
   let name: string;
 

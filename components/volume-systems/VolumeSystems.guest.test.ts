@@ -14,12 +14,14 @@ import * as os from "os";
 import * as path from "path";
 import { LOCAL_COMMAND } from "../../lib/tokens";
 import { parseHookResult, REPO_ROOT, RESULT_MARKER } from "../../lib/shell";
-import { MockRun, settle, setupMocks } from "../../test/mocks";
+import { MockRun, setupMocks } from "../../test/mocks";
 import {
   bootTestGuest,
+  commandReader,
+  HookCommands,
+  succeeded,
   BOOT_TIMEOUT_MS,
   DESTROY_TIMEOUT_MS,
-  ExecResult,
   run as runOnHost,
   runHookText,
   TestGuest,
@@ -44,7 +46,6 @@ const HOME_KEY = "home\nkey with a line break";
 
 let guest: TestGuest;
 let mocks: MockRun;
-let count = 0;
 let components: {
   NbdAttachment: typeof import("../nbd-attachment/NbdAttachment").NbdAttachment;
   PartitionMount: typeof import("../partition-mount/PartitionMount").PartitionMount;
@@ -61,30 +62,8 @@ async function sh(script: string, stdin?: string): Promise<string> {
   return r.stdout;
 }
 
-function succeeded(r: ExecResult): ExecResult {
-  if (r.code !== 0) throw new Error(`hook failed (rc ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
-
-interface Commands {
-  create: string;
-  delete: string;
-  stdin?: string;
-}
-
 /** The create/delete text (and stdin) of a component's command `<name>-<step>`, from the mocked run. */
-async function commandsOf(make: (name: string) => void, step: string): Promise<Commands> {
-  const name = `v${++count}`;
-  make(name);
-  await settle();
-  const cmd = mocks.byName(`${name}-${step}`);
-  const stdin = cmd.inputs.stdin as unknown;
-  return {
-    create: String(cmd.inputs.create),
-    delete: String(cmd.inputs.delete),
-    ...(stdin === undefined ? {} : { stdin: typeof stdin === "string" ? stdin : String((stdin as { value: unknown }).value) }),
-  };
-}
+const commandsOf = commandReader(() => mocks, "v");
 
 const attach = (imagePath: string) =>
   commandsOf((n) => new components.NbdAttachment(n, { guest: guest.connection, imagePath, format: "raw", readOnly: true }), "attach");
@@ -94,8 +73,8 @@ const mount = (args: Omit<PartitionMountArgs, "guest" | "readOnly">) =>
   commandsOf((n) => new components.PartitionMount(n, { guest: guest.connection, readOnly: true, ...args }), "mount");
 
 const run = (text: string, stdin?: string) => runHookText(text, { timeoutMs: 8 * 60_000, stdin });
-const opened = async (c: Commands) => parseHookResult<OpenResult>(succeeded(await run(c.create, c.stdin)).stdout);
-const mounted = async (c: Commands) => parseHookResult<MountResult>(succeeded(await run(c.create)).stdout);
+const opened = async (c: HookCommands) => parseHookResult<OpenResult>(succeeded(await run(c.create, c.stdin)).stdout);
+const mounted = async (c: HookCommands) => parseHookResult<MountResult>(succeeded(await run(c.create)).stdout);
 
 /** Sectors written and discards on an nbd device since attach (field 7, 12 and 14 of its stat). */
 async function written(device: string): Promise<number[]> {
@@ -188,11 +167,11 @@ afterAll(async () => {
 }, DESTROY_TIMEOUT_MS);
 
 describe("a laptop: LUKS2 -> LVM on p2, LUKS1 on an LV, a striped LV, a snapshot", () => {
-  let nbd: Commands;
+  let nbd: HookCommands;
   let device: string;
-  let open: Commands;
+  let open: HookCommands;
   let result: OpenResult;
-  let mountAll: Commands;
+  let mountAll: HookCommands;
   let mounts: MountInfo[];
 
   test("open: each layer read-only under a name of this device's own; the snapshot left closed, with the reason", async () => {

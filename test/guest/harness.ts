@@ -31,6 +31,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { freeLoopbackPort } from "../support/loopback";
+import { MockRun, settle } from "../mocks";
 import { GuestConnection, HookValue, inGuestCommand, parseHookResult, renderHook, renderInGuest, REPO_ROOT } from "../../lib/shell";
 import { ExtraDiskSpec } from "../../components/analysis-guest/domain-xml";
 import { CREATE_HOOK, DELETE_HOOK, GuestCreateResult, GuestPlan, planGuest } from "../../components/analysis-guest/plan";
@@ -142,6 +143,40 @@ export function run(
     child.stdin.on("error", () => undefined); // the program may exit without reading its stdin
     child.stdin.end(opts.stdin ?? "");
   });
+}
+
+/** A component's command as `local.Command` would run it: its create and delete text, and stdin if any. */
+export interface HookCommands {
+  readonly create: string;
+  readonly delete: string;
+  readonly stdin?: string;
+}
+
+/**
+ * Reads the command `<name>-<step>` that `make(name)` declares from a mocked Pulumi run, so a guest
+ * test runs exactly the text a real run would. `mocks` is a getter because each file sets its mocks up
+ * in beforeAll; every call names a fresh component, `<prefix><n>`.
+ */
+export function commandReader(mocks: () => MockRun, prefix: string) {
+  let count = 0;
+  return async (make: (name: string) => void, step: string): Promise<HookCommands> => {
+    const name = `${prefix}${++count}`;
+    make(name);
+    await settle();
+    const cmd = mocks().byName(`${name}-${step}`);
+    const stdin = cmd.inputs.stdin as unknown;
+    return {
+      create: String(cmd.inputs.create),
+      delete: String(cmd.inputs.delete),
+      ...(stdin === undefined ? {} : { stdin: typeof stdin === "string" ? stdin : String((stdin as { value: unknown }).value) }),
+    };
+  };
+}
+
+/** The hook's result when it exited 0; otherwise an error carrying its output. */
+export function succeeded(r: ExecResult): ExecResult {
+  if (r.code !== 0) throw new Error(`hook failed (rc ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  return r;
 }
 
 /** Runs rendered hook text the way `hookResource` does: `/bin/bash -c <text>`, stdin passed through. */
