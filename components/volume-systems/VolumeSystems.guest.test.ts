@@ -67,6 +67,18 @@ const commandsOf = commandReader(() => mocks, "v");
 
 const attach = (imagePath: string) =>
   commandsOf((n) => new components.NbdAttachment(n, { guest: guest.connection, imagePath, format: "raw", readOnly: true }), "attach");
+
+/** Attaches `image` read-only, runs `fn` with its nbd device, and detaches it again whatever happened. */
+async function withAttached(image: string, fn: (device: string) => Promise<void>): Promise<void> {
+  const nbd = await attach(image);
+  const device = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
+  try {
+    await fn(device);
+  } finally {
+    succeeded(await run(nbd.delete));
+  }
+}
+
 const volumesOn = (nbdDevice: string, luks: LuksKey[] = []) =>
   commandsOf((n) => new components.VolumeSystems(n, { guest: guest.connection, nbdDevice, luks, readOnly: true }), "open");
 const mount = (args: Omit<PartitionMountArgs, "guest" | "readOnly">) =>
@@ -295,21 +307,15 @@ describe("a laptop: LUKS2 -> LVM on p2, LUKS1 on an LV, a striped LV, a snapshot
 
 describe("bad keys and broken volume groups", () => {
   test("an image without any volume system: nothing opened, nothing skipped, nothing to close", async () => {
-    const nbd = await attach(PLAIN);
-    const device = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
-    try {
+    await withAttached(PLAIN, async (device) => {
       const open = await volumesOn(device);
       expect(await opened(open)).toEqual({ volumes: [], skipped: [] });
       expect(succeeded(await run(open.delete)).stderr).toMatch(/0 mapping\(s\) of \/dev\/nbd\d+ closed; none left/);
-    } finally {
-      succeeded(await run(nbd.delete));
-    }
+    });
   });
 
   test("a wrong key for the LV's LUKS fails naming it, and the layers opened before it are removed again", async () => {
-    const nbd = await attach(LAPTOP);
-    const device = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
-    try {
+    await withAttached(LAPTOP, async (device) => {
       const open = await volumesOn(device, [
         { at: 2, key: P2_KEY },
         { at: "evidencevg/home", key: "not the key" },
@@ -328,15 +334,11 @@ describe("bad keys and broken volume groups", () => {
       expect(r3.stderr).toMatch(/LUKS on partition 1: \/dev\/nbd\d+p1 holds no LUKS header \(blkid: ext4\)/);
       expect(await mappings()).toEqual([]);
       expect(await written(device)).toEqual([0, 0, 0]);
-    } finally {
-      succeeded(await run(nbd.delete));
-    }
+    });
   });
 
   test("a volume group missing a physical volume: the LV on what is here opens, the one across both is skipped", async () => {
-    const nbd = await attach(HALF);
-    const device = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
-    try {
+    await withAttached(HALF, async (device) => {
       const open = await volumesOn(device);
       const r = await opened(open);
       expect(r.volumes.map(where)).toEqual(["spanvg/local"]);
@@ -352,9 +354,7 @@ describe("bad keys and broken volume groups", () => {
       succeeded(await run(one.delete));
       succeeded(await run(open.delete));
       expect(await written(device)).toEqual([0, 0, 0]);
-    } finally {
-      succeeded(await run(nbd.delete));
-    }
+    });
     expect(await mappings()).toEqual([]);
   });
 
