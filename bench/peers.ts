@@ -140,51 +140,78 @@ export async function dissectPeer(opts: PeerOptions): Promise<PeerRow> {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The seeds' method
+// The two host-mount peers: a disk they make (a raw copy, a FUSE view), then a loop and a mount on it.
 
-export async function seedsPeer(opts: PeerOptions): Promise<PeerRow> {
+/** How a host-mount peer gets a disk to mount: `open` makes it and returns its path, `close` undoes that (safe twice). */
+interface HostDisk {
+  open(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * The timings of a host-mount peer: each first-file run opens the disk afresh (host caches dropped, the
+ * last run's disk closed), mounts the NTFS partition and reads the first file; then the ext4 partition of
+ * the last disk opened is mounted for the cold dd reads of bulk.bin. `name` names its mount points.
+ */
+async function hostMountTimings(
+  opts: PeerOptions,
+  peer: string,
+  name: string,
+  disk: HostDisk,
+): Promise<{ first: number[]; read: number[] }> {
   const { evidence, firstFile, workDir, cleanup } = opts;
-  opts.print("bench: peers: the seeds' method (qemu-img convert to raw, losetup -r, mount -o ro on the host)");
-  const raw = path.join(workDir, "seeds-scratch.raw");
-  const removeRaw = cleanup.add(`remove ${raw}`, async () => fs.rmSync(raw, { force: true }));
-  const convert = () => must(["qemu-img", "convert", "-f", "vmdk", "-O", "raw", evidence.top, raw], { timeoutMs: 30 * 60_000 });
+  let diskPath = "";
   let mounted: HostMount | undefined;
   try {
     const first = await repeat(
       opts.runs.firstFile,
       async () => {
-        await convert();
-        mounted = await mountPartition(raw, evidence.ntfs, path.join(workDir, "seeds-ntfs"), cleanup);
-        checkText(
-          "the seeds' method",
-          fs.readFileSync(path.join(mounted.mountPoint, firstFile), "utf8"),
-          evidence.ntfs.files[firstFile],
-          firstFile,
-        );
+        diskPath = await disk.open();
+        mounted = await mountPartition(diskPath, evidence.ntfs, path.join(workDir, `${name}-ntfs`), cleanup);
+        checkText(peer, fs.readFileSync(path.join(mounted.mountPoint, firstFile), "utf8"), evidence.ntfs.files[firstFile], firstFile);
       },
       async () => {
         await mounted?.unmount();
         mounted = undefined;
-        fs.rmSync(raw, { force: true });
+        await disk.close();
         await dropHostCaches();
       },
     );
     await mounted?.unmount();
-    mounted = await mountPartition(raw, evidence.ext4, path.join(workDir, "seeds-ext4"), cleanup);
+    mounted = await mountPartition(diskPath, evidence.ext4, path.join(workDir, `${name}-ext4`), cleanup);
     const bulk = path.join(mounted.mountPoint, "bulk.bin");
-    const read = await repeat(opts.runs.read, () => ddFile("the seeds' method", bulk, evidence.ext4.bulkBytes), dropHostCaches);
-    return {
-      peer: "seeds: qemu-img convert + losetup -r + mount ro",
-      firstFile: { label: "convert the chain, losetup, mount, read", samples: first },
-      read: { label: "bulk.bin in the host's ro,noload ext4 mount", samples: read },
-      bytes: evidence.ext4.bulkBytes,
-      isolation: ISOLATION.seeds,
-      how: `On the host, a scratch raw copy of the bench's own evidence (never a case's): qemu-img convert -O raw of the chain, losetup --read-only --offset/--sizelimit over the partition (this kernel finds no partitions with -P), mount -o ro (NTFS, ntfs-3g) or ro,noload (ext4). First file: convert + losetup + mount + read, host caches dropped. Read: dd bs=1M of bulk.bin, host caches dropped.`,
-    };
+    const read = await repeat(opts.runs.read, () => ddFile(peer, bulk, evidence.ext4.bulkBytes), dropHostCaches);
+    return { first, read };
   } finally {
     await mounted?.unmount();
-    await removeRaw.now();
+    await disk.close();
   }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The seeds' method
+
+export async function seedsPeer(opts: PeerOptions): Promise<PeerRow> {
+  const { evidence, workDir, cleanup } = opts;
+  opts.print("bench: peers: the seeds' method (qemu-img convert to raw, losetup -r, mount -o ro on the host)");
+  const raw = path.join(workDir, "seeds-scratch.raw");
+  const removeRaw = cleanup.add(`remove ${raw}`, async () => fs.rmSync(raw, { force: true }));
+  const { first, read } = await hostMountTimings(opts, "the seeds' method", "seeds", {
+    open: async () => {
+      await must(["qemu-img", "convert", "-f", "vmdk", "-O", "raw", evidence.top, raw], { timeoutMs: 30 * 60_000 });
+      return raw;
+    },
+    close: async () => fs.rmSync(raw, { force: true }),
+  });
+  await removeRaw.now();
+  return {
+    peer: "seeds: qemu-img convert + losetup -r + mount ro",
+    firstFile: { label: "convert the chain, losetup, mount, read", samples: first },
+    read: { label: "bulk.bin in the host's ro,noload ext4 mount", samples: read },
+    bytes: evidence.ext4.bulkBytes,
+    isolation: ISOLATION.seeds,
+    how: `On the host, a scratch raw copy of the bench's own evidence (never a case's): qemu-img convert -O raw of the chain, losetup --read-only --offset/--sizelimit over the partition (this kernel finds no partitions with -P), mount -o ro (NTFS, ntfs-3g) or ro,noload (ext4). First file: convert + losetup + mount + read, host caches dropped. Read: dd bs=1M of bulk.bin, host caches dropped.`,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -219,7 +246,7 @@ export function chainForVmdkmount(evidence: Evidence, dir: string): string {
 }
 
 export async function vmdkmountPeer(opts: PeerOptions): Promise<PeerRow> {
-  const { evidence, firstFile, workDir, cleanup } = opts;
+  const { evidence, workDir, cleanup } = opts;
   opts.print("bench: peers: vmdkmount (libvmdk FUSE view of the chain, losetup -r, mount -o ro on the host)");
   const fuse = path.join(workDir, "vmdkmount");
   fs.mkdirSync(fuse, { recursive: true });
@@ -232,48 +259,22 @@ export async function vmdkmountPeer(opts: PeerOptions): Promise<PeerRow> {
       : `On the chain as it is vmdkmount fails (${asIs.stderr.split("\n").find((l) => l.includes("parent handle: ")) ?? tail(asIs.stderr, 1).trim()}): libvmdk joins the absolute parentFileNameHint of the top snapshot to its folder. Measured on a scratch folder with each descriptor's hint made a file name and the extents linked.`;
   const top = asIs.code === 0 ? evidence.top : chainForVmdkmount(evidence, path.join(workDir, "vmdkmount-chain"));
 
-  const mountFuse = async () => {
-    await must(["vmdkmount", top, fuse], { timeoutMs: 60_000 });
-    return cleanup.add(`fusermount -u ${fuse}`, () => must(["fusermount", "-u", fuse]).then(() => undefined));
-  };
   let fuseMount: { now(): Promise<void> } | undefined;
-  // vmdkmount shows one file per layer, vmdk1 (the base) to vmdkN (the top).
-  const topView = () => path.join(fuse, `vmdk${evidence.manifest.chain.length}`);
-  let mounted: HostMount | undefined;
-  try {
-    const first = await repeat(
-      opts.runs.firstFile,
-      async () => {
-        fuseMount = await mountFuse();
-        mounted = await mountPartition(topView(), evidence.ntfs, path.join(workDir, "vmdkmount-ntfs"), cleanup);
-        checkText(
-          "vmdkmount",
-          fs.readFileSync(path.join(mounted.mountPoint, firstFile), "utf8"),
-          evidence.ntfs.files[firstFile],
-          firstFile,
-        );
-      },
-      async () => {
-        await mounted?.unmount();
-        mounted = undefined;
-        await fuseMount?.now();
-        await dropHostCaches();
-      },
-    );
-    await mounted?.unmount();
-    mounted = await mountPartition(topView(), evidence.ext4, path.join(workDir, "vmdkmount-ext4"), cleanup);
-    const bulk = path.join(mounted.mountPoint, "bulk.bin");
-    const read = await repeat(opts.runs.read, () => ddFile("vmdkmount", bulk, evidence.ext4.bulkBytes), dropHostCaches);
-    return {
-      peer: "vmdkmount (libvmdk 20200926) + losetup -r + mount ro",
-      firstFile: { label: "vmdkmount, losetup, mount, read", samples: first },
-      read: { label: "bulk.bin via FUSE, loop, ro,noload ext4", samples: read },
-      bytes: evidence.ext4.bulkBytes,
-      isolation: ISOLATION.vmdkmount,
-      how: `${asIsNote} vmdkmount <top> <dir> (Debian libvmdk-utils), then on its vmdkN (the top layer) losetup --read-only --offset/--sizelimit and mount -o ro (NTFS) or ro,noload (ext4), as for the seeds' method. First file: vmdkmount + losetup + mount + read, host caches dropped. Read: dd bs=1M of bulk.bin, host caches dropped.`,
-    };
-  } finally {
-    await mounted?.unmount();
-    await fuseMount?.now();
-  }
+  const { first, read } = await hostMountTimings(opts, "vmdkmount", "vmdkmount", {
+    open: async () => {
+      await must(["vmdkmount", top, fuse], { timeoutMs: 60_000 });
+      fuseMount = cleanup.add(`fusermount -u ${fuse}`, () => must(["fusermount", "-u", fuse]).then(() => undefined));
+      // One file per layer, vmdk1 (the base) to vmdkN (the top).
+      return path.join(fuse, `vmdk${evidence.manifest.chain.length}`);
+    },
+    close: async () => fuseMount?.now(),
+  });
+  return {
+    peer: "vmdkmount (libvmdk 20200926) + losetup -r + mount ro",
+    firstFile: { label: "vmdkmount, losetup, mount, read", samples: first },
+    read: { label: "bulk.bin via FUSE, loop, ro,noload ext4", samples: read },
+    bytes: evidence.ext4.bulkBytes,
+    isolation: ISOLATION.vmdkmount,
+    how: `${asIsNote} vmdkmount <top> <dir> (Debian libvmdk-utils), then on its vmdkN (the top layer) losetup --read-only --offset/--sizelimit and mount -o ro (NTFS) or ro,noload (ext4), as for the seeds' method. First file: vmdkmount + losetup + mount + read, host caches dropped. Read: dd bs=1M of bulk.bin, host caches dropped.`,
+  };
 }
