@@ -1,6 +1,6 @@
 /**
  * The host side of hashing and the custody log, run for real with bash against real files: the hash
- * step, its refusals, and the release lines on destroy.
+ * step, its refusals, and the release lines on destroy; and the guest's end of an scp copy.
  */
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
@@ -308,5 +308,67 @@ describe("the acquisition check of an EWF set", () => {
     const run = check({ guestHook });
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(`image-transfer: EWF segment '${path.join(ewfDir, "disk.E05")}' is not a readable file in the guest`);
+  });
+});
+
+/**
+ * guest-receive.sh, the guest's end of an scp copy, run right here: it hashes the bytes as they arrive
+ * (one pass) and keeps a copy under its final name only when that hash is the host's.
+ */
+describe("receiving a copy (guest-receive.sh)", () => {
+  let folder: string;
+  let dest: string;
+  // Sparse on purpose: dd conv=sparse skips writing the zero run, the hash must still cover it.
+  const bytes = Buffer.concat([crypto.randomBytes(3 << 20), Buffer.alloc(4 << 20), crypto.randomBytes(1 << 20)]);
+  const digest = crypto.createHash("sha256").update(bytes).digest("hex");
+  const partial = () => path.join(folder, `.${path.basename(dest)}.partial`);
+
+  function receive(expected: string, stream: Buffer = bytes) {
+    const text = renderHook(hookFile("image-transfer", "guest-receive.sh"), { DESTS: [dest], SHA256S: [expected] });
+    return spawnSync("/bin/bash", ["-c", text], { input: Buffer.concat([Buffer.from("0\n"), stream]), encoding: "utf8", timeout: 60_000 });
+  }
+
+  beforeEach(() => {
+    folder = fs.mkdtempSync(path.join(dir, "received "));
+    dest = path.join(folder, "copies", "disk 1.vmdk");
+  });
+
+  afterEach(() => {
+    spawnSync("chattr", ["-i", dest]);
+    fs.rmSync(folder, { recursive: true, force: true });
+  });
+
+  test("keeps the copy under its final name, read-only, and reports the hash of what arrived", () => {
+    const r = receive(digest);
+    expect(r.stderr.replace(/.*no immutable flag.*\n/, "")).toBe("");
+    expect(r.status).toBe(0);
+    const result = JSON.parse(r.stdout.trim().replace(/^FORENSIC_LAB_RESULT /, ""));
+    expect(result).toMatchObject({ path: dest, sha256: digest });
+    expect(fs.readFileSync(dest).equals(bytes)).toBe(true);
+    expect(fs.statSync(dest).mode & 0o777).toBe(0o444);
+    expect(fs.existsSync(partial())).toBe(false);
+    // The zero run stayed a hole.
+    expect(fs.statSync(dest).blocks * 512).toBeLessThan(bytes.length - (3 << 20));
+  });
+
+  test("bytes that are not the host's (one flipped, or cut short) are not kept, and say so", () => {
+    const flipped = Buffer.from(bytes);
+    flipped[5 << 20] ^= 1; // inside the zero run, among the holes dd does not write
+    for (const stream of [flipped, bytes.subarray(0, bytes.length - 1)]) {
+      const r = receive(digest, stream);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`image-transfer: '${dest}' arrived with sha256 `);
+      expect(r.stderr).toContain(`, the host file has ${digest}; not kept`);
+      expect(fs.existsSync(dest)).toBe(false);
+      expect(fs.existsSync(partial())).toBe(false);
+    }
+  });
+
+  test("a second run refuses to replace a kept copy", () => {
+    expect(receive(digest).status).toBe(0);
+    const again = receive(digest);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain(`image-transfer: '${dest}' is already there; the host sends only missing files`);
+    expect(fs.readFileSync(dest).equals(bytes)).toBe(true);
   });
 });

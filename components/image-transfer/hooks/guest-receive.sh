@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # In the guest: receives one evidence file from the host's ssh session (scp mode). stdin is one line
 # with the file's index, then the file's bytes. They land in a hidden temporary name, sparse where runs
-# of zeros allow, and are renamed to the final name only after sha256sum (one read of what was
-# written) matches the host's hash; so a final name always means "complete and verified", and an
-# interrupted copy leaves nothing but a temporary file the next run starts over.
+# of zeros allow, and are renamed to the final name only after their sha256 matches the host's; so a
+# final name always means "complete and verified", and an interrupted copy leaves nothing but a
+# temporary file the next run starts over.
+# One pass: sha256sum hashes the bytes as they arrive (tee), beside dd writing them, instead of reading
+# the written file back afterwards. Under emulation that read-back cost a third of the copy's time, and
+# it proved little more: right after dd's fsync the file comes back from the page cache, not from the
+# disk. What was written is checked by dd (every write, then fsync) and, on every later run, by the
+# host's own read-back (host-read-back.sh); the host's proof of a new copy is its hash of what it sent.
 # Values: DESTS SHA256S.
 set -euo pipefail
 
@@ -22,8 +27,19 @@ fi
 
 mkdir -p -- "$(dirname -- "$dest")"
 rm -f -- "$partial"
-dd of="$partial" bs=1M iflag=fullblock conv=sparse,fsync status=none
-sha256=$(sha256sum <"$partial")
+work=$(mktemp -d)
+trap 'rm -rf -- "$work"' EXIT
+mkfifo -m 0600 -- "$work/stream"
+sha256sum <"$work/stream" >"$work/sha256" &
+hasher=$!
+# pipefail: a failed tee (the hasher gone) fails the copy as surely as a failed dd.
+if ! tee -- "$work/stream" | dd of="$partial" bs=1M iflag=fullblock conv=sparse,fsync status=none; then
+  wait "$hasher" || true
+  echo "image-transfer: receiving '$dest' failed; the partial copy stays for the next run to replace" >&2
+  exit 1
+fi
+wait "$hasher"
+sha256=$(<"$work/sha256")
 sha256=${sha256%% *}
 if [[ "$sha256" != "$expected" ]]; then
   rm -f -- "$partial"
