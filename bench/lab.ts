@@ -172,10 +172,12 @@ export async function inGuestRead(lab: Lab, evidence: Evidence, runs: number): P
 }
 
 export interface TransferTimes {
-  /** host-hash.sh create, as the engine ran it in the lab's first up. */
+  /** host-hash.sh create, host caches dropped first. */
   readonly hostHash: number[];
-  /** host-scp.sh create (copy through ssh into guest-receive.sh: dd, then sha256sum in the guest), from the same up. */
+  /** host-scp.sh create right after it (copy through ssh into guest-receive.sh: dd, with sha256sum of the stream beside it in the guest). */
   readonly scpCreate: number[];
+  /** The lab's own scp step in its first up, by the engine's clock: also carries the freshly booted guest and case storage. */
+  readonly scpInFirstUp: number;
   /** plain-copy.sh: the same bytes into the same dd, nothing hashed. */
   readonly plainCopy: number[];
   /** host-sshfs.sh start: sftp pipes, read-only mounts, sha256sum of every file through the mount in the guest. */
@@ -206,9 +208,9 @@ export function transferSteps(lab: Lab, upLog: readonly StepLog[]): { hostHash: 
 }
 
 /**
- * The evidence moved into the lab's guest without hashing, and through sshfs (about a minute or two
- * each under TCG), host and guest caches dropped before each; every copy is removed again. The hashed
- * scp numbers come from the lab's own up (`transferSteps`).
+ * The evidence moved into the lab's guest three ways (about a minute or two each under TCG): without
+ * hashing, by the lab's own hashed scp, and through sshfs; host and guest caches dropped before each,
+ * every copy removed again. The first up's own scp step (`transferSteps`) is kept for comparison.
  */
 export async function transfers(
   lab: Lab,
@@ -240,6 +242,28 @@ export async function transfers(
   );
   await removePlain.now();
 
+  // The lab's own hashed scp (host-hash.sh, then host-scp.sh), run here on the same settled guest as the
+  // plain copy, both caches dropped first, so that the two differ in the hashing only. The host hash
+  // leaves the files in the host's cache for the send, as in an up.
+  const scp = transferDriver(guest, {
+    imageName: "bench-scp",
+    manifest,
+    mode: "scp",
+    readOnly: true,
+    hashed: true,
+    custodyLogPath: path.join(stateDir, "custody.jsonl"),
+    examiner: "forensic-lab bench",
+    stateDir,
+  });
+  const removeScp = cleanup.add("remove the scp transfer bench-scp", async () => {
+    ok("bench-scp delete", await scp.destroy());
+    ok("bench-scp release", await scp.release());
+  });
+  await coldBoth();
+  const hostHash = [(await timed(async () => ok("host-hash.sh (scp)", await scp.hostHash()))).seconds];
+  const scpCreate = [(await timed(async () => ok("host-scp.sh copy", await scp.create()))).seconds];
+  await removeScp.now();
+
   const sshfs = transferDriver(guest, {
     imageName: "bench-sshfs",
     manifest,
@@ -258,5 +282,5 @@ export async function transfers(
   const sshfsCreate = await repeat(1, async () => ok("host-sshfs.sh start", await sshfs.create()), coldBoth);
   await removeSshfs.now();
 
-  return { hostHash: [fromUp.hostHash], scpCreate: [fromUp.transfer], plainCopy, sshfsCreate };
+  return { hostHash, scpCreate, scpInFirstUp: fromUp.transfer, plainCopy, sshfsCreate };
 }

@@ -358,7 +358,7 @@ async function main(): Promise<number> {
         step("transfers into the lab's guest: the scp copy without hashing, then sshfs (hashed scp: the lab's own up)");
         const t = await transfers(lab, up.value.log, evidence!, workDir, cleanup);
         step(
-          `  host hash ${samples(t.hostHash)}, scp ${samples(t.scpCreate)}, plain copy ${samples(t.plainCopy)}, sshfs ${samples(t.sshfsCreate)}`,
+          `  host hash ${samples(t.hostHash)}, scp ${samples(t.scpCreate)} (in the first up: ${formatSeconds(t.scpInFirstUp)}), plain copy ${samples(t.plainCopy)}, sshfs ${samples(t.sshfsCreate)}`,
         );
         measurements.push({
           key: "hash_overhead",
@@ -367,13 +367,13 @@ async function main(): Promise<number> {
             t.hostHash.map((h, i) => h + t.scpCreate[i]),
           ),
           baseline: timing("plain copy, nothing hashed", t.plainCopy),
-          how: `With hashing: the lab's own ImageTransfer in its first up (started with host caches dropped), by the engine's clock, for the chain's ${evidence!.manifest.files.length} files (${formatGiB(evidence!.manifest.files.reduce((n, f) => n + f.size, 0))}): host-hash.sh (sha256sum on the host) + host-scp.sh create (each file streamed through the pinned ssh into guest-receive.sh: dd conv=sparse,fsync onto the LUKS2 /case, then sha256sum in the guest). Without: bench/hooks/plain-copy.sh on the same lab, the same files through the same ssh into the same dd, no sha256sum on either side, host and guest caches dropped first. ${RUNS.transfer} run each.`,
+          how: `With hashing: the lab's own ImageTransfer hooks, run by the bench on the lab's settled guest right after the plain copy (host and guest caches dropped first; the first up's own scp step, which also carries a freshly booted guest and case storage, is printed beside it), for the chain's ${evidence!.manifest.files.length} files (${formatGiB(evidence!.manifest.files.reduce((n, f) => n + f.size, 0))}): host-hash.sh (sha256sum on the host) + host-scp.sh create (each file streamed through the pinned ssh into guest-receive.sh: dd conv=sparse,fsync onto the LUKS2 /case, sha256sum of the same stream beside it in the guest). Without: bench/hooks/plain-copy.sh on the same lab, the same files through the same ssh into the same dd, no sha256sum on either side, host and guest caches dropped first. ${RUNS.transfer} run each.`,
         });
         measurements.push({
           key: "sshfs_vs_scp",
           subject: timing("host-sshfs.sh start (mount + full read)", t.sshfsCreate),
-          baseline: timing("host-scp.sh create (copy + full read)", t.scpCreate),
-          how: `ImageTransfer create, each mode with its own hooks, the host hash not counted: sshfs = sftp pipes started, read-only sshfs mounts in the guest, sha256sum of every file through the mount (a full sequential read), host and guest caches dropped first; scp = the lab's own host-scp.sh create in its first up (every file copied onto the LUKS2 /case, then sha256sum of the copy, a full sequential read). ${RUNS.transfer} run each.`,
+          baseline: timing("host-scp.sh create (copy, hashed as it arrives)", t.scpCreate),
+          how: `ImageTransfer create, each mode with its own hooks, the host hash not counted: sshfs = sftp pipes started, read-only sshfs mounts in the guest, sha256sum of every file through the mount (a full sequential read), host and guest caches dropped first; scp = the lab's own host-scp.sh create, run as for hash_overhead (every file copied onto the LUKS2 /case and hashed in the guest as it arrives). ${RUNS.transfer} run each.`,
         });
       }
 
