@@ -177,7 +177,7 @@ test("only the expected devices: root, read-only seed, evidence, one virtio NIC;
 
 test("sshd: root by key only, no forwarding; examiner is uid 1000; root's shell is bash", async () => {
   const config = await inGuest(
-    "sshd -T | grep -E '^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin|allowtcpforwarding|allowagentforwarding|x11forwarding|permittunnel) ' | sort",
+    "sshd -T | grep -E '^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin|allowtcpforwarding|allowagentforwarding|x11forwarding|permittunnel|usepam) ' | sort",
   );
   expect(config.split("\n")).toEqual([
     "allowagentforwarding no",
@@ -186,6 +186,7 @@ test("sshd: root by key only, no forwarding; examiner is uid 1000; root's shell 
     "passwordauthentication no",
     "permitrootlogin without-password",
     "permittunnel no",
+    "usepam no",
     "x11forwarding no",
   ]);
   expect(await inGuest("id -u examiner; id -g examiner; getent passwd root | cut -d: -f7")).toBe("1000\n1000\n/bin/bash");

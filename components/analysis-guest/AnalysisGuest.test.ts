@@ -143,7 +143,7 @@ describe("AnalysisGuest", () => {
       "ssh -F none -o BatchMode=yes -o StrictHostKeyChecking=yes -o UpdateHostKeys=no -o ForwardAgent=no -o ForwardX11=no " +
         "-o ClearAllForwardings=yes -o Tunnel=no -o ControlMaster=no -o ControlPath=none -o ControlPersist=no " +
         "-o PermitLocalCommand=no -o ForkAfterAuthentication=no -o IdentityAgent=none -o IdentitiesOnly=yes " +
-        "-o GlobalKnownHostsFile=/dev/null -i /var/lib/forensic-lab/cases/case-42/keys/id_ed25519 " +
+        "-o GlobalKnownHostsFile=/dev/null -o KexAlgorithms=curve25519-sha256 -i /var/lib/forensic-lab/cases/case-42/keys/id_ed25519 " +
         "-o UserKnownHostsFile=/var/lib/forensic-lab/cases/case-42/keys/known_hosts -p 40022 root@127.0.0.1",
     );
   });

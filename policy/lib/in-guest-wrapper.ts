@@ -7,7 +7,7 @@ import { createHash } from "crypto";
  * here. When in-guest.sh or ssh-options.sh changes, policy/tests/in-guest-wrapper.test.ts fails and prints
  * the new value; review the change, then put it here.
  */
-export const IN_GUEST_WRAPPER_SHA256 = "a63bf970f8b7f938658059216a2f041d05a3a2175041a5a861ffcea5c97afaf2";
+export const IN_GUEST_WRAPPER_SHA256 = "1a7f88a44d87bab99a07febba51631952853f70e6cbff105b6ff599b50792a82";
 
 /** Whether a rendered hook's static body is, byte for byte, the wrapper this pack trusts. */
 export function isInGuestWrapperBody(body: string): boolean {
