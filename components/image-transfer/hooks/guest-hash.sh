@@ -19,7 +19,8 @@ for mount_point in "${WAIT_MOUNTS[@]}"; do
   done
 done
 
-results=()
+# Path and hash ("" for a missing copy) of each file, in order.
+pairs=()
 for path in "${PATHS[@]}"; do
   sha256=""
   if [[ -e "$path" ]]; then
@@ -29,7 +30,11 @@ for path in "${PATHS[@]}"; do
     echo "image-transfer: '$path' is not there in the guest" >&2
     exit 1
   fi
-  results+=("$(jq -cn --arg path "$path" --arg sha256 "$sha256" '{$path, sha256: (if $sha256 == "" then null else $sha256 end)}')")
+  pairs+=("$path" "$sha256")
 done
 
-printf 'FORENSIC_LAB_RESULT %s\n' "$(printf '%s\n' "${results[@]}" | jq -cs '{files: .}')"
+# One jq for all files: under emulation each jq start costs about 0.4 s, and an EWF set has dozens of segments.
+# shellcheck disable=SC2016 # a jq program: its $ARGS is jq's
+jq -cn '$ARGS.positional as $p | {files: [range(0; $p | length; 2) as $i
+  | {path: $p[$i], sha256: (if $p[$i + 1] == "" then null else $p[$i + 1] end)}]}
+  | "FORENSIC_LAB_RESULT " + tojson' -r --args "${pairs[@]}"
