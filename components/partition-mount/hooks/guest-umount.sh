@@ -72,8 +72,17 @@ processes_using() { # <mount point>
   ) 2>/dev/null
 }
 
-device_open_by_a_process() { # <device node>
-  [[ -n "$(find /proc/[0-9]*/fd -maxdepth 1 -lname "$1" -print -quit 2>/dev/null)" ]]
+# Whether a process still has the device open once its filesystem is unmounted. qemu-nbd does not
+# count: it holds /dev/nbdN itself for as long as it serves the image, so a filesystem on the whole disk
+# (partition 0) would otherwise look held until the wait below gave up (about 25 s under emulation).
+device_held_after_unmount() { # <device node>
+  local entry pid
+  while IFS= read -r entry; do
+    pid=${entry#/proc/}
+    pid=${pid%%/*}
+    [[ "$(cat -- "/proc/$pid/comm" 2>/dev/null)" == qemu-nbd ]] || return 0
+  done < <(find /proc/[0-9]*/fd -maxdepth 1 -lname "$1" -print 2>/dev/null)
+  return 1
 }
 
 for target in "${targets[@]}"; do
@@ -101,7 +110,7 @@ LAZY
     # A FUSE daemon (ntfs-3g) lets go of the device a moment after umount: wait, so that the nbd
     # device can be disconnected right after us.
     for ((tries = 0; tries < 100; tries++)); do
-      device_open_by_a_process "$(readlink -f -- "$source")" || break
+      device_held_after_unmount "$(readlink -f -- "$source")" || break
       sleep 0.1
     done
     source=$(source_at "$target")
