@@ -355,7 +355,7 @@ async function main(): Promise<number> {
 
       if (want("hash_overhead", "sshfs_vs_scp")) {
         interrupt.check();
-        step("transfers into the lab's guest: the scp copy without hashing, then sshfs (hashed scp: the lab's own up)");
+        step("transfers into the lab's guest: the plain copy, the lab's own hashed scp, then sshfs");
         const t = await transfers(lab, up.value.log, evidence!, workDir, cleanup);
         step(
           `  host hash ${samples(t.hostHash)}, scp ${samples(t.scpCreate)} (in the first up: ${formatSeconds(t.scpInFirstUp)}), plain copy ${samples(t.plainCopy)}, sshfs ${samples(t.sshfsCreate)}`,
