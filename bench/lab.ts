@@ -229,6 +229,27 @@ export async function transfers(
     await dropGuestCaches(guest);
   };
 
+  // One ImageTransfer of the evidence in `mode` on the lab's guest, and its removal (copies or mounts,
+  // then the host's release lines) registered with the cleanup.
+  const transferIn = (mode: "scp" | "sshfs") => {
+    const name = `bench-${mode}`;
+    const driver = transferDriver(guest, {
+      imageName: name,
+      manifest,
+      mode,
+      readOnly: true,
+      hashed: true,
+      custodyLogPath: path.join(stateDir, "custody.jsonl"),
+      examiner: "forensic-lab bench",
+      stateDir,
+    });
+    const remove = cleanup.add(`remove the ${mode} transfer ${name}`, async () => {
+      ok(`${name} delete`, await driver.destroy());
+      ok(`${name} release`, await driver.release());
+    });
+    return { driver, remove };
+  };
+
   const plainRoot = "/case/bench-plain";
   const plan: TransferPlan = planTransfer(manifestSchema.parse(manifest), plainRoot);
   const removePlain = cleanup.add(`remove ${plainRoot} in the guest`, async () => {
@@ -245,39 +266,13 @@ export async function transfers(
   // The lab's own hashed scp (host-hash.sh, then host-scp.sh), run here on the same settled guest as the
   // plain copy, both caches dropped first, so that the two differ in the hashing only. The host hash
   // leaves the files in the host's cache for the send, as in an up.
-  const scp = transferDriver(guest, {
-    imageName: "bench-scp",
-    manifest,
-    mode: "scp",
-    readOnly: true,
-    hashed: true,
-    custodyLogPath: path.join(stateDir, "custody.jsonl"),
-    examiner: "forensic-lab bench",
-    stateDir,
-  });
-  const removeScp = cleanup.add("remove the scp transfer bench-scp", async () => {
-    ok("bench-scp delete", await scp.destroy());
-    ok("bench-scp release", await scp.release());
-  });
+  const { driver: scp, remove: removeScp } = transferIn("scp");
   await coldBoth();
   const hostHash = [(await timed(async () => ok("host-hash.sh (scp)", await scp.hostHash()))).seconds];
   const scpCreate = [(await timed(async () => ok("host-scp.sh copy", await scp.create()))).seconds];
   await removeScp.now();
 
-  const sshfs = transferDriver(guest, {
-    imageName: "bench-sshfs",
-    manifest,
-    mode: "sshfs",
-    readOnly: true,
-    hashed: true,
-    custodyLogPath: path.join(stateDir, "custody.jsonl"),
-    examiner: "forensic-lab bench",
-    stateDir,
-  });
-  const removeSshfs = cleanup.add("remove the sshfs transfer bench-sshfs", async () => {
-    ok("bench-sshfs delete", await sshfs.destroy());
-    ok("bench-sshfs release", await sshfs.release());
-  });
+  const { driver: sshfs, remove: removeSshfs } = transferIn("sshfs");
   ok("host-hash.sh (sshfs)", await sshfs.hostHash());
   const sshfsCreate = await repeat(1, async () => ok("host-sshfs.sh start", await sshfs.create()), coldBoth);
   await removeSshfs.now();
