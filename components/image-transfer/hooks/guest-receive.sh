@@ -12,6 +12,8 @@
 # Values: DESTS SHA256S.
 set -euo pipefail
 
+# forensic-lab:include lib/hooks/json.sh
+
 read -r index
 if [[ ! "$index" =~ ^[0-9]+$ ]] || ((index >= ${#DESTS[@]})); then
   echo "image-transfer: bad file index '$index' on stdin" >&2
@@ -56,6 +58,6 @@ if [[ "$immutable" != true ]]; then
   echo "image-transfer: the file system under '$dest' has no immutable flag; the copy is 0444 only" >&2
 fi
 
-jq -cn --arg path "$dest" --arg sha256 "$sha256" --argjson immutable "$immutable" \
-  --argjson allocatedBytes "$(($(stat -c '%b * %B' -- "$dest")))" \
-  '"FORENSIC_LAB_RESULT " + ({$path, $sha256, $immutable, $allocatedBytes} | tojson)' -r
+json_string "$dest"
+printf 'FORENSIC_LAB_RESULT {"path":%s,"sha256":"%s","immutable":%s,"allocatedBytes":%d}\n' \
+  "$REPLY" "$sha256" "$immutable" "$(($(stat -c '%b * %B' -- "$dest")))"

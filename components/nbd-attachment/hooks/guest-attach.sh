@@ -17,6 +17,7 @@ readonly LOCK_FILE=/run/forensic-lab/nbd.lock
 # shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
 readonly FAILS_AS="nbd-attachment"
 # forensic-lab:include lib/hooks/common.sh
+# forensic-lab:include lib/hooks/partition-table.sh
 
 case "$IMAGE_FORMAT:$QEMU_FORMAT" in
   vmdk:vmdk | qcow2:qcow2 | raw:raw | vdi:vdi | vhdx:vhdx | vpc:vpc | ewf:raw) ;;
@@ -84,7 +85,7 @@ report() { # <device>
         fail "sfdisk cannot read the partition table of $device (the EWF set ${EWF_SEGMENTS[0]} under it cannot be read: a segment damaged or cut short?) $sfdisk_error"
       fail "sfdisk cannot read the partition table of $device: $sfdisk_error"
     fi
-    table='{"partitiontable": {"label": null, "partitions": []}}'
+    table=""
   fi
   while IFS= read -r line; do
     if [[ "$line" =~ \"node\":\ *\"(/dev/[^\"]+)\" ]]; then nodes+=("${BASH_REMATCH[1]}"); fi
@@ -102,15 +103,8 @@ report() { # <device>
     done
   fi
   blockdev --setro "$device" "${nodes[@]}"
-  jq -c --arg device "$device" --argjson ss "$sector_size" '
-    .partitiontable as $t | {
-      device: $device, sectorSize: $ss, label: $t.label,
-      partitions: [($t.partitions // [])[] | {
-        number: (.node | capture("p(?<n>[0-9]+)$").n | tonumber),
-        node, startSector: .start, sizeSectors: .size, type,
-        byteOffset: (.start * $ss), sectorSize: $ss
-      }]
-    }' <<<"$table" | sed 's/^/FORENSIC_LAB_RESULT /'
+  partition_table_result "$device" "$sector_size" "$table" || fail "jq cannot read sfdisk's partition table of $device"
+  printf 'FORENSIC_LAB_RESULT %s\n' "$REPLY"
 }
 
 if [[ -d /sys/module/nbd ]]; then
