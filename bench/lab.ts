@@ -189,28 +189,23 @@ function ok(what: string, r: HookRun): void {
 }
 
 /**
- * How long the lab's own ImageTransfer steps took in its first up, by the engine's clock: the host
- * hash, then the transfer in the lab's mode. Nothing else ran meanwhile (one image; the transfer waits
- * for the case storage), so these are the steps alone.
+ * How long the lab's own transfer step (in the lab's mode) took in its first up, by the engine's clock.
+ * Nothing else ran meanwhile (one image; the transfer waits for the case storage), so this is the step alone.
  */
-export function transferSteps(lab: Lab, upLog: readonly StepLog[]): { hostHash: number; transfer: number } {
+export function transferInFirstUp(lab: Lab, upLog: readonly StepLog[]): number {
   const component = lab.resources.filter((r) => r.type === TYPE.ImageTransfer);
   if (component.length !== 1) throw new Error(`the bench lab has ${component.length} ImageTransfer components, expected 1`);
   const mode = component[0].inputs.mode as string;
-  const componentName = component[0].urn.split("::").pop();
-  const seconds = (suffix: string): number => {
-    const name = `${componentName}-${suffix}`;
-    const step = upLog.find((s) => s.name === name && s.hook && s.op === "create" && s.result === "done");
-    if (!step) throw new Error(`the first up ran no create of ${name}`);
-    return step.durationMs / 1000;
-  };
-  return { hostHash: seconds("host-hash"), transfer: seconds(mode) };
+  const name = `${component[0].urn.split("::").pop()}-${mode}`;
+  const step = upLog.find((s) => s.name === name && s.hook && s.op === "create" && s.result === "done");
+  if (!step) throw new Error(`the first up ran no create of ${name}`);
+  return step.durationMs / 1000;
 }
 
 /**
  * The evidence moved into the lab's guest three ways (about a minute or two each under TCG): without
  * hashing, by the lab's own hashed scp, and through sshfs; host and guest caches dropped before each,
- * every copy removed again. The first up's own scp step (`transferSteps`) is kept for comparison.
+ * every copy removed again. The first up's own scp step (`transferInFirstUp`) is kept for comparison.
  */
 export async function transfers(
   lab: Lab,
@@ -220,7 +215,7 @@ export async function transfers(
   cleanup: Cleanup,
 ): Promise<TransferTimes> {
   const guest = lab.guest();
-  const fromUp = transferSteps(lab, upLog);
+  const scpInFirstUp = transferInFirstUp(lab, upLog);
   const manifest = await inspectImage(evidence.top, { roots: [evidence.dir] });
   const stateDir = path.join(workDir, "transfer-state");
   fs.mkdirSync(stateDir, { recursive: true });
@@ -277,5 +272,5 @@ export async function transfers(
   const sshfsCreate = await repeat(1, async () => ok("host-sshfs.sh start", await sshfs.create()), coldBoth);
   await removeSshfs.now();
 
-  return { hostHash, scpCreate, scpInFirstUp: fromUp.transfer, plainCopy, sshfsCreate };
+  return { hostHash, scpCreate, scpInFirstUp, plainCopy, sshfsCreate };
 }
