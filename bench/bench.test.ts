@@ -12,6 +12,7 @@ import {
   BENCH_KEYS,
   buildResults,
   formatPeersTable,
+  formatPhaseComparison,
   formatPhases,
   formatSeconds,
   formatTable,
@@ -266,5 +267,24 @@ describe("where an up spends its time", () => {
       60,
     );
     expect(lines).toEqual([" 30.5 s   51 %  case-win7-transfer-copy", " 21.0 s   35 %  case-guest", " 1.20 s    2 %  case-win7-mount"]);
+  });
+
+  test("one case alone vs each of several: per hook across the stacks, those that lost most first", () => {
+    const up = (id: string, guest: number, copy: number, mount?: number) => [
+      { name: `bench-${id}-guest-domain`, hook: true, durationMs: guest },
+      { name: `bench-${id}`, hook: false, durationMs: 99_000 },
+      { name: `bench-${id}-win7-transfer-sshfs`, hook: true, durationMs: copy },
+      ...(mount === undefined ? [] : [{ name: `bench-${id}-win7-mount-mount`, hook: true, durationMs: mount }]),
+    ];
+    const lines = formatPhaseComparison(
+      up("a1", 14_000, 10_000, 2_000),
+      [up("b2", 30_000, 12_000, 1_500), up("c3", 41_000, 11_000)],
+      (name) => name.replace(/^bench-[0-9a-f]+-/, ""),
+    );
+    expect(lines).toEqual([
+      " 14.0 s -> 30.0 s / 41.0 s  (+27.0 s)  guest-domain",
+      " 10.0 s -> 12.0 s / 11.0 s  (+2.00 s)  win7-transfer-sshfs",
+      " 2.00 s -> 1.50 s / -  (+0.00 s)  win7-mount-mount",
+    ]);
   });
 });

@@ -215,3 +215,30 @@ export function formatPhases(steps: readonly HookStep[], wallSeconds: number): s
       return `${formatSeconds(seconds).padStart(7)}  ${String(Math.round((seconds / wallSeconds) * 100)).padStart(3)} %  ${s.name}`;
     });
 }
+
+/**
+ * The same up alone and beside others: per hook (named by `stepName`, which drops what differs between
+ * the stacks), its seconds alone, then in each of the others' ups, the hooks whose slowest copy lost most
+ * first. Shows what cases sharing a host wait on: the CPU-bound hooks stretch, the waiting ones do not.
+ */
+export function formatPhaseComparison(
+  alone: readonly HookStep[],
+  together: readonly (readonly HookStep[])[],
+  stepName: (name: string) => string,
+): string[] {
+  const secondsOf = (steps: readonly HookStep[]) =>
+    new Map(steps.filter((s) => s.hook).map((s) => [stepName(s.name), s.durationMs / 1000] as const));
+  const one = secondsOf(alone);
+  const many = together.map(secondsOf);
+  return [...one.entries()]
+    .map(([name, seconds]) => {
+      const others = many.map((m) => m.get(name));
+      const slowest = Math.max(...others.map((s) => s ?? 0));
+      return { name, seconds, others, lost: slowest - seconds };
+    })
+    .sort((a, b) => b.lost - a.lost)
+    .map(({ name, seconds, others, lost }) => {
+      const each = others.map((s) => (s === undefined ? "-" : formatSeconds(s))).join(" / ");
+      return `${formatSeconds(seconds).padStart(7)} -> ${each}  (+${formatSeconds(Math.max(0, lost))})  ${name}`;
+    });
+}

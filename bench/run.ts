@@ -34,6 +34,7 @@ import {
   BenchKey,
   buildResults,
   formatPeersTable,
+  formatPhaseComparison,
   formatPhases,
   formatSeconds,
   formatTable,
@@ -412,15 +413,23 @@ async function main(): Promise<number> {
       const opts = { workDir, engine: engine(), evidence: small, transfer: "sshfs" as const, volumeGiB: 1, print };
       step("one case alone: up (guest boot, case storage, sshfs transfer of the 64 MiB image, attach, mount)");
       const one = await upAtOnce(1, opts, cleanup);
-      step(`  ${formatSeconds(one)}`);
+      step(`  ${formatSeconds(one.seconds)}`);
       interrupt.check();
       step("three cases at once");
       const three = await upAtOnce(3, opts, cleanup);
-      step(`  ${formatSeconds(three)}`);
+      step(`  ${formatSeconds(three.seconds)} (each: ${three.ups.map((u) => formatSeconds(u.seconds)).join(", ")})`);
+      step("  the hooks, one case alone -> each of the three, those that lost most first:");
+      const stepName = (name: string) => name.replace(/^bench-[0-9a-f]+-/, "");
+      for (const line of formatPhaseComparison(
+        one.ups[0].log,
+        three.ups.map((u) => u.log),
+        stepName,
+      ))
+        step(`    ${line}`);
       measurements.push({
         key: "three_cases_vs_one",
-        subject: timing("three cases up at once", [three]),
-        baseline: timing("one case up", [one]),
+        subject: timing("three cases up at once", [three.seconds]),
+        baseline: timing("one case up", [one.seconds]),
         how: `Wall time until every lab is up: whole cases (Pulumi engine, index.ts; guest boot, LUKS2 case storage, sshfs transfer of the 64 MiB test image, nbd attach, mounts), three stacks started together vs one alone, each destroyed afterwards (untimed). On this 2-core host under QEMU software emulation three guests share two cores, so this is expected to be well above 1; ${RUNS.lab} run each.`,
       });
     }
