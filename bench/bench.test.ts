@@ -26,6 +26,7 @@ import {
   throughputMBps,
   wrap,
 } from "./report";
+import { busyCpuSeconds } from "./support";
 
 const ratio = (key: Measurement["key"], subject: number[], baseline: number[], how = "how it was measured"): Measurement => ({
   key,
@@ -286,5 +287,17 @@ describe("where an up spends its time", () => {
       " 10.0 s -> 12.0 s / 11.0 s  (+2.00 s)  win7-transfer-sshfs",
       " 2.00 s -> 1.50 s / -  (+0.00 s)  win7-mount-mount",
     ]);
+  });
+});
+
+describe("how busy the host was (/proc/stat)", () => {
+  test("user, nice, system, irq, softirq and steal count, in USER_HZ (100); idle and iowait do not", () => {
+    //                  user nice system idle  iowait irq softirq steal guest guest_nice
+    const stat = "cpu  4000 100 500 900000 7000 20 30 50 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+    expect(busyCpuSeconds(stat)).toBeCloseTo(47);
+  });
+
+  test("anything but the cpu line first is refused, not read as zeros", () => {
+    expect(() => busyCpuSeconds("intr 1 2 3\n")).toThrow(/does not start with the cpu line/);
   });
 });

@@ -413,11 +413,19 @@ async function main(): Promise<number> {
       const opts = { workDir, engine: engine(), evidence: small, transfer: "sshfs" as const, volumeGiB: 1, print };
       step("one case alone: up (guest boot, case storage, sshfs transfer of the 64 MiB image, attach, mount)");
       const one = await upAtOnce(1, opts, cleanup);
-      step(`  ${formatSeconds(one.seconds)}`);
+      const cores = os.cpus().length;
+      step(`  ${formatSeconds(one.seconds)}; the host busy ${(one.cpuSeconds / one.seconds).toFixed(2)} of ${cores} cores on average`);
+      // Three cases do three times the CPU work; spread perfectly over every core they take at least this.
+      const floor = (3 * one.cpuSeconds) / cores / one.seconds;
+      step(
+        `  so three cases, each doing this work, take at least ${(floor * one.seconds).toFixed(0)} s on ${cores} cores: a ratio of ${floor.toFixed(2)} at best`,
+      );
       interrupt.check();
       step("three cases at once");
       const three = await upAtOnce(3, opts, cleanup);
-      step(`  ${formatSeconds(three.seconds)} (each: ${three.ups.map((u) => formatSeconds(u.seconds)).join(", ")})`);
+      step(
+        `  ${formatSeconds(three.seconds)} (each: ${three.ups.map((u) => formatSeconds(u.seconds)).join(", ")}); the host busy ${(three.cpuSeconds / three.seconds).toFixed(2)} of ${cores} cores, ${formatSeconds(three.cpuSeconds)} of CPU against ${formatSeconds(one.cpuSeconds)} for one`,
+      );
       step("  the hooks, one case alone -> each of the three, those that lost most first:");
       const stepName = (name: string) => name.replace(/^bench-[0-9a-f]+-/, "");
       for (const line of formatPhaseComparison(
@@ -430,7 +438,7 @@ async function main(): Promise<number> {
         key: "three_cases_vs_one",
         subject: timing("three cases up at once", [three.seconds]),
         baseline: timing("one case up", [one.seconds]),
-        how: `Wall time until every lab is up: whole cases (Pulumi engine, index.ts; guest boot, LUKS2 case storage, sshfs transfer of the 64 MiB test image, nbd attach, mounts), three stacks started together vs one alone, each destroyed afterwards (untimed). On this 2-core host under QEMU software emulation three guests share two cores, so this is expected to be well above 1; ${RUNS.lab} run each.`,
+        how: `Wall time until every lab is up: whole cases (Pulumi engine, index.ts; guest boot, LUKS2 case storage, sshfs transfer of the 64 MiB test image, nbd attach, mounts), three stacks started together vs one alone, each destroyed afterwards (untimed). One case alone kept the host busy ${(one.cpuSeconds / one.seconds).toFixed(2)} of its ${cores} cores (QEMU software emulation is CPU work); three do three times that work, so on ${cores} cores no schedule beats a ratio of ${floor.toFixed(2)} here; ${RUNS.lab} run each.`,
       });
     }
   } catch (err) {

@@ -109,6 +109,24 @@ export function hostHook(hook: string, values: Record<string, HookValue>, opts: 
   return runHookText(hook, renderHook(hook, values), opts);
 }
 
+/**
+ * CPU seconds the host spent busy, over all cores, from the first line of /proc/stat: user (guest time
+ * included), nice, system, irq, softirq and steal; idle and iowait are not busy. Its unit is USER_HZ,
+ * fixed at 100 by the kernel's ABI whatever the kernel's own tick.
+ */
+export function busyCpuSeconds(statText: string): number {
+  const line = statText.split("\n")[0];
+  const fields = line.trim().split(/\s+/);
+  if (fields[0] !== "cpu" || fields.length < 9) throw new Error(`/proc/stat does not start with the cpu line: ${line}`);
+  const [user, nice, system, , , irq, softirq, steal] = fields.slice(1, 9).map(Number);
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
+/** `busyCpuSeconds` of this host now. */
+export function hostBusyCpuSeconds(): number {
+  return busyCpuSeconds(fs.readFileSync("/proc/stat", "utf8"));
+}
+
 /** Seconds `fn` took (monotonic clock) and what it returned. */
 export async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
   const started = process.hrtime.bigint();
