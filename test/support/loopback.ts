@@ -5,16 +5,33 @@ import * as net from "net";
 import * as path from "path";
 import type { GuestConnection } from "../../lib/shell";
 
-/** A port nothing listens on right now, on 127.0.0.1. */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Where test ports come from: below Linux's ephemeral range (32768 and up), so no port the kernel picks
+ * for anyone (an outgoing connection's source port, a server listening on port 0 such as the Pulumi
+ * engine's gRPC servers) can take one between picking it and using it, which for a guest's forward is
+ * seconds later (seen: QEMU's "Could not set up host forwarding rule" with three labs booting at once,
+ * on a port listen(0) had handed out). And below the range the lab derives guest ports from
+ * (22000..31999, lib/config/parse.ts), so a case on this machine keeps its port.
+ */
+export const TEST_PORTS = { first: 10000, last: 21999 } as const;
+
+/** Whether 127.0.0.1:`port` can be listened on right now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
+}
+
+/** A port nothing listens on right now, on 127.0.0.1, from TEST_PORTS (picked at random: other test processes pick too). */
+export async function freeLoopbackPort(): Promise<number> {
+  const span = TEST_PORTS.last - TEST_PORTS.first + 1;
+  for (let tries = 0; tries < 100; tries++) {
+    const port = TEST_PORTS.first + Math.floor(Math.random() * span);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free loopback port in ${TEST_PORTS.first}..${TEST_PORTS.last} after 100 tries`);
 }
 
 /** Waits until something accepts connections on 127.0.0.1:`port` (5 s at most). */
