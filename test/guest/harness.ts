@@ -272,7 +272,7 @@ export function ensureGuestImage(): Promise<string> {
   return imageDir;
 }
 
-/** A loopback port nobody listens on right now (the kernel picks it). */
+/** A loopback port nobody listens on right now, from below the ephemeral range (test/support/loopback.ts). */
 
 export { freeLoopbackPort };
 
