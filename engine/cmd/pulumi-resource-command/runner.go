@@ -193,7 +193,7 @@ func (r *runner) run(ctx context.Context, spec runSpec, log func(string)) (runRe
 		case spec.timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded):
 			err = fmt.Errorf("timed out after %s: %w", spec.timeout, err)
 		}
-		return runResult{}, fmt.Errorf("%w: running %q:\n%s", err, spec.command, combined.String())
+		return runResult{}, fmt.Errorf("%w: running %q:\n%s", err, spec.command, displayable(combined.String()))
 	}
 	return runResult{
 		stdout: strings.TrimSuffix(stdout.String(), "\n"),
@@ -238,11 +238,11 @@ func (l *lineLogger) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		l.emit(strings.TrimSuffix(string(l.pending[:i]), "\r"))
+		l.emit(displayable(strings.TrimSuffix(string(l.pending[:i]), "\r")))
 		l.pending = l.pending[i+1:]
 	}
 	for len(l.pending) > maxLogLine {
-		l.emit(string(l.pending[:maxLogLine]))
+		l.emit(displayable(string(l.pending[:maxLogLine])))
 		l.pending = l.pending[maxLogLine:]
 	}
 	if len(l.pending) == 0 {
@@ -253,7 +253,7 @@ func (l *lineLogger) Write(p []byte) (int, error) {
 
 func (l *lineLogger) flush() {
 	if len(l.pending) > 0 {
-		l.emit(string(l.pending))
+		l.emit(displayable(string(l.pending)))
 		l.pending = nil
 	}
 }
