@@ -372,3 +372,73 @@ describe("receiving a copy (guest-receive.sh)", () => {
     expect(fs.readFileSync(dest).equals(bytes)).toBe(true);
   });
 });
+
+describe("hashing in the guest (guest-hash.sh)", () => {
+  let folder: string;
+  let bin: string;
+  beforeAll(() => {
+    folder = fs.mkdtempSync(path.join(dir, "guest hash "));
+    // A stand-in dd that copies its input and reports as if each 128 MiB took ten seconds: dd's own clock
+    // is in its records, so the test needs no waiting for the lines to show.
+    bin = path.join(folder, "bin");
+    fs.mkdirSync(bin);
+    fs.writeFileSync(
+      path.join(bin, "dd"),
+      `#!/bin/bash\nfile=\${1#if=}\ncat -- "$file"\nfor s in 1 2; do printf '%d bytes (x) copied, %d.0 s, y\\r' $((s << 27)) $((s * 10)) >&2; done\nprintf '\\n2+1 records in\\n2+1 records out\\n%d bytes (x) copied, 25.0 s, y\\n' $(stat -c %s -- "$file") >&2\n`,
+      { mode: 0o755 },
+    );
+  });
+
+  function guestHash(paths: string[], missingOk = false) {
+    const text = renderHook(hookFile("image-transfer", "guest-hash.sh"), {
+      PATHS: paths,
+      WAIT_MOUNTS: [],
+      WAIT_SECONDS: 0,
+      MISSING_OK: missingOk,
+    });
+    return spawnSync("/bin/bash", ["-c", text], {
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    });
+  }
+
+  test("a large file shows progress while it is hashed, a small one hashes quietly; both hashes right", () => {
+    const large = path.join(folder, "disk 'large' $(id).vmdk");
+    const small = path.join(folder, "small.vmdk");
+    fs.writeFileSync(large, "");
+    fs.truncateSync(large, 300 << 20); // sparse: 300 MiB of zeros without writing them
+    fs.writeFileSync(small, crypto.randomBytes(1 << 20));
+    const r = guestHash([small, large]);
+    expect(r.status).toBe(0);
+    expect(r.stderr.trim().split("\n")).toEqual([
+      `image-transfer: hashing '${large}' in the guest: 128.0 MiB of 300.0 MiB (42%), 12.7 MiB/s, about 13s left`,
+      `image-transfer: hashing '${large}' in the guest: 256.0 MiB of 300.0 MiB (85%), 12.7 MiB/s, about 3s left`,
+      `image-transfer: hashing '${large}' in the guest: 300.0 MiB in 25s`,
+    ]);
+    const result = JSON.parse(r.stdout.trim().replace(/^FORENSIC_LAB_RESULT /, ""));
+    expect(result).toEqual({
+      files: [
+        { path: small, sha256: sha256(small) },
+        { path: large, sha256: sha256(large) },
+      ],
+    });
+  });
+
+  test("a missing copy is null when allowed (scp resume), and an error naming it otherwise", () => {
+    const there = path.join(folder, "there.vmdk");
+    fs.writeFileSync(there, "x");
+    const gone = path.join(folder, "gone.vmdk");
+    const allowed = guestHash([gone, there], true);
+    expect(allowed.status).toBe(0);
+    expect(JSON.parse(allowed.stdout.trim().replace(/^FORENSIC_LAB_RESULT /, ""))).toEqual({
+      files: [
+        { path: gone, sha256: null },
+        { path: there, sha256: sha256(there) },
+      ],
+    });
+    const refused = guestHash([there, gone]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toBe(`image-transfer: '${gone}' is not there in the guest\n`);
+  });
+});

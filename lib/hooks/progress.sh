@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Progress lines for long host work (hashing and sending evidence, waiting for a guest to boot), written
+# Progress lines for long work (hashing and sending evidence on the host, hashing it through sshfs in the
+# guest, waiting for a guest to boot), written
 # to stderr, which the command provider streams into `pulumi up`'s display line by line. One line every
 # PROGRESS_SECONDS (a hook value, default 10): often enough to see work moving, rarely enough not to
 # flood the log. Only sizes, rates and times: never a secret or a byte of the evidence. Included at render
@@ -84,4 +85,14 @@ progress_wait() {
   ((waited >= progress_wait_next)) || return 0
   progress_wait_next=$(((waited / every + 1) * every))
   printf '%s: %s of at most %s, %s\n' "$label" "$(human_duration "$waited")" "$(human_duration "$limit")" "$what" >&2
+}
+
+# dd_with_progress LABEL TOTAL DD_OPERANDS...: runs dd with the operands (if=..., bs=...), its data on
+# stdout, and turns its progress records (status=progress, in the C locale so their numbers parse) into
+# progress_lines on stderr. dd's stderr goes to the reader, its stdout to fd 3, which is this function's
+# stdout; pipefail makes dd's failure the function's.
+dd_with_progress() {
+  local label=$1 total=$2
+  shift 2
+  { LC_ALL=C dd "$@" status=progress 2>&1 >&3 3>&- | progress_lines "$label" "$total" >&2; } 3>&1
 }

@@ -8,8 +8,7 @@
 # metadata. NFS keeps access times on the server and may update them regardless.
 #
 # With a LABEL (`read_evidence FILE LABEL`), a progress line goes to stderr every PROGRESS_SECONDS while it
-# reads (progress_lines, from lib/hooks/progress.sh, which the hook must include too): dd's own progress
-# records, in the C locale so their numbers parse, turned into "LABEL: 1.2 GiB of 4.0 GiB (30%), ...".
+# reads (dd_with_progress, from lib/hooks/progress.sh, which the hook must include too).
 read_evidence() {
   if (($# < 2)); then
     dd if="$1" iflag=noatime bs=1M status=none
@@ -17,9 +16,7 @@ read_evidence() {
   fi
   local size
   size=$(stat -c %s -- "$1") || return 1
-  # dd's stderr (progress records, errors) into the progress reader; its stdout, the evidence, to fd 3,
-  # which is this function's stdout. pipefail makes dd's failure the pipeline's.
-  { LC_ALL=C dd if="$1" iflag=noatime bs=1M status=progress 2>&1 >&3 3>&- | progress_lines "$2" "$size" >&2; } 3>&1
+  dd_with_progress "$2" "$size" if="$1" iflag=noatime bs=1M
 }
 
 # FILE's sha256 (hex only), read as read_evidence reads it (with LABEL: showing progress).
