@@ -40,7 +40,9 @@ const LAPTOP = `${DIR}/laptop.raw`;
 const CLONE = `${DIR}/clone.raw`;
 const HALF = `${DIR}/half.raw`;
 const PLAIN = `${DIR}/plain.raw`;
-const IMAGES = [LAPTOP, CLONE, HALF, `${DIR}/other-half.raw`, PLAIN];
+const SERVER = `${DIR}/server.raw`;
+const SERVER_DAMAGED = `${DIR}/server-damaged.raw`;
+const IMAGES = [LAPTOP, CLONE, HALF, `${DIR}/other-half.raw`, PLAIN, SERVER, `${DIR}/server-other.raw`, SERVER_DAMAGED];
 const P2_KEY = "p2 passphrase: with spaces, 'quotes' and $(id)";
 const HOME_KEY = "home\nkey with a line break";
 
@@ -120,6 +122,9 @@ beforeAll(
       VolumeSystems: (await import("./VolumeSystems")).VolumeSystems,
     };
     guest = await bootTestGuest({ name: "volumes" });
+    // mdadm makes the RAID evidence. The analysis guest has none on purpose (md must never assemble
+    // evidence on its own there): the host's, Debian's same release, is copied into this test guest.
+    await guest.copyIn("/usr/sbin/mdadm", "/usr/local/sbin/mdadm");
 
     // The evidence, made with the tools an examiner's suspect used. Fast key derivation: the guest is
     // software-emulated here, and what is tested is opening, not the KDF.
@@ -163,6 +168,19 @@ beforeAll(
      lvcreate -q -y -n local -L 4M spanvg "\${a}p1"; mkfs.ext4 -q -d "$work/local" /dev/spanvg/local
      lvcreate -q -y -n span -L 12M spanvg
      vgchange -q -an spanvg; losetup -d "$a" "$b"
+     # A server disk: p1 one member of a RAID1 (md 1.2; its mirror was not imaged) holding LVM (srvvg/data);
+     # p2 a member of a RAID0 whose other member is another disk. A copy with one byte of p1's md
+     # superblock changed (the array's name, which the checksum covers).
+     fill server "data LV of the server, on a RAID1"
+     truncate -s 64M server.raw; printf 'label: gpt\nsize=28MiB\nsize=28MiB\n' | sfdisk -q server.raw; truncate -s 28M server-other.raw
+     loop=$(losetup -f --show -P server.raw); other=$(losetup -f --show server-other.raw)
+     mdadm --create /dev/md100 --run --quiet --metadata=1.2 --level=1 --raid-devices=2 "\${loop}p1" missing
+     pvcreate -q /dev/md100; vgcreate -q -s 1M srvvg /dev/md100; lvcreate -q -y -n data -L 12M srvvg
+     mkfs.ext4 -q -d "$work/server" /dev/srvvg/data; vgchange -q -an srvvg; mdadm --stop --quiet /dev/md100
+     mdadm --create /dev/md101 --run --quiet --metadata=1.2 --level=0 --raid-devices=2 "\${loop}p2" "$other"
+     mdadm --stop --quiet /dev/md101; losetup -d "$loop" "$other"
+     cp server.raw server-damaged.raw
+     printf 'X' | dd of=server-damaged.raw bs=1 seek=$((1048576 + 4096 + 40)) conv=notrunc status=none
      # No volume system at all: ext4 on the whole disk.
      truncate -s 8M plain.raw; mkfs.ext4 -q plain.raw
      chmod 0444 ./*.raw; rm -rf "$work"; sha256sum ./*.raw`,
@@ -302,6 +320,55 @@ describe("a laptop: LUKS2 -> LVM on p2, LUKS1 on an LV, a striped LV, a snapshot
     expect(counters).toEqual([0, 0, 0]);
     succeeded(await run(nbd.delete));
     expect(await sh("findmnt -rn -o TARGET | grep '^/mnt/forensic' || true")).toBe("");
+  });
+});
+
+describe("a server disk: a RAID1 member holding LVM, and a RAID0 member whose partner was not imaged", () => {
+  test("open: the RAID1 data mapped read-only, LVM found inside it; the RAID0 member left closed with the reason", async () => {
+    await withAttached(SERVER, async (device) => {
+      const name = device.slice(5);
+      const open = await volumesOn(device);
+      const r = await opened(open);
+      expect(r.volumes.map((v) => [where(v), v.layer, v.device, v.over])).toEqual([
+        ["p1", "md", `/dev/mapper/fl-${name}-md-p1`, [`${device}p1`]],
+        ["srvvg/data", "lvm", `/dev/mapper/fl-${name}-lvm-srvvg-data`, [`/dev/mapper/fl-${name}-md-p1`]],
+      ]);
+      expect(r.volumes[0].detail).toBe("RAID1 member, md 1.2, device 0 of 2");
+      expect(r.skipped).toEqual([
+        { partition: 2, layer: "md", reason: expect.stringMatching(/^md level 0 \(an array of 2 devices\) needs its other members/) },
+      ]);
+      const ro = await sh(`for d in /dev/mapper/fl-${name}-*; do cat /sys/class/block/$(basename $(readlink -f $d))/ro; done`);
+      expect(ro.trim().split("\n")).toEqual(["1", "1"]);
+      // md assembled nothing: the guest has no md device at all.
+      expect(await sh("cat /proc/mdstat 2>/dev/null | grep -c '^md' || true")).toBe("0\n");
+
+      const all = await mount({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/server", volumes: r.volumes });
+      const m = await mounted(all);
+      expect(m.mounts.map((x) => [where(x), x.device, x.filesystem])).toEqual([
+        ["srvvg/data", `/dev/mapper/fl-${name}-lvm-srvvg-data`, "ext4"],
+      ]);
+      expect(m.skipped.map((x) => [where(x), x.device, x.reason])).toEqual([
+        ["p1", `/dev/mapper/fl-${name}-md-p1`, expect.stringMatching(/LVM2_member/)],
+        ["p2", `${device}p2`, expect.stringMatching(/linux_raid_member/)],
+      ]);
+      expect(await sh("cat /mnt/forensic/server/lvm/srvvg/data/server.txt")).toBe("data LV of the server, on a RAID1\n");
+      // Opening again keeps what is there.
+      expect(await opened(open)).toEqual(r);
+      succeeded(await run(all.delete));
+      succeeded(await run(open.delete));
+      expect((await mappings()).filter((x) => x.startsWith(`fl-${name}-`))).toEqual([]);
+      expect(await written(device)).toEqual([0, 0, 0]);
+    });
+  });
+
+  test("a member whose md superblock was changed: an error naming it, and nothing left mapped", async () => {
+    await withAttached(SERVER_DAMAGED, async (device) => {
+      const r = await run((await volumesOn(device)).create);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/volume-systems: md member at partition 1: its md superblock's checksum does not match/);
+      expect(await mappings()).toEqual([]);
+      expect(await written(device)).toEqual([0, 0, 0]);
+    });
   });
 });
 

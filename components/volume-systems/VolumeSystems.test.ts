@@ -187,7 +187,23 @@ describe("result schemas", () => {
     expect(openResultSchema.safeParse(volume({ logicalVolume: "vg0/../../etc" })).success).toBe(false);
   });
 
-  test("a mount: an LV's device is a mapping; a partition's is its nbd partition or its own LUKS mapping", () => {
+  test("a RAID1 member's data is a layer of its own (md), at a partition; no other layer name passes", () => {
+    const md = {
+      partition: 1,
+      layer: "md",
+      device: "/dev/mapper/fl-nbd3-md-p1",
+      over: ["/dev/nbd3p1"],
+      sizeBytes: 29360128,
+      detail: "RAID1 member, md 1.2, device 0 of 2",
+    };
+    expect(
+      openResultSchema.safeParse({ volumes: [md], skipped: [{ partition: 2, layer: "md", reason: "md level 0 needs its other members" }] })
+        .success,
+    ).toBe(true);
+    expect(openResultSchema.safeParse({ volumes: [{ ...md, layer: "raid" }], skipped: [] }).success).toBe(false);
+  });
+
+  test("a mount: an LV's device is a mapping; a partition's is its nbd partition or its own LUKS or RAID1 mapping", () => {
     const mount = (at: object, device: string) => ({
       mounts: [{ ...at, device, mountPoint: "/mnt/forensic/x/p", filesystem: "ext4", vfsType: "ext4", options: ["ro"] }],
       skipped: [],
@@ -195,6 +211,8 @@ describe("result schemas", () => {
     expect(mountResultSchema.safeParse(mount({ logicalVolume: "vg0/root" }, "/dev/mapper/fl-nbd3-lvm-vg0-root")).success).toBe(true);
     expect(mountResultSchema.safeParse(mount({ partition: 2 }, "/dev/mapper/fl-nbd3-luks-p2")).success).toBe(true);
     expect(mountResultSchema.safeParse(mount({ partition: 3 }, "/dev/mapper/fl-nbd3-luks-p2")).success).toBe(false);
+    expect(mountResultSchema.safeParse(mount({ partition: 1 }, "/dev/mapper/fl-nbd3-md-p1")).success).toBe(true);
+    expect(mountResultSchema.safeParse(mount({ partition: 2 }, "/dev/mapper/fl-nbd3-md-p1")).success).toBe(false);
     expect(mountResultSchema.safeParse(mount({ logicalVolume: "vg0/root" }, "/dev/nbd3p1")).success).toBe(false);
     expect(mountResultSchema.safeParse(mount({ partition: 1, logicalVolume: "vg0/root" }, "/dev/nbd3p1")).success).toBe(false);
     expect(mountResultSchema.safeParse(mount({}, "/dev/nbd3p1")).success).toBe(false);

@@ -19,19 +19,26 @@ const where = {
   logicalVolume: logicalVolumeName.optional(),
 };
 
+/** The layers VolumeSystems opens, in the order it opens them: md RAID1, LUKS on partitions, LVM, LUKS on LVs. */
+export const VOLUME_LAYERS = ["md", "luks", "lvm"] as const;
+export type VolumeLayer = (typeof VOLUME_LAYERS)[number];
+
 /** One layer the open hook opened, read-only: a logical volume mapped, or a LUKS volume unlocked. */
 export interface OpenedVolume {
   readonly partition?: number;
   /** `vg/lv`. */
   readonly logicalVolume?: string;
-  /** `lvm` (a logical volume mapped), `luks` (unlocked: the device holds the plaintext). */
-  readonly layer: "lvm" | "luks";
+  /**
+   * `md` (a RAID1 member's data area mapped: the array's contents), `lvm` (a logical volume mapped),
+   * `luks` (unlocked: the device holds the plaintext).
+   */
+  readonly layer: VolumeLayer;
   /** `/dev/mapper/fl-<nbdN>-...`: what PartitionMount mounts. */
   readonly device: string;
   /** The devices it reads from (the partition, or the physical volumes of an LV). */
   readonly over: string[];
   readonly sizeBytes: number;
-  /** `LUKS2 aes-xts-plain64`; for an LV its segment types, `linear`, `striped`. */
+  /** `LUKS2 aes-xts-plain64`; for an LV its segment types, `linear`, `striped`; `RAID1 member, md 1.2, device 0 of 2`. */
   readonly detail: string;
 }
 
@@ -39,7 +46,7 @@ export interface OpenedVolume {
 export interface ClosedVolume {
   readonly partition?: number;
   readonly logicalVolume?: string;
-  readonly layer: "lvm" | "luks";
+  readonly layer: VolumeLayer;
   readonly reason: string;
 }
 
@@ -49,7 +56,7 @@ export const openResultSchema = z.strictObject({
     z
       .strictObject({
         ...where,
-        layer: z.enum(["lvm", "luks"]),
+        layer: z.enum(VOLUME_LAYERS),
         device: field.volumeMapping,
         over: z.array(field.absolutePath).min(1),
         sizeBytes: field.count,
@@ -57,7 +64,7 @@ export const openResultSchema = z.strictObject({
       })
       .refine((v) => (v.partition === undefined) !== (v.logicalVolume === undefined), "must name a partition or a logical volume"),
   ),
-  skipped: z.array(z.strictObject({ ...where, layer: z.enum(["lvm", "luks"]), reason: z.string().min(1) })),
+  skipped: z.array(z.strictObject({ ...where, layer: z.enum(VOLUME_LAYERS), reason: z.string().min(1) })),
 });
 
 export interface OpenResult {

@@ -31,19 +31,20 @@ present=()
 for path in "${PATHS[@]}"; do
   if [[ -e "$path" ]]; then present+=("$path"); fi
 done
-declare -A size_of=()
+sizes=() # of the present files, in order
 if ((${#present[@]} > 0)); then
-  sizes=$(stat -c %s -- "${present[@]}")
-  mapfile -t sizes <<<"$sizes"
-  for i in "${!present[@]}"; do size_of[${present[i]}]=${sizes[i]}; done
+  size_lines=$(stat -c %s -- "${present[@]}")
+  mapfile -t sizes <<<"$size_lines"
 fi
 
 # Path and hash ("" for a missing copy) of each file, in order.
 pairs=()
+n=0 # present files seen so far
 for path in "${PATHS[@]}"; do
   sha256=""
   if [[ -e "$path" ]]; then
-    size=${size_of[$path]}
+    size=${sizes[n]}
+    n=$((n + 1))
     if ((size >= PROGRESS_FROM_BYTES)); then
       sha256=$(dd_with_progress "image-transfer: hashing '$path' in the guest" "$size" if="$path" bs=1M | sha256sum)
     else

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # VolumeSystems create, in the guest: opens the volume systems inside one attached image, read-only.
+#   0. md RAID1 members: the data area each member's superblock names, mapped by `dmsetup create
+#      --readonly` (md's own assembly is never used).
 #   1. LUKS on partitions that have a key: `cryptsetup open --readonly`.
 #   2. LVM2: the volume groups on this image's partitions (and on what step 1 opened) are read with
 #      `lvm --readonly` (no locks, no device-mapper, no metadata write, no repair) scoped by `--devices`
@@ -185,14 +187,117 @@ as_dm_table() {
   done
 }
 
-# 1. LUKS straight on partitions.
+# md RAID1 member <device> at partition <where>: its data area, read from the member's own version 1.x
+# superblock, mapped read-only (`dmsetup create --readonly`, linear). md itself never assembles anything:
+# an assembly may resync or write superblocks (event counts, clean flags), and two images holding
+# members of one array would meet in one md device. A mirror member alone holds all the data, so
+# each opens alone, degraded arrays included. Other levels need their other members (other images) and
+# are reported, as are spares, faulty members, a reshape under way and metadata 0.90.
+md_open() { # <where> <device>
+  local where=$1 device=$2 probe version="" line sectors offset words=() w i sum size data_offset level role mapper table what max_dev
+  what="md member at partition $where"
+  probe=$(blkid -p -o export -- "$device" 2>/dev/null || true)
+  while IFS= read -r line; do
+    if [[ "$line" == VERSION=* ]]; then version=${line#VERSION=}; fi
+  done <<<"$probe"
+  sectors=$(<"/sys/class/block/${device#/dev/}/size")
+  case "$version" in
+    1.2) offset=8 ;;
+    1.1) offset=0 ;;
+    1.0) offset=$(((sectors - 16) & ~7)) ;;
+    *)
+      skipped+=("$where" md "md metadata ${version:-of unknown version} is not read (only 1.0, 1.1 and 1.2 are); not opened")
+      echo "volume-systems: $what: metadata ${version:-?}; not opened" >&2
+      return 0
+      ;;
+  esac
+  # The superblock's first 4 KiB as little-endian 32-bit words (od prints host order: x86 is little-endian).
+  read -ra words < <(dd if="$device" bs=512 skip="$offset" count=8 status=none | od -An -v -tu4 -w4096)
+  ((${#words[@]} == 1024)) || fail "$what: cannot read its superblock at sector $offset"
+  ((words[0] == 0xa92b4efc && words[1] == 1)) || fail "$what: blkid says md $version, but no md 1.x superblock is at sector $offset"
+  max_dev=${words[55]}
+  ((max_dev <= 1920)) || fail "$what: its superblock claims $max_dev device slots (more than fit in 4 KiB); not read"
+  # mdadm's checksum: the 32-bit words of the superblock and its role table summed with the checksum
+  # word as 0, the carry folded back in once.
+  sum=0
+  for ((i = 0; i < 64 + max_dev / 2; i++)); do
+    if ((i != 54)); then sum=$((sum + words[i])); fi
+  done
+  if ((max_dev % 2 == 1)); then sum=$((sum + (words[i] & 0xffff))); fi
+  sum=$((((sum & 0xffffffff) + (sum >> 32)) & 0xffffffff))
+  ((sum == words[54])) || fail "$what: its md superblock's checksum does not match (damaged?); not opened"
+  level=${words[18]}
+  ((level < 2147483648)) || level=$((level - 4294967296))
+  size=$((words[20] + (words[21] << 32)))        # the array's size: for RAID1, each member's data
+  data_offset=$((words[32] + (words[33] << 32)))
+  if ((level != 1)); then
+    skipped+=("$where" md "md level $level (an array of ${words[23]} devices) needs its other members; only RAID1 members are opened, each alone")
+    echo "volume-systems: $what: RAID level $level; not opened" >&2
+    return 0
+  fi
+  if ((words[2] & 4)); then
+    skipped+=("$where" md "a reshape of this md array was under way; its data layout is in flux; not opened")
+    return 0
+  fi
+  # This member's role, from the role table after the 256-byte superblock (16 bits per device slot).
+  role=0xffff
+  if ((words[40] < max_dev)); then
+    w=$((64 + words[40] / 2)) # the 32-bit word holding its 16-bit slot
+    w=${words[w]}
+    if ((words[40] % 2 == 1)); then role=$((w >> 16)); else role=$((w & 0xffff)); fi
+  fi
+  if ((role >= 0xfffe)); then
+    skipped+=("$where" md "this md member is a spare or marked faulty: it holds no current data; not opened")
+    echo "volume-systems: $what: spare or faulty; not opened" >&2
+    return 0
+  fi
+  # The data area must lie inside the partition and clear of the superblock.
+  if ((size == 0 || data_offset + size > sectors)) ||
+    { [[ "$version" != 1.0 ]] && ((data_offset < offset + 8)); } || { [[ "$version" == 1.0 ]] && ((data_offset + size > offset)); }; then
+    fail "$what: its superblock puts the data at sectors $data_offset+$size, which does not fit the partition ($sectors sectors) beside the superblock"
+  fi
+  mapper=$(mapper_name md "$where")
+  table="0 $size linear $device $data_offset"
+  if dmsetup info -- "$mapper" >/dev/null 2>&1; then
+    [[ "$(dmsetup table -- "$mapper")" == "$(as_dm_table <<<"$table")" ]] ||
+      fail "$what: mapping $mapper exists with another table (another image's?)"
+    echo "volume-systems: $what is already mapped as /dev/mapper/$mapper" >&2
+  else
+    printf '%s\n' "$table" | dmsetup create --readonly -- "$mapper" || fail "$what: dmsetup create --readonly $mapper failed"
+    made+=("$mapper")
+    echo "volume-systems: mapped the RAID1 data of $what read-only as /dev/mapper/$mapper" >&2
+  fi
+  mapped_read_only "$mapper"
+  volumes+=("$where" md "/dev/mapper/$mapper" "$device" "$(size_of "/dev/mapper/$mapper")" "RAID1 member, md $version, device $role of ${words[23]}")
+}
+
+# The device a partition's contents are read from: its md RAID1 data when step 0 opened one, else itself.
+partition_device() { # <partition number>
+  local v
+  for ((v = 0; v < ${#volumes[@]}; v += 6)); do
+    if [[ "${volumes[v]}" == "$1" && "${volumes[v + 1]}" == md ]]; then
+      printf '%s' "${volumes[v + 2]}"
+      return 0
+    fi
+  done
+  if (($1 == 0)); then printf '%s' "$NBD_DEVICE"; else printf '%s' "${NBD_DEVICE}p$1"; fi
+}
+
+# 0. md RAID1 members on partitions (or the whole disk).
+for device in "${parts[@]}"; do
+  if [[ "$(blkid -p -o value -s TYPE "$device" 2>/dev/null || true)" == linux_raid_member ]]; then
+    if [[ "$device" == "$NBD_DEVICE" ]]; then md_open 0 "$device"; else md_open "${device##*p}" "$device"; fi
+  fi
+done
+
+# 1. LUKS straight on partitions (or on the RAID1 data step 0 opened there).
 for i in "${!LUKS_AT[@]}"; do
   where=${LUKS_AT[$i]}
   [[ "$where" != */* ]] || continue
-  if ((where == 0)); then device=$NBD_DEVICE; else device=${NBD_DEVICE}p$where; fi
   if ((where == 0)) && [[ "${parts[0]}" != "$NBD_DEVICE" ]]; then
     fail "LUKS at partition 0 (the whole disk): $NBD_DEVICE has a partition table; name a partition from 1"
   fi
+  device=$(partition_device "$where")
   [[ -b "$device" ]] || fail "LUKS at partition $where: $NBD_DEVICE has no partition $where"
   luks_open "$where" "$device" "$i"
 done
