@@ -472,6 +472,19 @@ const dmsetup: Rule = (args) => {
   return `creates or changes device-mapper mappings (dmsetup ${sub})`;
 };
 
+/**
+ * mdadm: only its reports pass. Assembling (even --readonly), creating, growing, adding or --incremental
+ * may resync an array or rewrite member superblocks (event counts, clean flags), and members of one
+ * array in two images would meet in one md device; VolumeSystems reads RAID1 members without md.
+ */
+const MDADM_READS = new Set(["--examine", "-E", "--query", "-Q", "--detail", "-D", "--help", "-h", "--version", "-V"]);
+const mdadm: Rule = (args) =>
+  args.length > 0 &&
+  args.every((a) => !a.text.startsWith("-") || MDADM_READS.has(a.text) || a.text === "--scan" || a.text === "-s") &&
+  args.some((a) => MDADM_READS.has(a.text))
+    ? undefined
+    : "may assemble, create or change an md array, or rewrite its members' superblocks (mdadm without --examine/--query/--detail)";
+
 /** dd writes only where `of=` points (standard output without it). */
 const dd: Rule = (args) => {
   const of = args.find((a) => a.text.startsWith("of="));
@@ -545,6 +558,7 @@ const RULES: Readonly<Record<string, Rule>> = {
   ),
   cryptsetup,
   dmsetup,
+  mdadm,
   dd,
   gdisk: always("edits the partition table"),
   cfdisk: always("edits the partition table"),

@@ -7,6 +7,8 @@ import { writeCapability } from "../lib/evidence-writes";
 import { decodedTexts, invocationsIn, parseScript, readHookText, resolveWord, wordsIn } from "../lib/shell-text";
 import { hookFile } from "../../lib/hook-file";
 
+const MDADM_WHY =
+  "may assemble, create or change an md array, or rewrite its members' superblocks (mdadm without --examine/--query/--detail)";
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-shell-text-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -161,6 +163,13 @@ describe("writeCapability", () => {
     ["fsck.ext4 -p /dev/nbd0p1", "may repair the filesystem (no -n/-N)"],
     ["mkfs.ext4 /dev/nbd0p1", "creates a filesystem"],
     ["blockdev --setrw /dev/nbd0", "makes the device writable (blockdev --setrw)"],
+    ["mdadm --examine /dev/nbd0p1", undefined],
+    ["mdadm -E --scan", undefined],
+    ["mdadm --assemble --readonly /dev/md0 /dev/nbd0p1", MDADM_WHY],
+    ["mdadm --incremental /dev/nbd0p1", MDADM_WHY],
+    ["mdadm /dev/md0 --add /dev/nbd0p1", MDADM_WHY],
+    ["mdadm --examine /dev/nbd0p1 --update=name", MDADM_WHY],
+    ["mdadm /dev/md0", MDADM_WHY],
     ["umount /mnt/p1", undefined],
   ])("%s", (line, expected) => {
     expect(why(line)).toBe(expected);
