@@ -29,8 +29,7 @@ import {
 import type { AttachResult } from "../nbd-attachment/plan";
 import type { PartitionMountArgs } from "../partition-mount/args";
 import type { MountInfo, MountResult } from "../partition-mount/plan";
-import { bitlockerEvidence } from "../../test/support/bitlocker-evidence";
-import type { BitLockerKey, LuksKey } from "./args";
+import type { LuksKey } from "./args";
 import type { OpenResult } from "./plan";
 
 jest.setTimeout(10 * 60_000);
@@ -82,8 +81,8 @@ async function withAttached(image: string, fn: (device: string) => Promise<void>
   }
 }
 
-const volumesOn = (nbdDevice: string, luks: LuksKey[] = [], bitlocker: BitLockerKey[] = []) =>
-  commandsOf((n) => new components.VolumeSystems(n, { guest: guest.connection, nbdDevice, luks, bitlocker, readOnly: true }), "open");
+const volumesOn = (nbdDevice: string, luks: LuksKey[] = []) =>
+  commandsOf((n) => new components.VolumeSystems(n, { guest: guest.connection, nbdDevice, luks, readOnly: true }), "open");
 const mount = (args: Omit<PartitionMountArgs, "guest" | "readOnly">) =>
   commandsOf((n) => new components.PartitionMount(n, { guest: guest.connection, readOnly: true, ...args }), "mount");
 
@@ -370,53 +369,6 @@ describe("a server disk: a RAID1 member holding LVM, and a RAID0 member whose pa
       expect(await mappings()).toEqual([]);
       expect(await written(device)).toEqual([0, 0, 0]);
     });
-  });
-});
-
-describe("a BitLocker volume written by Windows (test/support/bitlocker-evidence.ts), on the whole disk", () => {
-  test("opens read-only with its recovery password, mounts as partition 0 (NTFS), and a wrong key changes nothing", async () => {
-    const hostDir = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-bitlocker-"));
-    try {
-      const volume = bitlockerEvidence(hostDir);
-      // Beside DIR, not in it: the last test of the file counts DIR's images.
-      const folder = "/srv/evidence/bitlocker 'x' $(id)";
-      const image = `${folder}/bitlocker.raw`;
-      await sh(`mkdir -p ${q(folder)}`);
-      await guest.copyIn(volume.path, image);
-      const before = await sh(`sha256sum < ${q(image)}`);
-      await withAttached(image, async (device) => {
-        const name = device.slice(5);
-        const wrong = await volumesOn(device, [], [{ at: 0, key: "a wrong key" }]);
-        const refused = await run(wrong.create, wrong.stdin);
-        expect(refused.code).not.toBe(0);
-        expect(refused.stderr).toMatch(/volume-systems: BitLocker on partition 0: the key does not open it/);
-        expect(await mappings()).toEqual([]);
-
-        const open = await volumesOn(device, [], [{ at: 0, key: volume.recoveryPassword }]);
-        expect(open.create).not.toContain(volume.recoveryPassword);
-        const r = await opened(open);
-        expect(r.volumes.map((v) => [where(v), v.layer, v.device, v.over])).toEqual([
-          ["p0", "bitlocker", `/dev/mapper/fl-${name}-bitlocker-p0`, [device]],
-        ]);
-        expect(r.volumes[0].detail).toBe("BitLocker version 2 aes-xts-plain64");
-        expect(await sh(`cat /sys/class/block/$(basename $(readlink -f /dev/mapper/fl-${name}-bitlocker-p0))/ro`)).toBe("1\n");
-        // The user's passphrase opens it too: opening again with it keeps the mapping.
-        const withPassphrase = await volumesOn(device, [], [{ at: 0, key: volume.passphrase }]);
-        expect(await opened(withPassphrase)).toEqual(r);
-
-        const all = await mount({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/bitlocker", volumes: r.volumes });
-        const m = await mounted(all);
-        expect(m.mounts.map((x) => [where(x), x.device, x.filesystem])).toEqual([["p0", `/dev/mapper/fl-${name}-bitlocker-p0`, "ntfs"]]);
-        expect(await sh("ls -A /mnt/forensic/bitlocker/p0 | grep -c . || true")).not.toBe("0\n");
-        succeeded(await run(all.delete));
-        succeeded(await run(open.delete));
-        expect(await mappings()).toEqual([]);
-        expect(await written(device)).toEqual([0, 0, 0]);
-      });
-      expect(await sh(`sha256sum < ${q(image)}`)).toBe(before);
-    } finally {
-      fs.rmSync(hostDir, { recursive: true, force: true });
-    }
   });
 });
 

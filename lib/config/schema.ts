@@ -252,11 +252,10 @@ const partitionsMessage = (iss: IssueLike) => `must be 'all' or a list, each ${P
 const CONFIG_KEY_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 
 /**
- * Which secret opens which encrypted volume in the image: location -> the name of a secret config key
- * holding its passphrase. The passphrases never appear in the mapping. `luksKeys`: a partition number or
- * vg/lv; `bitlockerKeys`: a partition number (the BitLocker user passphrase or its recovery password).
+ * Which secret opens which LUKS volume in the image: location (a partition number, or vg/lv) -> the name
+ * of a secret config key holding its passphrase. The passphrases never appear in this mapping.
  */
-const volumeKeys = z
+const luksKeys = z
   .record(
     z.string(),
     z
@@ -273,10 +272,8 @@ const volumeKeys = z
   )
   .optional();
 
-/** A partition number 0..255 (the whole disk: 0), as a mapping key. */
-const isPartitionNumber = (at: string) => /^(0|[1-9][0-9]{0,2})$/.test(at) && Number(at) <= 255;
-/** A luksKeys location: a partition number or vg/lv. */
-const isLuksLocation = (at: string) => isPartitionNumber(at) || isLogicalVolumeName(at);
+/** A luksKeys location: a partition number 0..255 (the whole disk: 0) or vg/lv. */
+const isLuksLocation = (at: string) => (/^(0|[1-9][0-9]{0,2})$/.test(at) ? Number(at) <= 255 : isLogicalVolumeName(at));
 /** `undefined` means all partitions. */
 const partitions = z.preprocess(
   (value) => (value === "all" ? undefined : value),
@@ -308,8 +305,7 @@ function imageShape() {
     ).optional(),
     transfer: choice(["sshfs", "scp"] as const).default("sshfs"),
     partitions,
-    luksKeys: volumeKeys,
-    bitlockerKeys: volumeKeys,
+    luksKeys,
     roots: z
       .array(absolutePath("give the absolute folder that holds some of this image's files", { folder: true }), {
         error: (iss: IssueLike) => `must be a list of absolute folders ${got(iss.input)}`,
@@ -342,21 +338,6 @@ function imageSchema(options: SchemaOptions) {
           code: "custom",
           path: ["luksKeys", at],
           message: `each key must be a partition number or a logical volume vg/lv that holds LUKS ${got(at)}`,
-        });
-      }
-    }
-    for (const at of Object.keys(image.bitlockerKeys ?? {})) {
-      if (!isPartitionNumber(at)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["bitlockerKeys", at],
-          message: `each key must be the number of a partition (0: the whole disk) that holds BitLocker ${got(at)}`,
-        });
-      } else if (image.luksKeys?.[at] !== undefined) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["bitlockerKeys", at],
-          message: `partition ${at} has a key in luksKeys too; a volume is LUKS or BitLocker, give one key`,
         });
       }
     }
