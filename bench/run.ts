@@ -414,7 +414,8 @@ async function main(): Promise<number> {
       step("one case alone: up (guest boot, case storage, sshfs transfer of the 64 MiB image, attach, mount)");
       const one = await upAtOnce(1, opts, cleanup);
       const cores = os.cpus().length;
-      step(`  ${formatSeconds(one.seconds)}; the host busy ${(one.cpuSeconds / one.seconds).toFixed(2)} of ${cores} cores on average`);
+      const busyCores = (one.cpuSeconds / one.seconds).toFixed(2);
+      step(`  ${formatSeconds(one.seconds)}; the host busy ${busyCores} of ${cores} cores on average`);
       // Three cases do three times the CPU work; spread perfectly over every core they take at least this.
       const floor = (3 * one.cpuSeconds) / cores / one.seconds;
       step(
@@ -438,7 +439,7 @@ async function main(): Promise<number> {
         key: "three_cases_vs_one",
         subject: timing("three cases up at once", [three.seconds]),
         baseline: timing("one case up", [one.seconds]),
-        how: `Wall time until every lab is up: whole cases (Pulumi engine, index.ts; guest boot, LUKS2 case storage, sshfs transfer of the 64 MiB test image, nbd attach, mounts), three stacks started together vs one alone, each destroyed afterwards (untimed). One case alone kept the host busy ${(one.cpuSeconds / one.seconds).toFixed(2)} of its ${cores} cores (QEMU software emulation is CPU work); three do three times that work, so on ${cores} cores no schedule beats a ratio of ${floor.toFixed(2)} here; ${RUNS.lab} run each.`,
+        how: `Wall time until every lab is up: whole cases (Pulumi engine, index.ts; guest boot, LUKS2 case storage, sshfs transfer of the 64 MiB test image, nbd attach, mounts), three stacks started together vs one alone, each destroyed afterwards (untimed). One case alone kept the host busy ${busyCores} of its ${cores} cores (QEMU software emulation is CPU work); three do three times that work, so on ${cores} cores no schedule beats a ratio of ${floor.toFixed(2)} here; ${RUNS.lab} run each.`,
       });
     }
   } catch (err) {
