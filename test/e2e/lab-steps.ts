@@ -39,7 +39,25 @@ const UNSAFE_LAB = path.join(REPO_ROOT, "test/e2e/unsafe-lab");
 export const UP = "up: the lab is built, with the policy pack";
 const PREVIEW = "preview with the policy pack: no mandatory violation";
 const DESTROY = "destroy: everything is undone";
+/** A run stopped part-way must not fail the next one: what it left is undone first. */
+const EARLIER_RUN = "engine: what an earlier run stopped part-way left is undone";
 export const RESUMED = "fault: up interrupted by SIGINT, then up again, converges";
+
+export const LIBVIRT_ANSWERS = "host: libvirt answers";
+
+/** Checks that the lab's libvirt answers; a local one is started when it does not (no init system here). */
+export async function startLibvirt(lab: Lab): Promise<string> {
+  const uri = lab.caseConfig.libvirtUri;
+  if ((await bash(`virsh -c ${shq(uri)} version`)).code === 0) return uri;
+  if (lab.caseConfig.libvirtHost.kind !== "local") throw new Error(`virsh -c ${uri} fails; start libvirtd on that host`);
+  // No init system here (containers, CI): start the daemons by hand, as scripts/demo.sh does.
+  await bash("pgrep -x virtlogd >/dev/null || virtlogd -d; pgrep -x libvirtd >/dev/null || libvirtd -d");
+  for (let i = 0; i < 50; i++) {
+    if ((await bash(`virsh -c ${shq(uri)} version`)).code === 0) return `${uri} (started libvirtd)`;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`virsh -c ${uri} still fails after starting virtlogd and libvirtd`);
+}
 
 /** The steps for one stack, in order. */
 export function labSteps(lab: Lab): Step<Lab>[] {
@@ -47,21 +65,7 @@ export function labSteps(lab: Lab): Step<Lab>[] {
   const steps: Step<Lab>[] = [];
   let evidenceBefore: Map<string, FileFacts> | undefined;
 
-  steps.push({
-    name: "host: libvirt answers",
-    async run() {
-      const uri = lab.caseConfig.libvirtUri;
-      if ((await bash(`virsh -c ${shq(uri)} version`)).code === 0) return uri;
-      if (lab.caseConfig.libvirtHost.kind !== "local") throw new Error(`virsh -c ${uri} fails; start libvirtd on that host`);
-      // No init system here (containers, CI): start the daemons by hand, as scripts/demo.sh does.
-      await bash("pgrep -x virtlogd >/dev/null || virtlogd -d; pgrep -x libvirtd >/dev/null || libvirtd -d");
-      for (let i = 0; i < 50; i++) {
-        if ((await bash(`virsh -c ${shq(uri)} version`)).code === 0) return `${uri} (started libvirtd)`;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      throw new Error(`virsh -c ${uri} still fails after starting virtlogd and libvirtd`);
-    },
-  });
+  steps.push({ name: LIBVIRT_ANSWERS, run: () => startLibvirt(lab) });
 
   for (const image of images) {
     steps.push({
@@ -80,11 +84,17 @@ export function labSteps(lab: Lab): Step<Lab>[] {
   const evidenceReady = images.map((i) => `evidence: ${i.name} is there`);
 
   steps.push({
+    name: EARLIER_RUN,
+    needs: [LIBVIRT_ANSWERS],
+    run: () => lab.clearEarlierRun(),
+  });
+
+  steps.push({
     name: "engine: the stack is created, the passphrase set as a secret",
-    needs: evidenceReady,
+    needs: [EARLIER_RUN, ...evidenceReady],
     async run() {
       await lab.stack();
-      if (lab.built) throw new Error(`stack ${lab.stackName} holds a lab from an earlier run; npm run e2e -- --destroy`);
+      if (lab.built) throw new Error(`stack ${lab.stackName} holds a lab from an earlier run`);
       const text = fs.readFileSync(lab.stackConfigFile, "utf8");
       if (text.includes(lab.opts.volumePassphrase)) throw new Error(`${lab.stackConfigFile} holds the passphrase in plain text`);
       if (!/evidenceVolumePassphrase:\s*\n\s*secure: /.test(text)) throw new Error(`${lab.stackConfigFile} has no secure passphrase`);
@@ -94,7 +104,7 @@ export function labSteps(lab: Lab): Step<Lab>[] {
 
   steps.push({
     name: PREVIEW,
-    needs: ["host: libvirt answers", "engine: the stack is created, the passphrase set as a secret"],
+    needs: [LIBVIRT_ANSWERS, "engine: the stack is created, the passphrase set as a secret"],
     async run() {
       const stack = await lab.stack();
       const policyEvents: string[] = [];

@@ -13,12 +13,25 @@ import { loadStackFile } from "../../lib/config/stack-file";
 import type { CaseConfig } from "../../lib/config/types";
 import { GuestConnection, REPO_ROOT } from "../../lib/shell";
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
-import { EngineSetup, StateResource, StepLog, StepRecorder, openStack, runPulumi, stateResources } from "./pulumi";
+import {
+  EngineSetup,
+  StateResource,
+  StepLog,
+  StepRecorder,
+  lockMayBeHeld,
+  openStack,
+  pendingCreates,
+  runPulumi,
+  stackLocks,
+  stateResources,
+} from "./pulumi";
 import { seconds } from "./steps";
 import { ExecResult, volumeManifest } from "./outside";
 
 export const PASSPHRASE_CONFIG = `${NAMESPACE}:${PASSPHRASE_KEY}`;
 export const POLICY_PACK = path.join(REPO_ROOT, "policy");
+/** The project's name (Pulumi.yaml), under which the file backend keeps its stacks and locks. */
+const PROJECT = (parseYaml(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8")) as { name: string }).name;
 
 export interface LabOptions {
   /** The stack file the run copies (`stacks/Pulumi.case-ci.yaml`); the run's own stack is `e2e-<stack>`. */
@@ -164,6 +177,55 @@ export class Lab {
     } finally {
       this.resources = stateResources(this.stackName, this.opts.engine);
     }
+  }
+
+  /**
+   * Undoes what an earlier run of this stack left when it was stopped part-way (a CI job killed, a machine
+   * rebooted, Ctrl-C twice), so that it cannot fail this run: the stack's lock, once the pulumi that took
+   * it is gone; the hooks that were creating when it stopped (the engine never recorded their result, and
+   * `refresh --clear-pending-creates` forgets them, so their delete scripts run here first, as the engine
+   * would run them); then `destroy` and `stack rm`. Says what it found; a lock whose pulumi may still run
+   * is an error, since two runs on one lab would undo each other's work.
+   */
+  async clearEarlierRun(): Promise<string> {
+    const locks = stackLocks(this.opts.engine, PROJECT, this.stackName);
+    const held = locks.filter((lock) => lockMayBeHeld(lock));
+    if (held.length > 0) {
+      const who = held.map((l) => `pid ${l.pid} on ${l.hostname} since ${l.timestamp}`).join(", ");
+      throw new Error(`stack ${this.stackName} is locked by a pulumi that may still run (${who}); let it end, or stop it and run again`);
+    }
+    const found: string[] = [];
+    if (locks.length > 0) {
+      await this.mustPulumi(["cancel", "--yes", "--stack", this.stackName]);
+      found.push(`a stale lock (pid ${locks.map((l) => l.pid).join(", ")}, gone) removed`);
+    }
+    await this.stack();
+    const pending = pendingCreates(this.stackName, this.opts.engine);
+    if (pending.length > 0) {
+      for (const command of pending.filter((r) => r.type === LOCAL_COMMAND)) {
+        const r = await runRecorded(command, "delete");
+        if (r.code !== 0)
+          throw new Error(`the delete script of ${command.urn} (create under way when the run stopped) failed: ${r.stderr.trim()}`);
+      }
+      await this.mustPulumi(["refresh", "--yes", "--clear-pending-creates", "--non-interactive", "--stack", this.stackName]);
+      this.resources = stateResources(this.stackName, this.opts.engine);
+      found.push(`${pending.length} create(s) under way undone (${pending.map((r) => r.urn.split("::").pop()).join(", ")})`);
+    }
+    if (this.built) {
+      const count = this.resources.length;
+      await this.destroy();
+      if (this.built) throw new Error(`destroy left ${this.resources.length} resources of the earlier run`);
+      found.push(`its lab destroyed (${count} resources)`);
+    }
+    if (found.length === 0) return "nothing left by an earlier run";
+    await this.removeStack();
+    return `an earlier run stopped part-way: ${found.join("; ")}; stack removed`;
+  }
+
+  private async mustPulumi(args: string[]): Promise<void> {
+    const r = await runPulumi(args, this.opts.engine);
+    if (r.code !== 0)
+      throw new Error(`pulumi ${args.join(" ")}: exit ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-4).join(" | ")}`);
   }
 
   /** `pulumi stack rm`, and the run's copy of the stack file with it. */

@@ -8,6 +8,7 @@
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { EngineEvent, LocalWorkspace, OpType, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { REPO_ROOT } from "../../lib/shell";
@@ -148,6 +149,20 @@ export interface StateResource {
 
 /** The stack's resources as the engine holds them now, secrets decrypted (tests only). */
 export function stateResources(stackName: string, setup: EngineSetup): StateResource[] {
+  return exportState(stackName, setup).resources;
+}
+
+/**
+ * The resources a run stopped part-way was creating: the engine recorded the create as begun (with its
+ * inputs) but never its result. `pulumi refresh --clear-pending-creates` forgets them, work and all.
+ */
+export function pendingCreates(stackName: string, setup: EngineSetup): StateResource[] {
+  return exportState(stackName, setup)
+    .pending.filter((op) => op.type === "creating")
+    .map((op) => op.resource);
+}
+
+function exportState(stackName: string, setup: EngineSetup): { resources: StateResource[]; pending: PendingOperation[] } {
   const r = spawnSync(path.join(setup.binDir, "pulumi"), ["stack", "export", "--show-secrets", "--stack", stackName], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...engineEnv(setup) },
@@ -155,12 +170,59 @@ export function stateResources(stackName: string, setup: EngineSetup): StateReso
     maxBuffer: 256 * 1024 * 1024,
   });
   if (r.status !== 0) throw new Error(`pulumi stack export --stack ${stackName}: ${r.stderr.trim()}`);
-  const deployment = JSON.parse(r.stdout) as { deployment?: { resources?: StateResource[] } };
-  return (deployment.deployment?.resources ?? []).map((res) => ({
+  const { deployment } = JSON.parse(r.stdout) as {
+    deployment?: { resources?: StateResource[]; pending_operations?: PendingOperation[] };
+  };
+  const revealed = (res: StateResource): StateResource => ({
     ...res,
     inputs: reveal(res.inputs ?? {}),
     outputs: reveal(res.outputs ?? {}),
-  }));
+  });
+  return {
+    resources: (deployment?.resources ?? []).map(revealed),
+    pending: (deployment?.pending_operations ?? []).map((op) => ({ ...op, resource: revealed(op.resource) })),
+  };
+}
+
+interface PendingOperation {
+  readonly type: "creating" | "updating" | "deleting" | "reading" | "importing";
+  readonly resource: StateResource;
+}
+
+/** The lock a file backend holds on a stack while an update runs (`.pulumi/locks/...`, written by the engine). */
+export interface StackLock {
+  readonly file: string;
+  readonly pid: number;
+  readonly hostname: string;
+  readonly timestamp: string;
+}
+
+/** The locks on `stackName` of `project` in the file backend of `setup`. */
+export function stackLocks(setup: EngineSetup, project: string, stackName: string): StackLock[] {
+  const dir = path.join(setup.backendDir, ".pulumi", "locks", "organization", project, stackName);
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((name) => name.endsWith(".json"))
+    .map((name) => {
+      const file = path.join(dir, name);
+      const lock = JSON.parse(fs.readFileSync(file, "utf8")) as Omit<StackLock, "file">;
+      return { file, pid: lock.pid, hostname: lock.hostname, timestamp: lock.timestamp };
+    });
+}
+
+/**
+ * Whether the pulumi that took `lock` may still run: it does when the lock comes from another host
+ * (nothing here can tell), or when its pid is alive on this host and runs a program named pulumi. A pid
+ * reused by another pulumi counts as alive: the lock is then left for a person to judge.
+ */
+export function lockMayBeHeld(lock: StackLock, hostname = os.hostname()): boolean {
+  if (lock.hostname !== hostname) return true;
+  try {
+    return fs.readFileSync(`/proc/${lock.pid}/comm`, "utf8").trim() === "pulumi";
+  } catch {
+    return false; // no such process
+  }
 }
 
 /** `stack export --show-secrets` keeps the secret wrapper around the plaintext; unwrap it. */

@@ -8,14 +8,15 @@
  *
  * The run's state lives in a file backend under FORENSIC_LAB_E2E_DIR (default
  * /var/lib/forensic-lab/e2e-engine), kept between runs only so that `--destroy` can undo a crashed
- * run: `npm run e2e -- --destroy` destroys what that state holds and removes the stack.
+ * run: each run first undoes what a run stopped part-way left (its stale lock, the creates it had under
+ * way, its lab), and `npm run e2e -- --destroy` does only that.
  */
 import * as path from "path";
 import { loadStackFile } from "../../lib/config/stack-file";
 import { REPO_ROOT } from "../../lib/shell";
 import { TEST_PASSPHRASE } from "../support/stack-config";
 import { Lab } from "./lab";
-import { labSteps } from "./lab-steps";
+import { LIBVIRT_ANSWERS, labSteps, startLibvirt } from "./lab-steps";
 import { engineSetup, installEngine } from "./pulumi";
 import { Step, StepsSummary, runSteps } from "./steps";
 
@@ -64,14 +65,8 @@ async function main(): Promise<number> {
     print(`e2e: engine ${binDir}, stack ${lab.stackName}, backend ${lab.opts.engine.backendDir}`);
     const steps: Step<Lab>[] = args.destroyOnly
       ? [
-          {
-            name: "destroy what the stack holds, then remove it",
-            run: async (l) => {
-              const log = await l.destroy();
-              await l.removeStack();
-              return `${log.filter((s) => s.hook).length} delete hooks`;
-            },
-          },
+          { name: LIBVIRT_ANSWERS, run: (l) => startLibvirt(l) },
+          { name: "destroy what the stack holds, then remove it", run: (l) => l.clearEarlierRun() },
         ]
       : labSteps(lab);
     summary = await runSteps(steps, lab, print);
