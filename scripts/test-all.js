@@ -147,7 +147,10 @@ function startEngineBuild() {
         .split("\n")
         .filter((l) => l.startsWith("install-pulumi:"))
         .slice(-3);
-      console.log(`\n=== engine: install-pulumi.sh exited ${status} after ${seconds} s\n${last.join("\n")}`);
+      // A log worth reading (a failed build) stays, and is named; a good one goes with the run.
+      if (status === 0) fs.rmSync(log, { force: true });
+      const logNote = status === 0 ? "" : ` (log: ${log})`;
+      console.log(`\n=== engine: install-pulumi.sh exited ${status} after ${seconds} s${logNote}\n${last.join("\n")}`);
       resolve(status);
     });
   });
@@ -170,6 +173,7 @@ function startGuestImageBuild() {
     child.on("close", (status) => {
       const seconds = Math.round((Date.now() - started) / 1000);
       // A failed build is not counted here: the guest tests build again themselves and fail with its message.
+      if (status === 0) fs.rmSync(log, { force: true });
       console.log(`\n=== guest image: guest-image/build.sh exited ${status} after ${seconds} s${status === 0 ? "" : ` (log: ${log})`}`);
       resolve(status);
     });
