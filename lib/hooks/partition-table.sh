@@ -21,19 +21,13 @@ partition_table_result() {
         return
       fi
       value=${BASH_REMATCH[1]}
-      # Tests, not a case statement: the policy pack's shell reader would take a `node)` pattern for
-      # a command running node.
-      if [[ "$key" == label ]]; then
-        label=$value
-      elif [[ "$key" == node ]]; then
-        nodes+=("${value//\"/}")
-      elif [[ "$key" == start ]]; then
-        starts+=("$value")
-      elif [[ "$key" == size ]]; then
-        sizes+=("$value")
-      else
-        types+=("$value")
-      fi
+      case "$key" in
+        label) label=$value ;;
+        node) nodes+=("${value//\"/}") ;;
+        start) starts+=("$value") ;;
+        size) sizes+=("$value") ;;
+        type) types+=("$value") ;;
+      esac
     done <<<"$table"
   fi
   count=${#nodes[@]}

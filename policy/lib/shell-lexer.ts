@@ -68,6 +68,11 @@ export const KEYWORDS: ReadonlySet<string> = new Set([
   "coproc",
 ]);
 
+/** A word's text when it is plain text (no expansion in it). */
+function wordText(word: Word): string | undefined {
+  return word.parts.length === 1 && word.parts[0].kind === "text" ? word.parts[0].text : undefined;
+}
+
 /** Splits a bash script into simple commands, scripts nested in it included. Never throws. */
 export function parseScript(script: string): SimpleCommand[] {
   const out: SimpleCommand[] = [];
@@ -93,6 +98,12 @@ class Lexer {
   /** Inside `[[ ... ]]`: `&&`, `||`, `(`, `)`, `<`, `>` are operators of the test, not of the shell. */
   private inTest = false;
   private heredocs: { delimiter: string; stripTabs: boolean; quoted: boolean; data: boolean }[] = [];
+  /**
+   * Open `case ... in ... esac` statements, innermost last: at a "pattern" a command would start with the
+   * next item's pattern (`node)`, `rm|dd)`, which is matched, not run); in a "body" commands run until
+   * `;;`, `;&` or `;;&`.
+   */
+  private cases: ("pattern" | "body")[] = [];
 
   constructor(
     private readonly src: string,
@@ -119,6 +130,8 @@ class Lexer {
         this.i++;
       } else if (c === "#" && !this.inWord) {
         while (this.i < s.length && s[this.i] !== "\n") this.i++;
+      } else if (this.atCasePattern() && c !== ";") {
+        this.casePattern();
       } else if (this.inTest && "&|()<>".includes(c)) {
         this.addText(c);
         this.i++;
@@ -130,12 +143,7 @@ class Lexer {
       ) {
         // `(( arithmetic ))`: no command runs, except in a `$(...)` inside it.
         const end = this.balancedEnd(this.i + 1, "(", ")");
-        const inner = s.slice(this.i + 2, Math.max(this.i + 2, end - 1));
-        for (let k = inner.indexOf("$("); k >= 0; k = inner.indexOf("$(", k + 2)) {
-          if (inner[k + 2] === "(") continue;
-          const close = new Lexer(inner, this.line, []).balancedEnd(k + 2, "(", ")");
-          new Lexer(inner.slice(k + 2, close - 1), this.line, this.out).run();
-        }
+        this.substitutionsIn(s.slice(this.i + 2, Math.max(this.i + 2, end - 1)), this.line);
         this.countLines(this.i, end);
         this.i = end;
         this.endCommand();
@@ -144,7 +152,11 @@ class Lexer {
       } else if (c === ";" || c === "&" || c === "|") {
         this.endCommand();
         const piped = c === "|" && next !== "|";
-        this.i += next === c || (c === "|" && next === "&") ? 2 : 1;
+        if (c === ";" && (next === ";" || next === "&") && this.cases.length > 0) {
+          // `;;`, `;&`, `;;&` end a case item's body: a pattern comes next.
+          this.cases[this.cases.length - 1] = "pattern";
+          this.i += next === ";" && s[this.i + 2] === "&" ? 3 : 2;
+        } else this.i += next === c || (c === "|" && next === "&") ? 2 : 1;
         if (piped) this.stdin = "pipe";
       } else if (c === "(" && this.inWord && this.endsWithAssignment()) {
         // `name=(a b c)`: an array value, data rather than a command.
@@ -219,10 +231,57 @@ class Lexer {
       const text = this.parts.length === 1 && this.parts[0].kind === "text" ? this.parts[0].text : undefined;
       if (text === "[[" && this.words.every((w) => w.parts.every((p) => p.kind === "text" && KEYWORDS.has(p.text)))) this.inTest = true;
       else if (text === "]]") this.inTest = false;
+      else if (text === "esac" && this.words.length === 0) this.cases.pop();
+      const caseHeader = text === "in" && this.words.length === 2 && wordText(this.words[0]) === "case";
       this.words.push({ parts: this.parts });
+      if (caseHeader) {
+        this.resetWord();
+        this.endCommand();
+        this.cases.push("pattern");
+      }
     }
     this.pendingRedirect = undefined;
     this.resetWord();
+  }
+
+  /** Whether the next word would start a case item's pattern: the first word after `in` or `;;`, unless it is `esac`. */
+  private atCasePattern(): boolean {
+    if (this.cases[this.cases.length - 1] !== "pattern" || this.inWord || this.words.length > 0) return false;
+    return !/^esac(?=[\s;&|)]|$)/.test(this.src.slice(this.i, this.i + 5));
+  }
+
+  /**
+   * A case item's pattern, `(` optional, up to its `)`: nothing in it runs but a `$(...)` or backtick.
+   * What follows is the item's body. Text that does not end like a pattern (a newline, `;`, `&`, a
+   * redirection or the script's end before the `)`) is read as commands instead: a misread here must
+   * show commands that do not run, never hide one that does.
+   */
+  private casePattern(): void {
+    const s = this.src;
+    const start = this.i;
+    let k = s[start] === "(" ? start + 1 : start;
+    let depth = 0; // extglob groups: `@(a|b)`
+    this.cases[this.cases.length - 1] = "body";
+    while (k < s.length) {
+      const c = s[k];
+      if ("\n;&<>".includes(c)) return;
+      if (c === "\\") k += 2;
+      else if (c === "'") {
+        const q = s.indexOf("'", k + 1);
+        k = q < 0 ? s.length : q + 1;
+      } else if (c === '"') k = this.doubleQuoteEnd(k + 1);
+      else if (c === "$" && s[k + 1] === "(") k = this.balancedEnd(k + 2, "(", ")");
+      else if (c === ")" && depth === 0) break;
+      else {
+        if (c === "(") depth++;
+        else if (c === ")") depth--;
+        k++;
+      }
+    }
+    if (k >= s.length) return;
+    this.substitutionsIn(s.slice(start, k), this.line);
+    this.countLines(start, k);
+    this.i = k + 1;
   }
 
   private endCommand(): void {
@@ -431,23 +490,29 @@ class Lexer {
       }
       const body = s.slice(start, Math.min(end, this.i));
       if (!data) new Lexer(body, bodyLine, this.out).run();
-      else if (!quoted) {
-        // Data for cat or jq: only its `$(...)` and backticks run.
-        const lexer = new Lexer(body, bodyLine, this.out);
-        for (let k = 0; k < body.length; k++) {
-          if (body[k] === "\\") k++;
-          else if (body[k] === "$" && body[k + 1] === "(" && body[k + 2] !== "(") {
-            const close = lexer.balancedEnd(k + 2, "(", ")");
-            new Lexer(body.slice(k + 2, close - 1), bodyLine, this.out).run();
-            k = close - 1;
-          } else if (body[k] === "`") {
-            const close = body.indexOf("`", k + 1);
-            new Lexer(body.slice(k + 1, close < 0 ? body.length : close), bodyLine, this.out).run();
-            k = close < 0 ? body.length : close;
-          }
-        }
-      }
+      // Data for cat or jq: only its `$(...)` and backticks run.
+      else if (!quoted) this.substitutionsIn(body, bodyLine);
     }
     this.heredocs = [];
+  }
+
+  /**
+   * The commands of each `$(...)` and backtick in `text`, which is otherwise data: a here-document fed to
+   * cat, an arithmetic expression, a case pattern.
+   */
+  private substitutionsIn(text: string, line: number): void {
+    const lexer = new Lexer(text, line, []);
+    for (let k = 0; k < text.length; k++) {
+      if (text[k] === "\\") k++;
+      else if (text[k] === "$" && text[k + 1] === "(" && text[k + 2] !== "(") {
+        const close = lexer.balancedEnd(k + 2, "(", ")");
+        new Lexer(text.slice(k + 2, close - 1), line, this.out).run();
+        k = close - 1;
+      } else if (text[k] === "`") {
+        const close = text.indexOf("`", k + 1);
+        new Lexer(text.slice(k + 1, close < 0 ? text.length : close), line, this.out).run();
+        k = close < 0 ? text.length : close;
+      }
+    }
   }
 }

@@ -57,6 +57,42 @@ describe("parseScript", () => {
     ]);
   });
 
+  it("reads a case item's pattern as a pattern and its body as commands", () => {
+    // `node)` and `rm|dd)` are matched against $x, never run; every body runs, `;&` and `;;&` included.
+    const script = [
+      'case "$x" in',
+      "  node) mount -o ro /dev/a /a ;;",
+      "  rm|dd | @(mkfs|wipefs))",
+      "    blockdev --setro /dev/b ;&",
+      "  (*) umount /c ;;&",
+      '  $(losetup -f "$IMG")) echo x ;;',
+      "  *)",
+      '    case "$y" in fsck) mount -w /d /e ;; esac',
+      "esac",
+      "echo after",
+    ].join("\n");
+    expect(commands(script)).toEqual([
+      "case: $x in",
+      "mount: -o ro /dev/a /a",
+      "blockdev: --setro /dev/b",
+      "umount: /c",
+      "losetup: -f $IMG",
+      "echo: x",
+      "case: $y in",
+      "mount: -w /d /e",
+      "esac: ",
+      "esac: ",
+      "echo: after",
+    ]);
+  });
+
+  it("reads what does not end like a case pattern as commands: a misread shows commands, never hides one", () => {
+    expect(commands("case $x in\n  mount -w /dev/a /b\nesac")).toContain("mount: -w /dev/a /b");
+    expect(commands("case $x in mount -w /dev/a /b; umount /b) :;; esac")).toContain("mount: -w /dev/a /b");
+    expect(commands("case $x in wipefs -a /dev/c")).toContain("wipefs: -a /dev/c");
+    expect(commands("case $x in a) :;;& b >/dev/x) :;; esac")).toContain("b: ");
+  });
+
   it("never throws on broken input", () => {
     fc.assert(
       fc.property(fc.string(), (text) => {
