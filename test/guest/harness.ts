@@ -31,6 +31,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { freeLoopbackPort } from "../support/loopback";
+import { identityAlive, processIdentity } from "../support/processes";
 import { MockRun, settle } from "../mocks";
 import { GuestConnection, HookValue, inGuestCommand, parseHookResult, renderHook, renderInGuest, REPO_ROOT } from "../../lib/shell";
 import { ExtraDiskSpec } from "../../components/analysis-guest/domain-xml";
@@ -282,6 +283,48 @@ function resolveOutput<T>(output: pulumi.Output<T>): Promise<T> {
 
 const liveGuests = new Set<TestGuest>();
 
+/** The file in a test guest's state folder naming the process that booted it (`processIdentity`). */
+const OWNER_FILE = "test-owner";
+/** State folders of test guests: `forensic-guest-<name>-XXXXXX` in the temporary folder. */
+const STATE_DIR_PREFIX = path.join(os.tmpdir(), "forensic-guest-");
+let sweptGoneRuns: Promise<string[]> | undefined;
+
+/**
+ * Removes the test guests of runs that are gone: a test run killed part-way (a CI job stopped, Ctrl-C
+ * twice) leaves its guests running, and under software emulation each keeps a core busy, so the next
+ * run's guests miss their timeouts. Only a domain whose disks lie in a test guest's state folder holding
+ * an owner file is looked at; the lab's own guests (the demo, the e2e, an examiner's case) have none and
+ * are never touched. Returns what it removed.
+ */
+export async function removeGuestsOfGoneRuns(): Promise<string[]> {
+  const removed: string[] = [];
+  const names = (await run(["virsh", "-c", LIBVIRT_URI, "list", "--all", "--name"])).stdout
+    .split("\n")
+    .filter((n) => n.startsWith("forensic-"));
+  for (const name of names) {
+    const xml = (await run(["virsh", "-c", LIBVIRT_URI, "dumpxml", name])).stdout;
+    // libvirt quotes attributes with '. A test guest's overlay lies in its state folder: <STATE_DIR_PREFIX><name>-XXXXXX/disks/overlay.qcow2.
+    const inStateDir = [...xml.matchAll(/<source file=(["'])(.+?)\1/g)].map((m) => m[2]).find((f) => f.startsWith(STATE_DIR_PREFIX));
+    const folderEnd = inStateDir?.indexOf("/", STATE_DIR_PREFIX.length) ?? -1;
+    if (!inStateDir || folderEnd < 0) continue;
+    const folder = inStateDir.slice(0, folderEnd);
+    let owner: string;
+    try {
+      owner = fs.readFileSync(path.join(folder, OWNER_FILE), "utf8").trim();
+    } catch {
+      continue;
+    }
+    if (identityAlive(owner)) continue;
+    await run(["virsh", "-c", LIBVIRT_URI, "destroy", name]);
+    const undefine = await run(["virsh", "-c", LIBVIRT_URI, "undefine", name]);
+    if (undefine.code !== 0) throw new Error(`cannot undefine ${name}, left by a test run that is gone: ${undefine.stderr.trim()}`);
+    fs.rmSync(folder, { recursive: true, force: true });
+    removed.push(`${name} (booted by pid ${owner.split(" ")[0]}, gone)`);
+  }
+  if (removed.length > 0) console.warn(`test guests of runs that are gone, removed: ${removed.join(", ")}`);
+  return removed;
+}
+
 /** Destroys every guest this process booted and has not destroyed yet (for `afterAll`). */
 export async function destroyAllTestGuests(): Promise<void> {
   for (const guest of [...liveGuests]) await guest.destroy();
@@ -294,6 +337,7 @@ export async function destroyAllTestGuests(): Promise<void> {
 export async function bootTestGuest(opts: BootOptions): Promise<TestGuest> {
   if (!NAME.test(opts.name)) throw new Error(`bootTestGuest: name '${opts.name}' must match ${NAME}`);
   await ensureLibvirt();
+  await (sweptGoneRuns ??= removeGuestsOfGoneRuns());
   const image = await ensureGuestImage();
   const extraDisks: ExtraDiskSpec[] = (opts.extraDisks ?? []).map((d) => ({
     path: d.path,
@@ -307,7 +351,8 @@ export async function bootTestGuest(opts: BootOptions): Promise<TestGuest> {
   // The port is free when picked but another guest may take it before QEMU binds it: try a few.
   for (let attempt = 1; attempt <= 3; attempt++) {
     const caseId = `${opts.name}-${randomBytes(3).toString("hex")}`;
-    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `forensic-guest-${opts.name}-`));
+    const stateDir = fs.mkdtempSync(`${STATE_DIR_PREFIX}${opts.name}-`);
+    fs.writeFileSync(path.join(stateDir, OWNER_FILE), `${processIdentity(process.pid)}\n`);
     const plan = planGuest({
       caseId,
       stateDir,

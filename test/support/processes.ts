@@ -52,6 +52,25 @@ export function alive(pid: number): boolean {
   }
 }
 
+/**
+ * A process named for good: "<pid> <start time in clock ticks>" (field 22 of /proc/<pid>/stat), where a
+ * pid alone may be reused by another process once it is gone. Undefined when the process is gone.
+ */
+export function processIdentity(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return `${pid} ${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process `processIdentity` named still runs. */
+export function identityAlive(identity: string): boolean {
+  const pid = Number(identity.split(" ")[0]);
+  return Number.isInteger(pid) && pid > 0 && alive(pid) && processIdentity(pid) === identity;
+}
+
 /** Waits up to `ms` for a process to be gone; says whether it is. */
 export async function gone(pid: number, ms = 10_000): Promise<boolean> {
   for (const until = Date.now() + ms; alive(pid) && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
