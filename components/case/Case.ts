@@ -161,6 +161,11 @@ export class Case extends pulumi.ComponentResource {
             throw new pulumi.ResourceError(`Case '${name}': the LUKS key '${k.configKey}' of image '${image.name}' is not set`, this);
           return { at: k.at, key: k.key };
         }),
+        bitlocker: image.bitlockerKeys.map((k) => {
+          if (k.key === undefined)
+            throw new pulumi.ResourceError(`Case '${name}': the BitLocker key '${k.configKey}' of image '${image.name}' is not set`, this);
+          return { at: k.at, key: k.key };
+        }),
         readOnly: true,
       },
       { parent: this, dependsOn: [attachment] },

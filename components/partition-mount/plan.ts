@@ -41,13 +41,13 @@ export interface SkippedPartition {
 
 /**
  * Partition N's device: `<nbd>pN` (partition 0, the whole disk, is the nbd device itself) or the top
- * layer VolumeSystems opened on it (LUKS, or a RAID1 member's data); a logical volume's is a VolumeSystems mapping.
+ * layer VolumeSystems opened on it (LUKS or BitLocker, or a RAID1 member's data); a logical volume's is a VolumeSystems mapping.
  */
 const partitionAndDevice = (m: { partition?: number; logicalVolume?: string; device: string }) => {
   if ((m.partition === undefined) === (m.logicalVolume === undefined)) return false;
   const mapping = field.volumeMapping.safeParse(m.device).success;
   if (m.partition === undefined) return mapping;
-  if (mapping) return m.device.endsWith(`-luks-p${m.partition}`) || m.device.endsWith(`-md-p${m.partition}`);
+  if (mapping) return ["luks", "bitlocker", "md"].some((layer) => m.device.endsWith(`-${layer}-p${m.partition}`));
   if (m.partition === 0) return field.nbdDevice.safeParse(m.device).success;
   return m.device.endsWith(`p${m.partition}`) && field.nbdPartition.safeParse(m.device).success;
 };

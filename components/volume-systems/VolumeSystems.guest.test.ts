@@ -9,6 +9,7 @@
  * render (from a mocked Pulumi run) through the real in-guest ssh wrapper; the keys reach the hook on
  * stdin as the engine would pass them. Judged by the nbd devices' write counters and every image's sha256.
  */
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -29,7 +30,8 @@ import {
 import type { AttachResult } from "../nbd-attachment/plan";
 import type { PartitionMountArgs } from "../partition-mount/args";
 import type { MountInfo, MountResult } from "../partition-mount/plan";
-import type { LuksKey } from "./args";
+import { bitlockerEvidence } from "../../test/support/bitlocker-evidence";
+import type { BitLockerKey, LuksKey } from "./args";
 import type { OpenResult } from "./plan";
 
 jest.setTimeout(10 * 60_000);
@@ -70,19 +72,25 @@ const commandsOf = commandReader(() => mocks, "v");
 const attach = (imagePath: string) =>
   commandsOf((n) => new components.NbdAttachment(n, { guest: guest.connection, imagePath, format: "raw", readOnly: true }), "attach");
 
-/** Attaches `image` read-only, runs `fn` with its nbd device, and detaches it again whatever happened. */
+/**
+ * Attaches `image` read-only, runs `fn` with its nbd device, and detaches it again whatever happened.
+ * When `fn` fails, its error is the one thrown (a detach refused because `fn` left a mapping is only added).
+ */
 async function withAttached(image: string, fn: (device: string) => Promise<void>): Promise<void> {
   const nbd = await attach(image);
   const device = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
   try {
     await fn(device);
-  } finally {
-    succeeded(await run(nbd.delete));
+  } catch (err) {
+    const detach = await run(nbd.delete);
+    if (detach.code !== 0 && err instanceof Error) err.message += `\n(then the detach failed too: ${detach.stderr.trim()})`;
+    throw err;
   }
+  succeeded(await run(nbd.delete));
 }
 
-const volumesOn = (nbdDevice: string, luks: LuksKey[] = []) =>
-  commandsOf((n) => new components.VolumeSystems(n, { guest: guest.connection, nbdDevice, luks, readOnly: true }), "open");
+const volumesOn = (nbdDevice: string, luks: LuksKey[] = [], bitlocker: BitLockerKey[] = []) =>
+  commandsOf((n) => new components.VolumeSystems(n, { guest: guest.connection, nbdDevice, luks, bitlocker, readOnly: true }), "open");
 const mount = (args: Omit<PartitionMountArgs, "guest" | "readOnly">) =>
   commandsOf((n) => new components.PartitionMount(n, { guest: guest.connection, readOnly: true, ...args }), "mount");
 
@@ -369,6 +377,103 @@ describe("a server disk: a RAID1 member holding LVM, and a RAID0 member whose pa
       expect(await mappings()).toEqual([]);
       expect(await written(device)).toEqual([0, 0, 0]);
     });
+  });
+});
+
+describe("a BitLocker volume with Windows' metadata (test/support/bitlocker-evidence.ts), on the whole disk", () => {
+  test("opens read-only with its recovery password or passphrase, its files read as made from partition 0 (NTFS), and a wrong key changes nothing", async () => {
+    const hostDir = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-bitlocker-"));
+    try {
+      const volume = bitlockerEvidence(hostDir);
+      // Beside DIR, not in it: the last test of the file counts DIR's images.
+      const folder = "/srv/evidence/bitlocker 'x' $(id)";
+      const image = `${folder}/bitlocker.raw`;
+      await sh(`mkdir -p ${q(folder)}`);
+      await guest.copyIn(volume.path, image);
+      const before = await sh(`sha256sum < ${q(image)}`);
+      await withAttached(image, async (device) => {
+        const name = device.slice(5);
+        const wrong = await volumesOn(device, [], [{ at: 0, key: "a wrong key" }]);
+        const refused = await run(wrong.create, wrong.stdin);
+        expect(refused.code).not.toBe(0);
+        expect(refused.stderr).toMatch(/volume-systems: BitLocker on partition 0: the key does not open it/);
+        expect(await mappings()).toEqual([]);
+
+        const open = await volumesOn(device, [], [{ at: 0, key: volume.recoveryPassword }]);
+        expect(open.create).not.toContain(volume.recoveryPassword);
+        const r = await opened(open);
+        expect(r.volumes.map((v) => [where(v), v.layer, v.device, v.over])).toEqual([
+          ["p0", "bitlocker", `/dev/mapper/fl-${name}-bitlocker-p0`, [device]],
+        ]);
+        expect(r.volumes[0].detail).toBe("BitLocker version 2 aes-xts-plain64");
+        expect(await sh(`cat /sys/class/block/$(basename $(readlink -f /dev/mapper/fl-${name}-bitlocker-p0))/ro`)).toBe("1\n");
+        // The user's passphrase opens it too: opening again with it keeps the mapping.
+        const withPassphrase = await volumesOn(device, [], [{ at: 0, key: volume.passphrase }]);
+        expect(await opened(withPassphrase)).toEqual(r);
+
+        const all = await mount({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/bitlocker", volumes: r.volumes });
+        const m = await mounted(all);
+        expect(m.skipped).toEqual([]);
+        expect(m.mounts.map((x) => [where(x), x.device, x.filesystem])).toEqual([["p0", `/dev/mapper/fl-${name}-bitlocker-p0`, "ntfs"]]);
+        // Every sector of the content decrypted with the right key and tweak, the relocated boot sectors included.
+        for (const [file, sha256] of Object.entries(volume.files)) {
+          expect(await sh(`sha256sum < /mnt/forensic/bitlocker/p0/${file}`)).toBe(`${sha256}  -\n`);
+        }
+        succeeded(await run(all.delete));
+        succeeded(await run(open.delete));
+        expect(await mappings()).toEqual([]);
+        expect(await written(device)).toEqual([0, 0, 0]);
+      });
+      expect(await sh(`sha256sum < ${q(image)}`)).toBe(before);
+    } finally {
+      fs.rmSync(hostDir, { recursive: true, force: true });
+    }
+  });
+  test("on partition 2 of a GPT disk, as Windows lays out a system disk: opened by its passphrase and mounted as p2", async () => {
+    const hostDir = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-bitlocker-"));
+    try {
+      const volume = bitlockerEvidence(hostDir);
+      // p1 a small EFI system partition (empty), p2 the BitLocker volume, sector for sector.
+      const disk = path.join(hostDir, "windows-disk.raw");
+      const volumeSectors = fs.statSync(volume.path).size / 512;
+      fs.writeFileSync(disk, "");
+      fs.truncateSync(disk, (4096 + volumeSectors + 2048) * 512);
+      const layout = `label: gpt\nstart=2048, size=2048, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\nstart=4096, size=${volumeSectors}, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n`;
+      const made = spawnSync("bash", [
+        "-c",
+        'set -e; sfdisk -q "$1" <<<"$2"; dd if="$3" of="$1" bs=512 seek=4096 conv=notrunc status=none',
+        "gpt",
+        disk,
+        layout,
+        volume.path,
+      ]);
+      expect(made.status).toBe(0);
+      const image = `${DIR}-bitlocker-gpt/windows-disk.raw`;
+      await sh(`mkdir -p ${q(path.posix.dirname(image))}`);
+      await guest.copyIn(disk, image);
+      const before = await sh(`sha256sum < ${q(image)}`);
+      await withAttached(image, async (device) => {
+        const name = device.slice(5);
+        const open = await volumesOn(device, [], [{ at: 2, key: volume.passphrase }]);
+        const r = await opened(open);
+        expect(r.volumes.map((v) => [where(v), v.layer, v.device, v.over])).toEqual([
+          ["p2", "bitlocker", `/dev/mapper/fl-${name}-bitlocker-p2`, [`${device}p2`]],
+        ]);
+        const all = await mount({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/bitlocker-gpt", volumes: r.volumes });
+        const m = await mounted(all);
+        expect(m.mounts.map((x) => [where(x), x.device, x.filesystem])).toEqual([["p2", `/dev/mapper/fl-${name}-bitlocker-p2`, "ntfs"]]);
+        for (const [file, sha256] of Object.entries(volume.files)) {
+          expect(await sh(`sha256sum < /mnt/forensic/bitlocker-gpt/p2/${file}`)).toBe(`${sha256}  -\n`);
+        }
+        succeeded(await run(all.delete));
+        succeeded(await run(open.delete));
+        expect(await mappings()).toEqual([]);
+        expect(await written(device)).toEqual([0, 0, 0]);
+      });
+      expect(await sh(`sha256sum < ${q(image)}`)).toBe(before);
+    } finally {
+      fs.rmSync(hostDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -109,6 +109,13 @@ describe("VolumeSystems args", () => {
       },
       /luks\[1\]\.at: 2 has a key already \(luks\[0\]\)/,
     ],
+    ["BitLocker on a logical volume", { bitlocker: [{ at: "vg0/root", key: "k" }] }, /bitlocker\[0\]\.at: must be a partition number/],
+    [
+      "a LUKS and a BitLocker key for one partition",
+      { luks: [{ at: 3, key: "a" }], bitlocker: [{ at: 3, key: "b" }] },
+      /bitlocker\[0\]\.at: 3 has a key already \(luks\[0\]\)/,
+    ],
+    ["a BitLocker volume without a key", { bitlocker: [{ at: 1 }] }, /bitlocker\[0\]\.key: is required/],
   ])("%s is a ResourceError naming the field", (what, change, message) => {
     let caught: unknown;
     try {
@@ -158,6 +165,23 @@ describe("VolumeSystems resources", () => {
     await settle();
     expect(run.byName("no-keys-open").inputs.stdin).toBeUndefined();
     expect(hookList(innerHook(String(run.byName("no-keys-open").inputs.create)), "LUKS_AT")).toEqual([]);
+  });
+
+  test("BitLocker locations have a list of their own; their keys follow the LUKS keys on stdin", async () => {
+    new VolumeSystems("both", {
+      guest,
+      nbdDevice: "/dev/nbd2",
+      luks: [{ at: "vg0/home", key: pulumi.secret(HOME_KEY) }],
+      bitlocker: [{ at: 3, key: pulumi.secret("284867-596541") }],
+      readOnly: true,
+    });
+    await settle();
+    const cmd = run.byName("both-open");
+    const create = innerHook(String(cmd.inputs.create));
+    expect(hookList(create, "LUKS_AT")).toEqual(["vg0/home"]);
+    expect(hookList(create, "BITLOCKER_AT")).toEqual(["3"]);
+    expect(cmd.wireInputs.stdin).toEqual({ [specialSigKey]: specialSecretSig, value: keysStdin([HOME_KEY, "284867-596541"]) });
+    expect(JSON.stringify({ ...cmd.wireInputs, stdin: undefined })).not.toContain("284867-596541");
   });
 
   test("keys on stdin: one base64 line each, so a key may hold a line break", () => {

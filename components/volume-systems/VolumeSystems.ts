@@ -7,8 +7,9 @@ import { ValidatedVolumeArgs, validateVolumeArgs, VolumeSystemsArgs } from "./ar
 import { ClosedVolume, OpenedVolume, OpenResult, openResultSchema, volumeHooks } from "./plan";
 
 /**
- * Opens the volume systems inside one attached image, read-only, in the analysis guest: LUKS volumes on
- * partitions and on logical volumes (with their keys, `cryptsetup open --readonly`), and every linear
+ * Opens the volume systems inside one attached image, read-only, in the analysis guest: md RAID1 members
+ * (their data mapped, md never assembling), LUKS volumes on partitions and on logical volumes and
+ * BitLocker volumes on partitions (with their keys, `cryptsetup open --readonly`), and every linear
  * or striped LVM2 logical volume, read with `lvm --readonly` scoped to this image's devices and mapped
  * by `dmsetup create --readonly` under names of this device's own (never LVM's activation: two images
  * with one volume group name must each show their own). Delete closes them, top layer first.
@@ -21,7 +22,17 @@ export class VolumeSystems extends pulumi.ComponentResource {
   public readonly skipped: pulumi.Output<ClosedVolume[]>;
 
   constructor(name: string, args: VolumeSystemsArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super(TYPE.VolumeSystems, name, { guest: args.guest, readOnly: args.readOnly, luksAt: (args.luks ?? []).map((l) => l.at) }, opts);
+    super(
+      TYPE.VolumeSystems,
+      name,
+      {
+        guest: args.guest,
+        readOnly: args.readOnly,
+        luksAt: (args.luks ?? []).map((l) => l.at),
+        bitlockerAt: (args.bitlocker ?? []).map((b) => b.at),
+      },
+      opts,
+    );
     let a: ValidatedVolumeArgs;
     try {
       a = validateVolumeArgs(args);
@@ -36,7 +47,8 @@ export class VolumeSystems extends pulumi.ComponentResource {
         args.guest,
         args.nbdDevice,
         a,
-        (args.luks ?? []).map((l) => l.key),
+        // In the hook's order: LUKS_AT's keys, then BITLOCKER_AT's.
+        [...(args.luks ?? []), ...(args.bitlocker ?? [])].map((k) => k.key),
       ),
       { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["create"] },
     );

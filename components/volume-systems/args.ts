@@ -17,6 +17,13 @@ export interface LuksKey {
   readonly key: pulumi.Input<string>;
 }
 
+export interface BitLockerKey {
+  /** The partition (number; 0 is the whole disk) that holds the BitLocker volume. */
+  readonly at: number;
+  /** Its user passphrase or its 48-digit recovery password: a Pulumi secret (it reaches the guest on stdin). */
+  readonly key: pulumi.Input<string>;
+}
+
 export interface VolumeSystemsArgs {
   /** The analysis guest (from `AnalysisGuest.connection`). */
   readonly guest: pulumi.Input<GuestConnection>;
@@ -28,11 +35,17 @@ export interface VolumeSystemsArgs {
    * @default []
    */
   readonly luks?: LuksKey[];
+  /**
+   * The BitLocker volumes to open (cryptsetup's own BitLocker support, read-only), each with its key.
+   * @default []
+   */
+  readonly bitlocker?: BitLockerKey[];
   /** Always `true`: `cryptsetup open --readonly`, `dmsetup create --readonly`, `lvm --readonly`. */
   readonly readOnly: true;
 }
 
 const LOCATION = "must be a partition number (0: the whole disk) or a logical volume vg/lv";
+const PARTITION = "must be a partition number (0: the whole disk)";
 const location = z.union(
   [z.number({ error: LOCATION }).int({ error: LOCATION }).min(0, { error: LOCATION }).max(255, { error: LOCATION }), logicalVolumeName],
   {
@@ -46,24 +59,35 @@ export const argsSchema = z
     guest: z.unknown().optional(),
     nbdDevice: z.unknown().optional(),
     luks: z.array(z.strictObject({ at: location, key: z.unknown().optional() })).default([]),
+    bitlocker: z
+      .array(
+        z.strictObject({
+          at: z.number({ error: PARTITION }).int({ error: PARTITION }).min(0, { error: PARTITION }).max(255, { error: PARTITION }),
+          key: z.unknown().optional(),
+        }),
+      )
+      .default([]),
     readOnly: z.literal(true, { error: "must be the literal true: evidence volumes are only ever opened read-only" }),
   })
   .superRefine((a, ctx) => {
-    const seen = new Map<string, number>();
-    a.luks.forEach(({ at, key }, index) => {
-      const first = seen.get(String(at));
-      if (first !== undefined) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["luks", index, "at"],
-          message: `${at} has a key already (luks[${first}]); give one key per volume`,
-        });
-      }
-      seen.set(String(at), index);
-      if (key === undefined || key === null || key === "") {
-        ctx.addIssue({ code: "custom", path: ["luks", index, "key"], message: "is required: the volume's passphrase, as a Pulumi secret" });
-      }
-    });
+    // One key per volume, whichever kind: a location named twice (in one list or both) is a mistake.
+    const seen = new Map<string, string>();
+    for (const list of ["luks", "bitlocker"] as const) {
+      a[list].forEach(({ at, key }, index) => {
+        const first = seen.get(String(at));
+        if (first !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: [list, index, "at"],
+            message: `${at} has a key already (${first}); give one key per volume`,
+          });
+        }
+        seen.set(String(at), `${list}[${index}]`);
+        if (key === undefined || key === null || key === "") {
+          ctx.addIssue({ code: "custom", path: [list, index, "key"], message: "is required: the volume's passphrase, as a Pulumi secret" });
+        }
+      });
+    }
   });
 
 export type ValidatedVolumeArgs = z.infer<typeof argsSchema>;

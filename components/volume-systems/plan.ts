@@ -19,8 +19,8 @@ const where = {
   logicalVolume: logicalVolumeName.optional(),
 };
 
-/** The layers VolumeSystems opens, in the order it opens them: md RAID1, LUKS on partitions, LVM, LUKS on LVs. */
-export const VOLUME_LAYERS = ["md", "luks", "lvm"] as const;
+/** The layers VolumeSystems opens, in the order it opens them: md RAID1, LUKS and BitLocker on partitions, LVM, LUKS on LVs. */
+export const VOLUME_LAYERS = ["md", "luks", "bitlocker", "lvm"] as const;
 export type VolumeLayer = (typeof VOLUME_LAYERS)[number];
 
 /** One layer the open hook opened, read-only: a logical volume mapped, or a LUKS volume unlocked. */
@@ -30,7 +30,7 @@ export interface OpenedVolume {
   readonly logicalVolume?: string;
   /**
    * `md` (a RAID1 member's data area mapped: the array's contents), `lvm` (a logical volume mapped),
-   * `luks` (unlocked: the device holds the plaintext).
+   * `luks` and `bitlocker` (unlocked: the device holds the plaintext).
    */
   readonly layer: VolumeLayer;
   /** `/dev/mapper/fl-<nbdN>-...`: what PartitionMount mounts. */
@@ -74,7 +74,7 @@ export interface OpenResult {
 
 /**
  * The keys as the open hook reads them on stdin: each base64-encoded on a line of its own (a passphrase
- * may hold a newline), in the order of `LUKS_AT`.
+ * may hold a newline), in the order of `LUKS_AT`, then `BITLOCKER_AT`.
  */
 export function keysStdin(keys: string[]): string {
   return keys.map((k) => `${Buffer.from(k, "utf8").toString("base64")}\n`).join("");
@@ -88,7 +88,12 @@ export function volumeHooks(
   keys: pulumi.Input<string>[],
 ): { create: pulumi.Output<string>; delete: pulumi.Output<string>; stdin?: pulumi.Output<string> } {
   return {
-    create: inGuestCommand(guest, OPEN_HOOK, { NBD_DEVICE: nbdDevice, LUKS_AT: a.luks.map((l) => String(l.at)) }, "fail"),
+    create: inGuestCommand(
+      guest,
+      OPEN_HOOK,
+      { NBD_DEVICE: nbdDevice, LUKS_AT: a.luks.map((l) => String(l.at)), BITLOCKER_AT: a.bitlocker.map((b) => String(b.at)) },
+      "fail",
+    ),
     delete: inGuestCommand(guest, CLOSE_HOOK, { NBD_DEVICE: nbdDevice }, "succeed"),
     ...(keys.length > 0 ? { stdin: pulumi.secret(pulumi.all(keys).apply(keysStdin)) } : {}),
   };

@@ -74,6 +74,7 @@ describe("defaults and resolution", () => {
         mountRoot: "/mnt/forensic/win7",
         partitions: "all",
         luksKeys: [],
+        bitlockerKeys: [],
         roots: [],
       },
       {
@@ -87,6 +88,7 @@ describe("defaults and resolution", () => {
           { number: 2, mountPoint: "/mnt/forensic/usb/p2", options: ["show_sys_files"] },
         ],
         luksKeys: [],
+        bitlockerKeys: [],
         roots: [],
       },
     ]);
@@ -286,13 +288,53 @@ describe("volume systems: logical volumes and LUKS keys", () => {
     expect(err.message).not.toContain(LAPTOP_KEY);
   });
 
+  test("a BitLocker key names a secret config key for a partition; the program gets it as a secret Output", async () => {
+    const raw = laptop();
+    raw.images[0].bitlockerKeys = { 3: "win7-p3-recovery" };
+    raw["win7-p3-recovery"] = "284867-596541-514998-422114-660297-261613-215424-199408";
+    const win7 = parse(raw, { secretKeys: new Set([...secrets, "win7-p3-recovery"]) }).images[0];
+    expect(win7.bitlockerKeys.map(({ at, configKey }) => ({ at, configKey }))).toEqual([{ at: 3, configKey: "win7-p3-recovery" }]);
+    expect(await new Promise((resolve) => win7.bitlockerKeys[0].key!.apply(resolve))).toBe(raw["win7-p3-recovery"]);
+    expect(await (win7.bitlockerKeys[0].key as unknown as { isSecret: Promise<boolean> }).isSecret).toBe(true);
+  });
+
+  test.each([
+    [
+      "a BitLocker key in plain text",
+      (raw: Record<string, any>) => ((raw.images[0].bitlockerKeys = { 3: "win7-p3-key" }), (raw["win7-p3-key"] = "password12!@")),
+      "forensic-lab:win7-p3-key: is a BitLocker key in plain text; remove it from the stack file and set it with `pulumi config set --secret win7-p3-key`",
+    ],
+    [
+      "a BitLocker key that is not set",
+      (raw: Record<string, any>) => (raw.images[0].bitlockerKeys = { 3: "win7-p3-key" }),
+      "forensic-lab:win7-p3-key: is named in images[].bitlockerKeys but not set; set it with `pulumi config set --secret win7-p3-key` (pipe it on stdin, not as an argument)",
+    ],
+    [
+      "BitLocker on a logical volume",
+      (raw: Record<string, any>) => (raw.images[1].bitlockerKeys = { "vg0/root": "usb-p2-key" }),
+      "forensic-lab:images[1].bitlockerKeys.vg0/root: each key must be the number of a partition (0: the whole disk) that holds BitLocker (got 'vg0/root')",
+    ],
+    [
+      "one partition with a LUKS and a BitLocker key",
+      (raw: Record<string, any>) => (raw.images[1].bitlockerKeys = { 2: "usb-p2-key" }),
+      "forensic-lab:images[1].bitlockerKeys.2: partition 2 has a key in luksKeys too; a volume is LUKS or BitLocker, give one key",
+    ],
+  ])("%s: one line naming the key", (_, mutate, expected) => {
+    const raw = laptop();
+    mutate(raw);
+    const err = configErrorOf(() => parse(raw, { secretKeys: secrets }));
+    expect(err.message.split("\n")).toContain(`${FILE}: ${expected}`);
+    expect(err.message).not.toContain("password12!@");
+  });
+
   test("a LUKS key no image names any more (its image removed) is a warning, not an error", () => {
     const raw = laptop();
     delete raw.images[1].luksKeys;
     const c = parse(raw, { secretKeys: secrets });
     expect(c.warnings).toContainEqual({
       key: "forensic-lab:usb-p2-key",
-      message: "is a secret no image names in images[].luksKeys; remove it with `pulumi config rm usb-p2-key` if no image needs it",
+      message:
+        "is a secret no image names in images[].luksKeys or bitlockerKeys; remove it with `pulumi config rm usb-p2-key` if no image needs it",
     });
   });
 

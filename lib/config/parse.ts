@@ -83,17 +83,18 @@ export function parseCaseConfig(raw: Record<string, unknown>, source: ParseSourc
   const isSecret = (key: string) => source.secretKeys.has(key) || source.secretKeys.has(`${NAMESPACE}:${key}`);
 
   // Secrets are taken out before zod sees anything: no message can ever echo one. Besides the
-  // passphrase, the only secrets are the LUKS keys the images name (images[].luksKeys values).
-  const luksKeyNames = namedLuksKeys(raw.images);
+  // passphrase, the only secrets are the volume keys the images name (images[].luksKeys and
+  // images[].bitlockerKeys values), each by the field that names it.
+  const volumeKeyNames = namedVolumeKeys(raw.images);
   const input: Record<string, unknown> = {};
   const secretElsewhere = new Set<string>();
   for (const [key, value] of Object.entries(raw)) {
-    if (key === PASSPHRASE_KEY || luksKeyNames.has(key)) continue;
+    if (key === PASSPHRASE_KEY || volumeKeyNames.has(key)) continue;
     if (isSecret(key) && !isOwnSetting(key)) {
       // A LUKS key left over after its image was removed (or renamed): harmless, but say so.
       warnings.push({
         key: configKey([key]),
-        message: `is a secret no image names in images[].luksKeys; remove it with \`pulumi config rm ${key}\` if no image needs it`,
+        message: `is a secret no image names in images[].luksKeys or bitlockerKeys; remove it with \`pulumi config rm ${key}\` if no image needs it`,
       });
       continue;
     }
@@ -125,10 +126,10 @@ export function parseCaseConfig(raw: Record<string, unknown>, source: ParseSourc
     throw new ConfigError(source.file, inKeyOrder(issues), warnings);
   }
 
-  const luksKeyValues = new Map<string, pulumiType.Output<string> | undefined>();
-  for (const name of luksKeyNames)
-    luksKeyValues.set(name, checkLuksKey(name, raw[name], isSecret(name), source.requirePassphrase, issues, warnings));
-  const config = resolve(parsed.data, source, issues, warnings, luksKeyValues);
+  const volumeKeyValues = new Map<string, pulumiType.Output<string> | undefined>();
+  for (const [name, field] of volumeKeyNames)
+    volumeKeyValues.set(name, checkVolumeKey(name, field, raw[name], isSecret(name), source.requirePassphrase, issues, warnings));
+  const config = resolve(parsed.data, source, issues, warnings, volumeKeyValues);
   if (issues.length > 0) throw new ConfigError(source.file, inKeyOrder(issues), warnings);
   return {
     ...config,
@@ -239,9 +240,16 @@ function secretOutput(value: string): pulumiType.Output<string> {
 
 type Resolved = Omit<CaseConfig, "evidenceVolumePassphrase" | "warnings">;
 
-/** The config key names `images[].luksKeys` refer to, read before validation (so they stay out of zod). */
-function namedLuksKeys(raw: unknown): Set<string> {
-  const names = new Set<string>();
+/** The fields of an image that name secret config keys, with the kind of volume each key opens. */
+const VOLUME_KEY_FIELDS = { luksKeys: "LUKS", bitlockerKeys: "BitLocker" } as const;
+type VolumeKeyField = keyof typeof VOLUME_KEY_FIELDS;
+
+/**
+ * The config key names `images[].luksKeys` and `bitlockerKeys` refer to, each with the field that names
+ * it first, read before validation (so they stay out of zod).
+ */
+function namedVolumeKeys(raw: unknown): Map<string, VolumeKeyField> {
+  const names = new Map<string, VolumeKeyField>();
   let images = raw;
   if (typeof images === "string") {
     // The engine hands objects to a program as JSON text; the schema parses it again later.
@@ -253,18 +261,21 @@ function namedLuksKeys(raw: unknown): Set<string> {
   }
   if (!Array.isArray(images)) return names;
   for (const image of images) {
-    const keys = (image as { luksKeys?: unknown } | null)?.luksKeys;
-    if (keys === null || typeof keys !== "object" || Array.isArray(keys)) continue;
-    for (const name of Object.values(keys)) {
-      if (typeof name === "string" && name !== PASSPHRASE_KEY && !isOwnSetting(name)) names.add(name);
+    for (const field of Object.keys(VOLUME_KEY_FIELDS) as VolumeKeyField[]) {
+      const keys = (image as Record<string, unknown> | null)?.[field];
+      if (keys === null || typeof keys !== "object" || Array.isArray(keys)) continue;
+      for (const name of Object.values(keys)) {
+        if (typeof name === "string" && name !== PASSPHRASE_KEY && !isOwnSetting(name) && !names.has(name)) names.set(name, field);
+      }
     }
   }
   return names;
 }
 
-/** One LUKS key, checked like the passphrase and never put into a message. */
-function checkLuksKey(
+/** One volume key, checked like the passphrase and never put into a message. */
+function checkVolumeKey(
   name: string,
+  field: VolumeKeyField,
   value: unknown,
   secret: boolean,
   required: boolean,
@@ -276,12 +287,15 @@ function checkLuksKey(
   if (value === undefined || value === null) {
     (required ? issues : warnings).push({
       key,
-      message: `is named in images[].luksKeys but not set; set it with \`${set}\` (pipe it on stdin, not as an argument)`,
+      message: `is named in images[].${field} but not set; set it with \`${set}\` (pipe it on stdin, not as an argument)`,
     });
     return undefined;
   }
   if (!secret) {
-    issues.push({ key, message: `is a LUKS key in plain text; remove it from the stack file and set it with \`${set}\`` });
+    issues.push({
+      key,
+      message: `is a ${VOLUME_KEY_FIELDS[field]} key in plain text; remove it from the stack file and set it with \`${set}\``,
+    });
     return undefined;
   }
   if (typeof value !== "string") {
@@ -300,7 +314,7 @@ function resolve(
   source: ParseSource,
   issues: ConfigIssue[],
   warnings: ConfigIssue[],
-  luksKeyValues: ReadonlyMap<string, pulumiType.Output<string> | undefined>,
+  volumeKeyValues: ReadonlyMap<string, pulumiType.Output<string> | undefined>,
 ): Resolved {
   const parsedUri = parseLibvirtUri(raw.libvirtUri);
   if ("problem" in parsedUri) throw new Error(`unreachable: libvirtUri passed the schema: ${parsedUri.problem}`);
@@ -335,15 +349,19 @@ function resolve(
                 }
               : { number: spec.number, mountPoint: spec.mountPoint ?? `${mountRoot}/p${spec.number}`, options: spec.options ?? [] },
           );
-    const luksKeys = Object.entries(image.luksKeys ?? {}).map(([at, name]) => {
-      if (!luksKeyValues.has(name)) {
-        issues.push({
-          key: configKey(["images", i, "luksKeys", at]),
-          message: `'${name}' is one of the lab's own settings; name a config key of its own for this volume's passphrase`,
-        });
-      }
-      return { at: /^[0-9]+$/.test(at) ? Number(at) : at, configKey: name, key: luksKeyValues.get(name) };
-    });
+    const keysOf = (field: VolumeKeyField) =>
+      Object.entries(image[field] ?? {}).map(([at, name]) => {
+        if (!volumeKeyValues.has(name)) {
+          issues.push({
+            key: configKey(["images", i, field, at]),
+            message: `'${name}' is one of the lab's own settings; name a config key of its own for this volume's passphrase`,
+          });
+        }
+        return { at: /^[0-9]+$/.test(at) ? Number(at) : at, configKey: name, key: volumeKeyValues.get(name) };
+      });
+    const luksKeys = keysOf("luksKeys");
+    // The schema let only partition numbers through.
+    const bitlockerKeys = keysOf("bitlockerKeys").map((k) => ({ ...k, at: Number(k.at) }));
     return {
       name: image.name,
       path: image.path,
@@ -352,6 +370,7 @@ function resolve(
       mountRoot,
       partitions,
       luksKeys,
+      bitlockerKeys,
       roots: image.roots ?? [],
     };
   });

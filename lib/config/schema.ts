@@ -252,10 +252,11 @@ const partitionsMessage = (iss: IssueLike) => `must be 'all' or a list, each ${P
 const CONFIG_KEY_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 
 /**
- * Which secret opens which LUKS volume in the image: location (a partition number, or vg/lv) -> the name
- * of a secret config key holding its passphrase. The passphrases never appear in this mapping.
+ * Which secret opens which encrypted volume in the image: location -> the name of a secret config key
+ * holding its passphrase. The passphrases never appear in the mapping. `luksKeys`: a partition number or
+ * vg/lv; `bitlockerKeys`: a partition number (the BitLocker user passphrase or its recovery password).
  */
-const luksKeys = z
+const volumeKeys = z
   .record(
     z.string(),
     z
@@ -272,8 +273,10 @@ const luksKeys = z
   )
   .optional();
 
-/** A luksKeys location: a partition number 0..255 (the whole disk: 0) or vg/lv. */
-const isLuksLocation = (at: string) => (/^(0|[1-9][0-9]{0,2})$/.test(at) ? Number(at) <= 255 : isLogicalVolumeName(at));
+/** A partition number 0..255 (the whole disk: 0), as a mapping key. */
+const isPartitionNumber = (at: string) => /^(0|[1-9][0-9]{0,2})$/.test(at) && Number(at) <= 255;
+/** A luksKeys location: a partition number or vg/lv. */
+const isLuksLocation = (at: string) => isPartitionNumber(at) || isLogicalVolumeName(at);
 /** `undefined` means all partitions. */
 const partitions = z.preprocess(
   (value) => (value === "all" ? undefined : value),
@@ -305,7 +308,8 @@ function imageShape() {
     ).optional(),
     transfer: choice(["sshfs", "scp"] as const).default("sshfs"),
     partitions,
-    luksKeys,
+    luksKeys: volumeKeys,
+    bitlockerKeys: volumeKeys,
     roots: z
       .array(absolutePath("give the absolute folder that holds some of this image's files", { folder: true }), {
         error: (iss: IssueLike) => `must be a list of absolute folders ${got(iss.input)}`,
@@ -338,6 +342,21 @@ function imageSchema(options: SchemaOptions) {
           code: "custom",
           path: ["luksKeys", at],
           message: `each key must be a partition number or a logical volume vg/lv that holds LUKS ${got(at)}`,
+        });
+      }
+    }
+    for (const at of Object.keys(image.bitlockerKeys ?? {})) {
+      if (!isPartitionNumber(at)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["bitlockerKeys", at],
+          message: `each key must be the number of a partition (0: the whole disk) that holds BitLocker ${got(at)}`,
+        });
+      } else if (image.luksKeys?.[at] !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["bitlockerKeys", at],
+          message: `partition ${at} has a key in luksKeys too; a volume is LUKS or BitLocker, give one key`,
         });
       }
     }

@@ -55,6 +55,7 @@ describe("shipped stack files", () => {
         mountRoot: "/mnt/forensic/win7",
         partitions: "all",
         luksKeys: [],
+        bitlockerKeys: [],
         roots: ["/var/lib/forensic-lab/demo-evidence"],
       },
     ]);

@@ -116,6 +116,8 @@ export interface ImageConfig {
   readonly partitions: "all" | readonly PartitionConfig[];
   /** The LUKS volumes of this image to open, each with the secret config key of its passphrase. @default [] */
   readonly luksKeys: readonly LuksKeyConfig[];
+  /** The BitLocker volumes (on partitions) to open, each with the secret config key of its passphrase or recovery password. @default [] */
+  readonly bitlockerKeys: readonly BitLockerKeyConfig[];
   /**
    * Further folders the image's files may lie in, beyond its default evidence roots (the folder that
    * really holds the top file, and that folder's parent unless it is `/` or top-level). A folder inside
@@ -134,6 +136,12 @@ export interface PartitionConfig {
   readonly mountPoint: string;
   /** Extra mount options, added to the lab's read-only ones; never removing any. @default [] */
   readonly options: readonly string[];
+}
+
+/** One BitLocker volume inside an image and where its passphrase or recovery password is kept. */
+export interface BitLockerKeyConfig extends LuksKeyConfig {
+  /** The partition number (0: the whole disk) holding the BitLocker volume. */
+  readonly at: number;
 }
 
 /** One LUKS volume inside an image and where its passphrase is kept. */

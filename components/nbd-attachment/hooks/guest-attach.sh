@@ -87,6 +87,17 @@ report() { # <device>
     fi
     table=""
   fi
+  # libfdisk takes any first sector ending in 55AA for a DOS partition table; the kernel refuses one whose
+  # boot indicators are not 0 or 0x80, which is what a volume's own boot sector looks like (BitLocker's
+  # "-FVE-FS-" on a disk imaged without a partition table). Only the kernel's partitions can be mounted,
+  # and its scan ran when sfdisk opened the device: a DOS "table" it found no partition in is a volume.
+  if [[ "$table" =~ \"label\":\ *\"dos\" && "$table" == *'"node"'* ]] && ! compgen -G "/sys/block/$name/${name}p*" >/dev/null; then
+    udevadm settle --timeout=30 || true
+    if ! compgen -G "/sys/block/$name/${name}p*" >/dev/null; then
+      echo "nbd-attachment: sfdisk reads a DOS partition table on $device, but the kernel finds no partition in it (the first sector is a volume's boot sector); treated as a disk without partition table" >&2
+      table=""
+    fi
+  fi
   while IFS= read -r line; do
     if [[ "$line" =~ \"node\":\ *\"(/dev/[^\"]+)\" ]]; then nodes+=("${BASH_REMATCH[1]}"); fi
   done <<<"$table"

@@ -5,8 +5,8 @@
 # Values: NBD_DEVICE, PARTITION ("all", a number, or vg/lv: a logical volume), MOUNT_POINT (one) or
 # MOUNT_ROOT (all: <root>/p<N>, <root>/lvm/<vg>/<lv>), EXTRA_OPTIONS (array, validated by the
 # component), EXAMINER_UID, EXAMINER_GID, and what VolumeSystems opened on this device, as three arrays
-# of the same length: VOLUME_AT (a partition number or vg/lv), VOLUME_LAYER (md, luks, lvm), VOLUME_DEVICE.
-# A partition or logical volume with an opened LUKS layer is mounted through it (its filesystem is inside);
+# of the same length: VOLUME_AT (a partition number or vg/lv), VOLUME_LAYER (md, luks, bitlocker, lvm), VOLUME_DEVICE.
+# A partition or logical volume with an opened LUKS or BitLocker layer is mounted through it (its filesystem is inside);
 # a partition holding a RAID1 member, through the member's data.
 # Partition 0 is the whole disk: a filesystem written straight onto it, without a partition table
 # ("all" on a disk without partitions means partition 0).
@@ -34,21 +34,22 @@ for i in "${!VOLUME_AT[@]}"; do
   [[ "${VOLUME_DEVICE[$i]}" =~ ^/dev/mapper/fl-$NAME-[A-Za-z0-9+_.-]+$ ]] ||
     fail "volume device '${VOLUME_DEVICE[$i]}' is not a mapping VolumeSystems made on $NBD_DEVICE"
   case "${VOLUME_LAYER[$i]}" in
-    luks | md) ;;
+    luks | bitlocker | md) ;;
     lvm)
       [[ "${VOLUME_AT[$i]}" =~ ^$LVM_NAME/$LVM_NAME$ ]] || fail "volume '${VOLUME_AT[$i]}' is not vg/lv"
       logical_volumes+=("${VOLUME_AT[$i]}")
       ;;
-    *) fail "volume layer '${VOLUME_LAYER[$i]}' is none of md, luks, lvm" ;;
+    *) fail "volume layer '${VOLUME_LAYER[$i]}' is none of md, luks, bitlocker, lvm" ;;
   esac
 done
 
-# The top layer VolumeSystems opened at a location (LUKS over the LV, partition or RAID1 data), or nothing.
+# The top layer VolumeSystems opened at a location (LUKS or BitLocker over the LV, partition or RAID1
+# data), or nothing.
 top_of() { # <partition number or vg/lv>
   local i found=""
   for i in "${!VOLUME_AT[@]}"; do
     if [[ "${VOLUME_AT[$i]}" == "$1" ]]; then
-      if [[ "${VOLUME_LAYER[$i]}" == luks || -z "$found" ]]; then found=${VOLUME_DEVICE[$i]}; fi
+      if [[ "${VOLUME_LAYER[$i]}" == luks || "${VOLUME_LAYER[$i]}" == bitlocker || -z "$found" ]]; then found=${VOLUME_DEVICE[$i]}; fi
     fi
   done
   printf '%s' "$found"

@@ -2,7 +2,7 @@
 # VolumeSystems delete, in the guest: removes every mapping the create hook made on this nbd device
 # (named fl-<nbdN>-...), the top layer first: a mapping nothing holds goes, then the ones below it.
 # A mapping still mounted or held open is an error naming its holder: PartitionMount must be deleted
-# first. LUKS mappings close through cryptsetup, which wipes the key from the kernel.
+# first. LUKS and BitLocker mappings close through cryptsetup, which wipes the key from the kernel.
 # Values: NBD_DEVICE.
 # "Already gone" is success: never opened, closed before, guest rebooted.
 set -euo pipefail
@@ -31,7 +31,7 @@ while :; do
       remaining+=("$name")
       continue
     fi
-    if [[ "$name" == "${PREFIX}luks-"* ]]; then
+    if [[ "$name" == "${PREFIX}luks-"* || "$name" == "${PREFIX}bitlocker-"* ]]; then
       cryptsetup close -- "$name" || fail "cannot close /dev/mapper/$name"
     else
       dmsetup remove --retry -- "$name" || fail "cannot remove /dev/mapper/$name"

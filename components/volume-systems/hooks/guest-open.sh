@@ -2,15 +2,16 @@
 # VolumeSystems create, in the guest: opens the volume systems inside one attached image, read-only.
 #   0. md RAID1 members: the data area each member's superblock names, mapped by `dmsetup create
 #      --readonly` (md's own assembly is never used).
-#   1. LUKS on partitions that have a key: `cryptsetup open --readonly`.
+#   1. LUKS and BitLocker on partitions that have a key: `cryptsetup open --readonly` (`--type bitlk`).
 #   2. LVM2: the volume groups on this image's partitions (and on what step 1 opened) are read with
 #      `lvm --readonly` (no locks, no device-mapper, no metadata write, no repair) scoped by `--devices`
 #      to this image alone, and each linear or striped logical volume is mapped by `dmsetup create
 #      --readonly` under a name of this device's own. LVM's own activation is never used: two images
 #      whose volume groups share a name or UUID (clones, a disk and its copy) would share one mapping.
 #   3. LUKS on logical volumes that have a key.
-# Values: NBD_DEVICE, LUKS_AT (array: where each key opens LUKS: a partition number, or vg/lv).
-# Stdin: the keys, each base64-encoded on a line of its own, in LUKS_AT's order. They live in one array
+# Values: NBD_DEVICE, LUKS_AT (array: where each key opens LUKS: a partition number, or vg/lv),
+# BITLOCKER_AT (array: where each key opens BitLocker: a partition number).
+# Stdin: the keys, each base64-encoded on a line of its own, LUKS_AT's then BITLOCKER_AT's. They live in one array
 # and reach cryptsetup through a pipe: never argv, never the environment, never a file.
 # Every mapping is named fl-<nbdN>-..., so the delete hook finds what this device's hook made.
 # Idempotent: a mapping already there is checked (same backing device, same table) and kept.
@@ -60,10 +61,15 @@ readonly LV_PLANS='
   | [.vg, .lv, .plan] | @tsv'
 
 keys=()
-if ((${#LUKS_AT[@]} > 0)); then
+if ((${#LUKS_AT[@]} + ${#BITLOCKER_AT[@]} > 0)); then
   while IFS= read -r line; do keys+=("$line"); done
 fi
-((${#keys[@]} == ${#LUKS_AT[@]})) || fail "${#LUKS_AT[@]} LUKS volume(s) named but ${#keys[@]} key(s) on stdin"
+((${#keys[@]} == ${#LUKS_AT[@]} + ${#BITLOCKER_AT[@]})) ||
+  fail "${#LUKS_AT[@]} LUKS and ${#BITLOCKER_AT[@]} BitLocker volume(s) named but ${#keys[@]} key(s) on stdin"
+for where in "${BITLOCKER_AT[@]}"; do
+  [[ "$where" =~ ^(0|[1-9][0-9]*)$ ]] || fail "BITLOCKER_AT '$where' is not a partition number"
+  ! has_word "$where" "${LUKS_AT[@]}" || fail "partition $where has a LUKS key and a BitLocker key; give one"
+done
 for where in "${LUKS_AT[@]}"; do
   [[ "$where" =~ ^(0|[1-9][0-9]*)$ || "$where" =~ ^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*/[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$ ]] ||
     fail "LUKS_AT '$where' is neither a partition number nor vg/lv"
@@ -130,14 +136,22 @@ mapper_name() { # <layer> <partition number or vg/lv>
   printf '%s' "$name"
 }
 
-# LUKS read-only with the key for <where>; records the volume or fails with the reason.
-luks_open() { # <where> <device> <index of the key>
-  local where=$1 device=$2 key=${keys[$3]} mapper what backing version cipher
-  mapper=$(mapper_name luks "$where")
-  if [[ "$where" == */* ]]; then what="LUKS on logical volume $where"; else what="LUKS on partition $where"; fi
+# An encrypted volume read-only with the key for <where>: <layer> luks (LUKS1/LUKS2) or bitlocker
+# (cryptsetup's own BitLocker support, `--type bitlk`: passphrase or recovery password; it never writes
+# BitLocker metadata); records the volume or fails with the reason.
+crypt_open() { # <layer> <where> <device> <index of the key>
+  local layer=$1 where=$2 device=$3 key=${keys[$4]} mapper what backing version cipher detail type name wrong_key
+  mapper=$(mapper_name "$layer" "$where")
+  if [[ "$layer" == luks ]]; then type=luks name=LUKS wrong_key=2; else type=bitlk name=BitLocker wrong_key=1; fi
+  if [[ "$where" == */* ]]; then what="$name on logical volume $where"; else what="$name on partition $where"; fi
   blockdev --setro "$device"
-  cryptsetup isLuks -- "$device" 2>/dev/null ||
-    fail "$what: $device holds no LUKS header (blkid: $(blkid -p -o value -s TYPE "$device" 2>/dev/null || echo none)); a key was given for it"
+  if [[ "$layer" == luks ]]; then
+    cryptsetup isLuks -- "$device" 2>/dev/null ||
+      fail "$what: $device holds no LUKS header (blkid: $(blkid -p -o value -s TYPE "$device" 2>/dev/null || echo none)); a key was given for it"
+  else
+    [[ "$(blkid -p -o value -s TYPE "$device" 2>/dev/null || true)" == BitLocker ]] ||
+      fail "$what: $device holds no BitLocker volume (blkid: $(blkid -p -o value -s TYPE "$device" 2>/dev/null || echo none)); a key was given for it"
+  fi
   if cryptsetup status -- "$mapper" >/dev/null 2>&1; then
     backing=$(cryptsetup status -- "$mapper" | field_of device)
     [[ "$(readlink -f -- "$backing")" == "$(readlink -f -- "$device")" ]] ||
@@ -146,7 +160,7 @@ luks_open() { # <where> <device> <index of the key>
     # fresh open. --test-passphrase maps nothing and writes nothing.
     local tested=0
     printf '%s' "$key" | base64 -d | timeout 600 cryptsetup open --test-passphrase --readonly --disable-external-tokens \
-      --type luks --key-file=- -- "$device" >/dev/null 2>&1 || tested=$?
+      --type "$type" --key-file=- -- "$device" >/dev/null 2>&1 || tested=$?
     ((tested == 0)) || fail "$what: it is open, but the key given now does not open it (cryptsetup status $tested); nothing was changed"
     echo "volume-systems: $what is already open as /dev/mapper/$mapper; the key still opens it" >&2
   else
@@ -154,10 +168,13 @@ luks_open() { # <where> <device> <index of the key>
     # a hostile header may ask for billions of PBKDF2 iterations.
     local refusal status=0
     refusal=$(printf '%s' "$key" | base64 -d | timeout 600 cryptsetup open --readonly --disable-external-tokens \
-      --type luks --key-file=- -- "$device" "$mapper" 2>&1) || status=$?
+      --type "$type" --key-file=- -- "$device" "$mapper" 2>&1) || status=$?
+    # A wrong key: status 2 for LUKS; for BitLocker cryptsetup 2.6 says nothing and returns 1.
+    if ((status == wrong_key)); then
+      fail "$what: the key does not open it (cryptsetup status $status${refusal:+: ${refusal//$'\n'/ }}); nothing was changed"
+    fi
     case $status in
       0) ;;
-      2) fail "$what: the key does not open it (cryptsetup: ${refusal//$'\n'/ }); nothing was changed" ;;
       124) fail "$what: cryptsetup did not finish in 600 s (a key derivation that costly is hostile); nothing was changed" ;;
       *) fail "$what: cryptsetup open --readonly failed (status $status): ${refusal//$'\n'/ }" ;;
     esac
@@ -165,9 +182,15 @@ luks_open() { # <where> <device> <index of the key>
     echo "volume-systems: opened $what read-only as /dev/mapper/$mapper" >&2
   fi
   mapped_read_only "$mapper"
-  version=$(cryptsetup luksDump -- "$device" 2>/dev/null | field_of Version)
   cipher=$(cryptsetup status -- "$mapper" | field_of cipher)
-  volumes+=("$where" luks "/dev/mapper/$mapper" "$device" "$(size_of "/dev/mapper/$mapper")" "LUKS${version:-?} ${cipher:-?}")
+  if [[ "$layer" == luks ]]; then
+    version=$(cryptsetup luksDump -- "$device" 2>/dev/null | field_of Version)
+    detail="LUKS${version:-?} ${cipher:-?}"
+  else
+    version=$(cryptsetup bitlkDump -- "$device" 2>/dev/null | field_of Version)
+    detail="BitLocker version ${version:-?} ${cipher:-?}"
+  fi
+  volumes+=("$where" "$layer" "/dev/mapper/$mapper" "$device" "$(size_of "/dev/mapper/$mapper")" "$detail")
 }
 
 # A dm table as dmsetup prints it: device paths become major:minor.
@@ -299,7 +322,16 @@ for i in "${!LUKS_AT[@]}"; do
   fi
   device=$(partition_device "$where")
   [[ -b "$device" ]] || fail "LUKS at partition $where: $NBD_DEVICE has no partition $where"
-  luks_open "$where" "$device" "$i"
+  crypt_open luks "$where" "$device" "$i"
+done
+for i in "${!BITLOCKER_AT[@]}"; do
+  where=${BITLOCKER_AT[$i]}
+  if ((where == 0)) && [[ "${parts[0]}" != "$NBD_DEVICE" ]]; then
+    fail "BitLocker at partition 0 (the whole disk): $NBD_DEVICE has a partition table; name a partition from 1"
+  fi
+  device=$(partition_device "$where")
+  [[ -b "$device" ]] || fail "BitLocker at partition $where: $NBD_DEVICE has no partition $where"
+  crypt_open bitlocker "$where" "$device" "$((${#LUKS_AT[@]} + i))"
 done
 
 # 2. LVM2 on partitions and on opened LUKS volumes.
@@ -366,7 +398,7 @@ for i in "${!LUKS_AT[@]}"; do
     if [[ "${volumes[v]}" == "$where" && "${volumes[v + 1]}" == lvm ]]; then device=${volumes[v + 2]}; fi
   done
   [[ -n "$device" ]] || fail "LUKS at $where: this image has no logical volume $where that could be opened"
-  luks_open "$where" "$device" "$i"
+  crypt_open luks "$where" "$device" "$i"
 done
 
 # One value per line (none when nothing was found: printf would print one empty line), one jq for the JSON.
