@@ -32,6 +32,7 @@ import type { AttachResult } from "../nbd-attachment/plan";
 import type { PartitionMountArgs } from "./args";
 import type { MountInfo, SkippedPartition } from "./plan";
 import { MadeEvidence, readMadeEvidence } from "../../scripts/made-evidence";
+import { bitlockerEvidence } from "../../test/support/bitlocker-evidence";
 
 jest.setTimeout(10 * 60_000);
 
@@ -508,6 +509,78 @@ describe("the write-block matrix: nothing reaches the device", () => {
       expect({ a, failed: exits[a] !== 0 }).toEqual({ a, failed: true });
     }
     expect(await sh(`sha256sum < ${q(image)}`)).toBe(sum);
+  });
+
+  /**
+   * Attaches `image` (raw, read-only), runs each attempt in its own shell and `cleanup` after each (so
+   * that every attempt meets the device as the first did, not busy with what the one before left),
+   * detaches; returns each exit status, and checks that the device counted no write and the image's
+   * sha256 held.
+   */
+  async function attemptsOn(image: string, label: string, attempts: string[], cleanup: string): Promise<Record<string, number>> {
+    const sum = await sh(`sha256sum < ${q(image)}`);
+    const attached = await attachCommands({ imagePath: image, format: "raw", backingChain: [] });
+    const dev = parseHookResult<AttachResult>(succeeded(await runTimed(`attach (${label})`, attached.create)).stdout).device;
+    const before = await writeCountersOf(dev.slice(5));
+    const exits: Record<string, number> = {};
+    for (const a of attempts) {
+      exits[a] = (await guestShell(`DEV=${dev}; rc=0; { ${a}; } >/dev/null 2>&1 || rc=$?; { ${cleanup}; } >/dev/null 2>&1; exit $rc`)).code;
+    }
+    const after = await writeCountersOf(dev.slice(5));
+    succeeded(await runTimed(`detach (${label})`, attached.delete));
+    console.log(`${label} attempts (exit status): ${JSON.stringify(exits)}`);
+    expect({ label, written: dataWritten(countersAdded(before, after)) }).toEqual({ label, written: NOTHING_WRITTEN });
+    expect(await sh(`sha256sum < ${q(image)}`)).toBe(sum);
+    return exits;
+  }
+
+  test("md RAID1 member inside evidence: assembly, incremental, superblock updates and wipes write nothing", async () => {
+    // mdadm only to make and attack the evidence: the analysis guest has none on purpose (VolumeSystems
+    // reads the superblock itself and never assembles).
+    await guest.copyIn("/usr/sbin/mdadm", "/usr/local/sbin/mdadm");
+    const image = "/srv/evidence/md member/member.img";
+    await sh(
+      `mkdir -p ${q(path.posix.dirname(image))} && truncate -s 24M ${q(image)} && loop=$(losetup -f --show ${q(image)}) && ` +
+        `mdadm --create /dev/md120 --run --quiet --metadata=1.2 --level=1 --raid-devices=2 $loop missing && mkfs.ext4 -q /dev/md120 && ` +
+        `mdadm --stop --quiet /dev/md120 && losetup -d $loop && chmod 0444 ${q(image)}`,
+    );
+    const exits = await attemptsOn(
+      image,
+      "md",
+      [
+        "mdadm --assemble --run /dev/md121 $DEV",
+        "mdadm --assemble --run --update=resync /dev/md122 $DEV",
+        "mdadm --incremental --run $DEV",
+        "mdadm --assemble --scan --run",
+        "mdadm --zero-superblock $DEV",
+        "mdadm --create /dev/md123 --run --metadata=1.2 --level=1 --raid-devices=2 $DEV missing",
+        "wipefs -a $DEV",
+      ],
+      "mdadm --stop --scan",
+    );
+    for (const a of ["mdadm --zero-superblock $DEV", "wipefs -a $DEV"]) {
+      expect({ a, failed: exits[a] !== 0 }).toEqual({ a, failed: true });
+    }
+  });
+
+  test("BitLocker inside evidence: a writable open, writes through it, a format over it write nothing", async () => {
+    const volume = bitlockerEvidence(hostDir);
+    const image = "/srv/evidence/bitlocker disk/bitlocker.raw";
+    await sh(`mkdir -p ${q(path.posix.dirname(image))}`);
+    await guest.copyIn(volume.path, image);
+    await sh(`chmod 0444 ${q(image)}`);
+    const key = `printf '%s' ${q(volume.passphrase)}`;
+    const open = `${key} | cryptsetup open --type bitlk --key-file=- $DEV fl-attack`;
+    const format = `${key} | cryptsetup luksFormat -q --type luks2 --key-file=- $DEV`;
+    const exits = await attemptsOn(
+      image,
+      "bitlocker",
+      [open, `${open} && dd if=/dev/zero of=/dev/mapper/fl-attack bs=4096 count=1 oflag=direct`, format],
+      "cryptsetup close fl-attack",
+    );
+    // cryptsetup opens BitLocker writable on a read-only device without complaint; what goes through fails.
+    expect(exits[`${open} && dd if=/dev/zero of=/dev/mapper/fl-attack bs=4096 count=1 oflag=direct`]).not.toBe(0);
+    expect(exits[format]).not.toBe(0);
   });
 
   test("detach; every evidence file's sha256 is unchanged, in the guest and on the host", async () => {
