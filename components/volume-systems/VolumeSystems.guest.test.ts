@@ -380,6 +380,67 @@ describe("a server disk: a RAID1 member holding LVM, and a RAID0 member whose pa
   });
 });
 
+describe("LVM thin provisioning (a hypervisor's disks): a thin volume and its thin snapshot, through their pool", () => {
+  test("open: the pool opened read_only under both, its parts not offered; mount all reads each; again the same; nothing written", async () => {
+    // Beside DIR, not in it: the last test of the file counts DIR's images. Made in this guest on a loop
+    // device (thin_check is not in the image: lvm is told not to run it).
+    const image = "/srv/evidence/thin 'x' $(id)/thin.img";
+    await sh(
+      `set -e; lvm_() { local command=$1; shift; lvm "$command" --config 'global { thin_check_executable = "" } devices { use_devicesfile = 0 }' "$@"; }
+       mkdir -p ${q(path.posix.dirname(image))}; truncate -s 64M ${q(image)}; loop=$(losetup -f --show ${q(image)})
+       lvm_ pvcreate -q $loop; lvm_ vgcreate -q -s 1M thinvg $loop
+       lvm_ lvcreate -q --type thin-pool -L 24M -n pool thinvg 2>/dev/null
+       lvm_ lvcreate -q -V 40M -T thinvg/pool -n data 2>/dev/null; mkfs.ext4 -q /dev/thinvg/data
+       mkdir -p /mnt/make-thin; mount /dev/thinvg/data /mnt/make-thin; echo 'before the snapshot' > /mnt/make-thin/a.txt; umount /mnt/make-thin
+       lvm_ lvcreate -q -s -n snap thinvg/data 2>/dev/null
+       mount /dev/thinvg/data /mnt/make-thin; echo 'after the snapshot' > /mnt/make-thin/a.txt; umount /mnt/make-thin
+       lvm_ vgchange -q -an thinvg; losetup -d $loop; chmod 0444 ${q(image)}`,
+    );
+    const before = await sh(`sha256sum < ${q(image)}`);
+    await withAttached(image, async (device) => {
+      const name = device.slice(5);
+      const open = await volumesOn(device);
+      const r = await opened(open);
+      const pool = `/dev/mapper/fl-${name}-lvm-thinvg-pool`;
+      expect(r.volumes.map((v) => [where(v), v.layer, v.device, v.over, v.detail])).toEqual([
+        ["thinvg/data", "lvm", `/dev/mapper/fl-${name}-lvm-thinvg-data`, [pool], "thin"],
+        ["thinvg/snap", "lvm", `/dev/mapper/fl-${name}-lvm-thinvg-snap`, [pool], "thin"],
+      ]);
+      expect(r.skipped).toEqual([]);
+      // dm-thin takes no read-only table: the pool runs in its read_only mode over read-only parts.
+      expect(await sh(`dmsetup table ${pool}`)).toMatch(/^0 \d+ thin-pool \S+ \S+ \d+ 0 1 read_only\s*$/);
+      expect((await sh(`dmsetup status ${pool}`)).split(" ")).toContain("ro");
+      const ro = await sh(
+        `for d in /dev/mapper/fl-${name}-*; do echo "\${d##*-lvm-} $(cat /sys/class/block/$(basename $(readlink -f $d))/ro)"; done`,
+      );
+      // Read-only in the kernel: every mapping but the pool, which has no read-only form.
+      expect(ro.trim().split("\n").sort()).toEqual([
+        "thinvg-data 1",
+        "thinvg-pool 0",
+        "thinvg-pool_tdata 1",
+        "thinvg-pool_tmeta 1",
+        "thinvg-snap 1",
+      ]);
+
+      const all = await mount({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/thin", volumes: r.volumes });
+      const m = await mounted(all);
+      expect(m.mounts.map((x) => [where(x), x.filesystem])).toEqual([
+        ["thinvg/data", "ext4"],
+        ["thinvg/snap", "ext4"],
+      ]);
+      expect(await sh("cat /mnt/forensic/thin/lvm/thinvg/data/a.txt /mnt/forensic/thin/lvm/thinvg/snap/a.txt")).toBe(
+        "after the snapshot\nbefore the snapshot\n",
+      );
+      expect(await opened(open)).toEqual(r);
+      succeeded(await run(all.delete));
+      succeeded(await run(open.delete));
+      expect((await mappings()).filter((x) => x.startsWith(`fl-${name}-`))).toEqual([]);
+      expect(await written(device)).toEqual([0, 0, 0]);
+    });
+    expect(await sh(`sha256sum < ${q(image)}`)).toBe(before);
+  });
+});
+
 describe("a BitLocker volume with Windows' metadata (test/support/bitlocker-evidence.ts), on the whole disk", () => {
   test("opens read-only with its recovery password or passphrase, its files read as made from partition 0 (NTFS), and a wrong key changes nothing", async () => {
     const hostDir = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-bitlocker-"));

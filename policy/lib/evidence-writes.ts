@@ -465,10 +465,18 @@ const DMSETUP_READS = new Set([
   "splitname",
   "wait",
 ]);
+/**
+ * The one table a `dmsetup create` may load without --readonly: a thin pool with its `read_only` feature
+ * and nothing else (dm-thin refuses read-only tables; in read_only mode the pool writes neither its
+ * metadata nor its data). Numbers and device names may come from variables, one word each.
+ */
+const READ_ONLY_THIN_POOL = /^0 \S+ thin-pool \S+ \S+ \S+ 0 1 read_only$/;
 const dmsetup: Rule = (args) => {
   const sub = args.find((a) => !a.text.startsWith("-"))?.text;
   if (sub === undefined || DMSETUP_READS.has(sub)) return undefined;
   if (sub === "create" && args.some((a) => a.text === "--readonly" || a.text === "-r")) return undefined;
+  const table = args.findIndex((a) => a.text === "--table");
+  if (sub === "create" && table >= 0 && READ_ONLY_THIN_POOL.test(args[table + 1]?.text ?? "")) return undefined;
   return `creates or changes device-mapper mappings (dmsetup ${sub})`;
 };
 

@@ -49,6 +49,18 @@ describe("evidence-commands-read-only: the allow-list", () => {
     ).toEqual([]);
   });
 
+  it("passes a dmsetup create of a thin pool in its read_only mode, and nothing more in that table", async () => {
+    const pool = (table: string) => attachHookRuns(`dmsetup create --table "${table}" -- "$POOL"`);
+    expect(await pool("0 $size thin-pool $meta $data $chunk 0 1 read_only")).toEqual([]);
+    // A second target line after the pool's, or a feature more: a create without --readonly like any other.
+    for (const table of [
+      "0 8 thin-pool /dev/mapper/m /dev/mapper/d 128 0 1 read_only\n8 8 linear /dev/nbd0p2 0",
+      "0 8 thin-pool m d 128 0 2 read_only x",
+    ]) {
+      expect(await pool(table)).toEqual([expect.stringMatching(/which creates or changes device-mapper mappings \(dmsetup create\)$/)]);
+    }
+  });
+
   const h = "disk-nbd-attach: create hook";
   it.each([
     [
@@ -134,6 +146,11 @@ describe("evidence-commands-read-only: the allow-list", () => {
       "dmsetup create",
       "dmsetup create copy --table '0 8 linear /dev/nbd0p2 0'",
       `${h} runs \`dmsetup create copy --table 0 8 linear /dev/nbd0p2 0\`, which creates or changes device-mapper mappings (dmsetup create)`,
+    ],
+    [
+      "dmsetup create of a thin pool without its read_only feature",
+      "dmsetup create --table '0 8 thin-pool /dev/mapper/m /dev/mapper/d 128 0 0' -- pool",
+      `${h} runs \`dmsetup create --table 0 8 thin-pool /dev/mapper/m /dev/mapper/d 128 0 0 -- pool\`, which creates or changes device-mapper mappings (dmsetup create)`,
     ],
     [
       "cryptsetup open",

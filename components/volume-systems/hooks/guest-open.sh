@@ -5,8 +5,8 @@
 #   1. LUKS and BitLocker on partitions that have a key: `cryptsetup open --readonly` (`--type bitlk`).
 #   2. LVM2: the volume groups on this image's partitions (and on what step 1 opened) are read with
 #      `lvm --readonly` (no locks, no device-mapper, no metadata write, no repair) scoped by `--devices`
-#      to this image alone, and each linear or striped logical volume is mapped by `dmsetup create
-#      --readonly` under a name of this device's own. LVM's own activation is never used: two images
+#      to this image alone, and each linear, striped or thin logical volume is mapped by `dmsetup create
+#      --readonly` under a name of this device's own (a thin pool opened `read_only`). LVM's own activation is never used: two images
 #      whose volume groups share a name or UUID (clones, a disk and its copy) would share one mapping.
 #   3. LUKS on logical volumes that have a key.
 # Values: NBD_DEVICE, LUKS_AT (array: where each key opens LUKS: a partition number, or vg/lv),
@@ -29,36 +29,59 @@ readonly PREFIX="fl-$NAME-"
 # LVM's name rule (lvm2 validate_name), without the names it reserves for itself.
 readonly LVM_NAME='^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,125}$'
 
-# lvm's JSON reports -> one line per logical volume: vg, lv, then its dm table (lines joined by ';'), or
-# '!' and why it is not mapped. Sizes are in 512-byte sectors (--units s). Only plain volumes are mapped:
-# the first letter of lv_attr is "-", or "o" for the origin of a snapshot (its segments hold the current
-# data); a snapshot's own segments are its copy-on-write store, not a filesystem.
+# lvm's JSON reports -> one line per logical volume: vg, lv, its dm table (lines joined by ';') or '!' and
+# why it is not mapped, and "volume" or "part" (a thin pool or its hidden data and metadata volumes: mapped
+# for the thin volumes above them, never offered as volumes). Sizes are in 512-byte sectors (--units s).
+# Mapped: plain volumes (first letter of lv_attr "-", or "o"/"O" for the origin of a snapshot, whose
+# segments hold the current data; a classic snapshot's own segments are its copy-on-write store, not a
+# filesystem), and thin volumes and thin snapshots ("V") through their pool, opened `read_only` (dm-thin
+# then never writes its metadata). Lines come in the order they must be mapped: parts first, then pools,
+# then everything else. A table names another mapping as @vg/lv@, which the shell resolves.
 # shellcheck disable=SC2016 # a jq program: its $names are jq variables
 readonly LV_PLANS='
+  def bare: ltrimstr("[") | rtrimstr("]");
+  def linear_plan($start):
+    if any(.segs[]; .segtype != "linear" and .segtype != "striped") then
+      "!segment type \([.segs[].segtype] | unique | join(",")) is not mapped (only linear, striped and thin are)"
+    elif any(.segs[]; .seg_pe_ranges | test("unknown") or . == "") then "!a physical volume of it is missing from this image"
+    elif any(.segs[]; .seg_pe_ranges | split(" ") | any(sub(":[0-9]+-[0-9]+$"; "") | $start[.] == null)) then
+      "!a physical volume of it is missing from this image"
+    else [.segs[] | . as $s
+          | ($s.seg_pe_ranges | split(" ") | map(capture("^(?<dev>.+):(?<first>[0-9]+)-[0-9]+$"))) as $ranges
+          | ($s.vg_extent_size | tonumber) as $extent
+          | [$ranges[] | "\(.dev) \($start[.dev] + (.first | tonumber) * $extent)"] as $targets
+          | "\($s.seg_start | tonumber) \($s.seg_size | tonumber)" as $span
+          | if ($s.stripes | tonumber) == 1
+            then "\($span) linear \($targets[0])"
+            else "\($span) striped \($s.stripes | tonumber) \($s.stripe_size | tonumber) \($targets | join(" "))"
+            end] | join(";")
+    end;
   ($pvs.report[0].pv | map({key: .pv_name, value: (.pe_start | tonumber)}) | from_entries) as $start
-  | ($segs.report[0] | .seg // .lv) | group_by([.vg_name, .lv_name])[]
-  | {vg: .[0].vg_name, lv: .[0].lv_name, kind: .[0].lv_attr[0:1], segs: .}
-  | .plan = (
-      if (.kind | IN("-", "o", "O") | not) then
-        "!it is \({"s": "a snapshot", "S": "a merging snapshot", "V": "a thin volume", "t": "a thin pool",
-          "r": "a RAID volume", "R": "a RAID volume", "m": "a mirror", "M": "a mirror", "C": "a cached volume",
-          "d": "a VDO pool", "v": "a virtual volume", "p": "a pvmove"}[.kind] // "of type \(.kind)") (lv_attr), not a plain volume; not mapped"
-      elif any(.segs[]; .segtype != "linear" and .segtype != "striped") then
-        "!segment type \([.segs[].segtype] | unique | join(",")) is not mapped (only linear and striped are)"
-      elif any(.segs[]; .seg_pe_ranges | test("unknown") or . == "") then "!a physical volume of it is missing from this image"
-      elif any(.segs[]; .seg_pe_ranges | split(" ") | any(sub(":[0-9]+-[0-9]+$"; "") | $start[.] == null)) then
-        "!a physical volume of it is missing from this image"
-      else [.segs[] | . as $s
-            | ($s.seg_pe_ranges | split(" ") | map(capture("^(?<dev>.+):(?<first>[0-9]+)-[0-9]+$"))) as $ranges
-            | ($s.vg_extent_size | tonumber) as $extent
-            | [$ranges[] | "\(.dev) \($start[.dev] + (.first | tonumber) * $extent)"] as $targets
-            | "\($s.seg_start | tonumber) \($s.seg_size | tonumber)" as $span
-            | if ($s.stripes | tonumber) == 1
-              then "\($span) linear \($targets[0])"
-              else "\($span) striped \($s.stripes | tonumber) \($s.stripe_size | tonumber) \($targets | join(" "))"
-              end] | join(";")
-      end)
-  | [.vg, .lv, .plan] | @tsv'
+  | ($segs.report[0] | .seg // .lv) as $all
+  | [$all[] | select(.segtype == "thin-pool") | .vg_name as $vg | (.data_lv, .metadata_lv) | "\($vg)/\(bare)"] as $pool_parts
+  | [$all | group_by([.vg_name, .lv_name])[]
+     | {vg: .[0].vg_name, lv: (.[0].lv_name | bare), hidden: (.[0].lv_name | startswith("[")),
+        kind: .[0].lv_attr[0:1], segs: .}
+     | select((.hidden | not) or ("\(.vg)/\(.lv)" | IN($pool_parts[])))
+     | .segs[0] as $first
+     | if .hidden then .rank = 0 | .role = "part" | .plan = linear_plan($start)
+       elif $first.segtype == "thin-pool" then
+         .rank = 1 | .role = "part"
+         | .plan = (if (.segs | length) != 1 then "!a thin pool of \(.segs | length) segments is not mapped"
+                    else "0 \($first.seg_size | tonumber) thin-pool @\(.vg)/\($first.metadata_lv | bare)@ @\(.vg)/\($first.data_lv | bare)@ \($first.chunk_size | tonumber) 0 1 read_only"
+                    end)
+       elif .kind == "V" and $first.segtype == "thin" then
+         .rank = 2 | .role = "volume"
+         | .plan = "0 \($first.seg_size | tonumber) thin @\(.vg)/\($first.pool_lv)@ \($first.thin_id | tonumber)"
+       elif (.kind | IN("-", "o", "O") | not) then
+         .rank = 2 | .role = "volume"
+         | .plan = "!it is \({"s": "a snapshot", "S": "a merging snapshot", "V": "a thin volume of an unknown kind", "t": "a thin pool",
+             "r": "a RAID volume", "R": "a RAID volume", "m": "a mirror", "M": "a mirror", "C": "a cached volume",
+             "d": "a VDO pool", "v": "a virtual volume", "p": "a pvmove"}[.kind] // "of type \(.kind)") (lv_attr), not a plain volume; not mapped"
+       else .rank = 2 | .role = "volume" | .plan = linear_plan($start)
+       end]
+  | sort_by(.rank)[]
+  | [.vg, .lv, .plan, .role] | @tsv'
 
 keys=()
 if ((${#LUKS_AT[@]} + ${#BITLOCKER_AT[@]} > 0)); then
@@ -210,6 +233,39 @@ as_dm_table() {
   done
 }
 
+# `dmsetup table` of a mapping, without the space it leaves at the end of some targets' lines (thin-pool).
+dm_table_of() { # <dm name>
+  local line
+  while IFS= read -r line; do printf '%s\n' "${line%"${line##*[! ]}"}"; done < <(dmsetup table -- "$1")
+}
+
+# A thin pool for the thin volumes above it. dm-thin refuses a read-only table ("target type may not be
+# included in a read-only table": a pool is always writable as a device), so the pool is opened with its
+# own `read_only` feature, over data and metadata mappings that are read-only tables on the read-only
+# image: it can write nowhere, and the kernel says so ("switching pool to read-only mode"), which
+# thin_pool_read_only checks. The table is given on the command line in its one fixed shape, so the policy
+# pack can see that this create without --readonly opens a read-only pool and nothing else.
+create_thin_pool() { # <vg/lv> <dm name> <table>
+  local start size target meta data chunk low count feature rest
+  read -r start size target meta data chunk low count feature rest <<<"$3"
+  # One test per line: the policy pack's shell reader ends a [[ ]] at a newline.
+  local expected="0 thin-pool 0 1 read_only" prefix="/dev/mapper/${PREFIX}lvm-"
+  [[ "$start $target $low $count $feature" == "$expected" && -z "$rest" ]] || fail "logical volume $1: unexpected thin pool table '$3'"
+  [[ "$size" =~ ^[0-9]+$ && "$chunk" =~ ^[0-9]+$ ]] || fail "logical volume $1: unexpected thin pool table '$3'"
+  [[ "$meta" == "$prefix"* && "$data" == "$prefix"* ]] || fail "logical volume $1: unexpected thin pool table '$3'"
+  dmsetup create --table "0 $size thin-pool $meta $data $chunk 0 1 read_only" -- "$2" ||
+    fail "logical volume $1: dmsetup create of the read_only thin pool $2 failed"
+  made+=("$2")
+  echo "volume-systems: opened thin pool $1 read_only as /dev/mapper/$2" >&2
+}
+
+# A thin pool in read-only mode: the "ro" word of its `dmsetup status` (rw, ro or out_of_data_space).
+thin_pool_read_only() { # <vg/lv> <dm name>
+  local words
+  read -ra words < <(dmsetup status -- "$2")
+  has_word ro "${words[@]}" || fail "logical volume $1: thin pool /dev/mapper/$2 is not in read-only mode (status: ${words[*]})"
+}
+
 # md RAID1 member <device> at partition <where>: its data area, read from the member's own version 1.x
 # superblock, mapped read-only (`dmsetup create --readonly`, linear). md itself never assembles anything:
 # an assembly may resync or write superblocks (event counts, clean flags), and two images holding
@@ -346,12 +402,13 @@ if ((${#lvm_over[@]} > 0)); then
   devices_list=$(IFS=,; echo "${lvm_over[*]}")
   lvm_report() { lvm "$@" --readonly --devices "$devices_list" --config "$lvm_config" --reportformat json --units s --nosuffix 2>/dev/null; }
   pv_report=$(lvm_report pvs -o pv_name,pe_start,vg_name) || fail "lvm pvs --readonly could not read the physical volumes on ${lvm_over[*]}"
-  seg_report=$(lvm_report lvs --segments -o vg_name,lv_name,lv_attr,segtype,stripes,stripe_size,seg_start,seg_size,seg_pe_ranges,vg_extent_size) ||
+  # -a: a thin pool's hidden data and metadata volumes too.
+  seg_report=$(lvm_report lvs -a --segments -o vg_name,lv_name,lv_attr,segtype,stripes,stripe_size,seg_start,seg_size,seg_pe_ranges,vg_extent_size,pool_lv,thin_id,chunk_size,data_lv,metadata_lv) ||
     fail "lvm lvs --readonly could not read the volume groups on ${lvm_over[*]}"
-  # One line per logical volume: vg, lv, then the dm table (lines joined by ';') or "!" and the reason.
+  # One line per logical volume: vg, lv, the dm table (lines joined by ';') or "!" and the reason, its role.
   plans=$(jq -nr --argjson pvs "$pv_report" --argjson segs "$seg_report" "$LV_PLANS") ||
     fail "the LVM report on ${lvm_over[*]} could not be turned into mappings"
-  while IFS=$'\t' read -r vg lv plan; do
+  while IFS=$'\t' read -r vg lv plan role; do
     [[ -n "$vg$lv" ]] || continue
     if [[ ! "$vg" =~ $LVM_NAME || ! "$lv" =~ $LVM_NAME || "$vg" == . || "$vg" == .. || "$lv" == . || "$lv" == .. ]]; then
       printf -v shown '%q/%q' "$vg" "$lv"
@@ -359,6 +416,15 @@ if ((${#lvm_over[@]} > 0)); then
       echo "volume-systems: LVM name $shown refused" >&2
       continue
     fi
+    # @vg/lv@: a mapping made above (a thin volume's pool, a pool's data and metadata), by its name here.
+    while [[ "$plan" =~ @([^@/]+)/([^@/]+)@ ]]; do
+      ref_vg=${BASH_REMATCH[1]} ref_lv=${BASH_REMATCH[2]} ref="${BASH_REMATCH[1]}/${BASH_REMATCH[2]}"
+      if [[ ! "$ref_vg" =~ $LVM_NAME || ! "$ref_lv" =~ $LVM_NAME || ! -b "/dev/mapper/$(mapper_name lvm "$ref")" ]]; then
+        plan="!it stands on $ref, which is not opened"
+        break
+      fi
+      plan=${plan//"@$ref@"/"/dev/mapper/$(mapper_name lvm "$ref")"}
+    done
     if [[ "$plan" == '!'* ]]; then
       skipped+=("$vg/$lv" lvm "${plan#!}")
       echo "volume-systems: logical volume $vg/$lv: ${plan#!}; not opened" >&2
@@ -367,16 +433,19 @@ if ((${#lvm_over[@]} > 0)); then
     mapper=$(mapper_name lvm "$vg/$lv")
     table=${plan//;/$'\n'}
     if dmsetup info -- "$mapper" >/dev/null 2>&1; then
-      [[ "$(dmsetup table -- "$mapper")" == "$(as_dm_table <<<"$table")" ]] ||
+      [[ "$(dm_table_of "$mapper")" == "$(as_dm_table <<<"$table")" ]] ||
         fail "logical volume $vg/$lv: mapping $mapper exists with another table (another image's?)"
       echo "volume-systems: logical volume $vg/$lv is already mapped as /dev/mapper/$mapper" >&2
+    elif [[ "$table" == *" thin-pool "* ]]; then
+      create_thin_pool "$vg/$lv" "$mapper" "$table"
     else
       printf '%s\n' "$table" | dmsetup create --readonly -- "$mapper" ||
         fail "logical volume $vg/$lv: dmsetup create --readonly $mapper failed"
       made+=("$mapper")
       echo "volume-systems: mapped logical volume $vg/$lv read-only as /dev/mapper/$mapper" >&2
     fi
-    mapped_read_only "$mapper"
+    if [[ "$table" == *" thin-pool "* ]]; then thin_pool_read_only "$vg/$lv" "$mapper"; else mapped_read_only "$mapper"; fi
+    [[ "$role" == volume ]] || continue
     # What it reads from and its segment types, from the table's own words.
     over=() segtypes=()
     while read -ra words; do
