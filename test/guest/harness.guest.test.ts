@@ -43,7 +43,7 @@ describe("removeGuestsOfGoneRuns", () => {
   beforeAll(() => ensureLibvirt(), 60_000);
   afterAll(async () => {
     for (const name of Object.values(names)) await run(["virsh", "-c", LIBVIRT_URI, "undefine", name]);
-    for (const folder of folders) fs.rmSync(folder, { recursive: true, force: true });
+    for (const folder of folders) for (const f of [folder, `${folder}.owner`]) fs.rmSync(f, { recursive: true, force: true });
   });
 
   test("removes a guest whose run is gone, with its state folder; a live run's guest and a lab's guest stay", async () => {
@@ -53,10 +53,10 @@ describe("removeGuestsOfGoneRuns", () => {
       return folder;
     };
     const goneFolder = stateFolder("sweep-gone");
-    fs.writeFileSync(path.join(goneFolder, "test-owner"), `${await goneIdentity()}\n`);
+    fs.writeFileSync(`${goneFolder}.owner`, `${await goneIdentity()}\n`);
     await defineDomain(names.gone, goneFolder);
     const liveFolder = stateFolder("sweep-live");
-    fs.writeFileSync(path.join(liveFolder, "test-owner"), `${processIdentity(process.pid)}\n`);
+    fs.writeFileSync(`${liveFolder}.owner`, `${processIdentity(process.pid)}\n`);
     await defineDomain(names.live, liveFolder);
     // A lab's own guest: its case folder holds no owner file, whatever its name.
     const labFolder = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-case-sweep-"));
@@ -69,6 +69,7 @@ describe("removeGuestsOfGoneRuns", () => {
     ]);
     expect(await defined(names.gone)).toBe(false);
     expect(fs.existsSync(goneFolder)).toBe(false);
+    expect(fs.existsSync(`${goneFolder}.owner`)).toBe(false);
     expect(await defined(names.live)).toBe(true);
     expect(fs.existsSync(path.join(liveFolder, "disks"))).toBe(true);
     expect(await defined(names.lab)).toBe(true);

@@ -283,8 +283,11 @@ function resolveOutput<T>(output: pulumi.Output<T>): Promise<T> {
 
 const liveGuests = new Set<TestGuest>();
 
-/** The file in a test guest's state folder naming the process that booted it (`processIdentity`). */
-const OWNER_FILE = "test-owner";
+/**
+ * The file beside a test guest's state folder (`<folder>.owner`) naming the process that booted it
+ * (`processIdentity`). Beside, not in it: the delete hook removes the state folder only when it is empty.
+ */
+const ownerFileOf = (stateDir: string) => `${stateDir}.owner`;
 /** State folders of test guests: `forensic-guest-<name>-XXXXXX` in the temporary folder. */
 const STATE_DIR_PREFIX = path.join(os.tmpdir(), "forensic-guest-");
 let sweptGoneRuns: Promise<string[]> | undefined;
@@ -292,8 +295,8 @@ let sweptGoneRuns: Promise<string[]> | undefined;
 /**
  * Removes the test guests of runs that are gone: a test run killed part-way (a CI job stopped, Ctrl-C
  * twice) leaves its guests running, and under software emulation each keeps a core busy, so the next
- * run's guests miss their timeouts. Only a domain whose disks lie in a test guest's state folder holding
- * an owner file is looked at; the lab's own guests (the demo, the e2e, an examiner's case) have none and
+ * run's guests miss their timeouts. Only a domain whose disks lie in a test guest's state folder with an
+ * owner file beside it is looked at; the lab's own guests (the demo, the e2e, an examiner's case) have none and
  * are never touched. Returns what it removed.
  */
 export async function removeGuestsOfGoneRuns(): Promise<string[]> {
@@ -310,7 +313,7 @@ export async function removeGuestsOfGoneRuns(): Promise<string[]> {
     const folder = inStateDir.slice(0, folderEnd);
     let owner: string;
     try {
-      owner = fs.readFileSync(path.join(folder, OWNER_FILE), "utf8").trim();
+      owner = fs.readFileSync(ownerFileOf(folder), "utf8").trim();
     } catch {
       continue;
     }
@@ -319,6 +322,7 @@ export async function removeGuestsOfGoneRuns(): Promise<string[]> {
     const undefine = await run(["virsh", "-c", LIBVIRT_URI, "undefine", name]);
     if (undefine.code !== 0) throw new Error(`cannot undefine ${name}, left by a test run that is gone: ${undefine.stderr.trim()}`);
     fs.rmSync(folder, { recursive: true, force: true });
+    fs.rmSync(ownerFileOf(folder), { force: true });
     removed.push(`${name} (booted by pid ${owner.split(" ")[0]}, gone)`);
   }
   if (removed.length > 0) console.warn(`test guests of runs that are gone, removed: ${removed.join(", ")}`);
@@ -352,7 +356,7 @@ export async function bootTestGuest(opts: BootOptions): Promise<TestGuest> {
   for (let attempt = 1; attempt <= 3; attempt++) {
     const caseId = `${opts.name}-${randomBytes(3).toString("hex")}`;
     const stateDir = fs.mkdtempSync(`${STATE_DIR_PREFIX}${opts.name}-`);
-    fs.writeFileSync(path.join(stateDir, OWNER_FILE), `${processIdentity(process.pid)}\n`);
+    fs.writeFileSync(ownerFileOf(stateDir), `${processIdentity(process.pid)}\n`);
     const plan = planGuest({
       caseId,
       stateDir,
@@ -427,6 +431,7 @@ function makeTestGuest(plan: GuestPlan): TestGuest {
       const r = await runHookText(renderHook(DELETE_HOOK, plan.deleteValues), { timeoutMs: DESTROY_TIMEOUT_MS });
       if (r.code !== 0) throw new Error(`delete hook of ${plan.domainName} failed (rc ${r.code}):\n${r.stderr}`);
       liveGuests.delete(guest);
+      fs.rmSync(ownerFileOf(plan.stateDir), { force: true });
     },
   };
   return guest;
