@@ -441,6 +441,11 @@ describe("LVM thin provisioning (a hypervisor's disks): a thin volume and its th
   });
 });
 
+/** Each of `files` (name -> sha256) under the mount point `root` in the guest hashes as made. */
+async function expectFilesAsMade(root: string, files: Readonly<Record<string, string>>): Promise<void> {
+  for (const [file, sha256] of Object.entries(files)) expect(await sh(`sha256sum < ${q(`${root}/${file}`)}`)).toBe(`${sha256}  -\n`);
+}
+
 describe("a BitLocker volume with Windows' metadata (test/support/bitlocker-evidence.ts), on the whole disk", () => {
   test("opens read-only with its recovery password or passphrase, its files read as made from partition 0 (NTFS), and a wrong key changes nothing", async () => {
     const hostDir = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-bitlocker-"));
@@ -477,9 +482,7 @@ describe("a BitLocker volume with Windows' metadata (test/support/bitlocker-evid
         expect(m.skipped).toEqual([]);
         expect(m.mounts.map((x) => [where(x), x.device, x.filesystem])).toEqual([["p0", `/dev/mapper/fl-${name}-bitlocker-p0`, "ntfs"]]);
         // Every sector of the content decrypted with the right key and tweak, the relocated boot sectors included.
-        for (const [file, sha256] of Object.entries(volume.files)) {
-          expect(await sh(`sha256sum < /mnt/forensic/bitlocker/p0/${file}`)).toBe(`${sha256}  -\n`);
-        }
+        await expectFilesAsMade("/mnt/forensic/bitlocker/p0", volume.files);
         succeeded(await run(all.delete));
         succeeded(await run(open.delete));
         expect(await mappings()).toEqual([]);
@@ -523,9 +526,7 @@ describe("a BitLocker volume with Windows' metadata (test/support/bitlocker-evid
         const all = await mount({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/bitlocker-gpt", volumes: r.volumes });
         const m = await mounted(all);
         expect(m.mounts.map((x) => [where(x), x.device, x.filesystem])).toEqual([["p2", `/dev/mapper/fl-${name}-bitlocker-p2`, "ntfs"]]);
-        for (const [file, sha256] of Object.entries(volume.files)) {
-          expect(await sh(`sha256sum < /mnt/forensic/bitlocker-gpt/p2/${file}`)).toBe(`${sha256}  -\n`);
-        }
+        await expectFilesAsMade("/mnt/forensic/bitlocker-gpt/p2", volume.files);
         succeeded(await run(all.delete));
         succeeded(await run(open.delete));
         expect(await mappings()).toEqual([]);

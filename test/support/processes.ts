@@ -4,10 +4,18 @@
  */
 import * as fs from "fs";
 
+/**
+ * The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses): [0] is
+ * field 3 (state), [1] field 4 (parent pid), [19] field 22 (start time). Throws when the process is gone.
+ */
+function statFields(pid: number): string[] {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
 /** The parent pid of `pid` (throws when it is gone). */
 export function parentOf(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  return Number(statFields(pid)[1]);
 }
 
 /**
@@ -45,8 +53,7 @@ export function argvOf(pid: number): string[] {
 /** Whether a process runs (a zombie waiting for its reaper counts as gone). */
 export function alive(pid: number): boolean {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+    return statFields(pid)[0] !== "Z";
   } catch {
     return false;
   }
@@ -58,8 +65,7 @@ export function alive(pid: number): boolean {
  */
 export function processIdentity(pid: number): string | undefined {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return `${pid} ${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]}`;
+    return `${pid} ${statFields(pid)[19]}`;
   } catch {
     return undefined;
   }
