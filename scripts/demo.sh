@@ -2,7 +2,8 @@
 # `npm run demo`: from a fresh checkout to a running demo lab (stack case-demo) on one KVM host.
 # Installs what is missing (host packages, node packages, the Pulumi engine via scripts/install-pulumi.sh
 # when no Pulumi CLI is installed), builds the analysis guest image and the demo evidence when missing,
-# creates the stack with a generated evidence volume passphrase (a secret), runs
+# creates the stack (its file a copy of examples/Pulumi.case-demo.yaml) with a generated evidence volume
+# passphrase (a secret), runs
 # `pulumi up --policy-pack policy --yes` and prints what the examiner does next. Extra arguments go to
 # `pulumi up`.
 set -euo pipefail
@@ -66,12 +67,21 @@ if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:
 fi
 
 step "stack $STACK"
+# The stack's own file is a copy of the shipped example: pulumi writes the encrypted passphrase and its
+# salt into it. An existing copy is kept (it holds the salt of the secrets in the stack's state).
+stack_file="stacks/Pulumi.$STACK.yaml"
+if [[ ! -e "$stack_file" ]]; then
+  cp "examples/Pulumi.$STACK.yaml" "$stack_file"
+  echo "made $stack_file from examples/Pulumi.$STACK.yaml"
+else
+  echo "using $stack_file (delete it after a destroy to start again from examples/Pulumi.$STACK.yaml)"
+fi
 pulumi stack select --create "$STACK"
 if ! pulumi config get --stack "$STACK" forensic-lab:evidenceVolumePassphrase >/dev/null 2>&1; then
   # A fresh random passphrase for the demo's evidence volume, set as a secret through stdin (never argv).
   head -c 32 /dev/urandom | base64 | pulumi config set --stack "$STACK" --secret forensic-lab:evidenceVolumePassphrase
 fi
-node bin/forensic-lab.js check-config "stacks/Pulumi.$STACK.yaml"
+node bin/forensic-lab.js check-config "$stack_file"
 
 step "pulumi up (with the policy pack)"
 pulumi up --stack "$STACK" --policy-pack policy --yes "$@"
@@ -85,4 +95,5 @@ pulumi stack output --stack "$STACK" --json images |
 cat <<NEXT
 Every output:    pulumi stack output --stack $STACK
 Tear it down:    PATH="$engine_bin:\$PATH" PULUMI_CONFIG_PASSPHRASE_FILE=$PULUMI_CONFIG_PASSPHRASE_FILE pulumi destroy --stack $STACK --yes
+Then forget it:  PATH="$engine_bin:\$PATH" pulumi stack rm $STACK --yes   (removes $stack_file too)
 NEXT

@@ -86,7 +86,7 @@ describe("loadCaseConfigFromPulumi", () => {
   });
 
   test("other namespaces pass through untouched; a broken value names the stack's file and key", async () => {
-    const engine = engineConfigFromStackFile(path.join(root, "stacks/Pulumi.case-demo.yaml"));
+    const engine = engineConfigFromStackFile(path.join(root, "examples/Pulumi.case-demo.yaml"));
     const config = {
       ...engine.config,
       "aws:region": "eu-central-1",
