@@ -21,6 +21,8 @@ set -euo pipefail
 # shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
 readonly FAILS_AS="volume-systems"
 # forensic-lab:include lib/hooks/common.sh
+# forensic-lab:include lib/hooks/device-mapper.sh
+# forensic-lab:include lib/hooks/md-superblock.sh
 
 [[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
 readonly NAME=${NBD_DEVICE#/dev/}
@@ -124,13 +126,6 @@ volumes=() # where (partition number or vg/lv), layer, device, over, size in byt
 skipped=() # where, layer, reason: three per volume left closed
 lvm_over=() # devices to look for LVM physical volumes on
 
-# A dm mapping's device node, checked read-only in the kernel.
-mapped_read_only() { # <dm name>
-  local dm
-  dm=$(readlink -f "/dev/mapper/$1")
-  [[ "$(<"/sys/class/block/${dm#/dev/}/ro")" == 1 ]] || fail "/dev/mapper/$1 is not read-only in the kernel"
-}
-
 # The value of "<field>: <value>" in a tool's report (cryptsetup status, luksDump).
 field_of() { # <field> < report
   local name value
@@ -141,8 +136,6 @@ field_of() { # <field> < report
     fi
   done
 }
-
-size_of() { echo $(($(<"/sys/class/block/$(basename "$(readlink -f "$1")")/size") * 512)); }
 
 # The dm name for a location: fl-nbdN-<layer>-<vg>-<lv> (LVM's own escaping: '-' in a name doubles).
 mapper_name() { # <layer> <partition number or vg/lv>
@@ -216,29 +209,6 @@ crypt_open() { # <layer> <where> <device> <index of the key>
   volumes+=("$where" "$layer" "/dev/mapper/$mapper" "$device" "$(size_of "/dev/mapper/$mapper")" "$detail")
 }
 
-# A dm table as dmsetup prints it: device paths become major:minor.
-as_dm_table() {
-  local line word words out
-  while IFS= read -r line; do
-    read -ra words <<<"$line"
-    out=""
-    for word in "${words[@]}"; do
-      if [[ "$word" == /dev/* ]]; then
-        word=$(stat -Lc '%t %T' -- "$word")
-        word="$((16#${word% *})):$((16#${word#* }))"
-      fi
-      out+="$word "
-    done
-    printf '%s\n' "${out% }"
-  done
-}
-
-# `dmsetup table` of a mapping, without the space it leaves at the end of some targets' lines (thin-pool).
-dm_table_of() { # <dm name>
-  local line
-  while IFS= read -r line; do printf '%s\n' "${line%"${line##*[! ]}"}"; done < <(dmsetup table -- "$1")
-}
-
 # A thin pool for the thin volumes above it. dm-thin refuses a read-only table ("target type may not be
 # included in a read-only table": a pool is always writable as a device), so the pool is opened with its
 # own `read_only` feature, over data and metadata mappings that are read-only tables on the read-only
@@ -273,70 +243,30 @@ thin_pool_read_only() { # <vg/lv> <dm name>
 # each opens alone, degraded arrays included. Other levels need their other members (other images) and
 # are reported, as are spares, faulty members, a reshape under way and metadata 0.90.
 md_open() { # <where> <device>
-  local where=$1 device=$2 probe version="" line sectors offset words=() w i sum size data_offset level role mapper table what max_dev
+  local where=$1 device=$2 mapper table what
   what="md member at partition $where"
-  probe=$(blkid -p -o export -- "$device" 2>/dev/null || true)
-  while IFS= read -r line; do
-    if [[ "$line" == VERSION=* ]]; then version=${line#VERSION=}; fi
-  done <<<"$probe"
-  sectors=$(<"/sys/class/block/${device#/dev/}/size")
-  case "$version" in
-    1.2) offset=8 ;;
-    1.1) offset=0 ;;
-    1.0) offset=$(((sectors - 16) & ~7)) ;;
-    *)
-      skipped+=("$where" md "md metadata ${version:-of unknown version} is not read (only 1.0, 1.1 and 1.2 are); not opened")
-      echo "volume-systems: $what: metadata ${version:-?}; not opened" >&2
-      return 0
-      ;;
-  esac
-  # The superblock's first 4 KiB as little-endian 32-bit words (od prints host order: x86 is little-endian).
-  read -ra words < <(dd if="$device" bs=512 skip="$offset" count=8 status=none | od -An -v -tu4 -w4096)
-  ((${#words[@]} == 1024)) || fail "$what: cannot read its superblock at sector $offset"
-  ((words[0] == 0xa92b4efc && words[1] == 1)) || fail "$what: blkid says md $version, but no md 1.x superblock is at sector $offset"
-  max_dev=${words[55]}
-  ((max_dev <= 1920)) || fail "$what: its superblock claims $max_dev device slots (more than fit in 4 KiB); not read"
-  # mdadm's checksum: the 32-bit words of the superblock and its role table summed with the checksum
-  # word as 0, the carry folded back in once.
-  sum=0
-  for ((i = 0; i < 64 + max_dev / 2; i++)); do
-    if ((i != 54)); then sum=$((sum + words[i])); fi
-  done
-  if ((max_dev % 2 == 1)); then sum=$((sum + (words[i] & 0xffff))); fi
-  sum=$((((sum & 0xffffffff) + (sum >> 32)) & 0xffffffff))
-  ((sum == words[54])) || fail "$what: its md superblock's checksum does not match (damaged?); not opened"
-  level=${words[18]}
-  ((level < 2147483648)) || level=$((level - 4294967296))
-  size=$((words[20] + (words[21] << 32)))        # the array's size: for RAID1, each member's data
-  data_offset=$((words[32] + (words[33] << 32)))
-  if ((level != 1)); then
-    skipped+=("$where" md "md level $level (an array of ${words[23]} devices) needs its other members; only RAID1 members are opened, each alone")
-    echo "volume-systems: $what: RAID level $level; not opened" >&2
+  if ! md_superblock "$device" "$what"; then
+    skipped+=("$where" md "$MD_PROBLEM; not opened")
+    echo "volume-systems: $what: metadata ${MD_VERSION:-?}; not opened" >&2
     return 0
   fi
-  if ((words[2] & 4)); then
+  if ((MD_LEVEL != 1)); then
+    skipped+=("$where" md "md level $MD_LEVEL (an array of $MD_RAID_DISKS devices) needs its other members; only RAID1 members are opened, each alone (name the members of other arrays in raidArrays)")
+    echo "volume-systems: $what: RAID level $MD_LEVEL; not opened" >&2
+    return 0
+  fi
+  if ((MD_FEATURES & 4)); then
     skipped+=("$where" md "a reshape of this md array was under way; its data layout is in flux; not opened")
     return 0
   fi
-  # This member's role, from the role table after the 256-byte superblock (16 bits per device slot).
-  role=0xffff
-  if ((words[40] < max_dev)); then
-    w=$((64 + words[40] / 2)) # the 32-bit word holding its 16-bit slot
-    w=${words[w]}
-    if ((words[40] % 2 == 1)); then role=$((w >> 16)); else role=$((w & 0xffff)); fi
-  fi
-  if ((role >= 0xfffe)); then
+  if ((MD_ROLE >= 0xfffe)); then
     skipped+=("$where" md "this md member is a spare or marked faulty: it holds no current data; not opened")
     echo "volume-systems: $what: spare or faulty; not opened" >&2
     return 0
   fi
-  # The data area must lie inside the partition and clear of the superblock.
-  if ((size == 0 || data_offset + size > sectors)) ||
-    { [[ "$version" != 1.0 ]] && ((data_offset < offset + 8)); } || { [[ "$version" == 1.0 ]] && ((data_offset + size > offset)); }; then
-    fail "$what: its superblock puts the data at sectors $data_offset+$size, which does not fit the partition ($sectors sectors) beside the superblock"
-  fi
+  ((MD_SIZE > 0)) || fail "$what: its superblock gives the array no size"
   mapper=$(mapper_name md "$where")
-  table="0 $size linear $device $data_offset"
+  table="0 $MD_SIZE linear $device $MD_DATA_OFFSET"
   if dmsetup info -- "$mapper" >/dev/null 2>&1; then
     [[ "$(dmsetup table -- "$mapper")" == "$(as_dm_table <<<"$table")" ]] ||
       fail "$what: mapping $mapper exists with another table (another image's?)"
@@ -347,7 +277,7 @@ md_open() { # <where> <device>
     echo "volume-systems: mapped the RAID1 data of $what read-only as /dev/mapper/$mapper" >&2
   fi
   mapped_read_only "$mapper"
-  volumes+=("$where" md "/dev/mapper/$mapper" "$device" "$(size_of "/dev/mapper/$mapper")" "RAID1 member, md $version, device $role of ${words[23]}")
+  volumes+=("$where" md "/dev/mapper/$mapper" "$device" "$(size_of "/dev/mapper/$mapper")" "RAID1 member, md $MD_VERSION, device $MD_ROLE of $MD_RAID_DISKS")
 }
 
 # The device a partition's contents are read from: its md RAID1 data when step 0 opened one, else itself.
