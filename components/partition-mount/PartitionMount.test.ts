@@ -93,6 +93,22 @@ describe("PartitionMount args", () => {
       { partition: -1, mountPoint: "/mnt/forensic/x/p0" },
       /partition: must be a partition number from 1 \(0: the whole disk/,
     ],
+    [
+      "both an nbd device and an array",
+      { partition: 0, mountPoint: "/mnt/forensic/x/a", arrayDevice: "/dev/mapper/fl-array-nas" },
+      /nbdDevice: give exactly one of nbdDevice \(an image\) and arrayDevice \(an md array\)/,
+    ],
+    ["neither", { partition: 0, mountPoint: "/mnt/forensic/x/a", nbdDevice: undefined }, /nbdDevice: give exactly one of nbdDevice/],
+    [
+      "an array's partition 1",
+      { partition: 1, mountPoint: "/mnt/forensic/x/a", nbdDevice: undefined, arrayDevice: "/dev/mapper/fl-array-nas" },
+      /partition: must be 0 with arrayDevice/,
+    ],
+    [
+      "an array with volumes",
+      { partition: 0, mountPoint: "/mnt/forensic/x/a", nbdDevice: undefined, arrayDevice: "/dev/mapper/fl-array-nas", volumes: [] },
+      /volumes: is for an image's volume systems; an md array has none/,
+    ],
   ])("%s is a ResourceError naming the field", (what, change, message) => {
     let caught: unknown;
     try {
@@ -119,6 +135,28 @@ describe("PartitionMount args", () => {
     expect(mountResultSchema.safeParse(mount(2, "/dev/nbd3")).success).toBe(false);
     expect(mountResultSchema.safeParse(mount(2, "/dev/nbd3p12")).success).toBe(false);
     expect(mountResultSchema.safeParse(mount(1, "/dev/sda1")).success).toBe(false);
+    // A RaidArray's mapping is partition 0 of itself; never a numbered partition, never another mapping.
+    expect(mountResultSchema.safeParse(mount(0, "/dev/mapper/fl-array-nas")).success).toBe(true);
+    expect(mountResultSchema.safeParse(mount(1, "/dev/mapper/fl-array-nas")).success).toBe(false);
+    expect(mountResultSchema.safeParse(mount(0, "/dev/mapper/fl-array-nas-r0")).success).toBe(false);
+    expect(mountResultSchema.safeParse(mount(0, "/dev/mapper/other")).success).toBe(false);
+  });
+
+  test("an md array's filesystem (arrayDevice) is partition 0, and reaches the hooks as ARRAY_DEVICE", async () => {
+    new PartitionMount("ok-array", {
+      guest,
+      arrayDevice: "/dev/mapper/fl-array-nas",
+      partition: 0,
+      mountPoint: "/mnt/forensic/arrays/nas",
+      readOnly: true,
+    });
+    await settle();
+    const cmd = run.byName("ok-array-mount");
+    for (const step of ["create", "delete"]) {
+      const text = innerHook(String(cmd.inputs[step]));
+      expect(hookValue(text, "ARRAY_DEVICE")).toBe("/dev/mapper/fl-array-nas");
+      expect(hookValue(text, "NBD_DEVICE")).toBe("");
+    }
   });
 
   test("a mount point right under /media is accepted (its parent is left alone)", () => {

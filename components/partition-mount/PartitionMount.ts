@@ -7,7 +7,8 @@ import { PartitionMountArgs, ValidatedMountArgs, validateMountArgs } from "./arg
 import { MountInfo, MountResult, mountHooks, mountResultSchema, SkippedPartition } from "./plan";
 
 /**
- * Mounts one partition (or all) of an attached nbd device read-only in the analysis guest, with the
+ * Mounts one partition (or all) of an attached nbd device, or an md array's filesystem (RaidArray),
+ * read-only in the analysis guest, with the
  * option that keeps each filesystem from replaying its journal (ext* `noload`, xfs `norecovery`, btrfs
  * `rescue=nologreplay`, ntfs-3g `norecover`), always `nodev,nosuid,noexec`, owned by the examiner.
  * Delete unmounts; a busy mount point fails and names the processes holding it.
@@ -31,11 +32,15 @@ export class PartitionMount extends pulumi.ComponentResource {
     }
 
     // deleteBeforeReplace: two generations would fight over one mount point and one partition.
-    const mount = hookResource(`${name}-mount`, mountHooks(args.guest, args.nbdDevice, a, args.volumes), {
-      parent: this,
-      deleteBeforeReplace: true,
-      replaceOnChanges: ["create"],
-    });
+    const mount = hookResource(
+      `${name}-mount`,
+      mountHooks(args.guest, { nbdDevice: args.nbdDevice, arrayDevice: args.arrayDevice }, a, args.volumes),
+      {
+        parent: this,
+        deleteBeforeReplace: true,
+        replaceOnChanges: ["create"],
+      },
+    );
 
     const result = mount.stdout.apply(
       (stdout) => parseHookResult(stdout, mountResultSchema, `${name}-mount (guest-mount.sh)`) as MountResult,

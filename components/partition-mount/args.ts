@@ -12,8 +12,16 @@ import type { OpenedVolume } from "../volume-systems/plan";
 export interface PartitionMountArgs {
   /** The analysis guest (from `AnalysisGuest.connection`). */
   readonly guest: pulumi.Input<GuestConnection>;
-  /** `/dev/nbdN` (from `NbdAttachment.nbdDevice`; using that Output orders mount after attach). */
-  readonly nbdDevice: pulumi.Input<string>;
+  /**
+   * `/dev/nbdN` (from `NbdAttachment.nbdDevice`; using that Output orders mount after attach). Exactly
+   * one of `nbdDevice` and `arrayDevice`.
+   */
+  readonly nbdDevice?: pulumi.Input<string>;
+  /**
+   * `/dev/mapper/fl-array-<name>` (from `RaidArray.device`): an md array's filesystem, mounted as
+   * partition 0 (no `volumes`).
+   */
+  readonly arrayDevice?: pulumi.Input<string>;
   /**
    * One partition number (from 1; 0 is the whole disk, a filesystem without a partition table), a
    * logical volume `"vg/lv"` that `volumes` opened, or `"all"`: every partition and logical volume that
@@ -126,6 +134,7 @@ export const argsSchema = z
     // Inputs: handed to the hooks as they resolve.
     guest: z.unknown().optional(),
     nbdDevice: z.unknown().optional(),
+    arrayDevice: z.unknown().optional(),
     volumes: z.unknown().optional(),
     partition: (() => {
       const message = 'must be a partition number from 1 (0: the whole disk, without a partition table), a logical volume vg/lv, or "all"';
@@ -153,6 +162,16 @@ export const argsSchema = z
     lazyUnmount: z.boolean().default(false),
   })
   .superRefine((a, ctx) => {
+    if ((a.nbdDevice === undefined) === (a.arrayDevice === undefined))
+      ctx.addIssue({
+        code: "custom",
+        path: ["nbdDevice"],
+        message: "give exactly one of nbdDevice (an image) and arrayDevice (an md array)",
+      });
+    if (a.arrayDevice !== undefined && a.partition !== 0)
+      ctx.addIssue({ code: "custom", path: ["partition"], message: "must be 0 with arrayDevice: an md array's filesystem is partition 0" });
+    if (a.arrayDevice !== undefined && a.volumes !== undefined)
+      ctx.addIssue({ code: "custom", path: ["volumes"], message: "is for an image's volume systems; an md array has none" });
     if (a.partition === "all") {
       if (a.mountRoot === undefined) ctx.addIssue({ code: "custom", path: ["mountRoot"], message: 'is required with partition "all"' });
       if (a.mountPoint !== undefined)
@@ -169,7 +188,12 @@ export type ValidatedMountArgs = z.infer<typeof argsSchema>;
 
 /** Checks the literal args; throws an Error whose message names each bad field. */
 export function validateMountArgs(
-  args: Omit<PartitionMountArgs, "guest" | "nbdDevice" | "volumes"> & { guest?: unknown; nbdDevice?: unknown; volumes?: unknown },
+  args: Omit<PartitionMountArgs, "guest" | "nbdDevice" | "arrayDevice" | "volumes"> & {
+    guest?: unknown;
+    nbdDevice?: unknown;
+    arrayDevice?: unknown;
+    volumes?: unknown;
+  },
 ): ValidatedMountArgs {
   return parseArgs(argsSchema, args);
 }

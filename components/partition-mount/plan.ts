@@ -48,11 +48,16 @@ const partitionAndDevice = (m: { partition?: number; logicalVolume?: string; dev
   const mapping = field.volumeMapping.safeParse(m.device).success;
   if (m.partition === undefined) return mapping;
   if (mapping) return ["luks", "bitlocker", "md"].some((layer) => m.device.endsWith(`-${layer}-p${m.partition}`));
-  if (m.partition === 0) return field.nbdDevice.safeParse(m.device).success;
+  if (m.partition === 0)
+    return field.nbdDevice.safeParse(m.device).success || (ARRAY_MAPPING.test(m.device) && !ARRAY_MEMBER.test(m.device));
   return m.device.endsWith(`p${m.partition}`) && field.nbdPartition.safeParse(m.device).success;
 };
+/** A RaidArray's mapping: its filesystem is partition 0. */
+const ARRAY_MAPPING = /^\/dev\/mapper\/fl-array-[a-z0-9][a-z0-9-]*$/;
+/** ... and not one of its members' data mappings (`fl-array-<name>-r<role>`). */
+const ARRAY_MEMBER = /-r[0-9]+$/;
 const DEVICE_RULE =
-  "device must be <nbd>p<partition> (the nbd device itself for partition 0) or a VolumeSystems mapping, and exactly one of partition and logicalVolume given";
+  "device must be <nbd>p<partition> (the nbd device itself or a RaidArray mapping for partition 0) or a VolumeSystems mapping, and exactly one of partition and logicalVolume given";
 
 /** What guest-mount.sh prints. */
 export const mountResultSchema = z.strictObject({
@@ -87,15 +92,16 @@ export interface MountResult {
   readonly skipped: SkippedPartition[];
 }
 
-/** The mount and umount texts of one PartitionMount (the device is an Output of its NbdAttachment). */
+/** The mount and umount texts of one PartitionMount (the device is an Output of its NbdAttachment or RaidArray). */
 export function mountHooks(
   guest: pulumi.Input<GuestConnection>,
-  nbdDevice: pulumi.Input<string>,
+  device: { nbdDevice?: pulumi.Input<string>; arrayDevice?: pulumi.Input<string> },
   a: ValidatedMountArgs,
   volumes: pulumi.Input<OpenedVolume[]> = [],
 ): { create: pulumi.Output<string>; delete: pulumi.Output<string> } {
   const where = {
-    NBD_DEVICE: nbdDevice,
+    NBD_DEVICE: device.nbdDevice ?? "",
+    ARRAY_DEVICE: device.arrayDevice ?? "",
     PARTITION: String(a.partition),
     MOUNT_POINT: a.mountPoint ?? "",
     MOUNT_ROOT: a.mountRoot ?? "",

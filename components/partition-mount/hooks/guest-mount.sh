@@ -2,7 +2,8 @@
 # PartitionMount create, in the guest: mounts one partition (or all) of an attached nbd device read-only,
 # with the option that keeps each filesystem from replaying its journal or log (a replay writes), and
 # no device files, setuid or execution.
-# Values: NBD_DEVICE, PARTITION ("all", a number, or vg/lv: a logical volume), MOUNT_POINT (one) or
+# Values: NBD_DEVICE or ARRAY_DEVICE (a RaidArray's /dev/mapper/fl-array-<name>, whose filesystem is
+# partition 0; NBD_DEVICE is then empty), PARTITION ("all", a number, or vg/lv: a logical volume), MOUNT_POINT (one) or
 # MOUNT_ROOT (all: <root>/p<N>, <root>/lvm/<vg>/<lv>), EXTRA_OPTIONS (array, validated by the
 # component), EXAMINER_UID, EXAMINER_GID, and what VolumeSystems opened on this device, as three arrays
 # of the same length: VOLUME_AT (a partition number or vg/lv), VOLUME_LAYER (md, luks, bitlocker, lvm), VOLUME_DEVICE.
@@ -20,9 +21,19 @@ readonly FAILS_AS="partition-mount"
 # forensic-lab:include lib/hooks/common.sh
 # forensic-lab:include lib/hooks/json.sh
 
-[[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
-readonly NAME=${NBD_DEVICE#/dev/}
-[[ -e "/sys/block/$NAME" && "$(<"/sys/block/$NAME/size")" != 0 ]] || fail "$NBD_DEVICE is not attached (no such device, or size 0)"
+if [[ -n "$ARRAY_DEVICE" ]]; then
+  # A RaidArray's mapping: its filesystem is partition 0, as on a disk without a partition table.
+  [[ "$ARRAY_DEVICE" =~ ^/dev/mapper/fl-array-[a-z0-9][a-z0-9-]*$ && ! "$ARRAY_DEVICE" =~ -r[0-9]+$ && -z "$NBD_DEVICE" ]] ||
+    fail "arrayDevice '$ARRAY_DEVICE' is not a RaidArray mapping (/dev/mapper/fl-array-<name>), or nbdDevice is given too"
+  [[ -b "$ARRAY_DEVICE" ]] || fail "$ARRAY_DEVICE is not mapped (no such device)"
+  [[ "$PARTITION" == 0 && ${#VOLUME_AT[@]} == 0 ]] || fail "partition '$PARTITION' of $ARRAY_DEVICE: an array's filesystem is partition 0"
+  readonly NAME=${ARRAY_DEVICE#/dev/mapper/}
+else
+  [[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
+  readonly NAME=${NBD_DEVICE#/dev/}
+  [[ -e "/sys/block/$NAME" && "$(<"/sys/block/$NAME/size")" != 0 ]] || fail "$NBD_DEVICE is not attached (no such device, or size 0)"
+fi
+readonly DEVICE=${ARRAY_DEVICE:-$NBD_DEVICE}
 [[ "$EXAMINER_UID" =~ ^[0-9]+$ && "$EXAMINER_GID" =~ ^[0-9]+$ ]] || fail "examinerUid/examinerGid must be numbers"
 
 # What VolumeSystems opened: the device to mount for a location, its top layer (LUKS over the rest).
@@ -88,7 +99,7 @@ node_of() {
   if [[ -n "$top" ]]; then
     echo "$top"
   elif (($1 == 0)); then
-    echo "$NBD_DEVICE"
+    echo "$DEVICE"
   else
     echo "${NBD_DEVICE}p$1"
   fi
@@ -104,7 +115,7 @@ for number in "${numbers[@]}"; do
     continue
   fi
   [[ -b "$node" ]] || fail "partition $number: $node does not exist ($NBD_DEVICE has no partition $number)"
-  if ((number == 0)) && compgen -G "/sys/block/$NAME/${NAME}p*" >/dev/null; then
+  if ((number == 0)) && [[ -z "$ARRAY_DEVICE" ]] && compgen -G "/sys/block/$NAME/${NAME}p*" >/dev/null; then
     fail "partition 0 (the whole disk) of $NBD_DEVICE: the disk has a partition table; name a partition from 1"
   fi
   nodes+=("$node")

@@ -2,7 +2,8 @@
 # PartitionMount delete, in the guest: unmounts what the create hook mounted and removes the empty
 # mount points. A busy mount is an error that names the processes holding it, unless LAZY_UNMOUNT is
 # "true" (the explicit last resort, reported loudly: the filesystem stays alive until they let go).
-# Values: NBD_DEVICE, PARTITION ("all", a number or vg/lv), MOUNT_POINT or MOUNT_ROOT, LAZY_UNMOUNT.
+# Values: NBD_DEVICE or ARRAY_DEVICE (a RaidArray's mapping; NBD_DEVICE then empty), PARTITION ("all", a
+# number or vg/lv), MOUNT_POINT or MOUNT_ROOT, LAZY_UNMOUNT.
 # "Already gone" is success: never mounted, unmounted before, guest rebooted.
 set -euo pipefail
 
@@ -10,7 +11,22 @@ set -euo pipefail
 readonly FAILS_AS="partition-mount"
 # forensic-lab:include lib/hooks/common.sh
 
-[[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
+if [[ -n "$ARRAY_DEVICE" ]]; then
+  [[ "$ARRAY_DEVICE" =~ ^/dev/mapper/fl-array-[a-z0-9][a-z0-9-]*$ && -z "$NBD_DEVICE" ]] ||
+    fail "arrayDevice '$ARRAY_DEVICE' is not a RaidArray mapping (/dev/mapper/fl-array-<name>), or nbdDevice is given too"
+else
+  [[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
+fi
+
+# Whether a mount's source is ours: a RaidArray's mapping itself; or partition N of the nbd device
+# (<device>pN), the device itself (partition 0) or what VolumeSystems opened on it (/dev/mapper/fl-<nbdN>-...).
+our_source() { # <source>
+  if [[ -n "$ARRAY_DEVICE" ]]; then
+    [[ "$1" == "$ARRAY_DEVICE" ]]
+  else
+    [[ "$1" == "$NBD_DEVICE"p* || "$1" == "$NBD_DEVICE" || "$1" == "/dev/mapper/fl-${NBD_DEVICE#/dev/}-"* ]]
+  fi
+}
 
 # Our mount points: the one we were given, or every <root>/p<N> and <root>/lvm/<vg>/<lv> that is mounted
 # or still exists.
@@ -88,9 +104,7 @@ device_held_after_unmount() { # <device node>
 for target in "${targets[@]}"; do
   source=$(source_at "$target")
   # Stacked mounts come off one at a time, ours only.
-  # Partition N is <device>pN; partition 0 (a filesystem on the whole disk) is the device itself; what
-  # VolumeSystems opened on it is /dev/mapper/fl-<nbdN>-...
-  while [[ -n "$source" && ("$source" == "$NBD_DEVICE"p* || "$source" == "$NBD_DEVICE" || "$source" == "/dev/mapper/fl-${NBD_DEVICE#/dev/}-"*) ]]; do
+  while [[ -n "$source" ]] && our_source "$source"; do
     if ! refusal=$(umount "$target" 2>&1); then
       [[ "$refusal" == *busy* ]] || fail "cannot unmount '$target': $refusal"
       users=$(processes_using "$target")
@@ -116,7 +130,7 @@ LAZY
     source=$(source_at "$target")
   done
   if [[ -n "$source" ]]; then
-    echo "partition-mount: '$target' has $source mounted, which is not a partition of $NBD_DEVICE; leaving it" >&2
+    echo "partition-mount: '$target' has $source mounted, which is not a partition of ${ARRAY_DEVICE:-$NBD_DEVICE}; leaving it" >&2
     continue
   fi
   if [[ -d "$target" ]]; then
