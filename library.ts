@@ -18,6 +18,8 @@ export type { PartitionMountArgs } from "./components/partition-mount/args";
 export { VolumeSystems } from "./components/volume-systems/VolumeSystems";
 export type { LuksKey, VolumeSystemsArgs } from "./components/volume-systems/args";
 export type { ClosedVolume, OpenedVolume } from "./components/volume-systems/plan";
+export { RaidArray } from "./components/raid-array/RaidArray";
+export type { RaidArrayArgs, RaidMember } from "./components/raid-array/args";
 export { ConfigError, loadCaseConfigFromPulumi, loadStackFile, parseCaseConfig, type CaseConfig } from "./lib/config";
 export { inspectImage, hashManifest, InspectError, type ImageManifest, type ImageFormat } from "./lib/inspect";
 export { TYPE } from "./lib/tokens";

@@ -10,6 +10,7 @@ export const TYPE = {
   NbdAttachment: "forensic-lab:index:NbdAttachment",
   PartitionMount: "forensic-lab:index:PartitionMount",
   VolumeSystems: "forensic-lab:index:VolumeSystems",
+  RaidArray: "forensic-lab:index:RaidArray",
 } as const;
 
 export type TypeToken = (typeof TYPE)[keyof typeof TYPE];

@@ -2,7 +2,13 @@ import { TYPE } from "../../lib/tokens";
 import { isUnknownValueError } from "./unknowns";
 
 /** Resource types whose hook commands touch evidence: their children are held to read-only text. */
-export const EVIDENCE_COMPONENTS: readonly string[] = [TYPE.ImageTransfer, TYPE.NbdAttachment, TYPE.VolumeSystems, TYPE.PartitionMount];
+export const EVIDENCE_COMPONENTS: readonly string[] = [
+  TYPE.ImageTransfer,
+  TYPE.NbdAttachment,
+  TYPE.VolumeSystems,
+  TYPE.RaidArray,
+  TYPE.PartitionMount,
+];
 
 /**
  * Components whose children may write by design: the EvidenceVolume's case storage and the guest's own

@@ -187,6 +187,8 @@ export const EVIDENCE_KEYS: readonly string[] = [
   "LAYER_PATHS",
   "LAYER_ALONE_SPECS",
   "NBD_DEVICE",
+  "ARRAY_DEVICE",
+  "MEMBER_DEVICES",
   "MOUNT_POINT",
   "MOUNT_ROOT",
   "MOUNT_POINTS",

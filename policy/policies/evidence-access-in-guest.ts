@@ -4,7 +4,7 @@ import { readInGuestHook } from "../lib/in-guest";
 import { commandTexts, isCommandType, parentType, peek, show } from "../lib/resources";
 
 /** The components that open evidence block devices and filesystems: only ever inside the guest. */
-const IN_GUEST_COMPONENTS: readonly string[] = [TYPE.NbdAttachment, TYPE.VolumeSystems, TYPE.PartitionMount];
+const IN_GUEST_COMPONENTS: readonly string[] = [TYPE.NbdAttachment, TYPE.VolumeSystems, TYPE.RaidArray, TYPE.PartitionMount];
 
 const CONNECTION_STRINGS = ["host", "user", "privateKeyPath", "knownHostsPath", "domainName"] as const;
 

@@ -4,7 +4,7 @@ import { readInGuestHook } from "../lib/in-guest";
 import { domainNames } from "../lib/isolation";
 import { commandTexts, isCommandType, peek } from "../lib/resources";
 
-const IN_GUEST_COMPONENTS: readonly string[] = [TYPE.NbdAttachment, TYPE.VolumeSystems, TYPE.PartitionMount];
+const IN_GUEST_COMPONENTS: readonly string[] = [TYPE.NbdAttachment, TYPE.VolumeSystems, TYPE.RaidArray, TYPE.PartitionMount];
 
 function hasAncestor(resource: PolicyResource, urn: string): boolean {
   for (let p = resource.parent; p !== undefined; p = p.parent) if (p.urn === urn) return true;

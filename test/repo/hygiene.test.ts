@@ -70,7 +70,7 @@ describe("every component folder has the one shape (docs/ARCHITECTURE.md)", () =
       .filter((f) => f.startsWith(`components/${folder}/`))
       .map((f) => f.slice(`components/${folder}/`.length));
 
-  test("there are the seven components", () => {
+  test("there are the eight components", () => {
     expect(folders.sort()).toEqual([
       "analysis-guest",
       "case",
@@ -78,6 +78,7 @@ describe("every component folder has the one shape (docs/ARCHITECTURE.md)", () =
       "image-transfer",
       "nbd-attachment",
       "partition-mount",
+      "raid-array",
       "volume-systems",
     ]);
   });

@@ -1,0 +1,373 @@
+/**
+ * RaidArray in a real analysis guest (one boot for the file), over NbdAttachment: md arrays whose
+ * members lie in several images, made here with mdadm on loop devices (the host has no device-mapper),
+ * then detached and made read-only. Each array is judged against md's own assembly at making time: the
+ * sha256 of the whole array device must be the same, complete or degraded, and not a sector may be
+ * written on any member's nbd device. Every step runs the exact command text the components render (from
+ * a mocked Pulumi run) through the real in-guest ssh wrapper.
+ */
+import { LOCAL_COMMAND } from "../../lib/tokens";
+import { parseHookResult, RESULT_MARKER } from "../../lib/shell";
+import { MockRun, setupMocks } from "../../test/mocks";
+import {
+  bootTestGuest,
+  commandReader,
+  succeeded,
+  BOOT_TIMEOUT_MS,
+  DESTROY_TIMEOUT_MS,
+  runHookText,
+  TestGuest,
+  HookCommands,
+} from "../../test/guest/harness";
+import type { AttachResult } from "../nbd-attachment/plan";
+import type { MountResult } from "../partition-mount/plan";
+import type { ArrayResult } from "./plan";
+
+jest.setTimeout(10 * 60_000);
+
+const DIR = "/srv/evidence/raid 'x' $(id)";
+let guest: TestGuest;
+let mocks: MockRun;
+let components: {
+  NbdAttachment: typeof import("../nbd-attachment/NbdAttachment").NbdAttachment;
+  PartitionMount: typeof import("../partition-mount/PartitionMount").PartitionMount;
+  RaidArray: typeof import("./RaidArray").RaidArray;
+};
+/** md's own view at making time: the sha256 of each array device. */
+let madeSums: Record<string, string>;
+let imageSums: string;
+/** Image name -> its nbd device, attached once for the whole file. */
+const devices: Record<string, string> = {};
+const detaches: string[] = [];
+
+/** What the mocked run's commands print, so the components' Outputs resolve; the real hooks run later. */
+const ARRAY_STAND_IN = {
+  device: "/dev/mapper/fl-array-x",
+  uuid: "00000000:00000000:00000000:00000000",
+  metadata: "1.2",
+  level: 0,
+  detail: "stand-in",
+  state: "complete",
+  members: [{ device: "/dev/nbd0", role: 0 }],
+  missingRoles: [],
+  sizeBytes: 0,
+};
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+async function sh(script: string): Promise<string> {
+  const r = await guest.ssh(script, { timeoutMs: 8 * 60_000 });
+  if (r.code !== 0) throw new Error(`guest command failed (rc ${r.code}): ${script}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+const commandsOf = commandReader(() => mocks, "r");
+const run = (text: string) => runHookText(text, { timeoutMs: 8 * 60_000 });
+
+/** The array's commands over members given as [image, partition]. */
+const arrayOf = (name: string, members: [string, number][]) =>
+  commandsOf(
+    (n) =>
+      new components.RaidArray(n, {
+        guest: guest.connection,
+        name,
+        members: members.map(([image, partition]) => ({
+          nbdDevice: devices[image],
+          partition,
+          label: `image ${image} partition ${partition}`,
+        })),
+        readOnly: true,
+      }),
+    "assemble",
+  );
+
+async function mappings(): Promise<string[]> {
+  return (await sh("dmsetup ls | awk '$1 != \"No\" { print $1 }'")).split("\n").filter(Boolean).sort();
+}
+/** Sectors written, discards and flush-writes on every attached image since attach. */
+async function writtenEverywhere(): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = {};
+  for (const [image, device] of Object.entries(devices)) {
+    const f = (await sh(`sync; cat /sys/block/${device.slice(5)}/stat`)).trim().split(/\s+/).map(Number);
+    out[image] = [f[6], f[11] ?? 0, f[13] ?? 0];
+  }
+  return out;
+}
+const noWrites = () => Object.fromEntries(Object.keys(devices).map((image) => [image, [0, 0, 0]]));
+
+/** Opens, checks the array device against md's, removes, and checks nothing is left or written. */
+async function openAndCompare(c: HookCommands, made: string): Promise<ArrayResult> {
+  const r = parseHookResult<ArrayResult>(succeeded(await run(c.create)).stdout);
+  expect((await sh(`sha256sum ${r.device}`)).split(" ")[0]).toBe(madeSums[made]);
+  const ro = await sh(`for d in /dev/mapper/fl-array-*; do cat /sys/class/block/$(basename $(readlink -f $d))/ro; done`);
+  expect(new Set(ro.trim().split("\n"))).toEqual(new Set(["1"]));
+  // Again: kept as it is.
+  expect(parseHookResult<ArrayResult>(succeeded(await run(c.create)).stdout)).toEqual(r);
+  succeeded(await run(c.delete));
+  succeeded(await run(c.delete));
+  expect(await mappings()).toEqual([]);
+  expect(await writtenEverywhere()).toEqual(noWrites());
+  return r;
+}
+
+beforeAll(
+  async () => {
+    mocks = await setupMocks({
+      outputsFor: (a) =>
+        a.type !== LOCAL_COMMAND
+          ? undefined
+          : a.name.endsWith("-attach")
+            ? { stdout: `${RESULT_MARKER}${JSON.stringify({ device: "/dev/nbd0", sectorSize: 512, label: null, partitions: [] })}` }
+            : a.name.endsWith("-assemble")
+              ? { stdout: `${RESULT_MARKER}${JSON.stringify(ARRAY_STAND_IN)}` }
+              : a.name.endsWith("-mount")
+                ? { stdout: `${RESULT_MARKER}${JSON.stringify({ mounts: [], skipped: [] })}` }
+                : undefined,
+    });
+    components = {
+      NbdAttachment: (await import("../nbd-attachment/NbdAttachment")).NbdAttachment,
+      PartitionMount: (await import("../partition-mount/PartitionMount")).PartitionMount,
+      RaidArray: (await import("./RaidArray")).RaidArray,
+    };
+    guest = await bootTestGuest({ name: "raid" });
+    // mdadm makes the evidence; the analysis guest has none on purpose, so the host's is copied in.
+    await guest.copyIn("/usr/sbin/mdadm", "/usr/local/sbin/mdadm");
+    const made = await sh(
+      `set -euo pipefail; mkdir -p ${q(DIR)}; cd ${q(DIR)}; work=$(mktemp -d)
+       mkdir "$work/files"; head -c 3000000 /dev/urandom > "$work/files/big.bin"; echo "on the NAS" > "$work/files/note.txt"
+       echo "big.bin $(sha256sum < "$work/files/big.bin" | cut -d' ' -f1)"
+       # A NAS: disk1..disk3 each GPT with p1 (its system) and p2, a RAID5 member (md 1.2, 64 KiB chunks).
+       for d in disk1 disk2 disk3; do truncate -s 48M $d.raw; printf 'label: gpt\\nsize=4MiB\\nsize=40MiB\\n' | sfdisk -q $d.raw; done
+       l1=$(losetup -f --show -P disk1.raw); l2=$(losetup -f --show -P disk2.raw); l3=$(losetup -f --show -P disk3.raw)
+       mdadm --create /dev/md100 --run --quiet --metadata=1.2 --level=5 --chunk=64 --raid-devices=3 "\${l1}p2" "\${l2}p2" "\${l3}p2"
+       mdadm --wait /dev/md100 || true
+       mkfs.ext4 -q -d "$work/files" /dev/md100; sync; echo "nas $(sha256sum < /dev/md100 | cut -d' ' -f1)"
+       mdadm --stop --quiet /dev/md100
+       # A member that left: disk3 copied now, then the array runs on and changes.
+       cp disk3.raw stale3.raw
+       mdadm --assemble --run --quiet /dev/md100 "\${l1}p2" "\${l2}p2" "\${l3}p2"
+       # (a second apart at least: superblocks keep their update time in whole seconds)
+       sleep 1.1; mkdir -p /mnt/make; mount /dev/md100 /mnt/make; echo later > /mnt/make/later.txt; umount /mnt/make; sync
+       echo "nas-later $(sha256sum < /dev/md100 | cut -d' ' -f1)"; mdadm --stop --quiet /dev/md100
+       losetup -d "$l1" "$l2" "$l3"
+       # A member that left: copies of the three disks, the array run on the first two alone and changed.
+       for d in 1 2 3; do cp --sparse=always disk$d.raw left$d.raw; done
+       l1=$(losetup -f --show -P left1.raw); l2=$(losetup -f --show -P left2.raw)
+       mdadm --assemble --run --quiet /dev/md100 "\${l1}p2" "\${l2}p2"
+       mount /dev/md100 /mnt/make; echo degraded > /mnt/make/degraded.txt; umount /mnt/make; sync
+       mdadm --stop --quiet /dev/md100; losetup -d "$l1" "$l2"
+       # RAID0 of two whole disks, md 1.0 (the superblock at the end); RAID10 (two near copies) of four.
+       truncate -s 24M r0a.raw r0b.raw; a=$(losetup -f --show r0a.raw); b=$(losetup -f --show r0b.raw)
+       mdadm --create /dev/md101 --run --quiet --metadata=1.0 --level=0 --chunk=32 --raid-devices=2 "$a" "$b"
+       mkfs.ext4 -q -d "$work/files" /dev/md101; sync; echo "stripe $(sha256sum < /dev/md101 | cut -d' ' -f1)"
+       mdadm --stop --quiet /dev/md101; losetup -d "$a" "$b"
+       truncate -s 16M m1.raw m2.raw m3.raw m4.raw; ls=()
+       for m in m1 m2 m3 m4; do ls+=("$(losetup -f --show $m.raw)"); done
+       mdadm --create /dev/md102 --run --quiet --metadata=1.2 --level=10 --layout=n2 --chunk=64 --raid-devices=4 "\${ls[@]}"
+       mdadm --wait /dev/md102 || true
+       mkfs.ext4 -q -d "$work/files" /dev/md102; sync; echo "mirror $(sha256sum < /dev/md102 | cut -d' ' -f1)"
+       mdadm --stop --quiet /dev/md102; losetup -d "\${ls[@]}"
+       chmod 0444 ./*.raw; rm -rf "$work"`,
+    );
+    madeSums = Object.fromEntries(
+      made
+        .split("\n")
+        .filter((l) => /^[a-z.-]+ [0-9a-f]{64}$/.test(l))
+        .map((l) => l.split(" ")),
+    );
+    expect(Object.keys(madeSums).sort()).toEqual(["big.bin", "mirror", "nas", "nas-later", "stripe"]);
+    imageSums = await sh(`cd ${q(DIR)} && sha256sum ./*.raw`);
+    for (const image of ["disk1", "disk2", "disk3", "stale3", "left1", "left2", "left3", "r0a", "r0b", "m1", "m2", "m3", "m4"]) {
+      const nbd = await commandsOf(
+        (n) =>
+          new components.NbdAttachment(n, { guest: guest.connection, imagePath: `${DIR}/${image}.raw`, format: "raw", readOnly: true }),
+        "attach",
+      );
+      devices[image] = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
+      detaches.push(nbd.delete);
+    }
+    expect(await mappings()).toEqual([]);
+  },
+  BOOT_TIMEOUT_MS + 8 * 60_000,
+);
+
+afterAll(async () => {
+  if (guest) {
+    for (const detach of detaches.reverse()) await run(detach);
+    await guest.destroy();
+  }
+}, DESTROY_TIMEOUT_MS);
+
+describe("a NAS's RAID5 over three images", () => {
+  test("complete: dm-raid over the members' data, byte for byte md's array; nothing written", async () => {
+    const r = await openAndCompare(
+      await arrayOf("nas", [
+        ["disk2", 2],
+        ["disk1", 2],
+        ["disk3", 2],
+      ]),
+      "nas-later",
+    );
+    expect(r).toMatchObject({ device: "/dev/mapper/fl-array-nas", metadata: "1.2", level: 5, state: "complete", missingRoles: [] });
+    expect(r.detail).toBe("RAID5 (raid5_ls), chunk 64 KiB");
+    expect(r.health).toBe("AAA");
+    expect(r.members).toEqual([
+      { device: `${devices.disk2}p2`, role: 1 },
+      { device: `${devices.disk1}p2`, role: 0 },
+      { device: `${devices.disk3}p2`, role: 2 },
+    ]);
+    expect(r.sizeBytes).toBeGreaterThan(70 * 1024 * 1024);
+  });
+
+  test("degraded (one disk not imaged): the missing data read from parity, the same bytes", async () => {
+    const r = await openAndCompare(
+      await arrayOf("nas", [
+        ["disk1", 2],
+        ["disk3", 2],
+      ]),
+      "nas-later",
+    );
+    expect(r).toMatchObject({ state: "degraded", missingRoles: [1], health: "A-A" });
+  });
+
+  test("mounted by PartitionMount as partition 0 of the array: the files read back; unmount, then remove", async () => {
+    const nas = await arrayOf("nas", [
+      ["disk1", 2],
+      ["disk3", 2],
+    ]);
+    const array = parseHookResult<ArrayResult>(succeeded(await run(nas.create)).stdout);
+    const mount = await commandsOf(
+      (n) =>
+        new components.PartitionMount(n, {
+          guest: guest.connection,
+          arrayDevice: array.device,
+          partition: 0,
+          mountPoint: "/mnt/forensic/arrays/nas",
+          readOnly: true,
+        }),
+      "mount",
+    );
+    const m = parseHookResult<MountResult>(succeeded(await run(mount.create)).stdout);
+    expect(m.mounts).toEqual([
+      expect.objectContaining({ partition: 0, device: array.device, mountPoint: "/mnt/forensic/arrays/nas", filesystem: "ext4" }),
+    ]);
+    expect(m.mounts[0].options).toEqual(expect.arrayContaining(["ro", "nodev", "nosuid", "noexec"]));
+    expect(await sh("cat /mnt/forensic/arrays/nas/note.txt")).toBe("on the NAS\n");
+    expect((await sh("sha256sum /mnt/forensic/arrays/nas/big.bin")).split(" ")[0]).toBe(madeSums["big.bin"]);
+    // The array cannot go while mounted: an error naming where.
+    const busy = await run(nas.delete);
+    expect(busy.code).not.toBe(0);
+    expect(busy.stderr).toMatch(/raid-array: \/dev\/mapper\/fl-array-nas is still in use \(mounted at: \/mnt\/forensic\/arrays\/nas\)/);
+    succeeded(await run(mount.delete));
+    expect(await sh("findmnt -rn /mnt/forensic/arrays/nas || echo none")).toBe("none\n");
+    succeeded(await run(nas.delete));
+    expect(await mappings()).toEqual([]);
+    expect(await writtenEverywhere()).toEqual(noWrites());
+  });
+
+  test("a member that left the array before (fewer events): an error naming it, nothing mapped", async () => {
+    const r = await run(
+      (
+        await arrayOf("nas", [
+          ["left1", 2],
+          ["left2", 2],
+          ["left3", 2],
+        ])
+      ).create,
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(
+      /raid-array: image left3 partition 2 is older than the other members \(events \d+ < \d+\): it left the array before/,
+    );
+    expect(await mappings()).toEqual([]);
+  });
+
+  test("a disk imaged before the array last ran (md counted its events back down): refused by its update time", async () => {
+    const r = await run(
+      (
+        await arrayOf("nas", [
+          ["disk1", 2],
+          ["disk2", 2],
+          ["stale3", 2],
+        ])
+      ).create,
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(
+      /raid-array: image stale3 partition 2 was last updated at [0-9-]+ [0-9:]+ UTC, another member at [0-9-]+ [0-9:]+ UTC: it missed the array's last run/,
+    );
+    expect(await mappings()).toEqual([]);
+  });
+
+  test("two of three missing: dm-raid refuses, nothing is left mapped", async () => {
+    const r = await run((await arrayOf("nas", [["disk1", 2]])).create);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/raid-array: dmsetup create --readonly fl-array-nas failed/);
+    expect(await mappings()).toEqual([]);
+  });
+
+  test("a member of another array, or a partition that is no member: an error naming it", async () => {
+    const other = await run(
+      (
+        await arrayOf("nas", [
+          ["disk1", 2],
+          ["r0a", 0],
+        ])
+      ).create,
+    );
+    expect(other.stderr).toMatch(
+      /raid-array: image r0a partition 0 belongs to md array [0-9a-f:]+, image disk1 partition 2 to [0-9a-f:]+: not one array/,
+    );
+    const none = await run((await arrayOf("nas", [["disk1", 1]])).create);
+    expect(none.stderr).toMatch(/raid-array: image disk1 partition 1: \/dev\/nbd\d+p1 is no md RAID member/);
+    expect(await mappings()).toEqual([]);
+  });
+});
+
+test("RAID0 of two whole disks (md 1.0): a striped table, byte for byte md's array", async () => {
+  const r = await openAndCompare(
+    await arrayOf("stripe", [
+      ["r0a", 0],
+      ["r0b", 0],
+    ]),
+    "stripe",
+  );
+  expect(r).toMatchObject({ metadata: "1.0", level: 0, state: "complete", detail: "RAID0, chunk 32 KiB" });
+  expect(r.health).toBeUndefined();
+  const missing = await run((await arrayOf("stripe", [["r0a", 0]])).create);
+  expect(missing.stderr).toMatch(/raid-array: RAID0 has no redundancy: role\(s\) 1 missing/);
+});
+
+test("RAID10 with two near copies over four disks, complete and with one of each pair's disks", async () => {
+  const all = await openAndCompare(
+    await arrayOf("mirror", [
+      ["m1", 0],
+      ["m2", 0],
+      ["m3", 0],
+      ["m4", 0],
+    ]),
+    "mirror",
+  );
+  expect(all).toMatchObject({ level: 10, state: "complete", detail: "RAID10 (2 near copies), chunk 64 KiB" });
+  const half = await openAndCompare(
+    await arrayOf("mirror", [
+      ["m1", 0],
+      ["m4", 0],
+    ]),
+    "mirror",
+  );
+  expect(half).toMatchObject({ state: "degraded", missingRoles: [1, 2] });
+  // Both copies of one chunk gone: refused by name.
+  const broken = await run(
+    (
+      await arrayOf("mirror", [
+        ["m1", 0],
+        ["m2", 0],
+      ])
+    ).create,
+  );
+  expect(broken.stderr).toMatch(/raid-array: RAID10: every copy of roles 2-3 is missing; the array cannot be read/);
+  expect(await mappings()).toEqual([]);
+});
+
+test("the images are as they were made", async () => {
+  expect(await sh(`cd ${q(DIR)} && sha256sum ./*.raw`)).toBe(imageSums);
+});

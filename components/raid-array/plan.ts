@@ -1,0 +1,62 @@
+/**
+ * The pure half of RaidArray: validated args -> the assemble and disassemble hook texts, and the check
+ * of what the assemble hook prints.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { hookFile } from "../../lib/hook-file";
+import { result as field } from "../../lib/hook-result";
+import { GuestConnection, inGuestCommand } from "../../lib/shell";
+import type { RaidMember, ValidatedRaidArrayArgs } from "./args";
+
+export const ASSEMBLE_HOOK = hookFile("raid-array", "guest-assemble.sh");
+export const DISASSEMBLE_HOOK = hookFile("raid-array", "guest-disassemble.sh");
+
+/** What guest-assemble.sh prints: the array as mapped. */
+export const arrayResultSchema = z.strictObject({
+  /** `/dev/mapper/fl-array-<name>`: what PartitionMount mounts. */
+  device: z.string().regex(/^\/dev\/mapper\/fl-array-[a-z0-9][a-z0-9-]*$/, "must be a mapping like /dev/mapper/fl-array-nas"),
+  /** The md array's UUID as mdadm prints it. */
+  uuid: z.string().regex(/^[0-9a-f]{8}(:[0-9a-f]{8}){3}$/),
+  /** md metadata version: 1.0, 1.1 or 1.2. */
+  metadata: z.enum(["1.0", "1.1", "1.2"]),
+  level: z.union([z.literal(0), z.literal(4), z.literal(5), z.literal(10)]),
+  /** `RAID5 (raid5_ls), chunk 64 KiB`. */
+  detail: z.string().min(1),
+  /** `degraded`: some roles are missing (RAID4/5/10 read them from parity or copies). */
+  state: z.enum(["complete", "degraded"]),
+  /** Each member given, with its role from its superblock. */
+  members: z.array(z.strictObject({ device: z.union([field.nbdDevice, field.nbdPartition]), role: field.count })).min(1),
+  missingRoles: z.array(field.count),
+  sizeBytes: field.count,
+  /** dm-raid's health characters, one per role (`A`: alive and in sync, `D`: dead or missing); absent for RAID0. */
+  health: z
+    .string()
+    .regex(/^[AaD-]+$/)
+    .optional(),
+});
+
+export type ArrayResult = z.infer<typeof arrayResultSchema>;
+
+/** A member's device in the guest: the nbd device for partition 0, else its partition. */
+export function memberDevice(nbdDevice: string, partition: number): string {
+  return partition === 0 ? nbdDevice : `${nbdDevice}p${partition}`;
+}
+
+/** The assemble and disassemble texts of one RaidArray. */
+export function arrayHooks(
+  guest: pulumi.Input<GuestConnection>,
+  a: ValidatedRaidArrayArgs,
+  members: readonly RaidMember[],
+): { create: pulumi.Output<string>; delete: pulumi.Output<string> } {
+  const devices = pulumi.all(members.map((m) => pulumi.output(m.nbdDevice).apply((nbd) => memberDevice(nbd, m.partition))));
+  return {
+    create: inGuestCommand(
+      guest,
+      ASSEMBLE_HOOK,
+      { ARRAY_NAME: a.name, MEMBER_DEVICES: devices, MEMBER_LABELS: a.members.map((m) => m.label) },
+      "fail",
+    ),
+    delete: inGuestCommand(guest, DISASSEMBLE_HOOK, { ARRAY_NAME: a.name }, "succeed"),
+  };
+}
