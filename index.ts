@@ -61,5 +61,9 @@ export = async () => {
         },
       ]),
     ),
+    // md arrays over several images: how each was mapped (level, state, members and roles) and its mount.
+    raidArrays: Object.fromEntries(
+      Object.entries(lab.raidArrays).map(([name, a]) => [name, { array: a.array.array, mounts: a.mount.mounts }]),
+    ),
   };
 };

@@ -4,7 +4,8 @@
  * from stacks/Pulumi.case-ci.yaml, and a Case refused before any child exists.
  */
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
-import { RecordedResource, setupMocks } from "../../test/mocks";
+import type * as pulumi from "@pulumi/pulumi";
+import { RecordedResource, setupMocks, valueOf } from "../../test/mocks";
 import { ensureEvidence, runProgram } from "../../test/support/run-program";
 import { engineConfigFromStackFile, TEST_PASSPHRASE } from "../../test/support/stack-config";
 
@@ -130,6 +131,39 @@ describe("the whole lab for the CI case", () => {
     for (const r of run.resources) expect(plaintextOccurrences(r.wireInputs, TEST_PASSPHRASE)).toEqual([]);
     const withStdin = run.resources.filter((r) => r.type === LOCAL_COMMAND && r.wireInputs.stdin !== undefined);
     expect(withStdin.length).toBeGreaterThan(0);
+  });
+});
+
+describe("an md array over several images (raidArrays)", () => {
+  const stackFile = "stacks/Pulumi.case-ci.yaml";
+  beforeAll(() => ensureEvidence(stackFile), 300_000);
+
+  test("one RaidArray after its members' attachments, its mount after it; destroy: unmount, remove, then detach", async () => {
+    const arrays = [{ name: "nas", members: ["laptop:1", "win7-scp:2"], options: ["noatime"] }];
+    const { run, outputs } = await runProgram(stackFile, { "forensic-lab:raidArrays": JSON.stringify(arrays) });
+    const [lab] = run.byType(TYPE.Case);
+    const [array] = run.byType(TYPE.RaidArray);
+    expect(array).toMatchObject({ name: "case-ci-array-nas", parent: lab.urn, inputs: { name: "nas", readOnly: true } });
+    const assemble = run.byName("case-ci-array-nas-assemble");
+    const mount = run.byName("case-ci-array-nas-mount-mount");
+    expect(run.byName("case-ci-array-nas-mount").inputs).toMatchObject({ partition: 0, readOnly: true, extraOptions: ["noatime"] });
+    const destroy = run.destroyOrder();
+    expect(destroy.indexOf(mount.urn)).toBeLessThan(destroy.indexOf(assemble.urn));
+    for (const image of ["laptop", "win7-scp"]) {
+      const attach = run.byName(`case-ci-${image}-nbd-attach`);
+      expect(assemble.dependencies).toContain(attach.urn);
+      expect(destroy.indexOf(assemble.urn)).toBeLessThan(destroy.indexOf(attach.urn));
+    }
+    expect(run.byName("case-ci-win7-e01-nbd-attach").urn).not.toBe(undefined);
+    expect(assemble.dependencies).not.toContain(run.byName("case-ci-win7-e01-nbd-attach").urn);
+    const nas = (outputs.raidArrays as Record<string, { array: pulumi.Output<{ device: string }> }>).nas;
+    expect((await valueOf(nas.array)).device).toBe("/dev/mapper/fl-array-nas");
+  });
+
+  test("none configured: no RaidArray, and an empty output", async () => {
+    const { run, outputs } = await runProgram(stackFile);
+    expect(run.byType(TYPE.RaidArray)).toEqual([]);
+    expect(outputs.raidArrays).toEqual({});
   });
 });
 

@@ -10,6 +10,7 @@ import { EvidenceVolume } from "../evidence-volume/EvidenceVolume";
 import { ImageTransfer } from "../image-transfer/ImageTransfer";
 import { NbdAttachment } from "../nbd-attachment/NbdAttachment";
 import { PartitionMount } from "../partition-mount/PartitionMount";
+import { RaidArray } from "../raid-array/RaidArray";
 import { VolumeSystems } from "../volume-systems/VolumeSystems";
 
 /** Everything the lab did with one image, for the stack outputs. */
@@ -20,11 +21,18 @@ export interface ImageLab {
   readonly mounts: PartitionMount[];
 }
 
+/** An md array over several images, and its filesystem's mount. */
+export interface ArrayLab {
+  readonly array: RaidArray;
+  readonly mount: PartitionMount;
+}
+
 /**
  * The lab for one case. Children in create order, each waiting for what it needs:
  * EvidenceVolume (host side) -> AnalysisGuest (attaches the volume) -> case storage opened in the guest
  * -> per image: ImageTransfer (for an EWF set, then its acquisition check) -> NbdAttachment -> VolumeSystems
- * (LUKS with the image's keys, LVM) -> PartitionMount(s).
+ * (LUKS with the image's keys, LVM) -> PartitionMount(s); then per md array over several images:
+ * RaidArray (after its members' attachments) -> PartitionMount.
  * `pulumi destroy` walks the same graph backwards: umount, disconnect, drop transfers, close the case
  * storage, stop and undefine the guest, erase the volume.
  */
@@ -36,6 +44,7 @@ export class Case extends pulumi.ComponentResource {
   public readonly volume: EvidenceVolume;
   public readonly guest: AnalysisGuest;
   public readonly images: Readonly<Record<string, ImageLab>>;
+  public readonly raidArrays: Readonly<Record<string, ArrayLab>>;
   /** Host path of the custody log (JSON lines: time, action, file, sha256, who). */
   public readonly custodyLogPath: string;
 
@@ -100,6 +109,42 @@ export class Case extends pulumi.ComponentResource {
       images[image.name] = this.examineImage(name, image, manifests[image.name], config, storage.resource);
     }
     this.images = images;
+
+    const raidArrays: Record<string, ArrayLab> = {};
+    for (const array of config.raidArrays) {
+      const raid = new RaidArray(
+        `${name}-array-${array.name}`,
+        {
+          guest: this.guest.connection,
+          name: array.name,
+          // Each member's nbdDevice orders the array after that image's attachment, and its removal
+          // before the detach.
+          members: array.members.map((m) => ({
+            nbdDevice: images[m.image].attachment.nbdDevice,
+            partition: m.partition,
+            label: `image ${m.image} ${m.partition === 0 ? "(the whole disk)" : `partition ${m.partition}`}`,
+          })),
+          readOnly: true,
+        },
+        { parent: this },
+      );
+      const mount = new PartitionMount(
+        `${name}-array-${array.name}-mount`,
+        {
+          guest: this.guest.connection,
+          arrayDevice: raid.device,
+          partition: 0,
+          mountPoint: array.mountPoint,
+          extraOptions: [...array.options],
+          readOnly: true,
+          examinerUid: config.guest.examinerUid,
+          examinerGid: config.guest.examinerUid,
+        },
+        { parent: this, dependsOn: [raid] },
+      );
+      raidArrays[array.name] = { array: raid, mount };
+    }
+    this.raidArrays = raidArrays;
 
     this.registerOutputs({
       caseId: this.caseId,

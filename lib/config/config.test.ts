@@ -347,6 +347,84 @@ describe("volume systems: logical volumes and LUKS keys", () => {
   });
 });
 
+describe("md arrays over several images (raidArrays)", () => {
+  const nas = () => {
+    const raw = valid();
+    raw.images = ["disk1", "disk2", "disk3"].map((name) => ({ name, path: `/evidence/nas/${name}.raw` }));
+    raw.raidArrays = [{ name: "nas", members: ["disk1:2", "disk3:2"] }];
+    return raw;
+  };
+  const problems = (mutate: (raw: Record<string, any>) => void) => {
+    const raw = nas();
+    mutate(raw);
+    return configErrorOf(() => parse(raw)).message;
+  };
+
+  test("members as image:partition; mounted at /mnt/forensic/arrays/<name> by default; none by default", () => {
+    expect(parse(nas()).raidArrays).toEqual([
+      {
+        name: "nas",
+        members: [
+          { image: "disk1", partition: 2 },
+          { image: "disk3", partition: 2 },
+        ],
+        mountPoint: "/mnt/forensic/arrays/nas",
+        options: [],
+      },
+    ]);
+    expect(parse(valid()).raidArrays).toEqual([]);
+    const raw = nas();
+    raw.raidArrays = JSON.stringify([{ name: "nas", members: ["disk2:0"], mountPoint: "/media/nas", options: ["noatime"] }]);
+    expect(parse(raw).raidArrays[0]).toMatchObject({
+      members: [{ image: "disk2", partition: 0 }],
+      mountPoint: "/media/nas",
+      options: ["noatime"],
+    });
+  });
+
+  test.each<[string, (raw: Record<string, any>) => void, string]>([
+    [
+      "an unknown image",
+      (r) => (r.raidArrays[0].members[1] = "disk9:2"),
+      "forensic-lab:raidArrays[0].members[1]: names image 'disk9', which is not in images ('disk1', 'disk2', 'disk3')",
+    ],
+    [
+      "a member without partition",
+      (r) => (r.raidArrays[0].members[0] = "disk1"),
+      "forensic-lab:raidArrays[0].members[0]: must be image:partition, e.g. 'disk1:2' (0: the whole disk) (got 'disk1')",
+    ],
+    [
+      "a member listed twice",
+      (r) => r.raidArrays.push({ name: "other", members: ["disk1:2"] }),
+      "forensic-lab:raidArrays[1].members[0]: 'disk1:2' is already a member in raidArrays[0].members[0]; list each member once",
+    ],
+    [
+      "two arrays of one name",
+      (r) => r.raidArrays.push({ name: "nas", members: ["disk2:2"] }),
+      "forensic-lab:raidArrays[1].name: 'nas' is already the name of raidArrays[0]; array names must be unique",
+    ],
+    [
+      "a name like a member's mapping",
+      (r) => (r.raidArrays[0].name = "nas-r1"),
+      "forensic-lab:raidArrays[0].name: must not end in -r<digits> (the members' mappings are named so) (got 'nas-r1')",
+    ],
+    [
+      "no members",
+      (r) => (r.raidArrays[0].members = []),
+      "forensic-lab:raidArrays[0].members: must list at least one member as image:partition",
+    ],
+    ["a write option", (r) => (r.raidArrays[0].options = ["rw"]), "forensic-lab:raidArrays[0].options"],
+    [
+      "a mount point over an image's",
+      (r) => (r.raidArrays[0].mountPoint = "/mnt/forensic/disk1/x"),
+      "forensic-lab:raidArrays[0].mountPoint: '/mnt/forensic/disk1/x' lies inside '/mnt/forensic/disk1'",
+    ],
+    ["an unknown key", (r) => (r.raidArrays[0].member = ["disk1:2"]), "member"],
+  ])("%s: one line naming the key", (_what, mutate, message) => {
+    expect(problems(mutate)).toContain(message);
+  });
+});
+
 describe("ssh port derivation", () => {
   test("stable, documented formula, below the ephemeral range", () => {
     expect(deriveSshPort("case-demo")).toBe(deriveSshPort("case-demo"));
@@ -445,7 +523,7 @@ const corpus: [string, Mutation, string, Partial<ParseSource>?][] = [
   [
     "unknown top-level key far from any",
     (r) => (r.colour = "blue"),
-    "forensic-lab:colour: unknown key; known keys: caseId, evidenceVolume, evidenceVolumePassphrase, examiner, guest, images, libvirtUri, stateDir",
+    "forensic-lab:colour: unknown key; known keys: caseId, evidenceVolume, evidenceVolumePassphrase, examiner, guest, images, libvirtUri, raidArrays, stateDir",
   ],
   ["guest as a list", (r) => (r.guest = [2048]), "forensic-lab:guest: must be a mapping of guest settings (got a list)"],
   [

@@ -5,7 +5,7 @@ import type * as pulumiType from "@pulumi/pulumi";
 import { closest, unknownKeyHint } from "./did-you-mean";
 import { parseLibvirtUri } from "../libvirt-uri";
 import { DEFAULT_MOUNT_ROOT, DEFAULT_STATE_ROOT, KNOWN_KEYS, caseConfigSchema, type RawCaseConfig } from "./schema";
-import type { CaseConfig, ConfigIssue, EvidenceVolumeConfig, GuestConfig, ImageConfig, PartitionConfig } from "./types";
+import type { CaseConfig, ConfigIssue, EvidenceVolumeConfig, GuestConfig, ImageConfig, PartitionConfig, RaidArrayConfig } from "./types";
 
 /** The config namespace: the Pulumi project name. */
 export const NAMESPACE = "forensic-lab";
@@ -185,6 +185,7 @@ function knownKeysAt(at: readonly PropertyKey[]): readonly string[] {
   if (at[0] === "guest") return KNOWN_KEYS.guest;
   if (at[0] === "evidenceVolume") return KNOWN_KEYS.evidenceVolume;
   if (at[0] === "images") return at.length >= 4 ? KNOWN_KEYS.partition : KNOWN_KEYS.image;
+  if (at[0] === "raidArrays") return KNOWN_KEYS.raidArray;
   return [];
 }
 
@@ -375,7 +376,23 @@ function resolve(
     };
   });
 
-  checkMountPoints(raw, images, issues);
+  const raidArrays: RaidArrayConfig[] = (raw.raidArrays ?? []).map((array, i) => ({
+    name: array.name,
+    members: array.members.map((member, j) => {
+      const [image, partition] = member.split(":");
+      if (!images.some((im) => im.name === image)) {
+        issues.push({
+          key: configKey(["raidArrays", i, "members", j]),
+          message: `names image '${image}', which is not in images (${images.map((im) => `'${im.name}'`).join(", ")})`,
+        });
+      }
+      return { image, partition: Number(partition) };
+    }),
+    mountPoint: array.mountPoint ?? `${DEFAULT_MOUNT_ROOT}/arrays/${array.name}`,
+    options: array.options ?? [],
+  }));
+
+  checkMountPoints(raw, images, raidArrays, issues);
 
   if (evidenceVolume.backend === "file") {
     const clash = images.findIndex((image) => image.path === evidenceVolume.path);
@@ -416,6 +433,7 @@ function resolve(
     guest,
     evidenceVolume,
     images,
+    raidArrays,
   };
 }
 
@@ -427,7 +445,12 @@ interface MountClaim {
 }
 
 /** Two mounts may neither share a folder nor nest: one would hide the other, or block its unmount. */
-function checkMountPoints(raw: RawCaseConfig, images: readonly ImageConfig[], issues: ConfigIssue[]): void {
+function checkMountPoints(
+  raw: RawCaseConfig,
+  images: readonly ImageConfig[],
+  raidArrays: readonly RaidArrayConfig[],
+  issues: ConfigIssue[],
+): void {
   const claims: MountClaim[] = [];
   images.forEach((image, i) => {
     if (image.partitions === "all") {
@@ -446,6 +469,14 @@ function checkMountPoints(raw: RawCaseConfig, images: readonly ImageConfig[], is
         key: configKey(["images", i, "partitions", j, ...(explicit ? ["mountPoint"] : [])]),
         owner: `images[${i}] partition ${partition.number}`,
       });
+    });
+  });
+
+  raidArrays.forEach((array, i) => {
+    claims.push({
+      point: array.mountPoint,
+      key: configKey(["raidArrays", i, ...(raw.raidArrays?.[i]?.mountPoint !== undefined ? ["mountPoint"] : [])]),
+      owner: `md array raidArrays[${i}] ('${array.name}')`,
     });
   });
 

@@ -391,13 +391,80 @@ export function imageFileProblem(file: string): string | undefined {
   return undefined;
 }
 
+/** `image:partition`: a member of an md array, by its image's name and partition number (0: the whole disk). */
+const ARRAY_MEMBER = /^([a-z0-9][a-z0-9-]{0,31}):(0|[1-9][0-9]{0,2})$/;
+
+const raidArrayShape = {
+  name: z
+    .string({
+      error: requiredOr("is required; give the array a short name such as 'nas'", (input) => `must be text ${got(input)}`),
+    })
+    .regex(IMAGE_NAME, {
+      error: (iss: IssueLike) =>
+        `must be 1-32 characters: a lowercase letter or digit, then lowercase letters, digits or '-' ${got(iss.input)}`,
+    })
+    .refine((n) => !/-r[0-9]+$/.test(n), {
+      error: (iss: IssueLike) => `must not end in -r<digits> (the members' mappings are named so) ${got(iss.input)}`,
+    }),
+  members: z
+    .array(
+      z
+        .string({ error: (iss: IssueLike) => `must be image:partition, e.g. 'disk1:2' (0: the whole disk) ${got(iss.input)}` })
+        .regex(ARRAY_MEMBER, {
+          error: (iss: IssueLike) => `must be image:partition, e.g. 'disk1:2' (0: the whole disk) ${got(iss.input)}`,
+        })
+        .refine((m) => Number(m.split(":")[1]) <= 255, {
+          error: (iss: IssueLike) => `must name a partition from 0 to 255 ${got(iss.input)}`,
+        }),
+      {
+        error: requiredOr(
+          "is required; list the members there are as image:partition, e.g. ['disk1:2', 'disk2:2']",
+          (input) => `must be a list of image:partition ${got(input)}`,
+        ),
+      },
+    )
+    .min(1, { error: "must list at least one member as image:partition" }),
+  mountPoint: mountPoint.optional(),
+  options: mountOptions.optional(),
+};
+
+const raidArraysSchema = z
+  .array(z.strictObject(raidArrayShape, { error: mapping("md array settings (name, members, mountPoint?, options?)") }), {
+    error: (iss: IssueLike) => `must be a list of md arrays {name, members} ${got(iss.input)}`,
+  })
+  .superRefine((arrays, ctx) => {
+    const names = new Map<string, number>();
+    const members = new Map<string, string>();
+    arrays.forEach((array, index) => {
+      const first = names.get(array.name);
+      if (first !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: [index, "name"],
+          message: `'${array.name}' is already the name of raidArrays[${first}]; array names must be unique`,
+        });
+      else names.set(array.name, index);
+      array.members.forEach((member, j) => {
+        const earlier = members.get(member);
+        if (earlier !== undefined)
+          ctx.addIssue({
+            code: "custom",
+            path: [index, "members", j],
+            message: `'${member}' is already a member in ${earlier}; list each member once`,
+          });
+        else members.set(member, `raidArrays[${index}].members[${j}]`);
+      });
+    });
+  });
+
 /** Keys of each object in the config, for "did you mean" (top level includes the passphrase). */
 export const KNOWN_KEYS = {
-  top: ["caseId", "examiner", "libvirtUri", "stateDir", "guest", "evidenceVolume", "evidenceVolumePassphrase", "images"],
+  top: ["caseId", "examiner", "libvirtUri", "stateDir", "guest", "evidenceVolume", "evidenceVolumePassphrase", "images", "raidArrays"],
   guest: Object.keys(guestShape),
   evidenceVolume: Object.keys(evidenceVolumeShape),
   image: Object.keys(imageShape()),
   partition: Object.keys(partitionShape),
+  raidArray: Object.keys(raidArrayShape),
 } as const;
 
 /** The whole schema (without the passphrase, which never goes through zod so it is never echoed). */
@@ -459,6 +526,7 @@ export function caseConfigSchema(options: SchemaOptions) {
           });
         }),
     ),
+    raidArrays: decoded(raidArraysSchema.optional()),
   });
 }
 

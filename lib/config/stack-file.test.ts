@@ -250,6 +250,7 @@ describe("Pulumi.yaml config block", () => {
       images: [{ name: "a", path: "/e/a.vmdk" }],
       guest: JSON.stringify(declared.guest.default),
       evidenceVolume: JSON.stringify(declared.evidenceVolume.default),
+      raidArrays: JSON.stringify(declared.raidArrays.default),
       libvirtUri: declared.libvirtUri.default,
     };
     const withProjectDefaults = parseCaseConfig(raw, { file: "f", secretKeys: new Set(), requirePassphrase: false, checkFiles: false });

@@ -29,6 +29,8 @@ export interface CaseConfig {
   readonly evidenceVolumePassphrase: pulumi.Output<string> | undefined;
   /** At least one; names unique. */
   readonly images: readonly ImageConfig[];
+  /** md arrays whose members lie in several images (a NAS's disks), each opened read-only. @default [] */
+  readonly raidArrays: readonly RaidArrayConfig[];
   /** Findings that do not stop the lab (a passphrase still to be set, a weak test KDF). */
   readonly warnings: readonly ConfigIssue[];
 }
@@ -125,6 +127,17 @@ export interface ImageConfig {
    * Never `/`, a system folder or one holding it, nor the lab's own state. @default []
    */
   readonly roots: readonly string[];
+}
+
+export interface RaidArrayConfig {
+  /** `^[a-z0-9][a-z0-9-]{0,31}$`, not ending in `-r<digits>`; unique. Its mapping: `/dev/mapper/fl-array-<name>`. */
+  readonly name: string;
+  /** The members there are, each a partition (0: the whole disk) of an image of this case; roles come from their superblocks. */
+  readonly members: readonly { readonly image: string; readonly partition: number }[];
+  /** Absolute, in the guest. @default `/mnt/forensic/arrays/<name>` */
+  readonly mountPoint: string;
+  /** Extra mount options, added to the lab's read-only ones; never removing any. @default [] */
+  readonly options: readonly string[];
 }
 
 export interface PartitionConfig {

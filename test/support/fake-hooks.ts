@@ -8,12 +8,13 @@ import { manifestSchema } from "../../components/image-transfer/args";
 import { planTransfer } from "../../components/image-transfer/plan";
 import { HOOKS } from "../../components/evidence-volume/plan";
 
-import { hookValue, runsHook } from "../../lib/rendered-hook";
+import { hookValue, innerHook, runsHook } from "../../lib/rendered-hook";
 import { hookFile } from "../../lib/hook-file";
 import { CREATE_HOOK as GUEST_CREATE_HOOK } from "../../components/analysis-guest/plan";
 import { ATTACH_HOOK } from "../../components/nbd-attachment/plan";
 import { MOUNT_HOOK } from "../../components/partition-mount/plan";
 import { OPEN_HOOK } from "../../components/volume-systems/plan";
+import { ASSEMBLE_HOOK } from "../../components/raid-array/plan";
 import { RESULT_MARKER } from "../../lib/shell";
 import { LOCAL_COMMAND } from "../../lib/tokens";
 import type { OutputsFor } from "../mocks";
@@ -106,6 +107,20 @@ export function fakeHookOutputs(caseId: string, images: readonly FakeImage[]): O
       });
     }
     if (runsHook(create, OPEN_HOOK)) return print({ volumes: [], skipped: [] });
+    if (runsHook(create, ASSEMBLE_HOOK)) {
+      return print({
+        device: `/dev/mapper/fl-array-${String(hookValue(innerHook(create), "ARRAY_NAME"))}`,
+        uuid: "0a1b2c3d:4e5f6071:8293a4b5:c6d7e8f9",
+        metadata: "1.2",
+        level: 5,
+        detail: "RAID5 (raid5_ls), chunk 64 KiB",
+        state: "complete",
+        members: [{ device: "/dev/nbd0p1", role: 0 }],
+        missingRoles: [],
+        sizeBytes: 2 ** 26,
+        health: "A",
+      });
+    }
     if (runsHook(create, MOUNT_HOOK)) return print({ mounts: [], skipped: [] });
     return undefined;
   };
