@@ -209,7 +209,7 @@ export class Case extends pulumi.ComponentResource {
         bitlocker: image.bitlockerKeys.map((k) => {
           if (k.key === undefined)
             throw new pulumi.ResourceError(`Case '${name}': the BitLocker key '${k.configKey}' of image '${image.name}' is not set`, this);
-          return { at: k.at, key: k.key };
+          return { at: k.at, key: k.key, kind: k.kind };
         }),
         readOnly: true,
       },

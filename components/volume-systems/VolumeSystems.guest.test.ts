@@ -30,7 +30,7 @@ import {
 import type { AttachResult } from "../nbd-attachment/plan";
 import type { PartitionMountArgs } from "../partition-mount/args";
 import type { MountInfo, MountResult } from "../partition-mount/plan";
-import { bitlockerEvidence } from "../../test/support/bitlocker-evidence";
+import { bitlockerEvidence, bitlockerStartupKeyEvidence } from "../../test/support/bitlocker-evidence";
 import type { BitLockerKey, LuksKey } from "./args";
 import type { OpenResult } from "./plan";
 
@@ -493,6 +493,49 @@ describe("a BitLocker volume with Windows' metadata (test/support/bitlocker-evid
       fs.rmSync(hostDir, { recursive: true, force: true });
     }
   });
+  test("opens read-only with its startup key file (.BEK, given in base64); another .BEK or a passphrase is refused", async () => {
+    const hostDir = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-bitlocker-"));
+    try {
+      const volume = bitlockerStartupKeyEvidence(hostDir);
+      const folder = "/srv/evidence/bitlocker 'x' $(id)";
+      const image = `${folder}/bitlocker-bek.raw`;
+      await sh(`mkdir -p ${q(folder)}`);
+      await guest.copyIn(volume.path, image);
+      const before = await sh(`sha256sum < ${q(image)}`);
+      await withAttached(image, async (device) => {
+        const name = device.slice(5);
+        // A startup key of another volume: the same bytes with its key data changed.
+        const other = Buffer.from(volume.startupKey);
+        other[other.length - 1] ^= 0xff;
+        for (const key of [
+          { at: 0, key: other.toString("base64"), kind: "startupKey" as const },
+          { at: 0, key: volume.startupKey.toString("base64"), kind: "password" as const },
+        ]) {
+          const wrong = await volumesOn(device, [], [key]);
+          const refused = await run(wrong.create, wrong.stdin);
+          expect(refused.code).not.toBe(0);
+          expect(refused.stderr).toMatch(/volume-systems: BitLocker on partition 0: the key does not open it/);
+          expect(await mappings()).toEqual([]);
+        }
+
+        const open = await volumesOn(device, [], [{ at: 0, key: volume.startupKey.toString("base64"), kind: "startupKey" }]);
+        const r = await opened(open);
+        expect(r.volumes.map((v) => [where(v), v.layer, v.device])).toEqual([["p0", "bitlocker", `/dev/mapper/fl-${name}-bitlocker-p0`]]);
+        const all = await mount({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/bitlocker-bek", volumes: r.volumes });
+        const m = await mounted(all);
+        expect(m.mounts.map((x) => [where(x), x.device, x.filesystem])).toEqual([["p0", `/dev/mapper/fl-${name}-bitlocker-p0`, "ntfs"]]);
+        await expectFilesAsMade("/mnt/forensic/bitlocker-bek/p0", volume.files);
+        succeeded(await run(all.delete));
+        succeeded(await run(open.delete));
+        expect(await mappings()).toEqual([]);
+        expect(await written(device)).toEqual([0, 0, 0]);
+      });
+      expect(await sh(`sha256sum < ${q(image)}`)).toBe(before);
+    } finally {
+      fs.rmSync(hostDir, { recursive: true, force: true });
+    }
+  });
+
   test("on partition 2 of a GPT disk, as Windows lays out a system disk: opened by its passphrase and mounted as p2", async () => {
     const hostDir = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-bitlocker-"));
     try {

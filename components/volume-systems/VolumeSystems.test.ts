@@ -19,6 +19,7 @@ import { CLOSE_HOOK, keysStdin, OPEN_HOOK, openResultSchema } from "./plan";
 const guest = testGuestConnection("volumes-unit");
 const P2_KEY = "p2 key with 'quotes' and $(id)";
 const HOME_KEY = "home\nkey";
+const text = (value: string) => ({ value, encoding: "utf8" as const });
 
 const attachResult = { device: "/dev/nbd3", sectorSize: 512, label: "gpt", partitions: [] };
 const openResult = {
@@ -156,7 +157,7 @@ describe("VolumeSystems resources", () => {
     const wire = JSON.stringify(run.resources.map((r) => ({ ...r.wireInputs, stdin: undefined })));
     for (const key of [P2_KEY, HOME_KEY, Buffer.from(P2_KEY).toString("base64")])
       expect(wire).not.toContain(JSON.stringify(key).slice(1, -1));
-    expect(cmd.wireInputs.stdin).toEqual({ [specialSigKey]: specialSecretSig, value: keysStdin([P2_KEY, HOME_KEY]) });
+    expect(cmd.wireInputs.stdin).toEqual({ [specialSigKey]: specialSecretSig, value: keysStdin([text(P2_KEY), text(HOME_KEY)]) });
     expect(cmd.additionalSecretOutputs).toEqual(["stdin"]);
   });
 
@@ -180,12 +181,27 @@ describe("VolumeSystems resources", () => {
     const create = innerHook(String(cmd.inputs.create));
     expect(hookList(create, "LUKS_AT")).toEqual(["vg0/home"]);
     expect(hookList(create, "BITLOCKER_AT")).toEqual(["3"]);
-    expect(cmd.wireInputs.stdin).toEqual({ [specialSigKey]: specialSecretSig, value: keysStdin([HOME_KEY, "284867-596541"]) });
+    expect(cmd.wireInputs.stdin).toEqual({ [specialSigKey]: specialSecretSig, value: keysStdin([text(HOME_KEY), text("284867-596541")]) });
     expect(JSON.stringify({ ...cmd.wireInputs, stdin: undefined })).not.toContain("284867-596541");
   });
 
+  test("a startup key (.BEK, given in base64) reaches the hook as its own bytes, not as the text of its base64", async () => {
+    const bek = Buffer.from([0x9c, 0, 0, 0, 1, 0, 0, 0, 0x30, 0, 0, 0, 0xff, 0xfe]);
+    new VolumeSystems("bek", {
+      guest,
+      nbdDevice: "/dev/nbd4",
+      bitlocker: [{ at: 2, key: pulumi.secret(bek.toString("base64")), kind: "startupKey" }],
+      readOnly: true,
+    });
+    await settle();
+    const stdin = run.byName("bek-open").wireInputs.stdin as { value: string };
+    expect(Buffer.from(stdin.value.trim(), "base64")).toEqual(bek);
+  });
+
   test("keys on stdin: one base64 line each, so a key may hold a line break", () => {
-    expect(keysStdin(["a\nb", "c"])).toBe("YQpi\nYw==\n");
+    expect(keysStdin([text("a\nb"), text("c")])).toBe("YQpi\nYw==\n");
+    // A startup key file's bytes arrive in base64 and go on as exactly those bytes.
+    expect(keysStdin([{ value: " nAAAAAEAAAA=\n", encoding: "base64" }])).toBe("nAAAAAEAAAA=\n");
   });
 
   test("PartitionMount gets what was opened, as three lists in one order", () => {

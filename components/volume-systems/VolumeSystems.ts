@@ -47,8 +47,14 @@ export class VolumeSystems extends pulumi.ComponentResource {
         args.guest,
         args.nbdDevice,
         a,
-        // In the hook's order: LUKS_AT's keys, then BITLOCKER_AT's.
-        [...(args.luks ?? []), ...(args.bitlocker ?? [])].map((k) => k.key),
+        // In the hook's order: LUKS_AT's keys, then BITLOCKER_AT's; a startup key's bytes come in base64.
+        [
+          ...(args.luks ?? []).map((k) => ({ value: k.key, encoding: "utf8" as const })),
+          ...(args.bitlocker ?? []).map((k) => ({
+            value: k.key,
+            encoding: k.kind === "startupKey" ? ("base64" as const) : ("utf8" as const),
+          })),
+        ],
       ),
       { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["create"] },
     );

@@ -20,8 +20,13 @@ export interface LuksKey {
 export interface BitLockerKey {
   /** The partition (number; 0 is the whole disk) that holds the BitLocker volume. */
   readonly at: number;
-  /** Its user passphrase or its 48-digit recovery password: a Pulumi secret (it reaches the guest on stdin). */
+  /**
+   * A Pulumi secret (it reaches the guest on stdin): with `kind: "password"` its user passphrase or its
+   * 48-digit recovery password; with `kind: "startupKey"` its startup key file (.BEK), base64-encoded.
+   */
   readonly key: pulumi.Input<string>;
+  /** @default "password" */
+  readonly kind?: "password" | "startupKey";
 }
 
 export interface VolumeSystemsArgs {
@@ -64,6 +69,7 @@ export const argsSchema = z
         z.strictObject({
           at: z.number({ error: PARTITION }).int({ error: PARTITION }).min(0, { error: PARTITION }).max(255, { error: PARTITION }),
           key: z.unknown().optional(),
+          kind: z.enum(["password", "startupKey"], { error: 'must be "password" or "startupKey"' }).default("password"),
         }),
       )
       .default([]),

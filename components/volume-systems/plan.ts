@@ -72,12 +72,19 @@ export interface OpenResult {
   readonly skipped: ClosedVolume[];
 }
 
+/** A key as the caller holds it: text (a passphrase) or bytes in base64 (a BitLocker startup key file). */
+export interface KeyText {
+  readonly value: pulumi.Input<string>;
+  readonly encoding: "utf8" | "base64";
+}
+
 /**
- * The keys as the open hook reads them on stdin: each base64-encoded on a line of its own (a passphrase
- * may hold a newline), in the order of `LUKS_AT`, then `BITLOCKER_AT`.
+ * The keys as the open hook reads them on stdin: each key's bytes base64-encoded on a line of their own
+ * (a passphrase may hold a newline, a startup key any byte), in the order of `LUKS_AT`, then `BITLOCKER_AT`.
  */
-export function keysStdin(keys: string[]): string {
-  return keys.map((k) => `${Buffer.from(k, "utf8").toString("base64")}\n`).join("");
+export function keysStdin(keys: { value: string; encoding: "utf8" | "base64" }[]): string {
+  // base64 is decoded and encoded again: the line carries exactly the key's bytes, whatever the wrapping.
+  return keys.map((k) => `${Buffer.from(k.encoding === "base64" ? k.value.trim() : k.value, k.encoding).toString("base64")}\n`).join("");
 }
 
 /** The open and close texts of one VolumeSystems, and the stdin that carries its keys (when it has any). */
@@ -85,7 +92,7 @@ export function volumeHooks(
   guest: pulumi.Input<GuestConnection>,
   nbdDevice: pulumi.Input<string>,
   a: ValidatedVolumeArgs,
-  keys: pulumi.Input<string>[],
+  keys: KeyText[],
 ): { create: pulumi.Output<string>; delete: pulumi.Output<string>; stdin?: pulumi.Output<string> } {
   return {
     create: inGuestCommand(
@@ -95,6 +102,14 @@ export function volumeHooks(
       "fail",
     ),
     delete: inGuestCommand(guest, CLOSE_HOOK, { NBD_DEVICE: nbdDevice }, "succeed"),
-    ...(keys.length > 0 ? { stdin: pulumi.secret(pulumi.all(keys).apply(keysStdin)) } : {}),
+    ...(keys.length > 0
+      ? {
+          stdin: pulumi.secret(
+            pulumi
+              .all(keys.map((k) => k.value))
+              .apply((values) => keysStdin(values.map((value, i) => ({ value, encoding: keys[i].encoding })))),
+          ),
+        }
+      : {}),
   };
 }

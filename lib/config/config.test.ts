@@ -296,9 +296,55 @@ describe("volume systems: logical volumes and LUKS keys", () => {
     expect(win7.bitlockerKeys.map(({ at, configKey }) => ({ at, configKey }))).toEqual([{ at: 3, configKey: "win7-p3-recovery" }]);
     expect(await new Promise((resolve) => win7.bitlockerKeys[0].key!.apply(resolve))).toBe(raw["win7-p3-recovery"]);
     expect(await (win7.bitlockerKeys[0].key as unknown as { isSecret: Promise<boolean> }).isSecret).toBe(true);
+    expect(win7.bitlockerKeys[0].kind).toBe("password");
+  });
+
+  /** A startup key file's shape: its length, version 1, then its entries (here zeros). */
+  const bek = (length = 156) => {
+    const b = Buffer.alloc(length);
+    b.writeUInt32LE(length, 0);
+    b.writeUInt32LE(1, 4);
+    return b.toString("base64");
+  };
+
+  test("a BitLocker startup key (.BEK in base64) names a secret config key for a partition; kind startupKey", async () => {
+    const raw = laptop();
+    raw.images[0].bitlockerStartupKeys = { 2: "win7-bek" };
+    raw["win7-bek"] = bek();
+    const win7 = parse(raw, { secretKeys: new Set([...secrets, "win7-bek"]) }).images[0];
+    expect(win7.bitlockerKeys.map(({ at, configKey, kind }) => ({ at, configKey, kind }))).toEqual([
+      { at: 2, configKey: "win7-bek", kind: "startupKey" },
+    ]);
+    expect(await new Promise((resolve) => win7.bitlockerKeys[0].key!.apply(resolve))).toBe(raw["win7-bek"]);
   });
 
   test.each([
+    ["not base64", "a passphrase, not a file"],
+    [
+      "a file of another kind",
+      Buffer.from("PK\u0003\u0004 a zip file, not a startup key....................................").toString("base64"),
+    ],
+    ["a .BEK whose length field disagrees", bek(156).replace(/^nA/, "nQ")],
+  ])("a startup key that is %s: one line naming the secret, never its value", (_, value) => {
+    const raw = laptop();
+    raw.images[0].bitlockerStartupKeys = { 2: "win7-bek" };
+    raw["win7-bek"] = value;
+    const err = configErrorOf(() => parse(raw, { secretKeys: new Set([...secrets, "win7-bek"]) }));
+    expect(err.message).toMatch(
+      /forensic-lab:win7-bek: (is not base64|does not decode to a BitLocker startup key file).*; set it with `base64 -w0 <the \.BEK file> \| pulumi config set --secret win7-bek`/,
+    );
+    expect(err.message).not.toContain(value);
+  });
+
+  test.each([
+    [
+      "a startup key for a partition that has a BitLocker passphrase too",
+      (raw: Record<string, any>) => (
+        (raw.images[0].bitlockerKeys = { 3: "win7-p3-key" }),
+        (raw.images[0].bitlockerStartupKeys = { 3: "win7-bek" })
+      ),
+      "forensic-lab:images[0].bitlockerStartupKeys.3: partition 3 has a key in bitlockerKeys too; one key opens a volume, give one",
+    ],
     [
       "a BitLocker key in plain text",
       (raw: Record<string, any>) => ((raw.images[0].bitlockerKeys = { 3: "win7-p3-key" }), (raw["win7-p3-key"] = "password12!@")),
@@ -334,7 +380,7 @@ describe("volume systems: logical volumes and LUKS keys", () => {
     expect(c.warnings).toContainEqual({
       key: "forensic-lab:usb-p2-key",
       message:
-        "is a secret no image names in images[].luksKeys or bitlockerKeys; remove it with `pulumi config rm usb-p2-key` if no image needs it",
+        "is a secret no image names in images[].luksKeys, bitlockerKeys or bitlockerStartupKeys; remove it with `pulumi config rm usb-p2-key` if no image needs it",
     });
   });
 

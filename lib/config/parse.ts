@@ -83,8 +83,8 @@ export function parseCaseConfig(raw: Record<string, unknown>, source: ParseSourc
   const isSecret = (key: string) => source.secretKeys.has(key) || source.secretKeys.has(`${NAMESPACE}:${key}`);
 
   // Secrets are taken out before zod sees anything: no message can ever echo one. Besides the
-  // passphrase, the only secrets are the volume keys the images name (images[].luksKeys and
-  // images[].bitlockerKeys values), each by the field that names it.
+  // passphrase, the only secrets are the volume keys the images name (images[].luksKeys,
+  // bitlockerKeys and bitlockerStartupKeys values), each by the field that names it.
   const volumeKeyNames = namedVolumeKeys(raw.images);
   const input: Record<string, unknown> = {};
   const secretElsewhere = new Set<string>();
@@ -94,7 +94,7 @@ export function parseCaseConfig(raw: Record<string, unknown>, source: ParseSourc
       // A LUKS key left over after its image was removed (or renamed): harmless, but say so.
       warnings.push({
         key: configKey([key]),
-        message: `is a secret no image names in images[].luksKeys or bitlockerKeys; remove it with \`pulumi config rm ${key}\` if no image needs it`,
+        message: `is a secret no image names in images[].luksKeys, bitlockerKeys or bitlockerStartupKeys; remove it with \`pulumi config rm ${key}\` if no image needs it`,
       });
       continue;
     }
@@ -242,7 +242,7 @@ function secretOutput(value: string): pulumiType.Output<string> {
 type Resolved = Omit<CaseConfig, "evidenceVolumePassphrase" | "warnings">;
 
 /** The fields of an image that name secret config keys, with the kind of volume each key opens. */
-const VOLUME_KEY_FIELDS = { luksKeys: "LUKS", bitlockerKeys: "BitLocker" } as const;
+const VOLUME_KEY_FIELDS = { luksKeys: "LUKS", bitlockerKeys: "BitLocker", bitlockerStartupKeys: "BitLocker startup" } as const;
 type VolumeKeyField = keyof typeof VOLUME_KEY_FIELDS;
 
 /**
@@ -307,7 +307,28 @@ function checkVolumeKey(
     issues.push({ key, message: `is empty; set the volume's passphrase with \`${set}\`` });
     return undefined;
   }
+  if (field === "bitlockerStartupKeys") {
+    const problem = startupKeyProblem(value);
+    if (problem) {
+      issues.push({ key, message: `${problem}; set it with \`base64 -w0 <the .BEK file> | ${set}\`` });
+      return undefined;
+    }
+  }
   return secretOutput(value);
+}
+
+/**
+ * Why a secret is not a BitLocker startup key file (.BEK) in base64, or `undefined`. A .BEK is a small
+ * FVE metadata block: its first 32-bit word is its own length, its second the version 1. Never names
+ * the value.
+ */
+export function startupKeyProblem(value: string): string | undefined {
+  const text = value.trim();
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length % 4 !== 0) return "is not base64 (of a BitLocker startup key file, .BEK)";
+  const bek = Buffer.from(text, "base64");
+  if (bek.length < 48 || bek.length > 65536 || bek.readUInt32LE(0) !== bek.length || bek.readUInt32LE(4) !== 1)
+    return "does not decode to a BitLocker startup key file (.BEK: its length at the start, version 1)";
+  return undefined;
 }
 
 function resolve(
@@ -362,7 +383,10 @@ function resolve(
       });
     const luksKeys = keysOf("luksKeys");
     // The schema let only partition numbers through.
-    const bitlockerKeys = keysOf("bitlockerKeys").map((k) => ({ ...k, at: Number(k.at) }));
+    const bitlockerKeys = [
+      ...keysOf("bitlockerKeys").map((k) => ({ ...k, at: Number(k.at), kind: "password" as const })),
+      ...keysOf("bitlockerStartupKeys").map((k) => ({ ...k, at: Number(k.at), kind: "startupKey" as const })),
+    ];
     return {
       name: image.name,
       path: image.path,

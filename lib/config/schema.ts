@@ -254,7 +254,8 @@ const CONFIG_KEY_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 /**
  * Which secret opens which encrypted volume in the image: location -> the name of a secret config key
  * holding its passphrase. The passphrases never appear in the mapping. `luksKeys`: a partition number or
- * vg/lv; `bitlockerKeys`: a partition number (the BitLocker user passphrase or its recovery password).
+ * vg/lv; `bitlockerKeys`: a partition number (the BitLocker user passphrase or its recovery password);
+ * `bitlockerStartupKeys`: a partition number (the startup key file, .BEK, base64-encoded).
  */
 const volumeKeys = z
   .record(
@@ -310,6 +311,7 @@ function imageShape() {
     partitions,
     luksKeys: volumeKeys,
     bitlockerKeys: volumeKeys,
+    bitlockerStartupKeys: volumeKeys,
     roots: z
       .array(absolutePath("give the absolute folder that holds some of this image's files", { folder: true }), {
         error: (iss: IssueLike) => `must be a list of absolute folders ${got(iss.input)}`,
@@ -357,6 +359,21 @@ function imageSchema(options: SchemaOptions) {
           code: "custom",
           path: ["bitlockerKeys", at],
           message: `partition ${at} has a key in luksKeys too; a volume is LUKS or BitLocker, give one key`,
+        });
+      }
+    }
+    for (const at of Object.keys(image.bitlockerStartupKeys ?? {})) {
+      if (!isPartitionNumber(at)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["bitlockerStartupKeys", at],
+          message: `each key must be the number of a partition (0: the whole disk) that holds BitLocker ${got(at)}`,
+        });
+      } else if (image.luksKeys?.[at] !== undefined || image.bitlockerKeys?.[at] !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["bitlockerStartupKeys", at],
+          message: `partition ${at} has a key in ${image.luksKeys?.[at] !== undefined ? "luksKeys" : "bitlockerKeys"} too; one key opens a volume, give one`,
         });
       }
     }

@@ -118,7 +118,10 @@ export interface ImageConfig {
   readonly partitions: "all" | readonly PartitionConfig[];
   /** The LUKS volumes of this image to open, each with the secret config key of its passphrase. @default [] */
   readonly luksKeys: readonly LuksKeyConfig[];
-  /** The BitLocker volumes (on partitions) to open, each with the secret config key of its passphrase or recovery password. @default [] */
+  /**
+   * The BitLocker volumes (on partitions) to open, each with the secret config key of its passphrase or
+   * recovery password (`bitlockerKeys`) or of its startup key file (`bitlockerStartupKeys`). @default []
+   */
   readonly bitlockerKeys: readonly BitLockerKeyConfig[];
   /**
    * Further folders the image's files may lie in, beyond its default evidence roots (the folder that
@@ -155,6 +158,11 @@ export interface PartitionConfig {
 export interface BitLockerKeyConfig extends LuksKeyConfig {
   /** The partition number (0: the whole disk) holding the BitLocker volume. */
   readonly at: number;
+  /**
+   * `password`: the user passphrase or the 48-digit recovery password (`bitlockerKeys`); `startupKey`:
+   * the startup key file (.BEK), base64-encoded (`bitlockerStartupKeys`).
+   */
+  readonly kind: "password" | "startupKey";
 }
 
 /** One LUKS volume inside an image and where its passphrase is kept. */

@@ -14,7 +14,8 @@
  * the recovery password open the result exactly as they opened the original. The NTFS ends before the
  * first metadata segment, so no file lies where BitLocker keeps its metadata. Checked once against
  * dissect.fve's own decryption (byte for byte) when this was written; the guest test checks it against
- * cryptsetup's.
+ * cryptsetup's. `startup_key.bin` (AES-XTS 128, a startup key file and a passphrase) is made the same way,
+ * its key dumped with its .BEK, which the tests then open it with.
  */
 import { spawnSync } from "child_process";
 import { createCipheriv, createHash } from "crypto";
@@ -22,7 +23,11 @@ import * as fs from "fs";
 import * as path from "path";
 
 export const BITLOCKER_SDIST = "/var/cache/forensic-lab/test-evidence/dissect_fve-4.6.tar.gz";
-const MEMBER = "dissect_fve-4.6/tests/_data/bde/recovery_password.bin.gz";
+const DATA = "dissect_fve-4.6/tests/_data/bde";
+const MEMBER = `${DATA}/recovery_password.bin.gz`;
+/** A volume (AES-XTS 256) protected by a startup key file, and that file (.BEK). */
+const STARTUP_KEY_MEMBER = `${DATA}/startup_key.bin.gz`;
+const STARTUP_KEY_FILE = `${DATA}/startup_key.bek`;
 const PASSPHRASE = "password12!@";
 const RECOVERY_PASSWORD = "284867-596541-514998-422114-660297-261613-215424-199408";
 const SECTOR = 512;
@@ -50,25 +55,58 @@ interface BitlkLayout {
 
 /** Writes the volume to `<dir>/bitlocker.raw`; throws, naming the fix, when the cache lacks it. */
 export function bitlockerEvidence(dir: string): BitLockerEvidence {
+  const out = path.join(dir, "bitlocker.raw");
+  const files = withNewContent(out, MEMBER, Buffer.from(PASSPHRASE), dir);
+  return { path: out, passphrase: PASSPHRASE, recoveryPassword: RECOVERY_PASSWORD, files };
+}
+
+export interface StartupKeyEvidence {
+  /** The volume as a raw image: BitLocker on the whole disk, opened by a startup key (or a passphrase no test knows). */
+  readonly path: string;
+  /** The startup key file (.BEK) Windows wrote for it, as bytes. */
+  readonly startupKey: Buffer;
+  readonly files: Readonly<Record<string, string>>;
+}
+
+/** The same for a volume protected by a startup key file: `<dir>/bitlocker-bek.raw` and its .BEK. */
+export function bitlockerStartupKeyEvidence(dir: string): StartupKeyEvidence {
+  const out = path.join(dir, "bitlocker-bek.raw");
+  extract(STARTUP_KEY_FILE, `${out}.bek`);
+  const startupKey = fs.readFileSync(`${out}.bek`);
+  fs.rmSync(`${out}.bek`);
+  const files = withNewContent(out, STARTUP_KEY_MEMBER, startupKey, dir);
+  return { path: out, startupKey, files };
+}
+
+/** Writes `member` of the sdist (gunzipped if it ends in .gz) to `out`. */
+function extract(member: string, out: string): void {
   if (!fs.existsSync(BITLOCKER_SDIST)) {
     throw new Error(`${BITLOCKER_SDIST} is missing: run scripts/install-host-deps.sh as root (it fetches it from PyPI)`);
   }
-  const out = path.join(dir, "bitlocker.raw");
-  run("bash", ["-c", 'set -o pipefail; tar -xzOf "$1" "$2" | gunzip > "$3"', "bitlocker-evidence", BITLOCKER_SDIST, MEMBER, out]);
+  const unpack = member.endsWith(".gz") ? " | gunzip" : "";
+  run("bash", ["-c", `set -o pipefail; tar -xzOf "$1" "$2"${unpack} > "$3"`, "bitlocker-evidence", BITLOCKER_SDIST, member, out]);
+}
+
+/**
+ * Extracts `member` to `out` and replaces its content with a fresh NTFS encrypted with the volume's own
+ * key (dumped with `key`, a passphrase or a startup key file); returns the NTFS's files and their sha256.
+ */
+function withNewContent(out: string, member: string, key: Buffer, scratch: string): Record<string, string> {
+  extract(member, out);
   const layout = bitlkLayout(run("cryptsetup", ["bitlkDump", out]));
-  if (layout.cipher !== "aes xts-plain64 256")
-    throw new Error(`${MEMBER}: cipher '${layout.cipher}', expected AES-XTS 128 (aes xts-plain64 256)`);
+  if (!/^aes xts-plain64 (256|512)$/.test(layout.cipher))
+    throw new Error(`${member}: cipher '${layout.cipher}', expected AES-XTS (aes xts-plain64 256 or 512)`);
   if (NTFS_BYTES > layout.firstMetadataOffset)
-    throw new Error(`${MEMBER}: the NTFS would reach the metadata at ${layout.firstMetadataOffset}`);
+    throw new Error(`${member}: the NTFS would reach the metadata at ${layout.firstMetadataOffset}`);
   // The file ends after the last sector dissect.fve's tests read; the disk it came from was the volume's size.
   fs.truncateSync(out, layout.volumeBytes);
-  const key = volumeKey(run("cryptsetup", ["bitlkDump", "--dump-volume-key", "--batch-mode", "--key-file=-", out], PASSPHRASE));
+  const volume = volumeKey(run("cryptsetup", ["bitlkDump", "--dump-volume-key", "--batch-mode", "--key-file=-", out], key));
 
-  const ntfs = path.join(dir, "bitlocker-content.ntfs");
-  const files = makeNtfs(ntfs, dir);
-  encryptInto(out, fs.readFileSync(ntfs), key, layout);
+  const ntfs = path.join(scratch, `${path.basename(out)}-content.ntfs`);
+  const files = makeNtfs(ntfs, scratch);
+  encryptInto(out, fs.readFileSync(ntfs), volume, layout);
   fs.rmSync(ntfs);
-  return { path: out, passphrase: PASSPHRASE, recoveryPassword: RECOVERY_PASSWORD, files };
+  return files;
 }
 
 /** An NTFS of NTFS_BYTES in `file` holding two files (one spanning many sectors); returns their sha256. */
@@ -106,7 +144,7 @@ function encryptInto(volume: string, plain: Buffer, key: Buffer, layout: BitlkLa
       const stored = sector < headerSectors ? layout.headerOffset / SECTOR + sector : sector;
       const tweak = Buffer.alloc(16);
       tweak.writeBigUInt64LE(BigInt(stored));
-      const cipher = createCipheriv("aes-128-xts", key, tweak);
+      const cipher = createCipheriv(key.length === 32 ? "aes-128-xts" : "aes-256-xts", key, tweak);
       const data = Buffer.concat([cipher.update(plain.subarray(sector * SECTOR, (sector + 1) * SECTOR)), cipher.final()]);
       fs.writeSync(fd, data, 0, SECTOR, stored * SECTOR);
     }
@@ -137,11 +175,12 @@ function volumeKey(dump: string): Buffer {
   const at = dump.indexOf("MK dump:");
   if (at < 0) throw new Error("cryptsetup bitlkDump --dump-volume-key printed no key");
   const hex = dump.slice(at + "MK dump:".length).replace(/\s+/g, "");
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`cryptsetup bitlkDump --dump-volume-key printed a key that is not 32 bytes`);
+  if (!/^([0-9a-f]{64}|[0-9a-f]{128})$/.test(hex))
+    throw new Error(`cryptsetup bitlkDump --dump-volume-key printed a key that is not 32 or 64 bytes`);
   return Buffer.from(hex, "hex");
 }
 
-function run(program: string, args: string[], input?: string): string {
+function run(program: string, args: string[], input?: string | Buffer): string {
   const r = spawnSync(program, args, { encoding: "utf8", input, maxBuffer: 16 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`${program} ${args[0]}: exit ${r.status ?? r.signal}: ${(r.stderr || r.stdout).trim()}`);
   return r.stdout;
