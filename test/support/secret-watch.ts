@@ -1,7 +1,8 @@
 /**
  * Watches every process's command line and environment for a secret while hooks run, on the host and in
  * a guest (proc-scan.sh), and proves each watcher can see: a decoy process carrying the secret in its
- * argv must be caught, or the watch is void.
+ * argv must be caught, or the watch is void. The decoys never fork: a forked child shows its parent's
+ * argv until it execs, and was once caught as a second process with the secret (a false hit).
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
@@ -52,7 +53,9 @@ function watchHost(secret: string): Watcher {
   return {
     decoy: () =>
       new Promise<number>((resolve, reject) => {
-        const decoy = spawn("/bin/bash", ["-c", "sleep 1.5; true", secret], { stdio: "ignore" });
+        // It waits in bash's own `read` on a pipe nobody writes to: a decoy that forked (`sleep`) would show
+        // the secret in its child's argv too, between fork and exec, under another pid.
+        const decoy = spawn("/bin/bash", ["-c", "read -r -t 1.5 _ || true", "decoy", secret], { stdio: ["pipe", "ignore", "ignore"] });
         decoy.on("close", () => resolve(decoy.pid!));
         decoy.on("error", reject);
       }),
@@ -81,8 +84,11 @@ async function watchGuest(guest: TestGuest, secret: string): Promise<Watcher> {
   }
   return {
     async decoy() {
-      // The secret comes from the root-only file at run time, so only the decoy's own argv carries it.
-      const r = await guest.ssh(`bash -c 'sleep 3; true' "$(cat ${GUEST_DIR}/needle)" & echo "$!"; wait`);
+      // The secret comes from the root-only file at run time, so only the decoy's own argv carries it. It
+      // waits in bash's own `read` on a FIFO nobody writes to, never forking (see the host's decoy).
+      const r = await guest.ssh(
+        `mkfifo -m 0600 ${GUEST_DIR}/decoy.fifo && { bash -c 'read -r -t 3 _ <> "$1" || true' decoy ${GUEST_DIR}/decoy.fifo "$(cat ${GUEST_DIR}/needle)" & echo "$!"; wait; }`,
+      );
       if (r.code !== 0) throw new Error(`guest decoy failed:\n${r.stderr}`);
       return Number(r.stdout.trim());
     },
