@@ -289,16 +289,21 @@ export interface SchemaOptions {
   readonly checkFiles: boolean;
 }
 
+/** The name of an image or an md array: IMAGE_NAME's shape, unique within the case (checked by the list). */
+function shortName(what: string, example: string) {
+  return z
+    .string({
+      error: requiredOr(`is required; give ${what} a short name such as '${example}'`, (input) => `must be text ${got(input)}`),
+    })
+    .regex(IMAGE_NAME, {
+      error: (iss: IssueLike) =>
+        `must be 1-32 characters: a lowercase letter or digit, then lowercase letters, digits or '-' ${got(iss.input)}`,
+    });
+}
+
 function imageShape() {
   return {
-    name: z
-      .string({
-        error: requiredOr("is required; give the image a short name such as 'win7'", (input) => `must be text ${got(input)}`),
-      })
-      .regex(IMAGE_NAME, {
-        error: (iss: IssueLike) =>
-          `must be 1-32 characters: a lowercase letter or digit, then lowercase letters, digits or '-' ${got(iss.input)}`,
-      }),
+    name: shortName("the image", "win7"),
     path: absolutePath("give the full path of the top image file"),
     format: choice(IMAGE_FORMATS, (input) =>
       input === "vhd"
@@ -409,20 +414,12 @@ export function imageFileProblem(file: string): string | undefined {
 }
 
 /** `image:partition`: a member of an md array, by its image's name and partition number (0: the whole disk). */
-const ARRAY_MEMBER = /^([a-z0-9][a-z0-9-]{0,31}):(0|[1-9][0-9]{0,2})$/;
+const ARRAY_MEMBER = new RegExp(`^(${IMAGE_NAME.source.slice(1, -1)}):(0|[1-9][0-9]{0,2})$`);
 
 const raidArrayShape = {
-  name: z
-    .string({
-      error: requiredOr("is required; give the array a short name such as 'nas'", (input) => `must be text ${got(input)}`),
-    })
-    .regex(IMAGE_NAME, {
-      error: (iss: IssueLike) =>
-        `must be 1-32 characters: a lowercase letter or digit, then lowercase letters, digits or '-' ${got(iss.input)}`,
-    })
-    .refine((n) => !/-r[0-9]+$/.test(n), {
-      error: (iss: IssueLike) => `must not end in -r<digits> (the members' mappings are named so) ${got(iss.input)}`,
-    }),
+  name: shortName("the array", "nas").refine((n) => !/-r[0-9]+$/.test(n), {
+    error: (iss: IssueLike) => `must not end in -r<digits> (the members' mappings are named so) ${got(iss.input)}`,
+  }),
   members: z
     .array(
       z
