@@ -59,6 +59,11 @@ export const result = {
   volumeMapping: z
     .string()
     .regex(/^\/dev\/mapper\/fl-nbd\d+-(md|luks|bitlocker|lvm)-[A-Za-z0-9+_.-]+$/, "must be a mapping like /dev/mapper/fl-nbd0-lvm-vg-root"),
+  /** A RaidArray's mapping, `/dev/mapper/fl-array-nas`; never one of its members' (`fl-array-<name>-r<role>`). */
+  arrayMapping: z
+    .string()
+    .regex(/^\/dev\/mapper\/fl-array-[a-z0-9][a-z0-9-]*$/, "must be a mapping like /dev/mapper/fl-array-nas")
+    .refine((d) => !/-r[0-9]+$/.test(d), "must be the array's mapping, not a member's (fl-array-<name>-r<role>)"),
   count: z.number().int().nonnegative(),
   /** Mount options as findmnt shows them: read-only first. */
   mountOptions: z

@@ -48,14 +48,9 @@ const partitionAndDevice = (m: { partition?: number; logicalVolume?: string; dev
   const mapping = field.volumeMapping.safeParse(m.device).success;
   if (m.partition === undefined) return mapping;
   if (mapping) return ["luks", "bitlocker", "md"].some((layer) => m.device.endsWith(`-${layer}-p${m.partition}`));
-  if (m.partition === 0)
-    return field.nbdDevice.safeParse(m.device).success || (ARRAY_MAPPING.test(m.device) && !ARRAY_MEMBER.test(m.device));
+  if (m.partition === 0) return field.nbdDevice.safeParse(m.device).success || field.arrayMapping.safeParse(m.device).success;
   return m.device.endsWith(`p${m.partition}`) && field.nbdPartition.safeParse(m.device).success;
 };
-/** A RaidArray's mapping: its filesystem is partition 0. */
-const ARRAY_MAPPING = /^\/dev\/mapper\/fl-array-[a-z0-9][a-z0-9-]*$/;
-/** ... and not one of its members' data mappings (`fl-array-<name>-r<role>`). */
-const ARRAY_MEMBER = /-r[0-9]+$/;
 const DEVICE_RULE =
   "device must be <nbd>p<partition> (the nbd device itself or a RaidArray mapping for partition 0) or a VolumeSystems mapping, and exactly one of partition and logicalVolume given";
 

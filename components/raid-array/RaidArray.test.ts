@@ -141,6 +141,7 @@ describe("the result schema", () => {
     expect(arrayResultSchema.safeParse(raid0).success).toBe(true);
     for (const bad of [
       { device: "/dev/mapper/fl-nbd0-md-p3" },
+      { device: "/dev/mapper/fl-array-nas-r0" },
       { device: "/dev/sda" },
       { level: 6 },
       { level: 1 },

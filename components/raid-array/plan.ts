@@ -15,7 +15,7 @@ export const DISASSEMBLE_HOOK = hookFile("raid-array", "guest-disassemble.sh");
 /** What guest-assemble.sh prints: the array as mapped. */
 export const arrayResultSchema = z.strictObject({
   /** `/dev/mapper/fl-array-<name>`: what PartitionMount mounts. */
-  device: z.string().regex(/^\/dev\/mapper\/fl-array-[a-z0-9][a-z0-9-]*$/, "must be a mapping like /dev/mapper/fl-array-nas"),
+  device: field.arrayMapping,
   /** The md array's UUID as mdadm prints it. */
   uuid: z.string().regex(/^[0-9a-f]{8}(:[0-9a-f]{8}){3}$/),
   /** md metadata version: 1.0, 1.1 or 1.2. */
