@@ -21,6 +21,9 @@ export interface ImageLab {
   readonly mounts: PartitionMount[];
 }
 
+/** Who owns the mounts: the guest image's examiner account, whose gid is its uid. */
+const examinerOwner = (config: CaseConfig) => ({ examinerUid: config.guest.examinerUid, examinerGid: config.guest.examinerUid });
+
 /** An md array over several images, and its filesystem's mount. */
 export interface ArrayLab {
   readonly array: RaidArray;
@@ -137,8 +140,7 @@ export class Case extends pulumi.ComponentResource {
           mountPoint: array.mountPoint,
           extraOptions: [...array.options],
           readOnly: true,
-          examinerUid: config.guest.examinerUid,
-          examinerGid: config.guest.examinerUid,
+          ...examinerOwner(config),
         },
         { parent: this, dependsOn: [raid] },
       );
@@ -216,14 +218,12 @@ export class Case extends pulumi.ComponentResource {
       { parent: this, dependsOn: [attachment] },
     );
 
-    // The guest image's examiner account has gid = uid.
     const mountArgs = {
       guest,
       nbdDevice: attachment.nbdDevice,
       volumes: volumes.volumes,
       readOnly: true as const,
-      examinerUid: config.guest.examinerUid,
-      examinerGid: config.guest.examinerUid,
+      ...examinerOwner(config),
     };
     const mounts =
       image.partitions === "all"

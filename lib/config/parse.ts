@@ -322,7 +322,7 @@ function checkVolumeKey(
  * FVE metadata block: its first 32-bit word is its own length, its second the version 1. Never names
  * the value.
  */
-export function startupKeyProblem(value: string): string | undefined {
+function startupKeyProblem(value: string): string | undefined {
   const text = value.trim();
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length % 4 !== 0) return "is not base64 (of a BitLocker startup key file, .BEK)";
   const bek = Buffer.from(text, "base64");
