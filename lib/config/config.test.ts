@@ -440,6 +440,11 @@ describe("md arrays over several images (raidArrays)", () => {
       "forensic-lab:raidArrays[0].members[0]: must be image:partition, e.g. 'disk1:2' (0: the whole disk) (got 'disk1')",
     ],
     [
+      "a member also listed in its image's partitions",
+      (r) => (r.images[2].partitions = [1, 2]),
+      "forensic-lab:raidArrays[0].members[1]: 'disk3:2' is also images[2].partitions[1]; an array member holds no filesystem of its own: list it in one place only",
+    ],
+    [
       "a member listed twice",
       (r) => r.raidArrays.push({ name: "other", members: ["disk1:2"] }),
       "forensic-lab:raidArrays[1].members[0]: 'disk1:2' is already a member in raidArrays[0].members[0]; list each member once",

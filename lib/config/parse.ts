@@ -404,10 +404,19 @@ function resolve(
     name: array.name,
     members: array.members.map((member, j) => {
       const [image, partition] = member.split(":");
-      if (!images.some((im) => im.name === image)) {
+      const at = images.findIndex((im) => im.name === image);
+      const listed =
+        at < 0 || images[at].partitions === "all" ? -1 : images[at].partitions.findIndex((p) => p.number === Number(partition));
+      if (at < 0) {
         issues.push({
           key: configKey(["raidArrays", i, "members", j]),
           message: `names image '${image}', which is not in images (${images.map((im) => `'${im.name}'`).join(", ")})`,
+        });
+      } else if (listed >= 0) {
+        // An array member holds no filesystem of its own: its mount would fail in the guest, after the lab is built.
+        issues.push({
+          key: configKey(["raidArrays", i, "members", j]),
+          message: `'${member}' is also images[${at}].partitions[${listed}]; an array member holds no filesystem of its own: list it in one place only`,
         });
       }
       return { image, partition: Number(partition) };
