@@ -5,6 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { deriveSshPort, parseCaseConfig, type ParseSource } from "./parse";
+import { MAX_IMAGES } from "./schema";
 import type { CaseConfig } from "./types";
 import { configErrorOf } from "../../test/support/config-error";
 
@@ -716,6 +717,11 @@ const corpus: [string, Mutation, string, Partial<ParseSource>?][] = [
   ],
   ["no images", (r) => delete r.images, "forensic-lab:images: is required; list at least one image (name, path of the top image file)"],
   ["empty image list", (r) => (r.images = []), "forensic-lab:images: must list at least one image (name, path of the top image file)"],
+  [
+    "more images than the guest has nbd devices",
+    (r) => (r.images = Array.from({ length: 65 }, (_, i) => ({ name: `disk${i}`, path: `/vmw/disk${i}.vmdk` }))),
+    "forensic-lab:images: must list at most 64 images: the analysis guest attaches each to an nbd device of its own and has 64; split the case",
+  ],
   ["images as a mapping", (r) => (r.images = { win7: "/vmw/w.vmdk" }), "forensic-lab:images: must be a list of images (got a mapping)"],
   [
     "image name with capitals",
@@ -990,4 +996,9 @@ describe("all issues at once", () => {
       { numRuns: 50 },
     );
   });
+});
+
+test("a case lists no more images than the guest image gives nbd devices (nbds_max)", () => {
+  const conf = fs.readFileSync(path.join(__dirname, "../../guest-image/rootfs/etc/modprobe.d/forensic-lab.conf"), "utf8");
+  expect(/^options nbd .*\bnbds_max=(\d+)/m.exec(conf)?.[1]).toBe(String(MAX_IMAGES));
 });

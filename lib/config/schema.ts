@@ -21,6 +21,8 @@ export const DEFAULT_MOUNT_ROOT = "/mnt/forensic";
 
 export const CASE_ID = /^[a-z][a-z0-9-]{2,39}$/;
 export const IMAGE_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+/** The analysis guest attaches each image to an nbd device of its own, and has 64 (guest-image/rootfs/etc/modprobe.d). */
+export const MAX_IMAGES = 64;
 /** lvm(8) "VALID NAMES": letters, digits, `+ _ . -`, not starting with `-`, not `.` or `..`, at most 127. */
 const VOLUME_GROUP = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/;
 /** libvirt network names: no `/`; kept to a conservative, shell- and XML-safe set. */
@@ -524,6 +526,9 @@ export function caseConfigSchema(options: SchemaOptions) {
           ),
         })
         .min(1, { error: "must list at least one image (name, path of the top image file)" })
+        .max(MAX_IMAGES, {
+          error: `must list at most ${MAX_IMAGES} images: the analysis guest attaches each to an nbd device of its own and has ${MAX_IMAGES}; split the case`,
+        })
         .superRefine((images, ctx) => {
           const seen = new Map<string, number>();
           images.forEach((image, index) => {
