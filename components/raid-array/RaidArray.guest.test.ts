@@ -79,8 +79,9 @@ const arrayOf = (name: string, members: [string, number][]) =>
     "assemble",
   );
 
+/** Every device-mapper mapping and every md device in the guest. */
 async function mappings(): Promise<string[]> {
-  return (await sh("dmsetup ls | awk '$1 != \"No\" { print $1 }'")).split("\n").filter(Boolean).sort();
+  return (await sh("dmsetup ls | awk '$1 != \"No\" { print $1 }'; ls /sys/block | grep '^md' || true")).split("\n").filter(Boolean).sort();
 }
 /** Sectors written, discards and flush-writes on every attached image since attach. */
 async function writtenEverywhere(): Promise<Record<string, number[]>> {
@@ -97,7 +98,9 @@ const noWrites = () => Object.fromEntries(Object.keys(devices).map((image) => [i
 async function openAndCompare(c: HookCommands, made: string): Promise<ArrayResult> {
   const r = parseHookResult<ArrayResult>(succeeded(await run(c.create)).stdout);
   expect((await sh(`sha256sum ${r.device}`)).split(" ")[0]).toBe(madeSums[made]);
-  const ro = await sh(`for d in /dev/mapper/fl-array-*; do cat /sys/class/block/$(basename $(readlink -f $d))/ro; done`);
+  const ro = await sh(
+    `for d in /dev/mapper/fl-array-* /dev/md_fl_*; do [ -e $d ] && cat /sys/class/block/$(basename $(readlink -f $d))/ro; done; true`,
+  );
   expect(new Set(ro.trim().split("\n"))).toEqual(new Set(["1"]));
   // Again: kept as it is.
   expect(parseHookResult<ArrayResult>(succeeded(await run(c.create)).stdout)).toEqual(r);
@@ -165,6 +168,23 @@ beforeAll(
        mdadm --wait /dev/md102 || true
        mkfs.ext4 -q -d "$work/files" /dev/md102; sync; echo "mirror $(sha256sum < /dev/md102 | cut -d' ' -f1)"
        mdadm --stop --quiet /dev/md102; losetup -d "\${ls[@]}"
+       # What device-mapper has no table for: RAID6 (md's default left-symmetric) of four disks, RAID10
+       # with two far copies over three, RAID0 over members of different sizes (two zones).
+       truncate -s 16M s1.raw s2.raw s3.raw s4.raw f1.raw f2.raw f3.raw z1.raw o1.raw o2.raw o3.raw; truncate -s 24M z2.raw
+       make() { # name level options members...
+         local name=$1 level=$2 options=$3 m ls=(); shift 3
+         for m in "$@"; do ls+=("$(losetup -f --show $m.raw)"); done
+         # shellcheck disable=SC2086
+         mdadm --create /dev/md103 --run --quiet --level=$level $options --chunk=64 --raid-devices=$# "\${ls[@]}"
+         mdadm --wait /dev/md103 || true
+         mkfs.ext4 -q -d "$work/files" /dev/md103; sync; echo "$name $(sha256sum < /dev/md103 | cut -d' ' -f1)"
+         mdadm --stop --quiet /dev/md103; losetup -d "\${ls[@]}"
+       }
+       make double 6 --metadata=1.2 s1 s2 s3 s4
+       make far 10 "--metadata=1.2 --layout=f2" f1 f2 f3
+       make zones 0 --metadata=1.2 z1 z2
+       # An older server's RAID5 with md 0.90 (the superblocks at the members' ends).
+       make old 5 --metadata=0.90 o1 o2 o3
        chmod 0444 ./*.raw; rm -rf "$work"`,
     );
     madeSums = Object.fromEntries(
@@ -173,9 +193,12 @@ beforeAll(
         .filter((l) => /^[a-z.-]+ [0-9a-f]{64}$/.test(l))
         .map((l) => l.split(" ")),
     );
-    expect(Object.keys(madeSums).sort()).toEqual(["big.bin", "mirror", "nas", "nas-later", "stripe"]);
+    expect(Object.keys(madeSums).sort()).toEqual(["big.bin", "double", "far", "mirror", "nas", "nas-later", "old", "stripe", "zones"]);
     imageSums = await sh(`cd ${q(DIR)} && sha256sum ./*.raw`);
-    for (const image of ["disk1", "disk2", "disk3", "stale3", "left1", "left2", "left3", "r0a", "r0b", "m1", "m2", "m3", "m4"]) {
+    for (const image of [
+      ...["disk1", "disk2", "disk3", "stale3", "left1", "left2", "left3", "r0a", "r0b", "m1", "m2", "m3", "m4"],
+      ...["s1", "s2", "s3", "s4", "f1", "f2", "f3", "z1", "z2", "o1", "o2", "o3"],
+    ]) {
       const nbd = await commandsOf(
         (n) =>
           new components.NbdAttachment(n, { guest: guest.connection, imagePath: `${DIR}/${image}.raw`, format: "raw", readOnly: true }),
@@ -297,10 +320,10 @@ describe("a NAS's RAID5 over three images", () => {
     expect(await mappings()).toEqual([]);
   });
 
-  test("two of three missing: dm-raid refuses, nothing is left mapped", async () => {
+  test("two of three missing: refused by name before anything is mapped", async () => {
     const r = await run((await arrayOf("nas", [["disk1", 2]])).create);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/raid-array: dmsetup create --readonly fl-array-nas failed/);
+    expect(r.stderr).toMatch(/raid-array: RAID5 keeps 1 parity chunk\(s\) a stripe: role\(s\) 1 2 missing, at most 1 may be/);
     expect(await mappings()).toEqual([]);
   });
 
@@ -366,6 +389,136 @@ test("RAID10 with two near copies over four disks, complete and with one of each
   );
   expect(broken.stderr).toMatch(/raid-array: RAID10: every copy of roles 2-3 is missing; the array cannot be read/);
   expect(await mappings()).toEqual([]);
+});
+
+describe("layouts device-mapper has no table for: md's own code, read-only with no metadata", () => {
+  /** The md device's state as md reports it; the array's must be read-only with nothing to sync. */
+  const mdState = (md: string) => sh(`cat /sys/block/${md.slice(5)}/md/array_state /sys/block/${md.slice(5)}/ro`);
+
+  test("RAID6 (md's left-symmetric) of four disks: complete, one or two missing, byte for byte md's array", async () => {
+    const all = await openAndCompare(
+      await arrayOf("double", [
+        ["s3", 0],
+        ["s1", 0],
+        ["s4", 0],
+        ["s2", 0],
+      ]),
+      "double",
+    );
+    expect(all).toMatchObject({ level: 6, state: "complete", detail: "RAID6 (md left-symmetric), chunk 64 KiB", health: "AAAA" });
+    expect(all.mdDevice).toMatch(/^\/dev\/md_fl_[0-9a-f]{8}$/);
+    const one = await openAndCompare(
+      await arrayOf("double", [
+        ["s1", 0],
+        ["s3", 0],
+        ["s4", 0],
+      ]),
+      "double",
+    );
+    expect(one).toMatchObject({ state: "degraded", missingRoles: [1], health: "A-AA" });
+    const two = await openAndCompare(
+      await arrayOf("double", [
+        ["s2", 0],
+        ["s4", 0],
+      ]),
+      "double",
+    );
+    expect(two).toMatchObject({ state: "degraded", missingRoles: [0, 2], health: "-A-A", mdDevice: all.mdDevice });
+  });
+
+  test("while open, md holds the array read-only (array_state readonly, the device ro), and a write is refused", async () => {
+    const c = await arrayOf("double", [
+      ["s1", 0],
+      ["s2", 0],
+      ["s4", 0],
+    ]);
+    const r = parseHookResult<ArrayResult>(succeeded(await run(c.create)).stdout);
+    expect(await mdState(r.mdDevice ?? "")).toBe("readonly\n1\n");
+    const write = await guest.ssh(`dd if=/dev/zero of=${r.mdDevice} bs=4096 count=1 oflag=direct conv=notrunc`);
+    expect(write.code).not.toBe(0);
+    succeeded(await run(c.delete));
+    expect(await mappings()).toEqual([]);
+    expect(await writtenEverywhere()).toEqual(noWrites());
+  });
+
+  test("a failure after md started (the array's name taken by another mapping): md stopped, the members unmapped", async () => {
+    await sh("dmsetup create --readonly fl-array-double --table '0 8 zero'");
+    const r = await run(
+      (
+        await arrayOf("double", [
+          ["s1", 0],
+          ["s2", 0],
+          ["s3", 0],
+        ])
+      ).create,
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/raid-array: mapping fl-array-double exists with another table/);
+    // What this run made went again, newest first; what it found stays.
+    expect(await mappings()).toEqual(["fl-array-double"]);
+    await sh("dmsetup remove fl-array-double");
+    expect(await writtenEverywhere()).toEqual(noWrites());
+  });
+
+  test("RAID6 with three of four missing: refused before anything is mapped", async () => {
+    const r = await run((await arrayOf("double", [["s2", 0]])).create);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/raid-array: RAID6 keeps 2 parity chunk\(s\) a stripe: role\(s\) 0 2 3 missing, at most 2 may be/);
+    expect(await mappings()).toEqual([]);
+  });
+
+  test("RAID10 with two far copies over three disks, complete and with one missing", async () => {
+    const all = await openAndCompare(
+      await arrayOf("far", [
+        ["f1", 0],
+        ["f2", 0],
+        ["f3", 0],
+      ]),
+      "far",
+    );
+    expect(all).toMatchObject({ level: 10, state: "complete", detail: "RAID10 (1 near, 2 far copies), chunk 64 KiB", health: "AAA" });
+    const two = await openAndCompare(
+      await arrayOf("far", [
+        ["f3", 0],
+        ["f1", 0],
+      ]),
+      "far",
+    );
+    expect(two).toMatchObject({ state: "degraded", missingRoles: [1], health: "A-A" });
+  });
+
+  test("RAID0 over members of different sizes (md's zones)", async () => {
+    const r = await openAndCompare(
+      await arrayOf("zones", [
+        ["z2", 0],
+        ["z1", 0],
+      ]),
+      "zones",
+    );
+    expect(r).toMatchObject({ level: 0, state: "complete", detail: "RAID0 over members of different sizes (md zones), chunk 64 KiB" });
+    expect(r.mdDevice).toMatch(/^\/dev\/md_fl_/);
+  });
+});
+
+test("RAID5 with md 0.90 superblocks (at the members' ends): complete and degraded, byte for byte md's array", async () => {
+  const all = await openAndCompare(
+    await arrayOf("old", [
+      ["o1", 0],
+      ["o2", 0],
+      ["o3", 0],
+    ]),
+    "old",
+  );
+  expect(all).toMatchObject({ metadata: "0.90", level: 5, state: "complete", detail: "RAID5 (raid5_ls), chunk 64 KiB", health: "AAA" });
+  expect(all.uuid).toMatch(/^[0-9a-f]{8}(:[0-9a-f]{8}){3}$/);
+  const two = await openAndCompare(
+    await arrayOf("old", [
+      ["o3", 0],
+      ["o2", 0],
+    ]),
+    "old",
+  );
+  expect(two).toMatchObject({ metadata: "0.90", state: "degraded", missingRoles: [0], health: "-AA" });
 });
 
 test("the images are as they were made", async () => {

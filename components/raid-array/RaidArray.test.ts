@@ -139,12 +139,16 @@ describe("the result schema", () => {
     expect(arrayResultSchema.safeParse(arrayResult).success).toBe(true);
     const { health: _health, ...raid0 } = { ...arrayResult, level: 0, state: "complete", missingRoles: [] };
     expect(arrayResultSchema.safeParse(raid0).success).toBe(true);
+    const raid6 = { ...arrayResult, level: 6, detail: "RAID6 (md left-symmetric), chunk 64 KiB", mdDevice: "/dev/md_fl_0badcafe" };
+    expect(arrayResultSchema.safeParse(raid6).success).toBe(true);
     for (const bad of [
       { device: "/dev/mapper/fl-nbd0-md-p3" },
       { device: "/dev/mapper/fl-array-nas-r0" },
       { device: "/dev/sda" },
-      { level: 6 },
       { level: 1 },
+      { level: 7 },
+      { mdDevice: "/dev/md0" },
+      { mdDevice: "/dev/nbd0" },
       { health: "AxA" },
       { members: [{ device: "/dev/sda1", role: 0 }] },
     ]) {

@@ -18,10 +18,10 @@ export const arrayResultSchema = z.strictObject({
   device: field.arrayMapping,
   /** The md array's UUID as mdadm prints it. */
   uuid: z.string().regex(/^[0-9a-f]{8}(:[0-9a-f]{8}){3}$/),
-  /** md metadata version: 1.0, 1.1 or 1.2. */
-  metadata: z.enum(["1.0", "1.1", "1.2"]),
-  level: z.union([z.literal(0), z.literal(4), z.literal(5), z.literal(10)]),
-  /** `RAID5 (raid5_ls), chunk 64 KiB`. */
+  /** md metadata version: 0.90, 1.0, 1.1 or 1.2. */
+  metadata: z.enum(["0.90", "1.0", "1.1", "1.2"]),
+  level: z.union([z.literal(0), z.literal(4), z.literal(5), z.literal(6), z.literal(10)]),
+  /** `RAID5 (raid5_ls), chunk 64 KiB`, `RAID6 (md left-symmetric), chunk 512 KiB`. */
   detail: z.string().min(1),
   /** `degraded`: some roles are missing (RAID4/5/10 read them from parity or copies). */
   state: z.enum(["complete", "degraded"]),
@@ -29,10 +29,22 @@ export const arrayResultSchema = z.strictObject({
   members: z.array(z.strictObject({ device: z.union([field.nbdDevice, field.nbdPartition]), role: field.count })).min(1),
   missingRoles: z.array(field.count),
   sizeBytes: field.count,
-  /** dm-raid's health characters, one per role (`A`: alive and in sync, `D`: dead or missing); absent for RAID0. */
+  /**
+   * One character per role, as dm-raid reports it (`A`: there and in sync, `a`: there, not in sync, `D`:
+   * faulty, `-`: missing); absent where a striped table reads the array (RAID0, RAID10 near copies).
+   */
   health: z
     .string()
     .regex(/^[AaD-]+$/)
+    .optional(),
+  /**
+   * `/dev/md_fl_<crc32 of the name>`: where md's own code reads the array (layouts device-mapper has
+   * no table for: RAID6, RAID10 far or offset copies, RAID0 zones), started read-only with no metadata
+   * under the array's mapping. Absent where device-mapper reads it.
+   */
+  mdDevice: z
+    .string()
+    .regex(/^\/dev\/md_fl_[0-9a-f]{8}$/)
     .optional(),
 });
 

@@ -44,7 +44,12 @@ const HALF = `${DIR}/half.raw`;
 const PLAIN = `${DIR}/plain.raw`;
 const SERVER = `${DIR}/server.raw`;
 const SERVER_DAMAGED = `${DIR}/server-damaged.raw`;
-const IMAGES = [LAPTOP, CLONE, HALF, `${DIR}/other-half.raw`, PLAIN, SERVER, `${DIR}/server-other.raw`, SERVER_DAMAGED];
+const NAS_SYSTEM = `${DIR}/nas-system.raw`;
+const NAS_SYSTEM_DAMAGED = `${DIR}/nas-system-damaged.raw`;
+const IMAGES = [
+  ...[LAPTOP, CLONE, HALF, `${DIR}/other-half.raw`, PLAIN, SERVER, `${DIR}/server-other.raw`, SERVER_DAMAGED],
+  ...[NAS_SYSTEM, NAS_SYSTEM_DAMAGED],
+];
 const P2_KEY = "p2 passphrase: with spaces, 'quotes' and $(id)";
 const HOME_KEY = "home\nkey with a line break";
 
@@ -189,6 +194,18 @@ beforeAll(
      mdadm --stop --quiet /dev/md101; losetup -d "$loop" "$other"
      cp server.raw server-damaged.raw
      printf 'X' | dd of=server-damaged.raw bs=1 seek=$((1048576 + 4096 + 40)) conv=notrunc status=none
+     # A NAS disk's system partition: p1 a member of a RAID1 with md 0.90 (its superblock at the end, as
+     # a Synology's system and swap arrays keep it), ext4 straight on the array; its mirror not imaged.
+     # A copy with one byte of the superblock's reserved words changed (the checksum covers them).
+     fill system "the NAS's system partition, md 0.90"
+     truncate -s 24M nas-system.raw; printf 'label: gpt\nsize=20MiB\n' | sfdisk -q nas-system.raw
+     loop=$(losetup -f --show -P nas-system.raw)
+     mdadm --create /dev/md102 --run --quiet --metadata=0.90 --level=1 --raid-devices=2 "\${loop}p1" missing
+     mkfs.ext4 -q -d "$work/system" /dev/md102; mdadm --stop --quiet /dev/md102
+     super=$(( ($(blockdev --getsz "\${loop}p1") / 128 * 128 - 128) * 512 + $(partx -g -o START -n 1 "$loop") * 512 ))
+     losetup -d "$loop"
+     cp nas-system.raw nas-system-damaged.raw
+     printf 'X' | dd of=nas-system-damaged.raw bs=1 seek=$((super + 80)) conv=notrunc status=none
      # No volume system at all: ext4 on the whole disk.
      truncate -s 8M plain.raw; mkfs.ext4 -q plain.raw
      chmod 0444 ./*.raw; rm -rf "$work"; sha256sum ./*.raw`,
@@ -365,6 +382,35 @@ describe("a server disk: a RAID1 member holding LVM, and a RAID0 member whose pa
       succeeded(await run(all.delete));
       succeeded(await run(open.delete));
       expect((await mappings()).filter((x) => x.startsWith(`fl-${name}-`))).toEqual([]);
+      expect(await written(device)).toEqual([0, 0, 0]);
+    });
+  });
+
+  test("a RAID1 member with md 0.90 (a NAS's system partition): its data mapped and mounted; a changed superblock refused", async () => {
+    await withAttached(NAS_SYSTEM, async (device) => {
+      const name = device.slice(5);
+      const open = await volumesOn(device);
+      const r = await opened(open);
+      expect(r.volumes.map((v) => [where(v), v.layer, v.device, v.over, v.detail])).toEqual([
+        ["p1", "md", `/dev/mapper/fl-${name}-md-p1`, [`${device}p1`], "RAID1 member, md 0.90, device 0 of 2"],
+      ]);
+      expect(r.skipped).toEqual([]);
+      // The data is everything before the superblock: 20 MiB less its last 64 KiB.
+      expect(r.volumes[0].sizeBytes).toBeLessThanOrEqual(20 * 1024 * 1024 - 65536);
+      const all = await mount({ nbdDevice: device, partition: "all", mountRoot: "/mnt/forensic/nas", volumes: r.volumes });
+      const m = await mounted(all);
+      expect(m.mounts.map((x) => [where(x), x.device, x.filesystem])).toEqual([["p1", `/dev/mapper/fl-${name}-md-p1`, "ext4"]]);
+      expect(await sh("cat /mnt/forensic/nas/p1/system.txt")).toBe("the NAS's system partition, md 0.90\n");
+      succeeded(await run(all.delete));
+      succeeded(await run(open.delete));
+      expect(await mappings()).toEqual([]);
+      expect(await written(device)).toEqual([0, 0, 0]);
+    });
+    await withAttached(NAS_SYSTEM_DAMAGED, async (device) => {
+      const r = await run((await volumesOn(device)).create);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/volume-systems: md member at partition 1: its md superblock's checksum does not match/);
+      expect(await mappings()).toEqual([]);
       expect(await written(device)).toEqual([0, 0, 0]);
     });
   });

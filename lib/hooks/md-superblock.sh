@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# md RAID member superblocks (metadata 1.0, 1.1, 1.2) read from the device with dd and od: md itself
-# never assembles anything here (an assembly may resync or write superblocks). Inlined with
+# md RAID member superblocks (metadata 0.90, 1.0, 1.1, 1.2) read from the device with dd and od: md
+# itself never assembles anything here (an assembly may resync or write superblocks). Inlined with
 # `# forensic-lab:include lib/hooks/md-superblock.sh` after common.sh.
 
 # md_superblock DEVICE WHAT: reads DEVICE's md superblock (WHAT names it in messages). Returns 0 with
 # MD_VERSION, MD_UUID (as mdadm prints it), MD_LEVEL, MD_LAYOUT, MD_SIZE (each member's used sectors),
 # MD_CHUNK (sectors), MD_RAID_DISKS, MD_DATA_OFFSET, MD_DATA_SIZE, MD_ROLE (0xfffe faulty, 0xffff spare),
-# MD_EVENTS, MD_UTIME, MD_FEATURES and MD_SUPER (the sector it lies at) set; returns 1 with MD_PROBLEM set for a
-# member it does not read (metadata 0.90 or unknown). A damaged superblock (magic, checksum, a data area
+# MD_EVENTS, MD_UTIME, MD_FEATURES (1.x's feature bits; for 0.90 bit 4, a reshape under way) and MD_SUPER
+# (the sector it lies at) set; returns 1 with MD_PROBLEM set for a member it does not read (unknown
+# metadata, a 0.90 superblock of a big-endian machine). A damaged superblock (magic, checksum, a data area
 # outside the device) fails the hook: the evidence is not what blkid says.
 # shellcheck disable=SC2034 # the MD_* values are read by the including hook
 md_superblock() {
@@ -19,11 +20,12 @@ md_superblock() {
   done <<<"$probe"
   sectors=$(<"/sys/class/block/${device#/dev/}/size")
   case "$MD_VERSION" in
+    0.90.0) md_superblock_0_90 "$device" "$what" "$sectors" || return 1; return 0 ;;
     1.2) MD_SUPER=8 ;;
     1.1) MD_SUPER=0 ;;
     1.0) MD_SUPER=$(((sectors - 16) & ~7)) ;;
     *)
-      MD_PROBLEM="md metadata ${MD_VERSION:-of unknown version} is not read (only 1.0, 1.1 and 1.2 are)"
+      MD_PROBLEM="md metadata ${MD_VERSION:-of unknown version} is not read (only 0.90, 1.0, 1.1 and 1.2 are)"
       return 1
       ;;
   esac
@@ -72,5 +74,55 @@ md_superblock() {
     { [[ "$MD_VERSION" != 1.0 ]] && ((MD_DATA_OFFSET < MD_SUPER + 8)); } || { [[ "$MD_VERSION" == 1.0 ]] && ((MD_DATA_OFFSET + MD_DATA_SIZE > MD_SUPER)); }; then
     fail "$what: its superblock puts the data at sectors $MD_DATA_OFFSET+$MD_DATA_SIZE, which does not fit the device ($sectors sectors) beside the superblock"
   fi
+  return 0
+}
+
+# md_superblock_0_90 DEVICE WHAT SECTORS: md_superblock for metadata 0.90: 4 KiB in the device's last
+# whole 64 KiB but one, in the byte order of the machine that wrote it (little-endian read here), the
+# data from sector 0 up to it. Its fields by 32-bit word: the array's in 0-63, the personality's
+# (layout, chunk) from 64, the table of 27 devices from 128, this member's own entry at 992.
+md_superblock_0_90() {
+  local device=$1 what=$2 sectors=$3 words=() i sum state
+  MD_SUPER=$(((sectors & ~127) - 128))
+  ((MD_SUPER > 0)) || fail "$what: too small to hold an md 0.90 superblock"
+  read -ra words < <(dd if="$device" bs=512 skip="$MD_SUPER" count=8 status=none | od -An -v -tu4 -w4096)
+  ((${#words[@]} == 1024)) || fail "$what: cannot read its superblock at sector $MD_SUPER"
+  if ((words[0] == 0xfc4e2ba9)); then
+    MD_PROBLEM="its md 0.90 superblock was written by a big-endian machine; not read"
+    return 1
+  fi
+  ((words[0] == 0xa92b4efc && words[1] == 0 && (words[2] == 90 || words[2] == 91))) ||
+    fail "$what: blkid says md 0.90, but no md 0.90 superblock is at sector $MD_SUPER"
+  # md's checksum: every 32-bit word with the checksum word (38) as 0, summed, the carry folded in once.
+  sum=0
+  for ((i = 0; i < 1024; i++)); do
+    if ((i != 38)); then sum=$((sum + words[i])); fi
+  done
+  sum=$((((sum & 0xffffffff) + (sum >> 32)) & 0xffffffff))
+  ((sum == words[38])) || fail "$what: its md superblock's checksum does not match (damaged?); not opened"
+  MD_VERSION=0.90
+  # 0.91: the array was being reshaped (md writes 0.91 while it is).
+  MD_FEATURES=$((words[2] == 91 ? 4 : 0))
+  printf -v MD_UUID '%08x:%08x:%08x:%08x' "${words[5]}" "${words[13]}" "${words[14]}" "${words[15]}"
+  MD_LEVEL=${words[7]}
+  ((MD_LEVEL < 2147483648)) || MD_LEVEL=$((MD_LEVEL - 4294967296))
+  MD_SIZE=$((words[8] * 2))
+  MD_RAID_DISKS=${words[10]}
+  MD_UTIME=${words[32]}
+  MD_EVENTS=$(((words[40] << 32) + words[39])) # little-endian: the low word first
+  MD_LAYOUT=${words[64]}
+  MD_CHUNK=$((words[65] / 512))
+  MD_DATA_OFFSET=0 MD_DATA_SIZE=$MD_SUPER
+  # This member's entry: its role (raid_disk) and state (bit 0 faulty, 1 active, 2 in sync).
+  state=${words[996]}
+  if ((state & 1)); then
+    MD_ROLE=0xfffe
+  elif (((state & 6) == 6)); then
+    MD_ROLE=${words[995]}
+  else
+    MD_ROLE=0xffff
+  fi
+  ((MD_SIZE <= MD_DATA_SIZE)) ||
+    fail "$what: its superblock puts $MD_SIZE sectors of data before the superblock at sector $MD_SUPER; it does not fit"
   return 0
 }

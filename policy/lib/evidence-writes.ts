@@ -493,6 +493,46 @@ const mdadm: Rule = (args) =>
     ? undefined
     : "may assemble, create or change an md array, or rewrite its members' superblocks (mdadm without --examine/--query/--detail)";
 
+/**
+ * md's sysfs, where lib/hooks/md-array.sh starts an array by hand: a write to one of these attributes
+ * decides whether md may write the members, so only the values that keep it from doing so pass, as
+ * literal `echo` or `printf` text: metadata `none` (no superblock read or written), in sync
+ * (`resync_start none`), started and stopped as `readonly` and `clear` (never `active`, `read-auto` or
+ * `clean`), and no sync action (`check` and `repair` read and rewrite parity) nor recovery or reshape.
+ * Any other value, one built at run time, or another program's output is refused.
+ */
+const MD_SYSFS_VALUES: Readonly<Record<string, readonly string[]>> = {
+  metadata_version: ["none"],
+  resync_start: ["none"],
+  array_state: ["readonly", "clear"],
+  sync_action: ["idle", "frozen"],
+  recovery_start: [],
+  reshape_position: [],
+  reshape_direction: [],
+  new_level: [],
+  sync_min: [],
+  sync_max: [],
+  sync_force_parallel: [],
+  start_ro: [],
+  consistency_policy: [],
+};
+function mdSysfsWrite(invocation: Invocation): string | undefined {
+  for (const redirect of invocation.redirects) {
+    if (!WRITING_REDIRECTS.has(redirect.op)) continue;
+    const attribute = redirect.target.text.split("/").pop() ?? "";
+    const allowed = MD_SYSFS_VALUES[attribute];
+    if (allowed === undefined) continue;
+    const words = invocation.args.filter((a) => !/^-[neE]+$/.test(a.text));
+    const value = invocation.program === "echo" || invocation.program === "printf" ? words.map((a) => a.text).join(" ") : undefined;
+    const literal = value !== undefined && words.every((a) => a.known) && allowed.includes(value.replace(/\\n$/, ""));
+    if (literal) continue;
+    if (allowed.length === 0) return `writes md's ${attribute}, which starts or steers what md writes to the members`;
+    const shown = value !== undefined && words.every((a) => a.known) ? `'${value}'` : "a value it cannot see";
+    return `writes ${shown} to md's ${attribute}: only ${allowed.map((v) => `'${v}'`).join(" or ")} keeps md from writing the members`;
+  }
+  return undefined;
+}
+
 /** dd writes only where `of=` points (standard output without it). */
 const dd: Rule = (args) => {
   const of = args.find((a) => a.text.startsWith("of="));
@@ -598,7 +638,7 @@ export function writeCapability(invocation: Invocation): string | undefined {
   const { args } = invocation;
   // qemu's own tools and the guest's emulator are what open json: specs.
   const spec = invocation.program.startsWith("qemu") ? args.map((a) => jsonSpecProblem(a)).find((p) => p !== undefined) : undefined;
-  return ruleFor(invocation.program)?.(args) ?? spec;
+  return ruleFor(invocation.program)?.(args) ?? spec ?? mdSysfsWrite(invocation);
 }
 
 /**

@@ -206,6 +206,38 @@ describe("writeCapability", () => {
     ["mdadm /dev/md0 --add /dev/nbd0p1", MDADM_WHY],
     ["mdadm --examine /dev/nbd0p1 --update=name", MDADM_WHY],
     ["mdadm /dev/md0", MDADM_WHY],
+    // md started by hand through sysfs (lib/hooks/md-array.sh): only the values that keep md from writing.
+    ["echo readonly > /sys/block/md_fl_0badcafe/md/array_state", undefined],
+    ['echo clear >"$sys/array_state"', undefined],
+    ["echo none > /sys/block/md_x/md/metadata_version", undefined],
+    ["printf 'none\\n' > /sys/block/md_x/md/resync_start", undefined],
+    ['echo "$slot" > "$sys/dev-$dm/slot"', undefined],
+    [
+      "echo active > /sys/block/md_x/md/array_state",
+      "writes 'active' to md's array_state: only 'readonly' or 'clear' keeps md from writing the members",
+    ],
+    [
+      "echo read-auto >> /sys/block/md_x/md/array_state",
+      "writes 'read-auto' to md's array_state: only 'readonly' or 'clear' keeps md from writing the members",
+    ],
+    [
+      'echo "$state" > /sys/block/md_x/md/array_state',
+      "writes a value it cannot see to md's array_state: only 'readonly' or 'clear' keeps md from writing the members",
+    ],
+    [
+      "cat saved > /sys/block/md_x/md/array_state",
+      "writes a value it cannot see to md's array_state: only 'readonly' or 'clear' keeps md from writing the members",
+    ],
+    [
+      "echo 1.2 > /sys/block/md_x/md/metadata_version",
+      "writes '1.2' to md's metadata_version: only 'none' keeps md from writing the members",
+    ],
+    ["echo 0 > /sys/block/md_x/md/resync_start", "writes '0' to md's resync_start: only 'none' keeps md from writing the members"],
+    [
+      "echo repair > /sys/block/md_x/md/sync_action",
+      "writes 'repair' to md's sync_action: only 'idle' or 'frozen' keeps md from writing the members",
+    ],
+    ["echo 1 > /sys/module/md_mod/parameters/start_ro", "writes md's start_ro, which starts or steers what md writes to the members"],
     ["umount /mnt/p1", undefined],
   ])("%s", (line, expected) => {
     expect(why(line)).toBe(expected);

@@ -5,11 +5,15 @@
 # over the members' data areas (RAID10: one member of each group of copies); RAID4 and RAID5 are dm-raid
 # (`raid` target: md's own RAID code under device-mapper) over read-only mappings of the members' data
 # areas, with `nosync` and no metadata devices: nothing to resync, nowhere to write a superblock.
-# Degraded RAID4/5/10 arrays open with the members there are; one with too few is refused.
+# What device-mapper has no table for (md's RAID6 layouts, RAID10 far or offset copies or near copies
+# over an odd count, RAID0 members of different sizes) is md's own code all the same, started by hand
+# with no metadata and read-only over the same read-only member mappings (lib/hooks/md-array.sh), with
+# a linear mapping fl-array-<name> on top, so what a mount takes is the same for every array.
+# Degraded RAID4/5/6/10 arrays open with the members there are; one with too few is refused.
 # Values: ARRAY_NAME (the case's name for it: mappings fl-array-<name>, fl-array-<name>-r<role>),
 # MEMBER_DEVICES (array: /dev/nbdNpK, or /dev/nbdN for a whole-disk member), MEMBER_LABELS (array, the
 # same length: how messages name each member, e.g. "image disk1 partition 3").
-# Checked before anything is mapped: every member carries an md 1.x superblock of the same array (UUID,
+# Checked before anything is mapped: every member carries an md superblock (0.90 or 1.x) of the same array (UUID,
 # level, layout, chunk, disk count), no two claim one role, none is a spare, faulty, being rebuilt or
 # of another moment than the others (fewer events, or another update time), and no reshape or write journal.
 # Idempotent: mappings already there with the same tables are kept.
@@ -20,6 +24,7 @@ readonly FAILS_AS="raid-array"
 # forensic-lab:include lib/hooks/common.sh
 # forensic-lab:include lib/hooks/device-mapper.sh
 # forensic-lab:include lib/hooks/md-superblock.sh
+# forensic-lab:include lib/hooks/md-array.sh
 
 [[ "$ARRAY_NAME" =~ ^[a-z0-9][a-z0-9-]{0,31}$ ]] || fail "array name '$ARRAY_NAME' must be 1-32 of a-z, 0-9 and '-'"
 readonly PREFIX="fl-array-$ARRAY_NAME"
@@ -78,68 +83,102 @@ for ((r = 0; r < disks; r++)); do
   [[ -n "${by_role[r]:-}" ]] || missing+=("$r")
 done
 
-# The table: chunk and sizes in 512-byte sectors.
-member_maps=() # role, dm name, table: three per member mapped alone (dm-raid takes whole devices)
+# The table: chunk and sizes in 512-byte sectors. md_personality is set where md's own code starts the
+# array instead (no device-mapper table for its layout); md_used is then each member's sectors in use.
+member_maps=() # role, dm name, table: three per member mapped alone (dm-raid and md take whole devices)
+md_personality="" md_used=0
+# map_members SIZE: each member there is, alone (SIZE sectors of its data area; 0: all of it).
+map_members() {
+  local r i
+  for ((r = 0; r < disks; r++)); do
+    if [[ -n "${by_role[r]:-}" ]]; then
+      i=${by_role[r]}
+      member_maps+=("$r" "$PREFIX-r$r" "0 $(($1 > 0 ? $1 : sizes[i])) linear ${MEMBER_DEVICES[$i]} ${offsets[$i]}")
+    fi
+  done
+}
+# md numbers its RAID5 and RAID6 layouts; mdadm names them so.
+md_layouts=([0]=left-asymmetric [1]=right-asymmetric [2]=left-symmetric [3]=right-symmetric [4]=parity-first [5]=parity-last
+  [8]=ddf-zero-restart [9]=ddf-N-restart [10]=ddf-N-continue [16]=left-asymmetric-6 [17]=right-asymmetric-6
+  [18]=left-symmetric-6 [19]=right-symmetric-6 [20]=parity-first-6)
 case $level in
   0)
     ((${#missing[@]} == 0)) || fail "RAID0 has no redundancy: role(s) ${missing[*]} missing; every member is needed"
-    # md rounds each member down to whole chunks; members of different sizes make several zones.
-    per=$((sizes[0] / chunk * chunk))
+    # md rounds each member down to whole chunks; members of different sizes make several zones, which
+    # only md's own RAID0 reads.
+    per=$((sizes[0] / chunk * chunk)) zones=no
     for s in "${sizes[@]}"; do
-      (((s / chunk * chunk) == per)) || fail "RAID0 members of different sizes (md zones) are not opened"
+      (((s / chunk * chunk) == per)) || zones=yes
     done
-    table="0 $((per * disks)) striped $disks $chunk"
-    for ((r = 0; r < disks; r++)); do table+=" ${MEMBER_DEVICES[${by_role[r]}]} ${offsets[${by_role[r]}]}"; done
-    kind="RAID0, chunk $((chunk / 2)) KiB"
+    if [[ $zones == no ]]; then
+      table="0 $((per * disks)) striped $disks $chunk"
+      for ((r = 0; r < disks; r++)); do table+=" ${MEMBER_DEVICES[${by_role[r]}]} ${offsets[${by_role[r]}]}"; done
+      kind="RAID0, chunk $((chunk / 2)) KiB"
+    else
+      md_personality=raid0
+      map_members 0
+      kind="RAID0 over members of different sizes (md zones), chunk $((chunk / 2)) KiB"
+    fi
     ;;
   10)
     # md's near layout keeps each chunk on <copies> neighbouring devices; with the device count a multiple
     # of the copies, that is RAID0 over one device of each group of neighbours. (dm-raid's own raid10
-    # refuses md's layout without metadata devices: "unsupported raid10 layout".)
-    near=$((layout & 255)) far=$((layout >> 8 & 255))
-    ((far == 1 && near > 1 && layout >> 16 == 0 && disks % near == 0)) ||
-      fail "RAID10 layout $layout ($near near, $far far copies over $disks devices) is not opened (near copies over a multiple of their count are)"
-    legs=$((disks / near)) per=$((size / chunk * chunk))
-    ((per > 0)) || fail "the superblocks give the array no size"
-    table="0 $((per * legs)) striped $legs $chunk"
-    for ((leg = 0; leg < legs; leg++)); do
-      i=""
-      for ((r = leg * near; r < (leg + 1) * near; r++)); do
-        if [[ -z "$i" && -n "${by_role[r]:-}" ]]; then i=${by_role[r]}; fi
+    # refuses md's layout without metadata devices: "unsupported raid10 layout".) Other layouts: md.
+    near=$((layout & 255)) far=$((layout >> 8 & 255)) offset=$((layout >> 16 & 1))
+    ((layout >> 19 == 0 && near * far > 1)) || fail "RAID10 layout $layout is not one md writes; not opened"
+    ((size > 0)) || fail "the superblocks give the array no size"
+    copies="$near near"
+    if ((far > 1 && offset)); then copies+=", $far offset"; elif ((far > 1)); then copies+=", $far far"; fi
+    kind="RAID10 ($copies copies), chunk $((chunk / 2)) KiB"
+    if ((layout >> 16 == 0 && far == 1 && disks % near == 0)); then
+      legs=$((disks / near)) per=$((size / chunk * chunk))
+      table="0 $((per * legs)) striped $legs $chunk"
+      for ((leg = 0; leg < legs; leg++)); do
+        i=""
+        for ((r = leg * near; r < (leg + 1) * near; r++)); do
+          if [[ -z "$i" && -n "${by_role[r]:-}" ]]; then i=${by_role[r]}; fi
+        done
+        [[ -n "$i" ]] || fail "RAID10: every copy of roles $((leg * near))-$(((leg + 1) * near - 1)) is missing; the array cannot be read"
+        table+=" ${MEMBER_DEVICES[$i]} ${offsets[$i]}"
       done
-      [[ -n "$i" ]] || fail "RAID10: every copy of roles $((leg * near))-$(((leg + 1) * near - 1)) is missing; the array cannot be read"
-      table+=" ${MEMBER_DEVICES[$i]} ${offsets[$i]}"
-    done
-    kind="RAID10 ($near near copies), chunk $((chunk / 2)) KiB"
+    else
+      md_personality=raid10 md_used=$size
+      map_members "$size"
+    fi
     ;;
-  4 | 5)
+  4 | 5 | 6)
+    ((size > 0)) || fail "the superblocks give the array no size"
+    parity=$((level == 6 ? 2 : 1))
+    ((${#missing[@]} <= parity)) ||
+      fail "RAID$level keeps $parity parity chunk(s) a stripe: role(s) ${missing[*]} missing, at most $parity may be; the array cannot be read"
+    type=""
     if ((level == 4)); then
       type=raid4
-    else
+    elif ((level == 5)); then
       case $layout in
         0) type=raid5_la ;;
         1) type=raid5_ra ;;
         2) type=raid5_ls ;;
         3) type=raid5_rs ;;
         5) type=raid5_n ;;
-        *) fail "RAID5 layout $layout has no device-mapper name; not opened" ;;
       esac
     fi
-    ((size > 0)) || fail "the superblocks give the array no size"
-    table="0 $(((disks - 1) * size)) raid $type 2 $chunk nosync $disks"
-    for ((r = 0; r < disks; r++)); do
-      if [[ -n "${by_role[r]:-}" ]]; then
-        i=${by_role[r]}
-        member_maps+=("$r" "$PREFIX-r$r" "0 $size linear ${MEMBER_DEVICES[$i]} ${offsets[$i]}")
-        table+=" - /dev/mapper/$PREFIX-r$r"
-      else
-        table+=" - -"
-      fi
-    done
-    kind="RAID$level ($type), chunk $((chunk / 2)) KiB"
+    map_members "$size"
+    if [[ -n "$type" ]]; then
+      table="0 $(((disks - 1) * size)) raid $type 2 $chunk nosync $disks"
+      for ((r = 0; r < disks; r++)); do
+        if [[ -n "${by_role[r]:-}" ]]; then table+=" - /dev/mapper/$PREFIX-r$r"; else table+=" - -"; fi
+      done
+      kind="RAID$level ($type), chunk $((chunk / 2)) KiB"
+    else
+      # md's RAID6 layouts (and RAID5's rarer ones) have no dm-raid name: dm-raid's raid6_* are DDF's.
+      [[ -n "${md_layouts[layout]:-}" ]] || fail "RAID$level layout $layout is not one md knows; not opened"
+      md_personality=raid$level md_used=$size
+      kind="RAID$level (md ${md_layouts[layout]}), chunk $((chunk / 2)) KiB"
+    fi
     ;;
   1) fail "RAID1: each member holds all the data and opens alone; name it in its image's partitions instead" ;;
-  *) fail "md level $level is not opened (RAID0, RAID4, RAID5 and RAID10 are; RAID6's md layouts have no device-mapper names)" ;;
+  *) fail "md level $level is not opened (RAID0, RAID4, RAID5, RAID6 and RAID10 are)" ;;
 esac
 
 # Nothing half-made is left behind: if this hook fails, what it created goes again, newest first.
@@ -148,7 +187,12 @@ undo_made() {
   local status=$? k
   ((status != 0)) || return 0
   for ((k = ${#made[@]} - 1; k >= 0; k--)); do
-    dmsetup remove --retry -- "${made[k]}" >/dev/null 2>&1 || echo "raid-array: could not remove /dev/mapper/${made[k]} after the failure" >&2
+    if [[ "${made[k]}" == md:* ]]; then
+      echo clear >"/sys/block/${made[k]#md:}/md/array_state" 2>/dev/null ||
+        echo "raid-array: could not stop md device ${made[k]#md:} after the failure" >&2
+    else
+      dmsetup remove --retry -- "${made[k]}" >/dev/null 2>&1 || echo "raid-array: could not remove /dev/mapper/${made[k]} after the failure" >&2
+    fi
   done
 }
 trap undo_made EXIT
@@ -169,11 +213,32 @@ map() {
 }
 
 for ((k = 0; k < ${#member_maps[@]}; k += 3)); do map "${member_maps[k + 1]}" "${member_maps[k + 2]}"; done
-if [[ "$table" == *" raid "* ]]; then modprobe dm-raid; fi
+md="" health=""
+if [[ -n "$md_personality" ]]; then
+  md=$(md_array_name "$ARRAY_NAME")
+  slots=()
+  for ((k = 0; k < ${#member_maps[@]}; k += 3)); do slots+=("${member_maps[k]}:/dev/mapper/${member_maps[k + 1]}"); done
+  if [[ -d "/sys/block/$md/md" ]]; then
+    # Started by an earlier run: kept if it is this array over these mappings, read-only.
+    [[ "$(md_members "$md")" == "$(md_members_of "${slots[@]}")" && "$(<"/sys/block/$md/md/array_state")" == readonly ]] ||
+      fail "md device $md exists with other members or not read-only (another array's?)"
+    echo "raid-array: md device $md is already started" >&2
+  else
+    made+=("md:$md")
+    md_start "$md" "$md_personality" "$layout" "$chunk" "$disks" "$md_used" "${slots[@]}"
+  fi
+  [[ "$(<"/sys/block/$md/ro")" == 1 && "$(<"/sys/block/$md/md/array_state")" == readonly ]] || fail "md device $md is not read-only"
+  if [[ -e "/sys/block/$md/md/sync_action" ]]; then
+    [[ "$(<"/sys/block/$md/md/sync_action")" == idle ]] || fail "md device $md is not idle (sync_action: $(<"/sys/block/$md/md/sync_action"))"
+  fi
+  health=$(md_health "$md" "$disks")
+  table="0 $(<"/sys/block/$md/size") linear /dev/$md 0"
+else
+  if [[ "$table" == *" raid "* ]]; then modprobe dm-raid; fi
+fi
 map "$PREFIX" "$table"
 state=complete
 if ((${#missing[@]} > 0)); then state=degraded; fi
-health=""
 if [[ "$table" == *" raid "* ]]; then
   # dm-raid's status: ... <health chars, A alive and in sync> <synced/total> <sync action>. Idle: it
   # neither resyncs nor recovers.
@@ -187,7 +252,7 @@ member_json=$(for i in "${!MEMBER_DEVICES[@]}"; do printf '%s\t%s\n' "${MEMBER_D
   jq -Rsc '[split("\n")[] | select(. != "") | split("\t") | {device: .[0], role: (.[1] | tonumber)}]')
 jq -nc --arg device "/dev/mapper/$PREFIX" --arg uuid "$uuid" --arg version "$version" --argjson level "$level" \
   --arg kind "$kind" --arg state "$state" --arg health "$health" --argjson size "$(size_of "/dev/mapper/$PREFIX")" \
-  --argjson members "$member_json" --arg missing "${missing[*]}" '{
+  --argjson members "$member_json" --arg missing "${missing[*]}" --arg md "$md" '{
     device: $device, uuid: $uuid, metadata: $version, level: $level, detail: $kind, state: $state,
     members: $members, missingRoles: ($missing | split(" ") | map(select(. != "") | tonumber)), sizeBytes: $size
-  } + (if $health == "" then {} else {health: $health} end)' | sed 's/^/FORENSIC_LAB_RESULT /'
+  } + (if $health == "" then {} else {health: $health} end) + (if $md == "" then {} else {mdDevice: "/dev/\($md)"} end)' | sed 's/^/FORENSIC_LAB_RESULT /'

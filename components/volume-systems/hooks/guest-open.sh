@@ -236,12 +236,12 @@ thin_pool_read_only() { # <vg/lv> <dm name>
   has_word ro "${words[@]}" || fail "logical volume $1: thin pool /dev/mapper/$2 is not in read-only mode (status: ${words[*]})"
 }
 
-# md RAID1 member <device> at partition <where>: its data area, read from the member's own version 1.x
+# md RAID1 member <device> at partition <where>: its data area, read from the member's own 0.90 or 1.x
 # superblock, mapped read-only (`dmsetup create --readonly`, linear). md itself never assembles anything:
 # an assembly may resync or write superblocks (event counts, clean flags), and two images holding
 # members of one array would meet in one md device. A mirror member alone holds all the data, so
 # each opens alone, degraded arrays included. Other levels need their other members (other images) and
-# are reported, as are spares, faulty members, a reshape under way and metadata 0.90.
+# are reported, as are spares, faulty members and a reshape under way.
 md_open() { # <where> <device>
   local where=$1 device=$2 mapper table what
   what="md member at partition $where"
