@@ -170,21 +170,23 @@ beforeAll(
        mdadm --stop --quiet /dev/md102; losetup -d "\${ls[@]}"
        # What device-mapper has no table for: RAID6 (md's default left-symmetric) of four disks, RAID10
        # with two far copies over three, RAID0 over members of different sizes (two zones).
-       truncate -s 16M s1.raw s2.raw s3.raw s4.raw f1.raw f2.raw f3.raw z1.raw o1.raw o2.raw o3.raw; truncate -s 24M z2.raw
+       truncate -s 16M s1.raw s2.raw s3.raw s4.raw f1.raw f2.raw f3.raw z1.raw o1.raw o2.raw o3.raw j1.raw; truncate -s 24M z2.raw j2.raw
        make() { # name level options members...
          local name=$1 level=$2 options=$3 m ls=(); shift 3
          for m in "$@"; do ls+=("$(losetup -f --show $m.raw)"); done
          # shellcheck disable=SC2086
-         mdadm --create /dev/md103 --run --quiet --level=$level $options --chunk=64 --raid-devices=$# "\${ls[@]}"
+         mdadm --create /dev/md103 --run --quiet --level=$level $options --raid-devices=$# "\${ls[@]}"
          mdadm --wait /dev/md103 || true
          mkfs.ext4 -q -d "$work/files" /dev/md103; sync; echo "$name $(sha256sum < /dev/md103 | cut -d' ' -f1)"
          mdadm --stop --quiet /dev/md103; losetup -d "\${ls[@]}"
        }
-       make double 6 --metadata=1.2 s1 s2 s3 s4
-       make far 10 "--metadata=1.2 --layout=f2" f1 f2 f3
-       make zones 0 --metadata=1.2 z1 z2
+       make double 6 "--metadata=1.2 --chunk=64" s1 s2 s3 s4
+       make far 10 "--metadata=1.2 --chunk=64 --layout=f2" f1 f2 f3
+       make zones 0 "--metadata=1.2 --chunk=64" z1 z2
        # An older server's RAID5 with md 0.90 (the superblocks at the members' ends).
-       make old 5 --metadata=0.90 o1 o2 o3
+       make old 5 "--metadata=0.90 --chunk=64" o1 o2 o3
+       # A JBOD: md linear over two disks of different sizes.
+       make jbod linear --metadata=1.2 j1 j2
        chmod 0444 ./*.raw; rm -rf "$work"`,
     );
     madeSums = Object.fromEntries(
@@ -193,11 +195,22 @@ beforeAll(
         .filter((l) => /^[a-z.-]+ [0-9a-f]{64}$/.test(l))
         .map((l) => l.split(" ")),
     );
-    expect(Object.keys(madeSums).sort()).toEqual(["big.bin", "double", "far", "mirror", "nas", "nas-later", "old", "stripe", "zones"]);
+    expect(Object.keys(madeSums).sort()).toEqual([
+      "big.bin",
+      "double",
+      "far",
+      "jbod",
+      "mirror",
+      "nas",
+      "nas-later",
+      "old",
+      "stripe",
+      "zones",
+    ]);
     imageSums = await sh(`cd ${q(DIR)} && sha256sum ./*.raw`);
     for (const image of [
       ...["disk1", "disk2", "disk3", "stale3", "left1", "left2", "left3", "r0a", "r0b", "m1", "m2", "m3", "m4"],
-      ...["s1", "s2", "s3", "s4", "f1", "f2", "f3", "z1", "z2", "o1", "o2", "o3"],
+      ...["s1", "s2", "s3", "s4", "f1", "f2", "f3", "z1", "z2", "o1", "o2", "o3", "j1", "j2"],
     ]) {
       const nbd = await commandsOf(
         (n) =>
@@ -519,6 +532,22 @@ test("RAID5 with md 0.90 superblocks (at the members' ends): complete and degrad
     "old",
   );
   expect(two).toMatchObject({ metadata: "0.90", state: "degraded", missingRoles: [0], health: "-AA" });
+});
+
+test("a JBOD (md linear) over disks of different sizes: a linear table in role order; a missing member refused", async () => {
+  const r = await openAndCompare(
+    await arrayOf("jbod", [
+      ["j2", 0],
+      ["j1", 0],
+    ]),
+    "jbod",
+  );
+  expect(r).toMatchObject({ level: -1, state: "complete", detail: "linear (JBOD) of 2 members", missingRoles: [] });
+  expect(r.health).toBeUndefined();
+  expect(r.mdDevice).toBeUndefined();
+  const missing = await run((await arrayOf("jbod", [["j1", 0]])).create);
+  expect(missing.stderr).toMatch(/raid-array: a linear array \(JBOD\) has no redundancy: role\(s\) 1 missing/);
+  expect(await mappings()).toEqual([]);
 });
 
 test("the images are as they were made", async () => {

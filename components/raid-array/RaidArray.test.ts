@@ -141,12 +141,14 @@ describe("the result schema", () => {
     expect(arrayResultSchema.safeParse(raid0).success).toBe(true);
     const raid6 = { ...arrayResult, level: 6, detail: "RAID6 (md left-symmetric), chunk 64 KiB", mdDevice: "/dev/md_fl_0badcafe" };
     expect(arrayResultSchema.safeParse(raid6).success).toBe(true);
+    expect(arrayResultSchema.safeParse({ ...raid0, level: -1, detail: "linear (JBOD) of 2 members" }).success).toBe(true);
     for (const bad of [
       { device: "/dev/mapper/fl-nbd0-md-p3" },
       { device: "/dev/mapper/fl-array-nas-r0" },
       { device: "/dev/sda" },
       { level: 1 },
       { level: 7 },
+      { level: -2 },
       { mdDevice: "/dev/md0" },
       { mdDevice: "/dev/nbd0" },
       { health: "AxA" },

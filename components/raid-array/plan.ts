@@ -20,7 +20,8 @@ export const arrayResultSchema = z.strictObject({
   uuid: z.string().regex(/^[0-9a-f]{8}(:[0-9a-f]{8}){3}$/),
   /** md metadata version: 0.90, 1.0, 1.1 or 1.2. */
   metadata: z.enum(["0.90", "1.0", "1.1", "1.2"]),
-  level: z.union([z.literal(0), z.literal(4), z.literal(5), z.literal(6), z.literal(10)]),
+  /** md's level; -1: linear (a JBOD). */
+  level: z.union([z.literal(-1), z.literal(0), z.literal(4), z.literal(5), z.literal(6), z.literal(10)]),
   /** `RAID5 (raid5_ls), chunk 64 KiB`, `RAID6 (md left-symmetric), chunk 512 KiB`. */
   detail: z.string().min(1),
   /** `degraded`: some roles are missing (RAID4/5/10 read them from parity or copies). */

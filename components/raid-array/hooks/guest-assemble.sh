@@ -177,8 +177,22 @@ case $level in
       kind="RAID$level (md ${md_layouts[layout]}), chunk $((chunk / 2)) KiB"
     fi
     ;;
+  -1)
+    # md linear (a NAS's JBOD): the members' data one after another in role order, each rounded down
+    # to whole chunks (md's rounding) where the superblock gives one: a linear table of one line each.
+    ((${#missing[@]} == 0)) || fail "a linear array (JBOD) has no redundancy: role(s) ${missing[*]} missing; every member is needed"
+    table="" start=0
+    for ((r = 0; r < disks; r++)); do
+      i=${by_role[r]} per=${sizes[${by_role[r]}]}
+      if ((chunk > 0)); then per=$((per / chunk * chunk)); fi
+      table+="$start $per linear ${MEMBER_DEVICES[$i]} ${offsets[$i]}"$'\n'
+      start=$((start + per))
+    done
+    table=${table%$'\n'}
+    kind="linear (JBOD) of $disks members"
+    ;;
   1) fail "RAID1: each member holds all the data and opens alone; name it in its image's partitions instead" ;;
-  *) fail "md level $level is not opened (RAID0, RAID4, RAID5, RAID6 and RAID10 are)" ;;
+  *) fail "md level $level is not opened (linear, RAID0, RAID4, RAID5, RAID6 and RAID10 are)" ;;
 esac
 
 # Nothing half-made is left behind: if this hook fails, what it created goes again, newest first.
