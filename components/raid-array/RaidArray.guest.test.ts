@@ -6,6 +6,9 @@
  * written on any member's nbd device. Every step runs the exact command text the components render (from
  * a mocked Pulumi run) through the real in-guest ssh wrapper.
  */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { LOCAL_COMMAND } from "../../lib/tokens";
 import { parseHookResult, RESULT_MARKER } from "../../lib/shell";
 import { MockRun, setupMocks } from "../../test/mocks";
@@ -51,6 +54,44 @@ const ARRAY_STAND_IN = {
   members: [{ device: "/dev/nbd0", role: 0 }],
   missingRoles: [],
   sizeBytes: 0,
+};
+
+/**
+ * An 8 MiB member with an md 1.2 superblock written here (at sector 8, checksum as mdadm computes it),
+ * for what mdadm never writes: a hostile image's superblock. A RAID5 member, role 0 of 3, unless told.
+ */
+function craftedMember(fields: { level?: number; chunk?: number; raidDisks?: number; dataSize?: number }): Buffer {
+  const sb = Buffer.alloc(4096);
+  const u32 = (word: number, value: number) => sb.writeUInt32LE(value >>> 0, word * 4);
+  const u64 = (word: number, value: number) => sb.writeBigUInt64LE(BigInt(value), word * 4);
+  const maxDev = 4;
+  u32(0, 0xa92b4efc);
+  u32(1, 1);
+  [0x0badcafe, 0x11111111, 0x22222222, 0x33333333].forEach((w, k) => u32(4 + k, w)); // the array's UUID
+  u32(18, fields.level ?? 5);
+  u32(19, 2);
+  u64(20, 12288);
+  u32(22, fields.chunk ?? 128);
+  u32(23, fields.raidDisks ?? 3);
+  u64(32, 2048); // data offset
+  u64(34, fields.dataSize ?? 14336);
+  u64(36, 8); // where the superblock lies
+  u64(48, 1_700_000_000); // update time
+  u64(50, 10); // events
+  u32(55, maxDev);
+  [0, 1, 2, 0xffff].forEach((role, slot) => sb.writeUInt16LE(role, 256 + 2 * slot));
+  let sum = 0n;
+  for (let w = 0; w < 64 + maxDev / 2; w++) if (w !== 54) sum += BigInt(sb.readUInt32LE(w * 4));
+  u32(54, Number(((sum & 0xffffffffn) + (sum >> 32n)) & 0xffffffffn));
+  const image = Buffer.alloc(8 * 1024 * 1024);
+  sb.copy(image, 8 * 512);
+  return image;
+}
+/** Crafted members, by image name. */
+const CRAFTED: Record<string, Buffer> = {
+  "claims-all": craftedMember({ raidDisks: 0xffffffff }),
+  "no-chunk": craftedMember({ chunk: 0 }),
+  overlong: craftedMember({ dataSize: 20000 }),
 };
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -207,10 +248,21 @@ beforeAll(
       "stripe",
       "zones",
     ]);
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "forensic-lab-crafted-"));
+    try {
+      for (const [name, image] of Object.entries(CRAFTED)) {
+        fs.writeFileSync(path.join(scratch, `${name}.raw`), image);
+        await guest.copyIn(path.join(scratch, `${name}.raw`), `${DIR}/${name}.raw`);
+      }
+    } finally {
+      fs.rmSync(scratch, { recursive: true, force: true });
+    }
+    await sh(`chmod 0444 ${q(DIR)}/*.raw`);
     imageSums = await sh(`cd ${q(DIR)} && sha256sum ./*.raw`);
     for (const image of [
       ...["disk1", "disk2", "disk3", "stale3", "left1", "left2", "left3", "r0a", "r0b", "m1", "m2", "m3", "m4"],
       ...["s1", "s2", "s3", "s4", "f1", "f2", "f3", "z1", "z2", "o1", "o2", "o3", "j1", "j2"],
+      ...Object.keys(CRAFTED),
     ]) {
       const nbd = await commandsOf(
         (n) =>
@@ -548,6 +600,21 @@ test("a JBOD (md linear) over disks of different sizes: a linear table in role o
   const missing = await run((await arrayOf("jbod", [["j1", 0]])).create);
   expect(missing.stderr).toMatch(/raid-array: a linear array \(JBOD\) has no redundancy: role\(s\) 1 missing/);
   expect(await mappings()).toEqual([]);
+});
+
+test("hostile superblocks (written here, not by mdadm): each refused by name before anything is mapped", async () => {
+  const refusals: Record<string, RegExp> = {
+    "claims-all": /raid-array: image claims-all partition 0: its superblock claims 4294967295 devices in the array; not read/,
+    "no-chunk": /raid-array: image no-chunk partition 0: its superblock gives RAID5 no chunk size; not opened/,
+    overlong: /raid-array: image overlong partition 0: its superblock puts the data at sectors 2048\+20000, which does not fit the device/,
+  };
+  for (const [image, refusal] of Object.entries(refusals)) {
+    const r = await run((await arrayOf("crafted", [[image, 0]])).create);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(refusal);
+    expect(await mappings()).toEqual([]);
+  }
+  expect(await writtenEverywhere()).toEqual(noWrites());
 });
 
 test("the images are as they were made", async () => {

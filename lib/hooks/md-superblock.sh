@@ -56,6 +56,8 @@ md_superblock() {
   MD_SIZE=$((words[20] + (words[21] << 32)))
   MD_CHUNK=${words[22]}
   MD_RAID_DISKS=${words[23]}
+  # A hostile count would have the hooks loop over billions of roles; md's own tables hold 1920.
+  ((MD_RAID_DISKS >= 1 && MD_RAID_DISKS <= 1920)) || fail "$what: its superblock claims $MD_RAID_DISKS devices in the array; not read"
   MD_DATA_OFFSET=$((words[32] + (words[33] << 32)))
   MD_DATA_SIZE=$((words[34] + (words[35] << 32)))
   MD_EVENTS=$((words[50] + (words[51] << 32)))
@@ -108,6 +110,7 @@ md_superblock_0_90() {
   ((MD_LEVEL < 2147483648)) || MD_LEVEL=$((MD_LEVEL - 4294967296))
   MD_SIZE=$((words[8] * 2))
   MD_RAID_DISKS=${words[10]}
+  ((MD_RAID_DISKS >= 1 && MD_RAID_DISKS <= 27)) || fail "$what: its superblock claims $MD_RAID_DISKS devices in the array (0.90 holds 27); not read"
   MD_UTIME=${words[32]}
   MD_EVENTS=$(((words[40] << 32) + words[39])) # little-endian: the low word first
   MD_LAYOUT=${words[64]}

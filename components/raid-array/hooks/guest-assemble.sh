@@ -49,6 +49,8 @@ for i in "${!MEMBER_DEVICES[@]}"; do
   md_superblock "$device" "$what" || fail "$what: $MD_PROBLEM"
   if ((i == 0)); then
     uuid=$MD_UUID level=$MD_LEVEL layout=$MD_LAYOUT chunk=$MD_CHUNK disks=$MD_RAID_DISKS size=$MD_SIZE version=$MD_VERSION
+    # Striped levels cut the data in chunks; a superblock without one would divide by zero below.
+    ((chunk > 0 || level == 1 || level == -1)) || fail "$what: its superblock gives RAID$level no chunk size; not opened"
   fi
   [[ "$MD_UUID" == "$uuid" ]] || fail "$what belongs to md array $MD_UUID, ${MEMBER_LABELS[0]} to $uuid: not one array"
   [[ "$MD_LEVEL $MD_LAYOUT $MD_CHUNK $MD_RAID_DISKS" == "$level $layout $chunk $disks" ]] ||
