@@ -152,6 +152,14 @@ async function openAndCompare(c: HookCommands, made: string): Promise<ArrayResul
   return r;
 }
 
+/** Refused by name: the assemble hook fails with `refusal` and nothing is left mapped. */
+async function refused(name: string, members: [string, number][], refusal: RegExp): Promise<void> {
+  const r = await run((await arrayOf(name, members)).create);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toMatch(refusal);
+  expect(await mappings()).toEqual([]);
+}
+
 beforeAll(
   async () => {
     mocks = await setupMocks({
@@ -352,61 +360,43 @@ describe("a NAS's RAID5 over three images", () => {
   });
 
   test("a member that left the array before (fewer events): an error naming it, nothing mapped", async () => {
-    const r = await run(
-      (
-        await arrayOf("nas", [
-          ["left1", 2],
-          ["left2", 2],
-          ["left3", 2],
-        ])
-      ).create,
-    );
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(
+    await refused(
+      "nas",
+      [
+        ["left1", 2],
+        ["left2", 2],
+        ["left3", 2],
+      ],
       /raid-array: image left3 partition 2 is older than the other members \(events \d+ < \d+\): it left the array before/,
     );
-    expect(await mappings()).toEqual([]);
   });
 
   test("a disk imaged before the array last ran (md counted its events back down): refused by its update time", async () => {
-    const r = await run(
-      (
-        await arrayOf("nas", [
-          ["disk1", 2],
-          ["disk2", 2],
-          ["stale3", 2],
-        ])
-      ).create,
-    );
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(
+    await refused(
+      "nas",
+      [
+        ["disk1", 2],
+        ["disk2", 2],
+        ["stale3", 2],
+      ],
       /raid-array: image stale3 partition 2 was last updated at [0-9-]+ [0-9:]+ UTC, another member at [0-9-]+ [0-9:]+ UTC: it missed the array's last run/,
     );
-    expect(await mappings()).toEqual([]);
   });
 
   test("two of three missing: refused by name before anything is mapped", async () => {
-    const r = await run((await arrayOf("nas", [["disk1", 2]])).create);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/raid-array: RAID5 keeps 1 parity chunk\(s\) a stripe: role\(s\) 1 2 missing, at most 1 may be/);
-    expect(await mappings()).toEqual([]);
+    await refused("nas", [["disk1", 2]], /raid-array: RAID5 keeps 1 parity chunk\(s\) a stripe: role\(s\) 1 2 missing, at most 1 may be/);
   });
 
   test("a member of another array, or a partition that is no member: an error naming it", async () => {
-    const other = await run(
-      (
-        await arrayOf("nas", [
-          ["disk1", 2],
-          ["r0a", 0],
-        ])
-      ).create,
-    );
-    expect(other.stderr).toMatch(
+    await refused(
+      "nas",
+      [
+        ["disk1", 2],
+        ["r0a", 0],
+      ],
       /raid-array: image r0a partition 0 belongs to md array [0-9a-f:]+, image disk1 partition 2 to [0-9a-f:]+: not one array/,
     );
-    const none = await run((await arrayOf("nas", [["disk1", 1]])).create);
-    expect(none.stderr).toMatch(/raid-array: image disk1 partition 1: \/dev\/nbd\d+p1 is no md RAID member/);
-    expect(await mappings()).toEqual([]);
+    await refused("nas", [["disk1", 1]], /raid-array: image disk1 partition 1: \/dev\/nbd\d+p1 is no md RAID member/);
   });
 });
 
@@ -420,8 +410,7 @@ test("RAID0 of two whole disks (md 1.0): a striped table, byte for byte md's arr
   );
   expect(r).toMatchObject({ metadata: "1.0", level: 0, state: "complete", detail: "RAID0, chunk 32 KiB" });
   expect(r.health).toBeUndefined();
-  const missing = await run((await arrayOf("stripe", [["r0a", 0]])).create);
-  expect(missing.stderr).toMatch(/raid-array: RAID0 has no redundancy: role\(s\) 1 missing/);
+  await refused("stripe", [["r0a", 0]], /raid-array: RAID0 has no redundancy: role\(s\) 1 missing/);
 });
 
 test("RAID10 with two near copies over four disks, complete and with one of each pair's disks", async () => {
@@ -444,16 +433,14 @@ test("RAID10 with two near copies over four disks, complete and with one of each
   );
   expect(half).toMatchObject({ state: "degraded", missingRoles: [1, 2] });
   // Both copies of one chunk gone: refused by name.
-  const broken = await run(
-    (
-      await arrayOf("mirror", [
-        ["m1", 0],
-        ["m2", 0],
-      ])
-    ).create,
+  await refused(
+    "mirror",
+    [
+      ["m1", 0],
+      ["m2", 0],
+    ],
+    /raid-array: RAID10: every copy of roles 2-3 is missing; the array cannot be read/,
   );
-  expect(broken.stderr).toMatch(/raid-array: RAID10: every copy of roles 2-3 is missing; the array cannot be read/);
-  expect(await mappings()).toEqual([]);
 });
 
 describe("layouts device-mapper has no table for: md's own code, read-only with no metadata", () => {
@@ -526,10 +513,7 @@ describe("layouts device-mapper has no table for: md's own code, read-only with 
   });
 
   test("RAID6 with three of four missing: refused before anything is mapped", async () => {
-    const r = await run((await arrayOf("double", [["s2", 0]])).create);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/raid-array: RAID6 keeps 2 parity chunk\(s\) a stripe: role\(s\) 0 2 3 missing, at most 2 may be/);
-    expect(await mappings()).toEqual([]);
+    await refused("double", [["s2", 0]], /raid-array: RAID6 keeps 2 parity chunk\(s\) a stripe: role\(s\) 0 2 3 missing, at most 2 may be/);
   });
 
   test("RAID10 with two far copies over three disks, complete and with one missing", async () => {
@@ -597,9 +581,7 @@ test("a JBOD (md linear) over disks of different sizes: a linear table in role o
   expect(r).toMatchObject({ level: -1, state: "complete", detail: "linear (JBOD) of 2 members", missingRoles: [] });
   expect(r.health).toBeUndefined();
   expect(r.mdDevice).toBeUndefined();
-  const missing = await run((await arrayOf("jbod", [["j1", 0]])).create);
-  expect(missing.stderr).toMatch(/raid-array: a linear array \(JBOD\) has no redundancy: role\(s\) 1 missing/);
-  expect(await mappings()).toEqual([]);
+  await refused("jbod", [["j1", 0]], /raid-array: a linear array \(JBOD\) has no redundancy: role\(s\) 1 missing/);
 });
 
 test("hostile superblocks (written here, not by mdadm): each refused by name before anything is mapped", async () => {
@@ -608,12 +590,7 @@ test("hostile superblocks (written here, not by mdadm): each refused by name bef
     "no-chunk": /raid-array: image no-chunk partition 0: its superblock gives RAID5 no chunk size; not opened/,
     overlong: /raid-array: image overlong partition 0: its superblock puts the data at sectors 2048\+20000, which does not fit the device/,
   };
-  for (const [image, refusal] of Object.entries(refusals)) {
-    const r = await run((await arrayOf("crafted", [[image, 0]])).create);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(refusal);
-    expect(await mappings()).toEqual([]);
-  }
+  for (const [image, refusal] of Object.entries(refusals)) await refused("crafted", [[image, 0]], refusal);
   expect(await writtenEverywhere()).toEqual(noWrites());
 });
 

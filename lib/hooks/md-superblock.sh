@@ -29,9 +29,7 @@ md_superblock() {
       return 1
       ;;
   esac
-  # The superblock's first 4 KiB as little-endian 32-bit words (od prints host order: x86 is little-endian).
-  read -ra words < <(dd if="$device" bs=512 skip="$MD_SUPER" count=8 status=none | od -An -v -tu4 -w4096)
-  ((${#words[@]} == 1024)) || fail "$what: cannot read its superblock at sector $MD_SUPER"
+  md_words "$device" "$what"
   ((words[0] == 0xa92b4efc && words[1] == 1)) || fail "$what: blkid says md $MD_VERSION, but no md 1.x superblock is at sector $MD_SUPER"
   max_dev=${words[55]}
   ((max_dev <= 1920)) || fail "$what: its superblock claims $max_dev device slots (more than fit in 4 KiB); not read"
@@ -79,6 +77,13 @@ md_superblock() {
   return 0
 }
 
+# md_words DEVICE WHAT: the 4 KiB superblock at sector MD_SUPER as 1024 little-endian 32-bit words, into
+# the calling function's `words` (od prints host order: x86 is little-endian).
+md_words() {
+  read -ra words < <(dd if="$1" bs=512 skip="$MD_SUPER" count=8 status=none | od -An -v -tu4 -w4096)
+  ((${#words[@]} == 1024)) || fail "$2: cannot read its superblock at sector $MD_SUPER"
+}
+
 # md_superblock_0_90 DEVICE WHAT SECTORS: md_superblock for metadata 0.90: 4 KiB in the device's last
 # whole 64 KiB but one, in the byte order of the machine that wrote it (little-endian read here), the
 # data from sector 0 up to it. Its fields by 32-bit word: the array's in 0-63, the personality's
@@ -87,8 +92,7 @@ md_superblock_0_90() {
   local device=$1 what=$2 sectors=$3 words=() i sum state
   MD_SUPER=$(((sectors & ~127) - 128))
   ((MD_SUPER > 0)) || fail "$what: too small to hold an md 0.90 superblock"
-  read -ra words < <(dd if="$device" bs=512 skip="$MD_SUPER" count=8 status=none | od -An -v -tu4 -w4096)
-  ((${#words[@]} == 1024)) || fail "$what: cannot read its superblock at sector $MD_SUPER"
+  md_words "$device" "$what"
   if ((words[0] == 0xfc4e2ba9)); then
     MD_PROBLEM="its md 0.90 superblock was written by a big-endian machine; not read"
     return 1

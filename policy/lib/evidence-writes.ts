@@ -523,11 +523,14 @@ function mdSysfsWrite(invocation: Invocation): string | undefined {
     const allowed = MD_SYSFS_VALUES[attribute];
     if (allowed === undefined) continue;
     const words = invocation.args.filter((a) => !/^-[neE]+$/.test(a.text));
-    const value = invocation.program === "echo" || invocation.program === "printf" ? words.map((a) => a.text).join(" ") : undefined;
-    const literal = value !== undefined && words.every((a) => a.known) && allowed.includes(value.replace(/\\n$/, ""));
-    if (literal) continue;
+    // The text written, when the command is echo or printf of words the reader knows; else unseen.
+    const value =
+      (invocation.program === "echo" || invocation.program === "printf") && words.every((a) => a.known)
+        ? words.map((a) => a.text).join(" ")
+        : undefined;
+    if (value !== undefined && allowed.includes(value.replace(/\\n$/, ""))) continue;
     if (allowed.length === 0) return `writes md's ${attribute}, which starts or steers what md writes to the members`;
-    const shown = value !== undefined && words.every((a) => a.known) ? `'${value}'` : "a value it cannot see";
+    const shown = value !== undefined ? `'${value}'` : "a value it cannot see";
     return `writes ${shown} to md's ${attribute}: only ${allowed.map((v) => `'${v}'`).join(" or ")} keeps md from writing the members`;
   }
   return undefined;

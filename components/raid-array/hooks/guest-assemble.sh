@@ -235,9 +235,8 @@ if [[ -n "$md_personality" ]]; then
   slots=()
   for ((k = 0; k < ${#member_maps[@]}; k += 3)); do slots+=("${member_maps[k]}:/dev/mapper/${member_maps[k + 1]}"); done
   if [[ -d "/sys/block/$md/md" ]]; then
-    # Started by an earlier run: kept if it is this array over these mappings, read-only.
-    [[ "$(md_members "$md")" == "$(md_members_of "${slots[@]}")" && "$(<"/sys/block/$md/md/array_state")" == readonly ]] ||
-      fail "md device $md exists with other members or not read-only (another array's?)"
+    # Started by an earlier run: kept if it is this array over these mappings (read-only: checked below).
+    [[ "$(md_members "$md")" == "$(md_members_of "${slots[@]}")" ]] || fail "md device $md exists with other members (another array's?)"
     echo "raid-array: md device $md is already started" >&2
   else
     made+=("md:$md")
