@@ -9,6 +9,14 @@ fail() {
   exit 1
 }
 
+# kernel_name DEVICE: the kernel's name of a block device (dm-3, nbd0p1) whatever link names it
+# (/dev/mapper/x): its folder in sysfs is /sys/class/block/<name>. No basename: a process costs.
+kernel_name() {
+  local path
+  path=$(readlink -f -- "$1")
+  printf '%s' "${path##*/}"
+}
+
 # has_word WORD LIST...: whether WORD is one of LIST.
 has_word() {
   local word=$1 item

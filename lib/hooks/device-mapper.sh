@@ -4,13 +4,11 @@
 
 # mapped_read_only NAME: fails unless /dev/mapper/NAME is read-only in the kernel.
 mapped_read_only() {
-  local dm
-  dm=$(readlink -f "/dev/mapper/$1")
-  [[ "$(<"/sys/class/block/${dm#/dev/}/ro")" == 1 ]] || fail "/dev/mapper/$1 is not read-only in the kernel"
+  [[ "$(<"/sys/class/block/$(kernel_name "/dev/mapper/$1")/ro")" == 1 ]] || fail "/dev/mapper/$1 is not read-only in the kernel"
 }
 
 # size_of DEVICE: its size in bytes.
-size_of() { echo $(($(<"/sys/class/block/$(basename "$(readlink -f "$1")")/size") * 512)); }
+size_of() { echo $(($(<"/sys/class/block/$(kernel_name "$1")/size") * 512)); }
 
 # as_dm_table < TABLE: a dm table as dmsetup prints it: device paths become major:minor.
 as_dm_table() {

@@ -28,7 +28,7 @@ md_members() {
 md_members_of() {
   local member
   for member in "$@"; do
-    printf '%s %s\n' "${member%%:*}" "$(<"/sys/class/block/$(basename "$(readlink -f "${member#*:}")")/dev")"
+    printf '%s %s\n' "${member%%:*}" "$(<"/sys/class/block/$(kernel_name "${member#*:}")/dev")"
   done | sort
 }
 
@@ -50,7 +50,7 @@ md_start() {
   echo "$disks" >"$sys/raid_disks"
   for member in "$@"; do
     slot=${member%%:*} device=${member#*:}
-    dm=$(basename "$(readlink -f "$device")")
+    dm=$(kernel_name "$device")
     cat "/sys/class/block/$dm/dev" >"$sys/new_dev"
     echo "$slot" >"$sys/dev-$dm/slot"
     echo 0 >"$sys/dev-$dm/offset"

@@ -138,8 +138,7 @@ for number in "${numbers[@]}"; do
   else
     target=$MOUNT_ROOT/p$number
   fi
-  kernel_name=$(readlink -f "$node")
-  [[ "$(<"/sys/class/block/${kernel_name#/dev/}/ro")" == 1 ]] || fail "$what: $node does not stay read-only"
+  [[ "$(<"/sys/class/block/$(kernel_name "$node")/ro")" == 1 ]] || fail "$what: $node does not stay read-only"
 
   # -p probes the device itself (no cache); exit status 2 means no signature at all.
   probe_status=0

@@ -44,8 +44,8 @@ while :; do
     held=""
     for name in "${remaining[@]}"; do
       where=$(findmnt -rn -o TARGET --source "/dev/mapper/$name" 2>/dev/null | paste -sd, || true)
-      dm=$(readlink -f "/dev/mapper/$name") holders=""
-      for holder in "/sys/class/block/${dm#/dev/}/holders"/*; do
+      holders=""
+      for holder in "/sys/class/block/$(kernel_name "/dev/mapper/$name")/holders"/*; do
         if [[ -e "$holder" ]]; then holders+="${holders:+,}${holder##*/}"; fi
       done
       held+=" /dev/mapper/$name (mounted at: ${where:-nowhere}; held by: ${holders:-a process})"
