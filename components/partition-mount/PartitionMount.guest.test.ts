@@ -237,6 +237,10 @@ describe("attach, mount all, read, refuse writes, unmount, detach", () => {
     }
     // The kernel shows ext4's noload as norecovery.
     expect(mounts[1].options).toContain("norecovery");
+    // ntfs-3g maps the owners itself: the kernel's view shows FUSE's root, the tool's options the examiner.
+    expect(mounts[0].options).toEqual(expect.arrayContaining(["user_id=0", "group_id=0"]));
+    expect(mounts[0].requestedOptions).toEqual(["ro", "norecover", "uid=1000", "gid=1000", "umask=0277", "nodev", "nosuid", "noexec"]);
+    expect(mounts[1].requestedOptions).toEqual(["ro", "noload", "nodev", "nosuid", "noexec"]);
     expect(await sh(`stat -c '%u:%g %a' ${q(MOUNT_ROOT)} ${q(MOUNT_ROOT + "/p1/ufos/ufo.txt")}`)).toBe("1000:1000 500\n1000:1000 500\n");
   });
 

@@ -25,7 +25,8 @@ const mountResult = {
       mountPoint: "/mnt/forensic/win7/p1",
       filesystem: "ntfs",
       vfsType: "fuseblk",
-      options: ["ro", "nosuid", "nodev", "noexec"],
+      options: ["ro", "nosuid", "nodev", "noexec", "user_id=0", "group_id=0", "allow_other", "blksize=4096"],
+      requestedOptions: ["ro", "norecover", "uid=1000", "gid=1000", "umask=0277", "nodev", "nosuid", "noexec"],
     },
   ],
   skipped: [],
@@ -126,7 +127,17 @@ describe("PartitionMount args", () => {
 
   test("the mount result: partition N is <nbd>pN, partition 0 the nbd device itself, nothing else", () => {
     const mount = (partition: number, device: string) => ({
-      mounts: [{ partition, device, mountPoint: "/mnt/forensic/x/p", filesystem: "ext4", vfsType: "ext4", options: ["ro"] }],
+      mounts: [
+        {
+          partition,
+          device,
+          mountPoint: "/mnt/forensic/x/p",
+          filesystem: "ext4",
+          vfsType: "ext4",
+          options: ["ro"],
+          requestedOptions: ["ro"],
+        },
+      ],
       skipped: [],
     });
     expect(mountResultSchema.safeParse(mount(0, "/dev/nbd3")).success).toBe(true);

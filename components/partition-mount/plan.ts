@@ -27,8 +27,14 @@ export interface MountInfo {
   readonly filesystem: string;
   /** The kernel's filesystem type (`fuseblk` for ntfs-3g). */
   readonly vfsType: string;
-  /** Options in effect, as `findmnt` shows them; the first is always `ro`. */
+  /** Options in effect, as `findmnt` shows them (the kernel's view); the first is always `ro`. */
   readonly options: string[];
+  /**
+   * The options the lab gave `mount` or `ntfs-3g`, first `ro`. For NTFS they carry the examiner's
+   * ownership (`uid=,gid=,umask=0277`), which ntfs-3g applies itself: the kernel's view shows only FUSE's
+   * `user_id=0,group_id=0`.
+   */
+  readonly requestedOptions: string[];
 }
 
 /** A partition or logical volume `"all"` left alone, and why (swap, LUKS without a key, LVM, ...). */
@@ -66,6 +72,7 @@ export const mountResultSchema = z.strictObject({
         filesystem: z.string().regex(/^[a-z0-9_]+$/),
         vfsType: z.string().regex(/^[a-z0-9_.]+$/),
         options: field.mountOptions,
+        requestedOptions: field.mountOptions,
       })
       .refine(partitionAndDevice, DEVICE_RULE),
   ),

@@ -245,7 +245,9 @@ describe("result schemas", () => {
 
   test("a mount: an LV's device is a mapping; a partition's is its nbd partition or its own LUKS or RAID1 mapping", () => {
     const mount = (at: object, device: string) => ({
-      mounts: [{ ...at, device, mountPoint: "/mnt/forensic/x/p", filesystem: "ext4", vfsType: "ext4", options: ["ro"] }],
+      mounts: [
+        { ...at, device, mountPoint: "/mnt/forensic/x/p", filesystem: "ext4", vfsType: "ext4", options: ["ro"], requestedOptions: ["ro"] },
+      ],
       skipped: [],
     });
     expect(mountResultSchema.safeParse(mount({ logicalVolume: "vg0/root" }, "/dev/mapper/fl-nbd3-lvm-vg0-root")).success).toBe(true);

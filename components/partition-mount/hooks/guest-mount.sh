@@ -126,7 +126,10 @@ extra=""
 for option in "${EXTRA_OPTIONS[@]}"; do extra+=",$option"; done
 readonly HARDENING=nodev,nosuid,noexec
 
-results=() # partition, device, mount point, filesystem, vfs type, options: six values per mount
+# partition, device, mount point, filesystem, vfs type, the options in effect (the kernel's view) and
+# those the tool was given: seven values per mount. They differ where it matters to an examiner: ntfs-3g
+# maps owners in FUSE, where the kernel shows only user_id=0,group_id=0 (the daemon's), not uid=,gid=,umask=.
+results=()
 skipped=() # partition, device, reason: three values per partition left alone
 for number in "${numbers[@]}"; do
   node=$(node_of "$number")
@@ -235,7 +238,7 @@ for number in "${numbers[@]}"; do
     umount "$target" || true
     fail "$what ($node) came up with options '$effective', not read-only; unmounted it again"
   fi
-  results+=("$number" "$node" "$target" "$fstype" "$vfs_type" "$effective")
+  results+=("$number" "$node" "$target" "$fstype" "$vfs_type" "$effective" "ro,${options}${extra}")
 done
 
 # The result, quoted by lib/hooks/json.sh: device nodes, mount points and options are plain, so no jq
@@ -250,7 +253,7 @@ where_json() {
   fi
 }
 mounts=()
-for ((i = 0; i < ${#results[@]}; i += 6)); do
+for ((i = 0; i < ${#results[@]}; i += 7)); do
   object=""
   for field in device:1 mountPoint:2 filesystem:3 vfsType:4; do
     json_string "${results[i + ${field#*:}]}"
@@ -259,6 +262,9 @@ for ((i = 0; i < ${#results[@]}; i += 6)); do
   IFS=, read -ra option_words <<<"${results[i + 5]}"
   json_strings "${option_words[@]}"
   object+="\"options\":$REPLY,"
+  IFS=, read -ra option_words <<<"${results[i + 6]}"
+  json_strings "${option_words[@]}"
+  object+="\"requestedOptions\":$REPLY,"
   where_json "${results[i]}"
   mounts+=("{$object$REPLY}")
 done
