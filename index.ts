@@ -6,10 +6,20 @@
  * half-made is left behind.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Case } from "./components/case/Case";
+import { Case, ContentsLab } from "./components/case/Case";
 import { inspectImages } from "./components/case/inspect-images";
 import { formatIssue, loadCaseConfigFromPulumi, stackFileName } from "./lib/config";
 import { qemuCautions } from "./lib/inspect";
+
+/** What was opened and mounted inside an image or an array, as the stack outputs show it. */
+const contentsOutputs = (lab: ContentsLab) => ({
+  // Every layer opened read-only (LUKS, LVM) and those left closed, with the reason.
+  volumes: lab.volumes.volumes,
+  volumesLeftClosed: lab.volumes.skipped,
+  mounts: pulumi.all(lab.mounts.map((m) => m.mounts)).apply((all) => all.flat()),
+  // What "all" found and did not mount (swap, a PV, a LUKS volume without a key, ...), and why.
+  skipped: pulumi.all(lab.mounts.map((m) => m.skipped)).apply((all) => all.flat()),
+});
 
 export = async () => {
   const stackFile = stackFileName(pulumi.getStack());
@@ -52,18 +62,14 @@ export = async () => {
           acquisitionCheck: image.transfer.acquisitionCheck,
           nbdDevice: image.attachment.nbdDevice,
           partitions: image.attachment.partitions,
-          // Every layer opened read-only (LUKS, LVM) and those left closed, with the reason.
-          volumes: image.volumes.volumes,
-          volumesLeftClosed: image.volumes.skipped,
-          mounts: pulumi.all(image.mounts.map((m) => m.mounts)).apply((all) => all.flat()),
-          // What "all" found and did not mount (swap, a PV, a LUKS volume without a key, ...), and why.
-          skipped: pulumi.all(image.mounts.map((m) => m.skipped)).apply((all) => all.flat()),
+          ...contentsOutputs(image),
         },
       ]),
     ),
-    // md arrays over several images: how each was mapped (level, state, members and roles) and its mount.
+    // md arrays over several images: how each was mapped (level, state, members and roles), and what was
+    // opened and mounted inside it, as for an image.
     raidArrays: Object.fromEntries(
-      Object.entries(lab.raidArrays).map(([name, a]) => [name, { array: a.array.array, mounts: a.mount.mounts }]),
+      Object.entries(lab.raidArrays).map(([name, a]) => [name, { array: a.array.array, ...contentsOutputs(a) }]),
     ),
   };
 };

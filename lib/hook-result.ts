@@ -55,10 +55,16 @@ export const result = {
   nbdDevice: z.string().regex(/^\/dev\/nbd\d+$/, "must be an nbd device like /dev/nbd0"),
   /** A partition of one, `/dev/nbd3p2`. */
   nbdPartition: z.string().regex(/^\/dev\/nbd\d+p\d+$/, "must be an nbd partition like /dev/nbd0p1"),
-  /** A device-mapper device VolumeSystems made on an nbd device, `/dev/mapper/fl-nbd3-lvm-vg-root`. */
+  /**
+   * A device-mapper device VolumeSystems made on an nbd device, `/dev/mapper/fl-nbd3-lvm-vg-root`, or on a
+   * RaidArray's mapping, `/dev/mapper/fl-array_nas_lvm-vg1000-lv` (lib/hooks/evidence-device.sh).
+   */
   volumeMapping: z
     .string()
-    .regex(/^\/dev\/mapper\/fl-nbd\d+-(md|luks|bitlocker|lvm)-[A-Za-z0-9+_.-]+$/, "must be a mapping like /dev/mapper/fl-nbd0-lvm-vg-root"),
+    .regex(
+      /^\/dev\/mapper\/fl-(nbd\d+-|array_[a-z0-9][a-z0-9-]{0,31}_)(md|luks|bitlocker|lvm)-[A-Za-z0-9+_.-]+$/,
+      "must be a mapping like /dev/mapper/fl-nbd0-lvm-vg-root or /dev/mapper/fl-array_nas_lvm-vg1000-lv",
+    ),
   /** A RaidArray's mapping, `/dev/mapper/fl-array-nas`; never one of its members' (`fl-array-<name>-r<role>`). */
   arrayMapping: z
     .string()

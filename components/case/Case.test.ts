@@ -4,9 +4,11 @@
  * from stacks/Pulumi.case-ci.yaml, and a Case refused before any child exists.
  */
 import { LOCAL_COMMAND, TYPE } from "../../lib/tokens";
+import { hookValue, innerHook } from "../../lib/rendered-hook";
 import type * as pulumi from "@pulumi/pulumi";
 import { RecordedResource, setupMocks, valueOf } from "../../test/mocks";
 import { ensureEvidence, runProgram } from "../../test/support/run-program";
+import { clashingNames } from "./plan";
 import { engineConfigFromStackFile, TEST_PASSPHRASE } from "../../test/support/stack-config";
 
 // Inspecting real evidence and running the program take seconds on a loaded 2-core machine.
@@ -138,17 +140,25 @@ describe("an md array over several images (raidArrays)", () => {
   const stackFile = "stacks/Pulumi.case-ci.yaml";
   beforeAll(() => ensureEvidence(stackFile), 300_000);
 
-  test("one RaidArray after its members' attachments, its mount after it; destroy: unmount, remove, then detach", async () => {
-    const arrays = [{ name: "nas", members: ["laptop:1", "win7-scp:2"], options: ["noatime"] }];
+  test("one RaidArray after its members' attachments, then its VolumeSystems and mount; destroy: unmount, close, remove, then detach", async () => {
+    const arrays = [{ name: "nas", members: ["laptop:1", "win7-scp:2"], partitions: [{ number: 0, options: ["noatime"] }] }];
     const { run, outputs } = await runProgram(stackFile, { "forensic-lab:raidArrays": JSON.stringify(arrays) });
     const [lab] = run.byType(TYPE.Case);
     const [array] = run.byType(TYPE.RaidArray);
     expect(array).toMatchObject({ name: "case-ci-array-nas", parent: lab.urn, inputs: { name: "nas", readOnly: true } });
     const assemble = run.byName("case-ci-array-nas-assemble");
-    const mount = run.byName("case-ci-array-nas-mount-mount");
-    expect(run.byName("case-ci-array-nas-mount").inputs).toMatchObject({ partition: 0, readOnly: true, extraOptions: ["noatime"] });
+    const open = run.byName("case-ci-array-nas-volumes-open");
+    const mount = run.byName("case-ci-array-nas-p0-mount-mount");
+    expect(run.byName("case-ci-array-nas-p0-mount").inputs).toMatchObject({
+      partition: 0,
+      readOnly: true,
+      extraOptions: ["noatime"],
+    });
+    expect(open.dependencies).toContain(assemble.urn);
+    expect(mount.dependencies).toContain(open.urn);
     const destroy = run.destroyOrder();
-    expect(destroy.indexOf(mount.urn)).toBeLessThan(destroy.indexOf(assemble.urn));
+    expect(destroy.indexOf(mount.urn)).toBeLessThan(destroy.indexOf(open.urn));
+    expect(destroy.indexOf(open.urn)).toBeLessThan(destroy.indexOf(assemble.urn));
     for (const image of ["laptop", "win7-scp"]) {
       const attach = run.byName(`case-ci-${image}-nbd-attach`);
       expect(assemble.dependencies).toContain(attach.urn);
@@ -156,8 +166,21 @@ describe("an md array over several images (raidArrays)", () => {
     }
     expect(run.byName("case-ci-win7-e01-nbd-attach").urn).not.toBe(undefined);
     expect(assemble.dependencies).not.toContain(run.byName("case-ci-win7-e01-nbd-attach").urn);
-    const nas = (outputs.raidArrays as Record<string, { array: pulumi.Output<{ device: string }> }>).nas;
+    const nas = (outputs.raidArrays as Record<string, { array: pulumi.Output<{ device: string }>; volumes: unknown; mounts: unknown }>).nas;
     expect((await valueOf(nas.array)).device).toBe("/dev/mapper/fl-array-nas");
+    expect(Object.keys(nas).sort()).toEqual(["array", "mounts", "skipped", "volumes", "volumesLeftClosed"]);
+  });
+
+  test("by default everything inside is mounted under /mnt/forensic/arrays/<name> (its filesystem at p0, LVs under lvm/)", async () => {
+    const arrays = [{ name: "nas", members: ["laptop:1", "win7-scp:2"] }];
+    const { run } = await runProgram(stackFile, { "forensic-lab:raidArrays": JSON.stringify(arrays) });
+    expect(run.byName("case-ci-array-nas-mount").inputs).toMatchObject({ partition: "all", readOnly: true });
+    const text = innerHook(String(run.byName("case-ci-array-nas-mount-mount").inputs.create));
+    expect(hookValue(text, "MOUNT_ROOT")).toBe("/mnt/forensic/arrays/nas");
+    expect(hookValue(text, "NBD_DEVICE")).toBe("");
+    expect(hookValue(innerHook(String(run.byName("case-ci-array-nas-volumes-open").inputs.create)), "ARRAY_DEVICE")).toBe(
+      "/dev/mapper/fl-array-nas",
+    );
   });
 
   test("none configured: no RaidArray, and an empty output", async () => {
@@ -178,6 +201,58 @@ describe("a Case refuses args that disagree, before any child exists", () => {
       build = () => new Case("case-ci", { config: loadCaseConfigFromPulumi(), manifests: {} });
     });
     expect(() => build()).toThrow("Case 'case-ci': manifests: no manifest for image 'win7-sshfs', 'win7-scp', 'win7-e01'");
+    expect(run.resources.filter((r) => r.type !== TYPE.Case)).toEqual([]);
+  });
+});
+
+describe("names: two devices never give their components one name", () => {
+  const image = (name: string, partitions: "all" | { number?: number; logicalVolume?: string }[] = "all") => ({
+    name,
+    mountRoot: `/mnt/forensic/${name}`,
+    partitions: partitions === "all" ? partitions : partitions.map((p) => ({ ...p, mountPoint: "/mnt/x", options: [] })),
+    luksKeys: [],
+    bitlockerKeys: [],
+  });
+  const clashes = (images: ReturnType<typeof image>[], arrays: string[] = []) =>
+    clashingNames("case-1", {
+      images: images as never,
+      raidArrays: arrays.map((name) => ({ ...image(name), members: [] })) as never,
+    });
+
+  test("image 'disk' with partition 1 and image 'disk-p1': one mount name; refused naming both keys", () => {
+    expect(clashes([image("disk", [{ number: 1 }]), image("disk-p1")])).toEqual([
+      "images[1].partitions: would make 'case-1-disk-p1-mount', as images[0].partitions[0] does; rename one of the two",
+    ]);
+  });
+
+  test("an image named array-<name> meets that array; an LV's mount meets an image named after it", () => {
+    expect(clashes([image("array-nas"), image("disk")], ["nas"])).toEqual([
+      "raidArrays[0]: would make 'case-1-array-nas-volumes', as images[0] does; rename one of the two",
+      "raidArrays[0].partitions: would make 'case-1-array-nas-mount', as images[0].partitions does; rename one of the two",
+    ]);
+    expect(clashes([image("disk", [{ logicalVolume: "vg/root" }]), image("disk-lvm-vg-root")])).toHaveLength(1);
+  });
+
+  test("names that merely share a beginning are fine: disk, disk-2, disk-p1 without partition 1, an array of any name", () => {
+    expect(clashes([image("disk", [{ number: 2 }]), image("disk-2"), image("disk-p1")], ["disk", "nas"])).toEqual([]);
+  });
+
+  test("a Case with clashing names is refused before any child exists", async () => {
+    const engine = engineConfigFromStackFile(require.resolve("../../stacks/Pulumi.case-ci.yaml"));
+    const run = await setupMocks(engine);
+    let build: () => unknown;
+    jest.isolateModules(() => {
+      const { Case } = require("./Case") as typeof import("./Case");
+      const { loadCaseConfigFromPulumi } = require("../../lib/config") as typeof import("../../lib/config");
+      build = () => {
+        const config = loadCaseConfigFromPulumi();
+        const images = [...config.images, { ...config.images[0], name: "array-x" }];
+        return new Case("case-ci", { config: { ...config, images, raidArrays: [{ ...image("x"), members: [] } as never] }, manifests: {} });
+      };
+    });
+    expect(() => build()).toThrow(
+      /^Case 'case-ci': raidArrays\[0\]: would make 'case-ci-array-x-volumes', as images\[\d+\] does; rename one of the two/,
+    );
     expect(run.resources.filter((r) => r.type !== TYPE.Case)).toEqual([]);
   });
 });

@@ -1,10 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { CaseConfig, ImageConfig } from "../../lib/config";
+import type { CaseConfig, DeviceContents, ImageConfig } from "../../lib/config";
 import type { ImageManifest } from "../../lib/inspect";
 import { hookResource } from "../../lib/command";
 import { TYPE } from "../../lib/tokens";
 import { CaseArgs, imagesWithoutManifest } from "./args";
-import { caseFolderHooks, custodyLogPath, EvidenceSummary, summarize } from "./plan";
+import { caseFolderHooks, clashingNames, custodyLogPath, devicePrefix, EvidenceSummary, mountName, summarize } from "./plan";
 import { AnalysisGuest } from "../analysis-guest/AnalysisGuest";
 import { EvidenceVolume } from "../evidence-volume/EvidenceVolume";
 import { ImageTransfer } from "../image-transfer/ImageTransfer";
@@ -13,21 +13,24 @@ import { PartitionMount } from "../partition-mount/PartitionMount";
 import { RaidArray } from "../raid-array/RaidArray";
 import { VolumeSystems } from "../volume-systems/VolumeSystems";
 
-/** Everything the lab did with one image, for the stack outputs. */
-export interface ImageLab {
-  readonly transfer: ImageTransfer;
-  readonly attachment: NbdAttachment;
+/** What the lab opened and mounted inside one device (an image, or an md array). */
+export interface ContentsLab {
   readonly volumes: VolumeSystems;
   readonly mounts: PartitionMount[];
+}
+
+/** Everything the lab did with one image, for the stack outputs. */
+export interface ImageLab extends ContentsLab {
+  readonly transfer: ImageTransfer;
+  readonly attachment: NbdAttachment;
 }
 
 /** Who owns the mounts: the guest image's examiner account, whose gid is its uid. */
 const examinerOwner = (config: CaseConfig) => ({ examinerUid: config.guest.examinerUid, examinerGid: config.guest.examinerUid });
 
-/** An md array over several images, and its filesystem's mount. */
-export interface ArrayLab {
+/** An md array over several images, and what was opened and mounted inside it. */
+export interface ArrayLab extends ContentsLab {
   readonly array: RaidArray;
-  readonly mount: PartitionMount;
 }
 
 /**
@@ -35,7 +38,7 @@ export interface ArrayLab {
  * EvidenceVolume (host side) -> AnalysisGuest (attaches the volume) -> case storage opened in the guest
  * -> per image: ImageTransfer (for an EWF set, then its acquisition check) -> NbdAttachment -> VolumeSystems
  * (LUKS with the image's keys, LVM) -> PartitionMount(s); then per md array over several images:
- * RaidArray (after its members' attachments) -> PartitionMount.
+ * RaidArray (after its members' attachments) -> VolumeSystems (a NAS's LVM, LUKS) -> PartitionMount(s).
  * `pulumi destroy` walks the same graph backwards: umount, disconnect, drop transfers, close the case
  * storage, stop and undefine the guest, erase the volume.
  */
@@ -54,6 +57,8 @@ export class Case extends pulumi.ComponentResource {
   constructor(name: string, args: CaseArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super(TYPE.Case, name, { caseId: args.config.caseId, examiner: args.config.examiner }, opts);
     const { config, manifests } = args;
+    const clashes = clashingNames(name, config);
+    if (clashes.length > 0) throw new pulumi.ResourceError(`Case '${name}': ${clashes.join("; ")}`, this);
     const missing = imagesWithoutManifest(args);
     if (missing.length > 0)
       throw new pulumi.ResourceError(`Case '${name}': manifests: no manifest for image ${missing.map((n) => `'${n}'`).join(", ")}`, this);
@@ -116,7 +121,7 @@ export class Case extends pulumi.ComponentResource {
     const raidArrays: Record<string, ArrayLab> = {};
     for (const array of config.raidArrays) {
       const raid = new RaidArray(
-        `${name}-array-${array.name}`,
+        devicePrefix.array(name, array.name),
         {
           guest: this.guest.connection,
           name: array.name,
@@ -131,20 +136,17 @@ export class Case extends pulumi.ComponentResource {
         },
         { parent: this },
       );
-      const mount = new PartitionMount(
-        `${name}-array-${array.name}-mount`,
-        {
-          guest: this.guest.connection,
-          arrayDevice: raid.device,
-          partition: 0,
-          mountPoint: array.mountPoint,
-          extraOptions: [...array.options],
-          readOnly: true,
-          ...examinerOwner(config),
-        },
-        { parent: this, dependsOn: [raid] },
-      );
-      raidArrays[array.name] = { array: raid, mount };
+      raidArrays[array.name] = {
+        array: raid,
+        ...this.openAndMount(
+          devicePrefix.array(name, array.name),
+          `array '${array.name}'`,
+          { arrayDevice: raid.device },
+          array,
+          config,
+          raid,
+        ),
+      };
     }
     this.raidArrays = raidArrays;
 
@@ -166,7 +168,7 @@ export class Case extends pulumi.ComponentResource {
   ): ImageLab {
     const guest = this.guest.connection;
     const transfer = new ImageTransfer(
-      `${name}-${image.name}-transfer`,
+      `${devicePrefix.image(name, image.name)}-transfer`,
       {
         guest,
         imageName: image.name,
@@ -184,7 +186,7 @@ export class Case extends pulumi.ComponentResource {
     );
 
     const attachment = new NbdAttachment(
-      `${name}-${image.name}-nbd`,
+      `${devicePrefix.image(name, image.name)}-nbd`,
       {
         guest,
         imagePath: transfer.guestTopPath,
@@ -196,55 +198,68 @@ export class Case extends pulumi.ComponentResource {
       { parent: this, dependsOn: [transfer] },
     );
 
-    // Every image gets one: "all" means every logical volume too, and an image without volume systems
-    // costs one short hook that finds none.
+    return {
+      transfer,
+      attachment,
+      ...this.openAndMount(
+        devicePrefix.image(name, image.name),
+        `image '${image.name}'`,
+        { nbdDevice: attachment.nbdDevice },
+        image,
+        config,
+        attachment,
+      ),
+    };
+  }
+
+  /**
+   * Opens the volume systems inside one device (an image's nbd device, or an array's mapping) with its
+   * keys, then mounts what its `partitions` name. Every device gets a VolumeSystems: "all" means every
+   * logical volume too, and a device without volume systems costs one short hook that finds none.
+   */
+  private openAndMount(
+    prefix: string,
+    what: string,
+    device: { nbdDevice: pulumi.Output<string> } | { arrayDevice: pulumi.Output<string> },
+    contents: DeviceContents,
+    config: CaseConfig,
+    below: pulumi.Resource,
+  ): ContentsLab {
+    const guest = this.guest.connection;
     const volumes = new VolumeSystems(
-      `${name}-${image.name}-volumes`,
+      `${prefix}-volumes`,
       {
         guest,
-        nbdDevice: attachment.nbdDevice,
-        luks: image.luksKeys.map((k) => {
+        ...device,
+        luks: contents.luksKeys.map((k) => {
           if (k.key === undefined)
-            throw new pulumi.ResourceError(`Case '${name}': the LUKS key '${k.configKey}' of image '${image.name}' is not set`, this);
+            throw new pulumi.ResourceError(`Case '${this.caseId}': the LUKS key '${k.configKey}' of ${what} is not set`, this);
           return { at: k.at, key: k.key };
         }),
-        bitlocker: image.bitlockerKeys.map((k) => {
+        bitlocker: contents.bitlockerKeys.map((k) => {
           if (k.key === undefined)
-            throw new pulumi.ResourceError(`Case '${name}': the BitLocker key '${k.configKey}' of image '${image.name}' is not set`, this);
+            throw new pulumi.ResourceError(`Case '${this.caseId}': the BitLocker key '${k.configKey}' of ${what} is not set`, this);
           return { at: k.at, key: k.key, kind: k.kind };
         }),
         readOnly: true,
       },
-      { parent: this, dependsOn: [attachment] },
+      { parent: this, dependsOn: [below] },
     );
 
-    const mountArgs = {
-      guest,
-      nbdDevice: attachment.nbdDevice,
-      volumes: volumes.volumes,
-      readOnly: true as const,
-      ...examinerOwner(config),
-    };
+    const mountArgs = { guest, ...device, volumes: volumes.volumes, readOnly: true as const, ...examinerOwner(config) };
     const mounts =
-      image.partitions === "all"
+      contents.partitions === "all"
         ? [
             new PartitionMount(
-              `${name}-${image.name}-mount`,
-              { ...mountArgs, partition: "all", mountRoot: image.mountRoot },
+              mountName(prefix),
+              { ...mountArgs, partition: "all", mountRoot: contents.mountRoot },
               { parent: this, dependsOn: [volumes] },
             ),
           ]
-        : image.partitions.map(
+        : contents.partitions.map(
             (p) =>
               new PartitionMount(
-                `${name}-${image.name}-${
-                  p.logicalVolume === undefined
-                    ? `p${p.number}`
-                    : `lvm-${p.logicalVolume
-                        .split("/")
-                        .map((n) => n.replace(/-/g, "--"))
-                        .join("-")}`
-                }-mount`,
+                mountName(prefix, p),
                 {
                   ...mountArgs,
                   partition: p.logicalVolume ?? (p.number as number),
@@ -254,6 +269,6 @@ export class Case extends pulumi.ComponentResource {
                 { parent: this, dependsOn: [volumes] },
               ),
           );
-    return { transfer, attachment, volumes, mounts };
+    return { volumes, mounts };
   }
 }

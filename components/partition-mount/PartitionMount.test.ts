@@ -103,12 +103,7 @@ describe("PartitionMount args", () => {
     [
       "an array's partition 1",
       { partition: 1, mountPoint: "/mnt/forensic/x/a", nbdDevice: undefined, arrayDevice: "/dev/mapper/fl-array-nas" },
-      /partition: must be 0 with arrayDevice/,
-    ],
-    [
-      "an array with volumes",
-      { partition: 0, mountPoint: "/mnt/forensic/x/a", nbdDevice: undefined, arrayDevice: "/dev/mapper/fl-array-nas", volumes: [] },
-      /volumes: is for an image's volume systems; an md array has none/,
+      /partition: must be 0, a logical volume vg\/lv or "all" with arrayDevice/,
     ],
   ])("%s is a ResourceError naming the field", (what, change, message) => {
     let caught: unknown;
@@ -151,6 +146,34 @@ describe("PartitionMount args", () => {
     expect(mountResultSchema.safeParse(mount(1, "/dev/mapper/fl-array-nas")).success).toBe(false);
     expect(mountResultSchema.safeParse(mount(0, "/dev/mapper/fl-array-nas-r0")).success).toBe(false);
     expect(mountResultSchema.safeParse(mount(0, "/dev/mapper/other")).success).toBe(false);
+    // What VolumeSystems opened inside an array: its LUKS as partition 0, its logical volumes.
+    expect(mountResultSchema.safeParse(mount(0, "/dev/mapper/fl-array_nas_luks-p0")).success).toBe(true);
+    expect(mountResultSchema.safeParse(mount(1, "/dev/mapper/fl-array_nas_luks-p0")).success).toBe(false);
+    const lv = (device: string) => ({
+      mounts: [
+        {
+          logicalVolume: "vg1000/lv",
+          device,
+          mountPoint: "/mnt/forensic/x/lv",
+          filesystem: "ext4",
+          vfsType: "ext4",
+          options: ["ro"],
+          requestedOptions: ["ro"],
+        },
+      ],
+      skipped: [],
+    });
+    expect(mountResultSchema.safeParse(lv("/dev/mapper/fl-array_nas_lvm-vg1000-lv")).success).toBe(true);
+    expect(mountResultSchema.safeParse(lv("/dev/mapper/fl-array-nas_lvm-vg1000-lv")).success).toBe(false);
+    expect(mountResultSchema.safeParse(lv("/dev/mapper/fl-array_Nas_lvm-vg1000-lv")).success).toBe(false);
+  });
+
+  test('an md array\'s logical volumes (arrayDevice with volumes) are accepted, "all" too', () => {
+    const array = { ...base, nbdDevice: undefined, arrayDevice: "/dev/mapper/fl-array-nas", volumes: [] };
+    expect(
+      () => new PartitionMount("ok-array-lv", { ...array, partition: "vg1000/lv", mountPoint: "/mnt/forensic/arrays/nas" }),
+    ).not.toThrow();
+    expect(() => new PartitionMount("ok-array-all", { ...array, partition: "all", mountRoot: "/mnt/forensic/arrays/nas" })).not.toThrow();
   });
 
   test("an md array's filesystem (arrayDevice) is partition 0, and reaches the hooks as ARRAY_DEVICE", async () => {

@@ -18,8 +18,8 @@ export interface PartitionMountArgs {
    */
   readonly nbdDevice?: pulumi.Input<string>;
   /**
-   * `/dev/mapper/fl-array-<name>` (from `RaidArray.device`): an md array's filesystem, mounted as
-   * partition 0 (no `volumes`).
+   * `/dev/mapper/fl-array-<name>` (from `RaidArray.device`): an md array, whose contents are partition 0
+   * (a filesystem, or with `volumes` from a VolumeSystems on the array its LUKS and LVM).
    */
   readonly arrayDevice?: pulumi.Input<string>;
   /**
@@ -168,10 +168,12 @@ export const argsSchema = z
         path: ["nbdDevice"],
         message: "give exactly one of nbdDevice (an image) and arrayDevice (an md array)",
       });
-    if (a.arrayDevice !== undefined && a.partition !== 0)
-      ctx.addIssue({ code: "custom", path: ["partition"], message: "must be 0 with arrayDevice: an md array's filesystem is partition 0" });
-    if (a.arrayDevice !== undefined && a.volumes !== undefined)
-      ctx.addIssue({ code: "custom", path: ["volumes"], message: "is for an image's volume systems; an md array has none" });
+    if (a.arrayDevice !== undefined && typeof a.partition === "number" && a.partition !== 0)
+      ctx.addIssue({
+        code: "custom",
+        path: ["partition"],
+        message: 'must be 0, a logical volume vg/lv or "all" with arrayDevice: an md array\'s contents are partition 0',
+      });
     if (a.partition === "all") {
       if (a.mountRoot === undefined) ctx.addIssue({ code: "custom", path: ["mountRoot"], message: 'is required with partition "all"' });
       if (a.mountPoint !== undefined)

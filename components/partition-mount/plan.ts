@@ -20,7 +20,7 @@ export interface MountInfo {
   readonly partition?: number;
   /** The logical volume mounted, `vg/lv`; absent for a partition. */
   readonly logicalVolume?: string;
-  /** `/dev/nbdNpK`; `/dev/mapper/fl-nbdN-...` through what VolumeSystems opened. */
+  /** `/dev/nbdNpK`; `/dev/mapper/fl-nbdN-...` (`fl-array_<name>_...`) through what VolumeSystems opened. */
   readonly device: string;
   readonly mountPoint: string;
   /** What `blkid` found: `ext4`, `ntfs`, `vfat`, ... */
@@ -53,7 +53,8 @@ const partitionAndDevice = (m: { partition?: number; logicalVolume?: string; dev
   if ((m.partition === undefined) === (m.logicalVolume === undefined)) return false;
   const mapping = field.volumeMapping.safeParse(m.device).success;
   if (m.partition === undefined) return mapping;
-  if (mapping) return ["luks", "bitlocker", "md"].some((layer) => m.device.endsWith(`-${layer}-p${m.partition}`));
+  // <prefix><layer>-p<N>: the prefix ends in '-' on an image (fl-nbd3-), in '_' on an array (fl-array_nas_).
+  if (mapping) return new RegExp(`[-_](luks|bitlocker|md)-p${m.partition}$`).test(m.device);
   if (m.partition === 0) return field.nbdDevice.safeParse(m.device).success || field.arrayMapping.safeParse(m.device).success;
   return m.device.endsWith(`p${m.partition}`) && field.nbdPartition.safeParse(m.device).success;
 };

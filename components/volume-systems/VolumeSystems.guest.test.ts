@@ -31,6 +31,7 @@ import type { AttachResult } from "../nbd-attachment/plan";
 import type { PartitionMountArgs } from "../partition-mount/args";
 import type { MountInfo, MountResult } from "../partition-mount/plan";
 import { bitlockerEvidence, bitlockerStartupKeyEvidence } from "../../test/support/bitlocker-evidence";
+import type { ArrayResult } from "../raid-array/plan";
 import type { BitLockerKey, LuksKey } from "./args";
 import type { OpenResult } from "./plan";
 
@@ -58,6 +59,7 @@ let mocks: MockRun;
 let components: {
   NbdAttachment: typeof import("../nbd-attachment/NbdAttachment").NbdAttachment;
   PartitionMount: typeof import("../partition-mount/PartitionMount").PartitionMount;
+  RaidArray: typeof import("../raid-array/RaidArray").RaidArray;
   VolumeSystems: typeof import("./VolumeSystems").VolumeSystems;
 };
 let sums: string;
@@ -96,6 +98,8 @@ async function withAttached(image: string, fn: (device: string) => Promise<void>
 
 const volumesOn = (nbdDevice: string, luks: LuksKey[] = [], bitlocker: BitLockerKey[] = []) =>
   commandsOf((n) => new components.VolumeSystems(n, { guest: guest.connection, nbdDevice, luks, bitlocker, readOnly: true }), "open");
+const volumesInArray = (arrayDevice: string, luks: LuksKey[] = []) =>
+  commandsOf((n) => new components.VolumeSystems(n, { guest: guest.connection, arrayDevice, luks, readOnly: true }), "open");
 const mount = (args: Omit<PartitionMountArgs, "guest" | "readOnly">) =>
   commandsOf((n) => new components.PartitionMount(n, { guest: guest.connection, readOnly: true, ...args }), "mount");
 
@@ -122,6 +126,17 @@ beforeAll(
       attach: { device: "/dev/nbd0", sectorSize: 512, label: null, partitions: [] },
       open: { volumes: [], skipped: [] },
       mount: { mounts: [], skipped: [] },
+      assemble: {
+        device: "/dev/mapper/fl-array-x",
+        uuid: "00000000:00000000:00000000:00000000",
+        metadata: "1.2",
+        level: 0,
+        detail: "stand-in",
+        state: "complete",
+        members: [{ device: "/dev/nbd0", role: 0 }],
+        missingRoles: [],
+        sizeBytes: 0,
+      },
     };
     mocks = await setupMocks({
       outputsFor: (a) => {
@@ -132,6 +147,7 @@ beforeAll(
     components = {
       NbdAttachment: (await import("../nbd-attachment/NbdAttachment")).NbdAttachment,
       PartitionMount: (await import("../partition-mount/PartitionMount")).PartitionMount,
+      RaidArray: (await import("../raid-array/RaidArray")).RaidArray,
       VolumeSystems: (await import("./VolumeSystems")).VolumeSystems,
     };
     guest = await bootTestGuest({ name: "volumes" });
@@ -749,5 +765,133 @@ describe("the CI's laptop disk, made on the host without device-mapper (scripts/
     } finally {
       fs.rmSync(hostDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("a NAS's volumes inside md arrays over several images (RaidArray below, VolumeSystems on its mapping)", () => {
+  test("Synology's SHR (LVM on RAID5) and QNAP's (LVM thin, LUKS on a thin volume, on RAID0), both VGs vg1000: each array its own LVs, read back; nothing written", async () => {
+    // Beside DIR, not in it: the last test of DIR counts its images.
+    const folder = "/srv/evidence/nas 'x' $(id)";
+    const shareKey = "the share's key: 'quoted', $(id)";
+    const made = await sh(
+      `set -euo pipefail; mkdir -p ${q(folder)}; cd ${q(folder)}; work=$(mktemp -d); IFS= read -r -d '' key || true
+       lvm_() { local command=$1; shift; lvm "$command" --config 'global { thin_check_executable = "" } devices { use_devicesfile = 0 }' "$@"; }
+       mkdir "$work/shr" "$work/qnap"; head -c 2000000 /dev/urandom > "$work/shr/photos.bin"; echo "the SHR volume" > "$work/shr/shr.txt"
+       echo "the QNAP share, inside LUKS" > "$work/qnap/qnap.txt"; echo "photos.bin $(sha256sum < "$work/shr/photos.bin" | cut -d' ' -f1)"
+       truncate -s 24M shr1.raw shr2.raw shr3.raw qnap1.raw qnap2.raw
+       # SHR: one RAID5 over the three disks, a PV on it, vg1000/lv over all of it.
+       ls=(); for d in shr1 shr2 shr3; do ls+=("$(losetup -f --show $d.raw)"); done
+       mdadm --create /dev/md110 --run --quiet --metadata=1.2 --level=5 --chunk=64 --raid-devices=3 "\${ls[@]}"
+       mdadm --wait /dev/md110 || true
+       lvm_ pvcreate -q /dev/md110; lvm_ vgcreate -q -s 1M vg1000 /dev/md110; lvm_ lvcreate -q -y -n lv -l 100%FREE vg1000
+       mkfs.ext4 -q -d "$work/shr" /dev/vg1000/lv; lvm_ vgchange -q -an vg1000; mdadm --stop --quiet /dev/md110; losetup -d "\${ls[@]}"
+       # QNAP: RAID0 over two, a PV, vg1000 (the same name) with thin pool tp1 and thin volume data, LUKS2 on data.
+       ls=(); for d in qnap1 qnap2; do ls+=("$(losetup -f --show $d.raw)"); done
+       mdadm --create /dev/md111 --run --quiet --metadata=1.2 --level=0 --chunk=64 --raid-devices=2 "\${ls[@]}"
+       lvm_ pvcreate -q /dev/md111; lvm_ vgcreate -q -s 1M vg1000 /dev/md111
+       lvm_ lvcreate -q --type thin-pool -L 28M -n tp1 vg1000 2>/dev/null; lvm_ lvcreate -q -V 32M -T vg1000/tp1 -n data 2>/dev/null
+       printf '%s' "$key" | cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file=- /dev/vg1000/data
+       printf '%s' "$key" | cryptsetup open --key-file=- /dev/vg1000/data make-share
+       mkfs.ext4 -q -d "$work/qnap" /dev/mapper/make-share; cryptsetup close make-share
+       lvm_ vgchange -q -an vg1000; mdadm --stop --quiet /dev/md111; losetup -d "\${ls[@]}"
+       chmod 0444 ./*.raw; rm -rf "$work"`,
+      shareKey,
+    );
+    const photos = /^photos\.bin ([0-9a-f]{64})$/m.exec(made)?.[1];
+    const before = await sh(`cd ${q(folder)} && sha256sum ./*.raw`);
+    const devices: Record<string, string> = {};
+    const detaches: string[] = [];
+    try {
+      for (const disk of ["shr1", "shr2", "shr3", "qnap1", "qnap2"]) {
+        const nbd = await attach(`${folder}/${disk}.raw`);
+        devices[disk] = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
+        detaches.push(nbd.delete);
+      }
+      const arrayOf = (name: string, disks: string[]) =>
+        commandsOf(
+          (n) =>
+            new components.RaidArray(n, {
+              guest: guest.connection,
+              name,
+              members: disks.map((disk) => ({ nbdDevice: devices[disk], partition: 0, label: `image ${disk}` })),
+              readOnly: true,
+            }),
+          "assemble",
+        );
+      const shr = await arrayOf("shr", ["shr2", "shr1", "shr3"]);
+      const qnap = await arrayOf("qnap", ["qnap1", "qnap2"]);
+      const shrDevice = parseHookResult<ArrayResult>(succeeded(await run(shr.create)).stdout).device;
+      const qnapDevice = parseHookResult<ArrayResult>(succeeded(await run(qnap.create)).stdout).device;
+      expect([shrDevice, qnapDevice]).toEqual(["/dev/mapper/fl-array-shr", "/dev/mapper/fl-array-qnap"]);
+
+      const shrOpen = await volumesInArray(shrDevice);
+      const qnapOpen = await volumesInArray(qnapDevice, [{ at: "vg1000/data", key: shareKey }]);
+      const shrVolumes = await opened(shrOpen);
+      const qnapVolumes = await opened(qnapOpen);
+      // One VG name in both arrays, each read from its own array alone, under names of that array's own.
+      expect(shrVolumes.volumes.map((v) => [where(v), v.layer, v.device, v.over])).toEqual([
+        ["vg1000/lv", "lvm", "/dev/mapper/fl-array_shr_lvm-vg1000-lv", [shrDevice]],
+      ]);
+      expect(qnapVolumes.volumes.map((v) => [where(v), v.layer, v.device])).toEqual([
+        ["vg1000/data", "lvm", "/dev/mapper/fl-array_qnap_lvm-vg1000-data"],
+        ["vg1000/data", "luks", "/dev/mapper/fl-array_qnap_luks-vg1000-data"],
+      ]);
+      expect([shrVolumes.skipped, qnapVolumes.skipped]).toEqual([[], []]);
+      expect(await sh("dmsetup table fl-array_qnap_lvm-vg1000-tp1")).toMatch(/ thin-pool .* read_only\s*$/);
+      const ro = await sh(
+        "for d in /dev/mapper/fl-array_*; do case $d in *tp1) ;; *) cat /sys/class/block/$(basename $(readlink -f $d))/ro ;; esac; done",
+      );
+      expect(new Set(ro.trim().split("\n"))).toEqual(new Set(["1"]));
+      // Again: the same, nothing new.
+      expect(await opened(shrOpen)).toEqual(shrVolumes);
+      expect(await opened(qnapOpen)).toEqual(qnapVolumes);
+
+      const shrAll = await mount({
+        arrayDevice: shrDevice,
+        partition: "all",
+        mountRoot: "/mnt/forensic/arrays/shr",
+        volumes: shrVolumes.volumes,
+      });
+      const qnapAll = await mount({
+        arrayDevice: qnapDevice,
+        partition: "all",
+        mountRoot: "/mnt/forensic/arrays/qnap",
+        volumes: qnapVolumes.volumes,
+      });
+      const shrMounts = await mounted(shrAll);
+      expect(shrMounts.mounts.map((m) => [where(m), m.device, m.mountPoint, m.filesystem])).toEqual([
+        ["vg1000/lv", "/dev/mapper/fl-array_shr_lvm-vg1000-lv", "/mnt/forensic/arrays/shr/lvm/vg1000/lv", "ext4"],
+      ]);
+      // The array itself holds the PV: reported, not mounted.
+      expect(shrMounts.skipped).toEqual([{ partition: 0, device: shrDevice, reason: expect.stringMatching(/LVM2_member/) }]);
+      const qnapMounts = await mounted(qnapAll);
+      expect(qnapMounts.mounts.map((m) => [where(m), m.device, m.mountPoint])).toEqual([
+        ["vg1000/data", "/dev/mapper/fl-array_qnap_luks-vg1000-data", "/mnt/forensic/arrays/qnap/lvm/vg1000/data"],
+      ]);
+      expect(await sh("cat /mnt/forensic/arrays/shr/lvm/vg1000/lv/shr.txt /mnt/forensic/arrays/qnap/lvm/vg1000/data/qnap.txt")).toBe(
+        "the SHR volume\nthe QNAP share, inside LUKS\n",
+      );
+      expect(await sh("sha256sum < /mnt/forensic/arrays/shr/lvm/vg1000/lv/photos.bin")).toBe(`${photos}  -\n`);
+
+      // Held: neither the volumes nor the array below them can go while mounted; nothing is closed.
+      const busy = await run(shrOpen.delete);
+      expect(busy.code).not.toBe(0);
+      expect(busy.stderr).toContain("fl-array_shr_lvm-vg1000-lv (mounted at: /mnt/forensic/arrays/shr/lvm/vg1000/lv");
+      expect((await run(shr.delete)).code).not.toBe(0);
+      expect(await mappings()).toEqual(expect.arrayContaining(["fl-array-shr", "fl-array_shr_lvm-vg1000-lv"]));
+
+      for (const step of [shrAll.delete, qnapAll.delete, shrOpen.delete, shrOpen.delete]) succeeded(await run(step));
+      // Closing one array's volumes leaves the other's alone (one VG name, two prefixes); then the arrays go.
+      const left = (await mappings()).filter((m) => m.startsWith("fl-array_"));
+      expect(left).toEqual(expect.arrayContaining(["fl-array_qnap_lvm-vg1000-data", "fl-array_qnap_luks-vg1000-data"]));
+      expect(left.filter((m) => !m.startsWith("fl-array_qnap_"))).toEqual([]);
+      succeeded(await run(qnapOpen.delete));
+      for (const step of [shr.delete, qnap.delete]) succeeded(await run(step));
+      expect(await mappings()).toEqual([]);
+      for (const device of Object.values(devices)) expect(await written(device)).toEqual([0, 0, 0]);
+    } finally {
+      for (const detach of detaches.reverse()) await run(detach);
+    }
+    expect(await sh(`cd ${q(folder)} && sha256sum ./*.raw`)).toBe(before);
   });
 });

@@ -117,6 +117,8 @@ describe("VolumeSystems args", () => {
       /bitlocker\[0\]\.at: 3 has a key already \(luks\[0\]\)/,
     ],
     ["a BitLocker volume without a key", { bitlocker: [{ at: 1 }] }, /bitlocker\[0\]\.key: is required/],
+    ["both an image and an array", { arrayDevice: "/dev/mapper/fl-array-nas" }, /nbdDevice: give exactly one of nbdDevice \(an image\)/],
+    ["neither an image nor an array", { nbdDevice: undefined }, /nbdDevice: give exactly one of nbdDevice/],
   ])("%s is a ResourceError naming the field", (what, change, message) => {
     let caught: unknown;
     try {
@@ -159,6 +161,16 @@ describe("VolumeSystems resources", () => {
       expect(wire).not.toContain(JSON.stringify(key).slice(1, -1));
     expect(cmd.wireInputs.stdin).toEqual({ [specialSigKey]: specialSecretSig, value: keysStdin([text(P2_KEY), text(HOME_KEY)]) });
     expect(cmd.additionalSecretOutputs).toEqual(["stdin"]);
+  });
+
+  test("on an md array: ARRAY_DEVICE reaches both hooks, NBD_DEVICE empty", async () => {
+    new VolumeSystems("nas-volumes", { guest, arrayDevice: "/dev/mapper/fl-array-nas", luks: [{ at: 0, key: "k" }], readOnly: true });
+    await settle();
+    for (const step of ["create", "delete"]) {
+      const text = innerHook(String(run.byName("nas-volumes-open").inputs[step]));
+      expect(hookValue(text, "ARRAY_DEVICE")).toBe("/dev/mapper/fl-array-nas");
+      expect(hookValue(text, "NBD_DEVICE")).toBe("");
+    }
   });
 
   test("without keys there is no stdin at all", async () => {
@@ -225,6 +237,10 @@ describe("result schemas", () => {
     expect(openResultSchema.safeParse(volume({ device: "/dev/sda1" })).success).toBe(false);
     expect(openResultSchema.safeParse(volume({ partition: 2 })).success).toBe(false);
     expect(openResultSchema.safeParse(volume({ logicalVolume: "vg0/../../etc" })).success).toBe(false);
+    // Inside an md array: fl-array_<name>_..., '_' after the array's name (names hold '-', never '_').
+    expect(openResultSchema.safeParse(volume({ device: "/dev/mapper/fl-array_nas_lvm-vg1000-lv" })).success).toBe(true);
+    expect(openResultSchema.safeParse(volume({ device: "/dev/mapper/fl-array-nas-lvm-vg1000-lv" })).success).toBe(false);
+    expect(openResultSchema.safeParse(volume({ device: "/dev/mapper/fl-array_nas_x_lvm-vg1000-lv" })).success).toBe(false);
   });
 
   test("a RAID1 member's data is a layer of its own (md), at a partition; no other layer name passes", () => {

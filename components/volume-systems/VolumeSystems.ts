@@ -7,7 +7,8 @@ import { ValidatedVolumeArgs, validateVolumeArgs, VolumeSystemsArgs } from "./ar
 import { ClosedVolume, OpenedVolume, OpenResult, openResultSchema, volumeHooks } from "./plan";
 
 /**
- * Opens the volume systems inside one attached image, read-only, in the analysis guest: md RAID1 members
+ * Opens the volume systems inside one attached image (or inside an md array RaidArray opened: a NAS's
+ * LVM, thin pools and LUKS), read-only, in the analysis guest: md RAID1 members
  * (their data mapped, md never assembling), LUKS volumes on partitions and on logical volumes and
  * BitLocker volumes on partitions (with their keys, `cryptsetup open --readonly`), and every linear
  * or striped LVM2 logical volume, read with `lvm --readonly` scoped to this image's devices and mapped
@@ -45,7 +46,7 @@ export class VolumeSystems extends pulumi.ComponentResource {
       `${name}-open`,
       volumeHooks(
         args.guest,
-        args.nbdDevice,
+        { nbdDevice: args.nbdDevice, arrayDevice: args.arrayDevice },
         a,
         // In the hook's order: LUKS_AT's keys, then BITLOCKER_AT's; a startup key's bytes come in base64.
         [

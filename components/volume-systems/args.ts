@@ -32,8 +32,17 @@ export interface BitLockerKey {
 export interface VolumeSystemsArgs {
   /** The analysis guest (from `AnalysisGuest.connection`). */
   readonly guest: pulumi.Input<GuestConnection>;
-  /** `/dev/nbdN` (from `NbdAttachment.nbdDevice`; using that Output orders this after attach). */
-  readonly nbdDevice: pulumi.Input<string>;
+  /**
+   * `/dev/nbdN` (from `NbdAttachment.nbdDevice`; using that Output orders this after attach). Exactly one
+   * of `nbdDevice` and `arrayDevice`.
+   */
+  readonly nbdDevice?: pulumi.Input<string>;
+  /**
+   * `/dev/mapper/fl-array-<name>` (from `RaidArray.device`): the volume systems inside an md array (a
+   * NAS's: LVM, thin pools, LUKS), the array's contents being partition 0. Its mappings are named
+   * `fl-array_<name>_...`.
+   */
+  readonly arrayDevice?: pulumi.Input<string>;
   /**
    * The LUKS volumes to open, each with its key. LVM volume groups need no key: every linear or striped
    * logical volume found on the image is mapped read-only.
@@ -63,6 +72,7 @@ export const argsSchema = z
     // Inputs: handed to the hooks as they resolve.
     guest: z.unknown().optional(),
     nbdDevice: z.unknown().optional(),
+    arrayDevice: z.unknown().optional(),
     luks: z.array(z.strictObject({ at: location, key: z.unknown().optional() })).default([]),
     bitlocker: z
       .array(
@@ -76,6 +86,12 @@ export const argsSchema = z
     readOnly: z.literal(true, { error: "must be the literal true: evidence volumes are only ever opened read-only" }),
   })
   .superRefine((a, ctx) => {
+    if ((a.nbdDevice === undefined) === (a.arrayDevice === undefined))
+      ctx.addIssue({
+        code: "custom",
+        path: ["nbdDevice"],
+        message: "give exactly one of nbdDevice (an image) and arrayDevice (an md array)",
+      });
     // One key per volume, whichever kind: a location named twice (in one list or both) is a mistake.
     const seen = new Map<string, string>();
     for (const list of ["luks", "bitlocker"] as const) {
@@ -100,7 +116,7 @@ export type ValidatedVolumeArgs = z.infer<typeof argsSchema>;
 
 /** Checks the literal args; throws an Error whose message names each bad field. */
 export function validateVolumeArgs(
-  args: Omit<VolumeSystemsArgs, "guest" | "nbdDevice"> & { guest?: unknown; nbdDevice?: unknown },
+  args: Omit<VolumeSystemsArgs, "guest" | "nbdDevice" | "arrayDevice"> & { guest?: unknown; nbdDevice?: unknown; arrayDevice?: unknown },
 ): ValidatedVolumeArgs {
   return parseArgs(argsSchema, args);
 }

@@ -33,7 +33,7 @@ export interface OpenedVolume {
    * `luks` and `bitlocker` (unlocked: the device holds the plaintext).
    */
   readonly layer: VolumeLayer;
-  /** `/dev/mapper/fl-<nbdN>-...`: what PartitionMount mounts. */
+  /** `/dev/mapper/fl-<nbdN>-...` (on an array `fl-array_<name>_...`): what PartitionMount mounts. */
   readonly device: string;
   /** The devices it reads from (the partition, or the physical volumes of an LV). */
   readonly over: string[];
@@ -90,18 +90,19 @@ export function keysStdin(keys: { value: string; encoding: "utf8" | "base64" }[]
 /** The open and close texts of one VolumeSystems, and the stdin that carries its keys (when it has any). */
 export function volumeHooks(
   guest: pulumi.Input<GuestConnection>,
-  nbdDevice: pulumi.Input<string>,
+  device: { nbdDevice?: pulumi.Input<string>; arrayDevice?: pulumi.Input<string> },
   a: ValidatedVolumeArgs,
   keys: KeyText[],
 ): { create: pulumi.Output<string>; delete: pulumi.Output<string>; stdin?: pulumi.Output<string> } {
+  const on = { NBD_DEVICE: device.nbdDevice ?? "", ARRAY_DEVICE: device.arrayDevice ?? "" };
   return {
     create: inGuestCommand(
       guest,
       OPEN_HOOK,
-      { NBD_DEVICE: nbdDevice, LUKS_AT: a.luks.map((l) => String(l.at)), BITLOCKER_AT: a.bitlocker.map((b) => String(b.at)) },
+      { ...on, LUKS_AT: a.luks.map((l) => String(l.at)), BITLOCKER_AT: a.bitlocker.map((b) => String(b.at)) },
       "fail",
     ),
-    delete: inGuestCommand(guest, CLOSE_HOOK, { NBD_DEVICE: nbdDevice }, "succeed"),
+    delete: inGuestCommand(guest, CLOSE_HOOK, on, "succeed"),
     ...(keys.length > 0
       ? {
           stdin: pulumi.secret(

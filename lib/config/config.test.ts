@@ -381,7 +381,7 @@ describe("volume systems: logical volumes and LUKS keys", () => {
     expect(c.warnings).toContainEqual({
       key: "forensic-lab:usb-p2-key",
       message:
-        "is a secret no image names in images[].luksKeys, bitlockerKeys or bitlockerStartupKeys; remove it with `pulumi config rm usb-p2-key` if no image needs it",
+        "is a secret no image or array names in its luksKeys, bitlockerKeys or bitlockerStartupKeys; remove it with `pulumi config rm usb-p2-key` if nothing needs it",
     });
   });
 
@@ -407,7 +407,7 @@ describe("md arrays over several images (raidArrays)", () => {
     return configErrorOf(() => parse(raw)).message;
   };
 
-  test("members as image:partition; mounted at /mnt/forensic/arrays/<name> by default; none by default", () => {
+  test("members as image:partition; everything inside mounted under /mnt/forensic/arrays/<name> by default; none by default", () => {
     expect(parse(nas()).raidArrays).toEqual([
       {
         name: "nas",
@@ -415,18 +415,36 @@ describe("md arrays over several images (raidArrays)", () => {
           { image: "disk1", partition: 2 },
           { image: "disk3", partition: 2 },
         ],
-        mountPoint: "/mnt/forensic/arrays/nas",
-        options: [],
+        mountRoot: "/mnt/forensic/arrays/nas",
+        partitions: "all",
+        luksKeys: [],
+        bitlockerKeys: [],
       },
     ]);
     expect(parse(valid()).raidArrays).toEqual([]);
+  });
+
+  test("its contents as an image's: partition 0 (the array's filesystem) or vg/lv, with mount points and options, and keys", () => {
     const raw = nas();
-    raw.raidArrays = JSON.stringify([{ name: "nas", members: ["disk2:0"], mountPoint: "/media/nas", options: ["noatime"] }]);
-    expect(parse(raw).raidArrays[0]).toMatchObject({
+    raw.raidArrays = JSON.stringify([
+      {
+        name: "nas",
+        members: ["disk2:0"],
+        partitions: [{ number: 0, mountPoint: "/media/nas", options: ["noatime"] }, "vg1000/lv"],
+        luksKeys: { "vg1000/lv": "nas-key" },
+      },
+    ]);
+    raw["nas-key"] = "a passphrase";
+    const array = parse(raw, { secretKeys: new Set(["evidenceVolumePassphrase", "nas-key"]) }).raidArrays[0];
+    expect(array).toMatchObject({
       members: [{ image: "disk2", partition: 0 }],
-      mountPoint: "/media/nas",
-      options: ["noatime"],
+      partitions: [
+        { number: 0, mountPoint: "/media/nas", options: ["noatime"] },
+        { logicalVolume: "vg1000/lv", mountPoint: "/mnt/forensic/arrays/nas/lvm/vg1000/lv", options: [] },
+      ],
+      luksKeys: [{ at: "vg1000/lv", configKey: "nas-key" }],
     });
+    expect(array.luksKeys[0].key).toBeDefined();
   });
 
   test.each<[string, (raw: Record<string, any>) => void, string]>([
@@ -465,12 +483,32 @@ describe("md arrays over several images (raidArrays)", () => {
       (r) => (r.raidArrays[0].members = []),
       "forensic-lab:raidArrays[0].members: must list at least one member as image:partition",
     ],
-    ["a write option", (r) => (r.raidArrays[0].options = ["rw"]), "forensic-lab:raidArrays[0].options"],
+    [
+      "a write option",
+      (r) => (r.raidArrays[0].partitions = [{ number: 0, options: ["rw"] }]),
+      "forensic-lab:raidArrays[0].partitions[0].options",
+    ],
     [
       "a mount point over an image's",
-      (r) => (r.raidArrays[0].mountPoint = "/mnt/forensic/disk1/x"),
-      "forensic-lab:raidArrays[0].mountPoint: '/mnt/forensic/disk1/x' lies inside '/mnt/forensic/disk1'",
+      (r) => (r.raidArrays[0].partitions = [{ number: 0, mountPoint: "/mnt/forensic/disk1/x" }]),
+      "forensic-lab:raidArrays[0].partitions[0].mountPoint: '/mnt/forensic/disk1/x' lies inside '/mnt/forensic/disk1' (the partitions of images[0] (all, under '/mnt/forensic/disk1')); mount points must not nest",
     ],
+    [
+      "a partition number other than 0",
+      (r) => (r.raidArrays[0].partitions = [0, 2]),
+      "forensic-lab:raidArrays[0].partitions[1]: must be 0 (the array's contents) or a logical volume vg/lv: a partition table inside an md array is not read (got 2)",
+    ],
+    [
+      "a LUKS key at partition 1",
+      (r) => (r.raidArrays[0].luksKeys = { "1": "nas-key" }),
+      "forensic-lab:raidArrays[0].luksKeys.1: must be 0 (the array's contents) or a logical volume vg/lv: a partition table inside an md array is not read (got '1')",
+    ],
+    [
+      "a logical volume listed twice",
+      (r) => (r.raidArrays[0].partitions = ["vg1000/lv", "vg1000/lv"]),
+      "forensic-lab:raidArrays[0].partitions[1]: logical volume vg1000/lv is listed twice (also partitions[0]); list each logical volume once",
+    ],
+    ["the old mountPoint", (r) => (r.raidArrays[0].mountPoint = "/media/nas"), "forensic-lab:raidArrays[0].mountPoint: unknown key"],
     ["an unknown key", (r) => (r.raidArrays[0].member = ["disk1:2"]), "member"],
   ])("%s: one line naming the key", (_what, mutate, message) => {
     expect(problems(mutate)).toContain(message);

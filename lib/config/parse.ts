@@ -4,8 +4,17 @@ import * as path from "path";
 import type * as pulumiType from "@pulumi/pulumi";
 import { closest, unknownKeyHint } from "./did-you-mean";
 import { parseLibvirtUri } from "../libvirt-uri";
-import { DEFAULT_MOUNT_ROOT, DEFAULT_STATE_ROOT, KNOWN_KEYS, caseConfigSchema, type RawCaseConfig } from "./schema";
-import type { CaseConfig, ConfigIssue, EvidenceVolumeConfig, GuestConfig, ImageConfig, PartitionConfig, RaidArrayConfig } from "./types";
+import { DEFAULT_MOUNT_ROOT, DEFAULT_STATE_ROOT, KNOWN_KEYS, caseConfigSchema, type RawCaseConfig, type RawContents } from "./schema";
+import type {
+  CaseConfig,
+  ConfigIssue,
+  DeviceContents,
+  EvidenceVolumeConfig,
+  GuestConfig,
+  ImageConfig,
+  PartitionConfig,
+  RaidArrayConfig,
+} from "./types";
 
 /** The config namespace: the Pulumi project name. */
 export const NAMESPACE = "forensic-lab";
@@ -83,9 +92,9 @@ export function parseCaseConfig(raw: Record<string, unknown>, source: ParseSourc
   const isSecret = (key: string) => source.secretKeys.has(key) || source.secretKeys.has(`${NAMESPACE}:${key}`);
 
   // Secrets are taken out before zod sees anything: no message can ever echo one. Besides the
-  // passphrase, the only secrets are the volume keys the images name (images[].luksKeys,
+  // passphrase, the only secrets are the volume keys the images and arrays name (their luksKeys,
   // bitlockerKeys and bitlockerStartupKeys values), each by the field that names it.
-  const volumeKeyNames = namedVolumeKeys(raw.images);
+  const volumeKeyNames = namedVolumeKeys([raw.images, raw.raidArrays]);
   const input: Record<string, unknown> = {};
   const secretElsewhere = new Set<string>();
   for (const [key, value] of Object.entries(raw)) {
@@ -94,7 +103,7 @@ export function parseCaseConfig(raw: Record<string, unknown>, source: ParseSourc
       // A LUKS key left over after its image was removed (or renamed): harmless, but say so.
       warnings.push({
         key: configKey([key]),
-        message: `is a secret no image names in images[].luksKeys, bitlockerKeys or bitlockerStartupKeys; remove it with \`pulumi config rm ${key}\` if no image needs it`,
+        message: `is a secret no image or array names in its luksKeys, bitlockerKeys or bitlockerStartupKeys; remove it with \`pulumi config rm ${key}\` if nothing needs it`,
       });
       continue;
     }
@@ -246,27 +255,28 @@ const VOLUME_KEY_FIELDS = { luksKeys: "LUKS", bitlockerKeys: "BitLocker", bitloc
 type VolumeKeyField = keyof typeof VOLUME_KEY_FIELDS;
 
 /**
- * The config key names `images[].luksKeys` and `bitlockerKeys` refer to, each with the field that names
- * it first, read before validation (so they stay out of zod).
+ * The config key names the `luksKeys`, `bitlockerKeys` and `bitlockerStartupKeys` of images and arrays
+ * refer to, each with the field that names it first, read before validation (so they stay out of zod).
  */
-function namedVolumeKeys(raw: unknown): Map<string, VolumeKeyField> {
+function namedVolumeKeys(lists: unknown[]): Map<string, VolumeKeyField> {
   const names = new Map<string, VolumeKeyField>();
-  let images = raw;
-  if (typeof images === "string") {
-    // The engine hands objects to a program as JSON text; the schema parses it again later.
-    try {
-      images = JSON.parse(images);
-    } catch {
-      return names;
+  for (let list of lists) {
+    if (typeof list === "string") {
+      // The engine hands objects to a program as JSON text; the schema parses it again later.
+      try {
+        list = JSON.parse(list);
+      } catch {
+        continue;
+      }
     }
-  }
-  if (!Array.isArray(images)) return names;
-  for (const image of images) {
-    for (const field of Object.keys(VOLUME_KEY_FIELDS) as VolumeKeyField[]) {
-      const keys = (image as Record<string, unknown> | null)?.[field];
-      if (keys === null || typeof keys !== "object" || Array.isArray(keys)) continue;
-      for (const name of Object.values(keys)) {
-        if (typeof name === "string" && name !== PASSPHRASE_KEY && !isOwnSetting(name) && !names.has(name)) names.set(name, field);
+    if (!Array.isArray(list)) continue;
+    for (const entry of list) {
+      for (const field of Object.keys(VOLUME_KEY_FIELDS) as VolumeKeyField[]) {
+        const keys = (entry as Record<string, unknown> | null)?.[field];
+        if (keys === null || typeof keys !== "object" || Array.isArray(keys)) continue;
+        for (const name of Object.values(keys)) {
+          if (typeof name === "string" && name !== PASSPHRASE_KEY && !isOwnSetting(name) && !names.has(name)) names.set(name, field);
+        }
       }
     }
   }
@@ -357,12 +367,12 @@ function resolve(
       ? { ...volumeRest, backend, volumeGroup: volumeGroup as string }
       : { ...volumeRest, backend, path: volumePath ?? `${stateDir}/evidence.luks` };
 
-  const images: ImageConfig[] = raw.images.map((image, i) => {
-    const mountRoot = `${DEFAULT_MOUNT_ROOT}/${image.name}`;
-    const partitions: ImageConfig["partitions"] =
-      image.partitions === undefined
+  /** The contents of an image or array (`at`: its key path), every default mount point under `mountRoot`. */
+  const contentsOf = (entry: RawContents, at: (string | number)[], mountRoot: string): DeviceContents => {
+    const partitions: DeviceContents["partitions"] =
+      entry.partitions === undefined
         ? "all"
-        : image.partitions.map((spec): PartitionConfig =>
+        : entry.partitions.map((spec): PartitionConfig =>
             spec.logicalVolume !== undefined
               ? {
                   logicalVolume: spec.logicalVolume,
@@ -372,33 +382,31 @@ function resolve(
               : { number: spec.number, mountPoint: spec.mountPoint ?? `${mountRoot}/p${spec.number}`, options: spec.options ?? [] },
           );
     const keysOf = (field: VolumeKeyField) =>
-      Object.entries(image[field] ?? {}).map(([at, name]) => {
+      Object.entries(entry[field] ?? {}).map(([where, name]) => {
         if (!volumeKeyValues.has(name)) {
           issues.push({
-            key: configKey(["images", i, field, at]),
+            key: configKey([...at, field, where]),
             message: `'${name}' is one of the lab's own settings; name a config key of its own for this volume's passphrase`,
           });
         }
-        return { at: /^[0-9]+$/.test(at) ? Number(at) : at, configKey: name, key: volumeKeyValues.get(name) };
+        return { at: /^[0-9]+$/.test(where) ? Number(where) : where, configKey: name, key: volumeKeyValues.get(name) };
       });
-    const luksKeys = keysOf("luksKeys");
-    // The schema let only partition numbers through.
+    // The schema let only partition numbers through for BitLocker.
     const bitlockerKeys = [
       ...keysOf("bitlockerKeys").map((k) => ({ ...k, at: Number(k.at), kind: "password" as const })),
       ...keysOf("bitlockerStartupKeys").map((k) => ({ ...k, at: Number(k.at), kind: "startupKey" as const })),
     ];
-    return {
-      name: image.name,
-      path: image.path,
-      format: image.format,
-      transfer: image.transfer,
-      mountRoot,
-      partitions,
-      luksKeys,
-      bitlockerKeys,
-      roots: image.roots ?? [],
-    };
-  });
+    return { mountRoot, partitions, luksKeys: keysOf("luksKeys"), bitlockerKeys };
+  };
+
+  const images: ImageConfig[] = raw.images.map((image, i) => ({
+    name: image.name,
+    path: image.path,
+    format: image.format,
+    transfer: image.transfer,
+    ...contentsOf(image, ["images", i], `${DEFAULT_MOUNT_ROOT}/${image.name}`),
+    roots: image.roots ?? [],
+  }));
 
   const raidArrays: RaidArrayConfig[] = (raw.raidArrays ?? []).map((array, i) => ({
     name: array.name,
@@ -421,8 +429,7 @@ function resolve(
       }
       return { image, partition: Number(partition) };
     }),
-    mountPoint: array.mountPoint ?? `${DEFAULT_MOUNT_ROOT}/arrays/${array.name}`,
-    options: array.options ?? [],
+    ...contentsOf(array, ["raidArrays", i], `${DEFAULT_MOUNT_ROOT}/arrays/${array.name}`),
   }));
 
   checkMountPoints(raw, images, raidArrays, issues);
@@ -485,33 +492,29 @@ function checkMountPoints(
   issues: ConfigIssue[],
 ): void {
   const claims: MountClaim[] = [];
-  images.forEach((image, i) => {
-    if (image.partitions === "all") {
-      claims.push({
-        point: image.mountRoot,
-        key: configKey(["images", i, "partitions"]),
-        owner: `the partitions of images[${i}] (all, under '${image.mountRoot}')`,
-      });
-      return;
-    }
-    const entries = raw.images[i].partitions;
-    image.partitions.forEach((partition, j) => {
-      const explicit = entries?.[j]?.mountPoint !== undefined;
-      claims.push({
-        point: partition.mountPoint,
-        key: configKey(["images", i, "partitions", j, ...(explicit ? ["mountPoint"] : [])]),
-        owner: `images[${i}] partition ${partition.number}`,
+  const claim = (list: "images" | "raidArrays", entries: readonly DeviceContents[]) =>
+    entries.forEach((entry, i) => {
+      const owner = list === "images" ? `images[${i}]` : `md array raidArrays[${i}]`;
+      if (entry.partitions === "all") {
+        claims.push({
+          point: entry.mountRoot,
+          key: configKey([list, i, "partitions"]),
+          owner: `the partitions of ${owner} (all, under '${entry.mountRoot}')`,
+        });
+        return;
+      }
+      const specs = raw[list]?.[i]?.partitions;
+      entry.partitions.forEach((partition, j) => {
+        const explicit = specs?.[j]?.mountPoint !== undefined;
+        claims.push({
+          point: partition.mountPoint,
+          key: configKey([list, i, "partitions", j, ...(explicit ? ["mountPoint"] : [])]),
+          owner: `${owner} ${partition.logicalVolume === undefined ? `partition ${partition.number}` : `logical volume ${partition.logicalVolume}`}`,
+        });
       });
     });
-  });
-
-  raidArrays.forEach((array, i) => {
-    claims.push({
-      point: array.mountPoint,
-      key: configKey(["raidArrays", i, ...(raw.raidArrays?.[i]?.mountPoint !== undefined ? ["mountPoint"] : [])]),
-      owner: `md array raidArrays[${i}] ('${array.name}')`,
-    });
-  });
+  claim("images", images);
+  claim("raidArrays", raidArrays);
 
   const inside = (inner: string, outer: string) => inner.startsWith(`${outer}/`);
   claims.forEach((claim, b) => {

@@ -303,6 +303,79 @@ function shortName(what: string, example: string) {
     });
 }
 
+/**
+ * What the lab opens and mounts inside a device (an image, or an md array over several): which
+ * partitions and logical volumes, and the keys of its encrypted volumes.
+ */
+const contentsShape = {
+  partitions,
+  luksKeys: volumeKeys,
+  bitlockerKeys: volumeKeys,
+  bitlockerStartupKeys: volumeKeys,
+};
+
+/** An image's or array's contents as the schema passes them on. */
+export type RawContents = z.output<z.ZodObject<typeof contentsShape>>;
+
+/** The checks of a device's contents: each partition listed once, each key at a place that can hold it. */
+function checkContents(entry: RawContents, ctx: z.RefinementCtx): void {
+  if (entry.partitions !== undefined) {
+    const seen = new Map<string, number>();
+    entry.partitions.forEach(({ number: n, logicalVolume: lv }, index) => {
+      const what = lv === undefined ? `partition ${n}` : `logical volume ${lv}`;
+      const first = seen.get(what);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["partitions", index],
+          message: `${what} is listed twice (also partitions[${first}]); list each ${lv === undefined ? "partition" : "logical volume"} once`,
+        });
+      } else {
+        seen.set(what, index);
+      }
+    });
+  }
+  for (const at of Object.keys(entry.luksKeys ?? {})) {
+    if (!isLuksLocation(at)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["luksKeys", at],
+        message: `each key must be a partition number or a logical volume vg/lv that holds LUKS ${got(at)}`,
+      });
+    }
+  }
+  for (const at of Object.keys(entry.bitlockerKeys ?? {})) {
+    if (!isPartitionNumber(at)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["bitlockerKeys", at],
+        message: `each key must be the number of a partition (0: the whole disk) that holds BitLocker ${got(at)}`,
+      });
+    } else if (entry.luksKeys?.[at] !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["bitlockerKeys", at],
+        message: `partition ${at} has a key in luksKeys too; a volume is LUKS or BitLocker, give one key`,
+      });
+    }
+  }
+  for (const at of Object.keys(entry.bitlockerStartupKeys ?? {})) {
+    if (!isPartitionNumber(at)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["bitlockerStartupKeys", at],
+        message: `each key must be the number of a partition (0: the whole disk) that holds BitLocker ${got(at)}`,
+      });
+    } else if (entry.luksKeys?.[at] !== undefined || entry.bitlockerKeys?.[at] !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["bitlockerStartupKeys", at],
+        message: `partition ${at} has a key in ${entry.luksKeys?.[at] !== undefined ? "luksKeys" : "bitlockerKeys"} too; one key opens a volume, give one`,
+      });
+    }
+  }
+}
+
 function imageShape() {
   return {
     name: shortName("the image", "win7"),
@@ -315,10 +388,7 @@ function imageShape() {
           : "leave it out to detect the format from the file's magic",
     ).optional(),
     transfer: choice(["sshfs", "scp"] as const).default("sshfs"),
-    partitions,
-    luksKeys: volumeKeys,
-    bitlockerKeys: volumeKeys,
-    bitlockerStartupKeys: volumeKeys,
+    ...contentsShape,
     roots: z
       .array(absolutePath("give the absolute folder that holds some of this image's files", { folder: true }), {
         error: (iss: IssueLike) => `must be a list of absolute folders ${got(iss.input)}`,
@@ -329,61 +399,7 @@ function imageShape() {
 
 function imageSchema(options: SchemaOptions) {
   return z.strictObject(imageShape(), { error: mapping("image settings") }).superRefine((image, ctx) => {
-    if (image.partitions !== undefined) {
-      const seen = new Map<string, number>();
-      image.partitions.forEach(({ number: n, logicalVolume: lv }, index) => {
-        const what = lv === undefined ? `partition ${n}` : `logical volume ${lv}`;
-        const first = seen.get(what);
-        if (first !== undefined) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["partitions", index],
-            message: `${what} is listed twice (also partitions[${first}]); list each ${lv === undefined ? "partition" : "logical volume"} once`,
-          });
-        } else {
-          seen.set(what, index);
-        }
-      });
-    }
-    for (const at of Object.keys(image.luksKeys ?? {})) {
-      if (!isLuksLocation(at)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["luksKeys", at],
-          message: `each key must be a partition number or a logical volume vg/lv that holds LUKS ${got(at)}`,
-        });
-      }
-    }
-    for (const at of Object.keys(image.bitlockerKeys ?? {})) {
-      if (!isPartitionNumber(at)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["bitlockerKeys", at],
-          message: `each key must be the number of a partition (0: the whole disk) that holds BitLocker ${got(at)}`,
-        });
-      } else if (image.luksKeys?.[at] !== undefined) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["bitlockerKeys", at],
-          message: `partition ${at} has a key in luksKeys too; a volume is LUKS or BitLocker, give one key`,
-        });
-      }
-    }
-    for (const at of Object.keys(image.bitlockerStartupKeys ?? {})) {
-      if (!isPartitionNumber(at)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["bitlockerStartupKeys", at],
-          message: `each key must be the number of a partition (0: the whole disk) that holds BitLocker ${got(at)}`,
-        });
-      } else if (image.luksKeys?.[at] !== undefined || image.bitlockerKeys?.[at] !== undefined) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["bitlockerStartupKeys", at],
-          message: `partition ${at} has a key in ${image.luksKeys?.[at] !== undefined ? "luksKeys" : "bitlockerKeys"} too; one key opens a volume, give one`,
-        });
-      }
-    }
+    checkContents(image, ctx);
     if (options.checkFiles) {
       const problem = imageFileProblem(image.path);
       if (problem) ctx.addIssue({ code: "custom", path: ["path"], message: problem });
@@ -440,14 +456,33 @@ const raidArrayShape = {
       },
     )
     .min(1, { error: "must list at least one member as image:partition" }),
-  mountPoint: mountPoint.optional(),
-  options: mountOptions.optional(),
+  ...contentsShape,
 };
 
+/** An array's contents are partition 0: md arrays are not partitioned here (a table inside one is not read). */
+const ARRAY_PARTITION = "must be 0 (the array's contents) or a logical volume vg/lv: a partition table inside an md array is not read";
+
 const raidArraysSchema = z
-  .array(z.strictObject(raidArrayShape, { error: mapping("md array settings (name, members, mountPoint?, options?)") }), {
-    error: (iss: IssueLike) => `must be a list of md arrays {name, members} ${got(iss.input)}`,
-  })
+  .array(
+    z
+      .strictObject(raidArrayShape, { error: mapping("md array settings (name, members, partitions?, luksKeys?, ...)") })
+      .superRefine((array, ctx) => {
+        checkContents(array, ctx);
+        array.partitions?.forEach((p, index) => {
+          if (p.number !== undefined && p.number !== 0)
+            ctx.addIssue({ code: "custom", path: ["partitions", index], message: `${ARRAY_PARTITION} ${got(p.number)}` });
+        });
+        for (const list of ["luksKeys", "bitlockerKeys", "bitlockerStartupKeys"] as const) {
+          for (const at of Object.keys(array[list] ?? {})) {
+            if (isPartitionNumber(at) && at !== "0")
+              ctx.addIssue({ code: "custom", path: [list, at], message: `${ARRAY_PARTITION} ${got(at)}` });
+          }
+        }
+      }),
+    {
+      error: (iss: IssueLike) => `must be a list of md arrays {name, members} ${got(iss.input)}`,
+    },
+  )
   .superRefine((arrays, ctx) => {
     const names = new Map<string, number>();
     const members = new Map<string, string>();

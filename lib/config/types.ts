@@ -100,7 +100,31 @@ export type EvidenceVolumeConfig = EvidenceVolumeCommon &
 export { IMAGE_FORMATS, type ImageFormat } from "../image-format";
 export type TransferMode = "sshfs" | "scp";
 
-export interface ImageConfig {
+/**
+ * What the lab opens and mounts inside one device: an image, or an md array over several (whose contents
+ * are partition 0).
+ */
+export interface DeviceContents {
+  /**
+   * Folder in the guest under which default mount points lie (`p<N>`, `lvm/<vg>/<lv>`):
+   * `/mnt/forensic/<image>`, `/mnt/forensic/arrays/<array>`.
+   */
+  readonly mountRoot: string;
+  /**
+   * "all" (every partition and every logical volume holding a filesystem), or the listed partitions and
+   * logical volumes with mount points resolved. @default "all"
+   */
+  readonly partitions: "all" | readonly PartitionConfig[];
+  /** The LUKS volumes to open, each with the secret config key of its passphrase. @default [] */
+  readonly luksKeys: readonly LuksKeyConfig[];
+  /**
+   * The BitLocker volumes (on partitions) to open, each with the secret config key of its passphrase or
+   * recovery password (`bitlockerKeys`) or of its startup key file (`bitlockerStartupKeys`). @default []
+   */
+  readonly bitlockerKeys: readonly BitLockerKeyConfig[];
+}
+
+export interface ImageConfig extends DeviceContents {
   /** `^[a-z0-9][a-z0-9-]{0,31}$`, unique within the case. */
   readonly name: string;
   /** Absolute path of the top image file on the machine running Pulumi; `inspect` finds the rest. */
@@ -109,20 +133,6 @@ export interface ImageConfig {
   readonly format: ImageFormat | undefined;
   /** @default "sshfs" */
   readonly transfer: TransferMode;
-  /** Folder in the guest under which default mount points `p<N>` lie: `/mnt/forensic/<name>`. */
-  readonly mountRoot: string;
-  /**
-   * "all" (every partition and every logical volume holding a filesystem), or the listed partitions and
-   * logical volumes with mount points resolved. @default "all"
-   */
-  readonly partitions: "all" | readonly PartitionConfig[];
-  /** The LUKS volumes of this image to open, each with the secret config key of its passphrase. @default [] */
-  readonly luksKeys: readonly LuksKeyConfig[];
-  /**
-   * The BitLocker volumes (on partitions) to open, each with the secret config key of its passphrase or
-   * recovery password (`bitlockerKeys`) or of its startup key file (`bitlockerStartupKeys`). @default []
-   */
-  readonly bitlockerKeys: readonly BitLockerKeyConfig[];
   /**
    * Further folders the image's files may lie in, beyond its default evidence roots (the folder that
    * really holds the top file, and that folder's parent unless it is `/` or top-level). A folder inside
@@ -132,15 +142,11 @@ export interface ImageConfig {
   readonly roots: readonly string[];
 }
 
-export interface RaidArrayConfig {
+export interface RaidArrayConfig extends DeviceContents {
   /** `^[a-z0-9][a-z0-9-]{0,31}$`, not ending in `-r<digits>`; unique. Its mapping: `/dev/mapper/fl-array-<name>`. */
   readonly name: string;
   /** The members there are, each a partition (0: the whole disk) of an image of this case; roles come from their superblocks. */
   readonly members: readonly { readonly image: string; readonly partition: number }[];
-  /** Absolute, in the guest. @default `/mnt/forensic/arrays/<name>` */
-  readonly mountPoint: string;
-  /** Extra mount options, added to the lab's read-only ones; never removing any. @default [] */
-  readonly options: readonly string[];
 }
 
 export interface PartitionConfig {

@@ -2,8 +2,8 @@
 # PartitionMount create, in the guest: mounts one partition (or all) of an attached nbd device read-only,
 # with the option that keeps each filesystem from replaying its journal or log (a replay writes), and
 # no device files, setuid or execution.
-# Values: NBD_DEVICE or ARRAY_DEVICE (a RaidArray's /dev/mapper/fl-array-<name>, whose filesystem is
-# partition 0; NBD_DEVICE is then empty), PARTITION ("all", a number, or vg/lv: a logical volume), MOUNT_POINT (one) or
+# Values: NBD_DEVICE or ARRAY_DEVICE (a RaidArray's /dev/mapper/fl-array-<name>, whose contents are
+# partition 0; the other one empty), PARTITION ("all", a number, or vg/lv: a logical volume), MOUNT_POINT (one) or
 # MOUNT_ROOT (all: <root>/p<N>, <root>/lvm/<vg>/<lv>), EXTRA_OPTIONS (array, validated by the
 # component), EXAMINER_UID, EXAMINER_GID, and what VolumeSystems opened on this device, as three arrays
 # of the same length: VOLUME_AT (a partition number or vg/lv), VOLUME_LAYER (md, luks, bitlocker, lvm), VOLUME_DEVICE.
@@ -20,20 +20,13 @@ set -euo pipefail
 readonly FAILS_AS="partition-mount"
 # forensic-lab:include lib/hooks/common.sh
 # forensic-lab:include lib/hooks/json.sh
+# forensic-lab:include lib/hooks/evidence-device.sh
 
-if [[ -n "$ARRAY_DEVICE" ]]; then
-  # A RaidArray's mapping: its filesystem is partition 0, as on a disk without a partition table.
-  [[ "$ARRAY_DEVICE" =~ ^/dev/mapper/fl-array-[a-z0-9][a-z0-9-]*$ && ! "$ARRAY_DEVICE" =~ -r[0-9]+$ && -z "$NBD_DEVICE" ]] ||
-    fail "arrayDevice '$ARRAY_DEVICE' is not a RaidArray mapping (/dev/mapper/fl-array-<name>), or nbdDevice is given too"
-  [[ -b "$ARRAY_DEVICE" ]] || fail "$ARRAY_DEVICE is not mapped (no such device)"
-  [[ "$PARTITION" == 0 && ${#VOLUME_AT[@]} == 0 ]] || fail "partition '$PARTITION' of $ARRAY_DEVICE: an array's filesystem is partition 0"
-  readonly NAME=${ARRAY_DEVICE#/dev/mapper/}
-else
-  [[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
-  readonly NAME=${NBD_DEVICE#/dev/}
-  [[ -e "/sys/block/$NAME" && "$(<"/sys/block/$NAME/size")" != 0 ]] || fail "$NBD_DEVICE is not attached (no such device, or size 0)"
-fi
-readonly DEVICE=${ARRAY_DEVICE:-$NBD_DEVICE}
+evidence_device
+evidence_device_present
+readonly DEVICE VOLUME_PREFIX
+# The nbd device's kernel name, for its partitions in sysfs; an array's mapping has none (partition 0).
+readonly NAME=${NBD_DEVICE#/dev/}
 [[ "$EXAMINER_UID" =~ ^[0-9]+$ && "$EXAMINER_GID" =~ ^[0-9]+$ ]] || fail "examinerUid/examinerGid must be numbers"
 
 # What VolumeSystems opened: the device to mount for a location, its top layer (LUKS over the rest).
@@ -42,8 +35,8 @@ readonly LVM_NAME='[A-Za-z0-9+_.][A-Za-z0-9+_.-]*'
   fail "VOLUME_AT, VOLUME_LAYER and VOLUME_DEVICE must have the same length"
 logical_volumes=()
 for i in "${!VOLUME_AT[@]}"; do
-  [[ "${VOLUME_DEVICE[$i]}" =~ ^/dev/mapper/fl-$NAME-[A-Za-z0-9+_.-]+$ ]] ||
-    fail "volume device '${VOLUME_DEVICE[$i]}' is not a mapping VolumeSystems made on $NBD_DEVICE"
+  [[ "${VOLUME_DEVICE[$i]}" =~ ^/dev/mapper/${VOLUME_PREFIX}[A-Za-z0-9+_.-]+$ ]] ||
+    fail "volume device '${VOLUME_DEVICE[$i]}' is not a mapping VolumeSystems made on $DEVICE"
   case "${VOLUME_LAYER[$i]}" in
     luks | bitlocker | md) ;;
     lvm)
@@ -69,9 +62,11 @@ top_of() { # <partition number or vg/lv>
 numbers=() # partition numbers and vg/lv names, in mount order
 if [[ "$PARTITION" == all ]]; then
   [[ "$MOUNT_ROOT" == /* ]] || fail "mountRoot '$MOUNT_ROOT' must be an absolute path"
-  for sys in /sys/block/"$NAME"/"$NAME"p*; do
-    if [[ -e "$sys" ]]; then numbers+=("${sys##*p}"); fi
-  done
+  if [[ -z "$ARRAY_DEVICE" ]]; then
+    for sys in /sys/block/"$NAME"/"$NAME"p*; do
+      if [[ -e "$sys" ]]; then numbers+=("${sys##*p}"); fi
+    done
+  fi
   if ((${#numbers[@]} == 0)); then
     numbers=(0)
   else
@@ -84,10 +79,11 @@ elif [[ "$PARTITION" == */* ]]; then
   [[ "$PARTITION" =~ ^$LVM_NAME/$LVM_NAME$ ]] || fail "logical volume '$PARTITION' must be vg/lv"
   [[ "$MOUNT_POINT" == /* ]] || fail "mountPoint '$MOUNT_POINT' must be an absolute path"
   has_word "$PARTITION" "${logical_volumes[@]}" ||
-    fail "logical volume $PARTITION is not open on $NBD_DEVICE (VolumeSystems opened: ${logical_volumes[*]:-no logical volume})"
+    fail "logical volume $PARTITION is not open on $DEVICE (VolumeSystems opened: ${logical_volumes[*]:-no logical volume})"
   numbers=("$PARTITION")
 else
   [[ "$PARTITION" =~ ^(0|[1-9][0-9]*)$ ]] || fail "partition '$PARTITION' must be a number from 0 (the whole disk), or \"all\""
+  [[ -z "$ARRAY_DEVICE" || "$PARTITION" == 0 ]] || fail "partition '$PARTITION' of $ARRAY_DEVICE: an array's contents are partition 0"
   [[ "$MOUNT_POINT" == /* ]] || fail "mountPoint '$MOUNT_POINT' must be an absolute path"
   numbers=("$PARTITION")
 fi
@@ -114,7 +110,7 @@ for number in "${numbers[@]}"; do
     nodes+=("$node")
     continue
   fi
-  [[ -b "$node" ]] || fail "partition $number: $node does not exist ($NBD_DEVICE has no partition $number)"
+  [[ -b "$node" ]] || fail "partition $number: $node does not exist ($DEVICE has no partition $number)"
   if ((number == 0)) && [[ -z "$ARRAY_DEVICE" ]] && compgen -G "/sys/block/$NAME/${NAME}p*" >/dev/null; then
     fail "partition 0 (the whole disk) of $NBD_DEVICE: the disk has a partition table; name a partition from 1"
   fi

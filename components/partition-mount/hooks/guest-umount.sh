@@ -10,22 +10,15 @@ set -euo pipefail
 # shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
 readonly FAILS_AS="partition-mount"
 # forensic-lab:include lib/hooks/common.sh
+# forensic-lab:include lib/hooks/evidence-device.sh
 
-if [[ -n "$ARRAY_DEVICE" ]]; then
-  [[ "$ARRAY_DEVICE" =~ ^/dev/mapper/fl-array-[a-z0-9][a-z0-9-]*$ && -z "$NBD_DEVICE" ]] ||
-    fail "arrayDevice '$ARRAY_DEVICE' is not a RaidArray mapping (/dev/mapper/fl-array-<name>), or nbdDevice is given too"
-else
-  [[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
-fi
+evidence_device
+readonly DEVICE VOLUME_PREFIX
 
-# Whether a mount's source is ours: a RaidArray's mapping itself; or partition N of the nbd device
-# (<device>pN), the device itself (partition 0) or what VolumeSystems opened on it (/dev/mapper/fl-<nbdN>-...).
+# Whether a mount's source is ours: the device itself (partition 0: a RaidArray's mapping, or a disk
+# without partitions), partition N of the nbd device (<device>pN), or what VolumeSystems opened on it.
 our_source() { # <source>
-  if [[ -n "$ARRAY_DEVICE" ]]; then
-    [[ "$1" == "$ARRAY_DEVICE" ]]
-  else
-    [[ "$1" == "$NBD_DEVICE"p* || "$1" == "$NBD_DEVICE" || "$1" == "/dev/mapper/fl-${NBD_DEVICE#/dev/}-"* ]]
-  fi
+  [[ "$1" == "$DEVICE" || "$1" == "/dev/mapper/$VOLUME_PREFIX"* ]] || [[ -z "$ARRAY_DEVICE" && "$1" == "$NBD_DEVICE"p* ]]
 }
 
 # Our mount points: the one we were given, or every <root>/p<N> and <root>/lvm/<vg>/<lv> that is mounted
@@ -130,7 +123,7 @@ LAZY
     source=$(source_at "$target")
   done
   if [[ -n "$source" ]]; then
-    echo "partition-mount: '$target' has $source mounted, which is not a partition of ${ARRAY_DEVICE:-$NBD_DEVICE}; leaving it" >&2
+    echo "partition-mount: '$target' has $source mounted, which is not a partition of $DEVICE; leaving it" >&2
     continue
   fi
   if [[ -d "$target" ]]; then

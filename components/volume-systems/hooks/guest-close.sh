@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
-# VolumeSystems delete, in the guest: removes every mapping the create hook made on this nbd device
-# (named fl-<nbdN>-...), the top layer first: a mapping nothing holds goes, then the ones below it.
+# VolumeSystems delete, in the guest: removes every mapping the create hook made on this device (named
+# with its prefix, fl-<nbdN>-... or fl-array_<name>_...), the top layer first: a mapping nothing holds
+# goes, then the ones below it.
 # A mapping still mounted or held open is an error naming its holder: PartitionMount must be deleted
 # first. LUKS and BitLocker mappings close through cryptsetup, which wipes the key from the kernel.
-# Values: NBD_DEVICE.
+# Values: NBD_DEVICE or ARRAY_DEVICE (the other one empty).
 # "Already gone" is success: never opened, closed before, guest rebooted.
 set -euo pipefail
 
 # shellcheck disable=SC2034 # read by fail() (lib/hooks/common.sh)
 readonly FAILS_AS="volume-systems"
 # forensic-lab:include lib/hooks/common.sh
+# forensic-lab:include lib/hooks/evidence-device.sh
 
-[[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
-readonly PREFIX="fl-${NBD_DEVICE#/dev/}-"
+evidence_device
+readonly DEVICE VOLUME_PREFIX
 
 # This device's mappings, "<name> <open count>" per line.
 ours() {
   local name open
   while read -r name open; do
-    if [[ "$name" == "$PREFIX"* ]]; then echo "$name $open"; fi
+    if [[ "$name" == "$VOLUME_PREFIX"* ]]; then echo "$name $open"; fi
   done < <(dmsetup info -c --noheadings -o name,open --separator ' ' 2>/dev/null || true)
 }
 
@@ -31,7 +33,7 @@ while :; do
       remaining+=("$name")
       continue
     fi
-    if [[ "$name" == "${PREFIX}luks-"* || "$name" == "${PREFIX}bitlocker-"* ]]; then
+    if [[ "$name" == "${VOLUME_PREFIX}luks-"* || "$name" == "${VOLUME_PREFIX}bitlocker-"* ]]; then
       cryptsetup close -- "$name" || fail "cannot close /dev/mapper/$name"
     else
       dmsetup remove --retry -- "$name" || fail "cannot remove /dev/mapper/$name"
@@ -53,4 +55,4 @@ while :; do
     fail "still in use, so left open:${held}; unmount them (delete the PartitionMount) and delete again"
   fi
 done
-echo "volume-systems: $closed mapping(s) of $NBD_DEVICE closed; none left" >&2
+echo "volume-systems: $closed mapping(s) of $DEVICE closed; none left" >&2

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# VolumeSystems create, in the guest: opens the volume systems inside one attached image, read-only.
+# VolumeSystems create, in the guest: opens the volume systems inside one attached image, or inside an
+# md array RaidArray opened (a NAS's volume: Synology's SHR is LVM on md, QNAP's LVM thin and LUKS on md),
+# read-only.
 #   0. md RAID1 members: the data area each member's superblock names, mapped by `dmsetup create
 #      --readonly` (md's own assembly is never used).
 #   1. LUKS and BitLocker on partitions that have a key: `cryptsetup open --readonly` (`--type bitlk`).
@@ -9,11 +11,13 @@
 #      --readonly` under a name of this device's own (a thin pool opened `read_only`). LVM's own activation is never used: two images
 #      whose volume groups share a name or UUID (clones, a disk and its copy) would share one mapping.
 #   3. LUKS on logical volumes that have a key.
-# Values: NBD_DEVICE, LUKS_AT (array: where each key opens LUKS: a partition number, or vg/lv),
+# Values: NBD_DEVICE or ARRAY_DEVICE (a RaidArray's /dev/mapper/fl-array-<name>, which is partition 0; the
+# other one empty), LUKS_AT (array: where each key opens LUKS: a partition number, or vg/lv),
 # BITLOCKER_AT (array: where each key opens BitLocker: a partition number).
 # Stdin: the keys, each base64-encoded on a line of its own, LUKS_AT's then BITLOCKER_AT's. They live in one array
 # and reach cryptsetup through a pipe: never argv, never the environment, never a file.
-# Every mapping is named fl-<nbdN>-..., so the delete hook finds what this device's hook made.
+# Every mapping is named with this device's prefix (fl-<nbdN>-..., fl-array_<name>_...: lib/hooks/evidence-device.sh),
+# so the delete hook finds what this device's hook made.
 # Idempotent: a mapping already there is checked (same backing device, same table) and kept.
 # Names from the evidence (VG and LV names) are the attacker's: only LVM's own name characters pass.
 set -euo pipefail
@@ -22,12 +26,12 @@ set -euo pipefail
 readonly FAILS_AS="volume-systems"
 # forensic-lab:include lib/hooks/common.sh
 # forensic-lab:include lib/hooks/device-mapper.sh
+# forensic-lab:include lib/hooks/evidence-device.sh
 # forensic-lab:include lib/hooks/md-superblock.sh
 
-[[ "$NBD_DEVICE" =~ ^/dev/nbd[0-9]+$ ]] || fail "nbdDevice '$NBD_DEVICE' is not an nbd device (/dev/nbdN)"
-readonly NAME=${NBD_DEVICE#/dev/}
-[[ -e "/sys/block/$NAME" && "$(<"/sys/block/$NAME/size")" != 0 ]] || fail "$NBD_DEVICE is not attached (no such device, or size 0)"
-readonly PREFIX="fl-$NAME-"
+evidence_device
+evidence_device_present
+readonly DEVICE VOLUME_PREFIX
 # LVM's name rule (lvm2 validate_name), without the names it reserves for itself.
 readonly LVM_NAME='^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,125}$'
 
@@ -100,12 +104,15 @@ for where in "${LUKS_AT[@]}"; do
     fail "LUKS_AT '$where' is neither a partition number nor vg/lv"
 done
 
-# The image's own block devices: its partitions, or the whole disk when it has no partition table.
+# The image's own block devices: its partitions, or the whole disk when it has no partition table. An
+# array's mapping has no partitions (a partition table inside an array is not read): it is partition 0.
 parts=()
-for sys in /sys/block/"$NAME"/"$NAME"p*; do
-  if [[ -e "$sys" ]]; then parts+=("/dev/${sys##*/}"); fi
-done
-((${#parts[@]} > 0)) || parts=("$NBD_DEVICE")
+if [[ -z "$ARRAY_DEVICE" ]]; then
+  for sys in /sys/block/"${DEVICE#/dev/}"/"${DEVICE#/dev/}"p*; do
+    if [[ -e "$sys" ]]; then parts+=("/dev/${sys##*/}"); fi
+  done
+fi
+((${#parts[@]} > 0)) || parts=("$DEVICE")
 blockdev --setro "${parts[@]}"
 
 # Nothing half-made is left behind: if this hook fails, what it created goes again, newest first (what
@@ -137,7 +144,7 @@ field_of() { # <field> < report
   done
 }
 
-# The dm name for a location: fl-nbdN-<layer>-<vg>-<lv> (LVM's own escaping: '-' in a name doubles).
+# The dm name for a location: <prefix><layer>-<vg>-<lv> (LVM's own escaping: '-' in a name doubles).
 mapper_name() { # <layer> <partition number or vg/lv>
   local where=$2
   if [[ "$where" == */* ]]; then
@@ -146,9 +153,9 @@ mapper_name() { # <layer> <partition number or vg/lv>
   else
     where="p$where"
   fi
-  local name="${PREFIX}$1-$where"
+  local name="${VOLUME_PREFIX}$1-$where"
   # dm names are at most 127 bytes; long LVM names fall back to a digest of the location.
-  if ((${#name} > 127)); then name="${PREFIX}$1-$(printf '%s' "$2" | sha256sum | cut -c1-32)"; fi
+  if ((${#name} > 127)); then name="${VOLUME_PREFIX}$1-$(printf '%s' "$2" | sha256sum | cut -c1-32)"; fi
   printf '%s' "$name"
 }
 
@@ -219,7 +226,7 @@ create_thin_pool() { # <vg/lv> <dm name> <table>
   local start size target meta data chunk low count feature rest
   read -r start size target meta data chunk low count feature rest <<<"$3"
   # One test per line: the policy pack's shell reader ends a [[ ]] at a newline.
-  local expected="0 thin-pool 0 1 read_only" prefix="/dev/mapper/${PREFIX}lvm-"
+  local expected="0 thin-pool 0 1 read_only" prefix="/dev/mapper/${VOLUME_PREFIX}lvm-"
   [[ "$start $target $low $count $feature" == "$expected" && -z "$rest" ]] || fail "logical volume $1: unexpected thin pool table '$3'"
   [[ "$size" =~ ^[0-9]+$ && "$chunk" =~ ^[0-9]+$ ]] || fail "logical volume $1: unexpected thin pool table '$3'"
   [[ "$meta" == "$prefix"* && "$data" == "$prefix"* ]] || fail "logical volume $1: unexpected thin pool table '$3'"
@@ -289,13 +296,13 @@ partition_device() { # <partition number>
       return 0
     fi
   done
-  if (($1 == 0)); then printf '%s' "$NBD_DEVICE"; else printf '%s' "${NBD_DEVICE}p$1"; fi
+  if (($1 == 0)); then printf '%s' "$DEVICE"; else printf '%s' "${DEVICE}p$1"; fi
 }
 
 # 0. md RAID1 members on partitions (or the whole disk).
 for device in "${parts[@]}"; do
   if [[ "$(blkid -p -o value -s TYPE "$device" 2>/dev/null || true)" == linux_raid_member ]]; then
-    if [[ "$device" == "$NBD_DEVICE" ]]; then md_open 0 "$device"; else md_open "${device##*p}" "$device"; fi
+    if [[ "$device" == "$DEVICE" ]]; then md_open 0 "$device"; else md_open "${device##*p}" "$device"; fi
   fi
 done
 
@@ -303,20 +310,20 @@ done
 for i in "${!LUKS_AT[@]}"; do
   where=${LUKS_AT[$i]}
   [[ "$where" != */* ]] || continue
-  if ((where == 0)) && [[ "${parts[0]}" != "$NBD_DEVICE" ]]; then
-    fail "LUKS at partition 0 (the whole disk): $NBD_DEVICE has a partition table; name a partition from 1"
+  if ((where == 0)) && [[ "${parts[0]}" != "$DEVICE" ]]; then
+    fail "LUKS at partition 0 (the whole disk): $DEVICE has a partition table; name a partition from 1"
   fi
   device=$(partition_device "$where")
-  [[ -b "$device" ]] || fail "LUKS at partition $where: $NBD_DEVICE has no partition $where"
+  [[ -b "$device" ]] || fail "LUKS at partition $where: $DEVICE has no partition $where"
   crypt_open luks "$where" "$device" "$i"
 done
 for i in "${!BITLOCKER_AT[@]}"; do
   where=${BITLOCKER_AT[$i]}
-  if ((where == 0)) && [[ "${parts[0]}" != "$NBD_DEVICE" ]]; then
-    fail "BitLocker at partition 0 (the whole disk): $NBD_DEVICE has a partition table; name a partition from 1"
+  if ((where == 0)) && [[ "${parts[0]}" != "$DEVICE" ]]; then
+    fail "BitLocker at partition 0 (the whole disk): $DEVICE has a partition table; name a partition from 1"
   fi
   device=$(partition_device "$where")
-  [[ -b "$device" ]] || fail "BitLocker at partition $where: $NBD_DEVICE has no partition $where"
+  [[ -b "$device" ]] || fail "BitLocker at partition $where: $DEVICE has no partition $where"
   crypt_open bitlocker "$where" "$device" "$((${#LUKS_AT[@]} + i))"
 done
 
@@ -396,7 +403,7 @@ for i in "${!LUKS_AT[@]}"; do
   for ((v = 0; v < ${#volumes[@]}; v += 6)); do
     if [[ "${volumes[v]}" == "$where" && "${volumes[v + 1]}" == lvm ]]; then device=${volumes[v + 2]}; fi
   done
-  [[ -n "$device" ]] || fail "LUKS at $where: this image has no logical volume $where that could be opened"
+  [[ -n "$device" ]] || fail "LUKS at $where: $DEVICE has no logical volume $where that could be opened"
   crypt_open luks "$where" "$device" "$i"
 done
 
