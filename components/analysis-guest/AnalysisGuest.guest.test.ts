@@ -195,6 +195,16 @@ test("sshd: root by key only, no forwarding; examiner is uid 1000; root's shell 
   expect(await inGuest("cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub")).toBe(guest.result.hostKey);
 });
 
+test("sshd takes the connections a whole case opens at once: none dropped at random (MaxStartups)", async () => {
+  // Each image's hooks run in parallel, each one ssh connection (an sshfs transfer, two): room for two per image.
+  const [begin, , full] = (await inGuest("sshd -T | grep '^maxstartups '")).split(" ")[1].split(":").map(Number);
+  expect(begin).toBeGreaterThanOrEqual(2 * MAX_IMAGES);
+  expect(full).toBeGreaterThanOrEqual(2 * MAX_IMAGES);
+  // sshd's default (10:30:100) drops some of these: 40 connections started together, each must connect.
+  const results = await Promise.all(Array.from({ length: 40 }, () => guest.ssh("true", { timeoutMs: 5 * 60_000 })));
+  expect(results.map((r) => (r.code === 0 ? "ok" : r.stderr.trim()))).toEqual(Array(40).fill("ok"));
+});
+
 test("on the host: the forward listens on 127.0.0.1 only, QEMU runs as libvirt-qemu with restrict=on", async () => {
   const pid = await qemuPid();
   expect(pid).toMatch(/^[0-9]+$/);
