@@ -43,6 +43,19 @@ export interface MadePartition {
   readonly files: Readonly<Record<string, string>>;
 }
 
+/**
+ * The script that makes a test image of this file name, and the folder it is given: laptop.raw is
+ * scripts/make-volume-evidence.sh's and nas1.raw..nas3.raw scripts/make-nas-evidence.sh's, each set in a
+ * folder of its own; every other image is scripts/make-evidence.sh's, two folders below its evidence
+ * folder (snapshots/, ewf/).
+ */
+export function evidenceGenerator(imagePath: string): [script: string, folder: string] {
+  const file = path.basename(imagePath);
+  if (file === "laptop.raw") return ["scripts/make-volume-evidence.sh", path.dirname(imagePath)];
+  if (/^nas[1-3]\.raw$/.test(file)) return ["scripts/make-nas-evidence.sh", path.dirname(imagePath)];
+  return ["scripts/make-evidence.sh", path.dirname(path.dirname(imagePath))];
+}
+
 /** `<dir>/evidence.json`. */
 export function readMadeEvidence(dir: string): MadeEvidence {
   return JSON.parse(fs.readFileSync(path.join(dir, "evidence.json"), "utf8")) as MadeEvidence;
@@ -59,6 +72,24 @@ export interface MadeVolumes {
   readonly keys: Readonly<Record<string, string>>;
   /** Known files: where (`p1`, or vg/lv), path inside that filesystem, content. */
   readonly files: readonly { readonly at: string; readonly path: string; readonly text: string }[];
+}
+
+/** `nas.json`, what scripts/make-nas-evidence.sh writes beside the NAS disks it makes. */
+export interface MadeNas {
+  readonly generator: "scripts/make-nas-evidence.sh";
+  readonly version: number;
+  /** The member disks, relative to the folder, each with its sha256. */
+  readonly disks: readonly { readonly file: string; readonly sha256: string }[];
+  /** The md array over them: its name in the stack, members as image:partition, level, UUID as mdadm prints it. */
+  readonly array: { readonly name: string; readonly members: readonly string[]; readonly level: number; readonly uuid: string };
+  /** Known files: where (vg/lv), path inside that filesystem, and its text or its sha256. */
+  readonly files: readonly { readonly at: string; readonly path: string; readonly text?: string; readonly sha256?: string }[];
+}
+
+/** `<dir>/nas.json`, or undefined when there is none. */
+export function readMadeNas(dir: string): MadeNas | undefined {
+  const file = path.join(dir, "nas.json");
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as MadeNas) : undefined;
 }
 
 /** `<dir>/volumes.json`, or undefined when there is none. */

@@ -60,7 +60,9 @@ cd "$work"
 export LVM_SUPPRESS_FD_WARNINGS=1
 readonly LVM_CONFIG='devices { use_devicesfile = 0 obtain_device_list_from_udev = 0 }
   activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } backup { backup = 0 archive = 0 }'
-lvm_here() { lvm "$@" --config "$LVM_CONFIG"; }
+# --devices: this run's loop device alone. Another generator's volume group of the same name on another
+# loop device (two runs at once) stays invisible, as the guest hook scopes LVM to one image.
+lvm_here() { lvm "$@" --devices "$loop" --config "$LVM_CONFIG"; }
 
 # An ext4 image of <size MiB> holding <name>.txt with <text>; prints nothing.
 ext4_file() { # <file> <size MiB> <name> <text>

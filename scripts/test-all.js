@@ -115,6 +115,7 @@ async function prepareCiEvidence() {
   const made = [
     await make("make-evidence.sh", "/var/lib/forensic-lab/ci-evidence"),
     await make("make-volume-evidence.sh", "/var/lib/forensic-lab/ci-volume-evidence/laptop"),
+    await make("make-nas-evidence.sh", "/var/lib/forensic-lab/ci-volume-evidence/nas"),
   ];
   const failed = made.filter((ok) => !ok).length;
   return { label: "ci evidence", passed: 0, failed, failures: failed ? ["✗ ci evidence: a script above failed"] : [] };

@@ -59,10 +59,12 @@ describe("the whole lab for the CI case", () => {
         .byType(TYPE.ImageTransfer)
         .map((r) => r.inputs.mode)
         .sort(),
-    ).toEqual(["scp", "sshfs", "sshfs", "sshfs"]);
-    expect(run.byType(TYPE.NbdAttachment)).toHaveLength(4);
-    expect(run.byType(TYPE.VolumeSystems)).toHaveLength(4);
-    expect(run.byType(TYPE.PartitionMount)).toHaveLength(4);
+    ).toEqual(["scp", "sshfs", "sshfs", "sshfs", "sshfs", "sshfs", "sshfs"]);
+    expect(run.byType(TYPE.NbdAttachment)).toHaveLength(7);
+    // One per image, and one inside the NAS's md array.
+    expect(run.byType(TYPE.VolumeSystems)).toHaveLength(8);
+    expect(run.byType(TYPE.PartitionMount)).toHaveLength(8);
+    expect(run.byType(TYPE.RaidArray)).toHaveLength(1);
     for (const type of [
       TYPE.EvidenceVolume,
       TYPE.AnalysisGuest,
@@ -70,6 +72,7 @@ describe("the whole lab for the CI case", () => {
       TYPE.NbdAttachment,
       TYPE.VolumeSystems,
       TYPE.PartitionMount,
+      TYPE.RaidArray,
     ]) {
       for (const r of run.byType(type)) expect(r.parent).toBe(lab.urn);
     }
@@ -80,6 +83,9 @@ describe("the whole lab for the CI case", () => {
         .sort(),
     ).toEqual([
       ["case-ci-laptop-nbd", "raw", true],
+      ["case-ci-nas1-nbd", "raw", true],
+      ["case-ci-nas2-nbd", "raw", true],
+      ["case-ci-nas3-nbd", "raw", true],
       ["case-ci-win7-e01-nbd", "ewf", true],
       ["case-ci-win7-scp-nbd", "vmdk", true],
       ["case-ci-win7-sshfs-nbd", "vmdk", true],
@@ -184,7 +190,7 @@ describe("an md array over several images (raidArrays)", () => {
   });
 
   test("none configured: no RaidArray, and an empty output", async () => {
-    const { run, outputs } = await runProgram(stackFile);
+    const { run, outputs } = await runProgram(stackFile, { "forensic-lab:raidArrays": "[]" });
     expect(run.byType(TYPE.RaidArray)).toEqual([]);
     expect(outputs.raidArrays).toEqual({});
   });

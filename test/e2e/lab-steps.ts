@@ -19,6 +19,7 @@ import { faultSteps } from "./faults";
 import { openStack } from "./pulumi";
 import { Step } from "./steps";
 import { Lab, PASSPHRASE_CONFIG, POLICY_PACK, runRecorded } from "./lab";
+import { evidenceGenerator, readMadeNas } from "../../scripts/made-evidence";
 import {
   bash,
   compareEvidence,
@@ -72,9 +73,7 @@ export function labSteps(lab: Lab): Step<Lab>[] {
       name: `evidence: ${image.name} is there`,
       async run() {
         if (!fs.existsSync(image.path)) {
-          throw new Error(
-            `${image.path}: no such file; make the test evidence with: scripts/make-evidence.sh ${path.dirname(path.dirname(image.path))}`,
-          );
+          throw new Error(`${image.path}: no such file; make the test evidence with: ${evidenceGenerator(image.path).join(" ")}`);
         }
         evidenceBefore = evidenceFacts(images);
         return `${image.path} (${evidenceBefore.size} evidence files noted: sha256, size, mode, mtime)`;
@@ -272,8 +271,28 @@ export function labSteps(lab: Lab): Step<Lab>[] {
     },
   });
 
+  // Images whose partitions are md array members: they hold no filesystem of their own.
+  const arrayMembers = new Set(lab.caseConfig.raidArrays.flatMap((a) => a.members.map((m) => m.image)));
   for (const image of images) {
     const manifest = evidenceManifest(image);
+    if (arrayMembers.has(image.name)) {
+      steps.push({
+        name: `${image.name}: its md member reported as such, not opened alone, nothing mounted`,
+        needs: [UP],
+        async run() {
+          const outputs = lab.run!.outputs.images as Record<
+            string,
+            { volumesLeftClosed?: { layer: string; reason: string }[]; mounts?: unknown[] }
+          >;
+          const closed = outputs[image.name]?.volumesLeftClosed ?? [];
+          if (!closed.some((v) => v.layer === "md" && /needs its other members/.test(v.reason)))
+            throw new Error(`volumesLeftClosed: ${JSON.stringify(closed)}, expected its md member (a RAID5's: needs its other members)`);
+          if ((outputs[image.name]?.mounts ?? []).length > 0) throw new Error(`mounts: ${JSON.stringify(outputs[image.name]?.mounts)}`);
+          return closed.map((v) => v.reason).join("; ");
+        },
+      });
+      continue;
+    }
     const mounts = `${image.name}: every evidence mount is read-only`;
     steps.push({
       name: mounts,
@@ -361,6 +380,53 @@ export function labSteps(lab: Lab): Step<Lab>[] {
     }
   }
 
+  for (const array of lab.caseConfig.raidArrays) {
+    steps.push({
+      name: `array ${array.name}: md RAID over ${array.members.map((m) => m.image).join(", ")}, the LVM inside opened read-only, each known file read as made by the examiner, writes refused`,
+      needs: [UP],
+      async run() {
+        const member = images.find((i) => i.name === array.members[0].image);
+        const made = member && readMadeNas(path.dirname(member.path));
+        if (!made) throw new Error(`no nas.json beside ${member?.path}: cannot tell what the array should hold`);
+        type Where = { partition?: number; logicalVolume?: string };
+        const outputs = (
+          lab.run!.outputs.raidArrays as Record<
+            string,
+            {
+              array: { level: number; state: string; uuid: string; members: unknown[] };
+              volumes: (Where & { layer: string; device: string })[];
+              mounts: (Where & { mountPoint: string; options: string[] })[];
+            }
+          >
+        )[array.name];
+        if (outputs?.array.level !== made.array.level || outputs.array.state !== "complete" || outputs.array.uuid !== made.array.uuid)
+          throw new Error(
+            `array output: ${JSON.stringify(outputs?.array)}, expected level ${made.array.level}, complete, ${made.array.uuid}`,
+          );
+        const opened = outputs.volumes.map((v) => `${v.logicalVolume ?? `p${v.partition}`} ${v.layer} ${v.device}`);
+        if (JSON.stringify(opened) !== JSON.stringify([`vg1000/lv lvm /dev/mapper/fl-array_${array.name}_lvm-vg1000-lv`]))
+          throw new Error(`volumes output: ${JSON.stringify(opened)}`);
+        const mounts = new Map(outputs.mounts.map((m) => [m.logicalVolume ?? `p${m.partition}`, m.mountPoint]));
+        for (const f of made.files) {
+          const mountPoint = mounts.get(f.at);
+          if (mountPoint === undefined) throw new Error(`${f.at} is not mounted: ${JSON.stringify([...mounts])}`);
+          const file = `${mountPoint}/${f.path}`;
+          if (f.text !== undefined) {
+            const got = await mustInGuest(lab.guest(), 'runuser -u examiner -- cat -- "$FILE"', { FILE: file });
+            if (got !== f.text) throw new Error(`${file}: ${JSON.stringify(got)}, expected ${JSON.stringify(f.text)}`);
+          } else {
+            const got = await mustInGuest(lab.guest(), 'runuser -u examiner -- sha256sum < "$FILE"', { FILE: file });
+            if (got.slice(0, 64) !== f.sha256) throw new Error(`${file}: sha256 ${got.slice(0, 64)}, expected ${f.sha256}`);
+          }
+          const probe = await inGuest(lab.guest(), 'touch -- "$MOUNT_POINT/forensic-lab-write-probe"', { MOUNT_POINT: mountPoint });
+          if (probe.code === 0 || !/Read-only file system/.test(probe.stderr))
+            throw new Error(`${mountPoint}: a write was not refused as read-only`);
+        }
+        return `RAID${outputs.array.level} ${outputs.array.uuid}: ${opened.join(", ")}; ${made.files.length} files read back from ${[...mounts.values()].join(", ")}`;
+      },
+    });
+  }
+
   steps.push({
     name: "custody log and outputs: every transferred file hashed on both sides, as the host hashes it",
     needs: [UP],
@@ -443,11 +509,18 @@ export function labSteps(lab: Lab): Step<Lab>[] {
     name: "up with one image removed and one added: only their resources change",
     needs: [UP],
     async run() {
-      // As an examiner edits the stack file: drop the last image, add the first again under a new name.
-      const original = lab.editImages((list) => [...list.slice(0, -1), { ...list[0], name: "added", partitions: [2] }]);
-      const [removed, added] = [String(original[original.length - 1].name), "added"];
-      const changed = await lab.up();
-      lab.editImages(() => original);
+      // As an examiner edits the stack file: drop the last image that no md array needs, add the first
+      // again under a new name.
+      const removed = [...images].reverse().find((i) => !arrayMembers.has(i.name))!.name;
+      const added = "added";
+      const original = lab.editImages((list) => [...list.filter((i) => i.name !== removed), { ...list[0], name: added, partitions: [2] }]);
+      let changed: Awaited<ReturnType<typeof lab.up>>;
+      try {
+        changed = await lab.up();
+      } finally {
+        // Whatever happened, the steps after this one start from the stack as it was.
+        lab.editImages(() => original);
+      }
       const foreign = changed.log.filter(
         (s) => s.op !== "same" && s.type === LOCAL_COMMAND && !s.name.includes(`-${removed}-`) && !s.name.includes(`-${added}-`),
       );

@@ -5,6 +5,7 @@
 import { execFileSync } from "child_process";
 import * as path from "path";
 import { inspectImage } from "../../lib/inspect";
+import { evidenceGenerator } from "../../scripts/made-evidence";
 import { MockRun, setupMocks, settle } from "../mocks";
 import { fakeHookOutputs } from "./fake-hooks";
 import { engineConfigFromStackFile } from "./stack-config";
@@ -23,18 +24,14 @@ export function stackImages(stackFile: string): StackImage[] {
   return JSON.parse(config["forensic-lab:images"]) as StackImage[];
 }
 
-/**
- * Makes each stack's evidence where the stack expects it (what `npm run demo` does too); idempotent. A
- * `laptop.raw` is scripts/make-volume-evidence.sh's disk, in its own folder; every other image is
- * scripts/make-evidence.sh's, two folders below the evidence folder (snapshots/, ewf/).
- */
+/** Makes each stack's evidence where the stack expects it (what `npm run demo` does too); idempotent. */
 export function ensureEvidence(stackFile: string): void {
+  const made = new Set<string>();
   for (const image of stackImages(stackFile)) {
-    const [script, evidenceDir] =
-      path.basename(image.path) === "laptop.raw"
-        ? ["scripts/make-volume-evidence.sh", path.dirname(image.path)]
-        : ["scripts/make-evidence.sh", path.dirname(path.dirname(image.path))];
+    const [script, evidenceDir] = evidenceGenerator(image.path);
+    if (made.has(`${script} ${evidenceDir}`)) continue;
     execFileSync("bash", [path.join(REPO, script), evidenceDir], { stdio: "pipe" });
+    made.add(`${script} ${evidenceDir}`);
   }
 }
 
