@@ -23,7 +23,7 @@ describe("loadCaseConfigFromPulumi", () => {
     const engine = engineConfigFromStackFile(ciStack);
     expect(engine.stack).toBe("case-ci");
     expect(engine.config["forensic-lab:caseId"]).toBe("case-ci");
-    expect(JSON.parse(engine.config["forensic-lab:images"])).toHaveLength(4);
+    expect(JSON.parse(engine.config["forensic-lab:images"])).toHaveLength(7);
     expect(engine.config["forensic-lab:evidenceVolumePassphrase"]).toBe(TEST_PASSPHRASE);
     expect(engine.secretKeys).toEqual([
       "forensic-lab:evidenceVolumePassphrase",

@@ -64,17 +64,30 @@ describe("shipped stack files", () => {
     ]);
   });
 
-  test("CI: the same vmdk by sshfs and by scp, the same disk as an E01 set, a LUKS/LVM laptop disk, a small fast-KDF volume, 2 GiB of guest memory", () => {
+  test("CI: the same vmdk by sshfs and by scp, the same disk as an E01 set, a LUKS/LVM laptop disk, a NAS's RAID5 with LVM inside, a small fast-KDF volume, 2 GiB of guest memory", () => {
     const c = loadStackFile(path.join(root, "stacks/Pulumi.case-ci.yaml"), { checkFiles: false });
     expect(c.images.map((i) => [i.name, i.transfer, i.path])).toEqual([
       ["win7-sshfs", "sshfs", "/var/lib/forensic-lab/ci-evidence/snapshots/win7-000002.vmdk"],
       ["win7-scp", "scp", "/var/lib/forensic-lab/ci-evidence/snapshots/win7-000002.vmdk"],
       ["win7-e01", "sshfs", "/var/lib/forensic-lab/ci-evidence/ewf/win7.E01"],
       ["laptop", "sshfs", "/var/lib/forensic-lab/ci-volume-evidence/laptop/laptop.raw"],
+      ["nas1", "sshfs", "/var/lib/forensic-lab/ci-volume-evidence/nas/nas1.raw"],
+      ["nas2", "sshfs", "/var/lib/forensic-lab/ci-volume-evidence/nas/nas2.raw"],
+      ["nas3", "sshfs", "/var/lib/forensic-lab/ci-volume-evidence/nas/nas3.raw"],
     ]);
     expect(c.images.map((i) => i.roots)).toEqual([
       ...Array(3).fill(["/var/lib/forensic-lab/ci-evidence"]),
-      ["/var/lib/forensic-lab/ci-volume-evidence"],
+      ...Array(4).fill(["/var/lib/forensic-lab/ci-volume-evidence"]),
+    ]);
+    expect(c.raidArrays).toEqual([
+      {
+        name: "nas",
+        members: [1, 2, 3].map((n) => ({ image: `nas${n}`, partition: 1 })),
+        mountRoot: "/mnt/forensic/arrays/nas",
+        partitions: "all",
+        luksKeys: [],
+        bitlockerKeys: [],
+      },
     ]);
     expect(c.images[3].luksKeys.map(({ at, configKey }) => [at, configKey])).toEqual([
       [2, "ci-laptop-p2-key"],
