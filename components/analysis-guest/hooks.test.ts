@@ -214,7 +214,7 @@ esac
     jest.setTimeout(30_000);
     const STALL =
       "[   41.113208] rcu: INFO: rcu_preempt self-detected stall on CPU\n[   41.114020] rcu:     1-....: (5249 ticks this GP)\n";
-    const create = async (consoleOnStart: string, domainState?: string) => {
+    const create = async (consoleOnStart: string, domainState?: string, bootTimeoutSeconds = 6) => {
       const { fake, plan, env, calls } = setup(domainState);
       if (domainState === undefined) fs.rmSync(plan.stateDir, { recursive: true });
       fs.writeFileSync(path.join(fake, "console-on-start"), consoleOnStart);
@@ -223,7 +223,7 @@ esac
         fs.writeFileSync(`${plan.hostKeyPath}.pub`, "ssh-ed25519 AAAA forensic-lab test\n");
       }
       const image = await emptyImage("image");
-      const values = { ...plan.createValues, IMAGE_DIR: image, BOOT_TIMEOUT_SECONDS: 6, STALL_RESET_SECONDS: 2 };
+      const values = { ...plan.createValues, IMAGE_DIR: image, BOOT_TIMEOUT_SECONDS: bootTimeoutSeconds, STALL_RESET_SECONDS: 2 };
       const r = await run(["/bin/bash", "-c", renderHook(CREATE_HOOK, values)], { env, timeoutMs: 60_000 });
       return { r, resets: calls().filter((c) => c.endsWith(`reset ${plan.domainName}`)).length };
     };
@@ -239,8 +239,21 @@ esac
       expect(r.stdout).toMatch(/^FORENSIC_LAB_RESULT .*"outcome":"created"/m);
     });
 
-    test("no stall on the console: no reset, the boot timeout stands", async () => {
-      const { r, resets } = await create("[    1.000000] Run /init as init process\n");
+    test("a console silent for three times the stall time (a kernel hung without a word): one reset, then the guest answers", async () => {
+      const { r, resets } = await create(
+        "[    0.735329] IP idents hash table entries: 32768 (order: 6, 262144 bytes, linear)\n",
+        undefined,
+        20,
+      );
+      expect(r.stderr).toContain(
+        "the kernel's console has said nothing for 6 s while booting (its last lines above) and ssh has not answered; resetting the guest once",
+      );
+      expect(resets).toBe(1);
+      expect(r.code).toBe(0);
+    });
+
+    test("no stall on the console, silent for less than that: no reset, the boot timeout stands", async () => {
+      const { r, resets } = await create("[    1.000000] Run /init as init process\n", undefined, 4);
       expect(resets).toBe(0);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain("no ssh with the pinned host key");

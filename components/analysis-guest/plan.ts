@@ -17,7 +17,8 @@ export const PVM_MODULE = "/sys/module/kvm_pvm";
 
 /**
  * How long host-create.sh lets a booting kernel's stall warning stand without ssh before it resets the guest
- * once. A stall that heals does so within seconds; booting again takes about a minute under emulation.
+ * once (and three times as long for a console gone silent). A stall that heals does so within seconds;
+ * booting again takes about a minute under emulation.
  */
 export const STALL_RESET_SECONDS = 60;
 
