@@ -330,6 +330,20 @@ describe("sshfs", () => {
   });
 });
 
+describe("a guest that cannot be reached", () => {
+  test("sshfs: the create fails, and with the unmount unable to reach the guest too, no fifo, pid file or jail is left on the host", async () => {
+    // The engine records no failed create, so no delete hook comes for what such a run leaves behind.
+    const down = await startLoopbackGuest(path.join(dir, "down"));
+    down.stop();
+    const d = driver("sshfs", chain, "win7-unreachable", down);
+    const r = await d.create();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("unmounting in the guest failed");
+    expect(r.stderr).not.toContain("run the delete hook");
+    expect(fs.existsSync(path.join(stateDir, "image-transfer", "win7-unreachable"))).toBe(false);
+  });
+});
+
 describe("access times", () => {
   const ageAccessTimes = (files: readonly string[]) => {
     for (const file of files) execFileSync("touch", ["-a", "-d", "2001-01-01 00:00:00 UTC", "--", file]);

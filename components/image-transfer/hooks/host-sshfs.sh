@@ -47,7 +47,7 @@ stop_all() {
   local n
   if ! UNMOUNTED=$(bash -c "$GUEST_UNMOUNT_HOOK" forensic-lab-guest </dev/null |
     hook_result guest-unmount.sh --allow-empty '(keys == ["unmounted"]) and (.unmounted | type == "array")'); then
-    echo "image-transfer: $IMAGE_NAME: unmounting in the guest failed; the sftp pipes stay up" >&2
+    echo "image-transfer: $IMAGE_NAME: unmounting in the guest failed; sftp pipes still serving it stay up" >&2
     return 1
   fi
   for n in "${!PID_FILES[@]}"; do stop_pipe "$n"; done
@@ -66,9 +66,19 @@ fi
 
 finished=false
 on_exit() {
+  local n serving=0
   if [[ "$finished" != true ]]; then
     echo "image-transfer: $IMAGE_NAME: stopping the sshfs transfer after the failure above" >&2
-    stop_all || echo "image-transfer: $IMAGE_NAME: cleanup failed too; run the delete hook" >&2
+    stop_all && return 0
+    # The guest did not answer the unmount, so pipes still serving stay up (their mounts are the
+    # guest's). The engine records no failed create and no delete hook comes for what this run leaves:
+    # a pipe that is not running has nothing to protect, and its fifo, pid file and jail go now.
+    for n in "${!PID_FILES[@]}"; do
+      if pipe_pid "$n" >/dev/null; then serving=$((serving + 1)); else stop_pipe "$n"; fi
+    done
+    rmdir -- "$STATE_DIR" 2>/dev/null || true
+    rmdir -- "$(dirname -- "$STATE_DIR")" 2>/dev/null || true
+    ((serving == 0)) || echo "image-transfer: $IMAGE_NAME: $serving sftp pipe(s) still serve the guest; run the delete hook" >&2
   fi
 }
 trap on_exit EXIT
