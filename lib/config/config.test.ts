@@ -445,6 +445,13 @@ describe("md arrays over several images (raidArrays)", () => {
       luksKeys: [{ at: "vg1000/lv", configKey: "nas-key" }],
     });
     expect(array.luksKeys[0].key).toBeDefined();
+    // Before its secret is set: a warning that says where it is named.
+    delete raw["nas-key"];
+    expect(parse(raw, { secretKeys: new Set(["evidenceVolumePassphrase"]), requirePassphrase: false }).warnings).toContainEqual({
+      key: "forensic-lab:nas-key",
+      message:
+        "is named in raidArrays[].luksKeys but not set; set it with `pulumi config set --secret nas-key` (pipe it on stdin, not as an argument)",
+    });
   });
 
   test.each<[string, (raw: Record<string, any>) => void, string]>([

@@ -94,7 +94,7 @@ export function parseCaseConfig(raw: Record<string, unknown>, source: ParseSourc
   // Secrets are taken out before zod sees anything: no message can ever echo one. Besides the
   // passphrase, the only secrets are the volume keys the images and arrays name (their luksKeys,
   // bitlockerKeys and bitlockerStartupKeys values), each by the field that names it.
-  const volumeKeyNames = namedVolumeKeys([raw.images, raw.raidArrays]);
+  const volumeKeyNames = namedVolumeKeys({ images: raw.images, raidArrays: raw.raidArrays });
   const input: Record<string, unknown> = {};
   const secretElsewhere = new Set<string>();
   for (const [key, value] of Object.entries(raw)) {
@@ -136,8 +136,8 @@ export function parseCaseConfig(raw: Record<string, unknown>, source: ParseSourc
   }
 
   const volumeKeyValues = new Map<string, pulumiType.Output<string> | undefined>();
-  for (const [name, field] of volumeKeyNames)
-    volumeKeyValues.set(name, checkVolumeKey(name, field, raw[name], isSecret(name), source.requirePassphrase, issues, warnings));
+  for (const [name, named] of volumeKeyNames)
+    volumeKeyValues.set(name, checkVolumeKey(name, named, raw[name], isSecret(name), source.requirePassphrase, issues, warnings));
   const config = resolve(parsed.data, source, issues, warnings, volumeKeyValues);
   if (issues.length > 0) throw new ConfigError(source.file, inKeyOrder(issues), warnings);
   return {
@@ -254,13 +254,20 @@ type Resolved = Omit<CaseConfig, "evidenceVolumePassphrase" | "warnings">;
 const VOLUME_KEY_FIELDS = { luksKeys: "LUKS", bitlockerKeys: "BitLocker", bitlockerStartupKeys: "BitLocker startup" } as const;
 type VolumeKeyField = keyof typeof VOLUME_KEY_FIELDS;
 
+/** A secret config key a volume key field names: the field, and where (`images[].luksKeys`) for messages. */
+interface NamedKey {
+  readonly field: VolumeKeyField;
+  readonly where: string;
+}
+
 /**
  * The config key names the `luksKeys`, `bitlockerKeys` and `bitlockerStartupKeys` of images and arrays
  * refer to, each with the field that names it first, read before validation (so they stay out of zod).
  */
-function namedVolumeKeys(lists: unknown[]): Map<string, VolumeKeyField> {
-  const names = new Map<string, VolumeKeyField>();
-  for (let list of lists) {
+function namedVolumeKeys(lists: Record<"images" | "raidArrays", unknown>): Map<string, NamedKey> {
+  const names = new Map<string, NamedKey>();
+  for (const [listName, value] of Object.entries(lists)) {
+    let list = value;
     if (typeof list === "string") {
       // The engine hands objects to a program as JSON text; the schema parses it again later.
       try {
@@ -275,7 +282,8 @@ function namedVolumeKeys(lists: unknown[]): Map<string, VolumeKeyField> {
         const keys = (entry as Record<string, unknown> | null)?.[field];
         if (keys === null || typeof keys !== "object" || Array.isArray(keys)) continue;
         for (const name of Object.values(keys)) {
-          if (typeof name === "string" && name !== PASSPHRASE_KEY && !isOwnSetting(name) && !names.has(name)) names.set(name, field);
+          if (typeof name === "string" && name !== PASSPHRASE_KEY && !isOwnSetting(name) && !names.has(name))
+            names.set(name, { field, where: `${listName}[].${field}` });
         }
       }
     }
@@ -286,7 +294,7 @@ function namedVolumeKeys(lists: unknown[]): Map<string, VolumeKeyField> {
 /** One volume key, checked like the passphrase and never put into a message. */
 function checkVolumeKey(
   name: string,
-  field: VolumeKeyField,
+  { field, where }: NamedKey,
   value: unknown,
   secret: boolean,
   required: boolean,
@@ -298,7 +306,7 @@ function checkVolumeKey(
   if (value === undefined || value === null) {
     (required ? issues : warnings).push({
       key,
-      message: `is named in images[].${field} but not set; set it with \`${set}\` (pipe it on stdin, not as an argument)`,
+      message: `is named in ${where} but not set; set it with \`${set}\` (pipe it on stdin, not as an argument)`,
     });
     return undefined;
   }
