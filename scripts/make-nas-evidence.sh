@@ -24,22 +24,14 @@ readonly ARRAY_UUID=73d58b7d601bfcbf071d3c00cd515b34 SET_NAME="nas:2" # Synology
 readonly NAS_TEXT="the NAS's shared folder, on SHR (LVM on RAID5)"
 readonly HOLIDAY_SEED="forensic-lab test evidence: nas photos/holiday.bin"
 
-die() {
-  echo "make-nas-evidence: $*" >&2
-  exit 1
-}
-say() { echo "make-nas-evidence: $*" >&2; }
+here=$(cd -- "$(dirname -- "$0")" && pwd)
+readonly here GENERATOR=make-nas-evidence
+# shellcheck source=scripts/evidence-generator.sh
+source "$here/evidence-generator.sh"
 
 (($# == 1)) || die "usage: scripts/make-nas-evidence.sh <outDir>"
-mkdir -p -- "$1"
-out=$(cd -- "$1" && pwd)
-here=$(cd -- "$(dirname -- "$0")" && pwd)
-readonly out here
+open_output_folder "$1"
 readonly manifest="$out/nas.json"
-
-# One generator per folder at a time: lock the folder itself (no lock file left behind).
-exec 8<"$out"
-flock -w 600 8 || die "$out: another make-nas-evidence run holds it for more than 10 minutes"
 
 # Complete output of this version: the manifest, and every disk with the sha256 it records.
 complete() {
@@ -57,23 +49,7 @@ fi
 rm -f -- "$manifest"
 for disk in "${DISKS[@]}"; do rm -f -- "$out/$disk.raw"; done
 
-work=$(mktemp -d)
-loop=""
-cleanup() {
-  if [[ -n "$loop" ]]; then losetup -d "$loop" 2>/dev/null || true; fi
-  rm -rf -- "$work"
-}
-trap cleanup EXIT
-cd "$work"
-
-# lvm2 on the host, touching nothing of the host's own: no devices file, no udev, no backups, no
-# activation (there is no device-mapper to activate with).
-export LVM_SUPPRESS_FD_WARNINGS=1
-readonly LVM_CONFIG='devices { use_devicesfile = 0 obtain_device_list_from_udev = 0 }
-  activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } backup { backup = 0 archive = 0 }'
-# --devices: this run's loop device alone. Another generator's volume group of the same name on another
-# loop device (two runs at once) stays invisible, as the guest hook scopes LVM to one image.
-lvm_here() { lvm "$@" --devices "$loop" --config "$LVM_CONFIG"; }
+enter_scratch_folder
 
 say "the LVM volume group vg1000 on the array's contents (lvm2, no activation)"
 array_bytes=$(node "$here/md-raid5.js" size $((P1_MIB * MIB)) "${#DISKS[@]}")

@@ -22,22 +22,14 @@ readonly MIB=1048576
 readonly P1_START_MIB=1 P1_MIB=8 P2_START_MIB=9 P2_MIB=48 DISK_MIB=58
 readonly LV_MIB=12
 
-die() {
-  echo "make-volume-evidence: $*" >&2
-  exit 1
-}
-say() { echo "make-volume-evidence: $*" >&2; }
+here=$(cd -- "$(dirname -- "$0")" && pwd)
+readonly here GENERATOR=make-volume-evidence
+# shellcheck source=scripts/evidence-generator.sh
+source "$here/evidence-generator.sh"
 
 (($# == 1)) || die "usage: scripts/make-volume-evidence.sh <outDir>"
-mkdir -p -- "$1"
-out=$(cd -- "$1" && pwd)
-here=$(cd -- "$(dirname -- "$0")" && pwd)
-readonly out here
+open_output_folder "$1"
 readonly manifest="$out/volumes.json"
-
-# One generator per folder at a time: lock the folder itself (no lock file left behind).
-exec 8<"$out"
-flock -w 600 8 || die "$out: another make-volume-evidence run holds it for more than 10 minutes"
 
 if [[ -f "$manifest" && -f "$out/laptop.raw" && "$(jq -r '.version' "$manifest")" == "$GENERATOR_VERSION" &&
   "$(sha256sum <"$out/laptop.raw" | cut -c1-64)" == "$(jq -r '.sha256' "$manifest")" ]]; then
@@ -46,23 +38,7 @@ if [[ -f "$manifest" && -f "$out/laptop.raw" && "$(jq -r '.version' "$manifest")
 fi
 rm -f -- "$manifest" "$out/laptop.raw"
 
-work=$(mktemp -d)
-loop=""
-cleanup() {
-  if [[ -n "$loop" ]]; then losetup -d "$loop" 2>/dev/null || true; fi
-  rm -rf -- "$work"
-}
-trap cleanup EXIT
-cd "$work"
-
-# lvm2 on the host, touching nothing of the host's own: no devices file, no udev, no backups, no
-# activation (there is no device-mapper to activate with).
-export LVM_SUPPRESS_FD_WARNINGS=1
-readonly LVM_CONFIG='devices { use_devicesfile = 0 obtain_device_list_from_udev = 0 }
-  activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } backup { backup = 0 archive = 0 }'
-# --devices: this run's loop device alone. Another generator's volume group of the same name on another
-# loop device (two runs at once) stays invisible, as the guest hook scopes LVM to one image.
-lvm_here() { lvm "$@" --devices "$loop" --config "$LVM_CONFIG"; }
+enter_scratch_folder
 
 # An ext4 image of <size MiB> holding <name>.txt with <text>; prints nothing.
 ext4_file() { # <file> <size MiB> <name> <text>
