@@ -21,6 +21,7 @@ import {
   runHookText,
   TestGuest,
   HookCommands,
+  ARRAY_STAND_IN,
 } from "../../test/guest/harness";
 import type { AttachResult } from "../nbd-attachment/plan";
 import type { MountResult } from "../partition-mount/plan";
@@ -42,19 +43,6 @@ let imageSums: string;
 /** Image name -> its nbd device, attached once for the whole file. */
 const devices: Record<string, string> = {};
 const detaches: string[] = [];
-
-/** What the mocked run's commands print, so the components' Outputs resolve; the real hooks run later. */
-const ARRAY_STAND_IN = {
-  device: "/dev/mapper/fl-array-x",
-  uuid: "00000000:00000000:00000000:00000000",
-  metadata: "1.2",
-  level: 0,
-  detail: "stand-in",
-  state: "complete",
-  members: [{ device: "/dev/nbd0", role: 0 }],
-  missingRoles: [],
-  sizeBytes: 0,
-};
 
 /**
  * An 8 MiB member with an md 1.2 superblock written here (at sector 8, checksum as mdadm computes it),

@@ -26,6 +26,7 @@ import {
   run as runOnHost,
   runHookText,
   TestGuest,
+  ARRAY_STAND_IN,
 } from "../../test/guest/harness";
 import type { AttachResult } from "../nbd-attachment/plan";
 import type { PartitionMountArgs } from "../partition-mount/args";
@@ -126,17 +127,7 @@ beforeAll(
       attach: { device: "/dev/nbd0", sectorSize: 512, label: null, partitions: [] },
       open: { volumes: [], skipped: [] },
       mount: { mounts: [], skipped: [] },
-      assemble: {
-        device: "/dev/mapper/fl-array-x",
-        uuid: "00000000:00000000:00000000:00000000",
-        metadata: "1.2",
-        level: 0,
-        detail: "stand-in",
-        state: "complete",
-        members: [{ device: "/dev/nbd0", role: 0 }],
-        missingRoles: [],
-        sizeBytes: 0,
-      },
+      assemble: ARRAY_STAND_IN,
     };
     mocks = await setupMocks({
       outputsFor: (a) => {

@@ -44,6 +44,22 @@ export const BOOT_TIMEOUT_MS = 15 * 60_000;
 export const DESTROY_TIMEOUT_MS = 120_000;
 
 export const LIBVIRT_URI = "qemu:///system";
+
+/**
+ * What a mocked run's RaidArray assemble command prints, so the component's Outputs resolve when a guest
+ * test renders its commands; the real hook runs later, in the guest.
+ */
+export const ARRAY_STAND_IN = {
+  device: "/dev/mapper/fl-array-x",
+  uuid: "00000000:00000000:00000000:00000000",
+  metadata: "1.2",
+  level: 0,
+  detail: "stand-in",
+  state: "complete",
+  members: [{ device: "/dev/nbd0", role: 0 }],
+  missingRoles: [],
+  sizeBytes: 0,
+};
 const LIBVIRT_SOCKETS = ["/run/libvirt/libvirt-sock", "/var/run/libvirt/libvirt-sock"];
 const IMAGE_ROOT = process.env.FORENSIC_LAB_GUEST_IMAGE_ROOT ?? "/var/lib/forensic-lab/guest-image";
 // A case id is a letter, then letters, digits and "-"; the harness adds "-<6 hex>".
