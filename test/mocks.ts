@@ -19,6 +19,11 @@ export interface RecordedResource {
   readonly parent: string;
   /** URNs this resource depends on: explicit `dependsOn` plus every input's property dependencies. */
   readonly dependencies: readonly string[];
+  /**
+   * Per input, the URNs its value came from. Only these tell the engine's dependent-replacement pass
+   * (`pulumi up --replace`) that a resource must be replaced with what it depends on; `dependsOn` does not.
+   */
+  readonly propertyDependencies: Readonly<Record<string, readonly string[]>>;
   readonly deletedWith: string;
   readonly deleteBeforeReplace: boolean;
   readonly additionalSecretOutputs: readonly string[];
@@ -78,8 +83,10 @@ export async function setupMocks(
     const name: string = req.getName();
     const parent: string = req.getParent();
     const urn: string = monitor.newUrn(parent, type, name);
-    const propertyDependencies: string[] = [];
-    req.getPropertydependenciesMap().forEach((deps: any) => propertyDependencies.push(...deps.getUrnsList()));
+    const propertyDependencies: Record<string, string[]> = {};
+    req.getPropertydependenciesMap().forEach((deps: any, key: string) => {
+      propertyDependencies[key] = deps.getUrnsList();
+    });
     registrations++;
     resources.push({
       urn,
@@ -89,7 +96,8 @@ export async function setupMocks(
       inputs: rpc.deserializeProperties(req.getObject()),
       wireInputs: req.getObject()?.toJavaScript() ?? {},
       parent,
-      dependencies: [...new Set([...req.getDependenciesList(), ...propertyDependencies])],
+      dependencies: [...new Set([...req.getDependenciesList(), ...Object.values(propertyDependencies).flat()])],
+      propertyDependencies,
       deletedWith: req.getDeletedwith(),
       deleteBeforeReplace: req.getDeletebeforereplace(),
       additionalSecretOutputs: req.getAdditionalsecretoutputsList(),

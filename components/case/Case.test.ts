@@ -168,6 +168,9 @@ describe("an md array over several images (raidArrays)", () => {
     for (const image of ["laptop", "win7-scp"]) {
       const attach = run.byName(`case-ci-${image}-nbd-attach`);
       expect(assemble.dependencies).toContain(attach.urn);
+      // `pulumi up --replace` of an attachment replaces what depends on it through an input (its
+      // property dependencies), never through `dependsOn`: the array must be among them.
+      expect(assemble.propertyDependencies.create).toContain(attach.urn);
       expect(destroy.indexOf(assemble.urn)).toBeLessThan(destroy.indexOf(attach.urn));
     }
     expect(run.byName("case-ci-win7-e01-nbd-attach").urn).not.toBe(undefined);

@@ -269,6 +269,7 @@ export function handBuiltRecord(resource: HandBuiltResource): RecordedResource {
     wireInputs,
     parent: resource.parent?.urn ?? "",
     dependencies: [],
+    propertyDependencies: {},
     deletedWith: "",
     deleteBeforeReplace: false,
     additionalSecretOutputs: resource.additionalSecretOutputs ?? [],
