@@ -14,7 +14,7 @@ import { MockRun, settle, setupMocks, valueOf } from "../../test/mocks";
 import type { NbdAttachment as NbdAttachmentClass } from "./NbdAttachment";
 import type { NbdAttachmentArgs } from "./args";
 import { createHash } from "crypto";
-import { ATTACH_HOOK, DETACH_HOOK, imageSpec, planAttachment } from "./plan";
+import { ARRAY_RELEASE_SECONDS, ATTACH_HOOK, DETACH_HOOK, imageSpec, planAttachment } from "./plan";
 import { testGuestConnection } from "../../test/support/guest-connection";
 
 const PWNED = path.join(os.tmpdir(), "forensic-lab-nbd-unit-pwned");
@@ -207,7 +207,7 @@ describe("NbdAttachment resources", () => {
     expect(fs.existsSync(PWNED)).toBe(false);
   });
 
-  test("delete runs guest-detach.sh with the same spec, and a guest that is gone counts as detached", () => {
+  test("delete runs guest-detach.sh with the same spec, and a guest that is gone counts as detached; a member of an array waits for it", () => {
     const attach = run.byName("win7-attach");
     const del = String(attach.inputs.delete);
     expect(hookValue(del, "ON_GUEST_GONE")).toBe("succeed");
@@ -216,6 +216,7 @@ describe("NbdAttachment resources", () => {
     const created = innerHook(String(attach.inputs.create));
     expect(hookValue(inner, "IMAGE_SPEC")).toBe(hookValue(created, "IMAGE_SPEC"));
     expect(hookValue(inner, "STATE_KEY")).toBe(hookValue(created, "STATE_KEY"));
+    expect(hookValue(inner, "ARRAY_RELEASE_SECONDS")).toBe(String(ARRAY_RELEASE_SECONDS));
   });
 
   test("outputs come from the hook's result line", async () => {

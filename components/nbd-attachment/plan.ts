@@ -114,6 +114,14 @@ export interface AttachmentPlan {
 /** Where ewfmount exposes an EWF set in the guest: one folder per set, named by its segments. */
 export const EWF_MOUNT_ROOT = "/run/forensic-lab/ewf";
 
+/**
+ * How long a detach waits for the lab's md array over the image to be removed first. `pulumi up
+ * --replace` of several member attachments deletes the array in one member's steps and may detach the
+ * others beside them (guest-detach.sh says more); under software emulation that removal (the array's
+ * mounts, its volumes, then the array) takes tens of seconds while every image is being replaced.
+ */
+export const ARRAY_RELEASE_SECONDS = 180;
+
 /** Validates the guest paths and works out the plan; throws an Error naming the bad field. */
 export function planAttachment(
   format: ImageFormat,
@@ -184,7 +192,7 @@ export function attachmentHooks(
     delete: inGuestCommand(
       guest,
       DETACH_HOOK,
-      { IMAGE_SPEC: spec, STATE_KEY: stateKey, EWF_MOUNT: layers.apply((l) => l.ewfMount) },
+      { IMAGE_SPEC: spec, STATE_KEY: stateKey, EWF_MOUNT: layers.apply((l) => l.ewfMount), ARRAY_RELEASE_SECONDS },
       "succeed",
     ),
   };

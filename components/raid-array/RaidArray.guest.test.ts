@@ -10,7 +10,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { LOCAL_COMMAND } from "../../lib/tokens";
-import { parseHookResult, RESULT_MARKER } from "../../lib/shell";
+import { innerHook, readRenderedHook } from "../../lib/rendered-hook";
+import { parseHookResult, renderHook, renderInGuest, RESULT_MARKER } from "../../lib/shell";
 import { MockRun, setupMocks } from "../../test/mocks";
 import {
   bootTestGuest,
@@ -23,7 +24,7 @@ import {
   HookCommands,
   ARRAY_STAND_IN,
 } from "../../test/guest/harness";
-import type { AttachResult } from "../nbd-attachment/plan";
+import { ARRAY_RELEASE_SECONDS, DETACH_HOOK, type AttachResult } from "../nbd-attachment/plan";
 import type { MountResult } from "../partition-mount/plan";
 import type { ArrayResult } from "./plan";
 
@@ -42,6 +43,8 @@ let madeSums: Record<string, string>;
 let imageSums: string;
 /** Image name -> its nbd device, attached once for the whole file. */
 const devices: Record<string, string> = {};
+/** Image name -> its attachment's commands. */
+const attachments: Record<string, HookCommands> = {};
 const detaches: string[] = [];
 
 /**
@@ -266,6 +269,7 @@ beforeAll(
         "attach",
       );
       devices[image] = parseHookResult<AttachResult>(succeeded(await run(nbd.create)).stdout).device;
+      attachments[image] = nbd;
       detaches.push(nbd.delete);
     }
     expect(await mappings()).toEqual([]);
@@ -579,6 +583,43 @@ test("hostile superblocks (written here, not by mdadm): each refused by name bef
     overlong: /raid-array: image overlong partition 0: its superblock puts the data at sectors 2048\+20000, which does not fit the device/,
   };
   for (const [image, refusal] of Object.entries(refusals)) await refused("crafted", [[image, 0]], refusal);
+  expect(await writtenEverywhere()).toEqual(noWrites());
+});
+
+/** An attachment's detach text, waiting `seconds` (not ARRAY_RELEASE_SECONDS) for an array over it to go. */
+function detachWaiting(c: HookCommands, seconds: number): string {
+  const values = Object.fromEntries(readRenderedHook(innerHook(c.delete)).values);
+  return renderInGuest(guest.connection, renderHook(DETACH_HOOK, { ...values, ARRAY_RELEASE_SECONDS: seconds }), "succeed");
+}
+
+test("a member's detach waits for the array's removal running beside it (pulumi up --replace of every attachment), and refuses an array that stays", async () => {
+  const nas = await arrayOf("nas", [
+    ["disk1", 2],
+    ["disk2", 2],
+    ["disk3", 2],
+  ]);
+  succeeded(await run(nas.create));
+  const member = devices.disk3;
+  // The array stays: after the wait, refused, naming the member's mapping; still attached.
+  const kept = await run(detachWaiting(attachments.disk3, 2));
+  expect(kept.code).not.toBe(0);
+  expect(kept.stderr).toContain(`nbd-attachment: ${member} is a member of the lab's md array (fl-array-nas-r2); waiting up to 2 s`);
+  expect(kept.stderr).toMatch(
+    new RegExp(`refusing to disconnect ${member}, it is still in use[^]*${member}p2 is held by /dev/dm-[0-9]+ \\(fl-array-nas-r2\\)`),
+  );
+  expect(await sh(`cat /sys/block/${member.slice(5)}/size`)).not.toBe("0\n");
+  // The array removed while the detach waits (as a parallel step of the engine would): it detaches.
+  const detach = run(attachments.disk3.delete);
+  await sh(
+    "for i in $(seq 1200); do pgrep -fx 'sleep 0.5' >/dev/null && exit 0; sleep 0.1; done; echo 'the detach never waited' >&2; exit 1",
+  );
+  succeeded(await run(nas.delete));
+  const detached = succeeded(await detach);
+  expect(detached.stderr).toContain(`waiting up to ${ARRAY_RELEASE_SECONDS} s for the array to be removed`);
+  expect(detached.stderr).toContain(`nbd-attachment: disconnected ${member}`);
+  expect(await sh(`cat /sys/block/${member.slice(5)}/size`)).toBe("0\n");
+  devices.disk3 = parseHookResult<AttachResult>(succeeded(await run(attachments.disk3.create)).stdout).device;
+  expect(await mappings()).toEqual([]);
   expect(await writtenEverywhere()).toEqual(noWrites());
 });
 

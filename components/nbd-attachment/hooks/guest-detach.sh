@@ -2,7 +2,8 @@
 # NbdAttachment delete, in the guest: disconnects the nbd device serving IMAGE_SPEC and makes sure the
 # kernel let go of it (size 0) and the qemu-nbd process is gone (it holds the evidence files open).
 # Values: IMAGE_SPEC (the same `json:` pseudo-filename the create hook served), STATE_KEY (its sha256),
-# EWF_MOUNT (for an EWF set, the ewfmount folder to unmount once nothing serves it; "" otherwise).
+# EWF_MOUNT (for an EWF set, the ewfmount folder to unmount once nothing serves it; "" otherwise),
+# ARRAY_RELEASE_SECONDS (how long a member of the lab's md array waits for the array to be removed).
 # "Already gone" is success: never attached, disconnected before, qemu-nbd died, guest rebooted (/run is
 # empty then). A device still mounted or held open is an error: PartitionMount must be deleted first.
 set -euo pipefail
@@ -16,6 +17,7 @@ readonly FAILS_AS="nbd-attachment"
 
 [[ "$STATE_KEY" =~ ^[0-9a-f]{64}$ ]] || fail "STATE_KEY must be a sha256 in hex"
 [[ -z "$EWF_MOUNT" || "$EWF_MOUNT" =~ ^/run/forensic-lab/ewf/[0-9a-f]{64}$ ]] || fail "EWF_MOUNT must be /run/forensic-lab/ewf/<sha256>"
+[[ "$ARRAY_RELEASE_SECONDS" =~ ^[0-9]{1,4}$ ]] || fail "ARRAY_RELEASE_SECONDS must be a whole number of seconds"
 
 # Last, once no qemu-nbd reads it: the ewfmount daemon goes with its mount (it holds every segment open).
 unmount_ewf() {
@@ -33,8 +35,6 @@ if [[ ! -d /sys/module/nbd ]]; then
   exit 0
 fi
 mkdir -p "$STATE_DIR"
-exec 9>"$LOCK_FILE"
-flock -w 120 9 || fail "another nbd attach or detach held $LOCK_FILE for more than 120 s"
 readonly STATE_FILE=$STATE_DIR/$STATE_KEY
 
 size_of() { echo "$(<"/sys/block/${1#/dev/}/size")"; }
@@ -61,6 +61,23 @@ serves_our_image() { # <device> <pid>
     [[ "${argv[-1]}" == "$IMAGE_SPEC" ]]
 }
 
+# Each device whose live qemu-nbd serves IMAGE_SPEC, as "<device> <pid>" lines.
+served_devices() {
+  local pid_file device
+  for pid_file in /sys/block/nbd*/pid; do
+    [[ -r "$pid_file" ]] || continue
+    device=${pid_file%/pid}
+    device=/dev/${device##*/}
+    find_live_pid "$device"
+    if [[ -n "$pid" ]] && serves_our_image "$device" "$pid"; then echo "$device $pid"; fi
+  done
+}
+
+# ` (<dm name>)` of a holder that is a device-mapper mapping, so a refusal names the lab's mapping.
+dm_name() { # <sysfs folder of a block device>
+  if [[ -r "$1/dm/name" ]]; then echo " ($(<"$1/dm/name"))"; fi
+}
+
 # Who keeps a device busy, one line each: mounts, stacked devices (dm, md), processes with it open
 # other than its own qemu-nbd.
 users_of() { # <device> <qemu-nbd pid or "">
@@ -73,7 +90,7 @@ users_of() { # <device> <qemu-nbd pid or "">
       if [[ -n "$target" ]]; then echo "$node is mounted at $(printf '%b' "$target")"; fi
     done < <(findmnt -rn -o TARGET --source "$node" 2>/dev/null || true)
     for holder in /sys/class/block/"${node#/dev/}"/holders/*; do
-      if [[ -e "$holder" ]]; then echo "$node is held by /dev/${holder##*/}"; fi
+      if [[ -e "$holder" ]]; then echo "$node is held by /dev/${holder##*/}$(dm_name "$holder")"; fi
     done
   done
   # One find for every process's open files: under software emulation each process started costs.
@@ -119,16 +136,48 @@ $(users_of "$device" "")"
   echo "nbd-attachment: disconnected $device" >&2
 }
 
+# RaidArray's mappings on a device or its partitions, one name a line: the array itself where a striped
+# or linear table reads the members (fl-array-<name>), else each member's (fl-array-<name>-r<role>).
+array_mappings_on() { # <device>
+  local node holder name
+  for node in "/sys/class/block/${1#/dev/}" /sys/class/block/"${1#/dev/}"p*; do
+    for holder in "$node"/holders/*; do
+      [[ -r "$holder/dm/name" ]] || continue
+      name=$(<"$holder/dm/name")
+      if [[ "$name" =~ ^fl-array-[a-z0-9-]+$ ]]; then echo "$name"; fi
+    done
+  done
+}
+
+# An md array over several images is removed before any of its members is detached, and in a destroy
+# it is gone by now. Not so in `pulumi up --replace` of several attachments (the documented recovery
+# when a qemu-nbd died): each replacement first deletes what depends on it, but an array over two of
+# them is deleted once, in the steps of whichever the engine takes first, and the engine runs the
+# other's steps beside them without waiting for that delete (pulumi 3.248). So a member waits, at most
+# ARRAY_RELEASE_SECONDS and before taking the lock, for the lab's array mappings on it to go. Whatever
+# still holds the device after that is refused below, as always.
+wait_for_array_removal() {
+  local device line held deadline=$((SECONDS + ARRAY_RELEASE_SECONDS)) devices=()
+  while IFS= read -r line; do devices+=("${line%% *}"); done < <(served_devices)
+  if [[ -r "$STATE_FILE" ]]; then devices+=("$(<"$STATE_FILE")"); fi
+  for device in "${devices[@]}"; do
+    [[ "$device" =~ ^/dev/nbd[0-9]+$ ]] || continue
+    held=$(array_mappings_on "$device")
+    [[ -n "$held" ]] || continue
+    echo "nbd-attachment: $device is a member of the lab's md array (${held//$'\n'/, }); waiting up to ${ARRAY_RELEASE_SECONDS} s for the array to be removed" >&2
+    while [[ -n "$(array_mappings_on "$device")" ]] && ((SECONDS < deadline)); do sleep 0.5; done
+  done
+}
+
+wait_for_array_removal
+exec 9>"$LOCK_FILE"
+flock -w 120 9 || fail "another nbd attach or detach held $LOCK_FILE for more than 120 s"
+
 handled=()
-for pid_file in /sys/block/nbd*/pid; do
-  [[ -r "$pid_file" ]] || continue
-  device=${pid_file%/pid}
-  device=/dev/${device##*/}
-  find_live_pid "$device"
-  if [[ -n "$pid" ]] && serves_our_image "$device" "$pid"; then
-    detach "$device" "$pid"
-    handled+=("$device")
-  fi
+mapfile -t served < <(served_devices)
+for line in "${served[@]}"; do
+  detach "${line%% *}" "${line#* }"
+  handled+=("${line%% *}")
 done
 
 # qemu-nbd died (killed, crashed): no process to match, but the device we recorded may still be connected.
