@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { absolutePath } from "../../lib/absolute-path";
 import { parseArgs } from "../../lib/args-error";
+import { evidenceDeviceFields, requireOneEvidenceDevice } from "../../lib/evidence-device";
 import type { GuestConnection } from "../../lib/shell";
 import { logicalVolumeName } from "../../lib/logical-volume";
 import type { OpenedVolume } from "../volume-systems/plan";
@@ -133,8 +134,7 @@ export const argsSchema = z
   .strictObject({
     // Inputs: handed to the hooks as they resolve.
     guest: z.unknown().optional(),
-    nbdDevice: z.unknown().optional(),
-    arrayDevice: z.unknown().optional(),
+    ...evidenceDeviceFields,
     volumes: z.unknown().optional(),
     partition: (() => {
       const message = 'must be a partition number from 1 (0: the whole disk, without a partition table), a logical volume vg/lv, or "all"';
@@ -162,12 +162,7 @@ export const argsSchema = z
     lazyUnmount: z.boolean().default(false),
   })
   .superRefine((a, ctx) => {
-    if ((a.nbdDevice === undefined) === (a.arrayDevice === undefined))
-      ctx.addIssue({
-        code: "custom",
-        path: ["nbdDevice"],
-        message: "give exactly one of nbdDevice (an image) and arrayDevice (an md array)",
-      });
+    requireOneEvidenceDevice(a, ctx);
     if (a.arrayDevice !== undefined && typeof a.partition === "number" && a.partition !== 0)
       ctx.addIssue({
         code: "custom",

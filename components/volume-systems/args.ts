@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { parseArgs } from "../../lib/args-error";
+import { evidenceDeviceFields, requireOneEvidenceDevice } from "../../lib/evidence-device";
 import { logicalVolumeName } from "../../lib/logical-volume";
 import type { GuestConnection } from "../../lib/shell";
 
@@ -71,8 +72,7 @@ export const argsSchema = z
   .strictObject({
     // Inputs: handed to the hooks as they resolve.
     guest: z.unknown().optional(),
-    nbdDevice: z.unknown().optional(),
-    arrayDevice: z.unknown().optional(),
+    ...evidenceDeviceFields,
     luks: z.array(z.strictObject({ at: location, key: z.unknown().optional() })).default([]),
     bitlocker: z
       .array(
@@ -86,12 +86,7 @@ export const argsSchema = z
     readOnly: z.literal(true, { error: "must be the literal true: evidence volumes are only ever opened read-only" }),
   })
   .superRefine((a, ctx) => {
-    if ((a.nbdDevice === undefined) === (a.arrayDevice === undefined))
-      ctx.addIssue({
-        code: "custom",
-        path: ["nbdDevice"],
-        message: "give exactly one of nbdDevice (an image) and arrayDevice (an md array)",
-      });
+    requireOneEvidenceDevice(a, ctx);
     // One key per volume, whichever kind: a location named twice (in one list or both) is a mistake.
     const seen = new Map<string, string>();
     for (const list of ["luks", "bitlocker"] as const) {
