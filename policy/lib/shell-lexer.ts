@@ -132,7 +132,7 @@ class Lexer {
         while (this.i < s.length && s[this.i] !== "\n") this.i++;
       } else if (this.atCasePattern() && c !== ";") {
         this.casePattern();
-      } else if (this.inTest && "&|()<>".includes(c)) {
+      } else if (this.inTest && "&|()<>".includes(c) && !this.atTestEnd()) {
         this.addText(c);
         this.i++;
       } else if (
@@ -295,6 +295,14 @@ class Lexer {
     this.stdin = undefined;
     this.inTest = false;
     this.commandLine = this.line;
+  }
+
+  /**
+   * Whether the word so far is the `]]` that ends a test: bash's metacharacters end a word even there,
+   * so in `[[ ... ]]&& cmd`, `]]|| cmd` or `]]>file` the test has ended and what follows is the shell's.
+   */
+  private atTestEnd(): boolean {
+    return this.parts.length === 1 && this.parts[0].kind === "text" && this.parts[0].text === "]]";
   }
 
   private endsWithAssignment(): boolean {

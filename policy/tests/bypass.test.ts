@@ -193,6 +193,22 @@ describe("evidence-commands-read-only: the allow-list", () => {
       `${h} runs \`chroot / blockdev --setrw /dev/nbd0\`, which makes the device writable (blockdev --setrw)`,
     ],
     ["sudo sh -c", "sudo sh -c 'echo x > /dev/nbd0'", `${h} writes to evidence through a redirection (> /dev/nbd0)`],
+    // `]]` ends a test even when an operator follows without a space: what comes after it runs.
+    [
+      "a command glued to the end of a [[ ]] test",
+      '[[ -b "$NBD_DEVICE" ]]&& dd if=/dev/zero of="$NBD_DEVICE"',
+      `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    [
+      "a pipe glued to the end of a [[ ]] test",
+      '[[ -b "$NBD_DEVICE" ]]|| blockdev --setrw "$NBD_DEVICE"',
+      `${h} runs \`blockdev --setrw /dev/nbd0\`, which makes the device writable (blockdev --setrw)`,
+    ],
+    [
+      "a redirection of a [[ ]] test",
+      '[[ -b "$NBD_DEVICE" ]]>"$NBD_DEVICE"',
+      `${h} writes to evidence through a redirection (> /dev/nbd0)`,
+    ],
     [
       "find -exec",
       "find /dev -name 'nbd0' -exec dd if=/dev/zero of={} \\;",
