@@ -159,9 +159,11 @@ class Lexer {
         } else this.i += next === c || (c === "|" && next === "&") ? 2 : 1;
         if (piped) this.stdin = "pipe";
       } else if (c === "(" && this.inWord && this.endsWithAssignment()) {
-        // `name=(a b c)`: an array value, data rather than a command.
+        // `name=(a b c)`: an array value, data rather than a command, but its words are expanded.
         const end = this.balancedEnd(this.i + 1, "(", ")");
+        this.substitutionsIn(s.slice(this.i + 1, Math.max(this.i + 1, end - 1)), this.line);
         this.addText(s.slice(this.i, end));
+        this.countLines(this.i, end);
         this.i = end;
       } else if (c === "(" || c === ")") {
         this.endCommand();
@@ -401,8 +403,11 @@ class Lexer {
     const s = this.src;
     const next = s[this.i + 1];
     if (next === "(" && s[this.i + 2] === "(") {
+      // Arithmetic: bash expands every `$(...)` and backtick in it first.
       const end = this.balancedEnd(this.i + 2, "(", ")");
+      this.substitutionsIn(s.slice(this.i + 3, Math.max(this.i + 3, end - 2)), this.line);
       this.addPart({ kind: "substitution", raw: s.slice(this.i, end) });
+      this.countLines(this.i, end);
       this.i = end;
     } else if (next === "(") {
       this.substitution(this.i + 2, "(", ")", this.i);
@@ -410,7 +415,10 @@ class Lexer {
       const end = this.balancedEnd(this.i + 2, "{", "}");
       const raw = s.slice(this.i, end);
       const simple = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(raw);
+      // `${x:-$(cmd)}`, `${x/$(cmd)/y}`: a word inside an expansion is expanded, substitutions and all.
+      if (!simple) this.substitutionsIn(raw.slice(2, -1), this.line);
       this.addPart({ kind: "param", name: simple ? simple[1] : "", raw });
+      this.countLines(this.i, end);
       this.i = end;
     } else if (next !== undefined && /[A-Za-z_]/.test(next)) {
       const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(s.slice(this.i + 1))!;

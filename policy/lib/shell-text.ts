@@ -36,9 +36,18 @@ export function resolveWord(word: Word, values: ReadonlyMap<string, PreludeValue
     // `${LAYER_PATHS[0]}`: a literal index into a prelude array.
     const item = part.kind === "param" ? /^\$\{([A-Za-z_][A-Za-z0-9_]*)\[([0-9]+)\]\}$/.exec(part.raw) : null;
     const array = item ? values.get(item[1]) : undefined;
+    // `${name:-word}`, `${name=word}`, `${name:+word}`...: bash may use the word instead of the value (set -u
+    // does not stop it), so it is judged as if written there; which one bash takes stays unknown.
+    const alternative = part.kind === "param" ? /^\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=+]([^]*)\}$/.exec(part.raw) : null;
     if (typeof value === "string") text += value;
     else if (item && Array.isArray(array) && array[Number(item[2])] !== undefined) text += array[Number(item[2])];
-    else {
+    else if (alternative) {
+      text += alternative[1].replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (ref, name: string) => {
+        const named = values.get(name);
+        return typeof named === "string" ? named : ref;
+      });
+      known = false;
+    } else {
       text += part.raw;
       known = false;
     }

@@ -209,6 +209,34 @@ describe("evidence-commands-read-only: the allow-list", () => {
       '[[ -b "$NBD_DEVICE" ]]>"$NBD_DEVICE"',
       `${h} writes to evidence through a redirection (> /dev/nbd0)`,
     ],
+    // Command substitutions run wherever bash expands a word: in array values, inside ${...} and $((...)).
+    [
+      "a substitution in an array's value",
+      'a=( $(dd if=/dev/zero of="$NBD_DEVICE") )',
+      `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    [
+      "a backtick in an array's value",
+      'a+=( "x" `blockdev --setrw "$NBD_DEVICE"` )',
+      `${h} runs \`blockdev --setrw /dev/nbd0\`, which makes the device writable (blockdev --setrw)`,
+    ],
+    [
+      "a substitution in an expansion's default",
+      'echo "${x:-$(dd if=/dev/zero of="$NBD_DEVICE")}"',
+      `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    [
+      "a substitution in arithmetic",
+      ": $(( $(dd if=/dev/zero of=/dev/nbd0) ))",
+      `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    // set -u does not stop `${name:-word}`: the word is judged as if written there.
+    ["a redirection to an expansion's default", 'exec 3>"${x:-/dev/nbd0}"', `${h} writes to evidence through a redirection (> /dev/nbd0)`],
+    [
+      "a dd of= an expansion's default",
+      'dd if=/dev/zero of="${OUT:=$NBD_DEVICE}"',
+      `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
     [
       "find -exec",
       "find /dev -name 'nbd0' -exec dd if=/dev/zero of={} \\;",
