@@ -1,4 +1,4 @@
-import { HookRedirect, Invocation, OTHER_LANGUAGES, ResolvedWord } from "./shell-text";
+import { evidenceNamedBy, HookRedirect, Invocation, OTHER_LANGUAGES, ResolvedWord } from "./shell-text";
 
 /**
  * Which invocations could write to what they open. The rule for every tool that attaches or mounts
@@ -667,29 +667,6 @@ function jsonSpecProblem(arg: ResolvedWord): string | undefined {
   return writable(spec) ? 'opens the image writable ("read-only": false in its json: spec)' : undefined;
 }
 
-/** Device nodes that are not disks: writing to them touches no evidence. */
-const NOT_DISKS = /^\/dev\/(null|zero|full|random|urandom|tty|stdin|stdout|stderr|fd\/[0-9]+|fuse|ptmx|kmsg|pts\/[0-9]+)$/;
-
-/**
- * The evidence location a word names, or undefined: a disk device (`/dev/nbd0p1`, `/dev/mapper/x`,
- * `/dev/sda`: any /dev node but null, zero, tty and friends), a qemu `json:` spec, or one of the hook's
- * evidence paths (EVIDENCE_KEYS) or a path under it. Looked for in the whole word and after each `=`
- * (`of=/dev/nbd0`, `--connect=/dev/nbd0`).
- */
-export function evidenceNamedBy(word: ResolvedWord, evidencePaths: readonly string[]): string | undefined {
-  const text = word.text;
-  for (const m of text.matchAll(/(?:^|[\s=:,'"(])(\/dev\/[^\s,'"=:;)]*)/g)) {
-    if (!NOT_DISKS.test(m[1])) return m[1];
-  }
-  const candidates = [text, ...[...text.matchAll(/=/g)].map((m) => text.slice((m.index ?? 0) + 1))];
-  for (const c of candidates) {
-    if (c.startsWith("json:")) return c.length > 40 ? `${c.slice(0, 37)}...` : c;
-    const path = evidencePaths.find((p) => c === p || c.startsWith(`${p}/`));
-    if (path !== undefined) return c;
-  }
-  return undefined;
-}
-
 /**
  * Programs that may be handed evidence (a word that names it) because they only read it, only make or
  * remove the empty folders it is mounted on, or are tools whose rule above holds them to read-only.
@@ -809,6 +786,7 @@ export function evidenceAccess(invocation: Invocation): string | undefined {
   const { program } = invocation;
   // Their arguments are scripts, read as such (or reported as opaque) by the reader.
   if (named === undefined || invocation.definedHere || SCRIPT_RUNNERS.has(program)) return undefined;
+  if (removesCopiesOnly(invocation)) return undefined;
   const rule = structureOnly[program];
   if (rule) {
     const why = rule(invocation.args);
@@ -816,6 +794,25 @@ export function evidenceAccess(invocation: Invocation): string | undefined {
   }
   if (READERS.has(program) || ruleFor(program) !== undefined) return undefined;
   return `touches evidence (${named}), and ${program} is not a command allowed to: only readers, mount-point folders and the read-only tools may`;
+}
+
+/**
+ * `rm` or `chattr -i` of nothing but the guest's copies of copied files (the transfer's delete hook):
+ * removing the lab's own copy writes no evidence; the original stays on the host, hashed. Anything
+ * else done to a copy (a write, a truncate, another attribute) is judged like any evidence.
+ */
+function removesCopiesOnly(invocation: Invocation): boolean {
+  const { program, args, evidencePaths, copyPaths } = invocation;
+  const operands = args.filter((a) => !a.text.startsWith("-"));
+  const options = args.filter((a) => a.text.startsWith("-"));
+  const allowed =
+    program === "rm"
+      ? options.every((o) => /^(-[frv]+|--force|--verbose|--)$/.test(o.text))
+      : program === "chattr" &&
+        options.length > 0 &&
+        options.every((o) => /^(-i|--)$/.test(o.text)) &&
+        options.some((o) => o.text === "-i");
+  return allowed && operands.every((a) => evidenceNamedBy(a, evidencePaths) === undefined || copyPaths.includes(a.text));
 }
 
 const SCRIPT_RUNNERS = new Set([

@@ -157,6 +157,11 @@ export interface Invocation {
    * components use for images, nbd devices, mount points and transfer folders (EVIDENCE_KEYS).
    */
   readonly evidencePaths: readonly string[];
+  /**
+   * Among them, the guest's copies of copied files (DESTS): read-only like all evidence while the lab
+   * examines them, but the lab's own files on the case storage, which the transfer's delete removes.
+   */
+  readonly copyPaths: readonly string[];
 }
 
 /** A command whose effect the reader cannot see: what it runs is decided at run time or elsewhere. */
@@ -216,6 +221,12 @@ export const EVIDENCE_KEYS: readonly string[] = [
   "GUEST_FIRST_SEGMENT",
 ];
 
+/** The guest's copies of copied files: an ImageTransfer's DESTS (see Invocation.copyPaths). */
+function copyPathsOf(values: ReadonlyMap<string, PreludeValue>): string[] {
+  const dests = values.get("DESTS");
+  return dests === undefined ? [] : typeof dests === "string" ? [dests] : [...dests];
+}
+
 function evidencePathsOf(values: ReadonlyMap<string, PreludeValue>): string[] {
   const paths: string[] = [];
   for (const key of EVIDENCE_KEYS) {
@@ -225,6 +236,29 @@ function evidencePathsOf(values: ReadonlyMap<string, PreludeValue>): string[] {
     }
   }
   return paths;
+}
+
+/** Device nodes that are not disks: writing to them touches no evidence. */
+const NOT_DISKS = /^\/dev\/(null|zero|full|random|urandom|tty|stdin|stdout|stderr|fd\/[0-9]+|fuse|ptmx|kmsg|pts\/[0-9]+)$/;
+
+/**
+ * The evidence location a word names, or undefined: a disk device (`/dev/nbd0p1`, `/dev/mapper/x`,
+ * `/dev/sda`: any /dev node but null, zero, tty and friends), a qemu `json:` spec, or one of the hook's
+ * evidence paths (EVIDENCE_KEYS) or a path under it. Looked for in the whole word and after each `=`
+ * (`of=/dev/nbd0`, `--connect=/dev/nbd0`).
+ */
+export function evidenceNamedBy(word: ResolvedWord, evidencePaths: readonly string[]): string | undefined {
+  const text = word.text;
+  for (const m of text.matchAll(/(?:^|[\s=:,'"(])(\/dev\/[^\s,'"=:;)]*)/g)) {
+    if (!NOT_DISKS.test(m[1])) return m[1];
+  }
+  const candidates = [text, ...[...text.matchAll(/=/g)].map((m) => text.slice((m.index ?? 0) + 1))];
+  for (const c of candidates) {
+    if (c.startsWith("json:")) return c.length > 40 ? `${c.slice(0, 37)}...` : c;
+    const path = evidencePaths.find((p) => c === p || c.startsWith(`${p}/`));
+    if (path !== undefined) return c;
+  }
+  return undefined;
 }
 
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/;
@@ -308,6 +342,7 @@ export function invocationOf(command: SimpleCommand, values: ReadonlyMap<string,
     redirects: command.redirects.map((r) => ({ op: r.op, target: resolveWord(r.target, values) })),
     definedHere: false,
     evidencePaths: evidencePathsOf(values),
+    copyPaths: copyPathsOf(values),
   };
 }
 
@@ -448,13 +483,81 @@ function assignsName(script: string, name: string): boolean {
   return new RegExp(`(^|[^A-Za-z0-9_$])${name}(\\[[^\\]]*\\])?\\+?=`).test(script) || assignsOtherwise(script, name);
 }
 
+/** Builtins that declare names: their `NAME=value` arguments assign, `-n` makes a name refer to another. */
+const DECLARING = new Set(["local", "declare", "typeset", "export", "readonly"]);
+
+/**
+ * The prelude's values, plus what the script itself puts in names the prelude does not set, where that
+ * names evidence: `device=$NBD_DEVICE`, `dev="${NBD_DEVICE}p$1"`, `for d in "${MEMBER_DEVICES[@]}"`,
+ * `local -n d=NBD_DEVICE`. A command handed `$device` is then judged as if handed the evidence itself, so
+ * a slip such as `dd of="$device"` is caught like `dd of="$NBD_DEVICE"`. Of the values a name may take,
+ * one that names evidence is kept; names that never hold evidence stay unknown, as before.
+ */
+function withScriptValues(script: string, prelude: ReadonlyMap<string, PreludeValue>): ReadonlyMap<string, PreludeValue> {
+  const paths = evidencePathsOf(prelude);
+  const values = new Map(prelude);
+  const commands = parseScript(script);
+  const take = (name: string, candidates: readonly ResolvedWord[]): boolean => {
+    if (prelude.has(name) || EVIDENCE_KEYS.includes(name) || values.has(name)) return false;
+    const named = candidates.find((c) => evidenceNamedBy(c, paths) !== undefined);
+    if (named) values.set(name, named.text);
+    return named !== undefined;
+  };
+  // Again while something new was learnt: `a=$NBD_DEVICE; b=$a` needs two rounds.
+  for (let round = 0, learnt = true; learnt && round < 8; round++) {
+    learnt = false;
+    for (const command of commands) {
+      // Past `{`, `then`, `do` and the like: `f() { local d=...; }` assigns like `local d=...`.
+      const start = command.words.findIndex((w) => {
+        const word = resolveWord(w, values);
+        return !(word.known && KEYWORDS.has(word.text));
+      });
+      if (start < 0) continue;
+      const source = command.words.slice(start);
+      const words = source.map((w) => resolveWord(w, values));
+      const first = words[0];
+      if (first.known && first.text === "for" && words[2]?.known && words[2].text === "in") {
+        const items = source.slice(3).flatMap((w): ResolvedWord[] => {
+          // `"${ARRAY[@]}"` of a prelude array: each item.
+          const parts = w.parts.filter((p) => p.kind !== "text" || p.text !== "");
+          const all =
+            parts.length === 1 && parts[0].kind === "param" ? /^\$\{([A-Za-z_][A-Za-z0-9_]*)\[[@*]\]\}$/.exec(parts[0].raw) : null;
+          const array = all ? values.get(all[1]) : undefined;
+          return Array.isArray(array) ? array.map((text) => ({ text, known: true })) : [resolveWord(w, values)];
+        });
+        learnt = take(words[1].text, items) || learnt;
+        continue;
+      }
+      const declaring = first.known && DECLARING.has(first.text);
+      const reference = declaring && words.some((w) => w.known && /^-[a-zA-Z]*n/.test(w.text));
+      for (const word of declaring ? words.slice(1) : words) {
+        const assignment = /^([A-Za-z_][A-Za-z0-9_]*)\+?=(.*)$/s.exec(word.text);
+        if (!assignment) {
+          if (declaring) continue;
+          break; // the program's arguments start here
+        }
+        const [, name, value] = assignment;
+        const target = reference ? values.get(value) : undefined;
+        const candidate = reference
+          ? typeof target === "string"
+            ? { text: target, known: true }
+            : undefined
+          : { text: value, known: word.known };
+        if (candidate) learnt = take(name, [candidate]) || learnt;
+      }
+    }
+  }
+  return values;
+}
+
 function collect(text: string, inherited: ReadonlyMap<string, PreludeValue>, reading: HookReading, depth: number): void {
   if (depth > 8) {
     reading.opaque.push({ line: 1, text: text.slice(0, 80), why: "nests scripts deeper than the reader follows" });
     return;
   }
   const hook = parseRenderedHook(text);
-  const values = hook ? hook.values : inherited;
+  const script = hook ? hook.body : text;
+  const values = withScriptValues(script, hook ? hook.values : inherited);
   if (hook) {
     for (const value of hook.values.values()) {
       for (const item of typeof value === "string" ? [value] : value) {
@@ -462,7 +565,6 @@ function collect(text: string, inherited: ReadonlyMap<string, PreludeValue>, rea
       }
     }
   }
-  const script = hook ? hook.body : text;
   // The in-guest wrapper runs its INNER_HOOK (read above) through `ssh ... bash -c "$(printf %q ...)"`.
   const trusted = hook !== undefined && isInGuestWrapperBody(hook.body);
   const functions = functionDefinitions(script);
@@ -494,6 +596,7 @@ function collect(text: string, inherited: ReadonlyMap<string, PreludeValue>, rea
       redirects: command.redirects.map((r) => ({ op: r.op, target: resolveWord(r.target, values) })),
       definedHere: functions.has(found.program),
       evidencePaths: evidencePathsOf(values),
+      copyPaths: copyPathsOf(values),
     };
     reading.invocations.push(invocation);
     if (nesting > 8) return;

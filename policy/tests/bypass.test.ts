@@ -41,6 +41,32 @@ describe("evidence-commands-read-only: the allow-list", () => {
     expect(await messages(evidenceCommandsReadOnly, lab)).toEqual([]);
   });
 
+  it("passes a variable that holds evidence handed to a reader, and one that holds no evidence handed to a writer", async () => {
+    expect(
+      await attachHookRuns('device=$NBD_DEVICE\nblockdev --getsize64 "$device"\nscratch=/tmp/x\ndd if=/dev/zero of="$scratch"'),
+    ).toEqual([]);
+  });
+
+  it("passes removing the guest's copies of copied files (rm, chattr -i: the transfer's delete), and nothing else done to them", async () => {
+    const copies = { ...VALUES, DESTS: ["/case/images/disk/0/disk.vmdk", "/case/images/disk/1/disk-s001.vmdk"] };
+    const run = async (body: string) => {
+      resource(lab, "disk-nbd-attach").props.delete = await inGuestText(hook(body), copies, "succeed");
+      return messages(evidenceCommandsReadOnly, lab);
+    };
+    expect(await run('for dest in "${DESTS[@]}"; do chattr -i -- "$dest"; rm -f -- "$dest"; done')).toEqual([]);
+    const d = "disk-nbd-attach: delete hook";
+    expect(await run('for dest in "${DESTS[@]}"; do truncate -s 0 "$dest"; done')).toEqual([
+      `${d} runs \`truncate -s 0 /case/images/disk/0/disk.vmdk\`, which touches evidence (/case/images/disk/0/disk.vmdk), and truncate is not a command allowed to: only readers, mount-point folders and the read-only tools may`,
+    ]);
+    expect(await run('chattr +i -- "${DESTS[0]}"')).toEqual([
+      `${d} runs \`chattr +i -- /case/images/disk/0/disk.vmdk\`, which touches evidence (/case/images/disk/0/disk.vmdk), and chattr is not a command allowed to: only readers, mount-point folders and the read-only tools may`,
+    ]);
+    // The originals are no copies.
+    expect(await run('rm -f -- "${LAYER_PATHS[0]}"')).toEqual([
+      `${d} runs \`rm -f -- /evidence/disk/disk.vmdk\`, which touches evidence (/evidence/disk/disk.vmdk), and rm is not a command allowed to: only readers, mount-point folders and the read-only tools may`,
+    ]);
+  });
+
   it("passes readers of evidence", async () => {
     expect(
       await attachHookRuns(
@@ -229,6 +255,32 @@ describe("evidence-commands-read-only: the allow-list", () => {
       "a substitution in arithmetic",
       ": $(( $(dd if=/dev/zero of=/dev/nbd0) ))",
       `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    // A name the script itself fills with evidence is read as that evidence.
+    [
+      "dd of= a variable holding the device",
+      'device=$NBD_DEVICE\ndd if=/dev/zero of="$device"',
+      `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    [
+      "a redirection to a variable set from another",
+      'part="${NBD_DEVICE}p1"\ntarget=$part\nprintf x > "$target"',
+      `${h} writes to evidence through a redirection (> /dev/nbd0p1)`,
+    ],
+    [
+      "a local in a function",
+      'wipe() { local d="$NBD_DEVICE"; dd if=/dev/zero of="$d"; }\nwipe',
+      `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    [
+      "a nameref",
+      'declare -n device=NBD_DEVICE\ndd if=/dev/zero of="$device"',
+      `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    [
+      "a loop over a prelude array",
+      'for layer in "${LAYER_PATHS[@]}"; do truncate -s 0 "$layer"; done',
+      `${h} runs \`truncate -s 0 /evidence/disk/disk.vmdk\`, which touches evidence (/evidence/disk/disk.vmdk), and truncate is not a command allowed to: only readers, mount-point folders and the read-only tools may`,
     ],
     // set -u does not stop `${name:-word}`: the word is judged as if written there.
     ["a redirection to an expansion's default", 'exec 3>"${x:-/dev/nbd0}"', `${h} writes to evidence through a redirection (> /dev/nbd0)`],

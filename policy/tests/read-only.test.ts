@@ -148,7 +148,8 @@ describe("evidence-commands-read-only", () => {
       },
     );
     expect(await messages(policy, lab)).toEqual([
-      "disk-nbd-attach: create hook runs `sudo qemu-nbd --format=vmdk -c $dev /evidence/disk/disk.vmdk`, which exports the image writable (no -r/--read-only)",
+      // `$dev` read as what the script put in it.
+      "disk-nbd-attach: create hook runs `sudo qemu-nbd --format=vmdk -c $(echo /dev/nbd0) /evidence/disk/disk.vmdk`, which exports the image writable (no -r/--read-only)",
     ]);
   });
 
