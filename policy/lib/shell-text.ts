@@ -10,11 +10,14 @@ export { parseScript, type Redirect, type SimpleCommand, type Word, type WordPar
  * quoted inside it), then the static body split into simple commands. Comments are dropped, quotes
  * removed, `$(...)`, backticks, process substitutions, here-documents and `bash -c`/`eval`/`ssh` command
  * strings are read as scripts too, and `$NAME`/`${NAME}` of a prelude constant is replaced by its value
- * (they are `readonly`, so nothing in the hook can change them).
+ * (they are `readonly`, so nothing in the hook can change them). A name the script itself fills with
+ * evidence (an assignment, `local`, a nameref, a loop over a prelude array) is read as that evidence.
  *
  * What it cannot see: commands built at run time from variables (`"$tool" ...`), `find -exec`
- * argument lists, scripts written to a file and run later. Hooks are static files reviewed in git; the
- * policy pack catches the slip, not the saboteur.
+ * argument lists, scripts written to a file and run later, values that reach a name through `read`,
+ * `printf -v`, `mapfile` or `${!name}`, a file reopened through `/dev/fd/N` or `/proc/self/fd/N`, a
+ * device node made with `mknod`. Hooks are static files reviewed in git; the policy pack catches the
+ * slip, not the saboteur.
  */
 
 /** A word after prelude constants are substituted; `known` is false while any expansion is left. */
