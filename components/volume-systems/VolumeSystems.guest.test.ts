@@ -661,6 +661,13 @@ describe("bad keys and broken volume groups", () => {
       const notLuks = await volumesOn(device, [{ at: 1, key: "any" }]);
       const r3 = await run(notLuks.create, notLuks.stdin);
       expect(r3.stderr).toMatch(/LUKS on partition 1: \/dev\/nbd\d+p1 holds no LUKS header \(blkid: ext4\)/);
+      // Where a key points must exist: no partition 7; no partition 0 (the whole disk) on a partitioned disk.
+      const absent = await volumesOn(device, [{ at: 7, key: "any" }]);
+      expect((await run(absent.create, absent.stdin)).stderr).toContain(`LUKS at partition 7: ${device} has no partition 7`);
+      const whole = await volumesOn(device, [], [{ at: 0, key: "any" }]);
+      expect((await run(whole.create, whole.stdin)).stderr).toContain(
+        `BitLocker at partition 0 (the whole disk): ${device} has a partition table; name a partition from 1`,
+      );
       expect(await mappings()).toEqual([]);
       expect(await written(device)).toEqual([0, 0, 0]);
     });

@@ -306,26 +306,24 @@ for device in "${parts[@]}"; do
   fi
 done
 
-# 1. LUKS straight on partitions (or on the RAID1 data step 0 opened there).
+# An encrypted volume a key names by partition number: that partition (or the RAID1 data step 0 opened
+# there), which must exist; partition 0 only on a disk without a partition table.
+open_at_partition() { # <layer> <where> <index of the key>
+  local name=LUKS device
+  if [[ "$1" == bitlocker ]]; then name=BitLocker; fi
+  if (($2 == 0)) && [[ "${parts[0]}" != "$DEVICE" ]]; then
+    fail "$name at partition 0 (the whole disk): $DEVICE has a partition table; name a partition from 1"
+  fi
+  device=$(partition_device "$2")
+  [[ -b "$device" ]] || fail "$name at partition $2: $DEVICE has no partition $2"
+  crypt_open "$1" "$2" "$device" "$3"
+}
+
+# 1. LUKS and BitLocker straight on partitions (LUKS on a logical volume waits for step 3).
 for i in "${!LUKS_AT[@]}"; do
-  where=${LUKS_AT[$i]}
-  [[ "$where" != */* ]] || continue
-  if ((where == 0)) && [[ "${parts[0]}" != "$DEVICE" ]]; then
-    fail "LUKS at partition 0 (the whole disk): $DEVICE has a partition table; name a partition from 1"
-  fi
-  device=$(partition_device "$where")
-  [[ -b "$device" ]] || fail "LUKS at partition $where: $DEVICE has no partition $where"
-  crypt_open luks "$where" "$device" "$i"
+  if [[ "${LUKS_AT[$i]}" != */* ]]; then open_at_partition luks "${LUKS_AT[$i]}" "$i"; fi
 done
-for i in "${!BITLOCKER_AT[@]}"; do
-  where=${BITLOCKER_AT[$i]}
-  if ((where == 0)) && [[ "${parts[0]}" != "$DEVICE" ]]; then
-    fail "BitLocker at partition 0 (the whole disk): $DEVICE has a partition table; name a partition from 1"
-  fi
-  device=$(partition_device "$where")
-  [[ -b "$device" ]] || fail "BitLocker at partition $where: $DEVICE has no partition $where"
-  crypt_open bitlocker "$where" "$device" "$((${#LUKS_AT[@]} + i))"
-done
+for i in "${!BITLOCKER_AT[@]}"; do open_at_partition bitlocker "${BITLOCKER_AT[$i]}" "$((${#LUKS_AT[@]} + i))"; done
 
 # 2. LVM2 on partitions and on opened LUKS volumes.
 for device in "${parts[@]}" $(for ((v = 0; v < ${#volumes[@]}; v += 6)); do echo "${volumes[v + 2]}"; done); do
