@@ -1,4 +1,4 @@
-import { evidenceNamedBy, HookRedirect, Invocation, OTHER_LANGUAGES, ResolvedWord } from "./shell-text";
+import { canonicalPath, evidenceNamedBy, HookRedirect, Invocation, OTHER_LANGUAGES, ResolvedWord } from "./shell-text";
 
 /**
  * Which invocations could write to what they open. The rule for every tool that attaches or mounts
@@ -626,6 +626,7 @@ const RULES: Readonly<Record<string, Rule>> = {
   mke2fs: always("creates a filesystem"),
   mkntfs: always("creates a filesystem"),
   mkswap: always("writes a swap signature"),
+  mknod: always("makes a device node, which reaches a disk by its numbers whatever it is named"),
 };
 
 function ruleFor(program: string): Rule | undefined {
@@ -641,7 +642,16 @@ export function writeCapability(invocation: Invocation): string | undefined {
   const { args } = invocation;
   // qemu's own tools and the guest's emulator are what open json: specs.
   const spec = invocation.program.startsWith("qemu") ? args.map((a) => jsonSpecProblem(a)).find((p) => p !== undefined) : undefined;
-  return ruleFor(invocation.program)?.(args) ?? spec ?? mdSysfsWrite(invocation);
+  return ruleFor(invocation.program)?.(args) ?? spec ?? mdSysfsWrite(invocation) ?? changesIntoDevices(invocation);
+}
+
+/** `cd /dev` (or below it): a relative name after it (`dd of=nbd0`) reaches a device the reader cannot see. */
+function changesIntoDevices(invocation: Invocation): string | undefined {
+  if (invocation.program !== "cd" && invocation.program !== "pushd") return undefined;
+  const into = invocation.args.find((a) => !a.text.startsWith("-"));
+  return into && /^\/dev(\/|$)/.test(canonicalPath(into.text))
+    ? `changes into ${into.text}, where a relative name would reach a device the policy cannot see`
+    : undefined;
 }
 
 /**

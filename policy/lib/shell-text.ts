@@ -1,3 +1,4 @@
+import { posix } from "path";
 import { parseRenderedHook, type PreludeValue } from "../../lib/rendered-hook";
 import { isInGuestWrapperBody } from "./in-guest-wrapper";
 import { KEYWORDS, parseScript, type SimpleCommand, type Word } from "./shell-lexer";
@@ -15,9 +16,8 @@ export { parseScript, type Redirect, type SimpleCommand, type Word, type WordPar
  *
  * What it cannot see: commands built at run time from variables (`"$tool" ...`), `find -exec`
  * argument lists, scripts written to a file and run later, values that reach a name through `read`,
- * `printf -v`, `mapfile` or `${!name}`, a file reopened through `/dev/fd/N` or `/proc/self/fd/N`, a
- * device node made with `mknod`. Hooks are static files reviewed in git; the policy pack catches the
- * slip, not the saboteur.
+ * `printf -v`, `mapfile` or `${!name}`, relative names after `env -C` and its kin. Hooks are static
+ * files reviewed in git; the policy pack catches the slip, not the saboteur.
  */
 
 /** A word after prelude constants are substituted; `known` is false while any expansion is left. */
@@ -241,24 +241,42 @@ function evidencePathsOf(values: ReadonlyMap<string, PreludeValue>): string[] {
   return paths;
 }
 
-/** Device nodes that are not disks: writing to them touches no evidence. */
-const NOT_DISKS = /^\/dev\/(null|zero|full|random|urandom|tty|stdin|stdout|stderr|fd\/[0-9]+|fuse|ptmx|kmsg|pts\/[0-9]+)$/;
+/**
+ * Device nodes that are not disks: writing to them touches no evidence. Descriptors 0 to 2 are the
+ * hook's own streams; a higher one (`/dev/fd/3`) may be one the hook opened on evidence, and reopening it
+ * by that name opens the device again, for writing too.
+ */
+const NOT_DISKS = /^\/dev\/(null|zero|full|random|urandom|tty|stdin|stdout|stderr|fd\/[0-2]|fuse|ptmx|kmsg|pts\/[0-9]+)$/;
+
+/**
+ * A path as the kernel resolves its spelling: `//dev/x`, `/./dev/x` and `/tmp/../dev/x` are `/dev/x`;
+ * `/proc/self/root/x` (or a pid's) is `/x`; `/proc/self/fd/N` is the descriptor `/dev/fd/N`.
+ */
+export function canonicalPath(p: string): string {
+  for (let c = p, previous = ""; ; previous = c) {
+    c = posix.normalize(c).replace(/^\/proc\/(self|thread-self|[0-9]+)\/root(?=\/|$)/, "") || "/";
+    c = c.replace(/^\/proc\/(self|thread-self|[0-9]+)\/fd\//, "/dev/fd/");
+    if (c === previous) return c;
+  }
+}
 
 /**
  * The evidence location a word names, or undefined: a disk device (`/dev/nbd0p1`, `/dev/mapper/x`,
  * `/dev/sda`: any /dev node but null, zero, tty and friends), a qemu `json:` spec, or one of the hook's
- * evidence paths (EVIDENCE_KEYS) or a path under it. Looked for in the whole word and after each `=`
- * (`of=/dev/nbd0`, `--connect=/dev/nbd0`).
+ * evidence paths (EVIDENCE_KEYS) or a path under it, however the path is spelt (`canonicalPath`).
+ * Looked for in the whole word and after each `=` (`of=/dev/nbd0`, `--connect=/dev/nbd0`).
  */
 export function evidenceNamedBy(word: ResolvedWord, evidencePaths: readonly string[]): string | undefined {
   const text = word.text;
-  for (const m of text.matchAll(/(?:^|[\s=:,'"(])(\/dev\/[^\s,'"=:;)]*)/g)) {
-    if (!NOT_DISKS.test(m[1])) return m[1];
+  for (const m of text.matchAll(/(?:^|[\s=:,'"(])(\/[^\s,'"=:;)]*)/g)) {
+    const device = canonicalPath(m[1]);
+    if (device.startsWith("/dev/") && !NOT_DISKS.test(device)) return m[1];
   }
   const candidates = [text, ...[...text.matchAll(/=/g)].map((m) => text.slice((m.index ?? 0) + 1))];
   for (const c of candidates) {
     if (c.startsWith("json:")) return c.length > 40 ? `${c.slice(0, 37)}...` : c;
-    const path = evidencePaths.find((p) => c === p || c.startsWith(`${p}/`));
+    const resolved = c.startsWith("/") ? canonicalPath(c) : c;
+    const path = evidencePaths.find((p) => resolved === p || resolved.startsWith(`${p}/`));
     if (path !== undefined) return c;
   }
   return undefined;

@@ -282,6 +282,42 @@ describe("evidence-commands-read-only: the allow-list", () => {
       'for layer in "${LAYER_PATHS[@]}"; do truncate -s 0 "$layer"; done',
       `${h} runs \`truncate -s 0 /evidence/disk/disk.vmdk\`, which touches evidence (/evidence/disk/disk.vmdk), and truncate is not a command allowed to: only readers, mount-point folders and the read-only tools may`,
     ],
+    // However a path is spelt, it is the path the kernel opens.
+    [
+      "a device spelt with //",
+      "dd if=/dev/zero of=//dev/nbd0",
+      `${h} runs \`dd if=/dev/zero of=//dev/nbd0\`, which writes to //dev/nbd0 (dd of=)`,
+    ],
+    [
+      "a device reached through /proc/self/root",
+      "dd if=/dev/zero of=/proc/self/root/dev/nbd0",
+      `${h} runs \`dd if=/dev/zero of=/proc/self/root/dev/nbd0\`, which writes to /proc/self/root/dev/nbd0 (dd of=)`,
+    ],
+    [
+      "an image spelt with /./ and ..",
+      "truncate -s 0 /evidence/./disk/../disk/disk.vmdk",
+      `${h} runs \`truncate -s 0 /evidence/./disk/../disk/disk.vmdk\`, which touches evidence (/evidence/./disk/../disk/disk.vmdk), and truncate is not a command allowed to: only readers, mount-point folders and the read-only tools may`,
+    ],
+    [
+      "a descriptor on the device reopened through /proc/self/fd",
+      'exec 3<"$NBD_DEVICE"\ndd if=/dev/zero of=/proc/self/fd/3',
+      `${h} runs \`dd if=/dev/zero of=/proc/self/fd/3\`, which writes to /proc/self/fd/3 (dd of=)`,
+    ],
+    [
+      "a descriptor on the device reopened through /dev/fd",
+      'exec 3<"$NBD_DEVICE"\necho x >/dev/fd/3',
+      `${h} writes to evidence through a redirection (> /dev/fd/3)`,
+    ],
+    [
+      "a device node made by its numbers",
+      "mknod /tmp/disk b 43 0",
+      `${h} runs \`mknod /tmp/disk b 43 0\`, which makes a device node, which reaches a disk by its numbers whatever it is named`,
+    ],
+    [
+      "a relative name after cd /dev",
+      "cd /dev && dd if=/dev/zero of=nbd0",
+      `${h} runs \`cd /dev\`, which changes into /dev, where a relative name would reach a device the policy cannot see`,
+    ],
     // set -u does not stop `${name:-word}`: the word is judged as if written there.
     ["a redirection to an expansion's default", 'exec 3>"${x:-/dev/nbd0}"', `${h} writes to evidence through a redirection (> /dev/nbd0)`],
     [
