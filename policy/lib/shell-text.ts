@@ -12,11 +12,12 @@ export { parseScript, type Redirect, type SimpleCommand, type Word, type WordPar
  * removed, `$(...)`, backticks, process substitutions, here-documents and `bash -c`/`eval`/`ssh` command
  * strings are read as scripts too, and `$NAME`/`${NAME}` of a prelude constant is replaced by its value
  * (they are `readonly`, so nothing in the hook can change them). A name the script itself fills with
- * evidence (an assignment, `local`, a nameref, a loop over a prelude array) is read as that evidence.
+ * evidence (an assignment, `local`, a nameref, a loop over a prelude array, `read <<<`, `printf -v`,
+ * `${!name}`) is read as that evidence.
  *
  * What it cannot see: commands built at run time from variables (`"$tool" ...`), `find -exec`
- * argument lists, scripts written to a file and run later, values that reach a name through `read`,
- * `printf -v`, `mapfile` or `${!name}`, relative names after `env -C` and its kin. Hooks are static
+ * argument lists, scripts written to a file and run later, values read into a name from a file or a
+ * pipe (`read`, `mapfile`), relative names after `env -C` and its kin. Hooks are static
  * files reviewed in git; the policy pack catches the slip, not the saboteur.
  */
 
@@ -39,11 +40,17 @@ export function resolveWord(word: Word, values: ReadonlyMap<string, PreludeValue
     // `${LAYER_PATHS[0]}`: a literal index into a prelude array.
     const item = part.kind === "param" ? /^\$\{([A-Za-z_][A-Za-z0-9_]*)\[([0-9]+)\]\}$/.exec(part.raw) : null;
     const array = item ? values.get(item[1]) : undefined;
+    // `${!name}` where name holds the name of a variable: that variable's value.
+    const indirect = part.kind === "param" ? /^\$\{!([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(part.raw) : null;
+    const referred = indirect ? values.get(String(values.get(indirect[1]))) : undefined;
     // `${name:-word}`, `${name=word}`, `${name:+word}`...: bash may use the word instead of the value (set -u
     // does not stop it), so it is judged as if written there; which one bash takes stays unknown.
     const alternative = part.kind === "param" ? /^\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=+]([^]*)\}$/.exec(part.raw) : null;
     if (typeof value === "string") text += value;
-    else if (item && Array.isArray(array) && array[Number(item[2])] !== undefined) text += array[Number(item[2])];
+    else if (typeof referred === "string") {
+      text += referred;
+      known = false;
+    } else if (item && Array.isArray(array) && array[Number(item[2])] !== undefined) text += array[Number(item[2])];
     else if (alternative) {
       text += alternative[1].replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (ref, name: string) => {
         const named = values.get(name);
@@ -518,9 +525,17 @@ function withScriptValues(script: string, prelude: ReadonlyMap<string, PreludeVa
   const paths = evidencePathsOf(prelude);
   const values = new Map(prelude);
   const commands = parseScript(script);
+  // A value names evidence, or names a variable that holds it (for `${!name}`).
+  const evidential = (c: ResolvedWord): boolean => {
+    const held = values.get(c.text);
+    return (
+      evidenceNamedBy(c, paths) !== undefined ||
+      (typeof held === "string" && evidenceNamedBy({ text: held, known: true }, paths) !== undefined)
+    );
+  };
   const take = (name: string, candidates: readonly ResolvedWord[]): boolean => {
     if (prelude.has(name) || EVIDENCE_KEYS.includes(name) || values.has(name)) return false;
-    const named = candidates.find((c) => evidenceNamedBy(c, paths) !== undefined);
+    const named = candidates.find(evidential);
     if (named) values.set(name, named.text);
     return named !== undefined;
   };
@@ -547,6 +562,17 @@ function withScriptValues(script: string, prelude: ReadonlyMap<string, PreludeVa
           return Array.isArray(array) ? array.map((text) => ({ text, known: true })) : [resolveWord(w, values)];
         });
         learnt = take(words[1].text, items) || learnt;
+        continue;
+      }
+      // `read [-r] NAME <<< WORD` and `printf -v NAME FORMAT ARGS...`: NAME may hold the word, or any argument.
+      if (first.known && first.text === "read") {
+        const names = words.slice(1).filter((w) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(w.text));
+        const fed = command.redirects.filter((r) => r.op === "<<<").map((r) => resolveWord(r.target, values));
+        for (const name of names) learnt = take(name.text, fed) || learnt;
+        continue;
+      }
+      if (first.known && first.text === "printf" && words[1]?.text === "-v" && words[2]) {
+        learnt = take(words[2].text, words.slice(4)) || learnt;
         continue;
       }
       const declaring = first.known && DECLARING.has(first.text);

@@ -273,6 +273,21 @@ describe("evidence-commands-read-only: the allow-list", () => {
       `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
     ],
     [
+      "read from a here-string",
+      'read -r device <<< "$NBD_DEVICE"\ndd if=/dev/zero of="$device"',
+      `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    [
+      "printf -v",
+      'printf -v device %s "$NBD_DEVICE"\ndd if=/dev/zero of="$device"',
+      `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    [
+      "an indirect expansion",
+      'name=NBD_DEVICE\ndd if=/dev/zero of="${!name}"',
+      `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
+    ],
+    [
       "a nameref",
       'declare -n device=NBD_DEVICE\ndd if=/dev/zero of="$device"',
       `${h} runs \`dd if=/dev/zero of=/dev/nbd0\`, which writes to /dev/nbd0 (dd of=)`,
