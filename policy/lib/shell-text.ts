@@ -521,10 +521,12 @@ const DECLARING = new Set(["local", "declare", "typeset", "export", "readonly"])
  * a slip such as `dd of="$device"` is caught like `dd of="$NBD_DEVICE"`. Of the values a name may take,
  * one that names evidence is kept; names that never hold evidence stay unknown, as before.
  */
-function withScriptValues(script: string, prelude: ReadonlyMap<string, PreludeValue>): ReadonlyMap<string, PreludeValue> {
+function withScriptValues(
+  commands: readonly SimpleCommand[],
+  prelude: ReadonlyMap<string, PreludeValue>,
+): ReadonlyMap<string, PreludeValue> {
   const paths = evidencePathsOf(prelude);
   const values = new Map(prelude);
-  const commands = parseScript(script);
   // A value names evidence, or names a variable that holds it (for `${!name}`).
   const evidential = (c: ResolvedWord): boolean => {
     const held = values.get(c.text);
@@ -544,13 +546,11 @@ function withScriptValues(script: string, prelude: ReadonlyMap<string, PreludeVa
     learnt = false;
     for (const command of commands) {
       // Past `{`, `then`, `do` and the like: `f() { local d=...; }` assigns like `local d=...`.
-      const start = command.words.findIndex((w) => {
-        const word = resolveWord(w, values);
-        return !(word.known && KEYWORDS.has(word.text));
-      });
+      const resolved = command.words.map((w) => resolveWord(w, values));
+      const start = resolved.findIndex((w) => !(w.known && KEYWORDS.has(w.text)));
       if (start < 0) continue;
       const source = command.words.slice(start);
-      const words = source.map((w) => resolveWord(w, values));
+      const words = resolved.slice(start);
       const first = words[0];
       if (first.known && first.text === "for" && words[2]?.known && words[2].text === "in") {
         const items = source.slice(3).flatMap((w): ResolvedWord[] => {
@@ -604,7 +604,9 @@ function collect(text: string, inherited: ReadonlyMap<string, PreludeValue>, rea
   }
   const hook = parseRenderedHook(text);
   const script = hook ? hook.body : text;
-  const values = withScriptValues(script, hook ? hook.values : inherited);
+  // Parsed once: what the script puts in names is learnt from the same commands that are then judged.
+  const commands = parseScript(script);
+  const values = withScriptValues(commands, hook ? hook.values : inherited);
   if (hook) {
     for (const value of hook.values.values()) {
       for (const item of typeof value === "string" ? [value] : value) {
@@ -658,7 +660,7 @@ function collect(text: string, inherited: ReadonlyMap<string, PreludeValue>, rea
       else visit(unwrap(nested.words, values), command, nesting + 1);
     }
   };
-  for (const command of parseScript(script)) {
+  for (const command of commands) {
     for (const r of command.redirects)
       reading.redirects.push({
         line: command.line,
